@@ -1,0 +1,80 @@
+// Latency models: when each part of a replayed response is sent.
+//
+// A model rewrites a recorded response's timeline (headers offset, chunk
+// offsets) into a Schedule of offsets from request receipt. The paced writer
+// then sends each part at start + offset, on absolute deadlines.
+//
+//   recorded                 as recorded (default)
+//   scaled:K                 every offset × K (scaled:0.1 is ten times faster)
+//   none                     everything at once, same pieces
+//   fixed:TTFT[,ITL]         first byte at TTFT ms, then one piece every ITL ms
+//                            (recorded gaps when ITL is omitted)
+//   uniform:MIN..MAX         TTFT drawn from a distribution (ms); the gaps
+//   normal:MEAN,SD           between pieces stay as recorded unless
+//   lognormal:MEDIAN,SIGMA   ";itl=DIST" gives one, e.g.
+//                            "normal:200,50;itl=uniform:5..15"
+//
+// Random draws come from a generator seeded per request by the caller, so a
+// given seed replays the same latencies whatever the concurrency.
+//
+// Thread-safety: immutable after Parse(); safe for concurrent use.
+#ifndef REWIND_LATENCY_H_
+#define REWIND_LATENCY_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rewind/exchange.h"
+#include "rewind/status.h"
+
+namespace rwd {
+
+// A distribution of durations in milliseconds; samples are clamped to >= 0.
+struct Distribution {
+  enum class Kind { kFixed, kUniform, kNormal, kLogNormal };
+  Kind kind = Kind::kFixed;
+  double a = 0;  // fixed value, min, mean, or median
+  double b = 0;  // max, standard deviation, or sigma
+
+  // "fixed:MS", "MS", "uniform:MIN..MAX", "normal:MEAN,SD",
+  // "lognormal:MEDIAN,SIGMA".
+  static Result<Distribution> Parse(const std::string& spec);
+  // One draw, in microseconds.
+  int64_t SampleMicros(std::mt19937_64& rng) const;
+  std::string ToString() const;
+};
+
+// Offsets from request receipt, in microseconds.
+struct Schedule {
+  int64_t headers_us = 0;
+  std::vector<int64_t> chunk_us;  // one per recorded chunk
+};
+
+class LatencyModel {
+ public:
+  enum class Kind { kRecorded, kScaled, kNone, kSampled };
+
+  // Defaults to "recorded".
+  LatencyModel() = default;
+
+  static Result<LatencyModel> Parse(const std::string& spec);
+
+  Schedule Apply(const Response& recorded, uint64_t seed) const;
+
+  Kind kind() const { return kind_; }
+  // The canonical spec string (what Parse() would accept).
+  std::string ToString() const;
+
+ private:
+  Kind kind_ = Kind::kRecorded;
+  double scale_ = 1.0;
+  Distribution ttft_;
+  bool has_itl_ = false;
+  Distribution itl_;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_LATENCY_H_

@@ -1,0 +1,106 @@
+// Replay: which recorded exchange answers a request, and what to say when
+// none does.
+//
+// A ReplayIndex holds, in memory, the ids of the recorded exchanges for each
+// request key (bodies stay on disk). Identical requests are answered
+// according to a RepeatPolicy:
+//   sequence  the n-th identical request gets the n-th recording, then stays
+//             on the last (default)
+//   cycle     wraps around
+//   random    a seeded draw per request
+//   first     always the first
+// Reset() restarts every sequence.
+//
+// Thread-safety: all methods are safe for concurrent use.
+#ifndef REWIND_REPLAY_H_
+#define REWIND_REPLAY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rewind/request_key.h"
+#include "rewind/status.h"
+#include "rewind/store.h"
+
+namespace rwd {
+
+enum class RepeatPolicy { kSequence, kCycle, kRandom, kFirst };
+
+Result<RepeatPolicy> ParseRepeatPolicy(const std::string& name);
+const char* RepeatPolicyName(RepeatPolicy policy);
+
+class ReplayIndex {
+ public:
+  struct Pick {
+    int64_t id = 0;
+    // How many times this key was asked before (0 for the first request).
+    uint64_t occurrence = 0;
+  };
+
+  ReplayIndex(RepeatPolicy policy, uint64_t seed);
+  ReplayIndex(const ReplayIndex&) = delete;
+  ReplayIndex& operator=(const ReplayIndex&) = delete;
+
+  // Indexes every exchange of "store" (incomplete ones only when
+  // "include_incomplete"). Returns the number indexed.
+  Result<size_t> Load(Store* store, bool include_incomplete);
+
+  // Adds one exchange after the ones already known for its key.
+  void Add(const RequestKey& key, int64_t id, const std::string& method,
+           const std::string& path);
+
+  // The exchange that answers "key" now, or nullopt on a miss.
+  std::optional<Pick> Select(const RequestKey& key);
+
+  // Restarts every key's sequence.
+  void Reset();
+
+  // Ids recorded for "method" and "path", newest last, at most "limit" of
+  // the newest. Used to explain a miss.
+  std::vector<int64_t> SamePath(const std::string& method,
+                                const std::string& path, size_t limit) const;
+
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::vector<int64_t> ids;
+    std::atomic<uint64_t> asked{0};
+  };
+
+  const RepeatPolicy policy_;
+  const uint64_t seed_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<RequestKey, std::unique_ptr<Entry>, RequestKeyHash>
+      by_key_;                                                  // guarded
+  std::unordered_map<std::string, std::vector<int64_t>> by_path_;  // guarded
+  size_t size_ = 0;                                             // guarded
+};
+
+// The recorded request most like "request" on the same method and path.
+struct NearestMatch {
+  int64_t id = 0;
+  std::string key_hex;
+  std::vector<std::string> differences;  // field paths, see Canonicalizer::Diff
+};
+
+// Looks at up to "limit" of the newest exchanges recorded on the same method
+// and path. nullopt when there are none.
+std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
+                                        const Canonicalizer& canonicalizer,
+                                        const Request& request,
+                                        size_t limit = 200);
+
+// Mixes a seed, a key and an occurrence into the seed of one request's
+// random draws, so draws do not depend on the order requests arrive in.
+uint64_t RequestSeed(uint64_t seed, const RequestKey& key, uint64_t occurrence);
+
+}  // namespace rwd
+
+#endif  // REWIND_REPLAY_H_

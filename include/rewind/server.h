@@ -1,0 +1,104 @@
+// Server: the HTTP front of rewind in record or replay mode.
+//
+// record  every request goes to the backend unchanged (minus hop-by-hop
+//         headers); the response streams back as it arrives and is stored,
+//         with its timeline, before the client sees its last byte.
+// replay  the recorded response for the request's key, paced by the
+//         latency model; a miss is answered by the miss policy.
+//
+// Admin endpoints live under /__rewind/ (health, config, stats, reset) and
+// are never proxied or recorded. Every proxied or replayed response carries
+// "X-Rewind: hit|miss|record|passthrough" and "X-Rewind-Key: <hex>".
+//
+// Thread-safety: Stop() may be called from any thread (a signal watcher);
+// the other methods belong to the thread that owns the Server.
+#ifndef REWIND_SERVER_H_
+#define REWIND_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rewind/clock.h"
+#include "rewind/latency.h"
+#include "rewind/replay.h"
+#include "rewind/status.h"
+#include "rewind/store.h"
+
+namespace rwd {
+
+enum class ServerMode { kRecord, kReplay };
+enum class MissPolicy { kError, kPassthrough, kRecord };
+
+Result<MissPolicy> ParseMissPolicy(const std::string& name);
+
+// Header names always stored as "[REDACTED]": Authorization,
+// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, Api-Key.
+std::vector<std::string> DefaultRedactedHeaders();
+
+struct ServerOptions {
+  // Parameters that affect behavior
+  ServerMode mode = ServerMode::kReplay;
+  // Address to bind. Default: 127.0.0.1.
+  std::string host = "127.0.0.1";
+  // Port to bind; 0 picks a free one. Default: 8080.
+  int port = 8080;
+  // Backend base URL ("http://127.0.0.1:8000"). Required for record, and
+  // for replay with --on-miss passthrough or record. Default: none.
+  std::string backend;
+  // The recording. Must outlive the Server. Required.
+  Store* store = nullptr;
+  // Replay: pacing of recorded responses. Default: recorded.
+  LatencyModel latency;
+  // Replay: which recording answers the n-th identical request.
+  // Default: sequence.
+  RepeatPolicy repeat = RepeatPolicy::kSequence;
+  // Replay: what answers an unrecorded request. Default: error (404).
+  MissPolicy on_miss = MissPolicy::kError;
+  // Seeds random latency models and the random repeat policy. Default: 0.
+  uint64_t seed = 0;
+  // Replay: also serve exchanges whose recording broke off. Default: false.
+  bool include_incomplete = false;
+  // Headers stored as "[REDACTED]" on top of DefaultRedactedHeaders().
+  std::vector<std::string> redact_headers;
+  // Seconds to wait for the backend to connect or send data. Default: 600.
+  int backend_timeout_s = 600;
+  // Largest request body accepted; larger ones get 413. Default: 64 MiB.
+  size_t max_body_bytes = 64u << 20;
+  // Time source for pacing and timestamps. Default: SystemClock().
+  Clock* clock = nullptr;
+
+  // Parameters that affect performance
+  // Worker threads, one per open connection (streams hold theirs while
+  // they are paced). Default: 1024.
+  size_t max_connections = 1024;
+
+  // Checks the combination of fields; InvalidArgument says what to fix.
+  Status Validate() const;
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> Create(const ServerOptions& options);
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  virtual ~Server() = default;
+
+  // Binds the listening socket; returns the bound port.
+  virtual Result<int> Bind() = 0;
+  // Serves until Stop(). Returns once in-flight requests have finished and
+  // every recorded exchange is committed.
+  // REQUIRES: Bind() succeeded.
+  virtual Status Run() = 0;
+  // Stops accepting connections; Run() returns after the drain.
+  virtual void Stop() = 0;
+
+ protected:
+  Server() = default;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_SERVER_H_

@@ -1,0 +1,100 @@
+// Store: a recording on disk. SQLite in WAL mode, one file per recording.
+//
+// Writes go through one writer thread that commits whatever has queued as a
+// single transaction (group commit), so a burst of exchanges costs one commit
+// instead of one each. Append() queues; WaitCommitted() blocks until the
+// exchange is durable against a crash of the process (WAL with
+// synchronous=NORMAL: a committed transaction survives SIGKILL; only an
+// operating-system crash or power loss can lose the last commits).
+//
+// Reads use a pool of read-only connections, one per concurrent reader.
+//
+// The file records its schema version (PRAGMA user_version), the
+// canonicalizer's name and the key rules it was made with. Open() refuses a
+// file of a newer schema, another canonicalizer, or one that is not a rewind
+// recording, without modifying it.
+//
+// Thread-safety: all methods are safe for concurrent use.
+#ifndef REWIND_STORE_H_
+#define REWIND_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "rewind/exchange.h"
+#include "rewind/request_key.h"
+#include "rewind/status.h"
+
+namespace rwd {
+
+// The on-disk schema this build writes and reads.
+constexpr int kSchemaVersion = 1;
+
+struct StoreOptions {
+  // Path of the SQLite file. Required.
+  std::string path;
+  // Create the file (mode 0600) when it does not exist. Default: false.
+  bool create_if_missing = false;
+  // Open without write access; Append() then fails. Default: false.
+  bool read_only = false;
+  // For a new recording: the rules to store. For an existing one: nullopt
+  // uses the stored rules; a value must equal them (else InvalidArgument).
+  // Default: nullopt (a new recording then gets the default rules).
+  std::optional<KeyRules> rules;
+  // Most exchanges committed in one transaction. Default: 512.
+  size_t max_batch = 512;
+  // How long a statement waits for a lock held by another process.
+  // Default: 5000 ms.
+  int busy_timeout_ms = 5000;
+};
+
+// The columns of one exchange that indexes and listings need.
+struct ExchangeSummary {
+  int64_t id = 0;
+  std::string key_hex;
+  std::string method;
+  std::string path;
+  int status = 0;
+  bool complete = true;
+};
+
+class Store {
+ public:
+  // Handle for one queued write.
+  struct Ticket;
+
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Commits everything queued, then closes.
+  virtual ~Store() = default;
+
+  // The key rules of this recording.
+  virtual const KeyRules& rules() const = 0;
+
+  // Queues "exchange" for the writer thread. Never blocks on I/O.
+  virtual std::shared_ptr<Ticket> Append(Exchange exchange) = 0;
+  // Blocks until the ticket's exchange is committed; returns its id, or the
+  // error that made the commit fail.
+  virtual Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>&) = 0;
+  // Blocks until everything queued so far is committed.
+  virtual Status Flush() = 0;
+  // The last write error, or Ok. Lets health checks report a degraded store.
+  virtual Status WriteHealth() const = 0;
+
+  // Returns NotFound if there is no exchange "id".
+  virtual Result<Exchange> Get(int64_t id) = 0;
+  // Calls "fn" for every exchange in id order.
+  virtual Status Scan(const std::function<void(const ExchangeSummary&)>& fn) = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_STORE_H_

@@ -1,0 +1,276 @@
+// rewind: record and replay inference traffic. See README.md.
+//
+// Exit codes: 0 success, 1 findings (reserved for checks), 2 usage or I/O
+// error.
+#include <CLI/CLI.hpp>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "rewind/server.h"
+#include "rewind/store.h"
+
+namespace rwd {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 2;
+
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+
+Result<ListenAddress> ParseListen(const std::string& spec) {
+  size_t colon = spec.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument("--listen wants HOST:PORT, got \"" + spec +
+                                   "\"");
+  }
+  ListenAddress a;
+  a.host = spec.substr(0, colon);
+  if (a.host.size() > 2 && a.host.front() == '[' && a.host.back() == ']') {
+    a.host = a.host.substr(1, a.host.size() - 2);
+  }
+  const std::string port = spec.substr(colon + 1);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      port.size() > 5 || std::stoi(port) > 65535) {
+    return Status::InvalidArgument("--listen port must be 0-65535, got \"" +
+                                   port + "\"");
+  }
+  a.port = std::stoi(port);
+  return a;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+int Fail(const Status& s) {
+  std::cerr << "rewind: " << s.message() << "\n";
+  return kExitError;
+}
+
+// Flags shared by the serving commands.
+struct ServeFlags {
+  std::string db;
+  std::string listen = "127.0.0.1:8080";
+  std::string backend;
+  std::vector<std::string> redact_headers;
+  std::vector<std::string> ignore_fields;
+  std::vector<std::string> match_headers;
+  size_t max_connections = 1024;
+  int backend_timeout_s = 600;
+  size_t max_body_bytes = 64u << 20;
+  // replay
+  std::string latency = "recorded";
+  std::string on_miss = "error";
+  std::string repeat = "sequence";
+  uint64_t seed = 0;
+  bool include_incomplete = false;
+};
+
+void AddCommonFlags(CLI::App* cmd, ServeFlags* f) {
+  cmd->add_option("--db", f->db, "Recording file (SQLite)")->required();
+  cmd->add_option("--listen", f->listen,
+                  "Address to serve on, HOST:PORT; port 0 picks a free one")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", f->max_connections,
+                  "Worker threads = concurrent connections (streams hold "
+                  "theirs while paced)")
+      ->capture_default_str();
+  cmd->add_option("--backend-timeout", f->backend_timeout_s,
+                  "Seconds to wait for the backend to connect or send data")
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", f->max_body_bytes,
+                  "Largest request body accepted (413 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--redact-header", f->redact_headers,
+                  "Also store this header as [REDACTED] (repeatable); "
+                  "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
+                  "X-Api-Key and Api-Key always are");
+}
+
+// Runs "server" until SIGINT or SIGTERM, then drains it.
+int Serve(ServerOptions options, const std::string& mode_name) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  // Every thread started from here on inherits the mask; the watcher below
+  // is the only one that receives these signals.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Result<std::unique_ptr<Server>> server = Server::Create(options);
+  if (!server.ok()) return Fail(server.status());
+  Result<int> port = server.value()->Bind();
+  if (!port.ok()) return Fail(port.status());
+  if (!IsLoopback(options.host)) {
+    std::cerr << "rewind: warning: listening on " << options.host
+              << ", reachable from other machines; recordings may hold "
+                 "private prompts and answers\n";
+  }
+  std::string host = options.host.find(':') != std::string::npos
+                         ? "[" + options.host + "]"
+                         : options.host;
+  std::cout << "rewind " << mode_name << " listening on http://" << host << ":"
+            << port.value() << std::endl;
+
+  Server* raw = server.value().get();
+  std::thread([raw, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+              << ": draining in-flight requests\n";
+    raw->Stop();
+  }).detach();
+
+  Status s = raw->Run();
+  server.value().reset();
+  if (!s.ok()) return Fail(s);
+  return kExitOk;
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool create) {
+  StoreOptions so;
+  so.path = f.db;
+  so.create_if_missing = create;
+  if (!f.ignore_fields.empty() || !f.match_headers.empty()) {
+    KeyRules rules{DefaultIgnoredFields(), f.match_headers};
+    rules.ignore_fields.insert(rules.ignore_fields.end(),
+                               f.ignore_fields.begin(), f.ignore_fields.end());
+    so.rules = rules;
+  }
+  Result<std::unique_ptr<Store>> store = Store::Open(so);
+  if (!store.ok() && store.status().IsNotFound()) {
+    return Status::NotFound(store.status().message() +
+                            "; make one with `rewind record --backend URL "
+                            "--db " + f.db + "`");
+  }
+  return store;
+}
+
+Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
+  Result<ListenAddress> listen = ParseListen(f.listen);
+  if (!listen.ok()) return listen.status();
+  o->host = listen->host;
+  o->port = listen->port;
+  o->backend = f.backend;
+  o->redact_headers = f.redact_headers;
+  o->max_connections = f.max_connections;
+  o->backend_timeout_s = f.backend_timeout_s;
+  o->max_body_bytes = f.max_body_bytes;
+  return Status::Ok();
+}
+
+int RunRecord(const ServeFlags& f) {
+  ServerOptions o;
+  o.mode = ServerMode::kRecord;
+  Status s = FillServerOptions(f, &o);
+  if (!s.ok()) return Fail(s);
+  Result<std::unique_ptr<Store>> store = OpenStore(f, /*create=*/true);
+  if (!store.ok()) return Fail(store.status());
+  o.store = store.value().get();
+  return Serve(o, "record");
+}
+
+int RunReplay(const ServeFlags& f) {
+  ServerOptions o;
+  o.mode = ServerMode::kReplay;
+  Status s = FillServerOptions(f, &o);
+  if (!s.ok()) return Fail(s);
+  Result<LatencyModel> latency = LatencyModel::Parse(f.latency);
+  if (!latency.ok()) return Fail(latency.status());
+  o.latency = latency.value();
+  Result<MissPolicy> miss = ParseMissPolicy(f.on_miss);
+  if (!miss.ok()) return Fail(miss.status());
+  o.on_miss = miss.value();
+  Result<RepeatPolicy> repeat = ParseRepeatPolicy(f.repeat);
+  if (!repeat.ok()) return Fail(repeat.status());
+  o.repeat = repeat.value();
+  o.seed = f.seed;
+  o.include_incomplete = f.include_incomplete;
+  Result<std::unique_ptr<Store>> store =
+      OpenStore(f, /*create=*/o.on_miss == MissPolicy::kRecord);
+  if (!store.ok()) return Fail(store.status());
+  o.store = store.value().get();
+  return Serve(o, "replay");
+}
+
+}  // namespace
+}  // namespace rwd
+
+int main(int argc, char** argv) {
+  using namespace rwd;
+  CLI::App app{
+      "rewind: record inference traffic once, replay it deterministically.\n"
+      "Examples:\n"
+      "  rewind record --backend http://127.0.0.1:8000 --db rec.sqlite\n"
+      "  rewind replay --db rec.sqlite --latency none",
+      "rewind"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rewind 0.1.0");
+
+  ServeFlags record_flags;
+  CLI::App* record = app.add_subcommand(
+      "record",
+      "Proxy every request to --backend and store each exchange with its "
+      "timings.\nExample: rewind record --backend http://127.0.0.1:8000 "
+      "--db recordings/prod.sqlite");
+  AddCommonFlags(record, &record_flags);
+  record->add_option("--backend", record_flags.backend,
+                     "Backend base URL, e.g. http://127.0.0.1:8000")
+      ->required();
+  record->add_option("--ignore-field", record_flags.ignore_fields,
+                     "Dotted JSON body path left out of the request key "
+                     "(repeatable; added to user, request_id, metadata, "
+                     "store, service_tier, safety_identifier, "
+                     "prompt_cache_key)");
+  record->add_option("--match-header", record_flags.match_headers,
+                     "Header whose value joins the request key (repeatable)");
+
+  ServeFlags replay_flags;
+  CLI::App* replay = app.add_subcommand(
+      "replay",
+      "Serve recorded responses, paced by a latency model.\nExample: rewind "
+      "replay --db recordings/prod.sqlite --latency scaled:0.5");
+  AddCommonFlags(replay, &replay_flags);
+  replay
+      ->add_option("--latency", replay_flags.latency,
+                   "recorded | scaled:K | none | fixed:TTFT[,ITL] | "
+                   "uniform:MIN..MAX | normal:MEAN,SD | lognormal:MEDIAN,SIGMA "
+                   "(ms; add ;itl=DIST for random gaps). A request may "
+                   "override it with the X-Rewind-Latency header")
+      ->capture_default_str();
+  replay
+      ->add_option("--on-miss", replay_flags.on_miss,
+                   "error (404 naming the nearest recording) | passthrough "
+                   "(forward to --backend) | record (forward and add to the "
+                   "recording)")
+      ->capture_default_str();
+  replay
+      ->add_option("--repeat", replay_flags.repeat,
+                   "Which recording answers the n-th identical request: "
+                   "sequence | cycle | random | first")
+      ->capture_default_str();
+  replay->add_option("--seed", replay_flags.seed,
+                     "Seed of random latencies and --repeat random")
+      ->capture_default_str();
+  replay->add_option("--backend", replay_flags.backend,
+                     "Backend for --on-miss passthrough or record");
+  replay->add_flag("--include-incomplete", replay_flags.include_incomplete,
+                   "Also serve exchanges whose recording broke off");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitError;
+  }
+  if (*record) return RunRecord(record_flags);
+  if (*replay) return RunReplay(replay_flags);
+  return kExitError;
+}

@@ -1,0 +1,94 @@
+#include "http/http_util.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace rwd {
+
+bool IsHopByHop(const std::string& name) {
+  static const char* const kNames[] = {
+      "Connection", "Keep-Alive",        "Proxy-Connection",
+      "TE",         "Trailer",           "Transfer-Encoding",
+      "Upgrade",    "Content-Length",    "Proxy-Authorization",
+      "Proxy-Authenticate"};
+  for (const char* n : kNames) {
+    if (HeaderNameEquals(name, n)) return true;
+  }
+  return false;
+}
+
+bool IsPseudoHeader(const std::string& name) {
+  return name == "REMOTE_ADDR" || name == "REMOTE_PORT" ||
+         name == "LOCAL_ADDR" || name == "LOCAL_PORT";
+}
+
+Request FromHttplib(const httplib::Request& req) {
+  Request out;
+  out.method = req.method;
+  const std::string& target = req.target;
+  size_t q = target.find('?');
+  out.path = target.substr(0, q);
+  if (q != std::string::npos) out.query = target.substr(q + 1);
+  out.headers.reserve(req.headers.size());
+  for (const auto& [name, value] : req.headers) {
+    if (IsPseudoHeader(name) || IsHopByHop(name)) continue;
+    out.headers.emplace_back(name, value);
+  }
+  out.body = req.body;
+  return out;
+}
+
+void DisableServerRewrites(const httplib::Request& req) {
+  // The Request is a local of cpp-httplib's connection loop handed to us as
+  // const; it is not read-only memory, and these fields are only consulted
+  // after the handler returns.
+  auto& mutable_req = const_cast<httplib::Request&>(req);
+  mutable_req.headers.erase("Accept-Encoding");
+  mutable_req.ranges.clear();
+}
+
+HeaderList Redact(const HeaderList& headers,
+                  const std::vector<std::string>& names) {
+  HeaderList out = headers;
+  for (auto& [name, value] : out) {
+    for (const std::string& secret : names) {
+      if (HeaderNameEquals(name, secret)) {
+        value = kRedacted;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string CopyResponseHeaders(const HeaderList& headers,
+                                httplib::Response* res) {
+  std::string content_type;
+  for (const auto& [name, value] : headers) {
+    if (IsHopByHop(name)) continue;
+    if (HeaderNameEquals(name, "Content-Type")) {
+      content_type = value;
+      continue;
+    }
+    if (value == kRedacted) continue;
+    res->headers.emplace(name, value);
+  }
+  return content_type;
+}
+
+std::string JsonQuote(const std::string& s) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+void SetJsonError(httplib::Response* res, int status, const std::string& type,
+                  const std::string& message, const std::string& extra) {
+  res->status = status;
+  std::string body = "{\"error\":{\"type\":" + JsonQuote(type) +
+                     ",\"message\":" + JsonQuote(message) + extra + "}}\n";
+  res->set_content(body, "application/json");
+}
+
+}  // namespace rwd

@@ -1,0 +1,56 @@
+// Conversions between cpp-httplib's types and rewind's. Only src/http/
+// includes httplib.
+#ifndef REWIND_SRC_HTTP_HTTP_UTIL_H_
+#define REWIND_SRC_HTTP_HTTP_UTIL_H_
+
+#include <httplib.h>
+
+#include <string>
+#include <vector>
+
+#include "rewind/exchange.h"
+
+namespace rwd {
+
+// Headers that describe one connection or the framing of one message, never
+// forwarded and never stored: Connection, Keep-Alive, Proxy-Connection, TE,
+// Trailer, Transfer-Encoding, Upgrade, Content-Length, Proxy-Authorization,
+// Proxy-Authenticate.
+bool IsHopByHop(const std::string& name);
+
+// Names the server injects into Request::headers (REMOTE_ADDR, ...).
+bool IsPseudoHeader(const std::string& name);
+
+// The end-to-end request as the client sent it: method, raw path, raw query,
+// headers minus hop-by-hop and pseudo headers, body.
+Request FromHttplib(const httplib::Request& req);
+
+// Stops cpp-httplib from re-encoding what rewind sends: it would compress a
+// response (buffering a stream) when the client accepts gzip, and serve
+// byte ranges of it when asked. rewind sends bytes as recorded, so both are
+// turned off for this request.
+void DisableServerRewrites(const httplib::Request& req);
+
+// "headers" with every value whose name is in "names" replaced by
+// "[REDACTED]".
+HeaderList Redact(const HeaderList& headers,
+                  const std::vector<std::string>& names);
+
+constexpr const char* kRedacted = "[REDACTED]";
+
+// Copies end-to-end headers to "res", except Content-Type (returned, since
+// cpp-httplib sets it with the body) and redacted placeholders.
+std::string CopyResponseHeaders(const HeaderList& headers,
+                                httplib::Response* res);
+
+// Sets a JSON error body: {"error": {"type": TYPE, "message": MESSAGE}}
+// plus any extra members already serialized in "extra" (",\"k\":v...").
+void SetJsonError(httplib::Response* res, int status, const std::string& type,
+                  const std::string& message, const std::string& extra = "");
+
+// JSON string literal for "s", quotes included.
+std::string JsonQuote(const std::string& s);
+
+}  // namespace rwd
+
+#endif  // REWIND_SRC_HTTP_HTTP_UTIL_H_

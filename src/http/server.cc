@@ -1,0 +1,455 @@
+#include "rewind/server.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "http/forwarder.h"
+#include "http/http_util.h"
+
+namespace rwd {
+namespace {
+
+constexpr int kListenBacklog = 4096;
+constexpr const char* kAdminPrefix = "/__rewind/";
+
+// cpp-httplib hard-codes a listen backlog of 5; the socket is reachable
+// only from a subclass.
+class HttpServer : public httplib::Server {
+ public:
+  int listening_socket() const { return svr_sock_; }
+};
+
+const char* ModeName(ServerMode mode) {
+  return mode == ServerMode::kRecord ? "record" : "replay";
+}
+
+const char* MissPolicyName(MissPolicy p) {
+  switch (p) {
+    case MissPolicy::kError: return "error";
+    case MissPolicy::kPassthrough: return "passthrough";
+    case MissPolicy::kRecord: return "record";
+  }
+  return "?";
+}
+
+std::string JsonList(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ",";
+    out += JsonQuote(items[i]);
+  }
+  return out + "]";
+}
+
+std::string Joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+class FrontServer final : public Server {
+ public:
+  explicit FrontServer(const ServerOptions& options)
+      : options_(options),
+        clock_(options.clock ? options.clock : SystemClock()),
+        canonicalizer_(options.store->rules()),
+        index_(options.repeat, options.seed),
+        session_start_us_(clock_->NowMicros()) {
+    redact_ = DefaultRedactedHeaders();
+    redact_.insert(redact_.end(), options.redact_headers.begin(),
+                   options.redact_headers.end());
+  }
+
+  Status Init() {
+    if (needs_backend()) {
+      Result<BackendUrl> url = BackendUrl::Parse(options_.backend);
+      if (!url.ok()) return url.status();
+      forwarder_ = std::make_unique<Forwarder>(
+          url.value(), options_.backend_timeout_s, options_.max_connections,
+          clock_);
+    }
+    if (options_.mode == ServerMode::kReplay) {
+      Result<size_t> n =
+          index_.Load(options_.store, options_.include_incomplete);
+      if (!n.ok()) return n.status();
+    }
+    return Status::Ok();
+  }
+
+  Result<int> Bind() override {
+    const size_t threads = options_.max_connections;
+    http_.new_task_queue = [threads] {
+      return new httplib::ThreadPool(threads);
+    };
+    http_.set_tcp_nodelay(true);
+    http_.set_keep_alive_max_count(1u << 30);
+    http_.set_keep_alive_timeout(5);
+    http_.set_payload_max_length(options_.max_body_bytes);
+    Routes();
+    int port = options_.port;
+    if (port == 0) {
+      port = http_.bind_to_any_port(options_.host);
+      if (port < 0) port = 0;
+    } else if (!http_.bind_to_port(options_.host, port)) {
+      port = 0;
+    }
+    if (port <= 0) {
+      return Status::IOError("cannot listen on " + options_.host + ":" +
+                             std::to_string(options_.port) +
+                             " (address in use or not local?)");
+    }
+    ::listen(http_.listening_socket(), kListenBacklog);
+    return port;
+  }
+
+  Status Run() override {
+    http_.listen_after_bind();
+    // cpp-httplib has joined its workers: no handler runs any more.
+    if (forwarder_) forwarder_->Shutdown();
+    return options_.store->Flush();
+  }
+
+  void Stop() override { http_.stop(); }
+
+ private:
+  bool needs_backend() const {
+    return options_.mode == ServerMode::kRecord ||
+           options_.on_miss != MissPolicy::kError;
+  }
+
+  void Routes() {
+    http_.Get("/__rewind/health", [this](const httplib::Request&,
+                                         httplib::Response& res) {
+      Health(&res);
+    });
+    http_.Get("/__rewind/config", [this](const httplib::Request&,
+                                         httplib::Response& res) {
+      Config(&res);
+    });
+    http_.Get("/__rewind/stats", [this](const httplib::Request&,
+                                        httplib::Response& res) {
+      Stats(&res);
+    });
+    http_.Post("/__rewind/reset", [this](const httplib::Request&,
+                                         httplib::Response& res) {
+      index_.Reset();
+      res.set_content("{\"reset\":true}\n", "application/json");
+    });
+    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+      Handle(req, res);
+    };
+    http_.Get(".*", handle);
+    http_.Post(".*", handle);
+    http_.Put(".*", handle);
+    http_.Patch(".*", handle);
+    http_.Delete(".*", handle);
+    http_.Options(".*", handle);
+    // Errors cpp-httplib raises itself (400, 413, 414, ...) get a JSON body
+    // too. Responses rewind produced carry X-Rewind and are left alone.
+    http_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request&, httplib::Response& res) {
+          if (res.has_header("X-Rewind") || !res.body.empty()) {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          std::string message = res.status == 413
+                                    ? "request body too large"
+                                    : "request rejected by the HTTP layer";
+          SetJsonError(&res, res.status, "rewind_bad_request", message);
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+  }
+
+  void Handle(const httplib::Request& req, httplib::Response& res) {
+    const int64_t start = clock_->NowMicros();
+    DisableServerRewrites(req);
+    if (req.path.rfind(kAdminPrefix, 0) == 0) {
+      SetJsonError(&res, 404, "rewind_unknown_admin_endpoint",
+                   "no admin endpoint " + req.path +
+                       "; see /__rewind/health, /config, /stats, /reset");
+      res.set_header("X-Rewind", "admin");
+      return;
+    }
+    Request request = FromHttplib(req);
+    const RequestKey key = canonicalizer_.Key(request);
+    if (options_.mode == ServerMode::kRecord) {
+      Proxy(request, key, start, /*record=*/true, req.method == "HEAD", &res);
+    } else {
+      Replay(request, key, start, req.method == "HEAD", &res);
+    }
+  }
+
+  // Forwards to the backend; stores the exchange when "record".
+  void Proxy(const Request& request, const RequestKey& key, int64_t start,
+             bool record, bool head, httplib::Response* res) {
+    const std::string key_hex = key.ToHex();
+    Forwarder::DoneCallback on_done;
+    Exchange base;
+    if (record) {
+      base.key_hex = key_hex;
+      base.request = request;
+      base.request.headers = Redact(request.headers, redact_);
+      base.started_at_us = clock_->WallMicros();
+      base.arrival_offset_us = start - session_start_us_;
+      const bool index = options_.mode == ServerMode::kReplay;
+      on_done = [this, key, index, method = request.method,
+                 path = request.path](Exchange&& e) {
+        Result<int64_t> id =
+            options_.store->WaitCommitted(options_.store->Append(std::move(e)));
+        if (!id.ok()) {
+          errors_++;
+          std::fprintf(stderr, "rewind: exchange not recorded: %s\n",
+                       id.status().ToString().c_str());
+          return;
+        }
+        recorded_++;
+        if (index) index_.Add(key, id.value(), method, path);
+      };
+    } else {
+      passthrough_++;
+    }
+    if (!forwarder_->Forward(request, head, start, std::move(base),
+                             std::move(on_done), res)) {
+      errors_++;
+    }
+    res->set_header("X-Rewind", record ? "record" : "passthrough");
+    res->set_header("X-Rewind-Key", key_hex);
+  }
+
+  void Replay(const Request& request, const RequestKey& key, int64_t start,
+              bool head, httplib::Response* res) {
+    std::optional<ReplayIndex::Pick> pick = index_.Select(key);
+    if (!pick) {
+      Miss(request, key, start, head, res);
+      return;
+    }
+    LatencyModel model = options_.latency;
+    const std::string override = FindHeader(request.headers, "X-Rewind-Latency");
+    if (!override.empty()) {
+      Result<LatencyModel> m = LatencyModel::Parse(override);
+      if (!m.ok()) {
+        SetJsonError(res, 400, "rewind_bad_latency", m.status().message());
+        res->set_header("X-Rewind", "error");
+        return;
+      }
+      model = m.value();
+    }
+    Result<Exchange> exchange = options_.store->Get(pick->id);
+    if (!exchange.ok()) {
+      errors_++;
+      SetJsonError(res, 500, "rewind_store_error",
+                   exchange.status().ToString());
+      res->set_header("X-Rewind", "error");
+      return;
+    }
+    hits_++;
+    Schedule schedule = model.Apply(
+        exchange->response, RequestSeed(options_.seed, key, pick->occurrence));
+    res->set_header("X-Rewind", "hit");
+    res->set_header("X-Rewind-Key", key.ToHex());
+    SendPaced(std::move(exchange.value()), std::move(schedule), start, head,
+              res);
+  }
+
+  // Writes a recorded response on its schedule: headers when due, then each
+  // chunk at start + its offset (absolute deadlines: no drift).
+  void SendPaced(Exchange exchange, Schedule schedule, int64_t start, bool head,
+                 httplib::Response* res) {
+    clock_->SleepUntil(start + schedule.headers_us);
+    res->status = exchange.response.status;
+    const std::string content_type =
+        CopyResponseHeaders(exchange.response.headers, res);
+    const bool chunked = exchange.response.chunked;
+    if (head || exchange.response.chunks.empty()) {
+      if (!content_type.empty()) res->set_header("Content-Type", content_type);
+      return;
+    }
+    const bool all_due =
+        schedule.chunk_us.back() <= clock_->NowMicros() - start;
+    if (all_due && !chunked) {
+      res->set_content(exchange.response.Body(), content_type);
+    } else {
+      struct Paced {
+        Exchange exchange;
+        Schedule schedule;
+        size_t next = 0;
+      };
+      auto p = std::make_shared<Paced>(
+          Paced{std::move(exchange), std::move(schedule)});
+      Clock* clock = clock_;
+      auto write_all = [p, clock, start](httplib::DataSink& sink) {
+        const auto& chunks = p->exchange.response.chunks;
+        for (; p->next < chunks.size(); ++p->next) {
+          clock->SleepUntil(start + p->schedule.chunk_us[p->next]);
+          const std::string& data = chunks[p->next].data;
+          if (!sink.write(data.data(), data.size())) return false;
+        }
+        return true;
+      };
+      if (chunked) {
+        res->set_chunked_content_provider(
+            content_type, [write_all](size_t, httplib::DataSink& sink) {
+              if (!write_all(sink)) return false;
+              sink.done();
+              return true;
+            });
+      } else {
+        size_t length = 0;
+        for (const Chunk& c : p->exchange.response.chunks) {
+          length += c.data.size();
+        }
+        res->set_content_provider(
+            length, content_type,
+            [write_all](size_t, size_t, httplib::DataSink& sink) {
+              return write_all(sink);
+            });
+      }
+    }
+    if (content_type.empty()) res->headers.erase("Content-Type");
+  }
+
+  void Miss(const Request& request, const RequestKey& key, int64_t start,
+            bool head, httplib::Response* res) {
+    misses_++;
+    switch (options_.on_miss) {
+      case MissPolicy::kPassthrough:
+        Proxy(request, key, start, /*record=*/false, head, res);
+        return;
+      case MissPolicy::kRecord:
+        Proxy(request, key, start, /*record=*/true, head, res);
+        return;
+      case MissPolicy::kError:
+        break;
+    }
+    const std::string key_hex = key.ToHex();
+    std::string message = "no recorded response for " + request.method + " " +
+                          request.Target() + " (key " + key_hex + ")";
+    std::string extra = ",\"key\":" + JsonQuote(key_hex) +
+                        ",\"request\":{\"method\":" +
+                        JsonQuote(request.method) +
+                        ",\"path\":" + JsonQuote(request.path) + "}";
+    std::optional<NearestMatch> nearest =
+        FindNearest(options_.store, index_, canonicalizer_, request);
+    if (nearest) {
+      message += "; nearest recording is #" + std::to_string(nearest->id) +
+                 ", which differs in: " + Joined(nearest->differences);
+      extra += ",\"nearest\":{\"id\":" + std::to_string(nearest->id) +
+               ",\"key\":" + JsonQuote(nearest->key_hex) +
+               ",\"differences\":" + JsonList(nearest->differences) + "}";
+    } else {
+      message += "; nothing was recorded for " + request.method + " " +
+                 request.path;
+      extra += ",\"nearest\":null";
+    }
+    std::fprintf(stderr, "rewind: miss: %s\n", message.c_str());
+    SetJsonError(res, 404, "rewind_miss", message, extra);
+    res->set_header("X-Rewind", "miss");
+    res->set_header("X-Rewind-Key", key_hex);
+  }
+
+  void Health(httplib::Response* res) {
+    Status store = options_.store->WriteHealth();
+    std::string body =
+        std::string("{\"status\":") + (store.ok() ? "\"ok\"" : "\"degraded\"") +
+        ",\"mode\":\"" + ModeName(options_.mode) + "\"" +
+        ",\"exchanges\":" +
+        std::to_string(options_.mode == ServerMode::kReplay ? index_.size()
+                                                            : recorded_.load()) +
+        (store.ok() ? "" : ",\"store_error\":" + JsonQuote(store.ToString())) +
+        "}\n";
+    res->set_content(body, "application/json");
+  }
+
+  void Config(httplib::Response* res) {
+    std::string body =
+        std::string("{\"mode\":\"") + ModeName(options_.mode) + "\"" +
+        ",\"backend\":" + JsonQuote(options_.backend) +
+        ",\"latency\":" + JsonQuote(options_.latency.ToString()) +
+        ",\"repeat\":\"" + RepeatPolicyName(options_.repeat) + "\"" +
+        ",\"on_miss\":\"" + MissPolicyName(options_.on_miss) + "\"" +
+        ",\"seed\":" + std::to_string(options_.seed) +
+        ",\"include_incomplete\":" +
+        (options_.include_incomplete ? "true" : "false") +
+        ",\"redact_headers\":" + JsonList(redact_) +
+        ",\"canonicalizer\":" + JsonQuote(Canonicalizer::Name()) +
+        ",\"key_rules\":" + options_.store->rules().ToJson() +
+        ",\"max_connections\":" + std::to_string(options_.max_connections) +
+        ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) + "}\n";
+    res->set_content(body, "application/json");
+  }
+
+  void Stats(httplib::Response* res) {
+    std::string body = "{\"hits\":" + std::to_string(hits_.load()) +
+                       ",\"misses\":" + std::to_string(misses_.load()) +
+                       ",\"recorded\":" + std::to_string(recorded_.load()) +
+                       ",\"passthrough\":" +
+                       std::to_string(passthrough_.load()) +
+                       ",\"errors\":" + std::to_string(errors_.load()) + "}\n";
+    res->set_content(body, "application/json");
+  }
+
+  const ServerOptions options_;
+  Clock* const clock_;
+  const Canonicalizer canonicalizer_;
+  ReplayIndex index_;
+  const int64_t session_start_us_;
+  std::vector<std::string> redact_;
+  std::unique_ptr<Forwarder> forwarder_;
+  HttpServer http_;
+
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> recorded_{0};
+  std::atomic<uint64_t> passthrough_{0};
+  std::atomic<uint64_t> errors_{0};
+};
+
+}  // namespace
+
+Result<MissPolicy> ParseMissPolicy(const std::string& name) {
+  if (name == "error") return MissPolicy::kError;
+  if (name == "passthrough") return MissPolicy::kPassthrough;
+  if (name == "record") return MissPolicy::kRecord;
+  return Status::InvalidArgument("unknown miss policy \"" + name +
+                                 "\": use error, passthrough or record");
+}
+
+std::vector<std::string> DefaultRedactedHeaders() {
+  return {"Authorization", "Proxy-Authorization", "Cookie",
+          "Set-Cookie",    "X-Api-Key",           "Api-Key"};
+}
+
+Status ServerOptions::Validate() const {
+  if (store == nullptr) return Status::InvalidArgument("no recording given");
+  if (port < 0 || port > 65535) {
+    return Status::InvalidArgument("port " + std::to_string(port) +
+                                   " is out of range");
+  }
+  const bool needs_backend =
+      mode == ServerMode::kRecord || on_miss != MissPolicy::kError;
+  if (needs_backend && backend.empty()) {
+    return Status::InvalidArgument(
+        mode == ServerMode::kRecord
+            ? "record needs --backend URL"
+            : "--on-miss passthrough/record needs --backend URL");
+  }
+  if (max_connections == 0) {
+    return Status::InvalidArgument("--max-connections must be at least 1");
+  }
+  if (backend_timeout_s <= 0) {
+    return Status::InvalidArgument("--backend-timeout must be positive");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  Status s = options.Validate();
+  if (!s.ok()) return s;
+  auto server = std::make_unique<FrontServer>(options);
+  s = server->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace rwd

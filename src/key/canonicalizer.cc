@@ -1,0 +1,157 @@
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "key/json.h"
+#include "rewind/request_key.h"
+
+namespace rwd {
+namespace {
+
+void AppendField(std::string* out, std::string_view field) {
+  out->append(std::to_string(field.size()));
+  out->push_back(':');
+  out->append(field);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+std::vector<std::string> SortedQueryParams(const std::string& query) {
+  std::vector<std::string> params;
+  size_t start = 0;
+  while (start <= query.size() && !query.empty()) {
+    size_t end = query.find('&', start);
+    if (end == std::string::npos) end = query.size();
+    if (end > start) params.push_back(query.substr(start, end - start));
+    start = end + 1;
+  }
+  std::sort(params.begin(), params.end());
+  return params;
+}
+
+std::string ParamName(const std::string& param) {
+  return param.substr(0, param.find('='));
+}
+
+std::vector<std::string> SplitPath(const std::string& dotted) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    parts.push_back(dotted.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::vector<std::string> DefaultIgnoredFields() {
+  return {"user",  "request_id",        "metadata",        "store",
+          "service_tier", "safety_identifier", "prompt_cache_key"};
+}
+
+std::string RequestKey::ToHex() const {
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx",
+                static_cast<unsigned long long>(high),
+                static_cast<unsigned long long>(low));
+  return std::string(buf, 32);
+}
+
+Result<RequestKey> RequestKey::FromHex(const std::string& hex) {
+  if (hex.size() != 32 ||
+      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("a request key is 32 lowercase hex digits");
+  }
+  RequestKey key;
+  key.high = std::stoull(hex.substr(0, 16), nullptr, 16);
+  key.low = std::stoull(hex.substr(16), nullptr, 16);
+  return key;
+}
+
+RequestKey HashBytes(const std::string& bytes) {
+  XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
+  return RequestKey{h.high64, h.low64};
+}
+
+Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
+  for (const std::string& field : rules_.ignore_fields) {
+    ignore_paths_.push_back(SplitPath(field));
+  }
+  for (std::string& name : rules_.match_headers) name = Lower(name);
+  std::sort(rules_.match_headers.begin(), rules_.match_headers.end());
+}
+
+std::string Canonicalizer::Canonical(const Request& request) const {
+  std::string out;
+  out.reserve(request.body.size() + request.path.size() + 64);
+  AppendField(&out, request.method);
+  AppendField(&out, request.path);
+  std::vector<std::string> params = SortedQueryParams(request.query);
+  AppendField(&out, std::to_string(params.size()));
+  for (const std::string& p : params) AppendField(&out, p);
+  AppendField(&out, std::to_string(rules_.match_headers.size()));
+  for (const std::string& name : rules_.match_headers) {
+    AppendField(&out, name);
+    AppendField(&out, FindHeader(request.headers, name));
+  }
+  std::string canonical_body;
+  if (CanonicalJson(request.body, ignore_paths_, &canonical_body)) {
+    AppendField(&out, "json");
+    AppendField(&out, canonical_body);
+  } else {
+    AppendField(&out, "bytes");
+    AppendField(&out, request.body);
+  }
+  return out;
+}
+
+RequestKey Canonicalizer::Key(const Request& request) const {
+  return HashBytes(Canonical(request));
+}
+
+std::vector<std::string> Canonicalizer::Diff(const Request& a,
+                                             const Request& b,
+                                             size_t limit) const {
+  std::vector<std::string> diffs;
+  auto add = [&](std::string what) {
+    if (diffs.size() < limit) diffs.push_back(std::move(what));
+  };
+  if (a.method != b.method) add("method");
+  if (a.path != b.path) add("path");
+
+  std::vector<std::string> qa = SortedQueryParams(a.query);
+  std::vector<std::string> qb = SortedQueryParams(b.query);
+  if (qa != qb) {
+    std::vector<std::string> only;
+    std::set_symmetric_difference(qa.begin(), qa.end(), qb.begin(), qb.end(),
+                                  std::back_inserter(only));
+    std::vector<std::string> names;
+    for (const std::string& p : only) names.push_back(ParamName(p));
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    for (const std::string& n : names) add("query." + n);
+  }
+  for (const std::string& name : rules_.match_headers) {
+    if (FindHeader(a.headers, name) != FindHeader(b.headers, name)) {
+      add("header." + name);
+    }
+  }
+  std::vector<std::string> body_diffs;
+  if (!DiffJson(a.body, b.body, ignore_paths_, limit, &body_diffs)) {
+    if (a.body != b.body) add("body");
+  } else {
+    for (std::string& d : body_diffs) add(std::move(d));
+  }
+  return diffs;
+}
+
+}  // namespace rwd

@@ -1,0 +1,159 @@
+#include "key/json.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+
+namespace rwd {
+namespace {
+
+constexpr unsigned kParseFlags =
+    rapidjson::kParseFullPrecisionFlag | rapidjson::kParseIterativeFlag;
+
+bool Parse(const std::string& text, rapidjson::Document* doc) {
+  if (text.empty()) return false;
+  doc->Parse<kParseFlags>(text.data(), text.size());
+  return !doc->HasParseError();
+}
+
+void RemovePath(rapidjson::Value* value, const std::vector<std::string>& path,
+                size_t i) {
+  if (!value->IsObject() || i >= path.size()) return;
+  auto member = value->FindMember(rapidjson::StringRef(
+      path[i].data(), static_cast<rapidjson::SizeType>(path[i].size())));
+  if (member == value->MemberEnd()) return;
+  if (i + 1 == path.size()) {
+    value->EraseMember(member);
+  } else {
+    RemovePath(&member->value, path, i + 1);
+  }
+}
+
+void RemoveIgnored(rapidjson::Document* doc, const FieldPaths& ignore) {
+  for (const auto& path : ignore) RemovePath(doc, path, 0);
+}
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+bool LessByName(const rapidjson::Value::Member* a,
+                const rapidjson::Value::Member* b) {
+  return std::lexicographical_compare(
+      a->name.GetString(), a->name.GetString() + a->name.GetStringLength(),
+      b->name.GetString(), b->name.GetString() + b->name.GetStringLength());
+}
+
+// Returns false when nesting exceeds kMaxJsonDepth.
+bool WriteSorted(const rapidjson::Value& v, Writer* w, int depth) {
+  if (depth > kMaxJsonDepth) return false;
+  if (v.IsObject()) {
+    std::vector<const rapidjson::Value::Member*> members;
+    members.reserve(v.MemberCount());
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      members.push_back(&*it);
+    }
+    std::sort(members.begin(), members.end(), LessByName);
+    w->StartObject();
+    for (const auto* m : members) {
+      w->Key(m->name.GetString(), m->name.GetStringLength());
+      if (!WriteSorted(m->value, w, depth + 1)) return false;
+    }
+    w->EndObject();
+    return true;
+  }
+  if (v.IsArray()) {
+    w->StartArray();
+    for (const auto& e : v.GetArray()) {
+      if (!WriteSorted(e, w, depth + 1)) return false;
+    }
+    w->EndArray();
+    return true;
+  }
+  // Scalars: the writer's own output is canonical (shortest round-trip
+  // doubles, integers as integers).
+  return v.Accept(*w);
+}
+
+std::string Join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+void Diff(const rapidjson::Value& a, const rapidjson::Value& b,
+          const std::string& path, int depth, size_t limit,
+          std::vector<std::string>* out) {
+  if (out->size() >= limit) return;
+  const std::string here = path.empty() ? "(body)" : path;
+  if (depth > kMaxJsonDepth) {
+    out->push_back(here);
+    return;
+  }
+  if (a.GetType() != b.GetType() &&
+      !(a.IsNumber() && b.IsNumber())) {
+    out->push_back(here);
+    return;
+  }
+  if (a.IsObject()) {
+    std::vector<std::string> names;
+    for (auto it = a.MemberBegin(); it != a.MemberEnd(); ++it) {
+      names.emplace_back(it->name.GetString(), it->name.GetStringLength());
+    }
+    for (auto it = b.MemberBegin(); it != b.MemberEnd(); ++it) {
+      names.emplace_back(it->name.GetString(), it->name.GetStringLength());
+    }
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    for (const std::string& name : names) {
+      rapidjson::Value key(rapidjson::StringRef(
+          name.data(), static_cast<rapidjson::SizeType>(name.size())));
+      auto ma = a.FindMember(key);
+      auto mb = b.FindMember(key);
+      if (ma == a.MemberEnd() || mb == b.MemberEnd()) {
+        if (out->size() < limit) out->push_back(Join(path, name));
+      } else {
+        Diff(ma->value, mb->value, Join(path, name), depth + 1, limit, out);
+      }
+    }
+    return;
+  }
+  if (a.IsArray()) {
+    rapidjson::SizeType n = std::max(a.Size(), b.Size());
+    for (rapidjson::SizeType i = 0; i < n && out->size() < limit; ++i) {
+      std::string item = path + "[" + std::to_string(i) + "]";
+      if (i >= a.Size() || i >= b.Size()) {
+        out->push_back(item);
+      } else {
+        Diff(a[i], b[i], item, depth + 1, limit, out);
+      }
+    }
+    return;
+  }
+  if (a != b) out->push_back(here);
+}
+
+}  // namespace
+
+bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
+                   std::string* out) {
+  rapidjson::Document doc;
+  if (!Parse(text, &doc)) return false;
+  RemoveIgnored(&doc, ignore);
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  if (!WriteSorted(doc, &writer, 0)) return false;
+  out->assign(buffer.GetString(), buffer.GetSize());
+  return true;
+}
+
+bool DiffJson(const std::string& a, const std::string& b,
+              const FieldPaths& ignore, size_t limit,
+              std::vector<std::string>* out) {
+  rapidjson::Document da, db;
+  if (!Parse(a, &da) || !Parse(b, &db)) return false;
+  RemoveIgnored(&da, ignore);
+  RemoveIgnored(&db, ignore);
+  Diff(da, db, "", 0, limit, out);
+  return true;
+}
+
+}  // namespace rwd

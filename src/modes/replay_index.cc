@@ -1,0 +1,138 @@
+#include <mutex>
+#include <random>
+
+#include "rewind/replay.h"
+
+namespace rwd {
+namespace {
+
+std::string PathKey(const std::string& method, const std::string& path) {
+  return method + " " + path;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+Result<RepeatPolicy> ParseRepeatPolicy(const std::string& name) {
+  if (name == "sequence") return RepeatPolicy::kSequence;
+  if (name == "cycle") return RepeatPolicy::kCycle;
+  if (name == "random") return RepeatPolicy::kRandom;
+  if (name == "first") return RepeatPolicy::kFirst;
+  return Status::InvalidArgument("unknown repeat policy \"" + name +
+                                 "\": use sequence, cycle, random or first");
+}
+
+const char* RepeatPolicyName(RepeatPolicy policy) {
+  switch (policy) {
+    case RepeatPolicy::kSequence: return "sequence";
+    case RepeatPolicy::kCycle: return "cycle";
+    case RepeatPolicy::kRandom: return "random";
+    case RepeatPolicy::kFirst: return "first";
+  }
+  return "?";
+}
+
+uint64_t RequestSeed(uint64_t seed, const RequestKey& key,
+                     uint64_t occurrence) {
+  return Mix(Mix(seed ^ key.high) ^ Mix(key.low + occurrence));
+}
+
+ReplayIndex::ReplayIndex(RepeatPolicy policy, uint64_t seed)
+    : policy_(policy), seed_(seed) {}
+
+Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
+  Status bad;
+  size_t loaded = 0;
+  Status s = store->Scan([&](const ExchangeSummary& e) {
+    if (!e.complete && !include_incomplete) return;
+    Result<RequestKey> key = RequestKey::FromHex(e.key_hex);
+    if (!key.ok()) {
+      bad = Status::Corruption("exchange " + std::to_string(e.id) +
+                               " has a malformed key \"" + e.key_hex + "\"");
+      return;
+    }
+    Add(key.value(), e.id, e.method, e.path);
+    ++loaded;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  return loaded;
+}
+
+void ReplayIndex::Add(const RequestKey& key, int64_t id,
+                      const std::string& method, const std::string& path) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  auto& entry = by_key_[key];
+  if (!entry) entry = std::make_unique<Entry>();
+  entry->ids.push_back(id);
+  by_path_[PathKey(method, path)].push_back(id);
+  ++size_;
+}
+
+std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return std::nullopt;
+  Entry& entry = *it->second;
+  const uint64_t n = entry.ids.size();
+  const uint64_t asked = entry.asked.fetch_add(1, std::memory_order_relaxed);
+  uint64_t i = 0;
+  switch (policy_) {
+    case RepeatPolicy::kSequence: i = std::min(asked, n - 1); break;
+    case RepeatPolicy::kCycle: i = asked % n; break;
+    case RepeatPolicy::kFirst: i = 0; break;
+    case RepeatPolicy::kRandom: {
+      std::mt19937_64 rng(RequestSeed(seed_, key, asked));
+      i = std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
+      break;
+    }
+  }
+  return Pick{entry.ids[i], asked};
+}
+
+void ReplayIndex::Reset() {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  for (auto& [key, entry] : by_key_) entry->asked.store(0);
+}
+
+std::vector<int64_t> ReplayIndex::SamePath(const std::string& method,
+                                           const std::string& path,
+                                           size_t limit) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = by_path_.find(PathKey(method, path));
+  if (it == by_path_.end()) return {};
+  const std::vector<int64_t>& ids = it->second;
+  size_t from = ids.size() > limit ? ids.size() - limit : 0;
+  return std::vector<int64_t>(ids.begin() + static_cast<ptrdiff_t>(from),
+                              ids.end());
+}
+
+size_t ReplayIndex::size() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return size_;
+}
+
+std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
+                                        const Canonicalizer& canonicalizer,
+                                        const Request& request, size_t limit) {
+  std::optional<NearestMatch> best;
+  for (int64_t id : index.SamePath(request.method, request.path, limit)) {
+    Result<Exchange> e = store->Get(id);
+    if (!e.ok()) continue;
+    std::vector<std::string> diffs =
+        canonicalizer.Diff(e->request, request, 50);
+    // Newest wins ties: later ids overwrite on equal distance.
+    if (!best || diffs.size() <= best->differences.size()) {
+      best = NearestMatch{id, e->key_hex, std::move(diffs)};
+    }
+  }
+  return best;
+}
+
+}  // namespace rwd

@@ -1,0 +1,442 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "rewind/store.h"
+#include "store/codec.h"
+
+namespace rwd {
+
+struct Store::Ticket {
+  bool done = false;  // guarded by the store's mutex
+  int64_t id = 0;
+  Status status;
+};
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE exchanges (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_key       TEXT    NOT NULL,  -- RequestKey::ToHex()
+  method            TEXT    NOT NULL,
+  path              TEXT    NOT NULL,
+  query             TEXT    NOT NULL,
+  request_headers   TEXT    NOT NULL,  -- JSON [[name, value], ...]
+  request_body      BLOB    NOT NULL,
+  status            INTEGER NOT NULL,
+  response_headers  TEXT    NOT NULL,  -- JSON [[name, value], ...]
+  chunked           INTEGER NOT NULL,
+  headers_us        INTEGER NOT NULL,
+  total_us          INTEGER NOT NULL,
+  timeline          BLOB    NOT NULL,  -- (offset_us, length) int64 LE pairs
+  response_body     BLOB    NOT NULL,
+  started_at_us     INTEGER NOT NULL,  -- wall clock, Unix microseconds
+  arrival_offset_us INTEGER NOT NULL,  -- since the recording session began
+  complete          INTEGER NOT NULL,
+  error             TEXT    NOT NULL
+);
+CREATE INDEX exchanges_by_key ON exchanges (request_key);
+)sql";
+
+constexpr const char* kInsert = R"sql(
+INSERT INTO exchanges (request_key, method, path, query, request_headers,
+  request_body, status, response_headers, chunked, headers_us, total_us,
+  timeline, response_body, started_at_us, arrival_offset_us, complete, error)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+)sql";
+
+constexpr const char* kSelect = R"sql(
+SELECT id, request_key, method, path, query, request_headers, request_body,
+  status, response_headers, chunked, headers_us, timeline, response_body,
+  started_at_us, arrival_offset_us, complete, error
+FROM exchanges WHERE id = ?
+)sql";
+
+void BindBlob(SQLite::Statement* st, int index, const std::string& bytes) {
+  st->bind(index, static_cast<const void*>(bytes.data()),
+           static_cast<int>(bytes.size()));
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Creates an empty file readable by its owner only; SQLite keeps the mode
+// for the database and gives it to its -wal and -shm files.
+Status CreatePrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::IOError("cannot create " + path + ": " + strerror(errno));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const StoreOptions& options) : options_(options) {}
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Init() {
+    const bool exists = FileExists(options_.path);
+    if (!exists && !options_.create_if_missing) {
+      return Status::NotFound("no recording at " + options_.path);
+    }
+    if (!exists) {
+      Status s = CreatePrivateFile(options_.path);
+      if (!s.ok()) return s;
+    }
+    try {
+      int flags = options_.read_only ? SQLite::OPEN_READONLY
+                                     : SQLite::OPEN_READWRITE;
+      db_ = std::make_unique<SQLite::Database>(options_.path, flags,
+                                               options_.busy_timeout_ms);
+      Status s = CheckOrCreateSchema();
+      if (!s.ok()) return s;
+      if (!options_.read_only) {
+        insert_ = std::make_unique<SQLite::Statement>(*db_, kInsert);
+        writer_ = std::thread([this] { WriterLoop(); });
+      }
+    } catch (const SQLite::Exception& e) {
+      return Status::Corruption(options_.path +
+                                " is not a readable rewind recording (" +
+                                e.what() + ")");
+    }
+    return Status::Ok();
+  }
+
+  const KeyRules& rules() const override { return rules_; }
+
+  std::shared_ptr<Ticket> Append(Exchange exchange) override {
+    auto ticket = std::make_shared<Ticket>();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (options_.read_only || stopping_) {
+        ticket->done = true;
+        ticket->status = Status::IOError("recording is not open for writing");
+        return ticket;
+      }
+      queue_.push_back(Pending{std::move(exchange), ticket});
+    }
+    work_cv_.notify_one();
+    return ticket;
+  }
+
+  Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>& t) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return t->done; });
+    if (!t->status.ok()) return t->status;
+    return t->id;
+  }
+
+  Status Flush() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    uint64_t target = enqueued_total();
+    done_cv_.wait(lock, [&] { return finished_ >= target; });
+    return write_health_;
+  }
+
+  Status WriteHealth() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return write_health_;
+  }
+
+  Result<Exchange> Get(int64_t id) override {
+    ReadConnection conn(this);
+    try {
+      SQLite::Statement& st = conn.select();
+      st.reset();
+      st.bind(1, static_cast<int64_t>(id));
+      if (!st.executeStep()) {
+        return Status::NotFound("no exchange " + std::to_string(id));
+      }
+      Exchange e;
+      e.id = st.getColumn(0).getInt64();
+      e.key_hex = st.getColumn(1).getString();
+      e.request.method = st.getColumn(2).getString();
+      e.request.path = st.getColumn(3).getString();
+      e.request.query = st.getColumn(4).getString();
+      Status s = DecodeHeaders(st.getColumn(5).getString(), &e.request.headers);
+      e.request.body = st.getColumn(6).getString();
+      e.response.status = st.getColumn(7).getInt();
+      if (s.ok()) {
+        s = DecodeHeaders(st.getColumn(8).getString(), &e.response.headers);
+      }
+      e.response.chunked = st.getColumn(9).getInt() != 0;
+      e.response.headers_us = st.getColumn(10).getInt64();
+      if (s.ok()) {
+        s = DecodeTimeline(st.getColumn(11).getString(),
+                           st.getColumn(12).getString(), &e.response.chunks);
+      }
+      e.started_at_us = st.getColumn(13).getInt64();
+      e.arrival_offset_us = st.getColumn(14).getInt64();
+      e.complete = st.getColumn(15).getInt() != 0;
+      e.error = st.getColumn(16).getString();
+      st.reset();
+      if (!s.ok()) {
+        return Status::Corruption("exchange " + std::to_string(id) + ": " +
+                                  s.message());
+      }
+      return e;
+    } catch (const SQLite::Exception& ex) {
+      conn.select().tryReset();
+      return Status::IOError("reading exchange " + std::to_string(id) + ": " +
+                             ex.what());
+    }
+  }
+
+  Status Scan(const std::function<void(const ExchangeSummary&)>& fn) override {
+    ReadConnection conn(this);
+    try {
+      SQLite::Statement st(conn.db(),
+                           "SELECT id, request_key, method, path, status, "
+                           "complete FROM exchanges ORDER BY id");
+      while (st.executeStep()) {
+        ExchangeSummary s;
+        s.id = st.getColumn(0).getInt64();
+        s.key_hex = st.getColumn(1).getString();
+        s.method = st.getColumn(2).getString();
+        s.path = st.getColumn(3).getString();
+        s.status = st.getColumn(4).getInt();
+        s.complete = st.getColumn(5).getInt() != 0;
+        fn(s);
+      }
+    } catch (const SQLite::Exception& ex) {
+      return Status::IOError(std::string("scanning the recording: ") +
+                             ex.what());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  struct Pending {
+    Exchange exchange;
+    std::shared_ptr<Ticket> ticket;
+  };
+
+  // A read-only connection with its prepared select, borrowed from the pool
+  // for the lifetime of this object.
+  struct Reader {
+    std::unique_ptr<SQLite::Database> db;
+    std::unique_ptr<SQLite::Statement> select;
+  };
+  class ReadConnection {
+   public:
+    explicit ReadConnection(SqliteStore* store) : store_(store) {
+      {
+        std::lock_guard<std::mutex> lock(store_->readers_mu_);
+        if (!store_->readers_.empty()) {
+          reader_ = std::move(store_->readers_.back());
+          store_->readers_.pop_back();
+        }
+      }
+      if (!reader_.db) {
+        reader_.db = std::make_unique<SQLite::Database>(
+            store_->options_.path, SQLite::OPEN_READONLY,
+            store_->options_.busy_timeout_ms);
+        reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
+                                                             kSelect);
+      }
+    }
+    ~ReadConnection() {
+      std::lock_guard<std::mutex> lock(store_->readers_mu_);
+      store_->readers_.push_back(std::move(reader_));
+    }
+    SQLite::Database& db() { return *reader_.db; }
+    SQLite::Statement& select() { return *reader_.select; }
+
+   private:
+    SqliteStore* store_;
+    Reader reader_;
+  };
+
+  uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
+
+  std::string Meta(const std::string& name) {
+    SQLite::Statement st(*db_, "SELECT value FROM meta WHERE name = ?");
+    st.bind(1, name);
+    return st.executeStep() ? st.getColumn(0).getString() : std::string();
+  }
+
+  Status CheckOrCreateSchema() {
+    int version = db_->execAndGet("PRAGMA user_version").getInt();
+    int tables =
+        db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
+    if (version == 0 && tables == 0) {
+      if (options_.read_only) {
+        return Status::Corruption(options_.path +
+                                  " is an empty file, not a recording");
+      }
+      rules_ = options_.rules.value_or(KeyRules{DefaultIgnoredFields(), {}});
+      db_->exec("PRAGMA journal_mode=WAL");
+      SQLite::Transaction t(*db_);
+      db_->exec(kSchema);
+      SQLite::Statement meta(*db_, "INSERT INTO meta (name, value) VALUES (?, ?)");
+      for (const auto& [name, value] :
+           {std::pair<std::string, std::string>{"canonicalizer",
+                                                Canonicalizer::Name()},
+            {"key_rules", rules_.ToJson()},
+            {"created_by", "rewind"}}) {
+        meta.bind(1, name);
+        meta.bind(2, value);
+        meta.exec();
+        meta.reset();
+      }
+      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+      t.commit();
+    } else {
+      if (version == 0 || !db_->tableExists("meta") ||
+          !db_->tableExists("exchanges")) {
+        return Status::Corruption(options_.path +
+                                  " is an SQLite database but not a rewind "
+                                  "recording (no rewind schema in it)");
+      }
+      if (version > kSchemaVersion) {
+        return Status::Corruption(
+            options_.path + " has schema version " + std::to_string(version) +
+            ", newer than this rewind reads (" +
+            std::to_string(kSchemaVersion) + "); upgrade rewind");
+      }
+      std::string canonicalizer = Meta("canonicalizer");
+      if (canonicalizer != Canonicalizer::Name()) {
+        return Status::Corruption(
+            options_.path + " was keyed by canonicalizer \"" + canonicalizer +
+            "\"; this rewind uses \"" + Canonicalizer::Name() +
+            "\"; re-key the recording");
+      }
+      Result<KeyRules> stored = KeyRules::FromJson(Meta("key_rules"));
+      if (!stored.ok()) return stored.status();
+      rules_ = stored.value();
+      if (options_.rules && !(*options_.rules == rules_)) {
+        return Status::InvalidArgument(
+            options_.path + " was recorded with key rules " + rules_.ToJson() +
+            "; the options ask for " + options_.rules->ToJson() +
+            ". Omit the key options to use the recording's rules");
+      }
+      if (!options_.read_only) db_->exec("PRAGMA journal_mode=WAL");
+    }
+    if (!options_.read_only) db_->exec("PRAGMA synchronous=NORMAL");
+    return Status::Ok();
+  }
+
+  void Insert(const Exchange& e) {
+    SQLite::Statement& st = *insert_;
+    st.reset();
+    st.clearBindings();
+    st.bind(1, e.key_hex);
+    st.bind(2, e.request.method);
+    st.bind(3, e.request.path);
+    st.bind(4, e.request.query);
+    st.bind(5, EncodeHeaders(e.request.headers));
+    BindBlob(&st, 6, e.request.body);
+    st.bind(7, e.response.status);
+    st.bind(8, EncodeHeaders(e.response.headers));
+    st.bind(9, e.response.chunked ? 1 : 0);
+    st.bind(10, static_cast<int64_t>(e.response.headers_us));
+    st.bind(11, static_cast<int64_t>(e.response.TotalMicros()));
+    BindBlob(&st, 12, EncodeTimeline(e.response.chunks));
+    BindBlob(&st, 13, e.response.Body());
+    st.bind(14, static_cast<int64_t>(e.started_at_us));
+    st.bind(15, static_cast<int64_t>(e.arrival_offset_us));
+    st.bind(16, e.complete ? 1 : 0);
+    st.bind(17, e.error);
+    st.exec();
+  }
+
+  void WriterLoop() {
+    std::vector<Pending> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything is written
+        size_t n = std::min(queue_.size(), options_.max_batch);
+        batch.clear();
+        for (size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        in_flight_ = n;
+      }
+      Status status;
+      std::vector<int64_t> ids;
+      try {
+        SQLite::Transaction t(*db_);
+        for (const Pending& p : batch) {
+          Insert(p.exchange);
+          ids.push_back(db_->getLastInsertRowid());
+        }
+        t.commit();
+      } catch (const SQLite::Exception& e) {
+        status = Status::IOError(std::string("committing to ") +
+                                 options_.path + ": " + e.what());
+        insert_->tryReset();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          batch[i].ticket->done = true;
+          batch[i].ticket->status = status;
+          if (status.ok()) batch[i].ticket->id = ids[i];
+        }
+        finished_ += batch.size();
+        in_flight_ = 0;
+        write_health_ = status;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  const StoreOptions options_;
+  KeyRules rules_;
+  std::unique_ptr<SQLite::Database> db_;  // the writer's connection
+  std::unique_ptr<SQLite::Statement> insert_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  size_t in_flight_ = 0;       // guarded by mu_
+  uint64_t finished_ = 0;      // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  Status write_health_;        // guarded by mu_
+  std::thread writer_;
+
+  std::mutex readers_mu_;
+  std::vector<Reader> readers_;  // guarded by readers_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  if (options.path.empty()) {
+    return Status::InvalidArgument("a recording path is required (--db)");
+  }
+  auto store = std::make_unique<SqliteStore>(options);
+  Status s = store->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace rwd

@@ -1,0 +1,35 @@
+#include "rewind/exchange.h"
+
+#include <strings.h>
+
+namespace rwd {
+
+bool HeaderNameEquals(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string FindHeader(const HeaderList& headers, const std::string& name) {
+  for (const auto& [n, v] : headers) {
+    if (HeaderNameEquals(n, name)) return v;
+  }
+  return std::string();
+}
+
+std::string Request::Target() const {
+  return query.empty() ? path : path + "?" + query;
+}
+
+std::string Response::Body() const {
+  size_t total = 0;
+  for (const Chunk& c : chunks) total += c.data.size();
+  std::string body;
+  body.reserve(total);
+  for (const Chunk& c : chunks) body += c.data;
+  return body;
+}
+
+int64_t Response::TotalMicros() const {
+  return chunks.empty() ? headers_us : chunks.back().offset_us;
+}
+
+}  // namespace rwd
