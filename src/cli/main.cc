@@ -94,16 +94,18 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f) {
                   "X-Api-Key and Api-Key always are");
 }
 
-// Runs "server" until SIGINT or SIGTERM, then drains it.
-int Serve(ServerOptions options, const std::string& mode_name) {
+sigset_t StopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  // Every thread started from here on inherits the mask; the watcher below
-  // is the only one that receives these signals.
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
+// Runs "server" until SIGINT or SIGTERM, then drains it.
+// REQUIRES: StopSignals() blocked in every thread (main does it first).
+int Serve(ServerOptions options, const std::string& mode_name) {
+  const sigset_t signals = StopSignals();
   Result<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) return Fail(server.status());
   Result<int> port = server.value()->Bind();
@@ -134,10 +136,12 @@ int Serve(ServerOptions options, const std::string& mode_name) {
   return kExitOk;
 }
 
-Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool create) {
+// "writable" false opens the recording read-only: replay never changes it.
+Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   StoreOptions so;
   so.path = f.db;
-  so.create_if_missing = create;
+  so.create_if_missing = writable;
+  so.read_only = !writable;
   if (!f.ignore_fields.empty() || !f.match_headers.empty()) {
     KeyRules rules{DefaultIgnoredFields(), f.match_headers};
     rules.ignore_fields.insert(rules.ignore_fields.end(),
@@ -171,7 +175,7 @@ int RunRecord(const ServeFlags& f) {
   o.mode = ServerMode::kRecord;
   Status s = FillServerOptions(f, &o);
   if (!s.ok()) return Fail(s);
-  Result<std::unique_ptr<Store>> store = OpenStore(f, /*create=*/true);
+  Result<std::unique_ptr<Store>> store = OpenStore(f, /*writable=*/true);
   if (!store.ok()) return Fail(store.status());
   o.store = store.value().get();
   return Serve(o, "record");
@@ -194,7 +198,7 @@ int RunReplay(const ServeFlags& f) {
   o.seed = f.seed;
   o.include_incomplete = f.include_incomplete;
   Result<std::unique_ptr<Store>> store =
-      OpenStore(f, /*create=*/o.on_miss == MissPolicy::kRecord);
+      OpenStore(f, /*writable=*/o.on_miss == MissPolicy::kRecord);
   if (!store.ok()) return Fail(store.status());
   o.store = store.value().get();
   return Serve(o, "replay");
@@ -205,6 +209,10 @@ int RunReplay(const ServeFlags& f) {
 
 int main(int argc, char** argv) {
   using namespace rwd;
+  // Before any thread exists (the store starts one), so that every thread
+  // inherits the mask and only Serve()'s watcher receives these signals.
+  const sigset_t signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   CLI::App app{
       "rewind: record inference traffic once, replay it deterministically.\n"
       "Examples:\n"

@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "http/forwarder.h"
 #include "http/http_util.h"
@@ -105,13 +107,22 @@ class FrontServer final : public Server {
   }
 
   Status Run() override {
-    http_.listen_after_bind();
+    running_ = true;
+    if (!stopping_) http_.listen_after_bind();
+    finished_ = true;
     // cpp-httplib has joined its workers: no handler runs any more.
     if (forwarder_) forwarder_->Shutdown();
     return options_.store->Flush();
   }
 
-  void Stop() override { http_.stop(); }
+  void Stop() override {
+    stopping_ = true;
+    // cpp-httplib ignores stop() until its accept loop runs.
+    while (running_ && !finished_ && !http_.is_running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    http_.stop();
+  }
 
  private:
   bool needs_backend() const {
@@ -195,6 +206,7 @@ class FrontServer final : public Server {
       const bool index = options_.mode == ServerMode::kReplay;
       on_done = [this, key, index, method = request.method,
                  path = request.path](Exchange&& e) {
+        e.response.headers = Redact(e.response.headers, redact_);
         Result<int64_t> id =
             options_.store->WaitCommitted(options_.store->Append(std::move(e)));
         if (!id.ok()) {
@@ -397,6 +409,10 @@ class FrontServer final : public Server {
   std::vector<std::string> redact_;
   std::unique_ptr<Forwarder> forwarder_;
   HttpServer http_;
+
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> finished_{false};
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -1,0 +1,757 @@
+// End-to-end tests: real servers on 127.0.0.1, ephemeral ports, real HTTP.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <rapidjson/document.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+
+#include "rewind/server.h"
+#include "rewind/store.h"
+#include "testutil/fake_clock.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BackgroundServer;
+using testing::InProcessRewind;
+using testing::ReadFile;
+using testing::RewindProcess;
+using testing::TempDir;
+
+using Steady = std::chrono::steady_clock;
+
+double MsSince(Steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
+}
+
+// Uneven gaps between SSE events, 5 to 50 ms: 20 events, 500 ms in all.
+const std::vector<int> kGapsMs = {20, 5, 50, 12, 30, 7, 45, 18, 25, 9,
+                                  40, 15, 35, 6,  28, 11, 48, 22, 33, 81};
+
+const char kGzipBody[] =
+    "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x48\xcd\xc9\xc9\x57"
+    "\xb2\x52\x4a\xce\xcf\x2d\x28\x4a\x2d\x2e\x4e\x4d\x51\x28\xcf\x2f\xca\x49"
+    "\x51\xaa\x05\x00\x86\x2f\x3b\x1a\x1c\x00\x00\x00";
+
+std::string SseEvent(int i) {
+  return "data: {\"choices\":[{\"delta\":{\"content\":\"tok" +
+         std::to_string(i) + "\"}}]}\n\n";
+}
+
+// The backend every test records from.
+class Backend {
+ public:
+  Backend() {
+    httplib::Server& s = bg_.server();
+    s.Post("/v1/chat/completions", [this](const httplib::Request& req,
+                                          httplib::Response& res) {
+      calls_++;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_authorization_ = req.get_header_value("Authorization");
+      }
+      rapidjson::Document d;
+      d.Parse(req.body.c_str());
+      std::string content = "?";
+      if (!d.HasParseError() && d.HasMember("messages")) {
+        content = d["messages"][0]["content"].GetString();
+      }
+      std::string body = "{\"id\":\"chatcmpl-" + std::to_string(calls_) +
+                         "\",\"object\":\"chat.completion\",\"choices\":[{"
+                         "\"message\":{\"role\":\"assistant\",\"content\":\"" +
+                         content + " " + std::string(900, 'x') + "\"}}]}";
+      res.set_header("Set-Cookie", "session=SECRETCOOKIE");
+      res.set_header("X-Backend", "yes");
+      res.set_content(body, "application/json");
+    });
+    s.Post("/sse", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "text/event-stream", [](size_t, httplib::DataSink& sink) {
+            auto start = Steady::now();
+            auto at = start;
+            for (size_t i = 0; i < kGapsMs.size(); ++i) {
+              at += std::chrono::milliseconds(kGapsMs[i]);
+              std::this_thread::sleep_until(at);
+              std::string e = SseEvent(static_cast<int>(i));
+              if (!sink.write(e.data(), e.size())) return false;
+            }
+            sink.done();
+            return true;
+          });
+    });
+    s.Post("/endless", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "text/event-stream", [this](size_t, httplib::DataSink& sink) {
+            for (int i = 0; i < 500; ++i) {
+              std::string e = SseEvent(i);
+              if (!sink.write(e.data(), e.size())) {
+                endless_broke_ = Steady::now();
+                endless_broken_ = true;
+                return false;
+              }
+              std::this_thread::sleep_for(10ms);
+            }
+            sink.done();
+            return true;
+          });
+    });
+    s.Post("/reset-midstream", [](const httplib::Request&,
+                                  httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "text/event-stream", [](size_t, httplib::DataSink& sink) {
+            for (int i = 0; i < 3; ++i) {
+              std::string e = SseEvent(i);
+              sink.write(e.data(), e.size());
+              std::this_thread::sleep_for(5ms);
+            }
+            return false;  // breaks the connection without the last chunk
+          });
+    });
+    s.Get("/status/503", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 503;
+      res.set_content("{\"error\":\"overloaded\"}", "application/json");
+    });
+    s.Get("/binary", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(std::string("\0\x01\x02\xff\xfe binary", 12),
+                      "application/octet-stream");
+    });
+    s.Get("/gzip", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(std::string(kGzipBody, sizeof(kGzipBody) - 1),
+                      "application/json");
+    });
+    bg_.Start();
+  }
+  std::string url() const { return bg_.url(); }
+  void Stop() { bg_.Stop(); }
+  int calls() const { return calls_; }
+  std::string last_authorization() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_authorization_;
+  }
+  bool endless_broken() const { return endless_broken_; }
+  Steady::time_point endless_broke() const { return endless_broke_; }
+
+ private:
+  BackgroundServer bg_;
+  std::atomic<int> calls_{0};
+  std::mutex mu_;
+  std::string last_authorization_;
+  std::atomic<bool> endless_broken_{false};
+  Steady::time_point endless_broke_;
+};
+
+std::unique_ptr<Store> OpenStore(const std::string& path, bool create = true) {
+  StoreOptions o;
+  o.path = path;
+  o.create_if_missing = create;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s.value()) : nullptr;
+}
+
+ServerOptions RecordOptions(Store* store, const std::string& backend) {
+  ServerOptions o;
+  o.mode = ServerMode::kRecord;
+  o.store = store;
+  o.backend = backend;
+  return o;
+}
+
+ServerOptions ReplayOptions(Store* store, const std::string& latency = "none") {
+  ServerOptions o;
+  o.mode = ServerMode::kReplay;
+  o.store = store;
+  o.latency = LatencyModel::Parse(latency).value();
+  return o;
+}
+
+const std::string kChat =
+    R"({"model":"demo","messages":[{"role":"user","content":"What is the capital of France?"}]})";
+
+// A raw HTTP/1.1 exchange over a socket, so tests see the exact framing:
+// Content-Length or chunked, and each chunk as the sender framed it.
+struct RawResponse {
+  int status = 0;
+  std::string head;  // status line and headers
+  bool chunked = false;
+  bool complete = false;  // a length body was whole, or the last chunk came
+  std::vector<std::string> chunks;
+  std::string body;
+};
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string RequestText(const std::string& method, const std::string& path,
+                        const std::string& body,
+                        const std::string& extra_headers = "") {
+  return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+         "Connection: close\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+RawResponse RawExchange(int port, const std::string& request) {
+  RawResponse r;
+  int fd = Connect(port);
+  if (fd < 0) return r;
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string data;
+  char buf[65536];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) data.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t end = data.find("\r\n\r\n");
+  if (end == std::string::npos) return r;
+  r.head = data.substr(0, end);
+  r.status = std::atoi(r.head.c_str() + 9);
+  std::string rest = data.substr(end + 4);
+  std::string lower = r.head;
+  for (char& c : lower) c = static_cast<char>(tolower(c));
+  r.chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+  if (!r.chunked) {
+    size_t cl = lower.find("content-length: ");
+    size_t len = cl == std::string::npos ? rest.size()
+                                         : std::stoul(lower.substr(cl + 16));
+    r.body = rest.substr(0, len);
+    r.complete = rest.size() >= len;
+    r.chunks = {r.body};
+    return r;
+  }
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    size_t eol = rest.find("\r\n", pos);
+    if (eol == std::string::npos) break;
+    size_t size = std::stoul(rest.substr(pos, eol - pos), nullptr, 16);
+    if (size == 0) {
+      r.complete = true;
+      break;
+    }
+    if (eol + 2 + size > rest.size()) break;
+    r.chunks.push_back(rest.substr(eol + 2, size));
+    r.body += r.chunks.back();
+    pos = eol + 2 + size + 2;
+  }
+  return r;
+}
+
+std::string HeaderOf(const RawResponse& r, const std::string& name) {
+  std::string lower_head = r.head;
+  for (char& c : lower_head) c = static_cast<char>(tolower(c));
+  std::string key = "\r\n" + name + ": ";
+  for (char& c : key) c = static_cast<char>(tolower(c));
+  size_t at = lower_head.find(key);
+  if (at == std::string::npos) return "";
+  size_t start = at + key.size();
+  return r.head.substr(start, r.head.find("\r\n", start) - start);
+}
+
+int CountOf(const RawResponse& r, const std::string& name) {
+  std::string lower_head = r.head;
+  for (char& c : lower_head) c = static_cast<char>(tolower(c));
+  std::string key = "\r\n" + name + ":";
+  for (char& c : key) c = static_cast<char>(tolower(c));
+  int n = 0;
+  for (size_t at = lower_head.find(key); at != std::string::npos;
+       at = lower_head.find(key, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+int CountExchanges(const std::string& path) {
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  return db.execAndGet("SELECT count(*) FROM exchanges").getInt();
+}
+
+struct Captured {
+  std::string name;
+  std::string request;
+  RawResponse response = {};
+};
+
+std::vector<Captured> Requests() {
+  return {
+      {"chat", RequestText("POST", "/v1/chat/completions", kChat,
+                           "Authorization: Bearer sk-test-SECRET-1\r\n"
+                           "Cookie: session=CLIENTSECRET\r\n")},
+      {"sse", RequestText("POST", "/sse", "{\"stream\":true}")},
+      {"503", RequestText("GET", "/status/503", "")},
+      {"binary", RequestText("GET", "/binary", "")},
+      {"gzip", RequestText("GET", "/gzip", "", "Accept-Encoding: gzip\r\n")},
+  };
+}
+
+TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  std::vector<Captured> live = Requests();
+  {
+    Backend backend;
+    auto store = OpenStore(db);
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    for (Captured& c : live) {
+      c.response = RawExchange(rec.port(), c.request);
+      ASSERT_TRUE(c.response.complete) << c.name;
+      EXPECT_EQ(HeaderOf(c.response, "X-Rewind"), "record") << c.name;
+    }
+    EXPECT_EQ(backend.last_authorization(), "Bearer sk-test-SECRET-1");
+    ASSERT_TRUE(rec.Stop().ok());
+    backend.Stop();
+  }
+  EXPECT_EQ(live[0].response.status, 200);
+  EXPECT_EQ(HeaderOf(live[0].response, "X-Backend"), "yes");
+  EXPECT_EQ(live[1].response.chunks.size(), kGapsMs.size());
+  EXPECT_TRUE(live[1].response.chunked);
+  EXPECT_EQ(live[2].response.status, 503);
+  EXPECT_EQ(live[3].response.body, std::string("\0\x01\x02\xff\xfe binary", 12));
+  // Encoded bodies pass through untouched and are not compressed again.
+  EXPECT_EQ(live[4].response.body, std::string(kGzipBody, sizeof(kGzipBody) - 1));
+  EXPECT_EQ(CountOf(live[4].response, "Content-Encoding"), 1);
+  EXPECT_EQ(CountExchanges(db), 5);
+
+  auto store = OpenStore(db, /*create=*/false);
+  InProcessRewind replay(ReplayOptions(store.get()));
+  for (const Captured& c : live) {
+    RawResponse r = RawExchange(replay.port(), c.request);
+    EXPECT_EQ(r.status, c.response.status) << c.name;
+    EXPECT_EQ(r.body, c.response.body) << c.name;
+    EXPECT_EQ(r.chunked, c.response.chunked) << c.name;
+    EXPECT_EQ(r.chunks, c.response.chunks) << c.name;
+    EXPECT_EQ(HeaderOf(r, "Content-Type"), HeaderOf(c.response, "Content-Type"))
+        << c.name;
+    EXPECT_EQ(HeaderOf(r, "Content-Encoding"),
+              HeaderOf(c.response, "Content-Encoding"))
+        << c.name;
+    EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit") << c.name;
+    EXPECT_EQ(HeaderOf(r, "X-Rewind-Key"), HeaderOf(c.response, "X-Rewind-Key"))
+        << c.name;
+  }
+}
+
+TEST(RecordReplay, SecretsNeverReachTheRecording) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  {
+    auto store = OpenStore(db);
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawResponse r = RawExchange(rec.port(), Requests()[0].request);
+    ASSERT_EQ(r.status, 200);
+    // The client still gets the backend's cookie; only the disk must not.
+    EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "session=SECRETCOOKIE");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  std::string bytes = ReadFile(db) + ReadFile(db + "-wal");
+  EXPECT_EQ(bytes.find("sk-test-SECRET"), std::string::npos);
+  EXPECT_EQ(bytes.find("CLIENTSECRET"), std::string::npos);
+  EXPECT_EQ(bytes.find("SECRETCOOKIE"), std::string::npos);
+  EXPECT_NE(bytes.find("[REDACTED]"), std::string::npos);
+}
+
+TEST(RecordReplay, RecordingAndReplayingWithAnotherApiKeyStillHits) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  {
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawExchange(rec.port(), Requests()[0].request);
+  }
+  InProcessRewind replay(ReplayOptions(store.get()));
+  RawResponse r = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", kChat,
+                                 "Authorization: Bearer sk-other-key\r\n"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
+}
+
+TEST(RecordReplay, MissNamesTheNearestRecordingAndTheFieldsThatDiffer) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  {
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawExchange(rec.port(), Requests()[0].request);
+  }
+  InProcessRewind replay(ReplayOptions(store.get()));
+  const std::string changed =
+      R"({"model":"demo","temperature":0.3,"messages":[{"role":"user","content":"What is the capital of Italy?"}]})";
+  RawResponse r =
+      RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", changed));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "miss");
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.body;
+  const auto& err = d["error"];
+  EXPECT_STREQ(err["type"].GetString(), "rewind_miss");
+  EXPECT_EQ(std::string(err["key"].GetString()), HeaderOf(r, "X-Rewind-Key"));
+  ASSERT_TRUE(err["nearest"].IsObject()) << r.body;
+  EXPECT_EQ(err["nearest"]["id"].GetInt(), 1);
+  std::vector<std::string> diffs;
+  for (const auto& v : err["nearest"]["differences"].GetArray()) diffs.push_back(v.GetString());
+  EXPECT_EQ(diffs, (std::vector<std::string>{"messages[0].content", "temperature"}));
+
+  RawResponse other = RawExchange(replay.port(), RequestText("GET", "/nothing", ""));
+  EXPECT_EQ(other.status, 404);
+  EXPECT_NE(other.body.find("\"nearest\":null"), std::string::npos) << other.body;
+}
+
+TEST(RecordReplay, BackendDownGets502AndRecordsNothing) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  int dead_port;
+  {
+    BackgroundServer gone;
+    gone.Start();
+    dead_port = gone.port();
+  }
+  auto store = OpenStore(db);
+  InProcessRewind rec(RecordOptions(
+      store.get(), "http://127.0.0.1:" + std::to_string(dead_port)));
+  RawResponse r = RawExchange(rec.port(), Requests()[0].request);
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("rewind_backend_unavailable"), std::string::npos) << r.body;
+  EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/json");
+  ASSERT_TRUE(rec.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 0);
+}
+
+TEST(RecordReplay, SequenceOfIdenticalRequestsAndReset) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  std::vector<std::string> recorded;
+  {
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    for (int i = 0; i < 2; ++i) {
+      recorded.push_back(RawExchange(rec.port(), Requests()[0].request).body);
+    }
+  }
+  ASSERT_NE(recorded[0], recorded[1]);  // chatcmpl-1 vs chatcmpl-2
+  InProcessRewind replay(ReplayOptions(store.get()));
+  auto ask = [&] { return RawExchange(replay.port(), Requests()[0].request).body; };
+  EXPECT_EQ(ask(), recorded[0]);
+  EXPECT_EQ(ask(), recorded[1]);
+  EXPECT_EQ(ask(), recorded[1]);
+  RawResponse reset = RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", ""));
+  EXPECT_EQ(reset.status, 200);
+  EXPECT_EQ(ask(), recorded[0]);
+}
+
+// Record passes a stream through as it arrives instead of buffering it.
+TEST(Streaming, RecordRelaysEachEventAsItArrives) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+  auto client = rec.Client();
+  std::vector<double> arrivals;
+  auto start = Steady::now();
+  httplib::Headers headers = {{"Accept-Encoding", "gzip, deflate"}};
+  auto res = client->Post("/sse", headers, "{}", "application/json");
+  ASSERT_TRUE(res);
+  // Post() buffers; measure with a receiver instead.
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/sse";
+  req.body = "{}";
+  req.headers = headers;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+    arrivals.push_back(MsSince(start));
+    return true;
+  };
+  start = Steady::now();
+  httplib::Response out;
+  httplib::Error error;
+  ASSERT_TRUE(client->send(req, out, error)) << httplib::to_string(error);
+  EXPECT_FALSE(out.has_header("Content-Encoding"));
+  ASSERT_GE(arrivals.size(), 2u);
+  // The first event is sent at 20 ms, the last at 500 ms.
+  EXPECT_LT(arrivals.front(), 150.0);
+  EXPECT_GT(arrivals.back(), 450.0);
+}
+
+struct Timed {
+  double first_ms = 0;
+  double total_ms = 0;
+  std::string body;
+  size_t pieces = 0;
+};
+
+Timed TimedPost(int port, const std::string& path, const std::string& body,
+                httplib::Headers headers = {}) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  Timed t;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.headers = headers;
+  auto start = Steady::now();
+  req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+    if (t.pieces++ == 0) t.first_ms = MsSince(start);
+    t.body.append(d, n);
+    return true;
+  };
+  httplib::Response res;
+  httplib::Error error;
+  client.send(req, res, error);
+  t.total_ms = MsSince(start);
+  return t;
+}
+
+TEST(Streaming, ReplayFollowsTheRecordedTimelineAndItsScale) {
+  TempDir dir;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  {
+    Backend backend;
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    TimedPost(rec.port(), "/sse", "{}");
+  }
+  Result<Exchange> e = store->Get(1);
+  ASSERT_TRUE(e.ok());
+  const double recorded_first = e->response.chunks.front().offset_us / 1000.0;
+  const double recorded_total = e->response.TotalMicros() / 1000.0;
+  ASSERT_EQ(e->response.chunks.size(), kGapsMs.size());
+  ASSERT_GT(recorded_total, 490.0);
+
+  for (double scale : {1.0, 0.5}) {
+    InProcessRewind replay(ReplayOptions(
+        store.get(), scale == 1.0 ? "recorded" : "scaled:0.5"));
+    Timed t = TimedPost(replay.port(), "/sse", "{}");
+    EXPECT_EQ(t.body, e->response.Body());
+    EXPECT_GE(t.first_ms, recorded_first * scale - 1.0) << "scale " << scale;
+    EXPECT_NEAR(t.total_ms, recorded_total * scale, recorded_total * scale * 0.15)
+        << "scale " << scale;
+  }
+}
+
+TEST(Streaming, LatencyHeaderOverridesTheServerModelPerRequest) {
+  TempDir dir;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  {
+    Backend backend;
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    TimedPost(rec.port(), "/sse", "{}");
+  }
+  InProcessRewind replay(ReplayOptions(store.get(), "recorded"));
+  Timed fast = TimedPost(replay.port(), "/sse", "{}", {{"X-Rewind-Latency", "none"}});
+  Timed slow = TimedPost(replay.port(), "/sse", "{}");
+  EXPECT_LT(fast.total_ms, 100.0);
+  EXPECT_GT(slow.total_ms, 450.0);
+  EXPECT_EQ(fast.body, slow.body);
+  RawResponse bad = RawExchange(
+      replay.port(), RequestText("POST", "/sse", "{}", "X-Rewind-Latency: soon\r\n"));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("rewind_bad_latency"), std::string::npos);
+}
+
+// With an injected clock the pacer's deadlines are exact: start + offset for
+// every piece, never an accumulation of sleeps.
+TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
+  TempDir dir;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  Exchange e;
+  Request req;
+  req.method = "POST";
+  req.path = "/sse";
+  req.body = "{}";
+  e.request = req;
+  e.key_hex = Canonicalizer(store->rules()).Key(req).ToHex();
+  e.response.status = 200;
+  e.response.chunked = true;
+  e.response.headers = {{"Content-Type", "text/event-stream"}};
+  e.response.headers_us = 1000;
+  e.response.chunks = {{40000, "a"}, {45000, "b"}, {90000, "c"}};
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+
+  testing::FakeClock clock(5'000'000);
+  ServerOptions o = ReplayOptions(store.get(), "scaled:2");
+  o.clock = &clock;
+  InProcessRewind replay(o);
+  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
+  EXPECT_EQ(r.chunks, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(clock.sleeps(), (std::vector<int64_t>{5'002'000, 5'080'000,
+                                                  5'090'000, 5'180'000}));
+}
+
+TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+  int fd = Connect(rec.port());
+  ASSERT_GE(fd, 0);
+  std::string request = RequestText("POST", "/endless", "{}");
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  char buf[4096];
+  ASSERT_GT(recv(fd, buf, sizeof(buf), 0), 0);
+  close(fd);
+  auto closed = Steady::now();
+  for (int i = 0; i < 300 && !backend.endless_broken(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(backend.endless_broken()) << "the backend kept streaming";
+  const double cancel_ms =
+      std::chrono::duration<double, std::milli>(backend.endless_broke() - closed).count();
+  EXPECT_LT(cancel_ms, 1000.0);
+  ASSERT_TRUE(rec.Stop().ok());
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
+  ASSERT_TRUE(st.executeStep());
+  EXPECT_EQ(st.getColumn(0).getInt(), 0);
+  EXPECT_EQ(st.getColumn(1).getString(), "client disconnected");
+}
+
+TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  auto store = OpenStore(db);
+  {
+    Backend backend;
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/reset-midstream", "{}"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(r.complete) << "a broken stream must not look complete";
+    EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
+  }
+  {
+    SQLite::Database sql(db, SQLite::OPEN_READONLY);
+    SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
+    ASSERT_TRUE(st.executeStep());
+    EXPECT_EQ(st.getColumn(0).getInt(), 0);
+    EXPECT_NE(st.getColumn(1).getString().find("backend"), std::string::npos);
+  }
+  {
+    InProcessRewind replay(ReplayOptions(store.get()));
+    EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}")).status,
+              404);
+  }
+  ServerOptions o = ReplayOptions(store.get());
+  o.include_incomplete = true;
+  InProcessRewind replay(o);
+  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
+}
+
+TEST(Process, SigkillDuringARecordingBurstLosesNoCompletedExchange) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0"});
+  ASSERT_GT(rec.port(), 0) << rec.first_line();
+  std::mutex mu;
+  std::vector<std::string> completed_keys;
+  std::atomic<bool> stop{false};
+  std::atomic<int> done{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; !stop; ++i) {
+        std::string body = R"({"messages":[{"content":"client )" +
+                           std::to_string(t) + " request " + std::to_string(i) +
+                           "\"}]}";
+        RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+        if (r.status == 200 && r.complete) {
+          std::lock_guard<std::mutex> lock(mu);
+          completed_keys.push_back(HeaderOf(r, "X-Rewind-Key"));
+          done++;
+        }
+      }
+    });
+  }
+  while (done < 300) std::this_thread::sleep_for(1ms);
+  rec.Signal(SIGKILL);
+  EXPECT_EQ(rec.Wait(), 128 + SIGKILL);
+  stop = true;
+  for (auto& c : clients) c.join();
+
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  EXPECT_EQ(sql.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  std::set<std::string> stored;
+  SQLite::Statement st(sql, "SELECT request_key FROM exchanges");
+  while (st.executeStep()) stored.insert(st.getColumn(0).getString());
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(completed_keys.size(), 300u);
+  for (const std::string& key : completed_keys) {
+    EXPECT_TRUE(stored.count(key)) << "lost " << key;
+  }
+}
+
+TEST(Process, SigtermDrainsAndExitsZero) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0"});
+  ASSERT_GT(rec.port(), 0) << rec.first_line();
+  EXPECT_EQ(rec.first_line(),
+            "rewind record listening on http://127.0.0.1:" +
+                std::to_string(rec.port()) + "\n");
+  // A slow stream is in flight when the signal arrives; it must finish.
+  std::thread slow([&] {
+    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/sse", "{}"));
+    EXPECT_TRUE(r.complete);
+    EXPECT_EQ(r.chunks.size(), kGapsMs.size());
+  });
+  for (int i = 0; i < 10; ++i) {
+    std::string body = R"({"messages":[{"content":"n)" + std::to_string(i) + "\"}]}";
+    EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body)).status,
+              200);
+  }
+  rec.Signal(SIGTERM);
+  slow.join();
+  EXPECT_EQ(rec.Wait(), 0);
+  EXPECT_EQ(CountExchanges(db), 11);
+}
+
+TEST(Process, ReplayHealthAndClearErrors) {
+  TempDir dir;
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("replay --db " + dir.File("none.sqlite"), &out), 2);
+  EXPECT_NE(out.find("no recording at"), std::string::npos) << out;
+  {
+    std::ofstream garbage(dir.File("garbage.sqlite"));
+    for (int i = 0; i < 100; ++i) garbage << "not sqlite at all\n";
+  }
+  EXPECT_EQ(testing::RunRewind("replay --db " + dir.File("garbage.sqlite"), &out), 2);
+  EXPECT_NE(out.find("not a readable rewind recording"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("replay --db x --latency sometimes", &out), 2);
+  EXPECT_NE(out.find("unknown latency model"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("record --db x", &out), 2);
+  EXPECT_NE(out.find("--backend"), std::string::npos) << out;
+
+  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  RewindProcess replay({"replay", "--db", sample, "--listen", "127.0.0.1:0"});
+  ASSERT_GT(replay.port(), 0) << replay.first_line();
+  RawResponse health = RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
+  EXPECT_EQ(health.status, 200);
+  EXPECT_NE(health.body.find("\"status\":\"ok\""), std::string::npos) << health.body;
+  EXPECT_NE(health.body.find("\"mode\":\"replay\""), std::string::npos) << health.body;
+}
+
+}  // namespace
+}  // namespace rwd

@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "rewind/latency.h"
+
+namespace rwd {
+namespace {
+
+// Headers at 2 ms, chunks at 50, 60, 85 ms.
+Response Stream() {
+  Response r;
+  r.status = 200;
+  r.chunked = true;
+  r.headers_us = 2000;
+  r.chunks = {{50000, "a"}, {60000, "b"}, {85000, "c"}};
+  return r;
+}
+
+LatencyModel Model(const std::string& spec) {
+  Result<LatencyModel> m = LatencyModel::Parse(spec);
+  EXPECT_TRUE(m.ok()) << spec << ": " << m.status().ToString();
+  return m.ok() ? m.value() : LatencyModel();
+}
+
+TEST(LatencyModel, RecordedKeepsEveryOffset) {
+  Schedule s = Model("recorded").Apply(Stream(), 1);
+  EXPECT_EQ(s.headers_us, 2000);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{50000, 60000, 85000}));
+}
+
+TEST(LatencyModel, ScaledMultipliesEveryOffset) {
+  Schedule s = Model("scaled:0.5").Apply(Stream(), 1);
+  EXPECT_EQ(s.headers_us, 1000);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{25000, 30000, 42500}));
+  s = Model("scaled:2").Apply(Stream(), 1);
+  EXPECT_EQ(s.chunk_us.back(), 170000);
+}
+
+TEST(LatencyModel, NoneSendsEverythingAtOnce) {
+  Schedule s = Model("none").Apply(Stream(), 1);
+  EXPECT_EQ(s.headers_us, 0);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{0, 0, 0}));
+}
+
+TEST(LatencyModel, FixedTtftAndItl) {
+  Schedule s = Model("fixed:100,20").Apply(Stream(), 1);
+  EXPECT_EQ(s.headers_us, 2000);  // headers were ready before the TTFT
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{100000, 120000, 140000}));
+}
+
+TEST(LatencyModel, FixedTtftAloneKeepsRecordedGaps) {
+  Schedule s = Model("fixed:10").Apply(Stream(), 1);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{10000, 20000, 45000}));
+}
+
+TEST(LatencyModel, NonStreamedBodyMovesWithItsHeaders) {
+  Response r;
+  r.headers_us = 300000;
+  r.chunks = {{300100, "{}"}};
+  Schedule s = Model("fixed:40").Apply(r, 1);
+  EXPECT_EQ(s.headers_us, 40000);
+  EXPECT_EQ(s.chunk_us, std::vector<int64_t>{40000});
+}
+
+TEST(LatencyModel, RandomModelsAreDeterministicPerSeed) {
+  for (const char* spec :
+       {"uniform:10..50", "normal:100,30", "lognormal:80,0.6",
+        "normal:100,30;itl=uniform:1..9"}) {
+    LatencyModel m = Model(spec);
+    Schedule a = m.Apply(Stream(), 42);
+    Schedule b = m.Apply(Stream(), 42);
+    EXPECT_EQ(a.chunk_us, b.chunk_us) << spec;
+    bool differs = false;
+    for (uint64_t seed = 1; seed < 20 && !differs; ++seed) {
+      differs = m.Apply(Stream(), seed).chunk_us != a.chunk_us;
+    }
+    EXPECT_TRUE(differs) << spec << " ignores its seed";
+  }
+}
+
+TEST(LatencyModel, UniformStaysInItsBoundsAndKeepsGaps) {
+  LatencyModel m = Model("uniform:10..50");
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Schedule s = m.Apply(Stream(), seed);
+    EXPECT_GE(s.chunk_us[0], 10000);
+    EXPECT_LE(s.chunk_us[0], 50000);
+    EXPECT_EQ(s.chunk_us[1] - s.chunk_us[0], 10000);
+    EXPECT_EQ(s.chunk_us[2] - s.chunk_us[1], 25000);
+  }
+}
+
+TEST(LatencyModel, NormalSampleStatisticsMatchAndAreClampedAtZero) {
+  LatencyModel m = Model("normal:100,20");
+  double sum = 0, sq = 0;
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) {
+    double v = m.Apply(Stream(), static_cast<uint64_t>(i)).chunk_us[0] / 1000.0;
+    sum += v;
+    sq += v * v;
+  }
+  double mean = sum / n;
+  double sd = std::sqrt(sq / n - mean * mean);
+  EXPECT_NEAR(mean, 100, 2.0);  // standard error is 0.32 ms
+  EXPECT_NEAR(sd, 20, 1.5);
+  LatencyModel wide = Model("normal:1,50");
+  for (uint64_t seed = 0; seed < 500; ++seed) {
+    EXPECT_GE(wide.Apply(Stream(), seed).chunk_us[0], 0);
+  }
+}
+
+TEST(LatencyModel, LognormalMedianMatches) {
+  LatencyModel m = Model("lognormal:80,0.5");
+  std::vector<int64_t> v;
+  for (uint64_t seed = 0; seed < 4001; ++seed) {
+    v.push_back(m.Apply(Stream(), seed).chunk_us[0]);
+  }
+  std::nth_element(v.begin(), v.begin() + 2000, v.end());
+  EXPECT_NEAR(v[2000] / 1000.0, 80, 4);
+}
+
+TEST(LatencyModel, RejectsMalformedSpecs) {
+  for (const char* spec :
+       {"", "fast", "scaled:", "scaled:-1", "scaled:x", "fixed:", "fixed:-5",
+        "uniform:5..1", "uniform:5", "normal:1", "normal:1,-2",
+        "lognormal:0,1", "fixed:1,2;itl=3", "normal:1,1;gap=2", "nan",
+        "uniform:0..inf"}) {
+    EXPECT_FALSE(LatencyModel::Parse(spec).ok()) << spec;
+  }
+}
+
+TEST(LatencyModel, ToStringRoundTrips) {
+  for (const char* spec : {"recorded", "none", "scaled:0.25", "fixed:100",
+                           "uniform:10..50", "normal:100,20;itl=fixed:5"}) {
+    EXPECT_EQ(Model(Model(spec).ToString()).ToString(), Model(spec).ToString());
+  }
+  EXPECT_EQ(Model("fixed:100,20").ToString(), "fixed:100;itl=fixed:20");
+}
+
+}  // namespace
+}  // namespace rwd

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include "rewind/replay.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+const RequestKey kA{1, 2};
+const RequestKey kB{3, 4};
+
+std::vector<int64_t> Draw(ReplayIndex* index, const RequestKey& key, int n) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < n; ++i) {
+    auto pick = index->Select(key);
+    ids.push_back(pick ? pick->id : -1);
+  }
+  return ids;
+}
+
+void AddThree(ReplayIndex* index) {
+  index->Add(kA, 10, "POST", "/x");
+  index->Add(kB, 11, "POST", "/x");
+  index->Add(kA, 12, "POST", "/x");
+  index->Add(kA, 13, "GET", "/y");
+}
+
+TEST(ReplayIndex, SequenceStaysOnTheLast) {
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  AddThree(&index);
+  EXPECT_EQ(Draw(&index, kA, 5), (std::vector<int64_t>{10, 12, 13, 13, 13}));
+  EXPECT_EQ(Draw(&index, kB, 2), (std::vector<int64_t>{11, 11}));
+}
+
+TEST(ReplayIndex, CycleWrapsAround) {
+  ReplayIndex index(RepeatPolicy::kCycle, 0);
+  AddThree(&index);
+  EXPECT_EQ(Draw(&index, kA, 5), (std::vector<int64_t>{10, 12, 13, 10, 12}));
+}
+
+TEST(ReplayIndex, FirstAlwaysAnswersWithTheFirst) {
+  ReplayIndex index(RepeatPolicy::kFirst, 0);
+  AddThree(&index);
+  EXPECT_EQ(Draw(&index, kA, 3), (std::vector<int64_t>{10, 10, 10}));
+}
+
+TEST(ReplayIndex, RandomIsSeededAndCoversTheRecordings) {
+  ReplayIndex a(RepeatPolicy::kRandom, 7), b(RepeatPolicy::kRandom, 7);
+  ReplayIndex c(RepeatPolicy::kRandom, 8);
+  AddThree(&a);
+  AddThree(&b);
+  AddThree(&c);
+  std::vector<int64_t> da = Draw(&a, kA, 60);
+  EXPECT_EQ(da, Draw(&b, kA, 60));
+  EXPECT_NE(da, Draw(&c, kA, 60));
+  for (int64_t id : {10, 12, 13}) {
+    EXPECT_NE(std::find(da.begin(), da.end(), id), da.end()) << id;
+  }
+}
+
+TEST(ReplayIndex, ResetRestartsSequencesAndCountsOccurrences) {
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  AddThree(&index);
+  EXPECT_EQ(index.Select(kA)->occurrence, 0u);
+  EXPECT_EQ(index.Select(kA)->occurrence, 1u);
+  index.Reset();
+  auto pick = index.Select(kA);
+  EXPECT_EQ(pick->id, 10);
+  EXPECT_EQ(pick->occurrence, 0u);
+}
+
+TEST(ReplayIndex, MissAndSamePath) {
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  AddThree(&index);
+  EXPECT_FALSE(index.Select(RequestKey{9, 9}).has_value());
+  EXPECT_EQ(index.SamePath("POST", "/x", 10), (std::vector<int64_t>{10, 11, 12}));
+  EXPECT_EQ(index.SamePath("POST", "/x", 2), (std::vector<int64_t>{11, 12}));
+  EXPECT_TRUE(index.SamePath("GET", "/x", 10).empty());
+  EXPECT_EQ(index.size(), 4u);
+}
+
+TEST(ReplayIndex, LoadSkipsIncompleteExchangesUnlessAsked) {
+  testing::TempDir dir;
+  StoreOptions o;
+  o.path = dir.File("r.sqlite");
+  o.create_if_missing = true;
+  auto store = std::move(Store::Open(o).value());
+  Exchange e;
+  e.key_hex = kA.ToHex();
+  e.request.method = "GET";
+  e.request.path = "/a";
+  store->Append(e);
+  e.complete = false;
+  store->Append(e);
+  ASSERT_TRUE(store->Flush().ok());
+  ReplayIndex complete_only(RepeatPolicy::kSequence, 0);
+  EXPECT_EQ(complete_only.Load(store.get(), false).value(), 1u);
+  ReplayIndex all(RepeatPolicy::kSequence, 0);
+  EXPECT_EQ(all.Load(store.get(), true).value(), 2u);
+}
+
+TEST(RequestSeed, DependsOnEveryInput) {
+  EXPECT_EQ(RequestSeed(1, kA, 0), RequestSeed(1, kA, 0));
+  EXPECT_NE(RequestSeed(1, kA, 0), RequestSeed(2, kA, 0));
+  EXPECT_NE(RequestSeed(1, kA, 0), RequestSeed(1, kB, 0));
+  EXPECT_NE(RequestSeed(1, kA, 0), RequestSeed(1, kA, 1));
+}
+
+}  // namespace
+}  // namespace rwd

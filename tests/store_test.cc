@@ -1,0 +1,251 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <thread>
+
+#include "rewind/store.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using testing::ReadFile;
+using testing::TempDir;
+
+Exchange Sample(int n) {
+  Exchange e;
+  e.key_hex = HashBytes("k" + std::to_string(n)).ToHex();
+  e.request.method = "POST";
+  e.request.path = "/v1/chat/completions";
+  e.request.query = "n=" + std::to_string(n);
+  e.request.headers = {{"Content-Type", "application/json"},
+                       {"Authorization", "[REDACTED]"}};
+  e.request.body = "{\"n\":" + std::to_string(n) + "}";
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "text/event-stream"}};
+  e.response.chunked = true;
+  e.response.headers_us = 1500;
+  e.response.chunks = {{20000, "data: a\n\n"},
+                       {35000, std::string("bin\0ary\xff", 7)},
+                       {36000, "data: [DONE]\n\n"}};
+  e.started_at_us = 1700000000000000 + n;
+  e.arrival_offset_us = n * 1000;
+  return e;
+}
+
+std::unique_ptr<Store> OpenOrDie(const std::string& path, bool create = true) {
+  StoreOptions o;
+  o.path = path;
+  o.create_if_missing = create;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s.value()) : nullptr;
+}
+
+TEST(Store, RoundTripsAnExchangeExactly) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("r.sqlite"));
+  ASSERT_TRUE(store);
+  Exchange in = Sample(7);
+  in.complete = false;
+  in.error = "backend: Read";
+  Result<int64_t> id = store->WaitCommitted(store->Append(in));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  Result<Exchange> out = store->Get(id.value());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->id, id.value());
+  EXPECT_EQ(out->key_hex, in.key_hex);
+  EXPECT_EQ(out->request.method, in.request.method);
+  EXPECT_EQ(out->request.path, in.request.path);
+  EXPECT_EQ(out->request.query, in.request.query);
+  EXPECT_EQ(out->request.headers, in.request.headers);
+  EXPECT_EQ(out->request.body, in.request.body);
+  EXPECT_EQ(out->response.status, 200);
+  EXPECT_EQ(out->response.headers, in.response.headers);
+  EXPECT_TRUE(out->response.chunked);
+  EXPECT_EQ(out->response.headers_us, 1500);
+  ASSERT_EQ(out->response.chunks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(out->response.chunks[i].offset_us, in.response.chunks[i].offset_us);
+    EXPECT_EQ(out->response.chunks[i].data, in.response.chunks[i].data);
+  }
+  EXPECT_EQ(out->started_at_us, in.started_at_us);
+  EXPECT_EQ(out->arrival_offset_us, in.arrival_offset_us);
+  EXPECT_FALSE(out->complete);
+  EXPECT_EQ(out->error, "backend: Read");
+  EXPECT_TRUE(store->Get(999).status().IsNotFound());
+}
+
+TEST(Store, KeepsRulesAndRefusesDifferentOnes) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  {
+    StoreOptions o;
+    o.path = path;
+    o.create_if_missing = true;
+    o.rules = KeyRules{{"user", "x.y"}, {"x-model"}};
+    ASSERT_TRUE(Store::Open(o).ok());
+  }
+  StoreOptions o;
+  o.path = path;
+  Result<std::unique_ptr<Store>> same = Store::Open(o);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same.value()->rules().ignore_fields,
+            (std::vector<std::string>{"user", "x.y"}));
+  same.value().reset();
+  o.rules = KeyRules{{"user"}, {}};
+  Result<std::unique_ptr<Store>> other = Store::Open(o);
+  ASSERT_FALSE(other.ok());
+  EXPECT_TRUE(other.status().IsInvalidArgument());
+  EXPECT_NE(other.status().message().find("key rules"), std::string::npos);
+}
+
+TEST(Store, NewRecordingIsPrivateToItsOwner) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("r.sqlite"));
+  struct stat st;
+  ASSERT_EQ(stat(dir.File("r.sqlite").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST(Store, MissingFileIsNotFoundUnlessCreating) {
+  TempDir dir;
+  StoreOptions o;
+  o.path = dir.File("absent.sqlite");
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().IsNotFound());
+  EXPECT_FALSE(std::filesystem::exists(o.path));
+}
+
+// Refusals must leave the file byte-for-byte as it was.
+void ExpectRefusedUnchanged(const std::string& path, const std::string& words) {
+  const std::string before = ReadFile(path);
+  StoreOptions o;
+  o.path = path;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+  EXPECT_NE(s.status().message().find(words), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(ReadFile(path), before);
+}
+
+TEST(Store, RefusesANewerSchemaWithoutTouchingIt) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  OpenOrDie(path).reset();
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA user_version = 99");
+    db.exec("PRAGMA journal_mode = DELETE");
+  }
+  ExpectRefusedUnchanged(path, "schema version 99");
+}
+
+TEST(Store, RefusesAnUnrelatedSqliteDatabase) {
+  TempDir dir;
+  const std::string path = dir.File("other.sqlite");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE notes (t TEXT)");
+  }
+  ExpectRefusedUnchanged(path, "not a rewind recording");
+}
+
+TEST(Store, RefusesAFileThatIsNotSqlite) {
+  TempDir dir;
+  const std::string path = dir.File("garbage.sqlite");
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 200; ++i) out << "this is not a database file\n";
+  }
+  ExpectRefusedUnchanged(path, "not a readable rewind recording");
+}
+
+TEST(Store, RefusesAnotherCanonicalizer) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  OpenOrDie(path).reset();
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE meta SET value = 'rewind.json-v0' WHERE name = 'canonicalizer'");
+  }
+  StoreOptions o;
+  o.path = path;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("rewind.json-v0"), std::string::npos);
+}
+
+TEST(Store, ConcurrentReadersSeeCommittedExchangesWhileWriting) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.File("r.sqlite"));
+  ASSERT_TRUE(store);
+  std::atomic<int64_t> committed{0};
+  std::atomic<bool> writing{true};
+  std::atomic<int> read_failures{0};
+  std::atomic<int> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      uint64_t x = static_cast<uint64_t>(t) + 1;
+      while (writing.load() || reads.load() < 100) {
+        int64_t max = committed.load();
+        if (max == 0) continue;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t id = 1 + static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(max));
+        Result<Exchange> e = store->Get(id);
+        if (!e.ok() || e->response.chunks.size() != 3) read_failures++;
+        reads++;
+      }
+    });
+  }
+  for (int batch = 0; batch < 20; ++batch) {
+    std::vector<std::shared_ptr<Store::Ticket>> tickets;
+    for (int i = 0; i < 50; ++i) tickets.push_back(store->Append(Sample(batch * 50 + i)));
+    for (auto& t : tickets) {
+      Result<int64_t> id = store->WaitCommitted(t);
+      ASSERT_TRUE(id.ok());
+      int64_t prev = committed.load();
+      while (id.value() > prev && !committed.compare_exchange_weak(prev, id.value())) {}
+    }
+  }
+  writing = false;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(read_failures.load(), 0);
+  EXPECT_GE(reads.load(), 100);
+  int count = 0;
+  ASSERT_TRUE(store->Scan([&](const ExchangeSummary&) { ++count; }).ok());
+  EXPECT_EQ(count, 1000);
+}
+
+TEST(Store, FlushCommitsEverythingQueued) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  {
+    auto store = OpenOrDie(path);
+    for (int i = 0; i < 300; ++i) store->Append(Sample(i));
+    ASSERT_TRUE(store->Flush().ok());
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM exchanges").getInt(), 300);
+  }
+}
+
+TEST(Store, ReadOnlyStoreRefusesWrites) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  OpenOrDie(path).reset();
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Result<int64_t> id = s.value()->WaitCommitted(s.value()->Append(Sample(1)));
+  EXPECT_FALSE(id.ok());
+}
+
+}  // namespace
+}  // namespace rwd

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds rewind into build/ (binaries: build/rewind,
+# build/rewind-demo-backend, build/tests/rewind_tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup/deps.sh "$@"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc)"

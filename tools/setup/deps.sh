@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rewind needs to build and test, if missing.
+# Usage: tools/setup/deps.sh [--bench]   (--bench adds nginx and wrk)
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config curl
+  libcpp-httplib-dev   # HTTP server and client (compiled library, see README)
+  libsqlitecpp-dev libsqlite3-dev sqlite3
+  libxxhash-dev        # XXH3-128 request keys
+  rapidjson-dev        # JSON canonical form, diffs, admin bodies
+  libcli11-dev         # command line
+  libgtest-dev         # tests
+)
+if [[ "${1:-}" == "--bench" ]]; then packages+=(nginx-light wrk); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "rewind setup: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
