@@ -16,6 +16,8 @@
 #define REWIND_REPLAY_H_
 
 #include <atomic>
+#include <list>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -81,6 +83,32 @@ class ReplayIndex {
       by_key_;                                                  // guarded
   std::unordered_map<std::string, std::vector<int64_t>> by_path_;  // guarded
   size_t size_ = 0;                                             // guarded
+};
+
+// A bounded, least-recently-used cache of decoded exchanges in front of a
+// Store, so that replaying a hot exchange costs no SQLite read and no decode.
+// Thread-safety: safe for concurrent use.
+class ExchangeCache {
+ public:
+  // "store" must outlive the cache. "max_bytes" bounds the bodies held.
+  ExchangeCache(Store* store, size_t max_bytes);
+  ExchangeCache(const ExchangeCache&) = delete;
+  ExchangeCache& operator=(const ExchangeCache&) = delete;
+
+  Result<std::shared_ptr<const Exchange>> Get(int64_t id);
+
+ private:
+  struct Slot {
+    std::shared_ptr<const Exchange> exchange;
+    std::list<int64_t>::iterator position;
+    size_t bytes = 0;
+  };
+  Store* const store_;
+  const size_t max_bytes_;
+  std::mutex mu_;
+  std::list<int64_t> lru_;  // guarded by mu_; most recent first
+  std::unordered_map<int64_t, Slot> slots_;  // guarded by mu_
+  size_t bytes_ = 0;                                          // guarded
 };
 
 // The recorded request most like "request" on the same method and path.

@@ -73,6 +73,8 @@ struct ServerOptions {
   // Worker threads, one per open connection (streams hold theirs while
   // they are paced). Default: 1024.
   size_t max_connections = 1024;
+  // Replay: bytes of decoded exchanges kept in memory. Default: 256 MiB.
+  size_t cache_bytes = 256u << 20;
 
   // Checks the combination of fields; InvalidArgument says what to fix.
   Status Validate() const;

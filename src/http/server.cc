@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "http/forwarder.h"
@@ -58,6 +59,7 @@ class FrontServer final : public Server {
         clock_(options.clock ? options.clock : SystemClock()),
         canonicalizer_(options.store->rules()),
         index_(options.repeat, options.seed),
+        cache_(options.store, options.cache_bytes),
         session_start_us_(clock_->NowMicros()) {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.redact_headers.begin(),
@@ -131,23 +133,6 @@ class FrontServer final : public Server {
   }
 
   void Routes() {
-    http_.Get("/__rewind/health", [this](const httplib::Request&,
-                                         httplib::Response& res) {
-      Health(&res);
-    });
-    http_.Get("/__rewind/config", [this](const httplib::Request&,
-                                         httplib::Response& res) {
-      Config(&res);
-    });
-    http_.Get("/__rewind/stats", [this](const httplib::Request&,
-                                        httplib::Response& res) {
-      Stats(&res);
-    });
-    http_.Post("/__rewind/reset", [this](const httplib::Request&,
-                                         httplib::Response& res) {
-      index_.Reset();
-      res.set_content("{\"reset\":true}\n", "application/json");
-    });
     auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       Handle(req, res);
     };
@@ -176,10 +161,7 @@ class FrontServer final : public Server {
     const int64_t start = clock_->NowMicros();
     DisableServerRewrites(req);
     if (req.path.rfind(kAdminPrefix, 0) == 0) {
-      SetJsonError(&res, 404, "rewind_unknown_admin_endpoint",
-                   "no admin endpoint " + req.path +
-                       "; see /__rewind/health, /config, /stats, /reset");
-      res.set_header("X-Rewind", "admin");
+      Admin(req, &res);
       return;
     }
     Request request = FromHttplib(req);
@@ -247,7 +229,7 @@ class FrontServer final : public Server {
       }
       model = m.value();
     }
-    Result<Exchange> exchange = options_.store->Get(pick->id);
+    Result<std::shared_ptr<const Exchange>> exchange = cache_.Get(pick->id);
     if (!exchange.ok()) {
       errors_++;
       SetJsonError(res, 500, "rewind_store_error",
@@ -256,8 +238,9 @@ class FrontServer final : public Server {
       return;
     }
     hits_++;
-    Schedule schedule = model.Apply(
-        exchange->response, RequestSeed(options_.seed, key, pick->occurrence));
+    Schedule schedule =
+        model.Apply(exchange.value()->response,
+                    RequestSeed(options_.seed, key, pick->occurrence));
     res->set_header("X-Rewind", "hit");
     res->set_header("X-Rewind-Key", key.ToHex());
     SendPaced(std::move(exchange.value()), std::move(schedule), start, head,
@@ -266,24 +249,27 @@ class FrontServer final : public Server {
 
   // Writes a recorded response on its schedule: headers when due, then each
   // chunk at start + its offset (absolute deadlines: no drift).
-  void SendPaced(Exchange exchange, Schedule schedule, int64_t start, bool head,
-                 httplib::Response* res) {
+  void SendPaced(std::shared_ptr<const Exchange> exchange, Schedule schedule,
+                 int64_t start, bool head, httplib::Response* res) {
     clock_->SleepUntil(start + schedule.headers_us);
-    res->status = exchange.response.status;
+    const Response& recorded = exchange->response;
+    res->status = recorded.status;
     const std::string content_type =
-        CopyResponseHeaders(exchange.response.headers, res);
-    const bool chunked = exchange.response.chunked;
-    if (head || exchange.response.chunks.empty()) {
+        CopyResponseHeaders(recorded.headers, res);
+    const bool chunked = recorded.chunked;
+    if (head || recorded.chunks.empty()) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return;
     }
     const bool all_due =
         schedule.chunk_us.back() <= clock_->NowMicros() - start;
     if (all_due && !chunked) {
-      res->set_content(exchange.response.Body(), content_type);
+      res->set_content(recorded.chunks.size() == 1 ? recorded.chunks[0].data
+                                                   : recorded.Body(),
+                       content_type);
     } else {
       struct Paced {
-        Exchange exchange;
+        std::shared_ptr<const Exchange> exchange;
         Schedule schedule;
         size_t next = 0;
       };
@@ -291,7 +277,7 @@ class FrontServer final : public Server {
           Paced{std::move(exchange), std::move(schedule)});
       Clock* clock = clock_;
       auto write_all = [p, clock, start](httplib::DataSink& sink) {
-        const auto& chunks = p->exchange.response.chunks;
+        const auto& chunks = p->exchange->response.chunks;
         for (; p->next < chunks.size(); ++p->next) {
           clock->SleepUntil(start + p->schedule.chunk_us[p->next]);
           const std::string& data = chunks[p->next].data;
@@ -308,7 +294,7 @@ class FrontServer final : public Server {
             });
       } else {
         size_t length = 0;
-        for (const Chunk& c : p->exchange.response.chunks) {
+        for (const Chunk& c : p->exchange->response.chunks) {
           length += c.data.size();
         }
         res->set_content_provider(
@@ -360,6 +346,25 @@ class FrontServer final : public Server {
     res->set_header("X-Rewind-Key", key_hex);
   }
 
+  // One ".*" route serves everything: matching admin paths here costs a
+  // string compare instead of a std::regex_match per request.
+  void Admin(const httplib::Request& req, httplib::Response* res) {
+    const std::string name = req.path.substr(std::strlen(kAdminPrefix));
+    res->set_header("X-Rewind", "admin");
+    if (req.method == "GET" && name == "health") return Health(res);
+    if (req.method == "GET" && name == "config") return Config(res);
+    if (req.method == "GET" && name == "stats") return Stats(res);
+    if (req.method == "POST" && name == "reset") {
+      index_.Reset();
+      res->set_content("{\"reset\":true}\n", "application/json");
+      return;
+    }
+    SetJsonError(res, 404, "rewind_unknown_admin_endpoint",
+                 "no admin endpoint " + req.method + " " + req.path +
+                     "; there are GET /__rewind/health, GET /__rewind/config, "
+                     "GET /__rewind/stats and POST /__rewind/reset");
+  }
+
   void Health(httplib::Response* res) {
     Status store = options_.store->WriteHealth();
     std::string body =
@@ -405,6 +410,7 @@ class FrontServer final : public Server {
   Clock* const clock_;
   const Canonicalizer canonicalizer_;
   ReplayIndex index_;
+  ExchangeCache cache_;
   const int64_t session_start_us_;
   std::vector<std::string> redact_;
   std::unique_ptr<Forwarder> forwarder_;

@@ -118,6 +118,39 @@ size_t ReplayIndex::size() const {
   return size_;
 }
 
+ExchangeCache::ExchangeCache(Store* store, size_t max_bytes)
+    : store_(store), max_bytes_(max_bytes) {}
+
+Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(id);
+    if (it != slots_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.position);
+      return it->second.exchange;
+    }
+  }
+  Result<Exchange> loaded = store_->Get(id);
+  if (!loaded.ok()) return loaded.status();
+  auto exchange = std::make_shared<const Exchange>(std::move(loaded.value()));
+  size_t bytes = exchange->request.body.size() + sizeof(Exchange);
+  for (const Chunk& c : exchange->response.chunks) {
+    bytes += c.data.size() + sizeof(Chunk);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bytes > max_bytes_ || slots_.count(id)) return exchange;
+  lru_.push_front(id);
+  slots_[id] = Slot{exchange, lru_.begin(), bytes};
+  bytes_ += bytes;
+  while (bytes_ > max_bytes_ && !lru_.empty()) {
+    auto victim = slots_.find(lru_.back());
+    bytes_ -= victim->second.bytes;
+    slots_.erase(victim);
+    lru_.pop_back();
+  }
+  return exchange;
+}
+
 std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                                         const Canonicalizer& canonicalizer,
                                         const Request& request, size_t limit) {
