@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Replay throughput: a recorded 1 KB JSON answer to POST /v1/chat/completions
+# served by `rewind replay --latency none`, against nginx serving the same
+# bytes, in the same run. wrk, keep-alive, 1/32/256 connections.
+# Usage: tools/bench/replay_throughput.sh [SECONDS per run, default 5]
+source "$(dirname "$0")/lib.sh"
+secs=${1:-5}
+
+make_body "$BENCH_DIR/body.json"
+start_nginx "$BENCH_DIR/body.json"
+start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0
+curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
+kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
+start_rewind replay replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --latency none
+hit=$(curl -s -D - -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST" | grep -i '^x-rewind:' | tr -d '\r')
+[[ "$hit" == *hit* ]] || { echo "bench: replay did not hit ($hit)" >&2; exit 1; }
+
+echo "| connections | nginx req/s | rewind replay req/s | ratio | nginx p50 µs | replay p50 µs |"
+echo "|---|---|---|---|---|---|"
+for c in 1 32 256; do
+  read -r n_rps n_p50 _ < <(wrk_post "$nginx_url" "$c" "$secs")
+  read -r r_rps r_p50 _ < <(wrk_post "$url" "$c" "$secs")
+  awk -v c="$c" -v n="$n_rps" -v r="$r_rps" -v np="$n_p50" -v rp="$r_p50" \
+    'BEGIN { printf "| %d | %d | %d | %.2f | %d | %d |\n", c, n, r, r/n, np, rp }'
+done
