@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "rewind/latency.h"
 
@@ -119,6 +120,31 @@ TEST(LatencyModel, LognormalMedianMatches) {
   EXPECT_NEAR(v[2000] / 1000.0, 80, 4);
 }
 
+TEST(LatencyModel, EmpiricalDrawsTtftAndGapsFromTheSamples) {
+  LatencySamples samples;
+  Response other;
+  other.chunks = {{7000, "x"}, {9000, "y"}, {12000, "z"}};  // gaps 2 and 3 ms
+  samples.Add(other);
+  samples.Add(Stream());  // TTFT 50 ms, gaps 10 and 25 ms
+  EXPECT_EQ(samples.ttft_us, (std::vector<int64_t>{7000, 50000}));
+  EXPECT_EQ(samples.gaps_us, (std::vector<int64_t>{2000, 3000, 10000, 25000}));
+  LatencyModel m = Model("empirical");
+  std::set<int64_t> ttfts;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    Schedule s = m.Apply(Stream(), seed, &samples);
+    ttfts.insert(s.chunk_us[0]);
+    for (size_t i = 1; i < s.chunk_us.size(); ++i) {
+      int64_t gap = s.chunk_us[i] - s.chunk_us[i - 1];
+      EXPECT_TRUE(gap == 2000 || gap == 3000 || gap == 10000 || gap == 25000) << gap;
+    }
+  }
+  EXPECT_EQ(ttfts, (std::set<int64_t>{7000, 50000}));
+  EXPECT_EQ(m.Apply(Stream(), 3, &samples).chunk_us,
+            m.Apply(Stream(), 3, &samples).chunk_us);
+  // Without samples it keeps the recorded timeline.
+  EXPECT_EQ(m.Apply(Stream(), 3).chunk_us, Model("recorded").Apply(Stream(), 3).chunk_us);
+}
+
 TEST(LatencyModel, RejectsMalformedSpecs) {
   for (const char* spec :
        {"", "fast", "scaled:", "scaled:-1", "scaled:x", "fixed:", "fixed:-5",
@@ -130,7 +156,7 @@ TEST(LatencyModel, RejectsMalformedSpecs) {
 }
 
 TEST(LatencyModel, ToStringRoundTrips) {
-  for (const char* spec : {"recorded", "none", "scaled:0.25", "fixed:100",
+  for (const char* spec : {"recorded", "none", "empirical", "scaled:0.25", "fixed:100",
                            "uniform:10..50", "normal:100,20;itl=fixed:5"}) {
     EXPECT_EQ(Model(Model(spec).ToString()).ToString(), Model(spec).ToString());
   }

@@ -13,6 +13,8 @@
 //   normal:MEAN,SD           between pieces stay as recorded unless
 //   lognormal:MEDIAN,SIGMA   ";itl=DIST" gives one, e.g.
 //                            "normal:200,50;itl=uniform:5..15"
+//   empirical                TTFT and each gap drawn from what was recorded
+//                            for the same endpoint (LatencySamples)
 //
 // Random draws come from a generator seeded per request by the caller, so a
 // given seed replays the same latencies whatever the concurrency.
@@ -46,6 +48,16 @@ struct Distribution {
   std::string ToString() const;
 };
 
+// What was recorded for one endpoint: times to first byte and the gaps
+// between consecutive pieces, in microseconds.
+struct LatencySamples {
+  std::vector<int64_t> ttft_us;
+  std::vector<int64_t> gaps_us;
+
+  // Adds one recorded response's TTFT and gaps.
+  void Add(const Response& response);
+};
+
 // Offsets from request receipt, in microseconds.
 struct Schedule {
   int64_t headers_us = 0;
@@ -54,14 +66,17 @@ struct Schedule {
 
 class LatencyModel {
  public:
-  enum class Kind { kRecorded, kScaled, kNone, kSampled };
+  enum class Kind { kRecorded, kScaled, kNone, kSampled, kEmpirical };
 
   // Defaults to "recorded".
   LatencyModel() = default;
 
   static Result<LatencyModel> Parse(const std::string& spec);
 
-  Schedule Apply(const Response& recorded, uint64_t seed) const;
+  // "samples" is used by kEmpirical only; without samples (or with empty
+  // ones) it keeps the recorded timeline.
+  Schedule Apply(const Response& recorded, uint64_t seed,
+                 const LatencySamples* samples = nullptr) const;
 
   Kind kind() const { return kind_; }
   // The canonical spec string (what Parse() would accept).

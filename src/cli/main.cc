@@ -250,7 +250,8 @@ int main(int argc, char** argv) {
       ->add_option("--latency", replay_flags.latency,
                    "recorded | scaled:K | none | fixed:TTFT[,ITL] | "
                    "uniform:MIN..MAX | normal:MEAN,SD | lognormal:MEDIAN,SIGMA "
-                   "(ms; add ;itl=DIST for random gaps). A request may "
+                   "(ms; add ;itl=DIST for random gaps) | empirical (drawn "
+                   "from this endpoint's recordings). A request may "
                    "override it with the X-Rewind-Latency header")
       ->capture_default_str();
   replay

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "http/forwarder.h"
 #include "http/http_util.h"
@@ -238,13 +240,38 @@ class FrontServer final : public Server {
       return;
     }
     hits_++;
+    std::shared_ptr<const LatencySamples> samples;
+    if (model.kind() == LatencyModel::Kind::kEmpirical) {
+      samples = SamplesFor(request.method, request.path);
+    }
     Schedule schedule =
         model.Apply(exchange.value()->response,
-                    RequestSeed(options_.seed, key, pick->occurrence));
+                    RequestSeed(options_.seed, key, pick->occurrence),
+                    samples.get());
     res->set_header("X-Rewind", "hit");
     res->set_header("X-Rewind-Key", key.ToHex());
     SendPaced(std::move(exchange.value()), std::move(schedule), start, head,
               res);
+  }
+
+  // The timings recorded for an endpoint, gathered at its first use from
+  // its newest kMaxSamples exchanges.
+  std::shared_ptr<const LatencySamples> SamplesFor(const std::string& method,
+                                                   const std::string& path) {
+    constexpr size_t kMaxSamples = 1000;
+    const std::string endpoint = method + " " + path;
+    {
+      std::lock_guard<std::mutex> lock(samples_mu_);
+      auto it = samples_.find(endpoint);
+      if (it != samples_.end()) return it->second;
+    }
+    auto samples = std::make_shared<LatencySamples>();
+    for (int64_t id : index_.SamePath(method, path, kMaxSamples)) {
+      Result<std::shared_ptr<const Exchange>> e = cache_.Get(id);
+      if (e.ok()) samples->Add(e.value()->response);
+    }
+    std::lock_guard<std::mutex> lock(samples_mu_);
+    return samples_.emplace(endpoint, std::move(samples)).first->second;
   }
 
   // Writes a recorded response on its schedule: headers when due, then each
@@ -411,6 +438,9 @@ class FrontServer final : public Server {
   const Canonicalizer canonicalizer_;
   ReplayIndex index_;
   ExchangeCache cache_;
+  std::mutex samples_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const LatencySamples>>
+      samples_;  // guarded by samples_mu_
   const int64_t session_start_us_;
   std::vector<std::string> redact_;
   std::unique_ptr<Forwarder> forwarder_;

@@ -41,6 +41,15 @@ int64_t MillisToMicros(double ms) {
 
 }  // namespace
 
+void LatencySamples::Add(const Response& response) {
+  if (response.chunks.empty()) return;
+  ttft_us.push_back(response.chunks.front().offset_us);
+  for (size_t i = 1; i < response.chunks.size(); ++i) {
+    gaps_us.push_back(std::max<int64_t>(
+        0, response.chunks[i].offset_us - response.chunks[i - 1].offset_us));
+  }
+}
+
 Result<Distribution> Distribution::Parse(const std::string& spec) {
   Distribution d;
   const size_t colon = spec.find(':');
@@ -114,6 +123,10 @@ Result<LatencyModel> LatencyModel::Parse(const std::string& spec) {
     m.kind_ = Kind::kNone;
     return m;
   }
+  if (spec == "empirical") {
+    m.kind_ = Kind::kEmpirical;
+    return m;
+  }
   if (spec.rfind("scaled:", 0) == 0) {
     m.kind_ = Kind::kScaled;
     if (!ParseNumber(spec.substr(7), &m.scale_) || m.scale_ < 0) {
@@ -149,7 +162,8 @@ Result<LatencyModel> LatencyModel::Parse(const std::string& spec) {
     return Status::InvalidArgument(
         "unknown latency model \"" + spec +
         "\": use recorded, scaled:K, none, fixed:TTFT[,ITL], "
-        "uniform:MIN..MAX, normal:MEAN,SD or lognormal:MEDIAN,SIGMA");
+        "uniform:MIN..MAX, normal:MEAN,SD, lognormal:MEDIAN,SIGMA or "
+        "empirical");
   }
   Result<Distribution> t = Distribution::Parse(ttft);
   if (!t.ok()) return t.status();
@@ -163,11 +177,17 @@ Result<LatencyModel> LatencyModel::Parse(const std::string& spec) {
   return m;
 }
 
-Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed) const {
+Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
+                             const LatencySamples* samples) const {
   Schedule s;
   const size_t n = recorded.chunks.size();
   s.chunk_us.resize(n);
+  const bool empirical =
+      kind_ == Kind::kEmpirical && samples && !samples->ttft_us.empty();
   switch (kind_) {
+    case Kind::kEmpirical:
+      if (empirical) break;
+      [[fallthrough]];
     case Kind::kRecorded:
     case Kind::kScaled: {
       const double k = kind_ == Kind::kScaled ? scale_ : 1.0;
@@ -186,14 +206,23 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed) const {
       break;
   }
   std::mt19937_64 rng(seed);
-  const int64_t ttft = ttft_.SampleMicros(rng);
+  auto pick = [&rng](const std::vector<int64_t>& v) {
+    return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
+  };
+  const int64_t ttft = empirical ? pick(samples->ttft_us)
+                                 : ttft_.SampleMicros(rng);
   s.headers_us = std::min(recorded.headers_us, ttft);
   int64_t at = ttft;
   for (size_t i = 0; i < n; ++i) {
     if (i > 0) {
-      at += has_itl_ ? itl_.SampleMicros(rng)
-                     : std::max<int64_t>(0, recorded.chunks[i].offset_us -
-                                                recorded.chunks[i - 1].offset_us);
+      if (empirical && !samples->gaps_us.empty()) {
+        at += pick(samples->gaps_us);
+      } else if (has_itl_) {
+        at += itl_.SampleMicros(rng);
+      } else {
+        at += std::max<int64_t>(0, recorded.chunks[i].offset_us -
+                                       recorded.chunks[i - 1].offset_us);
+      }
     }
     s.chunk_us[i] = at;
   }
@@ -205,6 +234,7 @@ std::string LatencyModel::ToString() const {
   switch (kind_) {
     case Kind::kRecorded: return "recorded";
     case Kind::kNone: return "none";
+    case Kind::kEmpirical: return "empirical";
     case Kind::kScaled: return "scaled:" + Format(scale_);
     case Kind::kSampled: {
       std::string out = ttft_.ToString();

@@ -13,7 +13,12 @@
 // so N streams are in flight at once without N simultaneous connects.
 //
 //   rewind-bench-fidelity --rewind build/rewind [--streams N] [--events E]
-//                         [--duration-ms D] [--scale K]
+//                         [--duration-ms D] [--scale K] [--ramp-ms R]
+//                         [--via-record 1]
+//
+// --via-record 1 puts `rewind record` between the client and the replay
+// server (which then plays the backend): the difference from a direct run
+// is what recording adds to each chunk's delivery. RSS is then record's.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,7 +63,53 @@ struct Flags {
   int duration_ms = 1000;
   double scale = 1.0;
   int ramp_ms = -1;  // streams open evenly over this time; default duration/2
+  bool via_record = false;  // put `rewind record` between client and replay
 };
+
+// Starts build/rewind with "args" and returns its pid; *port gets the port
+// from its "listening on" line.
+pid_t StartRewind(const std::string& binary, std::vector<std::string> args,
+                  int* port) {
+  int out[2];
+  if (pipe(out) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(binary.c_str()));
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  FILE* child = fdopen(out[0], "r");
+  char line[256] = {0};
+  if (!fgets(line, sizeof(line), child) || !strrchr(line, ':')) {
+    std::cerr << "rewind did not start\n";
+    std::exit(2);
+  }
+  *port = std::atoi(strrchr(line, ':') + 1);
+  return pid;
+}
+
+void WaitUntilServing(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string health =
+        "GET /__rewind/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send(fd, health.data(), health.size(), MSG_NOSIGNAL);
+    char tmp[1024];
+    while (read(fd, tmp, sizeof(tmp)) > 0) {
+    }
+  }
+  close(fd);
+}
 
 struct Conn {
   int fd = -1;
@@ -110,6 +161,7 @@ int main(int argc, char** argv) {
     else if (k == "--duration-ms") f.duration_ms = std::stoi(v);
     else if (k == "--scale") f.scale = std::stod(v);
     else if (k == "--ramp-ms") f.ramp_ms = std::stoi(v);
+    else if (k == "--via-record") f.via_record = v == "1";
     else {
       std::cerr << "unknown flag " << k << "\n";
       return 2;
@@ -157,46 +209,24 @@ int main(int argc, char** argv) {
     store.value()->WaitCommitted(store.value()->Append(e));
   }
 
-  // 2. rewind replay as a child process.
-  int out[2];
-  if (pipe(out) != 0) return 2;
+  // 2. rewind replay as a child process (and rewind record in front).
   const std::string max_conn = std::to_string(std::max(1024, f.streams + 64));
-  std::string scale = "scaled:" + std::to_string(f.scale);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    execl(f.rewind.c_str(), f.rewind.c_str(), "replay", "--db", db.c_str(),
-          "--listen", "127.0.0.1:0", "--latency", scale.c_str(),
-          "--max-connections", max_conn.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  FILE* child = fdopen(out[0], "r");
-  char line[256] = {0};
-  if (!fgets(line, sizeof(line), child)) {
-    std::cerr << "rewind replay did not start\n";
-    return 2;
-  }
-  const int port = std::atoi(strrchr(line, ':') + 1);
-
-  // 3. Wait until the accept loop runs (the line above is printed once the
-  // socket is bound; the worker pool starts after it).
-  {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      const std::string health =
-          "GET /__rewind/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-      send(fd, health.data(), health.size(), MSG_NOSIGNAL);
-      char tmp[1024];
-      while (read(fd, tmp, sizeof(tmp)) > 0) {
-      }
-    }
-    close(fd);
+  const std::string scale = "scaled:" + std::to_string(f.scale);
+  int port = 0;
+  pid_t pid = StartRewind(f.rewind,
+                          {"replay", "--db", db, "--listen", "127.0.0.1:0",
+                           "--latency", scale, "--max-connections", max_conn},
+                          &port);
+  WaitUntilServing(port);
+  pid_t record_pid = -1;
+  if (f.via_record) {
+    const std::string backend = "http://127.0.0.1:" + std::to_string(port);
+    record_pid = StartRewind(
+        f.rewind,
+        {"record", "--backend", backend, "--db", dir + "/through.sqlite",
+         "--listen", "127.0.0.1:0", "--max-connections", max_conn},
+        &port);
+    WaitUntilServing(port);
   }
 
   // 4. N streams from one epoll loop.
@@ -281,7 +311,11 @@ int main(int argc, char** argv) {
     }
   }
   const double wall_ms = NowMs() - begin_ms;
-  const long rss_kb = PeakRssKb(pid);
+  const long rss_kb = PeakRssKb(f.via_record ? record_pid : pid);
+  if (record_pid > 0) {
+    kill(record_pid, SIGTERM);
+    waitpid(record_pid, nullptr, 0);
+  }
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);
@@ -292,10 +326,10 @@ int main(int argc, char** argv) {
   const double ideal_ms = open_at(conns.size() - 1) - begin_ms +
                           offsets.back() / 1000.0 * f.scale;
   std::printf(
-      "streams=%d finished=%zu chunks=%zu offset_err_ms p50=%.3f p99=%.3f "
+      "%sstreams=%d finished=%zu chunks=%zu offset_err_ms p50=%.3f p99=%.3f "
       "max=%.3f earliest=%.3f first_chunk_late_ms p50=%.3f p99=%.3f wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f "
       "rss_peak_mb=%.1f\n",
-      f.streams, finished, errors.size(), Percentile(abs_err, 0.5),
+      f.via_record ? "via record: " : "", f.streams, finished, errors.size(), Percentile(abs_err, 0.5),
       Percentile(abs_err, 0.99), Percentile(abs_err, 1.0),
       errors.empty() ? 0.0 : *std::min_element(errors.begin(), errors.end()),
       Percentile(first_errors, 0.5), Percentile(first_errors, 0.99),
