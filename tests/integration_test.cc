@@ -459,6 +459,59 @@ TEST(RecordReplay, SequenceOfIdenticalRequestsAndReset) {
   EXPECT_EQ(ask(), recorded[0]);
 }
 
+TEST(RecordReplay, MissPassthroughForwardsWithoutRecording) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  ServerOptions o = ReplayOptions(store.get());
+  o.on_miss = MissPolicy::kPassthrough;
+  o.backend = backend.url();
+  InProcessRewind replay(o);
+  RawResponse r = RawExchange(replay.port(), Requests()[0].request);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "passthrough");
+  EXPECT_EQ(backend.calls(), 1);
+  ASSERT_TRUE(replay.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 0);
+}
+
+TEST(RecordReplay, MissRecordGrowsTheRecording) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  ServerOptions o = ReplayOptions(store.get());
+  o.on_miss = MissPolicy::kRecord;
+  o.backend = backend.url();
+  InProcessRewind replay(o);
+  RawResponse first = RawExchange(replay.port(), Requests()[0].request);
+  EXPECT_EQ(HeaderOf(first, "X-Rewind"), "record");
+  RawResponse second = RawExchange(replay.port(), Requests()[0].request);
+  EXPECT_EQ(HeaderOf(second, "X-Rewind"), "hit");
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(backend.calls(), 1);
+  ASSERT_TRUE(replay.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 1);
+}
+
+TEST(RecordReplay, OversizedBodyGets413WithJsonAndIsNotRecorded) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  ServerOptions o = RecordOptions(store.get(), backend.url());
+  o.max_body_bytes = 1024;
+  InProcessRewind rec(o);
+  RawResponse r = RawExchange(
+      rec.port(), RequestText("POST", "/v1/chat/completions", std::string(4096, 'x')));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;
+  EXPECT_EQ(backend.calls(), 0);
+  ASSERT_TRUE(rec.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 0);
+}
+
 // Record passes a stream through as it arrives instead of buffering it.
 TEST(Streaming, RecordRelaysEachEventAsItArrives) {
   TempDir dir;

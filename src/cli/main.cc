@@ -64,6 +64,7 @@ struct ServeFlags {
   std::vector<std::string> match_headers;
   size_t max_connections = 1024;
   int backend_timeout_s = 600;
+  int keep_alive_timeout_s = 2;
   size_t max_body_bytes = 64u << 20;
   // replay
   std::string latency = "recorded";
@@ -84,6 +85,10 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f) {
       ->capture_default_str();
   cmd->add_option("--backend-timeout", f->backend_timeout_s,
                   "Seconds to wait for the backend to connect or send data")
+      ->capture_default_str();
+  cmd->add_option("--keep-alive-timeout", f->keep_alive_timeout_s,
+                  "Seconds an idle client connection stays open (each idle "
+                  "connection costs a little CPU)")
       ->capture_default_str();
   cmd->add_option("--max-body-bytes", f->max_body_bytes,
                   "Largest request body accepted (413 beyond)")
@@ -166,6 +171,7 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->redact_headers = f.redact_headers;
   o->max_connections = f.max_connections;
   o->backend_timeout_s = f.backend_timeout_s;
+  o->keep_alive_timeout_s = f.keep_alive_timeout_s;
   o->max_body_bytes = f.max_body_bytes;
   return Status::Ok();
 }

@@ -91,7 +91,7 @@ class FrontServer final : public Server {
     };
     http_.set_tcp_nodelay(true);
     http_.set_keep_alive_max_count(1u << 30);
-    http_.set_keep_alive_timeout(5);
+    http_.set_keep_alive_timeout(options_.keep_alive_timeout_s);
     http_.set_payload_max_length(options_.max_body_bytes);
     Routes();
     int port = options_.port;
@@ -488,6 +488,9 @@ Status ServerOptions::Validate() const {
   }
   if (max_connections == 0) {
     return Status::InvalidArgument("--max-connections must be at least 1");
+  }
+  if (keep_alive_timeout_s <= 0) {
+    return Status::InvalidArgument("--keep-alive-timeout must be positive");
   }
   if (backend_timeout_s <= 0) {
     return Status::InvalidArgument("--backend-timeout must be positive");
