@@ -34,7 +34,7 @@ double MsSince(Steady::time_point t) {
 
 // Uneven gaps between SSE events, 5 to 50 ms: 20 events, 500 ms in all.
 const std::vector<int> kGapsMs = {20, 5, 50, 12, 30, 7, 45, 18, 25, 9,
-                                  40, 15, 35, 6,  28, 11, 48, 22, 33, 81};
+                                  40, 15, 35, 6,  28, 11, 48, 22, 33, 41};
 
 const char kGzipBody[] =
     "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x48\xcd\xc9\xc9\x57"
@@ -114,6 +114,10 @@ class Backend {
             }
             return false;  // breaks the connection without the last chunk
           });
+    });
+    s.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(2500ms);
+      res.set_content("{}", "application/json");
     });
     s.Get("/status/503", [](const httplib::Request&, httplib::Response& res) {
       res.status = 503;
@@ -366,6 +370,40 @@ TEST(RecordReplay, SecretsNeverReachTheRecording) {
   EXPECT_EQ(bytes.find("CLIENTSECRET"), std::string::npos);
   EXPECT_EQ(bytes.find("SECRETCOOKIE"), std::string::npos);
   EXPECT_NE(bytes.find("[REDACTED]"), std::string::npos);
+}
+
+TEST(RecordReplay, RedactHeaderAddsToTheSecrets) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  {
+    auto store = OpenStore(db);
+    ServerOptions o = RecordOptions(store.get(), backend.url());
+    o.redact_headers = {"X-Tenant-Token"};
+    InProcessRewind rec(o);
+    RawResponse r = RawExchange(
+        rec.port(), RequestText("POST", "/v1/chat/completions", kChat,
+                                "x-tenant-token: tenant-PLANTED-secret\r\n"));
+    ASSERT_EQ(r.status, 200);
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  std::string bytes = ReadFile(db) + ReadFile(db + "-wal");
+  EXPECT_EQ(bytes.find("tenant-PLANTED-secret"), std::string::npos);
+}
+
+TEST(RecordReplay, BackendTimeoutGets504AndRecordsNothing) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  auto store = OpenStore(db);
+  ServerOptions o = RecordOptions(store.get(), backend.url());
+  o.backend_timeout_s = 1;
+  InProcessRewind rec(o);
+  RawResponse r = RawExchange(rec.port(), RequestText("GET", "/slow", ""));
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("rewind_backend_timeout"), std::string::npos) << r.body;
+  ASSERT_TRUE(rec.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 0);
 }
 
 TEST(RecordReplay, RecordingAndReplayingWithAnotherApiKeyStillHits) {
@@ -648,6 +686,32 @@ TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
   EXPECT_EQ(r.chunks, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(clock.sleeps(), (std::vector<int64_t>{5'002'000, 5'080'000,
                                                   5'090'000, 5'180'000}));
+}
+
+// More streams than worker threads: the extra connections wait for a free
+// worker instead of failing, and every stream completes.
+TEST(Streaming, ConnectionsBeyondCapacityWaitAndComplete) {
+  TempDir dir;
+  auto store = OpenStore(dir.File("rec.sqlite"));
+  {
+    Backend backend;
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    TimedPost(rec.port(), "/sse", "{}");
+  }
+  ServerOptions o = ReplayOptions(store.get(), "scaled:0.2");
+  o.max_connections = 2;
+  InProcessRewind replay(o);
+  const std::string expected = store->Get(1)->response.Body();
+  std::vector<std::thread> clients;
+  std::atomic<int> complete{0};
+  for (int i = 0; i < 6; ++i) {
+    clients.emplace_back([&] {
+      RawResponse r = RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
+      if (r.complete && r.body == expected) complete++;
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(complete.load(), 6);
 }
 
 TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {

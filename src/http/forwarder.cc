@@ -69,6 +69,10 @@ void Forwarder::Shutdown() {
     pool_->shutdown();
     pool_.reset();
   }
+  // Close the idle keep-alive connections, so the backend does not hold a
+  // worker for each until its own timeout.
+  std::lock_guard<std::mutex> lock(clients_mu_);
+  idle_clients_.clear();
 }
 
 std::unique_ptr<httplib::Client> Forwarder::AcquireClient() {
