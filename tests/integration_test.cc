@@ -22,6 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::BackgroundServer;
 using testing::InProcessRewind;
+using testing::OpenTestStore;
 using testing::ReadFile;
 using testing::RewindProcess;
 using testing::TempDir;
@@ -152,15 +153,6 @@ class Backend {
   std::atomic<bool> endless_broken_{false};
   Steady::time_point endless_broke_;
 };
-
-std::unique_ptr<Store> OpenStore(const std::string& path, bool create = true) {
-  StoreOptions o;
-  o.path = path;
-  o.create_if_missing = create;
-  Result<std::unique_ptr<Store>> s = Store::Open(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(s.value()) : nullptr;
-}
 
 ServerOptions RecordOptions(Store* store, const std::string& backend) {
   ServerOptions o;
@@ -311,7 +303,7 @@ TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
   std::vector<Captured> live = Requests();
   {
     Backend backend;
-    auto store = OpenStore(db);
+    auto store = OpenTestStore(db);
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
     for (Captured& c : live) {
       c.response = RawExchange(rec.port(), c.request);
@@ -333,7 +325,7 @@ TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
   EXPECT_EQ(CountOf(live[4].response, "Content-Encoding"), 1);
   EXPECT_EQ(CountExchanges(db), 5);
 
-  auto store = OpenStore(db, /*create=*/false);
+  auto store = OpenTestStore(db, /*create=*/false);
   InProcessRewind replay(ReplayOptions(store.get()));
   for (const Captured& c : live) {
     RawResponse r = RawExchange(replay.port(), c.request);
@@ -357,7 +349,7 @@ TEST(RecordReplay, SecretsNeverReachTheRecording) {
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
   {
-    auto store = OpenStore(db);
+    auto store = OpenTestStore(db);
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
     RawResponse r = RawExchange(rec.port(), Requests()[0].request);
     ASSERT_EQ(r.status, 200);
@@ -377,7 +369,7 @@ TEST(RecordReplay, RedactHeaderAddsToTheSecrets) {
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
   {
-    auto store = OpenStore(db);
+    auto store = OpenTestStore(db);
     ServerOptions o = RecordOptions(store.get(), backend.url());
     o.redact_headers = {"X-Tenant-Token"};
     InProcessRewind rec(o);
@@ -395,7 +387,7 @@ TEST(RecordReplay, BackendTimeoutGets504AndRecordsNothing) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   ServerOptions o = RecordOptions(store.get(), backend.url());
   o.backend_timeout_s = 1;
   InProcessRewind rec(o);
@@ -410,7 +402,7 @@ TEST(RecordReplay, RecordingAndReplayingWithAnotherApiKeyStillHits) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   {
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
     RawExchange(rec.port(), Requests()[0].request);
@@ -426,7 +418,7 @@ TEST(RecordReplay, RecordingAndReplayingWithAnotherApiKeyStillHits) {
 TEST(RecordReplay, MissNamesTheNearestRecordingAndTheFieldsThatDiffer) {
   TempDir dir;
   Backend backend;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   {
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
     RawExchange(rec.port(), Requests()[0].request);
@@ -464,7 +456,7 @@ TEST(RecordReplay, BackendDownGets502AndRecordsNothing) {
     gone.Start();
     dead_port = gone.port();
   }
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   InProcessRewind rec(RecordOptions(
       store.get(), "http://127.0.0.1:" + std::to_string(dead_port)));
   RawResponse r = RawExchange(rec.port(), Requests()[0].request);
@@ -478,7 +470,7 @@ TEST(RecordReplay, BackendDownGets502AndRecordsNothing) {
 TEST(RecordReplay, SequenceOfIdenticalRequestsAndReset) {
   TempDir dir;
   Backend backend;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   std::vector<std::string> recorded;
   {
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
@@ -501,7 +493,7 @@ TEST(RecordReplay, MissPassthroughForwardsWithoutRecording) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   ServerOptions o = ReplayOptions(store.get());
   o.on_miss = MissPolicy::kPassthrough;
   o.backend = backend.url();
@@ -518,7 +510,7 @@ TEST(RecordReplay, MissRecordGrowsTheRecording) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   ServerOptions o = ReplayOptions(store.get());
   o.on_miss = MissPolicy::kRecord;
   o.backend = backend.url();
@@ -537,7 +529,7 @@ TEST(RecordReplay, OversizedBodyGets413WithJsonAndIsNotRecorded) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   ServerOptions o = RecordOptions(store.get(), backend.url());
   o.max_body_bytes = 1024;
   InProcessRewind rec(o);
@@ -554,7 +546,7 @@ TEST(RecordReplay, OversizedBodyGets413WithJsonAndIsNotRecorded) {
 TEST(Streaming, RecordRelaysEachEventAsItArrives) {
   TempDir dir;
   Backend backend;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   InProcessRewind rec(RecordOptions(store.get(), backend.url()));
   auto client = rec.Client();
   std::vector<double> arrivals;
@@ -615,7 +607,7 @@ Timed TimedPost(int port, const std::string& path, const std::string& body,
 
 TEST(Streaming, ReplayFollowsTheRecordedTimelineAndItsScale) {
   TempDir dir;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
@@ -641,7 +633,7 @@ TEST(Streaming, ReplayFollowsTheRecordedTimelineAndItsScale) {
 
 TEST(Streaming, LatencyHeaderOverridesTheServerModelPerRequest) {
   TempDir dir;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
@@ -663,7 +655,7 @@ TEST(Streaming, LatencyHeaderOverridesTheServerModelPerRequest) {
 // every piece, never an accumulation of sleeps.
 TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
   TempDir dir;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   Exchange e;
   Request req;
   req.method = "POST";
@@ -692,7 +684,7 @@ TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
 // worker instead of failing, and every stream completes.
 TEST(Streaming, ConnectionsBeyondCapacityWaitAndComplete) {
   TempDir dir;
-  auto store = OpenStore(dir.File("rec.sqlite"));
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
@@ -718,7 +710,7 @@ TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   Backend backend;
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   InProcessRewind rec(RecordOptions(store.get(), backend.url()));
   int fd = Connect(rec.port());
   ASSERT_GE(fd, 0);
@@ -744,7 +736,7 @@ TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
 TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
-  auto store = OpenStore(db);
+  auto store = OpenTestStore(db);
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));

@@ -81,10 +81,8 @@ TEST(ReplayIndex, MissAndSamePath) {
 
 TEST(ReplayIndex, LoadSkipsIncompleteExchangesUnlessAsked) {
   testing::TempDir dir;
-  StoreOptions o;
-  o.path = dir.File("r.sqlite");
-  o.create_if_missing = true;
-  auto store = std::move(Store::Open(o).value());
+  auto store = testing::OpenTestStore(dir.File("r.sqlite"));
+  ASSERT_TRUE(store);
   Exchange e;
   e.key_hex = kA.ToHex();
   e.request.method = "GET";

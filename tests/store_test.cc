@@ -11,6 +11,7 @@
 namespace rwd {
 namespace {
 
+using testing::OpenTestStore;
 using testing::ReadFile;
 using testing::TempDir;
 
@@ -35,18 +36,9 @@ Exchange Sample(int n) {
   return e;
 }
 
-std::unique_ptr<Store> OpenOrDie(const std::string& path, bool create = true) {
-  StoreOptions o;
-  o.path = path;
-  o.create_if_missing = create;
-  Result<std::unique_ptr<Store>> s = Store::Open(o);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(s.value()) : nullptr;
-}
-
 TEST(Store, RoundTripsAnExchangeExactly) {
   TempDir dir;
-  auto store = OpenOrDie(dir.File("r.sqlite"));
+  auto store = OpenTestStore(dir.File("r.sqlite"));
   ASSERT_TRUE(store);
   Exchange in = Sample(7);
   in.complete = false;
@@ -104,7 +96,7 @@ TEST(Store, KeepsRulesAndRefusesDifferentOnes) {
 
 TEST(Store, NewRecordingIsPrivateToItsOwner) {
   TempDir dir;
-  auto store = OpenOrDie(dir.File("r.sqlite"));
+  auto store = OpenTestStore(dir.File("r.sqlite"));
   struct stat st;
   ASSERT_EQ(stat(dir.File("r.sqlite").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
@@ -136,7 +128,7 @@ void ExpectRefusedUnchanged(const std::string& path, const std::string& words) {
 TEST(Store, RefusesANewerSchemaWithoutTouchingIt) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");
-  OpenOrDie(path).reset();
+  OpenTestStore(path).reset();
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA user_version = 99");
@@ -168,7 +160,7 @@ TEST(Store, RefusesAFileThatIsNotSqlite) {
 TEST(Store, RefusesAnotherCanonicalizer) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");
-  OpenOrDie(path).reset();
+  OpenTestStore(path).reset();
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("UPDATE meta SET value = 'rewind.json-v0' WHERE name = 'canonicalizer'");
@@ -182,7 +174,7 @@ TEST(Store, RefusesAnotherCanonicalizer) {
 
 TEST(Store, ConcurrentReadersSeeCommittedExchangesWhileWriting) {
   TempDir dir;
-  auto store = OpenOrDie(dir.File("r.sqlite"));
+  auto store = OpenTestStore(dir.File("r.sqlite"));
   ASSERT_TRUE(store);
   std::atomic<int64_t> committed{0};
   std::atomic<bool> writing{true};
@@ -226,7 +218,7 @@ TEST(Store, FlushCommitsEverythingQueued) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");
   {
-    auto store = OpenOrDie(path);
+    auto store = OpenTestStore(path);
     for (int i = 0; i < 300; ++i) store->Append(Sample(i));
     ASSERT_TRUE(store->Flush().ok());
     SQLite::Database db(path, SQLite::OPEN_READONLY);
@@ -237,7 +229,7 @@ TEST(Store, FlushCommitsEverythingQueued) {
 TEST(Store, ReadOnlyStoreRefusesWrites) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");
-  OpenOrDie(path).reset();
+  OpenTestStore(path).reset();
   StoreOptions o;
   o.path = path;
   o.read_only = true;

@@ -49,6 +49,17 @@ inline std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// Opens (and by default creates) a recording, failing the test on error.
+inline std::unique_ptr<Store> OpenTestStore(const std::string& path,
+                                            bool create = true) {
+  StoreOptions o;
+  o.path = path;
+  o.create_if_missing = create;
+  Result<std::unique_ptr<Store>> s = Store::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s.value()) : nullptr;
+}
+
 // An httplib::Server listening on 127.0.0.1:<ephemeral> on its own thread.
 class BackgroundServer {
  public:
