@@ -5,6 +5,7 @@
 //         with its timeline, before the client sees its last byte.
 // replay  the recorded response for the request's key, paced by the
 //         latency model; a miss is answered by the miss policy.
+// serve   the dummy inference engine alone: synthesized OpenAI answers.
 //
 // Admin endpoints live under /__rewind/ (health, config, stats, reset) and
 // are never proxied or recorded. Every proxied or replayed response carries
@@ -25,11 +26,12 @@
 #include "rewind/replay.h"
 #include "rewind/status.h"
 #include "rewind/store.h"
+#include "rewind/synth.h"
 
 namespace rwd {
 
-enum class ServerMode { kRecord, kReplay };
-enum class MissPolicy { kError, kPassthrough, kRecord };
+enum class ServerMode { kRecord, kReplay, kServe };
+enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize };
 
 Result<MissPolicy> ParseMissPolicy(const std::string& name);
 
@@ -47,7 +49,8 @@ struct ServerOptions {
   // Backend base URL ("http://127.0.0.1:8000"). Required for record, and
   // for replay with --on-miss passthrough or record. Default: none.
   std::string backend;
-  // The recording. Must outlive the Server. Required.
+  // The recording. Must outlive the Server. Required except for serve
+  // (where it feeds --output history).
   Store* store = nullptr;
   // Replay: pacing of recorded responses. Default: recorded.
   LatencyModel latency;
@@ -56,6 +59,8 @@ struct ServerOptions {
   RepeatPolicy repeat = RepeatPolicy::kSequence;
   // Replay: what answers an unrecorded request. Default: error (404).
   MissPolicy on_miss = MissPolicy::kError;
+  // Serve, and replay with --on-miss synthesize: the dummy engine.
+  SynthOptions synth;
   // Seeds random latency models and the random repeat policy. Default: 0.
   uint64_t seed = 0;
   // Replay: also serve exchanges whose recording broke off. Default: false.

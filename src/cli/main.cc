@@ -54,6 +54,20 @@ int Fail(const Status& s) {
   return kExitError;
 }
 
+// The dummy engine's flags (serve, and replay --on-miss synthesize).
+struct SynthFlags {
+  std::string output = "echo";
+  std::string ttft = "fixed:0";
+  std::string itl = "fixed:0";
+  double prefill_per_token_ms = 0;
+  double load_factor = 1;
+  size_t max_concurrency = 0;
+  size_t max_queue = 0;
+  int64_t kv_cache_tokens = 65536;
+  std::string fault;
+  std::string model = "rewind-dummy";
+};
+
 // Flags shared by the serving commands.
 struct ServeFlags {
   std::string db;
@@ -71,11 +85,85 @@ struct ServeFlags {
   std::string on_miss = "error";
   std::string repeat = "sequence";
   uint64_t seed = 0;
+  bool seeded = false;  // --seed was given
   bool include_incomplete = false;
+  SynthFlags synth;
 };
 
-void AddCommonFlags(CLI::App* cmd, ServeFlags* f) {
-  cmd->add_option("--db", f->db, "Recording file (SQLite)")->required();
+void AddSynthFlags(CLI::App* cmd, SynthFlags* f) {
+  cmd->add_option("--output", f->output,
+                  "Answer text: static:TEXT | echo (the last user message or "
+                  "the prompt) | random (seeded) | rules:FILE (JSON "
+                  "{\"rules\":[{\"pattern\":REGEX,\"reply\":TEXT}],"
+                  "\"default\":TEXT}) | history (recorded answers from --db)")
+      ->capture_default_str();
+  cmd->add_option("--ttft", f->ttft,
+                  "Time to first token, ms: fixed:MS | uniform:MIN..MAX | "
+                  "normal:MEAN,SD | lognormal:MEDIAN,SIGMA")
+      ->capture_default_str();
+  cmd->add_option("--itl", f->itl, "Time between tokens, ms (as --ttft)")
+      ->capture_default_str();
+  cmd->add_option("--prefill-per-token", f->prefill_per_token_ms,
+                  "Extra TTFT per prompt token, ms")
+      ->capture_default_str();
+  cmd->add_option("--load-factor", f->load_factor,
+                  "Latency multiplier at --max-concurrency running requests "
+                  "(linear from 1 at one)")
+      ->capture_default_str();
+  cmd->add_option("--max-concurrency", f->max_concurrency,
+                  "Requests generating at once (0 = unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--max-queue", f->max_queue,
+                  "Requests waiting beyond --max-concurrency; more get 429")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-tokens", f->kv_cache_tokens,
+                  "Simulated KV-cache capacity for the usage metric")
+      ->capture_default_str();
+  cmd->add_option("--fault", f->fault,
+                  "Inject faults: rate=0.05,types=429|500|503|400|timeout|"
+                  "drop|stall|garbage[,stall_ms=N][,timeout_ms=N]; a request "
+                  "can force one with the X-Rewind-Fault header");
+  cmd->add_option("--model", f->model, "Model id listed by /v1/models")
+      ->capture_default_str();
+}
+
+Status BuildSynthOptions(const SynthFlags& f, uint64_t seed, bool seeded,
+                         Store* store, SynthOptions* o) {
+  Result<OutputMode> output = OutputMode::Parse(f.output, store);
+  if (!output.ok()) return output.status();
+  o->output = output.value();
+  Result<Distribution> ttft = Distribution::Parse(f.ttft);
+  if (!ttft.ok()) return ttft.status();
+  o->ttft = ttft.value();
+  Result<Distribution> itl = Distribution::Parse(f.itl);
+  if (!itl.ok()) return itl.status();
+  o->itl = itl.value();
+  Result<FaultSpec> faults = FaultSpec::Parse(f.fault);
+  if (!faults.ok()) return faults.status();
+  o->faults = faults.value();
+  if (f.load_factor < 1) {
+    return Status::InvalidArgument("--load-factor must be at least 1");
+  }
+  if (f.prefill_per_token_ms < 0) {
+    return Status::InvalidArgument("--prefill-per-token must be >= 0");
+  }
+  if (f.kv_cache_tokens <= 0) {
+    return Status::InvalidArgument("--kv-cache-tokens must be positive");
+  }
+  o->prefill_per_token_ms = f.prefill_per_token_ms;
+  o->load_factor = f.load_factor;
+  o->max_concurrency = f.max_concurrency;
+  o->max_queue = f.max_queue;
+  o->kv_cache_tokens = f.kv_cache_tokens;
+  o->model = f.model;
+  o->seed = seed;
+  o->deterministic_created = seeded;
+  return Status::Ok();
+}
+
+void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
+  CLI::Option* db = cmd->add_option("--db", f->db, "Recording file (SQLite)");
+  if (db_required) db->required();
   cmd->add_option("--listen", f->listen,
                   "Address to serve on, HOST:PORT; port 0 picks a free one")
       ->capture_default_str();
@@ -207,7 +295,28 @@ int RunReplay(const ServeFlags& f) {
       OpenStore(f, /*writable=*/o.on_miss == MissPolicy::kRecord);
   if (!store.ok()) return Fail(store.status());
   o.store = store.value().get();
+  if (o.on_miss == MissPolicy::kSynthesize) {
+    s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
+    if (!s.ok()) return Fail(s);
+  }
   return Serve(o, "replay");
+}
+
+int RunServe(const ServeFlags& f) {
+  ServerOptions o;
+  o.mode = ServerMode::kServe;
+  Status s = FillServerOptions(f, &o);
+  if (!s.ok()) return Fail(s);
+  std::unique_ptr<Store> store;
+  if (!f.db.empty()) {
+    Result<std::unique_ptr<Store>> opened = OpenStore(f, /*writable=*/false);
+    if (!opened.ok()) return Fail(opened.status());
+    store = std::move(opened.value());
+  }
+  o.store = store.get();
+  s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
+  if (!s.ok()) return Fail(s);
+  return Serve(o, "serve");
 }
 
 }  // namespace
@@ -223,7 +332,8 @@ int main(int argc, char** argv) {
       "rewind: record inference traffic once, replay it deterministically.\n"
       "Examples:\n"
       "  rewind record --backend http://127.0.0.1:8000 --db rec.sqlite\n"
-      "  rewind replay --db rec.sqlite --latency none",
+      "  rewind replay --db rec.sqlite --latency none\n"
+      "  rewind serve --output echo --ttft fixed:150 --itl fixed:20",
       "rewind"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "rewind 0.1.0");
@@ -264,7 +374,8 @@ int main(int argc, char** argv) {
       ->add_option("--on-miss", replay_flags.on_miss,
                    "error (404 naming the nearest recording) | passthrough "
                    "(forward to --backend) | record (forward and add to the "
-                   "recording)")
+                   "recording) | synthesize (the dummy engine answers; see "
+                   "`rewind serve --help` for its flags)")
       ->capture_default_str();
   replay
       ->add_option("--repeat", replay_flags.repeat,
@@ -272,12 +383,29 @@ int main(int argc, char** argv) {
                    "sequence | cycle | random | first")
       ->capture_default_str();
   replay->add_option("--seed", replay_flags.seed,
-                     "Seed of random latencies and --repeat random")
+                     "Seed of random latencies, --repeat random and the "
+                     "dummy engine")
       ->capture_default_str();
   replay->add_option("--backend", replay_flags.backend,
                      "Backend for --on-miss passthrough or record");
   replay->add_flag("--include-incomplete", replay_flags.include_incomplete,
                    "Also serve exchanges whose recording broke off");
+  AddSynthFlags(replay, &replay_flags.synth);
+
+  ServeFlags serve_flags;
+  CLI::App* serve = app.add_subcommand(
+      "serve",
+      "The dummy inference engine: OpenAI-compatible answers with no model, "
+      "with configurable latency, faults and capacity.\nExample: rewind "
+      "serve --output random --ttft normal:200,40 --itl fixed:20 --seed 7 "
+      "--max-concurrency 8 --max-queue 16 --fault rate=0.05,types=429|drop");
+  AddCommonFlags(serve, &serve_flags, /*db_required=*/false);
+  serve->get_option("--db")->description(
+      "Recording whose answers --output history replays");
+  AddSynthFlags(serve, &serve_flags.synth);
+  serve->add_option("--seed", serve_flags.seed,
+                    "Makes every answer, latency and fault reproducible "
+                    "(and fixes \"created\")");
 
   try {
     app.parse(argc, argv);
@@ -285,7 +413,10 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitError;
   }
+  replay_flags.seeded = replay->count("--seed") > 0;
+  serve_flags.seeded = serve->count("--seed") > 0;
   if (*record) return RunRecord(record_flags);
   if (*replay) return RunReplay(replay_flags);
+  if (*serve) return RunServe(serve_flags);
   return kExitError;
 }

@@ -12,6 +12,7 @@
 
 #include "http/forwarder.h"
 #include "http/http_util.h"
+#include "synth/engine_metrics.h"
 
 namespace rwd {
 namespace {
@@ -27,14 +28,28 @@ class HttpServer : public httplib::Server {
 };
 
 const char* ModeName(ServerMode mode) {
-  return mode == ServerMode::kRecord ? "record" : "replay";
+  switch (mode) {
+    case ServerMode::kRecord: return "record";
+    case ServerMode::kReplay: return "replay";
+    case ServerMode::kServe: return "serve";
+  }
+  return "?";
 }
+
+KeyRules RulesOf(const Store* store) {
+  return store ? store->rules() : KeyRules{DefaultIgnoredFields(), {}};
+}
+
+// Seconds since the Unix epoch that synthesized answers report as
+// "created" when they must be reproducible byte for byte.
+constexpr int64_t kFixedCreated = 1700000000;
 
 const char* MissPolicyName(MissPolicy p) {
   switch (p) {
     case MissPolicy::kError: return "error";
     case MissPolicy::kPassthrough: return "passthrough";
     case MissPolicy::kRecord: return "record";
+    case MissPolicy::kSynthesize: return "synthesize";
   }
   return "?";
 }
@@ -59,7 +74,7 @@ class FrontServer final : public Server {
   explicit FrontServer(const ServerOptions& options)
       : options_(options),
         clock_(options.clock ? options.clock : SystemClock()),
-        canonicalizer_(options.store->rules()),
+        canonicalizer_(RulesOf(options.store)),
         index_(options.repeat, options.seed),
         cache_(options.store, options.cache_bytes),
         session_start_us_(clock_->NowMicros()) {
@@ -80,6 +95,12 @@ class FrontServer final : public Server {
       Result<size_t> n =
           index_.Load(options_.store, options_.include_incomplete);
       if (!n.ok()) return n.status();
+    }
+    if (synthesizes()) {
+      synth_ = std::make_unique<Synthesizer>(options_.synth);
+      admission_ = std::make_unique<Admission>(options_.synth.max_concurrency,
+                                               options_.synth.max_queue);
+      engine_metrics_ = std::make_unique<EngineMetrics>(options_.synth.model);
     }
     return Status::Ok();
   }
@@ -116,7 +137,7 @@ class FrontServer final : public Server {
     finished_ = true;
     // cpp-httplib has joined its workers: no handler runs any more.
     if (forwarder_) forwarder_->Shutdown();
-    return options_.store->Flush();
+    return options_.store ? options_.store->Flush() : Status::Ok();
   }
 
   void Stop() override {
@@ -131,7 +152,14 @@ class FrontServer final : public Server {
  private:
   bool needs_backend() const {
     return options_.mode == ServerMode::kRecord ||
-           options_.on_miss != MissPolicy::kError;
+           (options_.mode == ServerMode::kReplay &&
+            (options_.on_miss == MissPolicy::kPassthrough ||
+             options_.on_miss == MissPolicy::kRecord));
+  }
+  bool synthesizes() const {
+    return options_.mode == ServerMode::kServe ||
+           (options_.mode == ServerMode::kReplay &&
+            options_.on_miss == MissPolicy::kSynthesize);
   }
 
   void Routes() {
@@ -166,9 +194,22 @@ class FrontServer final : public Server {
       Admin(req, &res);
       return;
     }
+    if (synthesizes() && req.method == "GET" && req.path == "/metrics") {
+      res.set_header("X-Rewind", "admin");
+      res.set_content(
+          engine_metrics_->Render(
+              admission_->running(), admission_->waiting(),
+              static_cast<double>(admission_->tokens()) /
+                  static_cast<double>(std::max<int64_t>(
+                      1, options_.synth.kv_cache_tokens))),
+          "text/plain; version=0.0.4");
+      return;
+    }
     Request request = FromHttplib(req);
     const RequestKey key = canonicalizer_.Key(request);
-    if (options_.mode == ServerMode::kRecord) {
+    if (options_.mode == ServerMode::kServe) {
+      Serve(request, key, start, req.method == "HEAD", &res);
+    } else if (options_.mode == ServerMode::kRecord) {
       Proxy(request, key, start, /*record=*/true, req.method == "HEAD", &res);
     } else {
       Replay(request, key, start, req.method == "HEAD", &res);
@@ -250,8 +291,113 @@ class FrontServer final : public Server {
                     samples.get());
     res->set_header("X-Rewind", "hit");
     res->set_header("X-Rewind-Key", key.ToHex());
-    SendPaced(std::move(exchange.value()), std::move(schedule), start, head,
-              res);
+    Outgoing out;
+    const std::shared_ptr<const Exchange>& e = exchange.value();
+    out.response = std::shared_ptr<const Response>(e, &e->response);
+    out.schedule = std::move(schedule);
+    SendPaced(std::move(out), start, head, res);
+  }
+
+  // The dummy engine's own surface (rewind serve).
+  void Serve(const Request& request, const RequestKey& key, int64_t start,
+             bool head, httplib::Response* res) {
+    if (request.method == "GET" && request.path == "/health") {
+      res->set_header("X-Rewind", "synth");
+      res->set_content("{\"status\":\"ok\"}\n", "application/json");
+      return;
+    }
+    if (request.method == "GET" && request.path == "/v1/models") {
+      res->set_header("X-Rewind", "synth");
+      res->set_content(synth_->ModelsBody(), "application/json");
+      return;
+    }
+    if (request.method == "POST" && IsEnginePath(request.path)) {
+      Synthesize(request, key, start, head, res);
+      return;
+    }
+    res->status = 404;
+    res->set_header("X-Rewind", "synth");
+    res->set_content(OpenAIErrorBody("rewind serve has no " + request.method +
+                                         " " + request.path +
+                                         "; it serves GET /v1/models, POST "
+                                         "/v1/chat/completions, POST "
+                                         "/v1/completions, GET /health and "
+                                         "GET /metrics",
+                                     "invalid_request_error", "unknown_url"),
+                     "application/json");
+  }
+
+  static bool IsEnginePath(const std::string& path) {
+    return path == "/v1/chat/completions" || path == "/v1/completions";
+  }
+
+  uint64_t NextOccurrence(const RequestKey& key) {
+    std::lock_guard<std::mutex> lock(occurrences_mu_);
+    return occurrences_[key]++;
+  }
+
+  // Answers with the dummy engine: admission (queueing or 429), a plan,
+  // then the paced writer, holding the slot until the last byte.
+  void Synthesize(const Request& request, const RequestKey& key, int64_t start,
+                  bool head, httplib::Response* res) {
+    synthesized_++;
+    res->set_header("X-Rewind", "synth");
+    res->set_header("X-Rewind-Key", key.ToHex());
+    SynthContext ctx;
+    const std::string forced = FindHeader(request.headers, "X-Rewind-Fault");
+    if (!forced.empty()) {
+      Result<FaultType> f = ParseFaultType(forced);
+      if (!f.ok()) {
+        res->status = 400;
+        res->set_content(OpenAIErrorBody(f.status().message(),
+                                         "invalid_request_error", ""),
+                         "application/json");
+        return;
+      }
+      ctx.forced_fault = f.value();
+    }
+    std::shared_ptr<Admission::Slot> slot = admission_->Enter();
+    if (!slot) {
+      res->status = 429;
+      res->set_content(
+          OpenAIErrorBody("rewind's dummy engine is at capacity: " +
+                              std::to_string(options_.synth.max_concurrency) +
+                              " running and " +
+                              std::to_string(options_.synth.max_queue) +
+                              " waiting",
+                          "rate_limit_error", "rate_limit_exceeded"),
+          "application/json");
+      return;
+    }
+    ctx.admitted_us = clock_->NowMicros() - start;
+    ctx.load_multiplier = synth_->LoadMultiplier(admission_->running());
+    ctx.seed = RequestSeed(options_.synth.seed, key, NextOccurrence(key));
+    ctx.created = options_.synth.deterministic_created
+                      ? kFixedCreated
+                      : clock_->WallMicros() / 1000000;
+    SynthPlan plan = synth_->Plan(request, ctx);
+    admission_->AddTokens(slot.get(),
+                          plan.prompt_tokens + plan.completion_tokens);
+    if (plan.response.status == 200 && !plan.response.chunks.empty()) {
+      const double first = static_cast<double>(plan.response.chunks.front().offset_us);
+      const double last = static_cast<double>(plan.response.chunks.back().offset_us);
+      engine_metrics_->Observe(
+          first / 1e6,
+          plan.completion_tokens > 1
+              ? (last - first) / 1e6 / (plan.completion_tokens - 1)
+              : 0,
+          last / 1e6, plan.prompt_tokens, plan.completion_tokens);
+    }
+    Outgoing out;
+    out.schedule.headers_us = plan.response.headers_us;
+    for (const Chunk& c : plan.response.chunks) {
+      out.schedule.chunk_us.push_back(c.offset_us);
+    }
+    out.abort = plan.abort;
+    out.content_length = plan.content_length;
+    out.hold = std::move(slot);
+    out.response = std::make_shared<const Response>(std::move(plan.response));
+    SendPaced(std::move(out), start, head, res);
   }
 
   // The timings recorded for an endpoint, gathered at its first use from
@@ -274,45 +420,55 @@ class FrontServer final : public Server {
     return samples_.emplace(endpoint, std::move(samples)).first->second;
   }
 
-  // Writes a recorded response on its schedule: headers when due, then each
-  // chunk at start + its offset (absolute deadlines: no drift).
-  void SendPaced(std::shared_ptr<const Exchange> exchange, Schedule schedule,
-                 int64_t start, bool head, httplib::Response* res) {
-    clock_->SleepUntil(start + schedule.headers_us);
-    const Response& recorded = exchange->response;
-    res->status = recorded.status;
-    const std::string content_type =
-        CopyResponseHeaders(recorded.headers, res);
-    const bool chunked = recorded.chunked;
-    if (head || recorded.chunks.empty()) {
+  // A response and when to send each part of it.
+  struct Outgoing {
+    std::shared_ptr<const Response> response;
+    Schedule schedule;
+    // Break the connection after the last chunk instead of ending cleanly.
+    bool abort = false;
+    // Content-Length for a non-chunked body; 0 = the chunks' total.
+    size_t content_length = 0;
+    // Kept until the response is written (an admission slot).
+    std::shared_ptr<void> hold;
+  };
+
+  // Writes a response on its schedule: headers when due, then each chunk
+  // at start + its offset (absolute deadlines: no drift).
+  void SendPaced(Outgoing out, int64_t start, bool head,
+                 httplib::Response* res) {
+    clock_->SleepUntil(start + out.schedule.headers_us);
+    const Response& r = *out.response;
+    res->status = r.status;
+    const std::string content_type = CopyResponseHeaders(r.headers, res);
+    if (head || r.chunks.empty()) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return;
     }
+    size_t total = 0;
+    for (const Chunk& c : r.chunks) total += c.data.size();
+    const size_t length = out.content_length ? out.content_length : total;
     const bool all_due =
-        schedule.chunk_us.back() <= clock_->NowMicros() - start;
-    if (all_due && !chunked) {
-      res->set_content(recorded.chunks.size() == 1 ? recorded.chunks[0].data
-                                                   : recorded.Body(),
+        out.schedule.chunk_us.back() <= clock_->NowMicros() - start;
+    if (all_due && !r.chunked && !out.abort && length == total) {
+      res->set_content(r.chunks.size() == 1 ? r.chunks[0].data : r.Body(),
                        content_type);
     } else {
       struct Paced {
-        std::shared_ptr<const Exchange> exchange;
-        Schedule schedule;
+        Outgoing out;
         size_t next = 0;
       };
-      auto p = std::make_shared<Paced>(
-          Paced{std::move(exchange), std::move(schedule)});
+      auto p = std::make_shared<Paced>(Paced{std::move(out)});
       Clock* clock = clock_;
       auto write_all = [p, clock, start](httplib::DataSink& sink) {
-        const auto& chunks = p->exchange->response.chunks;
+        const auto& chunks = p->out.response->chunks;
         for (; p->next < chunks.size(); ++p->next) {
-          clock->SleepUntil(start + p->schedule.chunk_us[p->next]);
+          clock->SleepUntil(start + p->out.schedule.chunk_us[p->next]);
           const std::string& data = chunks[p->next].data;
           if (!sink.write(data.data(), data.size())) return false;
         }
-        return true;
+        return !p->out.abort;
       };
-      if (chunked) {
+      if (r.chunked) {
         res->set_chunked_content_provider(
             content_type, [write_all](size_t, httplib::DataSink& sink) {
               if (!write_all(sink)) return false;
@@ -320,10 +476,6 @@ class FrontServer final : public Server {
               return true;
             });
       } else {
-        size_t length = 0;
-        for (const Chunk& c : p->exchange->response.chunks) {
-          length += c.data.size();
-        }
         res->set_content_provider(
             length, content_type,
             [write_all](size_t, size_t, httplib::DataSink& sink) {
@@ -344,6 +496,12 @@ class FrontServer final : public Server {
       case MissPolicy::kRecord:
         Proxy(request, key, start, /*record=*/true, head, res);
         return;
+      case MissPolicy::kSynthesize:
+        if (request.method == "POST" && IsEnginePath(request.path)) {
+          Synthesize(request, key, start, head, res);
+          return;
+        }
+        break;
       case MissPolicy::kError:
         break;
     }
@@ -383,6 +541,10 @@ class FrontServer final : public Server {
     if (req.method == "GET" && name == "stats") return Stats(res);
     if (req.method == "POST" && name == "reset") {
       index_.Reset();
+      {
+        std::lock_guard<std::mutex> lock(occurrences_mu_);
+        occurrences_.clear();
+      }
       res->set_content("{\"reset\":true}\n", "application/json");
       return;
     }
@@ -393,13 +555,14 @@ class FrontServer final : public Server {
   }
 
   void Health(httplib::Response* res) {
-    Status store = options_.store->WriteHealth();
+    Status store =
+        options_.store ? options_.store->WriteHealth() : Status::Ok();
     std::string body =
         std::string("{\"status\":") + (store.ok() ? "\"ok\"" : "\"degraded\"") +
         ",\"mode\":\"" + ModeName(options_.mode) + "\"" +
         ",\"exchanges\":" +
-        std::to_string(options_.mode == ServerMode::kReplay ? index_.size()
-                                                            : recorded_.load()) +
+        std::to_string(options_.mode == ServerMode::kRecord ? recorded_.load()
+                                                            : index_.size()) +
         (store.ok() ? "" : ",\"store_error\":" + JsonQuote(store.ToString())) +
         "}\n";
     res->set_content(body, "application/json");
@@ -417,10 +580,26 @@ class FrontServer final : public Server {
         (options_.include_incomplete ? "true" : "false") +
         ",\"redact_headers\":" + JsonList(redact_) +
         ",\"canonicalizer\":" + JsonQuote(Canonicalizer::Name()) +
-        ",\"key_rules\":" + options_.store->rules().ToJson() +
+        ",\"key_rules\":" + canonicalizer_.rules().ToJson() +
+        (synthesizes() ? SynthConfig() : std::string()) +
         ",\"max_connections\":" + std::to_string(options_.max_connections) +
         ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) + "}\n";
     res->set_content(body, "application/json");
+  }
+
+  std::string SynthConfig() const {
+    const SynthOptions& o = options_.synth;
+    return ",\"synth\":{\"output\":" + JsonQuote(o.output.ToString()) +
+           ",\"ttft\":" + JsonQuote(o.ttft.ToString()) +
+           ",\"itl\":" + JsonQuote(o.itl.ToString()) +
+           ",\"prefill_per_token_ms\":" + std::to_string(o.prefill_per_token_ms) +
+           ",\"load_factor\":" + std::to_string(o.load_factor) +
+           ",\"max_concurrency\":" + std::to_string(o.max_concurrency) +
+           ",\"max_queue\":" + std::to_string(o.max_queue) +
+           ",\"kv_cache_tokens\":" + std::to_string(o.kv_cache_tokens) +
+           ",\"fault_rate\":" + std::to_string(o.faults.rate) +
+           ",\"seed\":" + std::to_string(o.seed) +
+           ",\"model\":" + JsonQuote(o.model) + "}";
   }
 
   void Stats(httplib::Response* res) {
@@ -429,6 +608,8 @@ class FrontServer final : public Server {
                        ",\"recorded\":" + std::to_string(recorded_.load()) +
                        ",\"passthrough\":" +
                        std::to_string(passthrough_.load()) +
+                       ",\"synthesized\":" +
+                       std::to_string(synthesized_.load()) +
                        ",\"errors\":" + std::to_string(errors_.load()) + "}\n";
     res->set_content(body, "application/json");
   }
@@ -454,7 +635,16 @@ class FrontServer final : public Server {
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> recorded_{0};
   std::atomic<uint64_t> passthrough_{0};
+  std::atomic<uint64_t> synthesized_{0};
   std::atomic<uint64_t> errors_{0};
+
+  // The dummy engine, when this server synthesizes.
+  std::unique_ptr<Synthesizer> synth_;
+  std::unique_ptr<Admission> admission_;
+  std::unique_ptr<EngineMetrics> engine_metrics_;
+  std::mutex occurrences_mu_;
+  std::unordered_map<RequestKey, uint64_t, RequestKeyHash>
+      occurrences_;  // guarded by occurrences_mu_
 };
 
 }  // namespace
@@ -463,8 +653,10 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name) {
   if (name == "error") return MissPolicy::kError;
   if (name == "passthrough") return MissPolicy::kPassthrough;
   if (name == "record") return MissPolicy::kRecord;
-  return Status::InvalidArgument("unknown miss policy \"" + name +
-                                 "\": use error, passthrough or record");
+  if (name == "synthesize") return MissPolicy::kSynthesize;
+  return Status::InvalidArgument(
+      "unknown miss policy \"" + name +
+      "\": use error, passthrough, record or synthesize");
 }
 
 std::vector<std::string> DefaultRedactedHeaders() {
@@ -473,13 +665,17 @@ std::vector<std::string> DefaultRedactedHeaders() {
 }
 
 Status ServerOptions::Validate() const {
-  if (store == nullptr) return Status::InvalidArgument("no recording given");
+  if (store == nullptr && mode != ServerMode::kServe) {
+    return Status::InvalidArgument("no recording given");
+  }
   if (port < 0 || port > 65535) {
     return Status::InvalidArgument("port " + std::to_string(port) +
                                    " is out of range");
   }
   const bool needs_backend =
-      mode == ServerMode::kRecord || on_miss != MissPolicy::kError;
+      mode == ServerMode::kRecord ||
+      (mode == ServerMode::kReplay && (on_miss == MissPolicy::kPassthrough ||
+                                       on_miss == MissPolicy::kRecord));
   if (needs_backend && backend.empty()) {
     return Status::InvalidArgument(
         mode == ServerMode::kRecord
