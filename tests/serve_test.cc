@@ -1,0 +1,259 @@
+// The dummy engine over real HTTP on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "rewind/server.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using testing::InProcessRewind;
+using Steady = std::chrono::steady_clock;
+
+ServerOptions Serve(const std::string& output = "echo", uint64_t seed = 0) {
+  ServerOptions o;
+  o.mode = ServerMode::kServe;
+  o.synth.output = OutputMode::Parse(output, nullptr).value();
+  o.synth.seed = seed;
+  o.synth.deterministic_created = true;
+  return o;
+}
+
+struct Answer {
+  int status = 0;
+  std::string body;
+  std::string rewind;  // X-Rewind
+  bool ok = false;     // the client read a complete response
+  double first_ms = -1;
+};
+
+Answer Post(int port, const std::string& path, const std::string& body,
+            httplib::Headers headers = {}) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  Answer a;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = body;
+  req.headers = headers;
+  auto start = Steady::now();
+  req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
+    if (a.first_ms < 0) {
+      a.first_ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+    }
+    a.body.append(d, n);
+    return true;
+  };
+  httplib::Response res;
+  httplib::Error error;
+  a.ok = c.send(req, res, error);
+  a.status = res.status;
+  a.rewind = res.get_header_value("X-Rewind");
+  return a;
+}
+
+const char kStreamChat[] =
+    R"({"model":"demo","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"tell me three words"}]})";
+const char kChat[] =
+    R"({"model":"demo","messages":[{"role":"user","content":"tell me three words"}]})";
+
+TEST(Serve, StreamsTheOpenAIEventFormat) {
+  InProcessRewind serve(Serve());
+  Answer a = Post(serve.port(), "/v1/chat/completions", kStreamChat);
+  ASSERT_TRUE(a.ok);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.rewind, "synth");
+  std::istringstream in(a.body);
+  std::string line, text, id;
+  int events = 0;
+  bool done = false, usage = false, finished = false;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    ASSERT_EQ(line.rfind("data: ", 0), 0u) << line;
+    ASSERT_FALSE(done) << "an event after [DONE]";
+    std::string payload = line.substr(6);
+    ++events;
+    if (payload == "[DONE]") {
+      done = true;
+      continue;
+    }
+    rapidjson::Document d;
+    d.Parse(payload.c_str());
+    ASSERT_FALSE(d.HasParseError()) << payload;
+    if (id.empty()) id = d["id"].GetString();
+    EXPECT_EQ(id, d["id"].GetString());
+    if (d["choices"].Empty()) {
+      usage = true;
+      EXPECT_EQ(d["usage"]["completion_tokens"].GetInt(), 4);
+      continue;
+    }
+    const auto& choice = d["choices"][0];
+    if (choice["delta"].HasMember("content")) text += choice["delta"]["content"].GetString();
+    if (choice["finish_reason"].IsString()) finished = true;
+  }
+  EXPECT_TRUE(done && usage && finished);
+  EXPECT_EQ(text, "tell me three words");
+  EXPECT_EQ(events, 8);  // role, 4 tokens, finish, usage, [DONE]
+}
+
+TEST(Serve, ModelsHealthAndUnknownPaths) {
+  InProcessRewind serve(Serve());
+  auto c = serve.Client();
+  auto models = c->Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_NE(models->body.find("\"rewind-dummy\""), std::string::npos);
+  auto health = c->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto other = c->Get("/v1/embeddings");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  EXPECT_NE(other->body.find("\"invalid_request_error\""), std::string::npos);
+  Answer bad = Post(serve.port(), "/v1/chat/completions", "{not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("\"error\""), std::string::npos);
+}
+
+TEST(Serve, SameSeedGivesIdenticalBytesOnTwoServers) {
+  std::vector<std::string> bodies[2];
+  for (int server = 0; server < 2; ++server) {
+    InProcessRewind serve(Serve("random", 1234));
+    for (int i = 0; i < 10; ++i) {
+      const std::string body =
+          std::string(R"({"model":"m","max_tokens":12,"messages":[{"role":"user","content":"q)") +
+          std::to_string(i % 3) + "\"}]" + (i % 2 ? ",\"stream\":true}" : "}");
+      bodies[server].push_back(Post(serve.port(), "/v1/chat/completions", body).body);
+    }
+  }
+  EXPECT_EQ(bodies[0], bodies[1]);
+  std::set<std::string> distinct(bodies[0].begin(), bodies[0].end());
+  EXPECT_EQ(distinct.size(), 10u) << "repeats of a request draw new answers";
+}
+
+TEST(Serve, TtftAndItlAreHonoured) {
+  ServerOptions o = Serve();
+  o.synth.ttft = Distribution::Parse("fixed:120").value();
+  o.synth.itl = Distribution::Parse("fixed:30").value();
+  InProcessRewind serve(o);
+  auto start = Steady::now();
+  Answer a = Post(serve.port(), "/v1/chat/completions", kStreamChat);
+  double total = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+  EXPECT_GE(a.first_ms, 119.0);
+  EXPECT_LT(a.first_ms, 250.0);
+  // 4 tokens: 120 + 3 × 30 = 210 ms.
+  EXPECT_GE(total, 209.0);
+  EXPECT_LT(total, 400.0);
+  // Non-streaming answers take TTFT + ITL × (tokens - 1) before any byte.
+  start = Steady::now();
+  Answer b = Post(serve.port(), "/v1/chat/completions", kChat);
+  EXPECT_GE(b.first_ms, 209.0);
+}
+
+TEST(Serve, FaultRateOverManyRequestsIsNearItsTarget) {
+  ServerOptions o = Serve("echo", 99);
+  o.synth.faults = FaultSpec::Parse("rate=0.3,types=500").value();
+  InProcessRewind serve(o);
+  int failed = 0;
+  auto c = serve.Client();
+  for (int i = 0; i < 300; ++i) {
+    const std::string body = R"({"messages":[{"role":"user","content":"n)" +
+                             std::to_string(i) + "\"}]}";
+    auto r = c->Post("/v1/chat/completions", body, "application/json");
+    ASSERT_TRUE(r);
+    if (r->status == 500) {
+      ++failed;
+      EXPECT_NE(r->body.find("\"server_error\""), std::string::npos);
+    } else {
+      EXPECT_EQ(r->status, 200);
+    }
+  }
+  // Binomial(300, 0.3): mean 90, sd 7.9; ±4.5 sd.
+  EXPECT_GT(failed, 54);
+  EXPECT_LT(failed, 126);
+}
+
+TEST(Serve, ForcedDropBreaksTheStream) {
+  InProcessRewind serve(Serve());
+  Answer a = Post(serve.port(), "/v1/chat/completions", kStreamChat,
+                  {{"X-Rewind-Fault", "drop"}});
+  EXPECT_FALSE(a.ok);
+  EXPECT_EQ(a.body.find("[DONE]"), std::string::npos);
+  Answer bad = Post(serve.port(), "/v1/chat/completions", kStreamChat,
+                    {{"X-Rewind-Fault", "gremlins"}});
+  EXPECT_EQ(bad.status, 400);
+}
+
+TEST(Serve, BeyondTheQueueAnswers429AndQueueWaitCountsInTtft) {
+  ServerOptions o = Serve();
+  o.synth.ttft = Distribution::Parse("fixed:300").value();
+  o.synth.max_concurrency = 1;
+  o.synth.max_queue = 1;
+  InProcessRewind serve(o);
+  std::vector<Answer> answers(3);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));
+      answers[i] = Post(serve.port(), "/v1/chat/completions", kChat);
+    });
+  }
+  for (auto& t : clients) t.join();
+  std::map<int, int> by_status;
+  for (const Answer& a : answers) by_status[a.status]++;
+  EXPECT_EQ(by_status[200], 2);
+  EXPECT_EQ(by_status[429], 1);
+  EXPECT_EQ(answers[2].status, 429);
+  EXPECT_NE(answers[2].body.find("rate_limit_exceeded"), std::string::npos);
+  // The second waited for the first (300 ms, less its 40 ms head start).
+  EXPECT_GE(answers[1].first_ms, 550.0);
+}
+
+TEST(Serve, MetricsMoveWithRequests) {
+  InProcessRewind serve(Serve());
+  for (int i = 0; i < 3; ++i) Post(serve.port(), "/v1/chat/completions", kChat);
+  auto m = serve.Client()->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  std::map<std::string, double> values;
+  std::istringstream in(m->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    values[line.substr(0, line.find('{'))] += std::stod(line.substr(space + 1));
+  }
+  EXPECT_EQ(values["vllm:request_success_total"], 3);
+  EXPECT_EQ(values["vllm:prompt_tokens_total"], 12);
+  EXPECT_EQ(values["vllm:generation_tokens_total"], 12);
+  EXPECT_EQ(values["vllm:time_to_first_token_seconds_count"], 3);
+  EXPECT_EQ(values["vllm:num_requests_running"], 0);
+}
+
+TEST(Serve, ReplaySynthesizesMisses) {
+  testing::TempDir dir;
+  auto store = testing::OpenTestStore(dir.File("rec.sqlite"));
+  ServerOptions o = Serve("static:synthesized");
+  o.mode = ServerMode::kReplay;
+  o.store = store.get();
+  o.on_miss = MissPolicy::kSynthesize;
+  InProcessRewind replay(o);
+  Answer a = Post(replay.port(), "/v1/chat/completions", kChat);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.rewind, "synth");
+  EXPECT_NE(a.body.find("\"synthesized\""), std::string::npos);
+  Answer other = Post(replay.port(), "/v1/other", "{}");
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.rewind, "miss");
+}
+
+}  // namespace
+}  // namespace rwd
