@@ -23,6 +23,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "rewind/exchange.h"
 #include "rewind/request_key.h"
@@ -57,8 +59,15 @@ struct ExchangeSummary {
   std::string key_hex;
   std::string method;
   std::string path;
+  std::string query;
+  std::string model;  // the JSON request body's "model", or ""
   int status = 0;
   bool complete = true;
+  int64_t started_at_us = 0;
+  int64_t headers_us = 0;
+  int64_t total_us = 0;
+  int64_t response_bytes = 0;
+  int64_t chunks = 0;
 };
 
 class Store {
@@ -76,7 +85,9 @@ class Store {
   // The key rules of this recording.
   virtual const KeyRules& rules() const = 0;
 
-  // Queues "exchange" for the writer thread. Never blocks on I/O.
+  // Queues "exchange" for the writer thread. Never blocks on I/O. An
+  // exchange whose id is not 0 keeps that id (imports preserve ids); the
+  // commit fails if it is taken.
   virtual std::shared_ptr<Ticket> Append(Exchange exchange) = 0;
   // Blocks until the ticket's exchange is committed; returns its id, or the
   // error that made the commit fail.
@@ -90,6 +101,21 @@ class Store {
   virtual Result<Exchange> Get(int64_t id) = 0;
   // Calls "fn" for every exchange in id order.
   virtual Status Scan(const std::function<void(const ExchangeSummary&)>& fn) = 0;
+  // Number of exchanges.
+  virtual Result<int64_t> Count() = 0;
+
+  // Maintenance. Each runs as one transaction after Flush(); none is meant
+  // to run while a server writes to the same file.
+  //
+  // Replaces the stored key rules.
+  virtual Status SetRules(const KeyRules& rules) = 0;
+  // Sets the request key of each (id, key_hex).
+  virtual Status UpdateKeys(
+      const std::vector<std::pair<int64_t, std::string>>& keys) = 0;
+  // Deletes the exchanges "ids".
+  virtual Status Delete(const std::vector<int64_t>& ids) = 0;
+  // PRAGMA integrity_check: "ok", or SQLite's list of problems.
+  virtual Result<std::string> IntegrityCheck() = 0;
 
  protected:
   Store() = default;

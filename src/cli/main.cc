@@ -5,19 +5,22 @@
 #include <CLI/CLI.hpp>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "cli/commands.h"
 #include "rewind/server.h"
 #include "rewind/store.h"
 
 namespace rwd {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 2;
 
 struct ListenAddress {
   std::string host;
@@ -319,6 +322,227 @@ int RunServe(const ServeFlags& f) {
   return Serve(o, "serve");
 }
 
+// Opens "path" for the recording commands.
+Result<std::unique_ptr<Store>> OpenRecording(const std::string& path,
+                                             bool writable, bool create) {
+  StoreOptions so;
+  so.path = path;
+  so.read_only = !writable;
+  so.create_if_missing = create;
+  return Store::Open(so);
+}
+
+int TerminalWidth() {
+  winsize ws{};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+    return ws.ws_col;
+  }
+  return 0;
+}
+
+// Flags of the recording commands, one struct for all of them.
+struct RecordingFlags {
+  std::string db;
+  LsFlags ls;
+  std::string show_what;
+  bool raw = false;
+  StatsFlags stats;
+  std::string file;
+  std::string export_format = "json";
+  std::string import_format;
+  bool rekey = false;
+  std::vector<std::string> inputs;
+  bool dedupe = false;
+  std::vector<std::string> ignore_fields;
+  std::vector<std::string> match_headers;
+  bool no_default_ignores = false;
+  bool prune_incomplete = false;
+  int prune_status = 0;
+  int keep_last = 0;
+};
+
+int WithStore(const std::string& path, bool writable, bool create,
+              const std::function<int(Store*)>& fn) {
+  Result<std::unique_ptr<Store>> store = OpenRecording(path, writable, create);
+  if (!store.ok()) return Fail(store.status());
+  return fn(store.value().get());
+}
+
+// Writes through a temporary file renamed into place, so an interrupted
+// export never leaves a truncated file under the final name.
+int ExportTo(Store* store, const std::string& format, const std::string& out) {
+  if (out == "-") return RunExport(store, format, std::cout, std::cerr);
+  const std::string tmp = out + ".partial";
+  int code;
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) return Fail(Status::IOError("cannot write " + tmp));
+    code = RunExport(store, format, file, std::cerr);
+    file.close();
+    if (code == kExitOk && !file) code = Fail(Status::IOError("writing " + tmp + " failed"));
+  }
+  if (code != kExitOk) {
+    std::filesystem::remove(tmp);
+    return code;
+  }
+  std::filesystem::rename(tmp, out);
+  return kExitOk;
+}
+
+void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
+                          std::vector<std::pair<CLI::App*, std::function<int()>>>* run) {
+  auto db = [f](CLI::App* cmd) {
+    cmd->add_option("--db", f->db, "Recording file (SQLite)")->required();
+  };
+  CLI::App* ls = app.add_subcommand(
+      "ls", "List the exchanges of a recording.\nExample: rewind ls --db "
+            "rec.sqlite --path '/v1/chat/*' --status 200");
+  db(ls);
+  ls->add_option("--path", f->ls.path_glob, "Only paths matching this glob");
+  ls->add_option("--method", f->ls.method, "Only this method");
+  ls->add_option("--status", f->ls.status, "Only this status");
+  ls->add_flag("--json", f->ls.json, "One JSON array, for scripts");
+  run->emplace_back(ls, [f] {
+    f->ls.width = TerminalWidth();
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return RunLs(s, f->ls, std::cout, std::cerr);
+    });
+  });
+
+  CLI::App* show = app.add_subcommand(
+      "show", "Show one exchange: headers, body, stream events with their "
+              "offsets, and the key's canonical form.\nExample: rewind show "
+              "--db rec.sqlite 12   (or a key prefix: 5bd9f6)");
+  db(show);
+  show->add_option("what", f->show_what, "Exchange id or key prefix")->required();
+  show->add_flag("--raw", f->raw, "Bodies as stored, not pretty-printed");
+  run->emplace_back(show, [f] {
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return RunShow(s, f->show_what, f->raw, std::cout, std::cerr);
+    });
+  });
+
+  CLI::App* stats = app.add_subcommand(
+      "stats", "Per endpoint (or model): count, statuses, first-byte, total "
+               "and chunk-gap percentiles, bytes.\nExample: rewind stats "
+               "--db rec.sqlite --by model");
+  db(stats);
+  stats->add_option("--by", f->stats.by, "path or model")->capture_default_str();
+  stats->add_flag("--json", f->stats.json, "JSON, for scripts");
+  run->emplace_back(stats, [f] {
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return RunStats(s, f->stats, std::cout, std::cerr);
+    });
+  });
+
+  CLI::App* exp = app.add_subcommand(
+      "export", "Write a recording as reviewable JSON (rewind's format, "
+                "stable and diffable) or HAR 1.2.\nExample: rewind export "
+                "--db rec.sqlite --out rec.json");
+  db(exp);
+  exp->add_option("--out", f->file, "Output file, - for stdout")->required();
+  exp->add_option("--format", f->export_format, "json or har")->capture_default_str();
+  run->emplace_back(exp, [f] {
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return ExportTo(s, f->export_format, f->file);
+    });
+  });
+
+  CLI::App* imp = app.add_subcommand(
+      "import", "Add the exchanges of a rewind JSON export or a HAR file "
+                "(browsers' devtools, mitmproxy) to a recording, creating "
+                "it if needed.\nExample: rewind import --db rec.sqlite --in "
+                "session.har");
+  db(imp);
+  imp->add_option("--in", f->file, "Input file, - for stdin")->required();
+  imp->add_option("--format", f->import_format,
+                  "json or har (default: from the content)");
+  imp->add_flag("--rekey", f->rekey,
+                "Recompute keys under this recording's rules (needed when "
+                "the file was keyed differently)");
+  run->emplace_back(imp, [f] {
+    return WithStore(f->db, true, true, [f](Store* s) {
+      if (f->file == "-") {
+        return RunImport(s, f->import_format, std::cin, f->rekey, std::cerr);
+      }
+      std::ifstream in(f->file, std::ios::binary);
+      if (!in) return Fail(Status::IOError("cannot read " + f->file));
+      return RunImport(s, f->import_format, in, f->rekey, std::cerr);
+    });
+  });
+
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Combine recordings (one per replica) into one, keys "
+               "recomputed under OUT's rules, in arrival order.\nExample: "
+               "rewind merge --db all.sqlite a.sqlite b.sqlite --dedupe");
+  db(merge);
+  merge->add_option("inputs", f->inputs, "Recordings to merge")->required();
+  merge->add_flag("--dedupe", f->dedupe,
+                  "Drop an exchange whose key and response equal an earlier one's");
+  run->emplace_back(merge, [f] {
+    for (const std::string& in : f->inputs) {
+      if (std::filesystem::exists(f->db) && std::filesystem::equivalent(in, f->db)) {
+        return Fail(Status::InvalidArgument("--db " + f->db + " is also an input"));
+      }
+    }
+    return WithStore(f->db, true, true, [f](Store* s) {
+      return RunMerge(s, f->inputs, f->dedupe, std::cerr);
+    });
+  });
+
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Check a recording: SQLite integrity, every row decodes, "
+                "every key recomputes. Exit 0 only when all holds.\n"
+                "Example: rewind verify --db rec.sqlite");
+  db(verify);
+  run->emplace_back(verify, [f] {
+    return WithStore(f->db, false, false, [](Store* s) {
+      return RunVerify(s, std::cout, std::cerr);
+    });
+  });
+
+  CLI::App* rekey = app.add_subcommand(
+      "rekey", "Recompute every key under new rules without re-recording.\n"
+               "Example: rewind rekey --db rec.sqlite --ignore-field "
+               "temperature --match-header X-Model");
+  db(rekey);
+  rekey->add_option("--ignore-field", f->ignore_fields,
+                    "Dotted JSON body path left out of the key (repeatable; "
+                    "added to the defaults)");
+  rekey->add_option("--match-header", f->match_headers,
+                    "Header whose value joins the key (repeatable)");
+  rekey->add_flag("--no-default-ignores", f->no_default_ignores,
+                  "Do not ignore user, request_id, metadata, ... by default");
+  run->emplace_back(rekey, [f] {
+    KeyRules rules{f->no_default_ignores ? std::vector<std::string>{}
+                                         : DefaultIgnoredFields(),
+                   f->match_headers};
+    rules.ignore_fields.insert(rules.ignore_fields.end(), f->ignore_fields.begin(),
+                               f->ignore_fields.end());
+    return WithStore(f->db, true, false, [&rules](Store* s) {
+      return RunRekey(s, rules, std::cerr);
+    });
+  });
+
+  CLI::App* prune = app.add_subcommand(
+      "prune", "Remove exchanges: broken-off ones, one status, or all but "
+               "the newest K per key.\nExample: rewind prune --db rec.sqlite "
+               "--incomplete --keep-last 3");
+  db(prune);
+  prune->add_flag("--incomplete", f->prune_incomplete, "Remove incomplete exchanges");
+  prune->add_option("--status", f->prune_status, "Remove exchanges with this status");
+  prune->add_option("--keep-last", f->keep_last, "Keep the newest K per key");
+  run->emplace_back(prune, [f, prune] {
+    PruneFlags p;
+    p.incomplete = f->prune_incomplete;
+    if (prune->count("--status")) p.status = f->prune_status;
+    if (prune->count("--keep-last")) p.keep_last = f->keep_last;
+    return WithStore(f->db, true, false, [&p](Store* s) {
+      return RunPrune(s, p, std::cerr);
+    });
+  });
+}
+
 }  // namespace
 }  // namespace rwd
 
@@ -407,6 +631,14 @@ int main(int argc, char** argv) {
                     "Makes every answer, latency and fault reproducible "
                     "(and fixes \"created\")");
 
+  RecordingFlags recording_flags;
+  std::vector<std::pair<CLI::App*, std::function<int()>>> recording_commands;
+  AddRecordingCommands(app, &recording_flags, &recording_commands);
+  app.footer(
+      "Exit codes: 0 success, 1 findings (verify found problems, show found "
+      "nothing), 2 usage or I/O error.\nrewind COMMAND --help shows each "
+      "command's flags and an example.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -418,5 +650,8 @@ int main(int argc, char** argv) {
   if (*record) return RunRecord(record_flags);
   if (*replay) return RunReplay(replay_flags);
   if (*serve) return RunServe(serve_flags);
+  for (auto& [cmd, fn] : recording_commands) {
+    if (*cmd) return fn();
+  }
   return kExitError;
 }

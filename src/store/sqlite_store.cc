@@ -53,8 +53,9 @@ CREATE INDEX exchanges_by_key ON exchanges (request_key);
 constexpr const char* kInsert = R"sql(
 INSERT INTO exchanges (request_key, method, path, query, request_headers,
   request_body, status, response_headers, chunked, headers_us, total_us,
-  timeline, response_body, started_at_us, arrival_offset_us, complete, error)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+  timeline, response_body, started_at_us, arrival_offset_us, complete, error,
+  id)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 )sql";
 
 constexpr const char* kSelect = R"sql(
@@ -209,17 +210,29 @@ class SqliteStore final : public Store {
   Status Scan(const std::function<void(const ExchangeSummary&)>& fn) override {
     ReadConnection conn(this);
     try {
-      SQLite::Statement st(conn.db(),
-                           "SELECT id, request_key, method, path, status, "
-                           "complete FROM exchanges ORDER BY id");
+      SQLite::Statement st(
+          conn.db(),
+          "SELECT id, request_key, method, path, query, status, complete, "
+          "started_at_us, headers_us, total_us, length(response_body), "
+          "length(timeline) / 16, "
+          "CASE WHEN json_valid(CAST(request_body AS TEXT)) "
+          "THEN json_extract(CAST(request_body AS TEXT), '$.model') END "
+          "FROM exchanges ORDER BY id");
       while (st.executeStep()) {
         ExchangeSummary s;
         s.id = st.getColumn(0).getInt64();
         s.key_hex = st.getColumn(1).getString();
         s.method = st.getColumn(2).getString();
         s.path = st.getColumn(3).getString();
-        s.status = st.getColumn(4).getInt();
-        s.complete = st.getColumn(5).getInt() != 0;
+        s.query = st.getColumn(4).getString();
+        s.status = st.getColumn(5).getInt();
+        s.complete = st.getColumn(6).getInt() != 0;
+        s.started_at_us = st.getColumn(7).getInt64();
+        s.headers_us = st.getColumn(8).getInt64();
+        s.total_us = st.getColumn(9).getInt64();
+        s.response_bytes = st.getColumn(10).getInt64();
+        s.chunks = st.getColumn(11).getInt64();
+        if (st.getColumn(12).isText()) s.model = st.getColumn(12).getString();
         fn(s);
       }
     } catch (const SQLite::Exception& ex) {
@@ -229,7 +242,88 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Result<int64_t> Count() override {
+    ReadConnection conn(this);
+    try {
+      return conn.db().execAndGet("SELECT count(*) FROM exchanges").getInt64();
+    } catch (const SQLite::Exception& ex) {
+      return Status::IOError(std::string("counting exchanges: ") + ex.what());
+    }
+  }
+
+  Status SetRules(const KeyRules& rules) override {
+    return Maintain("storing key rules", [&] {
+      SQLite::Statement st(*db_,
+                           "UPDATE meta SET value = ? WHERE name = 'key_rules'");
+      st.bind(1, rules.ToJson());
+      st.exec();
+      rules_ = rules;
+    });
+  }
+
+  Status UpdateKeys(
+      const std::vector<std::pair<int64_t, std::string>>& keys) override {
+    return Maintain("updating keys", [&] {
+      SQLite::Statement st(*db_,
+                           "UPDATE exchanges SET request_key = ? WHERE id = ?");
+      for (const auto& [id, key] : keys) {
+        st.bind(1, key);
+        st.bind(2, static_cast<int64_t>(id));
+        st.exec();
+        st.reset();
+      }
+    });
+  }
+
+  Status Delete(const std::vector<int64_t>& ids) override {
+    return Maintain("deleting exchanges", [&] {
+      SQLite::Statement st(*db_, "DELETE FROM exchanges WHERE id = ?");
+      for (int64_t id : ids) {
+        st.bind(1, static_cast<int64_t>(id));
+        st.exec();
+        st.reset();
+      }
+    });
+  }
+
+  Result<std::string> IntegrityCheck() override {
+    ReadConnection conn(this);
+    try {
+      SQLite::Statement st(conn.db(), "PRAGMA integrity_check");
+      std::string out;
+      while (st.executeStep()) {
+        if (!out.empty()) out += "\n";
+        out += st.getColumn(0).getString();
+      }
+      return out;
+    } catch (const SQLite::Exception& ex) {
+      return Status::Corruption(std::string("integrity check: ") + ex.what());
+    }
+  }
+
  private:
+  // Runs "body" in one transaction on the writer's connection, after
+  // everything queued is committed.
+  template <typename Fn>
+  Status Maintain(const char* what, Fn&& body) {
+    if (options_.read_only) {
+      return Status::IOError(std::string(what) + ": " + options_.path +
+                             " is open read-only");
+    }
+    Status flushed = Flush();
+    if (!flushed.ok()) return flushed;
+    std::lock_guard<std::mutex> lock(maintenance_mu_);
+    try {
+      SQLite::Transaction t(*db_);
+      body();
+      t.commit();
+    } catch (const SQLite::Exception& e) {
+      return Status::IOError(std::string(what) + " in " + options_.path + ": " +
+                             e.what());
+    }
+    return Status::Ok();
+  }
+
   struct Pending {
     Exchange exchange;
     std::shared_ptr<Ticket> ticket;
@@ -361,6 +455,11 @@ class SqliteStore final : public Store {
     st.bind(15, static_cast<int64_t>(e.arrival_offset_us));
     st.bind(16, e.complete ? 1 : 0);
     st.bind(17, e.error);
+    if (e.id != 0) {
+      st.bind(18, static_cast<int64_t>(e.id));
+    } else {
+      st.bind(18);  // NULL: the next id
+    }
     st.exec();
   }
 
@@ -381,6 +480,7 @@ class SqliteStore final : public Store {
       }
       Status status;
       std::vector<int64_t> ids;
+      std::lock_guard<std::mutex> maintenance(maintenance_mu_);
       try {
         SQLite::Transaction t(*db_);
         for (const Pending& p : batch) {
@@ -423,6 +523,8 @@ class SqliteStore final : public Store {
   Status write_health_;        // guarded by mu_
   std::thread writer_;
 
+  // Serializes maintenance with the writer thread's transactions.
+  std::mutex maintenance_mu_;
   std::mutex readers_mu_;
   std::vector<Reader> readers_;  // guarded by readers_mu_
 };

@@ -1,0 +1,117 @@
+// verify, rekey and prune: checking and repairing a recording.
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+
+namespace rwd {
+
+int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
+  Result<std::string> integrity = store->IntegrityCheck();
+  if (!integrity.ok()) {
+    err << "rewind: " << integrity.status().message() << "\n";
+    return kExitError;
+  }
+  std::vector<ExchangeSummary> rows;
+  Status s = store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); });
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  Canonicalizer canon(store->rules());
+  int64_t undecodable = 0, wrong_keys = 0, incomplete = 0;
+  Progress progress("verify", static_cast<int64_t>(rows.size()));
+  int64_t done = 0;
+  for (const ExchangeSummary& row : rows) {
+    progress.Update(++done);
+    Result<Exchange> e = store->Get(row.id);
+    if (!e.ok()) {
+      ++undecodable;
+      out << "exchange " << row.id << ": " << e.status().message() << "\n";
+      continue;
+    }
+    if (!e->complete) ++incomplete;
+    const std::string key = canon.Key(e->request).ToHex();
+    if (key != e->key_hex) {
+      ++wrong_keys;
+      out << "exchange " << row.id << ": stored key " << e->key_hex
+          << " but the request hashes to " << key << "\n";
+    }
+  }
+  const bool integrity_ok = integrity.value() == "ok";
+  if (!integrity_ok) out << "integrity check: " << integrity.value() << "\n";
+  out << rows.size() << " exchanges; integrity " << (integrity_ok ? "ok" : "FAILED")
+      << "; " << undecodable << " undecodable; " << wrong_keys
+      << " with a wrong key; " << incomplete << " incomplete (allowed)\n";
+  return integrity_ok && undecodable == 0 && wrong_keys == 0 ? kExitOk : kExitFindings;
+}
+
+int RunRekey(Store* store, const KeyRules& rules, std::ostream& err) {
+  std::vector<int64_t> ids;
+  Status s = store->Scan([&](const ExchangeSummary& e) { ids.push_back(e.id); });
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  Canonicalizer canon(rules);
+  std::vector<std::pair<int64_t, std::string>> keys;
+  Progress progress("rekey", static_cast<int64_t>(ids.size()));
+  int64_t changed = 0;
+  for (int64_t id : ids) {
+    Result<Exchange> e = store->Get(id);
+    if (!e.ok()) {
+      err << "rewind: " << e.status().message() << "\n";
+      return kExitError;
+    }
+    std::string key = canon.Key(e->request).ToHex();
+    if (key != e->key_hex) ++changed;
+    keys.emplace_back(id, std::move(key));
+    progress.Update(static_cast<int64_t>(keys.size()));
+  }
+  s = store->UpdateKeys(keys);
+  if (s.ok()) s = store->SetRules(rules);
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  err << "rewind: re-keyed " << ids.size() << " exchanges (" << changed
+      << " keys changed) under " << rules.ToJson() << "\n";
+  return kExitOk;
+}
+
+int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
+  if (!f.incomplete && !f.status && !f.keep_last) {
+    err << "rewind: say what to prune: --incomplete, --status N or --keep-last K\n";
+    return kExitError;
+  }
+  if (f.keep_last && *f.keep_last < 1) {
+    err << "rewind: --keep-last must be at least 1\n";
+    return kExitError;
+  }
+  std::vector<ExchangeSummary> rows;
+  Status s = store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); });
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  std::map<std::string, int64_t> per_key;
+  for (const ExchangeSummary& e : rows) ++per_key[e.key_hex];
+  std::map<std::string, int64_t> seen;
+  std::vector<int64_t> doomed;
+  for (const ExchangeSummary& e : rows) {  // id order: oldest first
+    const int64_t index = seen[e.key_hex]++;
+    const bool old = f.keep_last && per_key[e.key_hex] - index > *f.keep_last;
+    if ((f.incomplete && !e.complete) || (f.status && e.status == *f.status) || old) {
+      doomed.push_back(e.id);
+    }
+  }
+  s = store->Delete(doomed);
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  err << "rewind: removed " << doomed.size() << " of " << rows.size() << " exchanges\n";
+  return kExitOk;
+}
+
+}  // namespace rwd

@@ -1,0 +1,335 @@
+// The recording commands (ls, show, stats, export, import, merge, verify,
+// rekey, prune) run on fixtures as the CLI runs them.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using testing::OpenTestStore;
+using testing::ReadFile;
+using testing::TempDir;
+
+Exchange Make(int n, const std::string& model = "m1", int status = 200) {
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = n % 3 == 0 ? "/v1/completions" : "/v1/chat/completions";
+  e.request.headers = {{"Content-Type", "application/json"},
+                       {"Authorization", "[REDACTED]"}};
+  e.request.body = R"({"model":")" + model + R"(","messages":[{"role":"user","content":"q)" +
+                   std::to_string(n % 5) + "\"}]}";
+  e.key_hex = Canonicalizer(KeyRules{DefaultIgnoredFields(), {}}).Key(e.request).ToHex();
+  e.response.status = status;
+  e.response.headers = {{"Content-Type", "text/event-stream"}};
+  e.response.chunked = true;
+  e.response.headers_us = 1000 + n;
+  e.response.chunks = {{20000 + n * 10, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"},
+                       {35000 + n * 10, std::string("bin\0\xff", 5)},
+                       {36000 + n * 10, "data: [DONE]\n\n"}};
+  e.started_at_us = 1700000000000000 + n * 1000;
+  e.arrival_offset_us = n * 1000;
+  return e;
+}
+
+void Fill(Store* store, int n) {
+  for (int i = 0; i < n; ++i) store->Append(Make(i));
+  ASSERT_TRUE(store->Flush().ok());
+}
+
+TEST(Commands, LsListsAndFilters) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 12);
+  std::ostringstream out, err;
+  ASSERT_EQ(RunLs(store.get(), {}, out, err), kExitOk) << err.str();
+  EXPECT_NE(out.str().find("ID  TIME (UTC)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("12 exchanges"), std::string::npos);
+  LsFlags f;
+  f.path_glob = "/v1/chat/*";
+  f.json = true;
+  std::ostringstream json;
+  ASSERT_EQ(RunLs(store.get(), f, json, err), kExitOk);
+  rapidjson::Document d;
+  d.Parse(json.str().c_str());
+  ASSERT_TRUE(d.IsArray()) << json.str();
+  // Chat requests are n = 1,2,4,5,7,8,10,11 (n % 3 != 0).
+  ASSERT_EQ(d.Size(), 8u);
+  EXPECT_STREQ(d[0]["model"].GetString(), "m1");
+  EXPECT_EQ(d[0]["chunks"].GetInt(), 3);
+  // n=7 asks what n=2 asked (q2): the second recording of that key.
+  EXPECT_EQ(d[1]["sequence"].GetInt(), 1);
+  EXPECT_EQ(d[4]["id"].GetInt(), 8);
+  EXPECT_EQ(d[4]["sequence"].GetInt(), 2);
+  f.width = 60;
+  f.json = false;
+  std::ostringstream narrow;
+  RunLs(store.get(), f, narrow, err);
+  EXPECT_NE(narrow.str().find("~"), std::string::npos) << narrow.str();
+}
+
+TEST(Commands, ShowPrintsHeadersStreamOffsetsAndCanonicalForm) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 2);
+  std::ostringstream out, err;
+  ASSERT_EQ(RunShow(store.get(), "2", false, out, err), kExitOk) << err.str();
+  const std::string s = out.str();
+  EXPECT_NE(s.find("Authorization: [REDACTED]"), std::string::npos) << s;
+  EXPECT_NE(s.find("\"model\": \"m1\""), std::string::npos) << s;  // pretty JSON
+  EXPECT_NE(s.find("+     20.0 ms  data:"), std::string::npos) << s;
+  EXPECT_NE(s.find("bin\\x00"), std::string::npos) << s;
+  EXPECT_NE(s.find("4:POST20:/v1/chat/completions"), std::string::npos) << s;
+  std::ostringstream by_key;
+  const std::string prefix = Make(1).key_hex.substr(0, 8);
+  EXPECT_EQ(RunShow(store.get(), prefix, false, by_key, err), kExitOk);
+  EXPECT_NE(by_key.str().find("exchange 2"), std::string::npos);
+  std::ostringstream none, none_err;
+  EXPECT_EQ(RunShow(store.get(), "99", false, none, none_err), kExitFindings);
+}
+
+TEST(Commands, StatsGivesPercentilesPerEndpointAndModel) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 9);
+  store->Append(Make(10, "m2", 500));
+  ASSERT_TRUE(store->Flush().ok());
+  StatsFlags f;
+  f.json = true;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunStats(store.get(), f, out, err), kExitOk) << err.str();
+  rapidjson::Document d;
+  d.Parse(out.str().c_str());
+  ASSERT_TRUE(d.IsArray()) << out.str();
+  ASSERT_EQ(d.Size(), 2u);
+  EXPECT_STREQ(d[0]["group"].GetString(), "POST /v1/chat/completions");
+  EXPECT_EQ(d[0]["count"].GetInt(), 7);
+  EXPECT_EQ(d[0]["statuses"]["500"].GetInt(), 1);
+  EXPECT_GT(d[0]["gap_ms"]["p50"].GetDouble(), 0);
+  f.by = "model";
+  std::ostringstream by_model;
+  ASSERT_EQ(RunStats(store.get(), f, by_model, err), kExitOk);
+  EXPECT_NE(by_model.str().find("m2  POST /v1/chat/completions"), std::string::npos)
+      << by_model.str();
+}
+
+TEST(Commands, JsonExportImportExportIsByteIdentical) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Fill(a.get(), 12);
+  Exchange broken = Make(12);
+  broken.complete = false;
+  broken.error = "backend: Read";
+  a->Append(broken);
+  ASSERT_TRUE(a->Flush().ok());
+  std::ostringstream first, err;
+  ASSERT_EQ(RunExport(a.get(), "json", first, err), kExitOk) << err.str();
+  auto b = OpenTestStore(dir.File("b.sqlite"));
+  std::istringstream in(first.str());
+  ASSERT_EQ(RunImport(b.get(), "", in, false, err), kExitOk) << err.str();
+  std::ostringstream second;
+  ASSERT_EQ(RunExport(b.get(), "json", second, err), kExitOk);
+  EXPECT_EQ(first.str(), second.str());
+  // Binary chunks travel as base64, text as text.
+  EXPECT_NE(first.str().find("\"encoding\": \"base64\""), std::string::npos);
+  EXPECT_NE(first.str().find("\"schema_version\": 1"), std::string::npos);
+  Result<Exchange> back = b->Get(13);
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->complete);
+  EXPECT_EQ(back->response.chunks[1].data, std::string("bin\0\xff", 5));
+}
+
+TEST(Commands, ImportRefusesANewerSchemaAndOtherRulesWithoutRekey) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Fill(a.get(), 2);
+  std::ostringstream exported, err;
+  RunExport(a.get(), "json", exported, err);
+  std::string newer = exported.str();
+  newer.replace(newer.find("\"schema_version\": 1"), 19, "\"schema_version\": 9");
+  auto b = OpenTestStore(dir.File("b.sqlite"));
+  std::istringstream in(newer);
+  std::ostringstream e1;
+  EXPECT_EQ(RunImport(b.get(), "json", in, false, e1), kExitError);
+  EXPECT_NE(e1.str().find("newer than this rewind reads"), std::string::npos) << e1.str();
+
+  StoreOptions o;
+  o.path = dir.File("c.sqlite");
+  o.create_if_missing = true;
+  o.rules = KeyRules{{"temperature"}, {}};
+  auto c = std::move(Store::Open(o).value());
+  std::istringstream in2(exported.str());
+  std::ostringstream e2;
+  EXPECT_EQ(RunImport(c.get(), "json", in2, false, e2), kExitError);
+  EXPECT_NE(e2.str().find("--rekey"), std::string::npos) << e2.str();
+  std::istringstream in3(exported.str());
+  EXPECT_EQ(RunImport(c.get(), "json", in3, true, e2), kExitOk);
+  std::ostringstream verify;
+  EXPECT_EQ(RunVerify(c.get(), verify, e2), kExitOk) << verify.str();
+  std::istringstream junk("{\"format\":\"other\"}");
+  EXPECT_EQ(RunImport(c.get(), "json", junk, false, e2), kExitError);
+}
+
+TEST(Commands, HarExportImportsBackWithTheSameTimeline) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Fill(a.get(), 4);
+  std::ostringstream har, err;
+  ASSERT_EQ(RunExport(a.get(), "har", har, err), kExitOk);
+  rapidjson::Document d;
+  d.Parse(har.str().c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_STREQ(d["log"]["version"].GetString(), "1.2");
+  ASSERT_EQ(d["log"]["entries"].Size(), 4u);
+  const auto& entry = d["log"]["entries"][0];
+  EXPECT_DOUBLE_EQ(entry["timings"]["wait"].GetDouble(), 1.0);
+  EXPECT_STREQ(entry["response"]["content"]["encoding"].GetString(), "base64");
+  auto b = OpenTestStore(dir.File("b.sqlite"));
+  std::istringstream in(har.str());
+  ASSERT_EQ(RunImport(b.get(), "", in, false, err), kExitOk) << err.str();
+  for (int64_t id = 1; id <= 4; ++id) {
+    Exchange x = a->Get(id).value(), y = b->Get(id).value();
+    EXPECT_EQ(x.key_hex, y.key_hex);
+    EXPECT_EQ(x.request.body, y.request.body);
+    EXPECT_EQ(x.response.Body(), y.response.Body());
+    ASSERT_EQ(x.response.chunks.size(), y.response.chunks.size());
+    EXPECT_EQ(x.response.chunks[2].offset_us, y.response.chunks[2].offset_us);
+    EXPECT_EQ(x.response.chunked, y.response.chunked);
+  }
+}
+
+// A HAR written by a real browser (see tests/fixtures/README.md).
+TEST(Commands, ImportsAHarFromARealBrowser) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  std::ifstream in(std::string(REWIND_SOURCE_DIR) + "/tests/fixtures/chromium.har");
+  ASSERT_TRUE(in) << "fixture missing";
+  std::ostringstream err;
+  ASSERT_EQ(RunImport(store.get(), "", in, false, err), kExitOk) << err.str();
+  std::vector<ExchangeSummary> rows;
+  ASSERT_TRUE(store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); }).ok());
+  ASSERT_GE(rows.size(), 2u);
+  bool saw_post = false;
+  for (const ExchangeSummary& e : rows) {
+    Exchange x = store->Get(e.id).value();
+    if (x.request.method == "POST") {
+      saw_post = true;
+      EXPECT_NE(x.request.body.find("capital"), std::string::npos) << x.request.body;
+      EXPECT_NE(x.response.Body().find("Paris"), std::string::npos);
+      EXPECT_GT(x.response.headers_us, 0);  // timings.wait
+      EXPECT_EQ(FindHeader(x.request.headers, "Authorization"), "[REDACTED]");
+    }
+    EXPECT_TRUE(FindHeader(x.response.headers, "Content-Length").empty());
+  }
+  EXPECT_TRUE(saw_post);
+  std::ostringstream verify;
+  EXPECT_EQ(RunVerify(store.get(), verify, err), kExitOk) << verify.str();
+}
+
+TEST(Commands, VerifyCatchesACorruptRowAndAWrongKey) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  {
+    auto store = OpenTestStore(path);
+    Fill(store.get(), 5);
+    std::ostringstream out, err;
+    EXPECT_EQ(RunVerify(store.get(), out, err), kExitOk) << out.str();
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE exchanges SET timeline = x'0102' WHERE id = 2");
+    db.exec("UPDATE exchanges SET request_key = '" + std::string(32, '0') +
+            "' WHERE id = 4");
+  }
+  auto store = OpenTestStore(path, false);
+  std::ostringstream out, err;
+  EXPECT_EQ(RunVerify(store.get(), out, err), kExitFindings);
+  EXPECT_NE(out.str().find("1 undecodable; 1 with a wrong key"), std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("exchange 2:"), std::string::npos);
+  EXPECT_NE(out.str().find("exchange 4: stored key 0000"), std::string::npos);
+}
+
+TEST(Commands, RekeyChangesKeysAndRulesAndVerifyAgrees) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 5);
+  KeyRules rules{{"messages"}, {}};
+  std::ostringstream err;
+  ASSERT_EQ(RunRekey(store.get(), rules, err), kExitOk) << err.str();
+  EXPECT_TRUE(store->rules() == rules);
+  // With messages ignored, the chat requests (all model m1) share a key.
+  std::set<std::string> chat_keys;
+  store->Scan([&](const ExchangeSummary& e) {
+    if (e.path == "/v1/chat/completions") chat_keys.insert(e.key_hex);
+  });
+  EXPECT_EQ(chat_keys.size(), 1u);
+  std::ostringstream verify;
+  EXPECT_EQ(RunVerify(store.get(), verify, err), kExitOk) << verify.str();
+}
+
+TEST(Commands, PruneRemovesWhatIsNamed) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 10);  // keys repeat every 5 (q0..q4) with paths
+  Exchange broken = Make(20);
+  broken.complete = false;
+  store->Append(broken);
+  store->Append(Make(21, "m1", 503));
+  ASSERT_TRUE(store->Flush().ok());
+  std::ostringstream err;
+  PruneFlags f;
+  EXPECT_EQ(RunPrune(store.get(), f, err), kExitError);
+  f.incomplete = true;
+  f.status = 503;
+  ASSERT_EQ(RunPrune(store.get(), f, err), kExitOk) << err.str();
+  EXPECT_EQ(store->Count().value(), 10);
+  PruneFlags keep;
+  keep.keep_last = 1;
+  ASSERT_EQ(RunPrune(store.get(), keep, err), kExitOk);
+  std::set<std::string> keys;
+  int64_t n = 0;
+  store->Scan([&](const ExchangeSummary& e) {
+    keys.insert(e.key_hex);
+    ++n;
+  });
+  EXPECT_EQ(static_cast<size_t>(n), keys.size()) << "one per key remains";
+}
+
+TEST(Commands, MergeOrdersByArrivalRecomputesKeysAndDedupes) {
+  TempDir dir;
+  {
+    auto a = OpenTestStore(dir.File("a.sqlite"));
+    auto b = OpenTestStore(dir.File("b.sqlite"));
+    // Two replicas recording at the same time, interleaved in time.
+    for (int i = 0; i < 6; ++i) (i % 2 ? b : a)->Append(Make(i));
+    b->Append(Make(0));  // a duplicate of a's first exchange
+    ASSERT_TRUE(a->Flush().ok() && b->Flush().ok());
+  }
+  StoreOptions o;
+  o.path = dir.File("out.sqlite");
+  o.create_if_missing = true;
+  o.rules = KeyRules{{"model"}, {}};
+  auto out = std::move(Store::Open(o).value());
+  std::ostringstream err;
+  ASSERT_EQ(RunMerge(out.get(), {dir.File("a.sqlite"), dir.File("b.sqlite")}, true, err),
+            kExitOk)
+      << err.str();
+  std::vector<int64_t> started;
+  out->Scan([&](const ExchangeSummary& e) { started.push_back(e.started_at_us); });
+  EXPECT_EQ(started.size(), 6u) << "the duplicate is collapsed";
+  EXPECT_TRUE(std::is_sorted(started.begin(), started.end()));
+  std::ostringstream verify;
+  EXPECT_EQ(RunVerify(out.get(), verify, err), kExitOk) << verify.str();
+}
+
+}  // namespace
+}  // namespace rwd
