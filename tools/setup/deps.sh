@@ -10,6 +10,7 @@ packages=(
   libxxhash-dev        # XXH3-128 request keys
   rapidjson-dev        # JSON canonical form, diffs, admin bodies
   libcli11-dev         # command line
+  libcereal-dev        # rewind JSON export and import
   libgtest-dev         # tests
 )
 if [[ "${1:-}" == "--bench" ]]; then packages+=(nginx-light wrk); fi
