@@ -136,6 +136,14 @@ TEST(Canonicalizer, DiffNamesTheFieldsThatDiffer) {
             std::vector<std::string>{"a[1]"});
 }
 
+// Found by fuzz_request_key: a zero significand with a huge exponent.
+TEST(Canonicalizer, ZeroWithAHugeExponentIsZero) {
+  Canonicalizer c = Default();
+  EXPECT_EQ(c.Key(Post(R"({"t":0e55})")), c.Key(Post(R"({"t":0.0})")));
+  EXPECT_NE(c.Canonical(Post(R"({"t":0e55})")).find(R"({"t":0.0})"), std::string::npos)
+      << c.Canonical(Post(R"({"t":0e55})"));
+}
+
 TEST(Canonicalizer, DeeplyNestedJsonIsHashedWithoutCrashing) {
   Canonicalizer c = Default();
   std::string deep(100000, '[');

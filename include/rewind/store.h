@@ -72,8 +72,13 @@ struct ExchangeSummary {
 
 class Store {
  public:
-  // Handle for one queued write.
-  struct Ticket;
+  // Handle for one queued write. Its fields belong to the Store that made
+  // it (guarded by that store's lock); callers only pass it back.
+  struct Ticket {
+    bool done = false;
+    int64_t id = 0;
+    Status status;
+  };
 
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
 

@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -218,15 +219,22 @@ int Serve(ServerOptions options, const std::string& mode_name) {
             << port.value() << std::endl;
 
   Server* raw = server.value().get();
-  std::thread([raw, signals] {
+  std::atomic<bool> serving{true};
+  std::thread watcher([raw, signals, &serving] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (!serving) return;  // woken by the main thread below
     std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
               << ": draining in-flight requests\n";
     raw->Stop();
-  }).detach();
+  });
 
   Status s = raw->Run();
+  // The watcher may still be inside Stop(): wake it if no signal came, and
+  // join it before the server goes away.
+  serving = false;
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
   server.value().reset();
   if (!s.ok()) return Fail(s);
   return kExitOk;

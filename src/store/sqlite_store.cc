@@ -14,12 +14,6 @@
 
 namespace rwd {
 
-struct Store::Ticket {
-  bool done = false;  // guarded by the store's mutex
-  int64_t id = 0;
-  Status status;
-};
-
 namespace {
 
 constexpr const char* kSchema = R"sql(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rewind needs to build and test, if missing.
-# Usage: tools/setup/deps.sh [--bench]   (--bench adds nginx and wrk)
+# Usage: tools/setup/deps.sh [--bench|--fuzz]
+#   --bench adds nginx and wrk; --fuzz adds clang and its libFuzzer runtime
 set -euo pipefail
 
 packages=(
@@ -13,7 +14,10 @@ packages=(
   libcereal-dev        # rewind JSON export and import
   libgtest-dev         # tests
 )
-if [[ "${1:-}" == "--bench" ]]; then packages+=(nginx-light wrk); fi
+case "${1:-}" in
+  --bench) packages+=(nginx-light wrk) ;;
+  --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
