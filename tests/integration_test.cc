@@ -864,3 +864,198 @@ TEST(Process, ReplayHealthAndClearErrors) {
 
 }  // namespace
 }  // namespace rwd
+
+namespace rwd {
+namespace {
+
+// ---- Hardening: each bad input or fault gets a clear answer and loses
+// nothing. ----
+
+TEST(Hardening, AbsoluteFormTargetIsRefusedAndNeverForwarded) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+  RawResponse r = RawExchange(
+      rec.port(), "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\n"
+                  "Host: 169.254.169.254\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("rewind_bad_target"), std::string::npos) << r.body;
+  EXPECT_EQ(backend.calls(), 0);
+}
+
+TEST(Hardening, AdminEndpointsNeedTheTokenWhenOneIsSet) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  ServerOptions o = ReplayOptions(store.get());
+  o.admin_token = "let-me-in";
+  InProcessRewind replay(o);
+  EXPECT_EQ(RawExchange(replay.port(), RequestText("GET", "/__rewind/health", "")).status, 200);
+  RawResponse denied = RawExchange(replay.port(), RequestText("GET", "/__rewind/config", ""));
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", "")).status, 401);
+  RawResponse wrong = RawExchange(
+      replay.port(), RequestText("GET", "/__rewind/config", "", "Authorization: Bearer let-me-out\r\n"));
+  EXPECT_EQ(wrong.status, 401);
+  RawResponse ok = RawExchange(
+      replay.port(), RequestText("GET", "/__rewind/config", "", "Authorization: Bearer let-me-in\r\n"));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body.find("let-me-in"), std::string::npos) << "config must not echo the token";
+}
+
+TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  StoreOptions so;
+  so.path = db;
+  so.create_if_missing = true;
+  KeyRules rules{DefaultIgnoredFields(), {}};
+  rules.ignore_fields.push_back("api_key");
+  so.rules = rules;
+  auto store = std::move(Store::Open(so).value());
+  const std::string body =
+      R"({"api_key":"sk-PLANTED-IN-BODY","messages":[{"role":"user","content":"hi"}]})";
+  {
+    ServerOptions o = RecordOptions(store.get(), backend.url());
+    o.redact_fields = {"api_key"};
+    InProcessRewind rec(o);
+    ASSERT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body)).status, 200);
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  std::string bytes = ReadFile(db) + ReadFile(db + "-wal");
+  EXPECT_EQ(bytes.find("sk-PLANTED-IN-BODY"), std::string::npos);
+  EXPECT_NE(bytes.find("[REDACTED]"), std::string::npos);
+  InProcessRewind replay(ReplayOptions(store.get()));
+  const std::string other =
+      R"({"api_key":"sk-another","messages":[{"role":"user","content":"hi"}]})";
+  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", other));
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
+  // A redact field the key does not ignore is refused up front.
+  ServerOptions bad = RecordOptions(store.get(), backend.url());
+  bad.redact_fields = {"password"};
+  Result<std::unique_ptr<Server>> refused = Server::Create(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("left out of the key"), std::string::npos);
+}
+
+TEST(Hardening, MalformedJsonIsRecordedAndReplayedAsBytes) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  const std::string truncated = R"({"model":"m","messages":[{"role":"user","content":"hi"})";
+  std::string recorded;
+  {
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", truncated));
+    EXPECT_EQ(r.status, 200);  // the backend answered; rewind passed it on
+    recorded = r.body;
+  }
+  EXPECT_NE(store->Get(1)->request.body, "");
+  InProcessRewind replay(ReplayOptions(store.get()));
+  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", truncated));
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
+  EXPECT_EQ(r.body, recorded);
+}
+
+TEST(Hardening, SlowClientIsDroppedAndOthersAreServed) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  ServerOptions o = ReplayOptions(store.get());
+  o.max_connections = 1;
+  o.client_timeout_s = 1;
+  InProcessRewind replay(o);
+  int slow = Connect(replay.port());
+  ASSERT_GE(slow, 0);
+  const std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le";
+  send(slow, partial.data(), partial.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(100ms);  // the only worker now waits on it
+  auto start = Steady::now();
+  RawResponse r = RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
+  const double waited = MsSince(start);
+  EXPECT_EQ(r.status, 200);
+  // The worker is freed after --client-timeout (1 s) plus the idle
+  // keep-alive wait cpp-httplib adds (2 s by default): well before the
+  // default 5 s read timeout alone.
+  EXPECT_GT(waited, 800.0);
+  EXPECT_LT(waited, 4500.0);
+  // The slow client got an error answer or a closed connection.
+  char buf[256] = {0};
+  ssize_t n = recv(slow, buf, sizeof(buf) - 1, 0);
+  if (n > 0) {
+    EXPECT_EQ(std::string(buf, 12), "HTTP/1.1 400") << buf;
+  }
+  close(slow);
+}
+
+TEST(Hardening, LockedDatabaseDegradesHealthButKeepsProxying) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  Backend backend;
+  StoreOptions so;
+  so.path = db;
+  so.create_if_missing = true;
+  so.busy_timeout_ms = 100;
+  auto store = std::move(Store::Open(so).value());
+  InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+  auto health = [&] {
+    return RawExchange(rec.port(), RequestText("GET", "/__rewind/health", "")).body;
+  };
+  {
+    SQLite::Database other(db, SQLite::OPEN_READWRITE);
+    other.exec("BEGIN EXCLUSIVE");
+    RawResponse r = RawExchange(rec.port(), Requests()[0].request);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.complete) << "the client still gets its answer";
+    EXPECT_NE(health().find("\"degraded\""), std::string::npos) << health();
+    other.exec("ROLLBACK");
+  }
+  RawResponse again = RawExchange(rec.port(), Requests()[0].request);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_NE(health().find("\"ok\""), std::string::npos) << health();
+  ASSERT_TRUE(rec.Stop().ok());
+  EXPECT_EQ(CountExchanges(db), 1);
+  SQLite::Database check(db, SQLite::OPEN_READONLY);
+  EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
+// A real full file system: a 512 KB tmpfs (needs root; skipped otherwise).
+TEST(Hardening, FullDiskDegradesHealthButKeepsProxyingAndTheFileStaysValid) {
+  TempDir dir;
+  const std::string mnt = dir.File("small");
+  std::filesystem::create_directories(mnt);
+  const std::string mount = "mount -t tmpfs -o size=512k tmpfs " + mnt + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { std::system(("umount " + dir).c_str()); }
+  } unmount{mnt};
+  const std::string db = mnt + "/rec.sqlite";
+  Backend backend;
+  bool degraded = false;
+  int answered = 0;
+  {
+    StoreOptions so;
+    so.path = db;
+    so.create_if_missing = true;
+    so.busy_timeout_ms = 100;
+    auto store = std::move(Store::Open(so).value());
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    for (int i = 0; i < 120 && !degraded; ++i) {
+      const std::string body = R"({"messages":[{"content":")" + std::to_string(i) +
+                               std::string(8000, 'p') + "\"}]}";
+      RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+      if (r.status == 200 && r.complete) ++answered;
+      degraded = RawExchange(rec.port(), RequestText("GET", "/__rewind/health", ""))
+                     .body.find("degraded") != std::string::npos;
+    }
+    EXPECT_TRUE(degraded) << "512 KB never filled up";
+    EXPECT_GT(answered, 5);
+  }
+  SQLite::Database check(db, SQLite::OPEN_READONLY);
+  EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  EXPECT_GT(check.execAndGet("SELECT count(*) FROM exchanges").getInt(), 0);
+}
+
+}  // namespace
+}  // namespace rwd

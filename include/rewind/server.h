@@ -71,6 +71,18 @@ struct ServerOptions {
   int backend_timeout_s = 600;
   // Largest request body accepted; larger ones get 413. Default: 64 MiB.
   size_t max_body_bytes = 64u << 20;
+  // Seconds a client may take to send a request (or to read the answer)
+  // before its connection is dropped and its worker freed. Default: 5.
+  int client_timeout_s = 5;
+  // Dotted JSON paths in request bodies whose values are secrets: stored
+  // as "[REDACTED]" and left out of the key. Default: none.
+  std::vector<std::string> redact_fields;
+  // Bearer token the admin endpoints (/__rewind/* except health) require.
+  // Empty: required nowhere on loopback; off the loopback the endpoints
+  // are then refused (403). Default: "".
+  std::string admin_token;
+  // Bearer token /metrics requires when set. Default: "".
+  std::string metrics_token;
   // Time source for pacing and timestamps. Default: SystemClock().
   Clock* clock = nullptr;
 

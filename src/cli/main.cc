@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -78,7 +79,11 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::string backend;
   std::vector<std::string> redact_headers;
+  std::vector<std::string> redact_fields;
   std::vector<std::string> ignore_fields;
+  int client_timeout_s = 5;
+  std::string admin_token;
+  std::string metrics_token;
   std::vector<std::string> match_headers;
   size_t max_connections = 1024;
   int backend_timeout_s = 600;
@@ -185,6 +190,18 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
   cmd->add_option("--max-body-bytes", f->max_body_bytes,
                   "Largest request body accepted (413 beyond)")
       ->capture_default_str();
+  cmd->add_option("--client-timeout", f->client_timeout_s,
+                  "Seconds a client may take to send its request; a slower "
+                  "one is dropped and its worker freed")
+      ->capture_default_str();
+  cmd->add_option("--admin-token", f->admin_token,
+                  "Bearer token the /__rewind/ admin endpoints (but health) "
+                  "require; without it they are refused when listening "
+                  "beyond loopback")
+      ->envname("REWIND_ADMIN_TOKEN");
+  cmd->add_option("--metrics-token", f->metrics_token,
+                  "Bearer token /metrics requires")
+      ->envname("REWIND_METRICS_TOKEN");
   cmd->add_option("--redact-header", f->redact_headers,
                   "Also store this header as [REDACTED] (repeatable); "
                   "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
@@ -246,10 +263,19 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   so.path = f.db;
   so.create_if_missing = writable;
   so.read_only = !writable;
-  if (!f.ignore_fields.empty() || !f.match_headers.empty()) {
+  if (!f.ignore_fields.empty() || !f.match_headers.empty() ||
+      !f.redact_fields.empty()) {
+    // Secret fields never join the key: a recording made with one secret
+    // replays with another, and stored (redacted) bodies keep their keys.
     KeyRules rules{DefaultIgnoredFields(), f.match_headers};
-    rules.ignore_fields.insert(rules.ignore_fields.end(),
-                               f.ignore_fields.begin(), f.ignore_fields.end());
+    for (const auto* list : {&f.ignore_fields, &f.redact_fields}) {
+      for (const std::string& field : *list) {
+        if (std::find(rules.ignore_fields.begin(), rules.ignore_fields.end(),
+                      field) == rules.ignore_fields.end()) {
+          rules.ignore_fields.push_back(field);
+        }
+      }
+    }
     so.rules = rules;
   }
   Result<std::unique_ptr<Store>> store = Store::Open(so);
@@ -268,6 +294,10 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->port = listen->port;
   o->backend = f.backend;
   o->redact_headers = f.redact_headers;
+  o->redact_fields = f.redact_fields;
+  o->client_timeout_s = f.client_timeout_s;
+  o->admin_token = f.admin_token;
+  o->metrics_token = f.metrics_token;
   o->max_connections = f.max_connections;
   o->backend_timeout_s = f.backend_timeout_s;
   o->keep_alive_timeout_s = f.keep_alive_timeout_s;
@@ -587,6 +617,9 @@ int main(int argc, char** argv) {
                      "prompt_cache_key)");
   record->add_option("--match-header", record_flags.match_headers,
                      "Header whose value joins the request key (repeatable)");
+  record->add_option("--redact-field", record_flags.redact_fields,
+                     "Dotted JSON body path holding a secret: stored as "
+                     "[REDACTED] and left out of the key (repeatable)");
 
   ServeFlags replay_flags;
   CLI::App* replay = app.add_subcommand(

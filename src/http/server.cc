@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 
 #include "http/forwarder.h"
 #include "http/http_util.h"
+#include "key/json.h"
 #include "synth/engine_metrics.h"
 
 namespace rwd {
@@ -77,13 +79,26 @@ class FrontServer final : public Server {
         canonicalizer_(RulesOf(options.store)),
         index_(options.repeat, options.seed),
         cache_(options.store, options.cache_bytes),
-        session_start_us_(clock_->NowMicros()) {
+        session_start_us_(clock_->NowMicros()),
+        admin_token_(options.admin_token),
+        loopback_(options.host == "localhost" || options.host == "::1" ||
+                  options.host.rfind("127.", 0) == 0) {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.redact_headers.begin(),
                    options.redact_headers.end());
   }
 
   Status Init() {
+    for (const std::string& field : options_.redact_fields) {
+      const auto& ignored = canonicalizer_.rules().ignore_fields;
+      if (std::find(ignored.begin(), ignored.end(), field) == ignored.end()) {
+        return Status::InvalidArgument(
+            "--redact-field " + field +
+            " must also be left out of the key, or stored keys would not "
+            "match their requests; the recording's ignored fields are " +
+            JsonList(ignored));
+      }
+    }
     if (needs_backend()) {
       Result<BackendUrl> url = BackendUrl::Parse(options_.backend);
       if (!url.ok()) return url.status();
@@ -114,6 +129,8 @@ class FrontServer final : public Server {
     http_.set_keep_alive_max_count(1u << 30);
     http_.set_keep_alive_timeout(options_.keep_alive_timeout_s);
     http_.set_payload_max_length(options_.max_body_bytes);
+    http_.set_read_timeout(options_.client_timeout_s, 0);
+    http_.set_write_timeout(options_.client_timeout_s, 0);
     Routes();
     int port = options_.port;
     if (port == 0) {
@@ -179,10 +196,15 @@ class FrontServer final : public Server {
           if (res.has_header("X-Rewind") || !res.body.empty()) {
             return httplib::Server::HandlerResponse::Unhandled;
           }
-          std::string message = res.status == 413
-                                    ? "request body too large"
-                                    : "request rejected by the HTTP layer";
+          std::string message =
+              res.status == 413   ? "request body larger than --max-body-bytes"
+              : res.status == 414 ? "request target too long"
+              : res.status == 400 ? "malformed HTTP request"
+                                  : "request rejected by the HTTP layer";
           SetJsonError(&res, res.status, "rewind_bad_request", message);
+          // Tells the client not to reuse the connection. (cpp-httplib
+          // itself still waits out --keep-alive-timeout before closing it.)
+          res.set_header("Connection", "close");
           return httplib::Server::HandlerResponse::Handled;
         }));
   }
@@ -190,11 +212,28 @@ class FrontServer final : public Server {
   void Handle(const httplib::Request& req, httplib::Response& res) {
     const int64_t start = clock_->NowMicros();
     DisableServerRewrites(req);
+    // Only origin-form targets ("/path"): an absolute URI would ask a
+    // proxy to reach another host, and rewind talks to --backend only.
+    if (req.target.empty() || req.target[0] != '/') {
+      res.set_header("X-Rewind", "error");
+      SetJsonError(&res, 400, "rewind_bad_target",
+                   "request target \"" + req.target.substr(0, 200) +
+                       "\" is not a path; rewind forwards only to its "
+                       "--backend");
+      return;
+    }
     if (req.path.rfind(kAdminPrefix, 0) == 0) {
+      if (req.path != "/__rewind/health" && !Authorized(req, admin_token_, &res)) {
+        return;
+      }
       Admin(req, &res);
       return;
     }
     if (synthesizes() && req.method == "GET" && req.path == "/metrics") {
+      if (!options_.metrics_token.empty() &&
+          !Authorized(req, options_.metrics_token, &res)) {
+        return;
+      }
       res.set_header("X-Rewind", "admin");
       res.set_content(
           engine_metrics_->Render(
@@ -226,6 +265,9 @@ class FrontServer final : public Server {
       base.key_hex = key_hex;
       base.request = request;
       base.request.headers = Redact(request.headers, redact_);
+      if (!options_.redact_fields.empty()) {
+        RedactJsonFields(&base.request.body, options_.redact_fields);
+      }
       base.started_at_us = clock_->WallMicros();
       base.arrival_offset_us = start - session_start_us_;
       const bool index = options_.mode == ServerMode::kReplay;
@@ -531,6 +573,32 @@ class FrontServer final : public Server {
     res->set_header("X-Rewind-Key", key_hex);
   }
 
+  // Checks "Authorization: Bearer TOKEN" in constant time. An empty token
+  // means no check on loopback and no access elsewhere.
+  bool Authorized(const httplib::Request& req, const std::string& token,
+                  httplib::Response* res) {
+    res->set_header("X-Rewind", "admin");
+    if (token.empty()) {
+      if (loopback_) return true;
+      SetJsonError(res, 403, "rewind_forbidden",
+                   "admin endpoints are off when listening beyond loopback "
+                   "without --admin-token");
+      return false;
+    }
+    const std::string given = req.get_header_value("Authorization");
+    const std::string expected = "Bearer " + token;
+    unsigned char diff = given.size() == expected.size() ? 0 : 1;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      diff |= static_cast<unsigned char>(
+          expected[i] ^ (i < given.size() ? given[i] : 0));
+    }
+    if (diff == 0) return true;
+    res->set_header("WWW-Authenticate", "Bearer");
+    SetJsonError(res, 401, "rewind_unauthorized",
+                 "this endpoint needs Authorization: Bearer <token>");
+    return false;
+  }
+
   // One ".*" route serves everything: matching admin paths here costs a
   // string compare instead of a std::regex_match per request.
   void Admin(const httplib::Request& req, httplib::Response* res) {
@@ -579,6 +647,9 @@ class FrontServer final : public Server {
         ",\"include_incomplete\":" +
         (options_.include_incomplete ? "true" : "false") +
         ",\"redact_headers\":" + JsonList(redact_) +
+        ",\"redact_fields\":" + JsonList(options_.redact_fields) +
+        ",\"client_timeout_s\":" + std::to_string(options_.client_timeout_s) +
+        ",\"admin_token\":" + (admin_token_.empty() ? "false" : "true") +
         ",\"canonicalizer\":" + JsonQuote(Canonicalizer::Name()) +
         ",\"key_rules\":" + canonicalizer_.rules().ToJson() +
         (synthesizes() ? SynthConfig() : std::string()) +
@@ -624,6 +695,8 @@ class FrontServer final : public Server {
       samples_;  // guarded by samples_mu_
   const int64_t session_start_us_;
   std::vector<std::string> redact_;
+  const std::string admin_token_;
+  const bool loopback_;
   std::unique_ptr<Forwarder> forwarder_;
   HttpServer http_;
 
@@ -684,6 +757,9 @@ Status ServerOptions::Validate() const {
   }
   if (max_connections == 0) {
     return Status::InvalidArgument("--max-connections must be at least 1");
+  }
+  if (client_timeout_s <= 0) {
+    return Status::InvalidArgument("--client-timeout must be positive");
   }
   if (keep_alive_timeout_s <= 0) {
     return Status::InvalidArgument("--keep-alive-timeout must be positive");

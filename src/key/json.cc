@@ -137,6 +137,36 @@ void Diff(const rapidjson::Value& a, const rapidjson::Value& b,
 
 }  // namespace
 
+bool RedactJsonFields(std::string* body, const std::vector<std::string>& paths) {
+  rapidjson::Document doc;
+  if (!Parse(*body, &doc)) return false;
+  bool changed = false;
+  for (const std::string& dotted : paths) {
+    rapidjson::Value* v = &doc;
+    size_t start = 0;
+    while (v && v->IsObject()) {
+      const size_t dot = dotted.find('.', start);
+      const std::string name = dotted.substr(start, dot - start);
+      auto m = v->FindMember(rapidjson::StringRef(
+          name.data(), static_cast<rapidjson::SizeType>(name.size())));
+      if (m == v->MemberEnd()) break;
+      if (dot == std::string::npos) {
+        m->value.SetString("[REDACTED]", doc.GetAllocator());
+        changed = true;
+        break;
+      }
+      v = &m->value;
+      start = dot + 1;
+    }
+  }
+  if (!changed) return false;
+  rapidjson::StringBuffer buffer;
+  Writer writer(buffer);
+  doc.Accept(writer);
+  body->assign(buffer.GetString(), buffer.GetSize());
+  return true;
+}
+
 bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
                    std::string* out) {
   rapidjson::Document doc;

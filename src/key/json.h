@@ -27,6 +27,11 @@ bool DiffJson(const std::string& a, const std::string& b,
               const FieldPaths& ignore, size_t limit,
               std::vector<std::string>* out);
 
+// If *body is a JSON document, replaces the value at each dotted path in
+// "paths" that exists with the string "[REDACTED]" and rewrites *body
+// (compact, member order kept). Returns whether anything was replaced.
+bool RedactJsonFields(std::string* body, const std::vector<std::string>& paths);
+
 }  // namespace rwd
 
 #endif  // REWIND_SRC_KEY_JSON_H_
