@@ -83,6 +83,11 @@ struct ServerOptions {
   std::string admin_token;
   // Bearer token /metrics requires when set. Default: "".
   std::string metrics_token;
+  // Access and error log: a file ("" = stderr), JSON lines or text, and
+  // whether to leave out the access lines. Default: stderr, text, not quiet.
+  std::string log_path;
+  bool log_json = false;
+  bool quiet = false;
   // Time source for pacing and timestamps. Default: SystemClock().
   Clock* clock = nullptr;
 
@@ -117,6 +122,10 @@ class Server {
   virtual Status Run() = 0;
   // Stops accepting connections; Run() returns after the drain.
   virtual void Stop() = 0;
+  // Opens the log file anew (after rotation; SIGHUP).
+  virtual Status ReopenLogs() = 0;
+  // The effective configuration as JSON (what GET /__rewind/config shows).
+  virtual std::string ConfigJson() const = 0;
 
  protected:
   Server() = default;

@@ -42,6 +42,11 @@ struct StoreOptions {
   bool create_if_missing = false;
   // Open without write access; Append() then fails. Default: false.
   bool read_only = false;
+  // With read_only: open as an immutable file (SQLite's immutable=1): no
+  // locking and no -wal/-shm files, so many processes can share one file,
+  // even on read-only storage. The file must not change while open.
+  // Default: false.
+  bool immutable = false;
   // For a new recording: the rules to store. For an existing one: nullopt
   // uses the stored rules; a value must equal them (else InvalidArgument).
   // Default: nullopt (a new recording then gets the default rules).
@@ -101,6 +106,16 @@ class Store {
   virtual Status Flush() = 0;
   // The last write error, or Ok. Lets health checks report a degraded store.
   virtual Status WriteHealth() const = 0;
+
+  // What the writer has done so far, for metrics.
+  struct WriterStats {
+    uint64_t queued = 0;    // exchanges waiting now
+    uint64_t written = 0;   // exchanges committed
+    uint64_t commits = 0;   // transactions committed
+    uint64_t failures = 0;  // transactions that failed
+    double commit_seconds = 0;  // time spent in commits, failed ones too
+  };
+  virtual WriterStats writer_stats() const { return {}; }
 
   // Returns NotFound if there is no exchange "id".
   virtual Result<Exchange> Get(int64_t id) = 0;

@@ -3,6 +3,7 @@
 // Exit codes: 0 success, 1 findings (reserved for checks), 2 usage or I/O
 // error.
 #include <CLI/CLI.hpp>
+#include <rapidjson/document.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -10,10 +11,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
@@ -89,6 +92,11 @@ struct ServeFlags {
   int backend_timeout_s = 600;
   int keep_alive_timeout_s = 2;
   size_t max_body_bytes = 64u << 20;
+  int drain_timeout_s = 30;
+  std::string log_file;
+  std::string log_format = "text";
+  bool quiet = false;
+  bool print_config = false;
   // replay
   std::string latency = "recorded";
   std::string on_miss = "error";
@@ -96,6 +104,7 @@ struct ServeFlags {
   uint64_t seed = 0;
   bool seeded = false;  // --seed was given
   bool include_incomplete = false;
+  bool immutable = false;
   SynthFlags synth;
 };
 
@@ -202,6 +211,17 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
   cmd->add_option("--metrics-token", f->metrics_token,
                   "Bearer token /metrics requires")
       ->envname("REWIND_METRICS_TOKEN");
+  cmd->add_option("--drain-timeout", f->drain_timeout_s,
+                  "Seconds SIGTERM waits for in-flight requests")
+      ->capture_default_str();
+  cmd->add_option("--log-file", f->log_file,
+                  "Access and error log file (default stderr); SIGHUP reopens it");
+  cmd->add_option("--log-format", f->log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_flag("--quiet", f->quiet, "No access log lines (errors still)");
+  cmd->add_flag("--print-config", f->print_config,
+                "Print the effective configuration as JSON and exit");
   cmd->add_option("--redact-header", f->redact_headers,
                   "Also store this header as [REDACTED] (repeatable); "
                   "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
@@ -213,15 +233,24 @@ sigset_t StopSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   return signals;
 }
 
-// Runs "server" until SIGINT or SIGTERM, then drains it.
+// Runs "server" until SIGINT or SIGTERM, then drains it: in-flight
+// requests finish (within "drain_timeout_s"; after that the process exits,
+// losing only exchanges whose clients had not got a complete answer) and
+// the writer commits. SIGHUP reopens the log file.
 // REQUIRES: StopSignals() blocked in every thread (main does it first).
-int Serve(ServerOptions options, const std::string& mode_name) {
+int Serve(ServerOptions options, const std::string& mode_name,
+          int drain_timeout_s, bool print_config) {
   const sigset_t signals = StopSignals();
   Result<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) return Fail(server.status());
+  if (print_config) {
+    std::cout << server.value()->ConfigJson();
+    return kExitOk;
+  }
   Result<int> port = server.value()->Bind();
   if (!port.ok()) return Fail(port.status());
   if (!IsLoopback(options.host)) {
@@ -237,13 +266,31 @@ int Serve(ServerOptions options, const std::string& mode_name) {
 
   Server* raw = server.value().get();
   std::atomic<bool> serving{true};
-  std::thread watcher([raw, signals, &serving] {
+  Store* store = options.store;
+  std::thread watcher([raw, signals, &serving, drain_timeout_s, store] {
     int sig = 0;
-    sigwait(&signals, &sig);
-    if (!serving) return;  // woken by the main thread below
+    while (true) {
+      sigwait(&signals, &sig);
+      if (!serving) return;  // woken by the main thread below
+      if (sig != SIGHUP) break;
+      Status reopened = raw->ReopenLogs();
+      if (!reopened.ok()) std::cerr << "rewind: " << reopened.message() << "\n";
+    }
     std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-              << ": draining in-flight requests\n";
+              << ": draining in-flight requests (at most " << drain_timeout_s
+              << " s)\n";
     raw->Stop();
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::seconds(drain_timeout_s);
+    while (serving && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (serving) {
+      std::cerr << "rewind: drain timed out after " << drain_timeout_s
+                << " s; exiting with streams still open\n";
+      if (store) store->Flush();
+      std::_Exit(kExitOk);
+    }
   });
 
   Status s = raw->Run();
@@ -263,6 +310,7 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   so.path = f.db;
   so.create_if_missing = writable;
   so.read_only = !writable;
+  so.immutable = f.immutable;
   if (!f.ignore_fields.empty() || !f.match_headers.empty() ||
       !f.redact_fields.empty()) {
     // Secret fields never join the key: a recording made with one secret
@@ -298,6 +346,12 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->client_timeout_s = f.client_timeout_s;
   o->admin_token = f.admin_token;
   o->metrics_token = f.metrics_token;
+  o->log_path = f.log_file;
+  o->log_json = f.log_format == "json";
+  o->quiet = f.quiet;
+  if (f.drain_timeout_s <= 0) {
+    return Status::InvalidArgument("--drain-timeout must be positive");
+  }
   o->max_connections = f.max_connections;
   o->backend_timeout_s = f.backend_timeout_s;
   o->keep_alive_timeout_s = f.keep_alive_timeout_s;
@@ -313,7 +367,7 @@ int RunRecord(const ServeFlags& f) {
   Result<std::unique_ptr<Store>> store = OpenStore(f, /*writable=*/true);
   if (!store.ok()) return Fail(store.status());
   o.store = store.value().get();
-  return Serve(o, "record");
+  return Serve(o, "record", f.drain_timeout_s, f.print_config);
 }
 
 int RunReplay(const ServeFlags& f) {
@@ -340,7 +394,7 @@ int RunReplay(const ServeFlags& f) {
     s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
     if (!s.ok()) return Fail(s);
   }
-  return Serve(o, "replay");
+  return Serve(o, "replay", f.drain_timeout_s, f.print_config);
 }
 
 int RunServe(const ServeFlags& f) {
@@ -357,7 +411,7 @@ int RunServe(const ServeFlags& f) {
   o.store = store.get();
   s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
   if (!s.ok()) return Fail(s);
-  return Serve(o, "serve");
+  return Serve(o, "serve", f.drain_timeout_s, f.print_config);
 }
 
 // Opens "path" for the recording commands.
@@ -581,6 +635,94 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   });
 }
 
+// Expands "--config FILE" (a JSON object of flag names without the leading
+// dashes: {"listen": "127.0.0.1:9000", "ignore-field": ["a", "b"],
+// "quiet": true}) into flags placed before the command line's own, which
+// therefore override it. Unknown keys are errors. Returns the new argv.
+Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
+                                              std::vector<std::string> args) {
+  if (args.size() < 2) return args;
+  auto at = std::find(args.begin(), args.end(), "--config");
+  std::string path;
+  if (at != args.end()) {
+    if (at + 1 == args.end()) return Status::InvalidArgument("--config needs a FILE");
+    path = *(at + 1);
+    args.erase(at, at + 2);
+  } else {
+    for (auto it = args.begin(); it != args.end(); ++it) {
+      if (it->rfind("--config=", 0) == 0) {
+        path = it->substr(9);
+        args.erase(it);
+        break;
+      }
+    }
+  }
+  if (path.empty()) return args;
+  CLI::App* sub = nullptr;
+  for (CLI::App* candidate : app.get_subcommands({})) {
+    if (candidate->get_name() == args[1]) sub = candidate;
+  }
+  if (!sub) return Status::InvalidArgument("--config goes after a command: rewind COMMAND --config FILE");
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read config file " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return Status::InvalidArgument("config file " + path + " is not a JSON object");
+  }
+  std::vector<std::string> from_file;
+  for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    const std::string key = m->name.GetString();
+    const std::string flag = "--" + key;
+    CLI::Option* opt = sub->get_option_no_throw(flag);
+    if (!opt || key == "config") {
+      return Status::InvalidArgument("config file " + path + ": unknown key \"" + key +
+                                     "\" for `rewind " + sub->get_name() +
+                                     "` (keys are its flags without the dashes)");
+    }
+    const bool on_command_line =
+        std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+          return a == flag || a.rfind(flag + "=", 0) == 0;
+        });
+    if (on_command_line) continue;  // the command line wins
+    auto scalar = [&](const rapidjson::Value& v) -> Result<std::string> {
+      if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+      if (v.IsInt64()) return std::to_string(v.GetInt64());
+      if (v.IsUint64()) return std::to_string(v.GetUint64());
+      if (v.IsNumber()) {
+        std::ostringstream o;
+        o << v.GetDouble();
+        return o.str();
+      }
+      return Status::InvalidArgument("config file " + path + ": \"" + key +
+                                     "\" must be a string, a number, a boolean "
+                                     "or a list of those");
+    };
+    if (m->value.IsBool()) {
+      if (opt->get_expected_min() != 0) {
+        return Status::InvalidArgument("config file " + path + ": \"" + key +
+                                       "\" takes a value, not true/false");
+      }
+      if (m->value.GetBool()) from_file.push_back(flag);
+    } else if (m->value.IsArray()) {
+      for (const auto& item : m->value.GetArray()) {
+        Result<std::string> v = scalar(item);
+        if (!v.ok()) return v.status();
+        from_file.push_back(flag);
+        from_file.push_back(v.value());
+      }
+    } else {
+      Result<std::string> v = scalar(m->value);
+      if (!v.ok()) return v.status();
+      from_file.push_back(flag);
+      from_file.push_back(v.value());
+    }
+  }
+  args.insert(args.begin() + 2, from_file.begin(), from_file.end());
+  return args;
+}
+
 }  // namespace
 }  // namespace rwd
 
@@ -655,6 +797,10 @@ int main(int argc, char** argv) {
                      "Backend for --on-miss passthrough or record");
   replay->add_flag("--include-incomplete", replay_flags.include_incomplete,
                    "Also serve exchanges whose recording broke off");
+  replay->add_flag("--immutable", replay_flags.immutable,
+                   "Open the recording as an immutable file: no locks, no "
+                   "-wal/-shm files, so many replicas can share it on "
+                   "read-only storage (it must not change meanwhile)");
   AddSynthFlags(replay, &replay_flags.synth);
 
   ServeFlags serve_flags;
@@ -680,8 +826,20 @@ int main(int argc, char** argv) {
       "nothing), 2 usage or I/O error.\nrewind COMMAND --help shows each "
       "command's flags and an example.");
 
+  for (CLI::App* sub : {record, replay, serve}) {
+    sub->add_option("--config", "JSON file of flags (keys are flag names without "
+                                "the dashes); flags on the command line win");
+  }
+  std::vector<std::string> raw_args(argv, argv + argc);
+  Result<std::vector<std::string>> args = ExpandConfig(app, raw_args);
+  if (!args.ok()) {
+    std::cerr << "rewind: " << args.status().message() << "\n";
+    return kExitError;
+  }
+  std::vector<char*> expanded;
+  for (std::string& a : args.value()) expanded.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(expanded.size()), expanded.data());
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitError;

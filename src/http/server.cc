@@ -13,14 +13,38 @@
 
 #include "http/forwarder.h"
 #include "http/http_util.h"
+#include "http/server_metrics.h"
 #include "key/json.h"
 #include "synth/engine_metrics.h"
+#include "util/access_log.h"
 
 namespace rwd {
 namespace {
 
 constexpr int kListenBacklog = 4096;
 constexpr const char* kAdminPrefix = "/__rewind/";
+
+// The worker pool, counting connections: each task is one connection,
+// queued until a worker takes it, active while it is served.
+class CountingPool final : public httplib::TaskQueue {
+ public:
+  CountingPool(size_t workers, ServerMetrics* metrics)
+      : pool_(workers), metrics_(metrics) {}
+  void enqueue(std::function<void()> fn) override {
+    metrics_->queued++;
+    pool_.enqueue([this, fn = std::move(fn)] {
+      metrics_->queued--;
+      metrics_->active++;
+      fn();
+      metrics_->active--;
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+  ServerMetrics* const metrics_;
+};
 
 // cpp-httplib hard-codes a listen backlog of 5; the socket is reachable
 // only from a subclass.
@@ -82,13 +106,19 @@ class FrontServer final : public Server {
         session_start_us_(clock_->NowMicros()),
         admin_token_(options.admin_token),
         loopback_(options.host == "localhost" || options.host == "::1" ||
-                  options.host.rfind("127.", 0) == 0) {
+                  options.host.rfind("127.", 0) == 0),
+        metrics_(ModeName(options.mode)),
+        log_(options.log_path,
+             options.log_json ? AccessLog::Format::kJson : AccessLog::Format::kText,
+             options.quiet) {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.redact_headers.begin(),
                    options.redact_headers.end());
   }
 
   Status Init() {
+    Status opened = log_.Open();
+    if (!opened.ok()) return opened;
     for (const std::string& field : options_.redact_fields) {
       const auto& ignored = canonicalizer_.rules().ignore_fields;
       if (std::find(ignored.begin(), ignored.end(), field) == ignored.end()) {
@@ -122,8 +152,8 @@ class FrontServer final : public Server {
 
   Result<int> Bind() override {
     const size_t threads = options_.max_connections;
-    http_.new_task_queue = [threads] {
-      return new httplib::ThreadPool(threads);
+    http_.new_task_queue = [this, threads] {
+      return new CountingPool(threads, &metrics_);
     };
     http_.set_tcp_nodelay(true);
     http_.set_keep_alive_max_count(1u << 30);
@@ -156,6 +186,8 @@ class FrontServer final : public Server {
     if (forwarder_) forwarder_->Shutdown();
     return options_.store ? options_.store->Flush() : Status::Ok();
   }
+
+  Status ReopenLogs() override { return log_.Reopen(); }
 
   void Stop() override {
     stopping_ = true;
@@ -207,10 +239,84 @@ class FrontServer final : public Server {
           res.set_header("Connection", "close");
           return httplib::Server::HandlerResponse::Handled;
         }));
+    // Requests cpp-httplib refused before any handler ran are logged here;
+    // handled ones are logged by their RequestLog.
+    http_.set_logger([this](const httplib::Request& req,
+                            const httplib::Response& res) {
+      if (req.has_header("REWIND_START_US")) return;
+      AccessRecord r;
+      r.wall_us = clock_->WallMicros();
+      r.method = req.method;
+      r.path = req.path;
+      r.status = res.status;
+      r.outcome = "error";
+      metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
+      log_.Access(r);
+    });
   }
+
+  // One request's access-log line and metrics, emitted when the last
+  // reference goes: at the end of the handler, or once a streamed body is
+  // written (the content provider holds a reference).
+  struct RequestLog {
+    FrontServer* server;
+    int64_t start_us;
+    AccessRecord record;
+    int64_t headers_us = 0;
+    std::atomic<uint64_t> bytes{0};
+    ~RequestLog() {
+      const int64_t now = server->clock_->NowMicros();
+      record.total_ms = static_cast<double>(now - start_us) / 1000.0;
+      record.headers_ms = static_cast<double>(headers_us - start_us) / 1000.0;
+      record.bytes = bytes.load();
+      server->metrics_.AddBytes(record.bytes);
+      server->metrics_.ObserveRequest(record.outcome, record.status,
+                                      record.headers_ms / 1000.0,
+                                      record.total_ms / 1000.0);
+      server->log_.Access(record);
+    }
+  };
 
   void Handle(const httplib::Request& req, httplib::Response& res) {
     const int64_t start = clock_->NowMicros();
+    auto log = std::make_shared<RequestLog>();
+    log->server = this;
+    log->start_us = start;
+    log->record.wall_us = clock_->WallMicros();
+    log->record.method = req.method;
+    log->record.path = req.path;
+    const_cast<httplib::Request&>(req).headers.emplace("REWIND_START_US",
+                                                       std::to_string(start));
+    Dispatch(req, res, start);
+    log->headers_us = clock_->NowMicros();
+    log->record.status = res.status == -1 ? 200 : res.status;
+    log->record.outcome = res.get_header_value("X-Rewind");
+    log->record.key = res.get_header_value("X-Rewind-Key").substr(0, 8);
+    if (res.content_provider_) {
+      // Count the body as it is written, and log when it is done.
+      auto inner = std::move(res.content_provider_);
+      res.content_provider_ = [inner, log](size_t offset, size_t length,
+                                           httplib::DataSink& sink) {
+        httplib::DataSink counting;
+        counting.write = [&sink, &log](const char* d, size_t n) {
+          log->bytes += n;
+          return sink.write(d, n);
+        };
+        counting.done = [&sink] {
+          if (sink.done) sink.done();
+        };
+        counting.is_writable = [&sink] {
+          return sink.is_writable ? sink.is_writable() : true;
+        };
+        return inner(offset, length, counting);
+      };
+    } else {
+      log->bytes = res.body.size();
+    }
+  }
+
+  void Dispatch(const httplib::Request& req, httplib::Response& res,
+                int64_t start) {
     DisableServerRewrites(req);
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
@@ -229,19 +335,21 @@ class FrontServer final : public Server {
       Admin(req, &res);
       return;
     }
-    if (synthesizes() && req.method == "GET" && req.path == "/metrics") {
+    if (req.method == "GET" && req.path == "/metrics") {
       if (!options_.metrics_token.empty() &&
           !Authorized(req, options_.metrics_token, &res)) {
         return;
       }
       res.set_header("X-Rewind", "admin");
-      res.set_content(
-          engine_metrics_->Render(
-              admission_->running(), admission_->waiting(),
-              static_cast<double>(admission_->tokens()) /
-                  static_cast<double>(std::max<int64_t>(
-                      1, options_.synth.kv_cache_tokens))),
-          "text/plain; version=0.0.4");
+      std::string body = metrics_.Render(options_.max_connections, options_.store);
+      if (synthesizes()) {
+        body += engine_metrics_->Render(
+            admission_->running(), admission_->waiting(),
+            static_cast<double>(admission_->tokens()) /
+                static_cast<double>(
+                    std::max<int64_t>(1, options_.synth.kv_cache_tokens)));
+      }
+      res.set_content(body, "text/plain; version=0.0.4");
       return;
     }
     Request request = FromHttplib(req);
@@ -278,8 +386,7 @@ class FrontServer final : public Server {
             options_.store->WaitCommitted(options_.store->Append(std::move(e)));
         if (!id.ok()) {
           errors_++;
-          std::fprintf(stderr, "rewind: exchange not recorded: %s\n",
-                       id.status().ToString().c_str());
+          log_.Error("exchange not recorded: " + id.status().ToString());
           return;
         }
         recorded_++;
@@ -548,8 +655,12 @@ class FrontServer final : public Server {
         break;
     }
     const std::string key_hex = key.ToHex();
+    // The answer names the query (the client sent it); the log line does
+    // not, since query strings can carry secrets.
     std::string message = "no recorded response for " + request.method + " " +
                           request.Target() + " (key " + key_hex + ")";
+    std::string logged = "miss: " + request.method + " " + request.path +
+                         " (key " + key_hex + ")";
     std::string extra = ",\"key\":" + JsonQuote(key_hex) +
                         ",\"request\":{\"method\":" +
                         JsonQuote(request.method) +
@@ -557,17 +668,23 @@ class FrontServer final : public Server {
     std::optional<NearestMatch> nearest =
         FindNearest(options_.store, index_, canonicalizer_, request);
     if (nearest) {
-      message += "; nearest recording is #" + std::to_string(nearest->id) +
-                 ", which differs in: " + Joined(nearest->differences);
+      const std::string why = "; nearest recording is #" +
+                              std::to_string(nearest->id) +
+                              ", which differs in: " +
+                              Joined(nearest->differences);
+      message += why;
+      logged += why;
       extra += ",\"nearest\":{\"id\":" + std::to_string(nearest->id) +
                ",\"key\":" + JsonQuote(nearest->key_hex) +
                ",\"differences\":" + JsonList(nearest->differences) + "}";
     } else {
-      message += "; nothing was recorded for " + request.method + " " +
-                 request.path;
+      const std::string why = "; nothing was recorded for " +
+                              request.method + " " + request.path;
+      message += why;
+      logged += why;
       extra += ",\"nearest\":null";
     }
-    std::fprintf(stderr, "rewind: miss: %s\n", message.c_str());
+    log_.Error(logged);
     SetJsonError(res, 404, "rewind_miss", message, extra);
     res->set_header("X-Rewind", "miss");
     res->set_header("X-Rewind-Key", key_hex);
@@ -637,7 +754,11 @@ class FrontServer final : public Server {
   }
 
   void Config(httplib::Response* res) {
-    std::string body =
+    res->set_content(ConfigJson(), "application/json");
+  }
+
+  std::string ConfigJson() const override {
+    return
         std::string("{\"mode\":\"") + ModeName(options_.mode) + "\"" +
         ",\"backend\":" + JsonQuote(options_.backend) +
         ",\"latency\":" + JsonQuote(options_.latency.ToString()) +
@@ -654,8 +775,11 @@ class FrontServer final : public Server {
         ",\"key_rules\":" + canonicalizer_.rules().ToJson() +
         (synthesizes() ? SynthConfig() : std::string()) +
         ",\"max_connections\":" + std::to_string(options_.max_connections) +
-        ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) + "}\n";
-    res->set_content(body, "application/json");
+        ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) +
+        ",\"keep_alive_timeout_s\":" + std::to_string(options_.keep_alive_timeout_s) +
+        ",\"log\":" + JsonQuote(options_.log_path.empty() ? "stderr" : options_.log_path) +
+        ",\"log_format\":" + (options_.log_json ? "\"json\"" : "\"text\"") +
+        ",\"quiet\":" + (options_.quiet ? "true" : "false") + "}\n";
   }
 
   std::string SynthConfig() const {
@@ -697,6 +821,8 @@ class FrontServer final : public Server {
   std::vector<std::string> redact_;
   const std::string admin_token_;
   const bool loopback_;
+  ServerMetrics metrics_;
+  AccessLog log_;
   std::unique_ptr<Forwarder> forwarder_;
   HttpServer http_;
 

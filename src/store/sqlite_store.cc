@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -94,6 +95,9 @@ class SqliteStore final : public Store {
   }
 
   Status Init() {
+    if (options_.immutable && !options_.read_only) {
+      return Status::InvalidArgument("an immutable recording must be opened read-only");
+    }
     const bool exists = FileExists(options_.path);
     if (!exists && !options_.create_if_missing) {
       return Status::NotFound("no recording at " + options_.path);
@@ -105,7 +109,8 @@ class SqliteStore final : public Store {
     try {
       int flags = options_.read_only ? SQLite::OPEN_READONLY
                                      : SQLite::OPEN_READWRITE;
-      db_ = std::make_unique<SQLite::Database>(options_.path, flags,
+      if (options_.immutable) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
+      db_ = std::make_unique<SQLite::Database>(ReadPath(), flags,
                                                options_.busy_timeout_ms);
       Status s = CheckOrCreateSchema();
       if (!s.ok()) return s;
@@ -150,6 +155,13 @@ class SqliteStore final : public Store {
     uint64_t target = enqueued_total();
     done_cv_.wait(lock, [&] { return finished_ >= target; });
     return write_health_;
+  }
+
+  WriterStats writer_stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    WriterStats w = stats_;
+    w.queued = queue_.size() + in_flight_;
+    return w;
   }
 
   Status WriteHealth() const override {
@@ -341,7 +353,9 @@ class SqliteStore final : public Store {
       }
       if (!reader_.db) {
         reader_.db = std::make_unique<SQLite::Database>(
-            store_->options_.path, SQLite::OPEN_READONLY,
+            store_->ReadPath(),
+            SQLite::OPEN_READONLY |
+                (store_->options_.immutable ? SQLite::OPEN_URI : 0),
             store_->options_.busy_timeout_ms);
         reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
                                                              kSelect);
@@ -358,6 +372,23 @@ class SqliteStore final : public Store {
     SqliteStore* store_;
     Reader reader_;
   };
+
+  // The name SQLite opens: a URI with immutable=1 for shared read-only
+  // files (no locks, no -wal or -shm files, no change detection).
+  std::string ReadPath() const {
+    if (!options_.immutable) return options_.path;
+    std::string uri = "file:";
+    for (char c : options_.path) {
+      if (c == '?' || c == '#' || c == '%') {
+        char buf[4];
+        std::snprintf(buf, sizeof(buf), "%%%02X", static_cast<unsigned char>(c));
+        uri += buf;
+      } else {
+        uri += c;
+      }
+    }
+    return uri + "?immutable=1";
+  }
 
   uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
 
@@ -475,6 +506,7 @@ class SqliteStore final : public Store {
       Status status;
       std::vector<int64_t> ids;
       std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+      const auto commit_start = std::chrono::steady_clock::now();
       try {
         SQLite::Transaction t(*db_);
         for (const Pending& p : batch) {
@@ -497,6 +529,15 @@ class SqliteStore final : public Store {
         finished_ += batch.size();
         in_flight_ = 0;
         write_health_ = status;
+        stats_.commit_seconds += std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - commit_start)
+                                     .count();
+        if (status.ok()) {
+          ++stats_.commits;
+          stats_.written += batch.size();
+        } else {
+          ++stats_.failures;
+        }
       }
       done_cv_.notify_all();
     }
@@ -515,6 +556,7 @@ class SqliteStore final : public Store {
   uint64_t finished_ = 0;      // guarded by mu_
   bool stopping_ = false;      // guarded by mu_
   Status write_health_;        // guarded by mu_
+  WriterStats stats_;          // guarded by mu_
   std::thread writer_;
 
   // Serializes maintenance with the writer thread's transactions.

@@ -5,49 +5,19 @@
 namespace rwd {
 namespace {
 
-std::string Number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-}
-
 void Gauge(const std::string& name, const std::string& help,
            const std::string& labels, double value, std::string* out) {
-  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n" +
-          name + "{" + labels + "} " + Number(value) + "\n";
+  MetricHeader(name, "gauge", help, out);
+  *out += name + "{" + labels + "} " + MetricNumber(value) + "\n";
 }
 
 void Counter(const std::string& name, const std::string& help,
              const std::string& labels, uint64_t value, std::string* out) {
-  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" +
-          name + "{" + labels + "} " + std::to_string(value) + "\n";
+  MetricHeader(name, "counter", help, out);
+  *out += name + "{" + labels + "} " + std::to_string(value) + "\n";
 }
 
 }  // namespace
-
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
-
-void Histogram::Observe(double value) {
-  size_t i = 0;
-  while (i < bounds_.size() && value > bounds_[i]) ++i;
-  ++counts_[i];
-  sum_ += value;
-  ++count_;
-}
-
-void Histogram::Render(const std::string& name, const std::string& labels,
-                       std::string* out) const {
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    cumulative += counts_[i];
-    const std::string le = i < bounds_.size() ? Number(bounds_[i]) : "+Inf";
-    *out += name + "_bucket{" + labels + ",le=\"" + le + "\"} " +
-            std::to_string(cumulative) + "\n";
-  }
-  *out += name + "_sum{" + labels + "} " + Number(sum_) + "\n";
-  *out += name + "_count{" + labels + "} " + std::to_string(count_) + "\n";
-}
 
 EngineMetrics::EngineMetrics(std::string model)
     : labels_("model_name=\"" + model + "\""),
@@ -93,8 +63,7 @@ std::string EngineMetrics::Render(size_t running, size_t waiting,
         {"vllm:time_per_output_token_seconds", "Time per output token.", &tpot_},
         {"vllm:e2e_request_latency_seconds", "End-to-end request latency.",
          &e2e_}}) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name +
-           " histogram\n";
+    MetricHeader(name, "histogram", help, &out);
     h->Render(name, labels_, &out);
   }
   return out;

@@ -8,23 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "util/prometheus.h"
+
 namespace rwd {
-
-// A cumulative histogram with fixed upper bounds (seconds).
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds);
-  void Observe(double value);
-  // Appends NAME_bucket{le=..}, NAME_sum and NAME_count lines.
-  void Render(const std::string& name, const std::string& labels,
-              std::string* out) const;
-
- private:
-  std::vector<double> bounds_;
-  std::vector<uint64_t> counts_;  // one per bound, plus +Inf
-  double sum_ = 0;
-  uint64_t count_ = 0;
-};
 
 // Thread-safety: safe for concurrent use.
 class EngineMetrics {

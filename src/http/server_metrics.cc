@@ -1,0 +1,80 @@
+#include "http/server_metrics.h"
+
+namespace rwd {
+namespace {
+
+std::vector<double> LatencyBounds() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+          0.5,    1.0,   2.5,    5.0,   10.0, 30.0,  60.0};
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(std::string mode)
+    : mode_(std::move(mode)), headers_(LatencyBounds()), total_(LatencyBounds()) {}
+
+void ServerMetrics::ObserveRequest(const std::string& outcome, int code,
+                                   double headers_s, double total_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{outcome, code}];
+  headers_.Observe(headers_s);
+  total_.Observe(total_s);
+}
+
+std::string ServerMetrics::Render(size_t workers, Store* store) const {
+  const std::string mode = "mode=\"" + mode_ + "\"";
+  std::string out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    MetricHeader("rewind_requests_total", "counter",
+                 "Requests answered, by outcome (hit, miss, synth, record, "
+                 "passthrough, error, admin) and status code.",
+                 &out);
+    for (const auto& [key, n] : requests_) {
+      out += "rewind_requests_total{" + mode + ",outcome=\"" + key.first +
+             "\",code=\"" + std::to_string(key.second) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+    MetricHeader("rewind_response_headers_seconds", "histogram",
+                 "From request receipt to response headers.", &out);
+    headers_.Render("rewind_response_headers_seconds", mode, &out);
+    MetricHeader("rewind_response_seconds", "histogram",
+                 "From request receipt to the last byte sent.", &out);
+    total_.Render("rewind_response_seconds", mode, &out);
+  }
+  MetricHeader("rewind_response_bytes_total", "counter",
+               "Response body bytes sent.", &out);
+  out += "rewind_response_bytes_total{" + mode + "} " +
+         std::to_string(bytes_.load()) + "\n";
+  MetricHeader("rewind_connections", "gauge",
+               "Client connections being served (each holds a worker) and "
+               "waiting for one.",
+               &out);
+  out += "rewind_connections{state=\"active\"} " + std::to_string(active.load()) + "\n";
+  out += "rewind_connections{state=\"queued\"} " + std::to_string(queued.load()) + "\n";
+  MetricHeader("rewind_workers", "gauge", "Size of the worker pool (--max-connections).", &out);
+  out += "rewind_workers " + std::to_string(workers) + "\n";
+  if (store) {
+    const Store::WriterStats w = store->writer_stats();
+    MetricHeader("rewind_store_queue_depth", "gauge",
+                 "Exchanges waiting for the recording's writer.", &out);
+    out += "rewind_store_queue_depth " + std::to_string(w.queued) + "\n";
+    MetricHeader("rewind_store_commits_total", "counter",
+                 "Transactions committed by the writer.", &out);
+    out += "rewind_store_commits_total " + std::to_string(w.commits) + "\n";
+    MetricHeader("rewind_store_commit_failures_total", "counter",
+                 "Transactions that failed (locked file, full disk, ...).", &out);
+    out += "rewind_store_commit_failures_total " + std::to_string(w.failures) + "\n";
+    MetricHeader("rewind_store_commit_seconds", "summary",
+                 "Time spent committing batches.", &out);
+    out += "rewind_store_commit_seconds_sum " + MetricNumber(w.commit_seconds) + "\n";
+    out += "rewind_store_commit_seconds_count " +
+           std::to_string(w.commits + w.failures) + "\n";
+    MetricHeader("rewind_store_exchanges_written_total", "counter",
+                 "Exchanges committed to the recording.", &out);
+    out += "rewind_store_exchanges_written_total " + std::to_string(w.written) + "\n";
+  }
+  return out;
+}
+
+}  // namespace rwd
