@@ -13,6 +13,7 @@ packages=(
   libcli11-dev         # command line
   libcereal-dev        # rewind JSON export and import
   libgtest-dev         # tests
+  python3-yaml         # tests: tools/deploy/check.py parses the manifests
 )
 case "${1:-}" in
   --bench) packages+=(nginx-light wrk) ;;
