@@ -73,6 +73,46 @@ struct PruneFlags {
 };
 int RunPrune(Store* store, const PruneFlags& flags, std::ostream& err);
 
+struct CheckFlags {
+  std::string target;                      // required: http://host:port
+  std::string path_glob;                   // only paths matching
+  std::string method;                      // only this method
+  int64_t limit = 0;                       // at most this many (0: all)
+  std::vector<int64_t> ids;                // only these ids
+  int concurrency = 4;
+  std::vector<std::string> compare_headers;
+  std::vector<std::string> ignore_fields;  // besides the volatile ones
+  std::vector<std::string> extra_headers;  // "Name: value" sent with each
+  double float_tolerance = 0;
+  std::string junit_path;                  // JUnit XML report
+  std::string json_path;                   // full JSON report
+  int timeout_s = 120;
+  bool color = false;
+};
+// Re-sends recorded requests to flags.target and compares the answers.
+// 0: all match; 1: some changed; 2: some got no answer, or usage errors.
+int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out,
+             std::ostream& err);
+
+struct LoadFlags {
+  std::string target;
+  double speed = 1;          // recorded inter-arrival times / speed
+  double rate = 0;           // open loop at this many requests/s instead
+  int concurrency = 0;       // closed loop with N in flight instead
+  double duration_s = 0;     // stop issuing after this long (0: no bound)
+  int64_t count = 0;         // stop after this many (0: one pass)
+  int max_in_flight = 256;   // open loop: senders available
+  std::string path_glob;
+  std::vector<std::string> extra_headers;
+  std::string json_path;
+  int timeout_s = 120;
+};
+// Replays recorded traffic against a live target and reports throughput,
+// errors and latency percentiles against the recording. 0 unless usage or
+// I/O errors (2).
+int RunLoad(Store* store, const LoadFlags& flags, std::ostream& out,
+            std::ostream& err);
+
 // A progress line on stderr when it is a terminal; silent otherwise.
 class Progress {
  public:

@@ -451,6 +451,8 @@ struct RecordingFlags {
   bool prune_incomplete = false;
   int prune_status = 0;
   int keep_last = 0;
+  CheckFlags check;
+  LoadFlags load;
 };
 
 int WithStore(const std::string& path, bool writable, bool create,
@@ -613,6 +615,70 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
                                f->ignore_fields.end());
     return WithStore(f->db, true, false, [&rules](Store* s) {
       return RunRekey(s, rules, std::cerr);
+    });
+  });
+
+  CLI::App* check = app.add_subcommand(
+      "check", "Re-send every recorded request to a new backend and compare "
+               "the answers: status, chosen headers, JSON bodies field by "
+               "field (volatile fields ignored), streams by their content.\n"
+               "Exit 0 all match, 1 some changed, 2 some got no answer.\n"
+               "Example: rewind check --db rec.sqlite --target "
+               "http://127.0.0.1:8001 --junit check.xml");
+  db(check);
+  check->add_option("--target", f->check.target, "Backend to check, http://HOST:PORT")->required();
+  check->add_option("--path", f->check.path_glob, "Only paths matching this glob");
+  check->add_option("--method", f->check.method, "Only this method");
+  check->add_option("--limit", f->check.limit, "At most this many exchanges");
+  check->add_option("--id", f->check.ids, "Only these exchange ids (repeatable)");
+  check->add_option("--concurrency", f->check.concurrency, "Requests in flight")->capture_default_str();
+  check->add_option("--compare-header", f->check.compare_headers,
+                    "Also compare this response header (repeatable)");
+  check->add_option("--ignore-field", f->check.ignore_fields,
+                    "Dotted body path to ignore, * for any index (repeatable; "
+                    "id, created, system_fingerprint, service_tier, "
+                    "obfuscation are always ignored)");
+  check->add_option("--header", f->check.extra_headers,
+                    "Send this header with each request, e.g. \"Authorization: "
+                    "Bearer $KEY\" (recorded secrets are redacted)");
+  check->add_option("--float-tolerance", f->check.float_tolerance,
+                    "Numbers this close are equal");
+  check->add_option("--junit", f->check.junit_path, "Write a JUnit XML report");
+  check->add_option("--json", f->check.json_path, "Write the full report as JSON");
+  check->add_option("--timeout", f->check.timeout_s, "Seconds to wait for each answer")
+      ->capture_default_str();
+  run->emplace_back(check, [f] {
+    f->check.color = isatty(STDOUT_FILENO) == 1;
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return RunCheck(s, f->check, std::cout, std::cerr);
+    });
+  });
+
+  CLI::App* load = app.add_subcommand(
+      "load", "Re-issue recorded traffic against a backend: with the "
+              "recorded arrival times x --speed (default), at --rate R/s, or "
+              "closed-loop with --concurrency N; report throughput, errors and "
+              "latency against the recording.\nExample: rewind load --db "
+              "rec.sqlite --target http://127.0.0.1:8001 --speed 2 --duration 60");
+  db(load);
+  load->add_option("--target", f->load.target, "Backend to load, http://HOST:PORT")->required();
+  load->add_option("--speed", f->load.speed, "Recorded inter-arrival times are divided by this")
+      ->capture_default_str();
+  load->add_option("--rate", f->load.rate, "Open loop at this many requests per second");
+  load->add_option("--concurrency", f->load.concurrency, "Closed loop with N requests in flight");
+  load->add_option("--duration", f->load.duration_s, "Stop issuing after this many seconds");
+  load->add_option("--count", f->load.count,
+                   "Stop after this many requests (default: one pass over the recording)");
+  load->add_option("--max-in-flight", f->load.max_in_flight,
+                   "Open loop: concurrent senders available")->capture_default_str();
+  load->add_option("--path", f->load.path_glob, "Only paths matching this glob");
+  load->add_option("--header", f->load.extra_headers, "Send this header with each request");
+  load->add_option("--json", f->load.json_path, "Write the report as JSON");
+  load->add_option("--timeout", f->load.timeout_s, "Seconds to wait for each answer")
+      ->capture_default_str();
+  run->emplace_back(load, [f] {
+    return WithStore(f->db, false, false, [f](Store* s) {
+      return RunLoad(s, f->load, std::cout, std::cerr);
     });
   });
 

@@ -1,0 +1,226 @@
+// rewind load: re-issue recorded traffic against a live target, with the
+// recorded arrival pattern (× --speed), at a fixed --rate, or closed-loop
+// with --concurrency N; report throughput, errors and latency.
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.h"
+#include "http/client.h"
+
+namespace rwd {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+}
+
+struct Series {
+  std::vector<double> ttft, gap, total;
+};
+
+std::string Dist(const std::vector<double>& v) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), "%.1f / %.1f / %.1f / %.1f", Pct(v, .5), Pct(v, .9),
+                Pct(v, .99), Pct(v, 1));
+  return buf;
+}
+
+std::string DistJson(const std::vector<double>& v) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+                Pct(v, .5), Pct(v, .9), Pct(v, .99), Pct(v, 1));
+  return buf;
+}
+
+void AddTimings(const Response& r, Series* s) {
+  s->ttft.push_back(static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0);
+  s->total.push_back(static_cast<double>(r.TotalMicros()) / 1000.0);
+  for (size_t i = 1; i < r.chunks.size(); ++i) {
+    s->gap.push_back(static_cast<double>(r.chunks[i].offset_us - r.chunks[i - 1].offset_us) / 1000.0);
+  }
+}
+
+}  // namespace
+
+int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& err) {
+  const int modes = (f.rate > 0) + (f.concurrency > 0);
+  if (modes > 1) {
+    err << "rewind: choose one of --rate and --concurrency (or neither: recorded arrival times)\n";
+    return kExitError;
+  }
+  if (f.speed <= 0 || f.max_in_flight < 1 || f.rate < 0 || f.concurrency < 0 ||
+      f.duration_s < 0 || f.count < 0) {
+    err << "rewind: --speed, --max-in-flight must be positive; --rate, --concurrency, "
+           "--duration, --count not negative\n";
+    return kExitError;
+  }
+  std::vector<ExchangeSummary> rows;
+  Status s = store->Scan([&](const ExchangeSummary& e) {
+    if (!f.path_glob.empty() && fnmatch(f.path_glob.c_str(), e.path.c_str(), 0) != 0) return;
+    rows.push_back(e);
+  });
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  if (rows.empty()) {
+    err << "rewind: nothing to replay (no exchanges match)\n";
+    return kExitError;
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const ExchangeSummary& a, const ExchangeSummary& b) {
+    return a.started_at_us < b.started_at_us;
+  });
+  // Requests are loaded up front so that sending costs no disk reads.
+  std::vector<Exchange> exchanges;
+  Series recorded_all;
+  std::map<std::string, Series> recorded;
+  for (const ExchangeSummary& row : rows) {
+    Result<Exchange> e = store->Get(row.id);
+    if (!e.ok()) {
+      err << "rewind: " << e.status().message() << "\n";
+      return kExitError;
+    }
+    if (e->complete) AddTimings(e->response, &recorded[e->request.method + " " + e->request.path]);
+    exchanges.push_back(std::move(e.value()));
+  }
+  Result<std::unique_ptr<FetchClient>> probe =
+      FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr);
+  if (!probe.ok()) {
+    err << "rewind: " << probe.status().message() << "\n";
+    return kExitError;
+  }
+  const int64_t first_arrival = exchanges.front().started_at_us;
+  const int64_t span = exchanges.back().started_at_us - first_arrival;
+  const int64_t count = f.count > 0 ? f.count : static_cast<int64_t>(exchanges.size());
+  // Planned send time of the i-th request, µs from the start (open loop).
+  auto planned_us = [&](int64_t i) -> int64_t {
+    if (f.rate > 0) return static_cast<int64_t>(static_cast<double>(i) * 1e6 / f.rate);
+    const int64_t n = static_cast<int64_t>(exchanges.size());
+    const int64_t lap = i / n;
+    const int64_t offset = exchanges[static_cast<size_t>(i % n)].started_at_us - first_arrival;
+    // Laps follow each other with the mean gap between them.
+    const int64_t lap_span = span + (n > 1 ? span / (n - 1) : 1000);
+    return static_cast<int64_t>(static_cast<double>(lap * lap_span + offset) / f.speed);
+  };
+  const bool closed = f.concurrency > 0;
+  const int senders = closed ? f.concurrency : f.max_in_flight;
+
+  std::mutex mu;
+  std::map<std::string, Series> measured;
+  std::map<std::string, int64_t> errors;  // by kind
+  std::vector<double> lag_ms;              // actual - planned send time
+  std::atomic<int64_t> next{0}, completed{0}, issued{0};
+  std::atomic<bool> stop{false};
+  const auto t0 = Steady::now();
+  auto elapsed_us = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count();
+  };
+  const int64_t duration_us = static_cast<int64_t>(f.duration_s * 1e6);
+
+  auto sender = [&] {
+    auto client = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+    while (!stop) {
+      const int64_t i = next++;
+      if (i >= count) break;
+      double lag = 0;
+      if (!closed) {
+        const int64_t when = planned_us(i);
+        if (duration_us > 0 && when > duration_us) break;
+        std::this_thread::sleep_until(t0 + std::chrono::microseconds(when));
+        lag = static_cast<double>(elapsed_us() - when) / 1000.0;
+      } else if (duration_us > 0 && elapsed_us() > duration_us) {
+        break;
+      }
+      const Exchange& e = exchanges[static_cast<size_t>(i % static_cast<int64_t>(exchanges.size()))];
+      ++issued;
+      Result<Response> r = client->Fetch(e.request);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!closed) lag_ms.push_back(lag);
+      if (!r.ok()) {
+        ++errors[r.status().code() == Status::Code::kTimeout ? "timeout" : "connection"];
+        client = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+      } else {
+        if (r->status >= 400) ++errors["http " + std::to_string(r->status)];
+        AddTimings(r.value(), &measured[e.request.method + " " + e.request.path]);
+      }
+      ++completed;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < senders; ++t) threads.emplace_back(sender);
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  while (true) {
+    bool all_done = next.load() >= count + senders || completed.load() >= count;
+    if (duration_us > 0 && elapsed_us() > duration_us + f.timeout_s * 1000000LL) stop = true;
+    if (all_done || stop) break;
+    if (tty) {
+      std::fprintf(stderr, "\rload: %lld sent, %lld answered, %.1f s", static_cast<long long>(issued.load()),
+                   static_cast<long long>(completed.load()), static_cast<double>(elapsed_us()) / 1e6);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (completed.load() >= issued.load() && next.load() >= count) break;
+  }
+  for (auto& t : threads) t.join();
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  const double seconds = static_cast<double>(elapsed_us()) / 1e6;
+  int64_t error_total = 0;
+  for (const auto& [kind, n] : errors) error_total += n;
+
+  out << std::fixed << std::setprecision(1) << completed.load() << " requests in " << seconds
+      << " s: " << static_cast<double>(completed.load()) / seconds << " req/s, " << error_total
+      << " errors";
+  for (const auto& [kind, n] : errors) out << " (" << kind << ": " << n << ")";
+  out << "\n";
+  if (!closed && !lag_ms.empty()) {
+    out << std::setprecision(3) << "send time vs plan, ms: p50 " << Pct(lag_ms, .5) << ", p99 "
+        << Pct(lag_ms, .99) << ", max " << Pct(lag_ms, 1) << "\n";
+  }
+  out << std::setprecision(1);
+  for (const auto& [endpoint, m] : measured) {
+    const Series& r = recorded[endpoint];
+    out << endpoint << "  ms p50 / p90 / p99 / max   (target | recorded)\n"
+        << "  first byte  " << Dist(m.ttft) << "  |  " << Dist(r.ttft) << "\n"
+        << "  total       " << Dist(m.total) << "  |  " << Dist(r.total) << "\n";
+    if (!m.gap.empty()) out << "  chunk gap   " << Dist(m.gap) << "  |  " << Dist(r.gap) << "\n";
+  }
+  if (!f.json_path.empty()) {
+    std::ofstream j(f.json_path);
+    j << "{\"target\":\"" << f.target << "\",\"requests\":" << completed.load()
+      << ",\"seconds\":" << seconds << ",\"rate\":" << static_cast<double>(completed.load()) / seconds
+      << ",\"errors\":{";
+    bool first = true;
+    for (const auto& [kind, n] : errors) {
+      j << (first ? "" : ",") << "\"" << kind << "\":" << n;
+      first = false;
+    }
+    j << "},\"send_lag_ms\":" << DistJson(lag_ms) << ",\"endpoints\":[";
+    first = true;
+    for (const auto& [endpoint, m] : measured) {
+      const Series& r = recorded[endpoint];
+      j << (first ? "" : ",") << "{\"endpoint\":\"" << endpoint << "\",\"target\":{\"ttft_ms\":"
+        << DistJson(m.ttft) << ",\"total_ms\":" << DistJson(m.total) << ",\"gap_ms\":"
+        << DistJson(m.gap) << "},\"recorded\":{\"ttft_ms\":" << DistJson(r.ttft)
+        << ",\"total_ms\":" << DistJson(r.total) << ",\"gap_ms\":" << DistJson(r.gap) << "}}";
+      first = false;
+    }
+    j << "]}\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace rwd

@@ -1,0 +1,290 @@
+// rewind check and rewind load against real servers on 127.0.0.1.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/compare.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BackgroundServer;
+using testing::OpenTestStore;
+using testing::TempDir;
+
+// A chat backend whose answer can change: its content, its id/created,
+// and how a stream is cut into chunks.
+class Backend {
+ public:
+  std::atomic<int> calls{0};
+  std::string content = "Paris.";
+  bool rechunk = false;
+
+  Backend() {
+    server_.server().Post("/v1/chat/completions", [this](const httplib::Request& req,
+                                                         httplib::Response& res) {
+      const int n = ++calls;
+      const std::string id = "chatcmpl-" + std::to_string(n);
+      if (req.body.find("\"stream\":true") == std::string::npos) {
+        res.set_content("{\"id\":\"" + id + "\",\"created\":" + std::to_string(1700000000 + n) +
+                            ",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+                            "{\"role\":\"assistant\",\"content\":\"" + content +
+                            "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+                            "\"completion_tokens\":2,\"total_tokens\":5}}",
+                        "application/json");
+        return;
+      }
+      std::vector<std::string> events;
+      auto event = [&](const std::string& delta, const char* finish) {
+        return "data: {\"id\":\"" + id + "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+               delta + "\"},\"finish_reason\":" + finish + "}]}\n\n";
+      };
+      events = {event("Par", "null"), event("is.", "null"), event("", "\"stop\""), "data: [DONE]\n\n"};
+      const bool whole = rechunk;
+      res.set_chunked_content_provider("text/event-stream", [events, whole](size_t, httplib::DataSink& sink) {
+        if (whole) {
+          std::string all;
+          for (const auto& e : events) all += e;
+          sink.write(all.data(), all.size());
+        } else {
+          for (const auto& e : events) {
+            sink.write(e.data(), e.size());
+            std::this_thread::sleep_for(5ms);
+          }
+        }
+        sink.done();
+        return true;
+      });
+    });
+    server_.Start();
+  }
+  std::string url() const { return server_.url(); }
+
+ private:
+  BackgroundServer server_;
+};
+
+// Records one plain and one streamed chat through rewind record.
+void Record(Store* store, Backend* backend) {
+  ServerOptions o;
+  o.mode = ServerMode::kRecord;
+  o.store = store;
+  o.backend = backend->url();
+  o.quiet = true;
+  testing::InProcessRewind rec(o);
+  auto c = rec.Client();
+  ASSERT_TRUE(c->Post("/v1/chat/completions",
+                      R"({"messages":[{"role":"user","content":"capital of France?"}]})",
+                      "application/json"));
+  ASSERT_TRUE(c->Post("/v1/chat/completions",
+                      R"({"stream":true,"messages":[{"role":"user","content":"capital of France?"}]})",
+                      "application/json"));
+}
+
+CheckFlags Flags(const Backend& b) {
+  CheckFlags f;
+  f.target = b.url();
+  f.concurrency = 2;
+  return f;
+}
+
+TEST(Check, PassesAgainstTheRecordedBackendIgnoringIdAndCreated) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Record(store.get(), &backend);
+  // Every answer now carries a new id and created: still a pass.
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk) << out.str() << err.str();
+  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos) << out.str();
+}
+
+TEST(Check, FailsWithAPreciseFieldDiffWhenOneFieldChanges) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Record(store.get(), &backend);
+  backend.content = "Paris, France.";
+  CheckFlags f = Flags(backend);
+  f.junit_path = dir.File("check.xml");
+  f.json_path = dir.File("check.json");
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitFindings);
+  EXPECT_NE(out.str().find("choices[0].message.content: \"Paris.\" -> \"Paris, France.\""),
+            std::string::npos)
+      << out.str();
+  // The unchanged stream ("Paris.") still passes.
+  EXPECT_NE(out.str().find("1 passed, 1 changed"), std::string::npos) << out.str();
+  // JUnit XML: well-formed, one testcase per exchange, one failure.
+  const std::string xml = testing::ReadFile(f.junit_path);
+  EXPECT_EQ(std::system(("/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; "
+                         "s = E.parse(sys.argv[1]).getroot().find('testsuite'); "
+                         "assert s.get('tests') == '2' and s.get('failures') == '1', s.attrib; "
+                         "assert len(s.findall('testcase')) == 2; "
+                         "assert len(s.findall('testcase/failure')) == 1\" " +
+                         f.junit_path)
+                            .c_str()),
+            0)
+      << xml;
+  rapidjson::Document d;
+  d.Parse(testing::ReadFile(f.json_path).c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_EQ(d["changed"].GetInt(), 1);
+  EXPECT_TRUE(d["timing"].IsArray());
+}
+
+TEST(Check, AReChunkedStreamWithTheSameContentIsEqual) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Record(store.get(), &backend);
+  backend.rechunk = true;  // one piece instead of four
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk) << out.str();
+}
+
+TEST(Check, NoAnswerIsExitTwo) {
+  TempDir dir;
+  Backend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Record(store.get(), &backend);
+  CheckFlags f = Flags(backend);
+  f.target = "http://127.0.0.1:1";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitError);
+  EXPECT_NE(out.str().find("2 failed to answer"), std::string::npos) << out.str();
+}
+
+TEST(Compare, StreamsCompareByContentToolCallsAndFloatsWithinTolerance) {
+  Response a, b;
+  a.headers = b.headers = {{"Content-Type", "text/event-stream"}};
+  a.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+                  "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"},
+              {5, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                  "\"function\":{\"arguments\":\"1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"}};
+  b.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\","
+                  "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+                  "\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"}};
+  EXPECT_TRUE(CompareResponses(a, b, {}).empty())
+      << CompareResponses(a, b, {})[0].path;
+  Response x, y;
+  x.chunks = {{0, R"({"score":0.5001,"label":"a"})"}};
+  y.chunks = {{0, R"({"score":0.5002,"label":"a"})"}};
+  EXPECT_EQ(CompareResponses(x, y, {}).size(), 1u);
+  CompareOptions loose;
+  loose.float_tolerance = 0.001;
+  EXPECT_TRUE(CompareResponses(x, y, loose).empty());
+  CompareOptions ignore;
+  ignore.ignore_fields = {"score"};
+  EXPECT_TRUE(CompareResponses(x, y, ignore).empty());
+  Response p, q;
+  p.chunks = {{0, "plain bytes"}};
+  q.chunks = {{0, "plain bytez"}};
+  ASSERT_EQ(CompareResponses(p, q, {}).size(), 1u);
+  EXPECT_EQ(CompareResponses(p, q, {})[0].path, "body");
+}
+
+// A target that notes when each request arrives.
+class Stopwatch {
+ public:
+  Stopwatch() {
+    server_.server().Post(".*", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      arrivals_.push_back(std::chrono::steady_clock::now());
+      res.set_content("{}", "application/json");
+    });
+    server_.Start();
+  }
+  std::string url() const { return server_.url(); }
+  std::vector<double> GapsMs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<double> gaps;
+    for (size_t i = 1; i < arrivals_.size(); ++i) {
+      gaps.push_back(std::chrono::duration<double, std::milli>(arrivals_[i] - arrivals_[i - 1]).count());
+    }
+    return gaps;
+  }
+
+ private:
+  BackgroundServer server_;
+  std::mutex mu_;
+  std::vector<std::chrono::steady_clock::time_point> arrivals_;
+};
+
+TEST(Load, ReplaysTheRecordedArrivalPatternTimesSpeed) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  // A burst with uneven gaps: 0, 200, 260, 560, 600 ms.
+  const std::vector<int64_t> at_ms = {0, 200, 260, 560, 600};
+  for (size_t i = 0; i < at_ms.size(); ++i) {
+    Exchange e;
+    e.request.method = "POST";
+    e.request.path = "/v1/chat/completions";
+    e.request.body = "{\"n\":" + std::to_string(i) + "}";
+    e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+    e.response.status = 200;
+    e.response.chunks = {{1000, "{}"}};
+    e.started_at_us = 1700000000000000 + at_ms[i] * 1000;
+    store->Append(e);
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  Stopwatch target;
+  LoadFlags f;
+  f.target = target.url();
+  f.speed = 2;
+  f.json_path = dir.File("load.json");
+  std::ostringstream out, err;
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk) << err.str();
+  std::vector<double> gaps = target.GapsMs();
+  ASSERT_EQ(gaps.size(), 4u) << out.str();
+  const std::vector<double> expected = {100, 30, 150, 20};  // recorded / 2
+  for (size_t i = 0; i < gaps.size(); ++i) {
+    EXPECT_NEAR(gaps[i], expected[i], 15.0) << "gap " << i;
+  }
+  rapidjson::Document d;
+  d.Parse(testing::ReadFile(f.json_path).c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_EQ(d["requests"].GetInt(), 5);
+  EXPECT_LT(d["send_lag_ms"]["p99"].GetDouble(), 15.0);
+}
+
+TEST(Load, StopsAtTheCountInClosedLoopAndCountsErrors) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = "/x";
+  e.key_hex = "00000000000000000000000000000000";
+  e.response.status = 200;
+  store->Append(e);
+  ASSERT_TRUE(store->Flush().ok());
+  Stopwatch target;
+  LoadFlags f;
+  f.target = target.url();
+  f.concurrency = 4;
+  f.count = 200;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk);
+  EXPECT_NE(out.str().find("200 requests"), std::string::npos) << out.str();
+  EXPECT_EQ(target.GapsMs().size(), 199u);
+  LoadFlags dead = f;
+  dead.target = "http://127.0.0.1:1";
+  dead.count = 3;
+  std::ostringstream out2;
+  ASSERT_EQ(RunLoad(store.get(), dead, out2, err), kExitOk);
+  EXPECT_NE(out2.str().find("connection: 3"), std::string::npos) << out2.str();
+  LoadFlags both = f;
+  both.rate = 10;
+  EXPECT_EQ(RunLoad(store.get(), both, out2, err), kExitError);
+}
+
+}  // namespace
+}  // namespace rwd
