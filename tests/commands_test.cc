@@ -178,6 +178,17 @@ TEST(Commands, ImportRefusesANewerSchemaAndOtherRulesWithoutRekey) {
   EXPECT_EQ(RunImport(c.get(), "json", junk, false, e2), kExitError);
 }
 
+// Found by fuzz_import: a number with a zero significand and a huge
+// exponent sent RapidJSON's full-precision path into __builtin_clzll(0).
+TEST(Commands, ImportOfOddNumbersFailsCleanly) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  std::istringstream in(R"({"canonicalizer":"rewind.json-v1","exchanges":[],"format":"rewind.recording","key_rules":{"ignore_fields":[],"match_headers":[]},"schema_version":0e55})");
+  std::ostringstream err;
+  EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
+  EXPECT_FALSE(err.str().empty());
+}
+
 TEST(Commands, HarExportImportsBackWithTheSameTimeline) {
   TempDir dir;
   auto a = OpenTestStore(dir.File("a.sqlite"));
