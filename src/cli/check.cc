@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/compare.h"
 #include "http/client.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -57,23 +58,6 @@ std::string Xml(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string Json(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 void WriteJunit(const std::string& path, const std::vector<Outcome>& results,
@@ -240,7 +224,7 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
         << std::setprecision(2) << ratio(Pct(ttot, .5), Pct(rtot, .5)) << "x)"
         << std::setprecision(1) << "   p99 " << Pct(ttot, .99) << " / " << Pct(rtot, .99)
         << " (" << std::setprecision(2) << ratio(Pct(ttot, .99), Pct(rtot, .99)) << "x)\n";
-    timing_json << (first ? "" : ",") << "{\"endpoint\":" << Json(endpoint)
+    timing_json << (first ? "" : ",") << "{\"endpoint\":" << JsonQuote(endpoint)
                 << ",\"ttft_ms\":{\"target_p50\":" << Pct(tt, .5) << ",\"recorded_p50\":" << Pct(rt, .5)
                 << ",\"target_p99\":" << Pct(tt, .99) << ",\"recorded_p99\":" << Pct(rt, .99)
                 << "},\"total_ms\":{\"target_p50\":" << Pct(ttot, .5) << ",\"recorded_p50\":"
@@ -253,17 +237,17 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
   if (!flags.junit_path.empty()) WriteJunit(flags.junit_path, results, seconds, flags.target);
   if (!flags.json_path.empty()) {
     std::ofstream f(flags.json_path);
-    f << "{\"target\":" << Json(flags.target) << ",\"passed\":" << passed << ",\"changed\":"
+    f << "{\"target\":" << JsonQuote(flags.target) << ",\"passed\":" << passed << ",\"changed\":"
       << changed << ",\"failed\":" << failed << ",\"seconds\":" << seconds << ",\"exchanges\":[";
     for (size_t i = 0; i < results.size(); ++i) {
       const Outcome& o = results[i];
-      f << (i ? ",\n" : "\n") << "{\"id\":" << o.id << ",\"method\":" << Json(o.method)
-        << ",\"path\":" << Json(o.path) << ",\"result\":\""
+      f << (i ? ",\n" : "\n") << "{\"id\":" << o.id << ",\"method\":" << JsonQuote(o.method)
+        << ",\"path\":" << JsonQuote(o.path) << ",\"result\":\""
         << (o.kind == Outcome::kPassed ? "passed" : o.kind == Outcome::kChanged ? "changed" : "failed")
-        << "\",\"error\":" << Json(o.error) << ",\"differences\":[";
+        << "\",\"error\":" << JsonQuote(o.error) << ",\"differences\":[";
       for (size_t k = 0; k < o.diffs.size(); ++k) {
-        f << (k ? "," : "") << "{\"path\":" << Json(o.diffs[k].path) << ",\"was\":"
-          << Json(o.diffs[k].was) << ",\"now\":" << Json(o.diffs[k].now) << "}";
+        f << (k ? "," : "") << "{\"path\":" << JsonQuote(o.diffs[k].path) << ",\"was\":"
+          << JsonQuote(o.diffs[k].was) << ",\"now\":" << JsonQuote(o.diffs[k].now) << "}";
       }
       f << "],\"recorded\":{\"ttft_ms\":" << o.recorded_ttft_ms << ",\"total_ms\":"
         << o.recorded_total_ms << "},\"target\":{\"ttft_ms\":" << o.target_ttft_ms

@@ -15,30 +15,15 @@
 #include <unordered_map>
 
 #include "cli/commands.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
-
-std::string LocalTime(int64_t unix_us) {
-  std::time_t secs = static_cast<std::time_t>(unix_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 std::string Ms(int64_t us) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(1) << static_cast<double>(us) / 1000.0;
   return out.str();
-}
-
-std::string JsonString(const std::string& s) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(b.GetString(), b.GetSize());
 }
 
 // Pretty-printed JSON, or "" when "text" is not JSON.
@@ -105,12 +90,12 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
     for (size_t i = 0; i < rows.size(); ++i) {
       const ExchangeSummary& e = rows[i];
       out << (i ? ",\n " : "\n ") << "{\"id\":" << e.id
-          << ",\"key\":" << JsonString(e.key_hex)
+          << ",\"key\":" << JsonQuote(e.key_hex)
           << ",\"started_at_us\":" << e.started_at_us
-          << ",\"method\":" << JsonString(e.method)
-          << ",\"path\":" << JsonString(e.path)
-          << ",\"query\":" << JsonString(e.query)
-          << ",\"model\":" << JsonString(e.model) << ",\"status\":" << e.status
+          << ",\"method\":" << JsonQuote(e.method)
+          << ",\"path\":" << JsonQuote(e.path)
+          << ",\"query\":" << JsonQuote(e.query)
+          << ",\"model\":" << JsonQuote(e.model) << ",\"status\":" << e.status
           << ",\"complete\":" << (e.complete ? "true" : "false")
           << ",\"headers_us\":" << e.headers_us << ",\"total_us\":" << e.total_us
           << ",\"bytes\":" << e.response_bytes << ",\"chunks\":" << e.chunks
@@ -126,7 +111,7 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
   for (size_t i = 0; i < rows.size(); ++i) {
     const ExchangeSummary& e = rows[i];
     any_incomplete |= !e.complete;
-    table.push_back({std::to_string(e.id), LocalTime(e.started_at_us), e.method,
+    table.push_back({std::to_string(e.id), TableTimeUtc(e.started_at_us), e.method,
                      e.query.empty() ? e.path : e.path + "?" + e.query, e.model,
                      std::to_string(e.status) + (e.complete ? "" : "!"),
                      Ms(e.headers_us), Ms(e.total_us),
@@ -197,7 +182,7 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   const Exchange& e = r.value();
   const Response& res = e.response;
   out << "exchange " << e.id << "  key " << e.key_hex << "\n";
-  out << "recorded " << LocalTime(e.started_at_us) << " UTC, "
+  out << "recorded " << TableTimeUtc(e.started_at_us) << " UTC, "
       << Ms(e.arrival_offset_us) << " ms into its session, "
       << (e.complete ? "complete" : "INCOMPLETE: " + e.error) << "\n\n";
   out << "request\n  " << e.request.method << " " << e.request.Target() << "\n";
@@ -293,7 +278,7 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
     out << "[";
     bool first = true;
     for (const auto& [name, g] : groups) {
-      out << (first ? "\n " : ",\n ") << "{\"group\":" << JsonString(name)
+      out << (first ? "\n " : ",\n ") << "{\"group\":" << JsonQuote(name)
           << ",\"count\":" << g.count << ",\"statuses\":{";
       bool fs = true;
       for (const auto& [st, n] : g.statuses) {

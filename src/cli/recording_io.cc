@@ -22,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "rewind/exchange.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -282,18 +283,6 @@ void Str(Pretty* w, const std::string& s) {
   w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-std::string Iso8601(int64_t unix_us) {
-  std::time_t secs = static_cast<std::time_t>(unix_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[80];
-  std::snprintf(out, sizeof(out), "%s.%03dZ", buf,
-                static_cast<int>((unix_us / 1000) % 1000));
-  return out;
-}
-
 // Parses "2024-01-02T03:04:05.678Z" or with a "+01:00" offset; -1 if not.
 int64_t ParseIso8601(const std::string& s) {
   std::tm tm{};
@@ -370,7 +359,7 @@ int WriteHarExport(Store* store, std::ostream& out, std::ostream& err) {
     const double total_ms = static_cast<double>(e.response.TotalMicros()) / 1000.0;
     w.StartObject();
     w.Key("startedDateTime");
-    Str(&w, Iso8601(e.started_at_us));
+    Str(&w, Iso8601Utc(e.started_at_us));
     w.Key("time");
     w.Double(total_ms);
     w.Key("request");

@@ -1,8 +1,5 @@
 #include "http/http_util.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 namespace rwd {
 
 bool IsHopByHop(const std::string& name) {
@@ -74,13 +71,6 @@ std::string CopyResponseHeaders(const HeaderList& headers,
     res->headers.emplace(name, value);
   }
   return content_type;
-}
-
-std::string JsonQuote(const std::string& s) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 void SetJsonError(httplib::Response* res, int status, const std::string& type,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rewind/exchange.h"
+#include "util/text.h"
 
 namespace rwd {
 
@@ -47,9 +48,6 @@ std::string CopyResponseHeaders(const HeaderList& headers,
 // plus any extra members already serialized in "extra" (",\"k\":v...").
 void SetJsonError(httplib::Response* res, int status, const std::string& type,
                   const std::string& message, const std::string& extra = "");
-
-// JSON string literal for "s", quotes included.
-std::string JsonQuote(const std::string& s);
 
 }  // namespace rwd
 

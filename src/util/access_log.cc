@@ -4,38 +4,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "util/text.h"
+
 namespace rwd {
-namespace {
-
-std::string Iso(int64_t unix_us) {
-  std::time_t secs = static_cast<std::time_t>(unix_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof(out), "%s.%03dZ", buf, static_cast<int>((unix_us / 1000) % 1000));
-  return out;
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 AccessLog::AccessLog(std::string path, enum Format format, bool quiet)
     : path_(std::move(path)), format_(format), quiet_(quiet) {}
@@ -65,14 +36,14 @@ std::string AccessLog::Format(const AccessRecord& r, enum Format format) {
     std::snprintf(nums, sizeof(nums),
                   ",\"headers_ms\":%.3f,\"total_ms\":%.3f,\"bytes\":%llu}",
                   r.headers_ms, r.total_ms, static_cast<unsigned long long>(r.bytes));
-    return "{\"time\":\"" + Iso(r.wall_us) + "\",\"method\":\"" + JsonEscape(r.method) +
-           "\",\"path\":\"" + JsonEscape(r.path) + "\",\"status\":" +
-           std::to_string(r.status) + ",\"outcome\":\"" + JsonEscape(r.outcome) +
-           "\",\"key\":\"" + JsonEscape(r.key) + "\"" + nums;
+    return "{\"time\":\"" + Iso8601Utc(r.wall_us) + "\",\"method\":" + JsonQuote(r.method) +
+           ",\"path\":" + JsonQuote(r.path) + ",\"status\":" +
+           std::to_string(r.status) + ",\"outcome\":" + JsonQuote(r.outcome) +
+           ",\"key\":" + JsonQuote(r.key) + nums;
   }
   std::snprintf(nums, sizeof(nums), " %.1fms %.1fms %lluB", r.headers_ms, r.total_ms,
                 static_cast<unsigned long long>(r.bytes));
-  return Iso(r.wall_us) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
+  return Iso8601Utc(r.wall_us) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
          " " + (r.outcome.empty() ? "-" : r.outcome) + " " + (r.key.empty() ? "-" : r.key) +
          nums;
 }
@@ -84,7 +55,7 @@ void AccessLog::Access(const AccessRecord& r) {
 
 void AccessLog::Error(const std::string& message) {
   if (format_ == Format::kJson) {
-    Write("{\"level\":\"error\",\"message\":\"" + JsonEscape(message) + "\"}");
+    Write("{\"level\":\"error\",\"message\":" + JsonQuote(message) + "}");
   } else {
     Write("rewind: " + message);
   }

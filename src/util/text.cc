@@ -1,0 +1,38 @@
+#include "util/text.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdio>
+#include <ctime>
+
+namespace rwd {
+namespace {
+
+std::string Utc(int64_t unix_us, const char* format) {
+  std::time_t secs = static_cast<std::time_t>(unix_us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  std::strftime(buf, sizeof(buf), format, &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string JsonQuote(const std::string& s) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string Iso8601Utc(int64_t unix_us) {
+  char ms[8];
+  std::snprintf(ms, sizeof(ms), ".%03dZ", static_cast<int>((unix_us / 1000) % 1000));
+  return Utc(unix_us, "%Y-%m-%dT%H:%M:%S") + ms;
+}
+
+std::string TableTimeUtc(int64_t unix_us) { return Utc(unix_us, "%Y-%m-%d %H:%M:%S"); }
+
+}  // namespace rwd
