@@ -137,6 +137,38 @@ TEST(Store, RefusesANewerSchemaWithoutTouchingIt) {
   ExpectRefusedUnchanged(path, "schema version 99");
 }
 
+TEST(Store, UpgradesASchemaOneFileWhenOpenedForWriting) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  {
+    auto store = OpenTestStore(path);
+    store->Append(Sample(1));
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  {  // What a version 1 file looks like: no covering index.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DROP INDEX exchanges_by_key_cover");
+    db.exec("PRAGMA user_version = 1");
+  }
+  {  // Read-only: used as it is.
+    StoreOptions o;
+    o.path = path;
+    o.read_only = true;
+    auto ro = Store::Open(o);
+    ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+    int n = 0;
+    ASSERT_TRUE(ro.value()->ScanKeys([&](const ExchangeSummary&) { ++n; }).ok());
+    EXPECT_EQ(n, 1);
+  }
+  SQLite::Database before(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(before.execAndGet("PRAGMA user_version").getInt(), 1);
+  OpenTestStore(path, false).reset();
+  SQLite::Database after(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(after.execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
+  EXPECT_TRUE(after.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = "
+                               "'exchanges_by_key_cover'").getInt() == 1);
+}
+
 TEST(Store, RefusesAnUnrelatedSqliteDatabase) {
   TempDir dir;
   const std::string path = dir.File("other.sqlite");

@@ -79,8 +79,8 @@ class ReplayIndex {
   const RepeatPolicy policy_;
   const uint64_t seed_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<RequestKey, std::unique_ptr<Entry>, RequestKeyHash>
-      by_key_;                                                  // guarded
+  // Entries live in the map's nodes, which never move.
+  std::unordered_map<RequestKey, Entry, RequestKeyHash> by_key_;  // guarded
   std::unordered_map<std::string, std::vector<int64_t>> by_path_;  // guarded
   size_t size_ = 0;                                             // guarded
 };

@@ -32,8 +32,11 @@
 
 namespace rwd {
 
-// The on-disk schema this build writes and reads.
-constexpr int kSchemaVersion = 1;
+// The on-disk schema this build writes and reads. 2 added the covering
+// index exchanges_by_key_cover (replay start-up reads it instead of the
+// table); a version 1 file is upgraded when opened for writing and read
+// as it is otherwise.
+constexpr int kSchemaVersion = 2;
 
 struct StoreOptions {
   // Path of the SQLite file. Required.
@@ -121,6 +124,12 @@ class Store {
   virtual Result<Exchange> Get(int64_t id) = 0;
   // Calls "fn" for every exchange in id order.
   virtual Status Scan(const std::function<void(const ExchangeSummary&)>& fn) = 0;
+  // Like Scan, but fills only id, key_hex, method, path, status and
+  // complete: what a replay index needs, without reading bodies. The
+  // order is unspecified.
+  virtual Status ScanKeys(const std::function<void(const ExchangeSummary&)>& fn) {
+    return Scan(fn);
+  }
   // Number of exchanges.
   virtual Result<int64_t> Count() = 0;
 

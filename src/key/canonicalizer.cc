@@ -67,13 +67,23 @@ std::string RequestKey::ToHex() const {
 }
 
 Result<RequestKey> RequestKey::FromHex(const std::string& hex) {
-  if (hex.size() != 32 ||
-      hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return Status::InvalidArgument("a request key is 32 lowercase hex digits");
-  }
   RequestKey key;
-  key.high = std::stoull(hex.substr(0, 16), nullptr, 16);
-  key.low = std::stoull(hex.substr(16), nullptr, 16);
+  bool ok = hex.size() == 32;
+  for (size_t i = 0; ok && i < 32; ++i) {
+    const char c = hex[i];
+    uint64_t digit;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<uint64_t>(c - 'a' + 10);
+    } else {
+      ok = false;
+      break;
+    }
+    uint64_t& half = i < 16 ? key.high : key.low;
+    half = (half << 4) | digit;
+  }
+  if (!ok) return Status::InvalidArgument("a request key is 32 lowercase hex digits");
   return key;
 }
 

@@ -49,7 +49,10 @@ ReplayIndex::ReplayIndex(RepeatPolicy policy, uint64_t seed)
 Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
   Status bad;
   size_t loaded = 0;
-  Status s = store->Scan([&](const ExchangeSummary& e) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  std::string last_path;                 // rows mostly share a few paths
+  std::vector<int64_t>* path_ids = nullptr;
+  Status s = store->ScanKeys([&](const ExchangeSummary& e) {
     if (!e.complete && !include_incomplete) return;
     Result<RequestKey> key = RequestKey::FromHex(e.key_hex);
     if (!key.ok()) {
@@ -57,20 +60,30 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
                                " has a malformed key \"" + e.key_hex + "\"");
       return;
     }
-    Add(key.value(), e.id, e.method, e.path);
+    by_key_[key.value()].ids.push_back(e.id);
+    const size_t method_len = e.method.size();
+    if (!path_ids || last_path.size() != method_len + 1 + e.path.size() ||
+        last_path.compare(0, method_len, e.method) != 0 ||
+        last_path.compare(method_len + 1, std::string::npos, e.path) != 0) {
+      last_path = PathKey(e.method, e.path);
+      path_ids = &by_path_[last_path];
+    }
+    path_ids->push_back(e.id);
     ++loaded;
   });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
+  // The scan's order is unspecified; sequences follow recording order.
+  for (auto& [k, entry] : by_key_) std::sort(entry.ids.begin(), entry.ids.end());
+  for (auto& [p, ids] : by_path_) std::sort(ids.begin(), ids.end());
+  size_ += loaded;
   return loaded;
 }
 
 void ReplayIndex::Add(const RequestKey& key, int64_t id,
                       const std::string& method, const std::string& path) {
   std::unique_lock<std::shared_mutex> lock(mu_);
-  auto& entry = by_key_[key];
-  if (!entry) entry = std::make_unique<Entry>();
-  entry->ids.push_back(id);
+  by_key_[key].ids.push_back(id);
   by_path_[PathKey(method, path)].push_back(id);
   ++size_;
 }
@@ -79,7 +92,7 @@ std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
-  Entry& entry = *it->second;
+  Entry& entry = it->second;
   const uint64_t n = entry.ids.size();
   const uint64_t asked = entry.asked.fetch_add(1, std::memory_order_relaxed);
   uint64_t i = 0;
@@ -98,7 +111,7 @@ std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
 
 void ReplayIndex::Reset() {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  for (auto& [key, entry] : by_key_) entry->asked.store(0);
+  for (auto& [key, entry] : by_key_) entry.asked.store(0);
 }
 
 std::vector<int64_t> ReplayIndex::SamePath(const std::string& method,

@@ -45,6 +45,12 @@ CREATE TABLE exchanges (
 CREATE INDEX exchanges_by_key ON exchanges (request_key);
 )sql";
 
+// Schema 2: what a replay index reads, in an index it can scan alone.
+constexpr const char* kCoverIndex = R"sql(
+CREATE INDEX IF NOT EXISTS exchanges_by_key_cover
+  ON exchanges (request_key, method, path, status, complete);
+)sql";
+
 constexpr const char* kInsert = R"sql(
 INSERT INTO exchanges (request_key, method, path, query, request_headers,
   request_body, status, response_headers, chunked, headers_us, total_us,
@@ -248,6 +254,30 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Status ScanKeys(const std::function<void(const ExchangeSummary&)>& fn) override {
+    ReadConnection conn(this);
+    try {
+      // No ORDER BY: SQLite then scans the covering index (schema 2), a
+      // fraction of the table's pages; callers order ids themselves.
+      SQLite::Statement st(conn.db(),
+                           "SELECT id, request_key, method, path, status, complete "
+                           "FROM exchanges");
+      ExchangeSummary s;
+      while (st.executeStep()) {
+        s.id = st.getColumn(0).getInt64();
+        s.key_hex = st.getColumn(1).getString();
+        s.method = st.getColumn(2).getString();
+        s.path = st.getColumn(3).getString();
+        s.status = st.getColumn(4).getInt();
+        s.complete = st.getColumn(5).getInt() != 0;
+        fn(s);
+      }
+    } catch (const SQLite::Exception& ex) {
+      return Status::IOError(std::string("scanning the recording: ") + ex.what());
+    }
+    return Status::Ok();
+  }
+
   Result<int64_t> Count() override {
     ReadConnection conn(this);
     try {
@@ -411,6 +441,7 @@ class SqliteStore final : public Store {
       db_->exec("PRAGMA journal_mode=WAL");
       SQLite::Transaction t(*db_);
       db_->exec(kSchema);
+      db_->exec(kCoverIndex);
       SQLite::Statement meta(*db_, "INSERT INTO meta (name, value) VALUES (?, ?)");
       for (const auto& [name, value] :
            {std::pair<std::string, std::string>{"canonicalizer",
@@ -453,7 +484,15 @@ class SqliteStore final : public Store {
             "; the options ask for " + options_.rules->ToJson() +
             ". Omit the key options to use the recording's rules");
       }
-      if (!options_.read_only) db_->exec("PRAGMA journal_mode=WAL");
+      if (!options_.read_only) {
+        db_->exec("PRAGMA journal_mode=WAL");
+        if (version < 2) {
+          SQLite::Transaction t(*db_);
+          db_->exec(kCoverIndex);
+          db_->exec("PRAGMA user_version = 2");
+          t.commit();
+        }
+      }
     }
     if (!options_.read_only) db_->exec("PRAGMA synchronous=NORMAL");
     return Status::Ok();
