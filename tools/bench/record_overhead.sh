@@ -8,7 +8,7 @@ secs=${1:-5}
 
 make_body "$BENCH_DIR/body.json"
 start_nginx "$BENCH_DIR/body.json"
-start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0
+start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --quiet
 
 echo "| connections | direct req/s | through record req/s | ratio | direct p50 µs | record p50 µs | added p50 µs | direct p99 µs | record p99 µs |"
 echo "|---|---|---|---|---|---|---|---|---|"
