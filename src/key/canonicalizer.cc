@@ -59,11 +59,13 @@ std::vector<std::string> DefaultIgnoredFields() {
 }
 
 std::string RequestKey::ToHex() const {
-  char buf[33];
-  std::snprintf(buf, sizeof(buf), "%016llx%016llx",
-                static_cast<unsigned long long>(high),
-                static_cast<unsigned long long>(low));
-  return std::string(buf, 32);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    hex[static_cast<size_t>(15 - i)] = kDigits[(high >> (4 * i)) & 0xF];
+    hex[static_cast<size_t>(31 - i)] = kDigits[(low >> (4 * i)) & 0xF];
+  }
+  return hex;
 }
 
 Result<RequestKey> RequestKey::FromHex(const std::string& hex) {
