@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,7 @@ namespace rwd {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive ASCII comparison of header names.
-bool HeaderNameEquals(const std::string& a, const std::string& b);
+bool HeaderNameEquals(std::string_view a, std::string_view b);
 
 // Value of the first header named "name", or "" when absent.
 std::string FindHeader(const HeaderList& headers, const std::string& name);

@@ -4,7 +4,7 @@
 
 namespace rwd {
 
-bool HeaderNameEquals(const std::string& a, const std::string& b) {
+bool HeaderNameEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
