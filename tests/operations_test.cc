@@ -220,6 +220,7 @@ TEST(Operations, ImmutableReplicasShareOneReadOnlyFileUnderLoad) {
   for (int t = 0; t < 6; ++t) {
     clients.emplace_back([&, t] {
       httplib::Client c("127.0.0.1", replicas[static_cast<size_t>(t % 3)]->port());
+      c.set_read_timeout(60, 0);  // sanitizer builds are slow; a miss is still a failure
       for (int i = 0; i < 100; ++i) {
         auto r = c.Post("/v1/chat/completions", body, "application/json");
         if (r && r->status == 200 && r->get_header_value("X-Rewind") == "hit") {

@@ -28,4 +28,12 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="${flags%% -fno-sanitize-recover*}" >/dev/null
 cmake --build "$dir" -j "$(nproc)" --target rewind rewind_tests rewind-demo-backend
 cd "$dir"
-ctest --output-on-failure --timeout 600
+if [[ "$kind" == tsan ]]; then
+  # ThreadSanitizer slows code 5-15x: tests that assert wall-clock timing
+  # (pacing, TTFT, send lag, timeouts) cannot hold under it. They run in
+  # the plain and ASan jobs; here every other test runs.
+  ctest --output-on-failure --timeout 600 -E \
+    'ReplayFollowsTheRecordedTimeline|LatencyHeaderOverrides|ArrivalPatternTimesSpeed|TtftAndItlAreHonoured|RecordRelaysEachEventAsItArrives|SlowClientIsDropped|SigtermGivesUpOnStreams|BeyondTheQueueAnswers429'
+else
+  ctest --output-on-failure --timeout 600
+fi
