@@ -861,6 +861,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   replay->add_option("--backend", replay_flags.backend,
                      "Backend for --on-miss passthrough or record");
+  replay->add_option("--redact-field", replay_flags.redact_fields,
+                     "With --on-miss record: JSON body path stored as "
+                     "[REDACTED] (must be among the recording's ignored "
+                     "fields; repeatable)");
   replay->add_flag("--include-incomplete", replay_flags.include_incomplete,
                    "Also serve exchanges whose recording broke off");
   replay->add_flag("--immutable", replay_flags.immutable,
