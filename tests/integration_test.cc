@@ -58,6 +58,7 @@ class Backend {
       {
         std::lock_guard<std::mutex> lock(mu_);
         last_authorization_ = req.get_header_value("Authorization");
+        if (req.has_header("REWIND_START_US")) saw_internal_header_ = true;
       }
       rapidjson::Document d;
       d.Parse(req.body.c_str());
@@ -143,6 +144,7 @@ class Backend {
     return last_authorization_;
   }
   bool endless_broken() const { return endless_broken_; }
+  bool saw_internal_header() const { return saw_internal_header_; }
   Steady::time_point endless_broke() const { return endless_broke_; }
 
  private:
@@ -151,6 +153,7 @@ class Backend {
   std::mutex mu_;
   std::string last_authorization_;
   std::atomic<bool> endless_broken_{false};
+  std::atomic<bool> saw_internal_header_{false};
   Steady::time_point endless_broke_;
 };
 
@@ -311,6 +314,7 @@ TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
       EXPECT_EQ(HeaderOf(c.response, "X-Rewind"), "record") << c.name;
     }
     EXPECT_EQ(backend.last_authorization(), "Bearer sk-test-SECRET-1");
+    EXPECT_FALSE(backend.saw_internal_header()) << "rewind's pseudo-header was forwarded";
     ASSERT_TRUE(rec.Stop().ok());
     backend.Stop();
   }
@@ -362,6 +366,8 @@ TEST(RecordReplay, SecretsNeverReachTheRecording) {
   EXPECT_EQ(bytes.find("CLIENTSECRET"), std::string::npos);
   EXPECT_EQ(bytes.find("SECRETCOOKIE"), std::string::npos);
   EXPECT_NE(bytes.find("[REDACTED]"), std::string::npos);
+  EXPECT_EQ(bytes.find("REWIND_START_US"), std::string::npos)
+      << "an internal header reached the recording";
 }
 
 TEST(RecordReplay, RedactHeaderAddsToTheSecrets) {

@@ -243,7 +243,7 @@ class FrontServer final : public Server {
     // handled ones are logged by their RequestLog.
     http_.set_logger([this](const httplib::Request& req,
                             const httplib::Response& res) {
-      if (req.has_header("REWIND_START_US")) return;
+      if (req.has_header(kStartPseudoHeader)) return;
       AccessRecord r;
       r.wall_us = clock_->WallMicros();
       r.method = req.method;
@@ -285,7 +285,7 @@ class FrontServer final : public Server {
     log->record.wall_us = clock_->WallMicros();
     log->record.method = req.method;
     log->record.path = req.path;
-    const_cast<httplib::Request&>(req).headers.emplace("REWIND_START_US",
+    const_cast<httplib::Request&>(req).headers.emplace(kStartPseudoHeader,
                                                        std::to_string(start));
     Dispatch(req, res, start);
     log->headers_us = clock_->NowMicros();
