@@ -113,6 +113,10 @@ struct LoadFlags {
 int RunLoad(Store* store, const LoadFlags& flags, std::ostream& out,
             std::ostream& err);
 
+// Every exchange's id, key, method, path, status and completeness, in id
+// order, read without the bodies (Store::ScanKeys).
+Result<std::vector<ExchangeSummary>> KeySummaries(Store* store);
+
 // A progress line on stderr when it is a terminal; silent otherwise.
 class Progress {
  public:

@@ -1,4 +1,5 @@
 // verify, rekey and prune: checking and repairing a recording.
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -6,18 +7,27 @@
 
 namespace rwd {
 
+Result<std::vector<ExchangeSummary>> KeySummaries(Store* store) {
+  std::vector<ExchangeSummary> rows;
+  Status s = store->ScanKeys([&](const ExchangeSummary& e) { rows.push_back(e); });
+  if (!s.ok()) return s;
+  std::sort(rows.begin(), rows.end(),
+            [](const ExchangeSummary& a, const ExchangeSummary& b) { return a.id < b.id; });
+  return rows;
+}
+
 int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
   Result<std::string> integrity = store->IntegrityCheck();
   if (!integrity.ok()) {
     err << "rewind: " << integrity.status().message() << "\n";
     return kExitError;
   }
-  std::vector<ExchangeSummary> rows;
-  Status s = store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); });
-  if (!s.ok()) {
-    err << "rewind: " << s.message() << "\n";
+  Result<std::vector<ExchangeSummary>> listed = KeySummaries(store);
+  if (!listed.ok()) {
+    err << "rewind: " << listed.status().message() << "\n";
     return kExitError;
   }
+  const std::vector<ExchangeSummary>& rows = listed.value();
   Canonicalizer canon(store->rules());
   int64_t undecodable = 0, wrong_keys = 0, incomplete = 0;
   Progress progress("verify", static_cast<int64_t>(rows.size()));
@@ -47,12 +57,13 @@ int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
 }
 
 int RunRekey(Store* store, const KeyRules& rules, std::ostream& err) {
-  std::vector<int64_t> ids;
-  Status s = store->Scan([&](const ExchangeSummary& e) { ids.push_back(e.id); });
-  if (!s.ok()) {
-    err << "rewind: " << s.message() << "\n";
+  Result<std::vector<ExchangeSummary>> listed = KeySummaries(store);
+  if (!listed.ok()) {
+    err << "rewind: " << listed.status().message() << "\n";
     return kExitError;
   }
+  std::vector<int64_t> ids;
+  for (const ExchangeSummary& e : listed.value()) ids.push_back(e.id);
   Canonicalizer canon(rules);
   std::vector<std::pair<int64_t, std::string>> keys;
   Progress progress("rekey", static_cast<int64_t>(ids.size()));
@@ -68,7 +79,7 @@ int RunRekey(Store* store, const KeyRules& rules, std::ostream& err) {
     keys.emplace_back(id, std::move(key));
     progress.Update(static_cast<int64_t>(keys.size()));
   }
-  s = store->UpdateKeys(keys);
+  Status s = store->UpdateKeys(keys);
   if (s.ok()) s = store->SetRules(rules);
   if (!s.ok()) {
     err << "rewind: " << s.message() << "\n";
@@ -88,12 +99,12 @@ int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
     err << "rewind: --keep-last must be at least 1\n";
     return kExitError;
   }
-  std::vector<ExchangeSummary> rows;
-  Status s = store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); });
-  if (!s.ok()) {
-    err << "rewind: " << s.message() << "\n";
+  Result<std::vector<ExchangeSummary>> listed = KeySummaries(store);
+  if (!listed.ok()) {
+    err << "rewind: " << listed.status().message() << "\n";
     return kExitError;
   }
+  const std::vector<ExchangeSummary>& rows = listed.value();
   std::map<std::string, int64_t> per_key;
   for (const ExchangeSummary& e : rows) ++per_key[e.key_hex];
   std::map<std::string, int64_t> seen;
@@ -105,7 +116,7 @@ int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
       doomed.push_back(e.id);
     }
   }
-  s = store->Delete(doomed);
+  Status s = store->Delete(doomed);
   if (!s.ok()) {
     err << "rewind: " << s.message() << "\n";
     return kExitError;

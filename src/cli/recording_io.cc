@@ -229,11 +229,12 @@ Result<Exchange> FromJson(const JsonExchange& j) {
   return e;
 }
 
-// Collects the ids of "store" in order.
+// The ids of "store" in order.
 Result<std::vector<int64_t>> Ids(Store* store) {
+  Result<std::vector<ExchangeSummary>> rows = KeySummaries(store);
+  if (!rows.ok()) return rows.status();
   std::vector<int64_t> ids;
-  Status s = store->Scan([&](const ExchangeSummary& e) { ids.push_back(e.id); });
-  if (!s.ok()) return s;
+  for (const ExchangeSummary& e : rows.value()) ids.push_back(e.id);
   return ids;
 }
 
