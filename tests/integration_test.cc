@@ -117,6 +117,15 @@ class Backend {
             return false;  // breaks the connection without the last chunk
           });
     });
+    s.Post("/short-body", [](const httplib::Request&,
+                             httplib::Response& res) {
+      res.set_content_provider(
+          100, "application/json",
+          [](size_t, size_t, httplib::DataSink& sink) {
+            sink.write("{\"partial\":\"forty bytes of a hundred...\"", 40);
+            return false;  // closes with 60 of the 100 bytes never sent
+          });
+    });
     s.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
       std::this_thread::sleep_for(2500ms);
       res.set_content("{}", "application/json");
@@ -769,6 +778,28 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   RawResponse r = RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
+}
+
+// A small Content-Length body is handed to the client whole once it has
+// all arrived; one cut short must still reach the client cut short.
+TEST(Streaming, BackendCutsALengthBodyShortAndTheClientSeesItBroken) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  auto store = OpenTestStore(db);
+  {
+    Backend backend;
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/short-body", "{}"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(r.chunked);
+    EXPECT_FALSE(r.complete) << "a body cut short must not look complete";
+    EXPECT_EQ(r.body, std::string("{\"partial\":\"forty bytes of a hundred...\"", 40));
+  }
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
+  ASSERT_TRUE(st.executeStep());
+  EXPECT_EQ(st.getColumn(0).getInt(), 0);
+  EXPECT_NE(st.getColumn(1).getString().find("backend"), std::string::npos);
 }
 
 TEST(Process, SigkillDuringARecordingBurstLosesNoCompletedExchange) {

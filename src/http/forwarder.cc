@@ -19,6 +19,9 @@ struct Forwarder::Flight {
   int status = 0;
   HeaderList headers;      // end-to-end headers from the backend
   bool chunked = false;
+  // The handler relays the body piece by piece (woken per piece) rather
+  // than taking it whole once the call is done.
+  bool stream = false;
   std::optional<size_t> content_length;
   int64_t headers_us = 0;
   // A deque: the relaying thread keeps references across push_back.
@@ -30,6 +33,13 @@ struct Forwarder::Flight {
 namespace {
 
 constexpr size_t kMaxIdleClients = 256;
+
+// A response with a Content-Length up to this size is handed to the client
+// whole, once the backend has sent all of it and it is recorded: one
+// hand-off between the two threads instead of one per header block and
+// piece. Such bodies come in one write or a few; a chunked (streamed) or
+// larger body is relayed as it arrives.
+constexpr size_t kWholeBodyMax = 256 * 1024;
 
 }  // namespace
 
@@ -115,7 +125,8 @@ void Forwarder::Run(const std::shared_ptr<Flight>& f, const Request& request,
     up.headers.emplace(name, value);
   }
   up.body = request.body;
-  up.response_handler = [f, this, start_us](const httplib::Response& r) {
+  const bool head = request.method == "HEAD";
+  up.response_handler = [f, this, start_us, head](const httplib::Response& r) {
     const int64_t at = clock_->NowMicros() - start_us;
     std::lock_guard<std::mutex> lock(f->mu);
     f->status = r.status;
@@ -127,9 +138,10 @@ void Forwarder::Run(const std::shared_ptr<Flight>& f, const Request& request,
       f->headers.emplace_back(name, value);
     }
     f->chunked = !f->content_length.has_value();
+    f->stream = !head && (f->chunked || *f->content_length > kWholeBodyMax);
     f->headers_us = at;
     f->headers_ready = true;
-    f->cv.notify_all();
+    if (f->stream) f->cv.notify_all();
     return !f->cancelled;
   };
   up.content_receiver = [f, this, start_us](const char* data, size_t n,
@@ -137,7 +149,7 @@ void Forwarder::Run(const std::shared_ptr<Flight>& f, const Request& request,
     const int64_t at = clock_->NowMicros() - start_us;
     std::lock_guard<std::mutex> lock(f->mu);
     f->chunks.push_back(Chunk{at, std::string(data, n)});
-    f->cv.notify_all();
+    if (f->stream) f->cv.notify_all();
     return !f->cancelled;
   };
 
@@ -183,7 +195,9 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   });
 
   std::unique_lock<std::mutex> lock(f->mu);
-  f->cv.wait(lock, [&] { return f->headers_ready || f->finished; });
+  f->cv.wait(lock, [&] {
+    return (f->headers_ready && f->stream) || f->finished;
+  });
   if (!f->headers_ready) {
     const bool timed_out =
         f->error == httplib::Error::ConnectionTimeout ||
@@ -205,6 +219,21 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
     if (!content_type.empty()) res->set_header("Content-Type", content_type);
     return true;
   }
+  if (!f->stream && f->complete) {
+    // The whole body is here (and recorded): send it as it is.
+    std::string body;
+    if (f->chunks.size() == 1) {
+      body = std::move(f->chunks.front().data);
+    } else {
+      for (const Chunk& c : f->chunks) body += c.data;
+    }
+    res->body = std::move(body);  // (set_content would copy it)
+    res->headers.erase("Content-Type");
+    if (!content_type.empty()) res->set_header("Content-Type", content_type);
+    return true;
+  }
+  // Streamed, or cut short: relay what there is as it comes (a body cut
+  // short ends in a broken connection, as it did from the backend).
   lock.unlock();
 
   struct RelayState {
