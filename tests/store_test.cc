@@ -258,6 +258,49 @@ TEST(Store, FlushCommitsEverythingQueued) {
   }
 }
 
+// Checkpoints run beside the writer; under a write load that never pauses
+// the log must still start over instead of growing with the recording.
+TEST(Store, WriteAheadLogStaysBoundedUnderASteadyLoad) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  constexpr int kWriters = 4;
+  constexpr int kEach = 1000;  // 4,000 exchanges of ~10 KB: ~40 MB
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> peak_wal{0};
+  {
+    auto store = OpenTestStore(path);
+    std::thread monitor([&] {
+      while (!done) {
+        struct stat st;
+        if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > peak_wal) {
+          peak_wal = st.st_size;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    std::vector<std::thread> writers;
+    std::atomic<int> failed{0};
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kEach; ++i) {
+          Exchange e = Sample(w * kEach + i);
+          e.response.chunks[0].data = std::string(10000, 'a' + (i % 26));
+          if (!store->WaitCommitted(store->Append(std::move(e))).ok()) failed++;
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    done = true;
+    monitor.join();
+    EXPECT_EQ(failed, 0);
+  }
+  // The log starts over at 16 MB; one batch more may land before it does.
+  EXPECT_LT(peak_wal, 24 << 20) << "peak -wal size " << peak_wal;
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM exchanges").getInt(), kWriters * kEach);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
 TEST(Store, ReadOnlyStoreRefusesWrites) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");
