@@ -18,8 +18,7 @@ bool IsHopByHop(const std::string& name) {
 
 bool IsPseudoHeader(const std::string& name) {
   return name == "REMOTE_ADDR" || name == "REMOTE_PORT" ||
-         name == "LOCAL_ADDR" || name == "LOCAL_PORT" ||
-         name == kStartPseudoHeader;
+         name == "LOCAL_ADDR" || name == "LOCAL_PORT";
 }
 
 Request FromHttplib(const httplib::Request& req) {

@@ -19,12 +19,7 @@ namespace rwd {
 // Proxy-Authenticate.
 bool IsHopByHop(const std::string& name);
 
-// Marks a request rewind's handler has seen; its value is the receipt
-// time. Injected into Request::headers like cpp-httplib's REMOTE_ADDR, so
-// it is a pseudo-header too: never forwarded, stored or hashed.
-constexpr const char* kStartPseudoHeader = "REWIND_START_US";
-
-// Names injected into Request::headers (REMOTE_ADDR, ..., REWIND_START_US).
+// Names cpp-httplib injects into Request::headers (REMOTE_ADDR, ...).
 bool IsPseudoHeader(const std::string& name);
 
 // The end-to-end request as the client sent it: method, raw path, raw query,

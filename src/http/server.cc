@@ -95,6 +95,11 @@ std::string Joined(const std::vector<std::string>& items) {
   return out;
 }
 
+// Set while cpp-httplib runs rewind's handler for a request on this
+// thread, so its logger (called next, on the same thread) leaves the
+// request to the handler's own RequestLog.
+thread_local bool t_handled = false;
+
 class FrontServer final : public Server {
  public:
   explicit FrontServer(const ServerOptions& options)
@@ -243,7 +248,11 @@ class FrontServer final : public Server {
     // handled ones are logged by their RequestLog.
     http_.set_logger([this](const httplib::Request& req,
                             const httplib::Response& res) {
-      if (req.has_header(kStartPseudoHeader)) return;
+      // cpp-httplib calls the logger on the thread that ran the handler.
+      if (t_handled) {
+        t_handled = false;
+        return;
+      }
       AccessRecord r;
       r.wall_us = clock_->WallMicros();
       r.method = req.method;
@@ -285,13 +294,16 @@ class FrontServer final : public Server {
     log->record.wall_us = clock_->WallMicros();
     log->record.method = req.method;
     log->record.path = req.path;
-    const_cast<httplib::Request&>(req).headers.emplace(kStartPseudoHeader,
-                                                       std::to_string(start));
+    t_handled = true;
     Dispatch(req, res, start);
     log->headers_us = clock_->NowMicros();
     log->record.status = res.status == -1 ? 200 : res.status;
-    log->record.outcome = res.get_header_value("X-Rewind");
-    log->record.key = res.get_header_value("X-Rewind-Key").substr(0, 8);
+    // Set by Dispatch with exactly these names: a plain scan is cheaper
+    // than the case-insensitive map's find.
+    for (const auto& [name, value] : res.headers) {
+      if (name == "X-Rewind") log->record.outcome = value;
+      if (name == "X-Rewind-Key") log->record.key = value.substr(0, 8);
+    }
     if (res.content_provider_) {
       // Count the body as it is written, and log when it is done.
       auto inner = std::move(res.content_provider_);

@@ -16,9 +16,10 @@ namespace {
 // same on every machine, which is what a key needs.
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag;
 
-bool Parse(const std::string& text, rapidjson::Document* doc) {
+template <typename Doc>
+bool Parse(const std::string& text, Doc* doc) {
   if (text.empty()) return false;
-  doc->Parse<kParseFlags>(text.data(), text.size());
+  doc->template Parse<kParseFlags>(text.data(), text.size());
   return !doc->HasParseError();
 }
 
@@ -35,11 +36,19 @@ void RemovePath(rapidjson::Value* value, const std::vector<std::string>& path,
   }
 }
 
-void RemoveIgnored(rapidjson::Document* doc, const FieldPaths& ignore) {
+void RemoveIgnored(rapidjson::Value* doc, const FieldPaths& ignore) {
   for (const auto& path : ignore) RemovePath(doc, path, 0);
 }
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// A RapidJSON output stream appending to a std::string.
+struct StringOutput {
+  using Ch = char;
+  std::string* out;
+  void Put(char c) { out->push_back(c); }
+  void Flush() {}
+};
 
 bool LessByName(const rapidjson::Value::Member* a,
                 const rapidjson::Value::Member* b) {
@@ -49,7 +58,8 @@ bool LessByName(const rapidjson::Value::Member* a,
 }
 
 // Returns false when nesting exceeds kMaxJsonDepth.
-bool WriteSorted(const rapidjson::Value& v, Writer* w, int depth) {
+template <typename W>
+bool WriteSorted(const rapidjson::Value& v, W* w, int depth) {
   if (depth > kMaxJsonDepth) return false;
   if (v.IsObject()) {
     std::vector<const rapidjson::Value::Member*> members;
@@ -169,14 +179,22 @@ bool RedactJsonFields(std::string* body, const std::vector<std::string>& paths) 
 
 bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
                    std::string* out) {
-  rapidjson::Document doc;
+  // This runs for every request: a request body of a few KB parses into
+  // these stack buffers without touching the heap (larger ones spill over).
+  char value_buffer[8192];
+  char stack_buffer[1024];
+  rapidjson::MemoryPoolAllocator<> values(value_buffer, sizeof(value_buffer));
+  rapidjson::MemoryPoolAllocator<> stack(stack_buffer, sizeof(stack_buffer));
+  using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
+  rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator>
+      doc(&values, sizeof(stack_buffer), &stack);
   if (!Parse(text, &doc)) return false;
   RemoveIgnored(&doc, ignore);
-  rapidjson::StringBuffer buffer;
-  Writer writer(buffer);
-  if (!WriteSorted(doc, &writer, 0)) return false;
-  out->assign(buffer.GetString(), buffer.GetSize());
-  return true;
+  out->clear();
+  out->reserve(text.size());
+  StringOutput output{out};
+  rapidjson::Writer<StringOutput> writer(output);
+  return WriteSorted(doc, &writer, 0);
 }
 
 bool DiffJson(const std::string& a, const std::string& b,

@@ -15,23 +15,39 @@ start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" -
 curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
 kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
 
-port=$(free_port)
-valgrind --tool=callgrind --callgrind-out-file="$BENCH_DIR/cg.out" --instr-atstart=no \
-  build/rewind replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:"$port" \
-  --latency none --quiet --max-connections 4 >"$BENCH_DIR/cg.log" 2>&1 &
-BENCH_PIDS+=($!)
-for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/__rewind/health" && break; sleep 0.1; done
+# count NAME CMD...: runs the server CMD under callgrind (PORT in its
+# arguments becomes a free port) and prints its instructions per request.
+count() {
+  local name=$1; shift
+  port=$(free_port)
+  local args=("${@//PORT/$port}")
+  valgrind --tool=callgrind --callgrind-out-file="$BENCH_DIR/$name.cg" --instr-atstart=no \
+    "${args[@]}" >"$BENCH_DIR/$name.log" 2>&1 &
+  BENCH_PIDS+=($!)
+  for _ in $(seq 200); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$port/v1/chat/completions" -d '{}' && break
+    sleep 0.1
+  done
+  post 50  # warm-up: caches filled, threads started
+  callgrind_control -i on "${BENCH_PIDS[-1]}" >/dev/null
+  post "$n"
+  callgrind_control -i off "${BENCH_PIDS[-1]}" >/dev/null
+  # The profile is written at exit; it holds only the instrumented window.
+  kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" 2>/dev/null || true; unset 'BENCH_PIDS[-1]'
+  local total
+  total=$(cat "$BENCH_DIR/$name".cg* | awk '/^totals:/ {s += $2} END {print s}')
+  echo $((total / n))
+}
 post() {
   for _ in $(seq "$1"); do
     curl -s -o /dev/null "http://127.0.0.1:$port/v1/chat/completions" \
       -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
   done
 }
-post 50  # warm-up: caches filled, threads started
-callgrind_control -i on "${BENCH_PIDS[-1]}" >/dev/null
-post "$n"
-callgrind_control -i off "${BENCH_PIDS[-1]}" >/dev/null
-# The profile is written at exit; it holds only the instrumented window.
-kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" 2>/dev/null || true; unset 'BENCH_PIDS[-1]'
-total=$(cat "$BENCH_DIR"/cg.out* | awk '/^totals:/ {s += $2} END {print s}')
-echo "instructions per replayed request (1 KB JSON, --latency none): $((total / n))"
+
+replay=$(count replay build/rewind replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:PORT \
+  --latency none --quiet --max-connections 4)
+hello=$(count hello build/rewind-bench-hello "$BENCH_DIR/body.json" 4 PORT)
+echo "instructions per replayed request (1 KB JSON, --latency none): $replay"
+echo "instructions per request of the bare cpp-httplib server (rewind-bench-hello, same bytes): $hello"
+echo "rewind's own share: $((replay - hello)) ($(awk -v r="$replay" -v h="$hello" 'BEGIN { printf "%.0f", 100 * (r - h) / r }') %)"

@@ -10,7 +10,7 @@ BENCH_PIDS=()
 bench_cleanup() {
   for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$BENCH_DIR"
+  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$BENCH_DIR"
 }
 trap bench_cleanup EXIT
 
