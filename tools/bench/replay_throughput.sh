@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Replay throughput: a recorded 1 KB JSON answer to POST /v1/chat/completions
 # served by `rewind replay --latency none`, against nginx serving the same
-# bytes, in the same run. wrk, keep-alive, 1/32/256 connections.
+# bytes, in the same run. wrk, keep-alive, 1/32/256 connections. A third
+# peer, rewind-bench-hello (cpp-httplib set up as rewind sets it up,
+# answering with the same bytes and doing nothing else), separates what the
+# HTTP library costs (hello / nginx) from what rewind's own work costs
+# (replay / hello).
 # Usage: tools/bench/replay_throughput.sh [SECONDS per run, default 5]
 source "$(dirname "$0")/lib.sh"
 secs=${1:-5}
@@ -12,14 +16,27 @@ start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" -
 curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
 kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
 start_rewind replay replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --latency none --quiet
+bench_hello() {
+  build/rewind-bench-hello "$BENCH_DIR/body.json" >"$BENCH_DIR/hello.out" 2>&1 &
+  BENCH_PIDS+=($!)
+  for _ in $(seq 100); do
+    hello_url=$(grep -o "http://[0-9.:]*" "$BENCH_DIR/hello.out" 2>/dev/null | head -1 || true)
+    [[ -n "$hello_url" ]] && curl -s -o /dev/null "$hello_url/" && return
+    sleep 0.05
+  done
+  echo "bench: rewind-bench-hello did not start" >&2
+  exit 1
+}
+bench_hello
 hit=$(curl -s -D - -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST" | grep -i '^x-rewind:' | tr -d '\r')
 [[ "$hit" == *hit* ]] || { echo "bench: replay did not hit ($hit)" >&2; exit 1; }
 
-echo "| connections | nginx req/s | rewind replay req/s | ratio | nginx p50 µs | replay p50 µs |"
-echo "|---|---|---|---|---|---|"
+echo "| connections | nginx req/s | bare cpp-httplib req/s | rewind replay req/s | replay / nginx | replay / bare | bare / nginx | nginx p50 µs | replay p50 µs |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for c in 1 32 256; do
   read -r n_rps n_p50 _ < <(wrk_post "$nginx_url" "$c" "$secs")
+  read -r h_rps _ _ < <(wrk_post "$hello_url" "$c" "$secs")
   read -r r_rps r_p50 _ < <(wrk_post "$url" "$c" "$secs")
-  awk -v c="$c" -v n="$n_rps" -v r="$r_rps" -v np="$n_p50" -v rp="$r_p50" \
-    'BEGIN { printf "| %d | %d | %d | %.2f | %d | %d |\n", c, n, r, r/n, np, rp }'
+  awk -v c="$c" -v n="$n_rps" -v h="$h_rps" -v r="$r_rps" -v np="$n_p50" -v rp="$r_p50" \
+    'BEGIN { printf "| %d | %d | %d | %d | %.2f | %.2f | %.2f | %d | %d |\n", c, n, h, r, r/n, r/h, h/n, np, rp }'
 done
