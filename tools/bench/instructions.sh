@@ -29,9 +29,9 @@ count() {
     sleep 0.1
   done
   post 50  # warm-up: caches filled, threads started
-  callgrind_control -i on "${BENCH_PIDS[-1]}" >/dev/null
+  callgrind_control -i on "${BENCH_PIDS[-1]}" >/dev/null 2>&1
   post "$n"
-  callgrind_control -i off "${BENCH_PIDS[-1]}" >/dev/null
+  callgrind_control -i off "${BENCH_PIDS[-1]}" >/dev/null 2>&1
   # The profile is written at exit; it holds only the instrumented window.
   kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" 2>/dev/null || true; unset 'BENCH_PIDS[-1]'
   local total
