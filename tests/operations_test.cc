@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include "rewind/server.h"
 #include "testutil/test_server.h"
 
@@ -66,6 +68,38 @@ struct Backend {
     server.Start();
   }
 };
+
+// The kernel's descriptor table, as /proc/self/status reports it.
+long DescriptorTableSize() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("FDSize:", 0) == 0) return std::stol(line.substr(7));
+  }
+  return -1;
+}
+
+// Growing the table while threads run stalls all of them for an RCU grace
+// period (a stream's first chunk came ~5 ms late at 256 descriptors); the
+// server grows it once, before any connection.
+TEST(Operations, ServerMakesRoomForItsConnectionsDescriptorsUpFront) {
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  ServerOptions o;
+  o.mode = ServerMode::kServe;
+  o.quiet = true;
+  o.max_connections = 500;  // room for 500 * 4 + 64 = 2,064
+  const long need = 500 * 4 + 64;
+  InProcessRewind serve(o);
+  ASSERT_NE(serve.port(), 0);
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < static_cast<rlim_t>(need)) {
+    GTEST_SKIP() << "hard open-file limit " << limit.rlim_max << " is below " << need;
+  }
+  EXPECT_GE(now.rlim_cur, static_cast<rlim_t>(need));
+  EXPECT_GE(DescriptorTableSize(), need);
+}
 
 TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
   TempDir dir;
