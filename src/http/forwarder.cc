@@ -1,45 +1,40 @@
 #include "http/forwarder.h"
 
-#include <condition_variable>
-#include <deque>
+#include <curl/curl.h>
+
+#include <cstdlib>
 #include <optional>
+#include <string_view>
 
 #include "http/http_util.h"
 
 namespace rwd {
-
-struct Forwarder::Flight {
-  std::mutex mu;
-  std::condition_variable cv;
-  // All fields below are guarded by mu.
-  bool headers_ready = false;
-  bool finished = false;   // the backend call returned and on_done ran
-  bool cancelled = false;  // the client went away
-  bool complete = false;
-  int status = 0;
-  HeaderList headers;      // end-to-end headers from the backend
-  bool chunked = false;
-  // The handler relays the body piece by piece (woken per piece) rather
-  // than taking it whole once the call is done.
-  bool stream = false;
-  std::optional<size_t> content_length;
-  int64_t headers_us = 0;
-  // A deque: the relaying thread keeps references across push_back.
-  std::deque<Chunk> chunks;
-  httplib::Error error = httplib::Error::Success;
-  int64_t elapsed_us = 0;
-};
-
 namespace {
 
-constexpr size_t kMaxIdleClients = 256;
+constexpr size_t kMaxIdleConnections = 256;
 
-// A response with a Content-Length up to this size is handed to the client
-// whole, once the backend has sent all of it and it is recorded: one
-// hand-off between the two threads instead of one per header block and
-// piece. Such bodies come in one write or a few; a chunked (streamed) or
-// larger body is relayed as it arrives.
+// A response with a Content-Length up to this size is handed to cpp-httplib
+// whole, once the backend has sent all of it and it is recorded; a chunked
+// (streamed) or larger body is written to the client piece by piece.
 constexpr size_t kWholeBodyMax = 256 * 1024;
+
+// The longest one wait for the backend's socket blocks before the loop
+// looks again; curl's own timeouts end a silent transfer.
+constexpr int kPollMs = 1000;
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string_view TrimSpace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
+                        s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -65,227 +60,353 @@ Result<BackendUrl> BackendUrl::Parse(const std::string& url) {
   return b;
 }
 
-Forwarder::Forwarder(BackendUrl backend, int timeout_s, size_t workers,
-                     Clock* clock)
-    : backend_(std::move(backend)),
-      timeout_s_(timeout_s),
-      clock_(clock),
-      pool_(std::make_unique<httplib::ThreadPool>(workers)) {}
+
+// One keep-alive connection to the backend: a multi handle, which keeps
+// the connection between transfers, and the easy handle run on it.
+struct Forwarder::Connection {
+  CURLM* multi = curl_multi_init();
+  CURL* easy = curl_easy_init();
+  ~Connection() {
+    if (easy) curl_easy_cleanup(easy);
+    if (multi) curl_multi_cleanup(multi);
+  }
+};
+
+// One proxied request: the transfer, what the backend has sent so far, and
+// the exchange to record. Driven only by the thread that runs the request's
+// handler and then its content provider.
+struct Forwarder::Call {
+  Forwarder* forwarder = nullptr;
+  int64_t start_us = 0;
+  std::unique_ptr<Connection> conn;
+  curl_slist* request_headers = nullptr;
+  std::string request_body;  // curl reads it in place
+  bool running = false;      // the easy handle is on the multi handle
+
+  // What the backend has sent.
+  int status = 0;
+  HeaderList headers;  // end-to-end ones
+  std::optional<size_t> content_length;
+  bool headers_done = false;
+  int64_t headers_us = 0;
+  std::vector<Chunk> chunks;
+  bool transfer_done = false;
+  CURLcode result = CURLE_OK;
+
+  // The relay's position in "chunks".
+  size_t next = 0;
+  size_t written = 0;
+
+  Exchange base;
+  DoneCallback on_done;
+  bool finished = false;  // Finish() ran
+  bool complete = false;
+
+  ~Call() {
+    Finish(false, "client disconnected");
+    if (request_headers) curl_slist_free_all(request_headers);
+  }
+
+  int64_t Now() const { return forwarder->clock_->NowMicros() - start_us; }
+
+  static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
+    static_cast<Call*>(self)->Header(std::string_view(data, size * n));
+    return size * n;
+  }
+  static size_t OnBody(char* data, size_t size, size_t n, void* self) {
+    auto* call = static_cast<Call*>(self);
+    call->chunks.push_back(Chunk{call->Now(), std::string(data, size * n)});
+    return size * n;
+  }
+
+  void Header(std::string_view line) {
+    if (line.rfind("HTTP/", 0) == 0) {  // a status line: a new header block
+      const size_t space = line.find(' ');
+      status = space == std::string_view::npos
+                   ? 0
+                   : std::atoi(std::string(line.substr(space + 1, 3)).c_str());
+      headers.clear();
+      content_length.reset();
+      return;
+    }
+    line = TrimSpace(line);
+    if (line.empty()) {
+      // The end of a block; 1xx blocks are interim, another one follows.
+      if (status >= 200) {
+        headers_done = true;
+        headers_us = Now();
+      }
+      return;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return;
+    std::string name(TrimSpace(line.substr(0, colon)));
+    std::string value(TrimSpace(line.substr(colon + 1)));
+    if (HeaderNameEquals(name, "Content-Length")) {
+      content_length = std::strtoull(value.c_str(), nullptr, 10);
+    }
+    if (IsHopByHop(name)) return;
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+
+  // Sets up the transfer of "request" and puts it on the connection.
+  bool Start(const BackendUrl& backend, int timeout_s, const Request& request,
+             bool head) {
+    CURL* e = conn->easy;
+    curl_easy_reset(e);
+    const std::string url =
+        backend.scheme_host_port + backend.path_prefix + request.Target();
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);  // "/a/../b" as sent
+    curl_easy_setopt(e, CURLOPT_PROXY, "");       // never a proxy from the env
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(timeout_s));
+    // Silence: less than a byte a second for timeout_s seconds.
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(timeout_s));
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Call::OnBody);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+
+    request_body = request.body;
+    if (head) {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (request.method == "GET" && request_body.empty()) {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      if (!request_body.empty() || request.method == "POST" ||
+          request.method == "PUT" || request.method == "PATCH") {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request_body.size()));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, request_body.data());
+      }
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+
+    bool has_accept = false;
+    bool has_content_type = false;
+    for (const auto& [name, value] : request.headers) {
+      // curl sets Host for the backend; a client's Host names rewind, and
+      // following it would let a client pick the destination. An Expect
+      // was answered by rewind's own server already.
+      if (HeaderNameEquals(name, "Host") || HeaderNameEquals(name, "Expect")) {
+        continue;
+      }
+      has_accept |= HeaderNameEquals(name, "Accept");
+      has_content_type |= HeaderNameEquals(name, "Content-Type");
+      // "Name;" is curl's way to send a header with an empty value.
+      const std::string line = value.empty() ? name + ";" : name + ": " + value;
+      request_headers = curl_slist_append(request_headers, line.c_str());
+    }
+    // Headers curl would add on its own, and the client did not send.
+    if (!has_accept) request_headers = curl_slist_append(request_headers, "Accept:");
+    if (!has_content_type) {
+      request_headers = curl_slist_append(request_headers, "Content-Type:");
+    }
+    request_headers = curl_slist_append(request_headers, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
+
+    if (curl_multi_add_handle(conn->multi, e) != CURLM_OK) {
+      transfer_done = true;
+      result = CURLE_FAILED_INIT;
+      return false;
+    }
+    running = true;
+    return true;
+  }
+
+  // Moves the transfer on until "until()" holds or it is over.
+  template <typename Until>
+  void Drive(Until until) {
+    while (!transfer_done && !until()) {
+      int still_running = 0;
+      const CURLMcode mc = curl_multi_perform(conn->multi, &still_running);
+      int left = 0;
+      while (CURLMsg* m = curl_multi_info_read(conn->multi, &left)) {
+        if (m->msg == CURLMSG_DONE) {
+          transfer_done = true;
+          result = m->data.result;
+        }
+      }
+      if (mc != CURLM_OK && !transfer_done) {
+        transfer_done = true;
+        result = CURLE_RECV_ERROR;
+      }
+      if (transfer_done || until()) return;
+      curl_multi_poll(conn->multi, nullptr, 0, kPollMs, nullptr);
+    }
+  }
+
+  std::string Error() const {
+    return std::string("backend: ") + curl_easy_strerror(result);
+  }
+
+  // Ends the call once: stops the transfer if it still runs, returns a
+  // connection that finished cleanly to the pool, and hands the exchange
+  // to on_done. "keep_chunks": the relay still writes from them.
+  void Finish(bool ok, const std::string& error, bool keep_chunks = true) {
+    if (finished) return;
+    finished = true;
+    complete = ok;
+    if (running) {
+      curl_multi_remove_handle(conn->multi, conn->easy);
+      running = false;
+    }
+    if (conn) {
+      // A connection left in the middle of a response cannot carry another.
+      if (transfer_done && result == CURLE_OK) {
+        forwarder->Release(std::move(conn));
+      } else {
+        conn.reset();
+      }
+    }
+    if (!headers_done || !on_done) return;
+    base.response.status = status;
+    base.response.headers = headers;
+    base.response.chunked = !content_length.has_value();
+    base.response.headers_us = headers_us;
+    if (keep_chunks) {
+      base.response.chunks = chunks;
+    } else {
+      base.response.chunks = std::move(chunks);
+    }
+    base.complete = ok;
+    if (!ok) base.error = error;
+    on_done(std::move(base));
+  }
+};
+
+Forwarder::Forwarder(BackendUrl backend, int timeout_s, Clock* clock)
+    : backend_(std::move(backend)), timeout_s_(timeout_s), clock_(clock) {
+  GlobalInit();
+}
 
 Forwarder::~Forwarder() { Shutdown(); }
 
 void Forwarder::Shutdown() {
-  if (pool_) {
-    pool_->shutdown();
-    pool_.reset();
-  }
-  // Close the idle keep-alive connections, so the backend does not hold a
-  // worker for each until its own timeout.
-  std::lock_guard<std::mutex> lock(clients_mu_);
-  idle_clients_.clear();
+  // Closing the idle keep-alive connections lets the backend free the
+  // worker it keeps for each.
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  idle_.clear();
 }
 
-std::unique_ptr<httplib::Client> Forwarder::AcquireClient() {
+std::unique_ptr<Forwarder::Connection> Forwarder::Acquire() {
   {
-    std::lock_guard<std::mutex> lock(clients_mu_);
-    if (!idle_clients_.empty()) {
-      auto c = std::move(idle_clients_.back());
-      idle_clients_.pop_back();
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
       return c;
     }
   }
-  auto c = std::make_unique<httplib::Client>(backend_.scheme_host_port);
-  c->set_keep_alive(true);
-  c->set_tcp_nodelay(true);
-  c->set_decompress(false);  // relay encoded bytes as they are
-  c->set_follow_location(false);
-  c->set_connection_timeout(timeout_s_, 0);
-  c->set_read_timeout(timeout_s_, 0);
-  c->set_write_timeout(timeout_s_, 0);
+  auto c = std::make_unique<Connection>();
+  if (!c->multi || !c->easy) return nullptr;
   return c;
 }
 
-void Forwarder::ReleaseClient(std::unique_ptr<httplib::Client> client) {
-  std::lock_guard<std::mutex> lock(clients_mu_);
-  if (idle_clients_.size() < kMaxIdleClients) {
-    idle_clients_.push_back(std::move(client));
-  }
-}
-
-void Forwarder::Run(const std::shared_ptr<Flight>& f, const Request& request,
-                    int64_t start_us, Exchange base,
-                    const DoneCallback& on_done) {
-  httplib::Request up;
-  up.method = request.method;
-  up.path = backend_.path_prefix + request.Target();
-  for (const auto& [name, value] : request.headers) {
-    // The client library sets Host for the backend; a client's Host names
-    // rewind, and following it would let a client pick the destination.
-    if (HeaderNameEquals(name, "Host")) continue;
-    up.headers.emplace(name, value);
-  }
-  up.body = request.body;
-  const bool head = request.method == "HEAD";
-  up.response_handler = [f, this, start_us, head](const httplib::Response& r) {
-    const int64_t at = clock_->NowMicros() - start_us;
-    std::lock_guard<std::mutex> lock(f->mu);
-    f->status = r.status;
-    for (const auto& [name, value] : r.headers) {
-      if (HeaderNameEquals(name, "Content-Length")) {
-        f->content_length = std::strtoull(value.c_str(), nullptr, 10);
-      }
-      if (IsHopByHop(name)) continue;
-      f->headers.emplace_back(name, value);
-    }
-    f->chunked = !f->content_length.has_value();
-    f->stream = !head && (f->chunked || *f->content_length > kWholeBodyMax);
-    f->headers_us = at;
-    f->headers_ready = true;
-    if (f->stream) f->cv.notify_all();
-    return !f->cancelled;
-  };
-  up.content_receiver = [f, this, start_us](const char* data, size_t n,
-                                            uint64_t, uint64_t) {
-    const int64_t at = clock_->NowMicros() - start_us;
-    std::lock_guard<std::mutex> lock(f->mu);
-    f->chunks.push_back(Chunk{at, std::string(data, n)});
-    if (f->stream) f->cv.notify_all();
-    return !f->cancelled;
-  };
-
-  std::unique_ptr<httplib::Client> client = AcquireClient();
-  httplib::Response r;
-  httplib::Error error = httplib::Error::Success;
-  const bool ok = client->send(up, r, error);
-  const int64_t elapsed = clock_->NowMicros() - start_us;
-
-  std::unique_lock<std::mutex> lock(f->mu);
-  const bool complete = ok && !f->cancelled;
-  if (f->headers_ready && on_done) {
-    base.response.status = f->status;
-    base.response.headers = f->headers;
-    base.response.chunked = f->chunked;
-    base.response.headers_us = f->headers_us;
-    base.response.chunks.assign(f->chunks.begin(), f->chunks.end());
-    base.complete = complete;
-    if (!complete) {
-      base.error = f->cancelled ? "client disconnected"
-                                : "backend: " + httplib::to_string(error);
-    }
-    lock.unlock();
-    on_done(std::move(base));
-    lock.lock();
-  }
-  f->finished = true;
-  f->complete = complete;
-  f->error = error;
-  f->elapsed_us = elapsed;
-  f->cv.notify_all();
-  lock.unlock();
-  if (ok) ReleaseClient(std::move(client));
+void Forwarder::Release(std::unique_ptr<Connection> connection) {
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
 }
 
 bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
                         Exchange base, DoneCallback on_done,
                         httplib::Response* res) {
-  auto f = std::make_shared<Flight>();
-  pool_->enqueue([this, f, request, start_us, base = std::move(base),
-                  on_done = std::move(on_done)]() mutable {
-    Run(f, request, start_us, std::move(base), on_done);
-  });
-
-  std::unique_lock<std::mutex> lock(f->mu);
-  f->cv.wait(lock, [&] {
-    return (f->headers_ready && f->stream) || f->finished;
-  });
-  if (!f->headers_ready) {
-    const bool timed_out =
-        f->error == httplib::Error::ConnectionTimeout ||
-        (f->error == httplib::Error::Read &&
-         f->elapsed_us >= int64_t{timeout_s_} * 1000000);
+  auto call = std::make_shared<Call>();
+  call->forwarder = this;
+  call->start_us = start_us;
+  call->base = std::move(base);
+  call->on_done = std::move(on_done);
+  call->conn = Acquire();
+  if (call->conn && call->Start(backend_, timeout_s_, request, head)) {
+    call->Drive([&] { return call->headers_done; });
+  } else {
+    call->transfer_done = true;
+    call->result = CURLE_FAILED_INIT;
+  }
+  if (!call->headers_done) {
+    const bool timed_out = call->result == CURLE_OPERATION_TIMEDOUT;
+    const std::string why = curl_easy_strerror(call->result);
+    call->Finish(false, "");  // no headers: nothing to record
     SetJsonError(res, timed_out ? 504 : 502,
-                 timed_out ? "rewind_backend_timeout"
-                           : "rewind_backend_unavailable",
-                 "backend " + backend_.scheme_host_port + " did not answer: " +
-                     httplib::to_string(f->error));
+                 timed_out ? "rewind_backend_timeout" : "rewind_backend_unavailable",
+                 "backend " + backend_.scheme_host_port + " did not answer: " + why);
     return false;
   }
-  res->status = f->status;
-  const std::string content_type = CopyResponseHeaders(f->headers, res);
-  const bool no_body = head || f->status == 204 || f->status == 304 ||
-                       (f->content_length && *f->content_length == 0);
-  if (no_body) {
-    f->cv.wait(lock, [&] { return f->finished; });
-    if (!content_type.empty()) res->set_header("Content-Type", content_type);
-    return true;
-  }
-  if (!f->stream && f->complete) {
-    // The whole body is here (and recorded): send it as it is.
-    std::string body;
-    if (f->chunks.size() == 1) {
-      body = std::move(f->chunks.front().data);
-    } else {
-      for (const Chunk& c : f->chunks) body += c.data;
-    }
-    res->body = std::move(body);  // (set_content would copy it)
-    res->headers.erase("Content-Type");
-    if (!content_type.empty()) res->set_header("Content-Type", content_type);
-    return true;
-  }
-  // Streamed, or cut short: relay what there is as it comes (a body cut
-  // short ends in a broken connection, as it did from the backend).
-  lock.unlock();
 
-  struct RelayState {
-    std::shared_ptr<Flight> flight;
-    size_t next = 0;
-    size_t written = 0;
-  };
-  auto state = std::make_shared<RelayState>(RelayState{f});
-  auto relay = [state](std::optional<size_t> length,
-                       httplib::DataSink& sink) -> bool {
-    Flight& fl = *state->flight;
-    while (true) {
-      std::unique_lock<std::mutex> lk(fl.mu);
-      fl.cv.wait(lk, [&] {
-        return state->next < fl.chunks.size() || fl.finished;
-      });
-      if (state->next < fl.chunks.size()) {
-        const Chunk& c = fl.chunks[state->next];
-        if (length && state->written + c.data.size() >= *length) {
-          fl.cv.wait(lk, [&] { return fl.finished; });
-          if (!fl.complete) return false;
-        }
-        ++state->next;
-        lk.unlock();
-        if (!sink.write(c.data.data(), c.data.size())) {
-          std::lock_guard<std::mutex> relock(fl.mu);
-          fl.cancelled = true;
-          return false;
-        }
-        state->written += c.data.size();
-        continue;
+  res->status = call->status;
+  const std::string content_type = CopyResponseHeaders(call->headers, res);
+  const std::optional<size_t> length = call->content_length;
+  const bool no_body = head || call->status == 204 || call->status == 304 ||
+                       (length && *length == 0);
+  if (no_body || (length && *length <= kWholeBodyMax)) {
+    // Small or empty: read it all, record it, then hand it over whole.
+    call->Drive([] { return false; });
+    const bool ok = call->result == CURLE_OK;
+    if (ok && !no_body) {
+      std::string body;
+      if (call->chunks.size() == 1) {
+        body = std::move(call->chunks.front().data);
+        call->chunks.front().data = body;  // (the exchange keeps a copy)
+      } else {
+        for (const Chunk& c : call->chunks) body += c.data;
       }
-      // Finished and everything relayed. Breaking the connection is how
-      // HTTP says a response was cut short.
-      if (!fl.complete) return false;
-      lk.unlock();
-      if (!length) sink.done();
+      call->Finish(true, "", /*keep_chunks=*/false);
+      res->body = std::move(body);  // (set_content would copy it)
+      res->headers.erase("Content-Type");
+      if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return true;
     }
+    call->Finish(ok, ok ? "" : call->Error());
+    if (no_body) {
+      if (!content_type.empty()) res->set_header("Content-Type", content_type);
+      return true;
+    }
+    // Cut short: the relay below writes what came, then breaks the
+    // connection, as the backend did.
+  }
+
+  // Streamed (chunked or large): each piece is written as it arrives. The
+  // last bytes wait until the exchange is recorded.
+  auto relay = [call, length](httplib::DataSink& sink) -> bool {
+    Call& c = *call;
+    while (true) {
+      while (c.next < c.chunks.size()) {
+        const size_t size = c.chunks[c.next].data.size();
+        if (length && c.written + size >= *length && !c.finished) {
+          c.Drive([] { return false; });
+          c.Finish(c.result == CURLE_OK, c.Error());
+        }
+        if (length && c.written + size >= *length && !c.complete) return false;
+        const std::string& data = c.chunks[c.next].data;
+        if (!sink.write(data.data(), data.size())) {
+          c.Finish(false, "client disconnected");
+          return false;
+        }
+        c.written += size;
+        ++c.next;
+      }
+      if (c.transfer_done || c.finished) {
+        c.Finish(c.result == CURLE_OK, c.Error());
+        if (!c.complete) return false;
+        if (!length) sink.done();
+        return true;
+      }
+      const size_t have = c.chunks.size();
+      c.Drive([&] { return c.chunks.size() > have; });
+    }
   };
-  if (f->chunked) {
+  if (!length) {
     res->set_chunked_content_provider(
-        content_type, [relay](size_t, httplib::DataSink& sink) {
-          return relay(std::nullopt, sink);
-        });
+        content_type, [relay](size_t, httplib::DataSink& sink) { return relay(sink); });
   } else {
-    const size_t length = *f->content_length;
     res->set_content_provider(
-        length, content_type,
-        [relay, length](size_t, size_t, httplib::DataSink& sink) {
-          return relay(length, sink);
-        });
+        *length, content_type,
+        [relay](size_t, size_t, httplib::DataSink& sink) { return relay(sink); });
   }
   if (content_type.empty()) res->headers.erase("Content-Type");
   return true;

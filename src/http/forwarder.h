@@ -1,16 +1,19 @@
-// Forwarder: sends a request to the backend and streams the answer back.
+// Forwarder: sends a request to the backend and streams the answer back,
+// on the handler's own thread.
 //
-// The backend call runs on a worker of the forwarder's own pool, because
-// cpp-httplib's client call blocks until the whole body is read while the
-// server must send the status and headers before the body. For a streamed
-// (chunked) or large body the handler thread waits for the headers, then
-// relays each piece as it arrives; a small Content-Length body is handed
-// over whole once the call is done, with one wake-up instead of several.
+// The backend call is a libcurl transfer driven step by step (the multi
+// interface) by the thread that runs the handler: Forward() drives it
+// until the backend's status and headers are in, so the handler can return
+// them to cpp-httplib; the content provider it leaves behind drives the
+// same transfer on, writing each piece of the body to the client as it
+// arrives. One thread per proxied request and no hand-offs between
+// threads (cpp-httplib's own client reads a whole response in one blocking
+// call, which needed a second thread per request and a wake-up per piece).
 //
 // When "on_done" is given it receives the finished exchange (complete or
-// broken off) on the worker, before the client gets the response's last
-// byte; record mode stores it there, so a client that saw a complete
-// response can rely on it being in the recording.
+// broken off) before the client gets the response's last byte; record mode
+// stores it there, so a client that saw a complete response can rely on it
+// being in the recording.
 //
 // Thread-safety: Forward() is safe for concurrent use.
 #ifndef REWIND_SRC_HTTP_FORWARDER_H_
@@ -39,8 +42,9 @@ struct BackendUrl {
 
 class Forwarder {
  public:
-  // "clock" must outlive the Forwarder.
-  Forwarder(BackendUrl backend, int timeout_s, size_t workers, Clock* clock);
+  // "clock" must outlive the Forwarder. "timeout_s" bounds connecting and
+  // any silence from the backend (before its headers or within its body).
+  Forwarder(BackendUrl backend, int timeout_s, Clock* clock);
   ~Forwarder();
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
@@ -56,24 +60,23 @@ class Forwarder {
   bool Forward(const Request& request, bool head, int64_t start_us,
                Exchange base, DoneCallback on_done, httplib::Response* res);
 
-  // Waits for every backend call to finish.
+  // Closes the idle keep-alive connections to the backend. Call once no
+  // handler runs any more.
   void Shutdown();
 
  private:
-  struct Flight;
+  struct Connection;
+  struct Call;
 
-  void Run(const std::shared_ptr<Flight>& flight, const Request& request,
-           int64_t start_us, Exchange base, const DoneCallback& on_done);
-  std::unique_ptr<httplib::Client> AcquireClient();
-  void ReleaseClient(std::unique_ptr<httplib::Client> client);
+  std::unique_ptr<Connection> Acquire();
+  void Release(std::unique_ptr<Connection> connection);
 
   const BackendUrl backend_;
   const int timeout_s_;
   Clock* const clock_;
-  std::unique_ptr<httplib::ThreadPool> pool_;
 
-  std::mutex clients_mu_;
-  std::vector<std::unique_ptr<httplib::Client>> idle_clients_;  // guarded
+  std::mutex idle_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by idle_mu_
 };
 
 }  // namespace rwd

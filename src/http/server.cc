@@ -170,8 +170,7 @@ class FrontServer final : public Server {
       Result<BackendUrl> url = BackendUrl::Parse(options_.backend);
       if (!url.ok()) return url.status();
       forwarder_ = std::make_unique<Forwarder>(
-          url.value(), options_.backend_timeout_s, options_.max_connections,
-          clock_);
+          url.value(), options_.backend_timeout_s, clock_);
     }
     if (options_.mode == ServerMode::kReplay) {
       Result<size_t> n =

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config curl
   libcpp-httplib-dev   # HTTP server and client (compiled library, see README)
+  libcurl4-openssl-dev # the record proxy's backend calls (see README)
   libsqlitecpp-dev libsqlite3-dev sqlite3
   libxxhash-dev        # XXH3-128 request keys
   rapidjson-dev        # JSON canonical form, diffs, admin bodies
