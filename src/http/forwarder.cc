@@ -348,10 +348,10 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
     call->Drive([] { return false; });
     const bool ok = call->result == CURLE_OK;
     if (ok && !no_body) {
+      // One copy for the client; the exchange takes the chunks themselves.
       std::string body;
       if (call->chunks.size() == 1) {
-        body = std::move(call->chunks.front().data);
-        call->chunks.front().data = body;  // (the exchange keeps a copy)
+        body = call->chunks.front().data;
       } else {
         for (const Chunk& c : call->chunks) body += c.data;
       }
