@@ -491,8 +491,9 @@ class FrontServer final : public Server {
         model.Apply(exchange.value()->response,
                     RequestSeed(options_.seed, key, pick->occurrence),
                     samples.get());
-    res->set_header("X-Rewind", "hit");
-    res->set_header("X-Rewind-Key", key.ToHex());
+    // Constant and hex: no CR/LF for set_header() to look for.
+    res->headers.emplace("X-Rewind", "hit");
+    res->headers.emplace("X-Rewind-Key", key.ToHex());
     Outgoing out;
     const std::shared_ptr<const Exchange>& e = exchange.value();
     out.response = std::shared_ptr<const Response>(e, &e->response);

@@ -5,6 +5,8 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <iterator>
+#include <vector>
 
 namespace rwd {
 namespace {
@@ -42,14 +44,6 @@ void RemoveIgnored(rapidjson::Value* doc, const FieldPaths& ignore) {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-// A RapidJSON output stream appending to a std::string.
-struct StringOutput {
-  using Ch = char;
-  std::string* out;
-  void Put(char c) { out->push_back(c); }
-  void Flush() {}
-};
-
 bool LessByName(const rapidjson::Value::Member* a,
                 const rapidjson::Value::Member* b) {
   return std::lexicographical_compare(
@@ -62,16 +56,23 @@ template <typename W>
 bool WriteSorted(const rapidjson::Value& v, W* w, int depth) {
   if (depth > kMaxJsonDepth) return false;
   if (v.IsObject()) {
-    std::vector<const rapidjson::Value::Member*> members;
-    members.reserve(v.MemberCount());
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-      members.push_back(&*it);
+    // Objects of a request body are small: sort pointers on the stack.
+    using Member = rapidjson::Value::Member;
+    const Member* small[16];
+    std::vector<const Member*> large;
+    const Member** members = small;
+    const size_t count = v.MemberCount();
+    if (count > std::size(small)) {
+      large.resize(count);
+      members = large.data();
     }
-    std::sort(members.begin(), members.end(), LessByName);
+    size_t i = 0;
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members[i++] = &*it;
+    std::sort(members, members + count, LessByName);
     w->StartObject();
-    for (const auto* m : members) {
-      w->Key(m->name.GetString(), m->name.GetStringLength());
-      if (!WriteSorted(m->value, w, depth + 1)) return false;
+    for (size_t k = 0; k < count; ++k) {
+      w->Key(members[k]->name.GetString(), members[k]->name.GetStringLength());
+      if (!WriteSorted(members[k]->value, w, depth + 1)) return false;
     }
     w->EndObject();
     return true;
@@ -181,20 +182,25 @@ bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
                    std::string* out) {
   // This runs for every request: a request body of a few KB parses into
   // these stack buffers without touching the heap (larger ones spill over).
+  using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
   char value_buffer[8192];
   char stack_buffer[1024];
   rapidjson::MemoryPoolAllocator<> values(value_buffer, sizeof(value_buffer));
   rapidjson::MemoryPoolAllocator<> stack(stack_buffer, sizeof(stack_buffer));
-  using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
   rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator>
       doc(&values, sizeof(stack_buffer), &stack);
   if (!Parse(text, &doc)) return false;
   RemoveIgnored(&doc, ignore);
-  out->clear();
-  out->reserve(text.size());
-  StringOutput output{out};
-  rapidjson::Writer<StringOutput> writer(output);
-  return WriteSorted(doc, &writer, 0);
+  char out_buffer[4096];
+  PoolAllocator out_pool(out_buffer, sizeof(out_buffer));
+  rapidjson::GenericStringBuffer<rapidjson::UTF8<>, PoolAllocator> buffer(
+      &out_pool, text.size() + 16);
+  rapidjson::Writer<decltype(buffer), rapidjson::UTF8<>, rapidjson::UTF8<>,
+                    PoolAllocator>
+      writer(buffer, &stack);
+  if (!WriteSorted(doc, &writer, 0)) return false;
+  out->assign(buffer.GetString(), buffer.GetSize());
+  return true;
 }
 
 bool DiffJson(const std::string& a, const std::string& b,
