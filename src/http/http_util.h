@@ -40,7 +40,10 @@ HeaderList Redact(const HeaderList& headers,
 constexpr const char* kRedacted = "[REDACTED]";
 
 // Copies end-to-end headers to "res", except Content-Type (returned, since
-// cpp-httplib sets it with the body) and redacted placeholders.
+// cpp-httplib sets it with the body) and redacted placeholders. Does not
+// check for line breaks (cpp-httplib's set_header would, per header, on
+// every request): headers from a recording are checked once, as the
+// ExchangeCache loads them.
 std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res);
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <mutex>
 #include <random>
 
@@ -145,6 +146,12 @@ Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
   }
   Result<Exchange> loaded = store_->Get(id);
   if (!loaded.ok()) return loaded.status();
+  HeaderList& headers = loaded.value().response.headers;
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [](const auto& h) {
+                                 return !IsWritableHeader(h.first, h.second);
+                               }),
+                headers.end());
   auto exchange = std::make_shared<const Exchange>(std::move(loaded.value()));
   size_t bytes = exchange->request.body.size() + sizeof(Exchange);
   for (const Chunk& c : exchange->response.chunks) {

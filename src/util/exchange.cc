@@ -8,6 +8,17 @@ bool HeaderNameEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+bool IsWritableHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c == ':' || c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
 std::string FindHeader(const HeaderList& headers, const std::string& name) {
   for (const auto& [n, v] : headers) {
     if (HeaderNameEquals(n, name)) return v;
