@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (about 8 minutes on 2 cores) and writes
+# Runs every benchmark (about 5 minutes on 2 cores) and writes
 # tools/bench/RESULTS.md: each goal beside what was measured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
