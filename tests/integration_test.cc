@@ -666,18 +666,23 @@ TEST(Streaming, LatencyHeaderOverridesTheServerModelPerRequest) {
   EXPECT_NE(bad.body.find("rewind_bad_latency"), std::string::npos);
 }
 
+// An exchange for "POST path" with body "{}", keyed as "store" keys it;
+// the caller fills in the response.
+Exchange KeyedPost(const Store& store, const std::string& path) {
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = path;
+  e.request.body = "{}";
+  e.key_hex = Canonicalizer(store.rules()).Key(e.request).ToHex();
+  return e;
+}
+
 // With an injected clock the pacer's deadlines are exact: start + offset for
 // every piece, never an accumulation of sleeps.
 TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  Request req;
-  req.method = "POST";
-  req.path = "/sse";
-  req.body = "{}";
-  e.request = req;
-  e.key_hex = Canonicalizer(store->rules()).Key(req).ToHex();
+  Exchange e = KeyedPost(*store, "/sse");
   e.response.status = 200;
   e.response.chunked = true;
   e.response.headers = {{"Content-Type", "text/event-stream"}};
@@ -913,13 +918,7 @@ namespace {
 TEST(Hardening, RecordedHeaderWithALineBreakIsNotReplayed) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  Request req;
-  req.method = "POST";
-  req.path = "/split";
-  req.body = "{}";
-  e.request = req;
-  e.key_hex = Canonicalizer(store->rules()).Key(req).ToHex();
+  Exchange e = KeyedPost(*store, "/split");
   e.response.status = 200;
   e.response.headers = {{"Content-Type", "application/json"},
                         {"X-Fine", "yes"},
