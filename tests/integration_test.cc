@@ -753,6 +753,17 @@ TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
   EXPECT_EQ(st.getColumn(1).getString(), "client disconnected");
 }
 
+// The recording at "db" holds one exchange, stored incomplete with an error
+// that blames the backend.
+void ExpectStoredIncompleteByTheBackend(const std::string& db) {
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
+  ASSERT_TRUE(st.executeStep());
+  EXPECT_EQ(st.getColumn(0).getInt(), 0);
+  EXPECT_NE(st.getColumn(1).getString().find("backend"), std::string::npos);
+  EXPECT_FALSE(st.executeStep()) << "one exchange expected";
+}
+
 TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
@@ -765,13 +776,7 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
     EXPECT_FALSE(r.complete) << "a broken stream must not look complete";
     EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
   }
-  {
-    SQLite::Database sql(db, SQLite::OPEN_READONLY);
-    SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
-    ASSERT_TRUE(st.executeStep());
-    EXPECT_EQ(st.getColumn(0).getInt(), 0);
-    EXPECT_NE(st.getColumn(1).getString().find("backend"), std::string::npos);
-  }
+  ExpectStoredIncompleteByTheBackend(db);
   {
     InProcessRewind replay(ReplayOptions(store.get()));
     EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}")).status,
@@ -800,11 +805,7 @@ TEST(Streaming, BackendCutsALengthBodyShortAndTheClientSeesItBroken) {
     EXPECT_FALSE(r.complete) << "a body cut short must not look complete";
     EXPECT_EQ(r.body, std::string("{\"partial\":\"forty bytes of a hundred...\"", 40));
   }
-  SQLite::Database sql(db, SQLite::OPEN_READONLY);
-  SQLite::Statement st(sql, "SELECT complete, error FROM exchanges");
-  ASSERT_TRUE(st.executeStep());
-  EXPECT_EQ(st.getColumn(0).getInt(), 0);
-  EXPECT_NE(st.getColumn(1).getString().find("backend"), std::string::npos);
+  ExpectStoredIncompleteByTheBackend(db);
 }
 
 TEST(Process, SigkillDuringARecordingBurstLosesNoCompletedExchange) {
