@@ -99,11 +99,11 @@ struct Forwarder::Call {
 
   Exchange base;
   DoneCallback on_done;
-  bool finished = false;  // Finish() ran
+  bool finished = false;  // End() ran
   bool complete = false;
 
   ~Call() {
-    Finish(false, "client disconnected");
+    Abandon("client disconnected");
     if (request_headers) curl_slist_free_all(request_headers);
   }
 
@@ -241,14 +241,21 @@ struct Forwarder::Call {
     }
   }
 
-  std::string Error() const {
-    return std::string("backend: ") + curl_easy_strerror(result);
+  // Ends the call with the transfer's own outcome (once it is over).
+  // "keep_chunks": the relay still writes from them.
+  void Finish(bool keep_chunks = true) {
+    const bool ok = transfer_done && result == CURLE_OK;
+    End(ok, ok ? "" : std::string("backend: ") + curl_easy_strerror(result),
+        keep_chunks);
   }
+
+  // Ends the call as broken off ("why"), whatever the transfer did.
+  void Abandon(const char* why) { End(false, why, true); }
 
   // Ends the call once: stops the transfer if it still runs, returns a
   // connection that finished cleanly to the pool, and hands the exchange
-  // to on_done. "keep_chunks": the relay still writes from them.
-  void Finish(bool ok, const std::string& error, bool keep_chunks = true) {
+  // to on_done.
+  void End(bool ok, const std::string& error, bool keep_chunks) {
     if (finished) return;
     finished = true;
     complete = ok;
@@ -331,7 +338,7 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   if (!call->headers_done) {
     const bool timed_out = call->result == CURLE_OPERATION_TIMEDOUT;
     const std::string why = curl_easy_strerror(call->result);
-    call->Finish(false, "");  // no headers: nothing to record
+    call->Finish();  // no headers: nothing to record
     SetJsonError(res, timed_out ? 504 : 502,
                  timed_out ? "rewind_backend_timeout" : "rewind_backend_unavailable",
                  "backend " + backend_.scheme_host_port + " did not answer: " + why);
@@ -355,13 +362,13 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
       } else {
         for (const Chunk& c : call->chunks) body += c.data;
       }
-      call->Finish(true, "", /*keep_chunks=*/false);
+      call->Finish(/*keep_chunks=*/false);
       res->body = std::move(body);  // (set_content would copy it)
       res->headers.erase("Content-Type");
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return true;
     }
-    call->Finish(ok, ok ? "" : call->Error());
+    call->Finish();
     if (no_body) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return true;
@@ -377,21 +384,22 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
     while (true) {
       while (c.next < c.chunks.size()) {
         const size_t size = c.chunks[c.next].data.size();
-        if (length && c.written + size >= *length && !c.finished) {
+        if (length && c.written + size >= *length) {
+          // The last bytes: only once the exchange is recorded.
           c.Drive([] { return false; });
-          c.Finish(c.result == CURLE_OK, c.Error());
+          c.Finish();
+          if (!c.complete) return false;
         }
-        if (length && c.written + size >= *length && !c.complete) return false;
         const std::string& data = c.chunks[c.next].data;
         if (!sink.write(data.data(), data.size())) {
-          c.Finish(false, "client disconnected");
+          c.Abandon("client disconnected");
           return false;
         }
         c.written += size;
         ++c.next;
       }
       if (c.transfer_done || c.finished) {
-        c.Finish(c.result == CURLE_OK, c.Error());
+        c.Finish();
         if (!c.complete) return false;
         if (!length) sink.done();
         return true;
