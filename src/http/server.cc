@@ -60,15 +60,20 @@ class HttpServer : public httplib::Server {
 // proxying, the backend's plus the two of libcurl's wake-up socket pair.
 constexpr size_t kDescriptorsPerConnection = 4;
 
-// Makes room for "connections" clients' descriptors up front. The soft
+// Descriptors "connections" clients can take, and a margin for the rest
+// (the recording, logs, the listening socket).
+size_t DescriptorsFor(size_t connections) {
+  return connections * kDescriptorsPerConnection + 64;
+}
+
+// Makes room for "want" descriptors up front. The soft
 // limit on open files is raised towards the hard one as far as needed, and
 // the process's descriptor table is grown to that size once, now: the
 // kernel grows it by doubling as descriptors are opened, and each growth
 // in a multi-threaded process waits for an RCU grace period, a stall of
 // ~5 ms for every thread seen at 256 and 512 descriptors. Returns the
 // number of descriptors available, for a warning when it is short.
-size_t PrepareDescriptors(size_t connections, int any_fd) {
-  const rlim_t want = connections * kDescriptorsPerConnection + 64;
+size_t PrepareDescriptors(rlim_t want, int any_fd) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return want;
   if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
@@ -211,9 +216,8 @@ class FrontServer final : public Server {
                              " (address in use or not local?)");
     }
     ::listen(http_.listening_socket(), kListenBacklog);
-    const size_t fds =
-        PrepareDescriptors(options_.max_connections, http_.listening_socket());
-    const size_t need = options_.max_connections * kDescriptorsPerConnection + 64;
+    const size_t need = DescriptorsFor(options_.max_connections);
+    const size_t fds = PrepareDescriptors(need, http_.listening_socket());
     if (fds < need) {
       log_.Error("the open-file limit (" + std::to_string(fds) +
                  ") is below what --max-connections " +
