@@ -185,8 +185,8 @@ bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
   using PoolAllocator = rapidjson::MemoryPoolAllocator<>;
   char value_buffer[8192];
   char stack_buffer[1024];
-  rapidjson::MemoryPoolAllocator<> values(value_buffer, sizeof(value_buffer));
-  rapidjson::MemoryPoolAllocator<> stack(stack_buffer, sizeof(stack_buffer));
+  PoolAllocator values(value_buffer, sizeof(value_buffer));
+  PoolAllocator stack(stack_buffer, sizeof(stack_buffer));
   rapidjson::GenericDocument<rapidjson::UTF8<>, PoolAllocator, PoolAllocator>
       doc(&values, sizeof(stack_buffer), &stack);
   if (!Parse(text, &doc)) return false;

@@ -78,7 +78,7 @@ FROM exchanges WHERE id = ?
 // holds kRestartPages the writer waits, before its next transaction, for
 // one checkpoint of what is left (the few pages since the last one).
 constexpr int kCheckpointPages = 250;
-constexpr int kRestartPages = 4000;  // 16 MB with 4 KB pages  // 16 MB with 4 KB pages
+constexpr int kRestartPages = 4000;  // 16 MB with 4 KB pages
 
 void BindBlob(SQLite::Statement* st, int index, const std::string& bytes) {
   st->bind(index, static_cast<const void*>(bytes.data()),
