@@ -66,13 +66,13 @@ size_t DescriptorsFor(size_t connections) {
   return connections * kDescriptorsPerConnection + 64;
 }
 
-// Makes room for "want" descriptors up front. The soft
-// limit on open files is raised towards the hard one as far as needed, and
-// the process's descriptor table is grown to that size once, now: the
-// kernel grows it by doubling as descriptors are opened, and each growth
-// in a multi-threaded process waits for an RCU grace period, a stall of
-// ~5 ms for every thread seen at 256 and 512 descriptors. Returns the
-// number of descriptors available, for a warning when it is short.
+// Makes room for "want" descriptors up front. The soft limit on open files
+// is raised towards the hard one as far as needed, and the process's
+// descriptor table is grown to that size once, now: the kernel grows it by
+// doubling as descriptors are opened, and each growth in a multi-threaded
+// process waits for an RCU grace period, a stall of ~5 ms for every thread
+// seen at 256 and 512 descriptors. Returns the number of descriptors
+// available, for a warning when it is short.
 size_t PrepareDescriptors(rlim_t want, int any_fd) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return want;
