@@ -1,5 +1,7 @@
 #include "http/http_util.h"
 
+#include "http/connection.h"
+
 namespace rwd {
 
 bool IsHopByHop(const std::string& name) {
@@ -73,6 +75,21 @@ std::string CopyResponseHeaders(const HeaderList& headers,
     res->headers.emplace(name, value);
   }
   return content_type;
+}
+
+void SetStreamProvider(httplib::Response* res, const std::string& content_type,
+                       std::function<bool(httplib::DataSink&)> write_all) {
+  auto provider = [write_all = std::move(write_all)](size_t,
+                                                     httplib::DataSink& sink) {
+    if (!write_all(sink)) return false;
+    sink.done();
+    return true;
+  };
+  if (CurrentRequestIsHttp10()) {
+    res->set_content_provider(content_type, std::move(provider));
+  } else {
+    res->set_chunked_content_provider(content_type, std::move(provider));
+  }
 }
 
 void SetJsonError(httplib::Response* res, int status, const std::string& type,

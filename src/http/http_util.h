@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,12 @@ constexpr const char* kRedacted = "[REDACTED]";
 // ExchangeCache loads them.
 std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res);
+
+// Streams a body of unknown length: chunked, or for an HTTP/1.0 client
+// (which cannot read chunked) until the connection closes. "write_all"
+// writes the body into the sink and returns false if it broke off.
+void SetStreamProvider(httplib::Response* res, const std::string& content_type,
+                       std::function<bool(httplib::DataSink&)> write_all);
 
 // Sets a JSON error body: {"error": {"type": TYPE, "message": MESSAGE}}
 // plus any extra members already serialized in "extra" (",\"k\":v...").

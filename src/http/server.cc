@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "http/connection.h"
 #include "http/forwarder.h"
 #include "http/http_util.h"
 #include "http/server_metrics.h"
@@ -49,11 +50,17 @@ class CountingPool final : public httplib::TaskQueue {
   ServerMetrics* const metrics_;
 };
 
-// cpp-httplib hard-codes a listen backlog of 5; the socket is reachable
-// only from a subclass.
+// cpp-httplib routes each request and writes its response; rewind's
+// ConnectionLoop owns the sockets and reads requests (connection.h).
 class HttpServer : public httplib::Server {
  public:
-  int listening_socket() const { return svr_sock_; }
+  // One whole request from "strm", with cpp-httplib's routing and writer.
+  bool ServeOne(httplib::Stream& strm, bool close, bool& closed) {
+    return process_request(strm, close, closed, nullptr);
+  }
+  // cpp-httplib stops writing a response once its listening socket is
+  // gone; rewind's requests in flight finish, so it is never gone.
+  void MarkListening(int fd) { svr_sock_ = fd; }
 };
 
 // Descriptors one connection can take: the client's socket and, when
@@ -152,7 +159,12 @@ class FrontServer final : public Server {
         metrics_(ModeName(options.mode)),
         log_(options.log_path,
              options.log_json ? AccessLog::Format::kJson : AccessLog::Format::kText,
-             options.quiet) {
+             options.quiet),
+        loop_(LoopOptions(options),
+              [this](httplib::Stream& strm, bool close, bool& closed) {
+                return http_.ServeOne(strm, close, closed);
+              },
+              [this](int status, const std::string&) { Refused(status); }) {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.redact_headers.begin(),
                    options.redact_headers.end());
@@ -192,32 +204,14 @@ class FrontServer final : public Server {
   }
 
   Result<int> Bind() override {
-    const size_t threads = options_.max_connections;
-    http_.new_task_queue = [this, threads] {
-      return new CountingPool(threads, &metrics_);
-    };
     http_.set_tcp_nodelay(true);
-    http_.set_keep_alive_max_count(1u << 30);
-    http_.set_keep_alive_timeout(options_.keep_alive_timeout_s);
     http_.set_payload_max_length(options_.max_body_bytes);
-    http_.set_read_timeout(options_.client_timeout_s, 0);
-    http_.set_write_timeout(options_.client_timeout_s, 0);
     Routes();
-    int port = options_.port;
-    if (port == 0) {
-      port = http_.bind_to_any_port(options_.host);
-      if (port < 0) port = 0;
-    } else if (!http_.bind_to_port(options_.host, port)) {
-      port = 0;
-    }
-    if (port <= 0) {
-      return Status::IOError("cannot listen on " + options_.host + ":" +
-                             std::to_string(options_.port) +
-                             " (address in use or not local?)");
-    }
-    ::listen(http_.listening_socket(), kListenBacklog);
+    Result<int> port = loop_.Bind(options_.host, options_.port, kListenBacklog);
+    if (!port.ok()) return port.status();
+    http_.MarkListening(loop_.listening_socket());
     const size_t need = DescriptorsFor(options_.max_connections);
-    const size_t fds = PrepareDescriptors(need, http_.listening_socket());
+    const size_t fds = PrepareDescriptors(need, loop_.listening_socket());
     if (fds < need) {
       log_.Error("the open-file limit (" + std::to_string(fds) +
                  ") is below what --max-connections " +
@@ -229,24 +223,15 @@ class FrontServer final : public Server {
   }
 
   Status Run() override {
-    running_ = true;
-    if (!stopping_) http_.listen_after_bind();
-    finished_ = true;
-    // cpp-httplib has joined its workers: no handler runs any more.
+    loop_.Run(std::make_unique<CountingPool>(options_.max_connections, &metrics_));
+    // Every worker has finished: no handler runs any more.
     if (forwarder_) forwarder_->Shutdown();
     return options_.store ? options_.store->Flush() : Status::Ok();
   }
 
   Status ReopenLogs() override { return log_.Reopen(); }
 
-  void Stop() override {
-    stopping_ = true;
-    // cpp-httplib ignores stop() until its accept loop runs.
-    while (running_ && !finished_ && !http_.is_running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    http_.stop();
-  }
+  void Stop() override { loop_.Stop(); }
 
  private:
   bool needs_backend() const {
@@ -263,6 +248,7 @@ class FrontServer final : public Server {
 
   void Routes() {
     auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+      RestoreRequest(req);
       Handle(req, res);
     };
     http_.Get(".*", handle);
@@ -307,6 +293,27 @@ class FrontServer final : public Server {
       metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
       log_.Access(r);
     });
+  }
+
+  // A request the connection layer refused before any handler ran.
+  void Refused(int status) {
+    AccessRecord r;
+    r.wall_us = clock_->WallMicros();
+    r.method = "-";
+    r.path = "-";
+    r.status = status;
+    r.outcome = "error";
+    metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
+    log_.Access(r);
+  }
+
+  static ConnectionOptions LoopOptions(const ServerOptions& o) {
+    ConnectionOptions c;
+    c.client_timeout_s = o.client_timeout_s;
+    c.keep_alive_timeout_s = o.keep_alive_timeout_s;
+    c.write_timeout_s = o.client_timeout_s;
+    c.limits.max_body = o.max_body_bytes;
+    return c;
   }
 
   // One request's access-log line and metrics, emitted when the last
@@ -649,6 +656,12 @@ class FrontServer final : public Server {
     const std::string content_type = CopyResponseHeaders(r.headers, res);
     if (head || r.chunks.empty()) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
+      if (head && !r.chunked && !r.chunks.empty()) {
+        // What a GET would have carried (cpp-httplib would say 0).
+        size_t total = 0;
+        for (const Chunk& c : r.chunks) total += c.data.size();
+        res->set_header("Content-Length", std::to_string(total));
+      }
       return;
     }
     size_t total = 0;
@@ -676,12 +689,10 @@ class FrontServer final : public Server {
         return !p->out.abort;
       };
       if (r.chunked) {
-        res->set_chunked_content_provider(
-            content_type, [write_all](size_t, httplib::DataSink& sink) {
-              if (!write_all(sink)) return false;
-              sink.done();
-              return true;
-            });
+        SetStreamProvider(res, content_type,
+                          [write_all](httplib::DataSink& sink) {
+                            return write_all(sink);
+                          });
       } else {
         res->set_content_provider(
             length, content_type,
@@ -883,10 +894,7 @@ class FrontServer final : public Server {
   AccessLog log_;
   std::unique_ptr<Forwarder> forwarder_;
   HttpServer http_;
-
-  std::atomic<bool> running_{false};
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> finished_{false};
+  ConnectionLoop loop_;
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -1,0 +1,546 @@
+#include "http/connection.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+namespace rwd {
+namespace {
+
+// How long a worker waits on its connection for the next request before
+// handing the connection back to the reactor. Long enough that a client
+// sending requests back to back keeps its worker (no hand-off per
+// request), short enough that an idle or trickling client frees it.
+constexpr int kWorkerGraceMs = 50;
+// A body announced by Content-Length gets this much time per MiB on top of
+// --client-timeout (a floor of 1 MiB/s on upload speed).
+constexpr int64_t kBodyMsPerMiB = 1000;
+constexpr int kReadBuffer = 16 * 1024;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void SetNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+std::string AddressOf(const sockaddr_storage& addr, int* port) {
+  char host[INET6_ADDRSTRLEN] = "";
+  if (addr.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    *port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    *port = ntohs(a->sin6_port);
+  }
+  return host;
+}
+
+// Writes all of "data" to a non-blocking socket, waiting for room at most
+// "timeout_ms" each time none is left. False if the peer is gone or slow.
+bool SendAll(int fd, const char* data, size_t size, int timeout_ms) {
+  while (size > 0) {
+    const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// What cpp-httplib reads one request from: the request read whole by the
+// connection layer, in memory; writes go to the socket.
+class RequestStream final : public httplib::Stream {
+ public:
+  RequestStream(int fd, const std::string& in, const std::string& remote_ip,
+                int remote_port, const std::string& local_ip, int local_port,
+                int write_timeout_ms)
+      : fd_(fd),
+        in_(in),
+        remote_ip_(remote_ip),
+        remote_port_(remote_port),
+        local_ip_(local_ip),
+        local_port_(local_port),
+        write_timeout_ms_(write_timeout_ms) {}
+
+  bool is_readable() const override { return pos_ < in_.size(); }
+  bool is_writable() const override {
+    pollfd p{fd_, POLLOUT, 0};
+    return poll(&p, 1, write_timeout_ms_) > 0 && (p.revents & POLLOUT);
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, in_.size() - pos_);
+    std::memcpy(ptr, in_.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    return SendAll(fd_, ptr, size, write_timeout_ms_)
+               ? static_cast<ssize_t>(size)
+               : -1;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = remote_ip_;
+    port = remote_port_;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = local_ip_;
+    port = local_port_;
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  const int fd_;
+  const std::string& in_;
+  size_t pos_ = 0;
+  const std::string& remote_ip_;
+  const int remote_port_;
+  const std::string& local_ip_;
+  const int local_port_;
+  const int write_timeout_ms_;
+};
+
+thread_local const ParsedRequest* t_request = nullptr;
+
+}  // namespace
+
+struct ConnectionLoop::Conn {
+  Conn(int fd_, const RequestLimits& limits) : fd(fd_), parser(limits) {}
+  int fd;
+  std::string in;
+  RequestParser parser;
+  // When the connection is cut if no whole request has arrived.
+  int64_t deadline_ms = 0;
+  // Between requests, before any byte of the next one.
+  bool idle = false;
+  bool head_seen = false;
+  std::string remote_ip, local_ip;
+  int remote_port = 0, local_port = 0;
+};
+
+ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
+                               RejectFn reject)
+    : options_(std::move(options)),
+      serve_(std::move(serve)),
+      reject_(std::move(reject)) {}
+
+ConnectionLoop::~ConnectionLoop() {
+  for (auto& c : waiting_) {
+    if (c) close(c->fd);
+  }
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+Result<int> ConnectionLoop::Bind(const std::string& host, int port,
+                                 int backlog) {
+  const std::string where = host + ":" + std::to_string(port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  const int gai = getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+  if (gai != 0) {
+    return Status::IOError("cannot listen on " + where + ": " +
+                           gai_strerror(gai));
+  }
+  int error = 0;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                          ai->ai_protocol);
+    if (fd < 0) {
+      error = errno;
+      continue;
+    }
+    // SO_REUSEADDR lets a restarted rewind bind past TIME_WAIT; unlike
+    // SO_REUSEPORT it never lets two listeners share the port.
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, backlog) != 0) {
+      error = errno;
+      close(fd);
+      continue;
+    }
+    listen_fd_ = fd;
+    break;
+  }
+  freeaddrinfo(found);
+  if (listen_fd_ < 0) {
+    if (error == EADDRINUSE) {
+      return Status::IOError(where + " is already in use");
+    }
+    return Status::IOError("cannot listen on " + where + ": " +
+                           std::strerror(error));
+  }
+  SetNonBlocking(listen_fd_);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  int bound = 0;
+  AddressOf(addr, &bound);
+  return bound;
+}
+
+void ConnectionLoop::Stop() {
+  stopping_ = true;
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+}
+
+void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
+  workers_ = std::move(workers);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.data.fd = listen_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+
+  int64_t next_sweep = NowMs() + 100;
+  epoll_event events[256];
+  while (!stopping_) {
+    const int n = epoll_wait(epoll_fd_, events, 256, 100);
+    for (int i = 0; i < n && !stopping_; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+        (void)ignored;
+        std::vector<std::unique_ptr<Conn>> adopted;
+        {
+          std::lock_guard<std::mutex> lock(adopt_mu_);
+          adopted.swap(adopted_);
+        }
+        for (auto& c : adopted) Watch(std::move(c));
+      } else if (fd == listen_fd_) {
+        Accept();
+      } else if (static_cast<size_t>(fd) < waiting_.size() && waiting_[fd]) {
+        OnReadable(waiting_[fd].get());
+      }
+    }
+    const int64_t now = NowMs();
+    if (now >= next_sweep) {
+      SweepDeadlines();
+      next_sweep = now + 100;
+      if (!accepting_) {
+        // Descriptors ran out earlier: try again.
+        epoll_event le{};
+        le.events = EPOLLIN;
+        le.data.fd = listen_fd_;
+        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &le) == 0) {
+          accepting_ = true;
+        }
+      }
+    }
+  }
+  // Stop: no new connections; idle ones are closed; requests in flight
+  // finish on their workers, which then close their connections.
+  close(listen_fd_);
+  listen_fd_ = -1;
+  {
+    std::lock_guard<std::mutex> lock(adopt_mu_);
+    reactor_done_ = true;
+    for (auto& c : adopted_) close(c->fd);
+    adopted_.clear();
+  }
+  for (auto& c : waiting_) {
+    if (c) {
+      close(c->fd);
+      c.reset();
+    }
+  }
+  waiting_count_ = 0;
+  workers_->shutdown();
+}
+
+void ConnectionLoop::Accept() {
+  for (int i = 0; i < 256; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer),
+                           &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        // Leave the rest in the backlog until descriptors free up.
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+        accepting_ = false;
+      }
+      return;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto c = std::make_unique<Conn>(fd, options_.limits);
+    c->remote_ip = AddressOf(peer, &c->remote_port);
+    sockaddr_storage local{};
+    len = sizeof(local);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+    c->local_ip = AddressOf(local, &c->local_port);
+    c->deadline_ms = NowMs() + options_.client_timeout_s * 1000;
+    Watch(std::move(c));
+  }
+}
+
+void ConnectionLoop::Watch(std::unique_ptr<Conn> c) {
+  if (stopping_) {
+    close(c->fd);
+    return;
+  }
+  const int fd = c->fd;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    close(fd);
+    return;
+  }
+  if (static_cast<size_t>(fd) >= waiting_.size()) waiting_.resize(fd + 1);
+  waiting_[fd] = std::move(c);
+  waiting_count_++;
+}
+
+void ConnectionLoop::Close(int fd) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  waiting_[fd].reset();
+  waiting_count_--;
+}
+
+void ConnectionLoop::OnReadable(Conn* c) {
+  char buf[kReadBuffer];
+  bool eof = false;
+  // A bounded amount per wake-up, so one fast uploader cannot starve the
+  // others; level-triggered epoll calls again for the rest.
+  for (int i = 0; i < 16; ++i) {
+    const ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      c->in.append(buf, static_cast<size_t>(n));
+      if (n < static_cast<ssize_t>(sizeof(buf))) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    eof = true;
+    break;
+  }
+  if (Advance(c)) return;
+  if (eof) Close(c->fd);
+}
+
+bool ConnectionLoop::Advance(Conn* c) {
+  if (c->in.empty()) return false;
+  const int64_t now = NowMs();
+  if (c->idle) {
+    c->idle = false;
+    c->deadline_ms = now + options_.client_timeout_s * 1000;
+  }
+  const RequestParser::State state = c->parser.Parse(c->in);
+  if (state == RequestParser::State::kError) {
+    Reject(c);
+    return true;
+  }
+  if (state == RequestParser::State::kComplete) {
+    const int fd = c->fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    std::unique_ptr<Conn> owned = std::move(waiting_[fd]);
+    waiting_count_--;
+    Dispatch(std::move(owned));
+    return true;
+  }
+  if (c->parser.head_done() && !c->head_seen) {
+    c->head_seen = true;
+    c->deadline_ms += static_cast<int64_t>(
+        c->parser.announced_body() * kBodyMsPerMiB / (1u << 20));
+  }
+  if (c->parser.wants_continue()) {
+    static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    SendAll(c->fd, kContinue, sizeof(kContinue) - 1, 0);
+    c->parser.continue_sent();
+  }
+  return false;
+}
+
+void ConnectionLoop::Reject(Conn* c) {
+  const std::string response =
+      RejectionResponse(c->parser.status(), c->parser.message());
+  SendAll(c->fd, response.data(), response.size(), 0);
+  if (reject_) reject_(c->parser.status(), c->parser.message());
+  // The rest of what the client sent is unread: closing now could reset
+  // the connection before it reads the answer. Stop reading, then close.
+  shutdown(c->fd, SHUT_WR);
+  Close(c->fd);
+}
+
+void ConnectionLoop::SweepDeadlines() {
+  const int64_t now = NowMs();
+  for (auto& c : waiting_) {
+    if (!c || c->deadline_ms > now) continue;
+    if (c->parser.started()) {
+      const std::string response = RejectionResponse(
+          408, "the request did not arrive whole within --client-timeout (" +
+                   std::to_string(options_.client_timeout_s) + " s)");
+      SendAll(c->fd, response.data(), response.size(), 0);
+      if (reject_) reject_(408, "request timeout");
+    }
+    Close(c->fd);
+  }
+}
+
+void ConnectionLoop::Dispatch(std::unique_ptr<Conn> c) {
+  // std::function needs a copyable callable: the task owns a raw pointer
+  // and rebuilds the unique_ptr when it runs.
+  Conn* raw = c.release();
+  workers_->enqueue([this, raw] { ServeConnection(std::unique_ptr<Conn>(raw)); });
+}
+
+void ConnectionLoop::Adopt(std::unique_ptr<Conn> c) {
+  {
+    std::lock_guard<std::mutex> lock(adopt_mu_);
+    if (!reactor_done_) {
+      adopted_.push_back(std::move(c));
+    }
+  }
+  if (c) {
+    close(c->fd);
+    return;
+  }
+  const uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
+  const int write_timeout_ms = options_.write_timeout_s * 1000;
+  while (true) {
+    const size_t consumed = c->parser.consumed();
+    const ParsedRequest request = c->parser.Take();
+    // HTTP/1.0: a body of unknown length ends when the connection does.
+    const bool close_after = request.close || request.http10 || stopping_;
+    bool closed = close_after;
+    {
+      RequestStream strm(c->fd, request.normalized, c->remote_ip,
+                         c->remote_port, c->local_ip, c->local_port,
+                         write_timeout_ms);
+      t_request = &request;
+      const bool ok = serve_(strm, close_after, closed);
+      t_request = nullptr;
+      if (!ok) closed = true;
+    }
+    c->in.erase(0, consumed);
+    c->head_seen = false;
+    if (closed || close_after || stopping_) break;
+
+    // The next request: pipelined already, or arriving soon on this
+    // worker; otherwise the reactor waits for it.
+    c->idle = c->in.empty();
+    c->deadline_ms = NowMs() + (c->idle ? options_.keep_alive_timeout_s
+                                        : options_.client_timeout_s) *
+                                   1000;
+    const int64_t grace_end = NowMs() + kWorkerGraceMs;
+    RequestParser::State state = c->in.empty()
+                                     ? RequestParser::State::kIncomplete
+                                     : c->parser.Parse(c->in);
+    bool eof = false;
+    while (state == RequestParser::State::kIncomplete && !stopping_) {
+      const int64_t wait = std::min(grace_end, c->deadline_ms) - NowMs();
+      if (wait <= 0) break;
+      pollfd p{c->fd, POLLIN, 0};
+      const int r = poll(&p, 1, static_cast<int>(wait));
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        break;
+      }
+      char buf[kReadBuffer];
+      const ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n <= 0) {
+        eof = true;
+        break;
+      }
+      if (c->idle) {
+        c->idle = false;
+        c->deadline_ms = NowMs() + options_.client_timeout_s * 1000;
+      }
+      c->in.append(buf, static_cast<size_t>(n));
+      state = c->parser.Parse(c->in);
+      if (c->parser.wants_continue()) {
+        static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        SendAll(c->fd, kContinue, sizeof(kContinue) - 1, write_timeout_ms);
+        c->parser.continue_sent();
+      }
+    }
+    if (state == RequestParser::State::kComplete) continue;
+    if (state == RequestParser::State::kError) {
+      const std::string response =
+          RejectionResponse(c->parser.status(), c->parser.message());
+      SendAll(c->fd, response.data(), response.size(), write_timeout_ms);
+      if (reject_) reject_(c->parser.status(), c->parser.message());
+      shutdown(c->fd, SHUT_WR);
+      break;
+    }
+    if (eof || stopping_) break;
+    if (c->parser.head_done() && !c->head_seen) {
+      c->head_seen = true;
+      c->deadline_ms += static_cast<int64_t>(
+          c->parser.announced_body() * kBodyMsPerMiB / (1u << 20));
+    }
+    Adopt(std::move(c));
+    return;
+  }
+  close(c->fd);
+}
+
+void RestoreRequest(const httplib::Request& req) {
+  const ParsedRequest* r = t_request;
+  if (r == nullptr) return;
+  // The Request is a local of cpp-httplib's process_request handed to the
+  // handler as const; it is not read-only memory.
+  auto& mutable_req = const_cast<httplib::Request&>(req);
+  if (mutable_req.method != r->method) mutable_req.method = r->method;
+  if (r->has_content_type) {
+    mutable_req.headers.emplace("Content-Type", r->content_type);
+  }
+}
+
+bool CurrentRequestIsHttp10() {
+  return t_request != nullptr && t_request->http10;
+}
+
+}  // namespace rwd

@@ -1,0 +1,114 @@
+// rewind's own connection handling in front of cpp-httplib's request
+// processing: the listening socket, accepting, reading each request whole
+// (RequestParser), keep-alive and pipelining. cpp-httplib still routes each
+// request and writes its response.
+//
+// Why not cpp-httplib's own loop (0.11): it sets SO_REUSEPORT (a second
+// process shares a busy port without error), hard-codes a backlog of 5,
+// gives every connection a worker thread from its first byte (a client
+// sending one byte a second holds a worker, so 100 such clients starve
+// everyone), polls idle keep-alive connections every 10 ms, drops
+// pipelined requests, and parses leniently (see request_parser.h).
+//
+// Here one reactor thread (epoll) accepts connections and reads requests
+// until one is complete; only then does a worker take the connection. A
+// worker serves the request, then any pipelined ones, waits briefly for the
+// next request on the connection and otherwise hands it back to the
+// reactor. So workers only ever serve whole requests: slow clients cost a
+// buffer, not a thread, and are cut after --client-timeout.
+#ifndef REWIND_SRC_HTTP_CONNECTION_H_
+#define REWIND_SRC_HTTP_CONNECTION_H_
+
+#include <httplib.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http/request_parser.h"
+#include "rewind/status.h"
+
+namespace rwd {
+
+struct ConnectionOptions {
+  // Time a request has to arrive whole, from its first byte (and from
+  // accept for a new connection). A body gets 1 s more per MiB announced.
+  int client_timeout_s = 5;
+  // Time an idle connection is kept open between requests.
+  int keep_alive_timeout_s = 2;
+  // Write timeout per write that makes no progress.
+  int write_timeout_s = 5;
+  RequestLimits limits;
+};
+
+class ConnectionLoop {
+ public:
+  // Serves one whole request read from "strm": cpp-httplib's
+  // process_request. Returns false when the connection must close.
+  using ServeFn =
+      std::function<bool(httplib::Stream& strm, bool close, bool& closed)>;
+  // Told about a request refused before it could be served (status, why).
+  using RejectFn = std::function<void(int status, const std::string& why)>;
+
+  ConnectionLoop(ConnectionOptions options, ServeFn serve, RejectFn reject);
+  ~ConnectionLoop();
+
+  // Binds and listens on host:port (0 = any free port). Fails if another
+  // socket listens on it. Returns the port.
+  Result<int> Bind(const std::string& host, int port, int backlog);
+  int listening_socket() const { return listen_fd_; }
+
+  // Accepts and serves on "workers" (taking ownership) until Stop(); then
+  // closes idle connections, lets requests in flight finish, returns.
+  void Run(std::unique_ptr<httplib::TaskQueue> workers);
+  // Any thread, any time (also before Run()).
+  void Stop();
+  bool stopping() const { return stopping_; }
+
+ private:
+  struct Conn;
+  void Accept();
+  void OnReadable(Conn* c);
+  // Parses what "c" has read; returns true if "c" left the reactor.
+  bool Advance(Conn* c);
+  void Watch(std::unique_ptr<Conn> c);
+  void Close(int fd);
+  void Reject(Conn* c);
+  void Dispatch(std::unique_ptr<Conn> c);
+  void ServeConnection(std::unique_ptr<Conn> c);
+  // From a worker: the connection waits for its next request in the
+  // reactor again.
+  void Adopt(std::unique_ptr<Conn> c);
+  void SweepDeadlines();
+
+  const ConnectionOptions options_;
+  ServeFn serve_;
+  RejectFn reject_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<httplib::TaskQueue> workers_;
+  // Owned by the reactor thread: connections waiting for a whole request.
+  std::vector<std::unique_ptr<Conn>> waiting_;  // indexed by fd
+  size_t waiting_count_ = 0;
+  bool accepting_ = true;
+  std::mutex adopt_mu_;
+  std::vector<std::unique_ptr<Conn>> adopted_;
+  bool reactor_done_ = false;  // guarded by adopt_mu_
+};
+
+// In a route handler: gives back what the connection layer kept from
+// cpp-httplib for this request (the method as sent, Content-Type).
+void RestoreRequest(const httplib::Request& req);
+
+// True when the request being handled on this thread came as HTTP/1.0
+// (no chunked responses then).
+bool CurrentRequestIsHttp10();
+
+}  // namespace rwd
+
+#endif  // REWIND_SRC_HTTP_CONNECTION_H_
