@@ -39,6 +39,9 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name);
 // Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, Api-Key.
 std::vector<std::string> DefaultRedactedHeaders();
 
+// The largest --max-record-bytes accepted: 512 MiB.
+constexpr size_t kMaxRecordBytesLimit = 512u << 20;
+
 struct ServerOptions {
   // Parameters that affect behavior
   ServerMode mode = ServerMode::kReplay;
@@ -71,6 +74,13 @@ struct ServerOptions {
   int backend_timeout_s = 600;
   // Largest request body accepted; larger ones get 413. Default: 64 MiB.
   size_t max_body_bytes = 64u << 20;
+  // Record (and replay with --on-miss record): the largest response body
+  // stored. A larger answer is relayed to the client in full but not
+  // recorded (logged, and counted in rewind_record_skipped_total). Bounds
+  // the memory a recorded exchange takes, and keeps rows well under
+  // SQLite's 1 GB limit on a value. At most kMaxRecordBytesLimit.
+  // Default: 64 MiB.
+  size_t max_record_bytes = 64u << 20;
   // Seconds a client may take to send a request (or to read the answer)
   // before its connection is dropped and its worker freed. Default: 5.
   int client_timeout_s = 5;

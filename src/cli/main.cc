@@ -92,6 +92,7 @@ struct ServeFlags {
   int backend_timeout_s = 600;
   int keep_alive_timeout_s = 2;
   size_t max_body_bytes = 64u << 20;
+  size_t max_record_bytes = 64u << 20;
   int drain_timeout_s = 30;
   std::string log_file;
   std::string log_format = "text";
@@ -356,6 +357,7 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->backend_timeout_s = f.backend_timeout_s;
   o->keep_alive_timeout_s = f.keep_alive_timeout_s;
   o->max_body_bytes = f.max_body_bytes;
+  o->max_record_bytes = f.max_record_bytes;
   return Status::Ok();
 }
 
@@ -828,6 +830,10 @@ int main(int argc, char** argv) {
   record->add_option("--redact-field", record_flags.redact_fields,
                      "Dotted JSON body path holding a secret: stored as "
                      "[REDACTED] and left out of the key (repeatable)");
+  record->add_option("--max-record-bytes", record_flags.max_record_bytes,
+                     "Largest response body recorded; a larger one is "
+                     "relayed to the client in full but not stored")
+      ->capture_default_str();
 
   ServeFlags replay_flags;
   CLI::App* replay = app.add_subcommand(
@@ -865,6 +871,10 @@ int main(int argc, char** argv) {
                      "With --on-miss record: JSON body path stored as "
                      "[REDACTED] (must be among the recording's ignored "
                      "fields; repeatable)");
+  replay->add_option("--max-record-bytes", replay_flags.max_record_bytes,
+                     "With --on-miss record: largest response body recorded; "
+                     "a larger one is relayed but not stored")
+      ->capture_default_str();
   replay->add_flag("--include-incomplete", replay_flags.include_incomplete,
                    "Also serve exchanges whose recording broke off");
   replay->add_flag("--immutable", replay_flags.immutable,

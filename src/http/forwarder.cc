@@ -1,8 +1,10 @@
 #include "http/forwarder.h"
 
 #include <curl/curl.h>
+#include <malloc.h>
 
 #include <cstdlib>
+#include <deque>
 #include <optional>
 #include <string_view>
 
@@ -89,16 +91,20 @@ struct Forwarder::Call {
   std::optional<size_t> content_length;
   bool headers_done = false;
   int64_t headers_us = 0;
-  std::vector<Chunk> chunks;
   bool transfer_done = false;
   CURLcode result = CURLE_OK;
 
-  // The relay's position in "chunks".
+  // The body's pieces: chunks[0, next) are written to the client and kept
+  // for the store (only while "keep"); chunks[next, end) wait for the
+  // client. A piece nobody needs any more is freed at once.
+  std::deque<Chunk> chunks;
   size_t next = 0;
-  size_t written = 0;
+  size_t written = 0;      // bytes written to the client
+  bool keep = false;       // recording, and within the limit so far
+  uint64_t received = 0;   // body bytes from the backend
+  bool too_large = false;  // passed the limit: relayed, not recorded
 
-  Exchange base;
-  DoneCallback on_done;
+  Recording recording;
   bool finished = false;  // End() ran
   bool complete = false;
 
@@ -109,6 +115,31 @@ struct Forwarder::Call {
 
   int64_t Now() const { return forwarder->clock_->NowMicros() - start_us; }
 
+  // The piece the relay writes next.
+  const Chunk& Pending() const { return chunks[next]; }
+  bool HasPending() const { return next < chunks.size(); }
+  // The pending piece reached the client.
+  void Written() {
+    written += chunks[next].data.size();
+    if (keep) {
+      ++next;
+    } else {
+      chunks.pop_front();
+    }
+  }
+
+  // Stops keeping the body for the store: it is larger than the limit.
+  void TooLarge(uint64_t bytes) {
+    if (too_large) return;
+    too_large = true;
+    keep = false;
+    chunks.erase(chunks.begin(), chunks.begin() + static_cast<ptrdiff_t>(next));
+    next = 0;
+    // Hands the memory the kept pieces took back to the system.
+    malloc_trim(0);
+    if (recording.on_too_large) recording.on_too_large(bytes);
+  }
+
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
     static_cast<Call*>(self)->Header(std::string_view(data, size * n));
     return size * n;
@@ -116,6 +147,10 @@ struct Forwarder::Call {
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
     auto* call = static_cast<Call*>(self);
     call->chunks.push_back(Chunk{call->Now(), std::string(data, size * n)});
+    call->received += size * n;
+    if (call->keep && call->received > call->recording.max_bytes) {
+      call->TooLarge(call->received);
+    }
     return size * n;
   }
 
@@ -242,11 +277,11 @@ struct Forwarder::Call {
   }
 
   // Ends the call with the transfer's own outcome (once it is over).
-  // "keep_chunks": the relay still writes from them.
-  void Finish(bool keep_chunks = true) {
+  // "relaying": the relay still writes the pieces it has not written.
+  void Finish(bool relaying = true) {
     const bool ok = transfer_done && result == CURLE_OK;
     End(ok, ok ? "" : std::string("backend: ") + curl_easy_strerror(result),
-        keep_chunks);
+        relaying);
   }
 
   // Ends the call as broken off ("why"), whatever the transfer did.
@@ -254,8 +289,8 @@ struct Forwarder::Call {
 
   // Ends the call once: stops the transfer if it still runs, returns a
   // connection that finished cleanly to the pool, and hands the exchange
-  // to on_done.
-  void End(bool ok, const std::string& error, bool keep_chunks) {
+  // to the recording.
+  void End(bool ok, const std::string& error, bool relaying) {
     if (finished) return;
     finished = true;
     complete = ok;
@@ -271,19 +306,30 @@ struct Forwarder::Call {
         conn.reset();
       }
     }
-    if (!headers_done || !on_done) return;
-    base.response.status = status;
-    base.response.headers = headers;
-    base.response.chunked = !content_length.has_value();
-    base.response.headers_us = headers_us;
-    if (keep_chunks) {
-      base.response.chunks = chunks;
-    } else {
-      base.response.chunks = std::move(chunks);
+    const bool record = keep;
+    keep = false;
+    if (!headers_done || !record || !recording.on_done) return;
+    Exchange& e = recording.base;
+    e.response.status = status;
+    e.response.headers = headers;
+    e.response.chunked = !content_length.has_value();
+    e.response.headers_us = headers_us;
+    // The store takes the written pieces; the ones still to be written are
+    // copied, or taken too when nothing will write them.
+    e.response.chunks.reserve(chunks.size());
+    const size_t take = relaying ? next : chunks.size();
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (i < take) {
+        e.response.chunks.push_back(std::move(chunks[i]));
+      } else {
+        e.response.chunks.push_back(chunks[i]);
+      }
     }
-    base.complete = ok;
-    if (!ok) base.error = error;
-    on_done(std::move(base));
+    chunks.erase(chunks.begin(), chunks.begin() + static_cast<ptrdiff_t>(take));
+    next = 0;
+    e.complete = ok;
+    if (!ok) e.error = error;
+    recording.on_done(std::move(e));
   }
 };
 
@@ -321,13 +367,11 @@ void Forwarder::Release(std::unique_ptr<Connection> connection) {
 }
 
 bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
-                        Exchange base, DoneCallback on_done,
-                        httplib::Response* res) {
+                        Recording recording, httplib::Response* res) {
   auto call = std::make_shared<Call>();
   call->forwarder = this;
   call->start_us = start_us;
-  call->base = std::move(base);
-  call->on_done = std::move(on_done);
+  call->recording = std::move(recording);
   call->conn = Acquire();
   if (call->conn && call->Start(backend_, timeout_s_, request, head)) {
     call->Drive([&] { return call->headers_done; });
@@ -350,6 +394,15 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   const std::optional<size_t> length = call->content_length;
   const bool no_body = head || call->status == 204 || call->status == 304 ||
                        (length && *length == 0);
+  if (call->recording.on_done) {
+    call->keep = true;
+    // What arrived with the headers counts too.
+    if (call->received > call->recording.max_bytes) {
+      call->TooLarge(call->received);
+    } else if (!no_body && length && *length > call->recording.max_bytes) {
+      call->TooLarge(*length);
+    }
+  }
   if (no_body || (length && *length <= kWholeBodyMax)) {
     // Small or empty: read it all, record it, then hand it over whole.
     call->Drive([] { return false; });
@@ -360,9 +413,10 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
       if (call->chunks.size() == 1) {
         body = call->chunks.front().data;
       } else {
+        body.reserve(call->received);
         for (const Chunk& c : call->chunks) body += c.data;
       }
-      call->Finish(/*keep_chunks=*/false);
+      call->Finish(/*relaying=*/false);
       res->body = std::move(body);  // (set_content would copy it)
       res->headers.erase("Content-Type");
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
@@ -382,21 +436,19 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   auto relay = [call, length](httplib::DataSink& sink) -> bool {
     Call& c = *call;
     while (true) {
-      while (c.next < c.chunks.size()) {
-        const size_t size = c.chunks[c.next].data.size();
-        if (length && c.written + size >= *length) {
+      while (c.HasPending()) {
+        if (length && c.written + c.Pending().data.size() >= *length) {
           // The last bytes: only once the exchange is recorded.
           c.Drive([] { return false; });
           c.Finish();
           if (!c.complete) return false;
         }
-        const std::string& data = c.chunks[c.next].data;
+        const std::string& data = c.Pending().data;
         if (!sink.write(data.data(), data.size())) {
           c.Abandon("client disconnected");
           return false;
         }
-        c.written += size;
-        ++c.next;
+        c.Written();
       }
       if (c.transfer_done || c.finished) {
         c.Finish();
@@ -404,8 +456,8 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
         if (!length) sink.done();
         return true;
       }
-      const size_t have = c.chunks.size();
-      c.Drive([&] { return c.chunks.size() > have; });
+      const uint64_t have = c.received;
+      c.Drive([&] { return c.received > have; });
     }
   };
   if (!length) {

@@ -10,10 +10,17 @@
 // threads (cpp-httplib's own client reads a whole response in one blocking
 // call, which needed a second thread per request and a wake-up per piece).
 //
-// When "on_done" is given it receives the finished exchange (complete or
+// When recording, "on_done" receives the finished exchange (complete or
 // broken off) before the client gets the response's last byte; record mode
 // stores it there, so a client that saw a complete response can rely on it
 // being in the recording.
+//
+// Memory: a piece of the body is held until the client has it, and, while
+// recording, once more for the store, never longer: an answer larger than
+// the recording's limit is relayed in full but dropped from the store as
+// soon as it passes the limit (a Content-Length beyond it is never kept at
+// all). A client that goes away ends the backend transfer at the next
+// piece written to it.
 //
 // Thread-safety: Forward() is safe for concurrent use.
 #ifndef REWIND_SRC_HTTP_FORWARDER_H_
@@ -49,16 +56,29 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  using DoneCallback = std::function<void(Exchange&&)>;
+  // What record mode asks of a call. Empty "on_done": relay only
+  // (passthrough).
+  struct Recording {
+    // The stored fields of the exchange: key, redacted request, arrival
+    // times.
+    Exchange base;
+    // Receives the finished exchange, unless it grew too large.
+    std::function<void(Exchange&&)> on_done;
+    // The largest body kept for the store.
+    size_t max_bytes = 64u << 20;
+    // Called once when the body passes "max_bytes" (with the bytes known
+    // so far: the Content-Length, or what has arrived); the exchange is
+    // then relayed but not recorded.
+    std::function<void(uint64_t bytes)> on_too_large;
+  };
 
   // Forwards "request" (received at "start_us" on the clock) and sets up
-  // "res" to relay the backend's answer. "base" supplies the stored fields
-  // of the exchange (key, redacted request, arrival times); "on_done" may
-  // be empty (passthrough). A backend that cannot be reached, or sends no
-  // headers in time, gets the client a 502 or 504 JSON error and no
-  // exchange; Forward() then returns false.
+  // "res" to relay the backend's answer, recording it as "recording" says.
+  // A backend that cannot be reached, or sends no headers in time, gets
+  // the client a 502 or 504 JSON error and no exchange; Forward() then
+  // returns false.
   bool Forward(const Request& request, bool head, int64_t start_us,
-               Exchange base, DoneCallback on_done, httplib::Response* res);
+               Recording recording, httplib::Response* res);
 
   // Closes the idle keep-alive connections to the backend. Call once no
   // handler runs any more.

@@ -431,9 +431,9 @@ class FrontServer final : public Server {
   void Proxy(const Request& request, const RequestKey& key, int64_t start,
              bool record, bool head, httplib::Response* res) {
     const std::string key_hex = key.ToHex();
-    Forwarder::DoneCallback on_done;
-    Exchange base;
+    Forwarder::Recording recording;
     if (record) {
+      Exchange& base = recording.base;
       base.key_hex = key_hex;
       base.request = request;
       base.request.headers = Redact(request.headers, redact_);
@@ -443,8 +443,8 @@ class FrontServer final : public Server {
       base.started_at_us = clock_->WallMicros();
       base.arrival_offset_us = start - session_start_us_;
       const bool index = options_.mode == ServerMode::kReplay;
-      on_done = [this, key, index, method = request.method,
-                 path = request.path](Exchange&& e) {
+      recording.on_done = [this, key, index, method = request.method,
+                           path = request.path](Exchange&& e) {
         e.response.headers = Redact(e.response.headers, redact_);
         Result<int64_t> id =
             options_.store->WaitCommitted(options_.store->Append(std::move(e)));
@@ -456,11 +456,20 @@ class FrontServer final : public Server {
         recorded_++;
         if (index) index_.Add(key, id.value(), method, path);
       };
+      recording.max_bytes = options_.max_record_bytes;
+      recording.on_too_large = [this, method = request.method,
+                                path = request.path](uint64_t bytes) {
+        metrics_.RecordSkipped("too_large");
+        log_.Error("not recorded: " + method + " " + path +
+                   ": the answer is larger than --max-record-bytes (" +
+                   std::to_string(options_.max_record_bytes) + "; " +
+                   std::to_string(bytes) +
+                   " bytes known); it is relayed to the client only");
+      };
     } else {
       passthrough_++;
     }
-    if (!forwarder_->Forward(request, head, start, std::move(base),
-                             std::move(on_done), res)) {
+    if (!forwarder_->Forward(request, head, start, std::move(recording), res)) {
       errors_++;
     }
     res->set_header("X-Rewind", record ? "record" : "passthrough");
@@ -845,6 +854,7 @@ class FrontServer final : public Server {
         (synthesizes() ? SynthConfig() : std::string()) +
         ",\"max_connections\":" + std::to_string(options_.max_connections) +
         ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) +
+        ",\"max_record_bytes\":" + std::to_string(options_.max_record_bytes) +
         ",\"keep_alive_timeout_s\":" + std::to_string(options_.keep_alive_timeout_s) +
         ",\"log\":" + JsonQuote(options_.log_path.empty() ? "stderr" : options_.log_path) +
         ",\"log_format\":" + (options_.log_json ? "\"json\"" : "\"text\"") +
@@ -958,6 +968,12 @@ Status ServerOptions::Validate() const {
   }
   if (backend_timeout_s <= 0) {
     return Status::InvalidArgument("--backend-timeout must be positive");
+  }
+  if (max_record_bytes == 0 || max_record_bytes > kMaxRecordBytesLimit) {
+    return Status::InvalidArgument(
+        "--max-record-bytes must be between 1 and " +
+        std::to_string(kMaxRecordBytesLimit) +
+        " (SQLite stores a value of at most 1 GB)");
   }
   return Status::Ok();
 }

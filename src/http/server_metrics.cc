@@ -21,6 +21,10 @@ void ServerMetrics::ObserveRequest(const std::string& outcome, int code,
   total_.Observe(total_s);
 }
 
+void ServerMetrics::RecordSkipped(const std::string& reason) {
+  if (reason == "too_large") ++skipped_too_large_;
+}
+
 std::string ServerMetrics::Render(size_t workers, Store* store) const {
   const std::string mode = "mode=\"" + mode_ + "\"";
   std::string out;
@@ -46,6 +50,12 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
                "Response body bytes sent.", &out);
   out += "rewind_response_bytes_total{" + mode + "} " +
          std::to_string(bytes_.load()) + "\n";
+  MetricHeader("rewind_record_skipped_total", "counter",
+               "Answers relayed to the client but not recorded, by reason "
+               "(too_large: beyond --max-record-bytes).",
+               &out);
+  out += "rewind_record_skipped_total{reason=\"too_large\"} " +
+         std::to_string(skipped_too_large_.load()) + "\n";
   MetricHeader("rewind_connections", "gauge",
                "Client connections being served (each holds a worker) and "
                "waiting for one.",

@@ -4,6 +4,8 @@
 //   rewind_response_headers_seconds{mode}        histogram (time to headers)
 //   rewind_response_seconds{mode}                histogram (time to last byte)
 //   rewind_response_bytes_total{mode}            counter (body bytes sent)
+//   rewind_record_skipped_total{reason}          counter (answers relayed
+//                                                but not recorded)
 //   rewind_connections{state="active"|"queued"}  gauge (one worker each)
 //   rewind_workers                               gauge (pool size)
 //   rewind_store_queue_depth, rewind_store_commits_total,
@@ -32,6 +34,8 @@ class ServerMetrics {
   void ObserveRequest(const std::string& outcome, int code,
                       double headers_s, double total_s);
   void AddBytes(uint64_t n) { bytes_ += n; }
+  // An answer relayed but not recorded; "reason" is "too_large".
+  void RecordSkipped(const std::string& reason);
 
   // Connections being served, and waiting for a worker.
   std::atomic<int64_t> active{0};
@@ -47,6 +51,7 @@ class ServerMetrics {
   Histogram headers_;  // guarded by mu_
   Histogram total_;    // guarded by mu_
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> skipped_too_large_{0};
 };
 
 }  // namespace rwd

@@ -1,5 +1,6 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,6 +61,12 @@ INSERT INTO exchanges (request_key, method, path, query, request_headers,
 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 )sql";
 
+// A response body at least this long has its pieces freed as they are
+// joined for the insert, and the memory they took handed back to the
+// system: the store then holds the body twice at most (the joined bytes
+// and SQLite's row as it writes it), and not for longer than the commit.
+constexpr size_t kLargeBody = 1u << 20;
+
 constexpr const char* kSelect = R"sql(
 SELECT id, request_key, method, path, query, request_headers, request_body,
   status, response_headers, chunked, headers_us, timeline, response_body,
@@ -80,9 +87,11 @@ FROM exchanges WHERE id = ?
 constexpr int kCheckpointPages = 250;
 constexpr int kRestartPages = 4000;  // 16 MB with 4 KB pages
 
+// Binds "bytes" as a BLOB without copying them: they must stay unchanged
+// until the statement has run.
 void BindBlob(SQLite::Statement* st, int index, const std::string& bytes) {
-  st->bind(index, static_cast<const void*>(bytes.data()),
-           static_cast<int>(bytes.size()));
+  st->bindNoCopy(index, static_cast<const void*>(bytes.data()),
+                 static_cast<int>(bytes.size()));
 }
 
 bool FileExists(const std::string& path) {
@@ -525,7 +534,10 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  void Insert(const Exchange& e) {
+  // Inserts "e". Its response chunks are emptied: their bytes move into
+  // the row.
+  void Insert(Exchange& e) {
+    std::vector<Chunk>& chunks = e.response.chunks;
     SQLite::Statement& st = *insert_;
     st.reset();
     st.clearBindings();
@@ -540,8 +552,22 @@ class SqliteStore final : public Store {
     st.bind(9, e.response.chunked ? 1 : 0);
     st.bind(10, static_cast<int64_t>(e.response.headers_us));
     st.bind(11, static_cast<int64_t>(e.response.TotalMicros()));
-    BindBlob(&st, 12, EncodeTimeline(e.response.chunks));
-    BindBlob(&st, 13, e.response.Body());
+    const std::string timeline = EncodeTimeline(chunks);
+    BindBlob(&st, 12, timeline);
+    std::string body;
+    if (chunks.size() == 1) {
+      body = std::move(chunks.front().data);
+    } else {
+      size_t size = 0;
+      for (const Chunk& c : chunks) size += c.data.size();
+      body.reserve(size);
+      for (Chunk& c : chunks) {
+        body += c.data;
+        std::string().swap(c.data);
+      }
+      if (size >= kLargeBody) malloc_trim(0);
+    }
+    BindBlob(&st, 13, body);
     st.bind(14, static_cast<int64_t>(e.started_at_us));
     st.bind(15, static_cast<int64_t>(e.arrival_offset_us));
     st.bind(16, e.complete ? 1 : 0);
@@ -552,6 +578,8 @@ class SqliteStore final : public Store {
       st.bind(18);  // NULL: the next id
     }
     st.exec();
+    // Nothing bound may outlive this call.
+    st.clearBindings();
   }
 
   // Called by SQLite after each commit on the writer's connection (under
@@ -632,7 +660,7 @@ class SqliteStore final : public Store {
       const auto commit_start = std::chrono::steady_clock::now();
       try {
         SQLite::Transaction t(*db_);
-        for (const Pending& p : batch) {
+        for (Pending& p : batch) {
           Insert(p.exchange);
           ids.push_back(db_->getLastInsertRowid());
         }
@@ -663,6 +691,9 @@ class SqliteStore final : public Store {
         }
       }
       done_cv_.notify_all();
+      // The exchanges are on disk: free their bytes now rather than when
+      // the next batch comes.
+      batch.clear();
     }
   }
 

@@ -173,6 +173,7 @@ class RewindProcess {
     if (stdout_) fclose(stdout_);
   }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::string& first_line() const { return first_line_; }
   void Signal(int sig) { kill(pid_, sig); }
   // Exit code, or 128 + signal.
