@@ -4,6 +4,7 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <optional>
 #include <string_view>
@@ -19,6 +20,12 @@ constexpr size_t kMaxIdleConnections = 256;
 // whole, once the backend has sent all of it and it is recorded; a chunked
 // (streamed) or larger body is written to the client piece by piece.
 constexpr size_t kWholeBodyMax = 256 * 1024;
+
+// The largest request head (target and headers) forwarded. libcurl builds
+// a request in a buffer of at most 1 MiB and fails a larger one as "out of
+// memory"; rewind refuses it first, with 431. (The HTTP front's own limits
+// are far lower; this one guards the forwarder whatever calls it.)
+constexpr size_t kMaxForwardedHead = (1u << 20) - (16u << 10);
 
 // The longest one wait for the backend's socket blocks before the loop
 // looks again; curl's own timeouts end a silent transfer.
@@ -37,6 +44,42 @@ std::string_view TrimSpace(std::string_view s) {
   }
   return s;
 }
+
+// A curl_slist built front to back in linear time: curl_slist_append
+// walks the whole list on every call, so n headers cost n^2/2 steps (100,000
+// took 8 s; 300,000, minutes). Nodes and strings are allocated as
+// curl_slist_free_all frees them (malloc and strdup).
+class HeaderChain {
+ public:
+  HeaderChain() = default;
+  HeaderChain(const HeaderChain&) = delete;
+  HeaderChain& operator=(const HeaderChain&) = delete;
+  ~HeaderChain() { curl_slist_free_all(head_); }
+
+  // False when out of memory (the chain keeps what it had).
+  bool Append(const std::string& line) {
+    auto* node = static_cast<curl_slist*>(std::malloc(sizeof(curl_slist)));
+    if (node == nullptr) return false;
+    node->data = strdup(line.c_str());
+    node->next = nullptr;
+    if (node->data == nullptr) {
+      std::free(node);
+      return false;
+    }
+    (tail_ ? tail_->next : head_) = node;
+    tail_ = node;
+    bytes_ += line.size() + 2;
+    return true;
+  }
+  curl_slist* get() const { return head_; }
+  // The bytes these lines take in a request head (with CRLF).
+  size_t bytes() const { return bytes_; }
+
+ private:
+  curl_slist* head_ = nullptr;
+  curl_slist* tail_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 }  // namespace
 
@@ -81,7 +124,8 @@ struct Forwarder::Call {
   Forwarder* forwarder = nullptr;
   int64_t start_us = 0;
   std::unique_ptr<Connection> conn;
-  curl_slist* request_headers = nullptr;
+  HeaderChain request_headers;
+  bool head_too_large = false;  // more than kMaxForwardedHead to send
   std::string request_body;  // curl reads it in place
   bool running = false;      // the easy handle is on the multi handle
 
@@ -110,7 +154,6 @@ struct Forwarder::Call {
 
   ~Call() {
     Abandon("client disconnected");
-    if (request_headers) curl_slist_free_all(request_headers);
   }
 
   int64_t Now() const { return forwarder->clock_->NowMicros() - start_us; }
@@ -224,6 +267,7 @@ struct Forwarder::Call {
 
     bool has_accept = false;
     bool has_content_type = false;
+    bool ok = true;
     for (const auto& [name, value] : request.headers) {
       // curl sets Host for the backend; a client's Host names rewind, and
       // following it would let a client pick the destination. An Expect
@@ -234,16 +278,25 @@ struct Forwarder::Call {
       has_accept |= HeaderNameEquals(name, "Accept");
       has_content_type |= HeaderNameEquals(name, "Content-Type");
       // "Name;" is curl's way to send a header with an empty value.
-      const std::string line = value.empty() ? name + ";" : name + ": " + value;
-      request_headers = curl_slist_append(request_headers, line.c_str());
+      ok = ok && request_headers.Append(value.empty() ? name + ";"
+                                                      : name + ": " + value);
     }
     // Headers curl would add on its own, and the client did not send.
-    if (!has_accept) request_headers = curl_slist_append(request_headers, "Accept:");
-    if (!has_content_type) {
-      request_headers = curl_slist_append(request_headers, "Content-Type:");
+    if (!has_accept) ok = ok && request_headers.Append("Accept:");
+    if (!has_content_type) ok = ok && request_headers.Append("Content-Type:");
+    ok = ok && request_headers.Append("Expect:");
+    if (!ok) {
+      transfer_done = true;
+      result = CURLE_OUT_OF_MEMORY;
+      return false;
     }
-    request_headers = curl_slist_append(request_headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
+    if (url.size() + request_headers.bytes() > kMaxForwardedHead) {
+      head_too_large = true;
+      transfer_done = true;
+      result = CURLE_FAILED_INIT;
+      return false;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers.get());
 
     if (curl_multi_add_handle(conn->multi, e) != CURLM_OK) {
       transfer_done = true;
@@ -378,6 +431,14 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   } else {
     call->transfer_done = true;
     call->result = CURLE_FAILED_INIT;
+  }
+  if (call->head_too_large) {
+    call->Finish();
+    SetJsonError(res, 431, "rewind_headers_too_large",
+                 "request headers too large to forward: " +
+                     std::to_string(call->request_headers.bytes()) +
+                     " bytes, at most " + std::to_string(kMaxForwardedHead));
+    return false;
   }
   if (!call->headers_done) {
     const bool timed_out = call->result == CURLE_OPERATION_TIMEDOUT;
