@@ -1,7 +1,8 @@
 // Fuzzes the HTTP front: each input is written as raw bytes to a replay
 // server on 127.0.0.1 (recording in memory, misses synthesized), and the
-// answer read until the server closes. cpp-httplib parses the bytes;
-// rewind's handler, key, replay and dummy engine see what it accepts.
+// answer read until the server closes. rewind's connection layer frames
+// the bytes, cpp-httplib routes; the handler, key, replay and dummy
+// engine see what they accept.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
