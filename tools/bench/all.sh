@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (about 5 minutes on 2 cores) and writes
+# Runs every benchmark (about 9 minutes on 2 cores) and writes
 # tools/bench/RESULTS.md: each goal beside what was measured.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +12,9 @@ out=tools/bench/RESULTS.md
   echo
   echo "## Replay throughput (goal: >= 0.7x nginx at 32 connections)"
   bash tools/bench/replay_throughput.sh 5
+  echo
+  echo "## Against the peers users pick instead (WireMock, talkback; replay >= each at every concurrency, record >= 2x the fastest)"
+  bash tools/bench/peers.sh 5
   echo
   echo "## Record overhead (goals: p50 added <= 150 us at 1 connection; >= 0.5x direct at 32)"
   bash tools/bench/record_overhead.sh 5

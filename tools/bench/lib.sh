@@ -89,6 +89,20 @@ CONF
   exit 1
 }
 
+# start_hello BODY_FILE: rewind-bench-hello (cpp-httplib set up as rewind
+# sets it up, answering with the file's bytes); sets $hello_url.
+start_hello() {
+  build/rewind-bench-hello "$1" >"$BENCH_DIR/hello.out" 2>&1 &
+  BENCH_PIDS+=($!)
+  for _ in $(seq 100); do
+    hello_url=$(grep -o "http://[0-9.:]*" "$BENCH_DIR/hello.out" 2>/dev/null | head -1 || true)
+    [[ -n "$hello_url" ]] && curl -s -o /dev/null "$hello_url/" && return
+    sleep 0.05
+  done
+  echo "bench: rewind-bench-hello did not start" >&2
+  exit 1
+}
+
 # A 1 KB OpenAI-style chat answer.
 make_body() {
   local pad

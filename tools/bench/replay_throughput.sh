@@ -16,18 +16,7 @@ start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" -
 curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
 kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
 start_rewind replay replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --latency none --quiet
-bench_hello() {
-  build/rewind-bench-hello "$BENCH_DIR/body.json" >"$BENCH_DIR/hello.out" 2>&1 &
-  BENCH_PIDS+=($!)
-  for _ in $(seq 100); do
-    hello_url=$(grep -o "http://[0-9.:]*" "$BENCH_DIR/hello.out" 2>/dev/null | head -1 || true)
-    [[ -n "$hello_url" ]] && curl -s -o /dev/null "$hello_url/" && return
-    sleep 0.05
-  done
-  echo "bench: rewind-bench-hello did not start" >&2
-  exit 1
-}
-bench_hello
+start_hello "$BENCH_DIR/body.json"
 hit=$(curl -s -D - -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST" | grep -i '^x-rewind:' | tr -d '\r')
 [[ "$hit" == *hit* ]] || { echo "bench: replay did not hit ($hit)" >&2; exit 1; }
 
