@@ -1,15 +1,18 @@
 // The request key: which recorded exchange answers a request.
 //
 // A key is XXH3-128 over a canonical, length-prefixed encoding of the method,
-// the path, the query parameters (sorted), the chosen headers and the body.
-// A JSON body is canonicalized first (object keys sorted, whitespace dropped,
-// ignored fields removed); any other body is hashed as its bytes. The
+// the path, the query parameters (sorted by name, parameters of one name in
+// their order), the chosen headers and the body. A JSON body is
+// canonicalized first (object members sorted by name, members of one name
+// in their order, whitespace dropped, each number in an exact canonical
+// form, every occurrence of an ignored field removed); any other body, and
+// a JSON body nested deeper than kMaxJsonDepth, is hashed as its bytes. The
 // encoding is "<len>:<bytes>" per field, so no two different requests can
 // produce the same input to the hash.
 //
 // The rules (ignored fields, matched headers) are stored in every recording,
 // with the canonicalizer's Name(); replay refuses a recording made by another
-// canonicalizer version.
+// canonicalizer version (`rewind rekey` re-keys it).
 //
 // Thread-safety: a Canonicalizer is immutable after construction and safe for
 // concurrent use.
@@ -25,6 +28,13 @@
 #include "rewind/status.h"
 
 namespace rwd {
+
+// The deepest nesting of objects and arrays rewind treats as JSON: a body
+// nested deeper (its ignored fields left out) is opaque bytes everywhere,
+// the same way each time: keyed from its bytes, diffed as "body", shown and
+// compared by `check` as bytes. Such a body that holds a --redact-field is
+// forwarded but not recorded. `import` refuses a file nested deeper.
+constexpr int kMaxJsonDepth = 256;
 
 struct KeyRules {
   // Dotted JSON paths removed from the body before hashing ("user",
@@ -69,7 +79,9 @@ class Canonicalizer {
 
   // Identifies the canonical encoding. Stored in recordings; changes
   // whenever the encoding of any request would change.
-  static const char* Name() { return "rewind.json-v1"; }
+  // v2: numbers keyed by their exact value, all members of a repeated
+  // name kept in order, repeated query parameters kept in order.
+  static const char* Name() { return "rewind.json-v2"; }
 
   const KeyRules& rules() const { return rules_; }
 

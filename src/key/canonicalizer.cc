@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <string_view>
 
 #include "key/json.h"
 #include "rewind/request_key.h"
@@ -22,6 +24,12 @@ std::string Lower(std::string s) {
   return s;
 }
 
+std::string_view ParamName(std::string_view param) {
+  return param.substr(0, param.find('='));
+}
+
+// The query's parameters sorted by name; parameters of one name keep their
+// order, which servers give meaning to (?ids=1&ids=2 is not ?ids=2&ids=1).
 std::vector<std::string> SortedQueryParams(const std::string& query) {
   std::vector<std::string> params;
   size_t start = 0;
@@ -31,12 +39,19 @@ std::vector<std::string> SortedQueryParams(const std::string& query) {
     if (end > start) params.push_back(query.substr(start, end - start));
     start = end + 1;
   }
-  std::sort(params.begin(), params.end());
+  std::stable_sort(params.begin(), params.end(),
+                   [](const std::string& a, const std::string& b) {
+                     return ParamName(a) < ParamName(b);
+                   });
   return params;
 }
 
-std::string ParamName(const std::string& param) {
-  return param.substr(0, param.find('='));
+// The values of each parameter name, in their order.
+std::map<std::string_view, std::vector<std::string_view>> ParamsByName(
+    const std::vector<std::string>& params) {
+  std::map<std::string_view, std::vector<std::string_view>> out;
+  for (const std::string& p : params) out[ParamName(p)].push_back(p);
+  return out;
 }
 
 std::vector<std::string> SplitPath(const std::string& dotted) {
@@ -140,17 +155,21 @@ std::vector<std::string> Canonicalizer::Diff(const Request& a,
   if (a.method != b.method) add("method");
   if (a.path != b.path) add("path");
 
-  std::vector<std::string> qa = SortedQueryParams(a.query);
-  std::vector<std::string> qb = SortedQueryParams(b.query);
+  const std::vector<std::string> qa = SortedQueryParams(a.query);
+  const std::vector<std::string> qb = SortedQueryParams(b.query);
   if (qa != qb) {
-    std::vector<std::string> only;
-    std::set_symmetric_difference(qa.begin(), qa.end(), qb.begin(), qb.end(),
-                                  std::back_inserter(only));
-    std::vector<std::string> names;
-    for (const std::string& p : only) names.push_back(ParamName(p));
+    auto na = ParamsByName(qa);
+    auto nb = ParamsByName(qb);
+    std::vector<std::string_view> names;
+    for (const auto& [name, values] : na) {
+      auto other = nb.find(name);
+      if (other == nb.end() || other->second != values) names.push_back(name);
+    }
+    for (const auto& [name, values] : nb) {
+      if (!na.count(name)) names.push_back(name);
+    }
     std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    for (const std::string& n : names) add("query." + n);
+    for (std::string_view n : names) add("query." + std::string(n));
   }
   for (const std::string& name : rules_.match_headers) {
     if (FindHeader(a.headers, name) != FindHeader(b.headers, name)) {

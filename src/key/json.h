@@ -1,36 +1,64 @@
-// JSON helpers behind the request key: canonical form and field-level diff.
-// Internal to rewind; RapidJSON stays out of the public headers.
+// JSON helpers behind the request key: canonical form, field-level diff and
+// redaction. Internal to rewind; RapidJSON stays out of the public headers.
+//
+// Every function here reads with RapidJSON's iterative SAX parser, numbers
+// kept as their text (kParseNumbersAsStringsFlag), and walks what it built
+// without recursion deeper than kMaxJsonDepth (rewind/request_key.h), so no
+// input can exhaust the stack.
 #ifndef REWIND_SRC_KEY_JSON_H_
 #define REWIND_SRC_KEY_JSON_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "rewind/request_key.h"
+#include "rewind/status.h"
 
 namespace rwd {
 
 // Dotted paths split into their segments: {"metadata", "trace_id"}.
 using FieldPaths = std::vector<std::vector<std::string>>;
 
-// Deepest nesting accepted as JSON; deeper documents are treated as bytes.
-constexpr int kMaxJsonDepth = 256;
+// Appends the canonical text of the JSON number "number" (RFC 8259's
+// grammar, which the caller has checked) to *out. Exact: it depends only on
+// the number's value, so "1.0", "1e0", "10E-1" and "0.1e1" all give "1",
+// "-0" and "0e5" give "0", and two numbers of different value never share a
+// form. The form is the shortest digit string D (no leading or trailing
+// zeros) with the decimal exponent S of its first digit, written plainly
+// when -7 < S < 21 ("1500", "0.25", "0.000001", "18446744073709551617") and
+// as "D[0].D[1..]eS" otherwise ("1e21", "1.23e-7", "2.4703282292062328e-324").
+void AppendCanonicalNumber(std::string_view number, std::string* out);
 
-// If "text" is a JSON document, writes its canonical form (object members
-// sorted by name, no insignificant whitespace, "ignore" paths removed) to
-// *out and returns true. Returns false, leaving *out unspecified, otherwise.
+// If "text" is a JSON document that, its "ignore" paths left out, nests at
+// most kMaxJsonDepth levels, writes its canonical form to *out and returns
+// true: object members sorted by name (bytewise; members of one name keep
+// their order), no insignificant whitespace, numbers in
+// AppendCanonicalNumber's form, every occurrence of an ignored path
+// removed. Returns false, leaving *out unspecified, otherwise.
 bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
                    std::string* out);
 
-// If both texts are JSON documents, appends up to "limit" paths where they
-// differ ("messages[1].content", "temperature") to *out and returns true.
-// Returns false when either is not JSON.
+// If both texts are JSON documents as CanonicalJson accepts them, appends up
+// to "limit" paths where they differ ("messages[1].content", "temperature")
+// to *out and returns true; none exactly when their canonical forms are
+// equal. Returns false when either is not.
 bool DiffJson(const std::string& a, const std::string& b,
               const FieldPaths& ignore, size_t limit,
               std::vector<std::string>* out);
 
-// If *body is a JSON document, replaces the value at each dotted path in
-// "paths" that exists with the string "[REDACTED]" and rewrites *body
-// (compact, member order kept). Returns whether anything was replaced.
-bool RedactJsonFields(std::string* body, const std::vector<std::string>& paths);
+// Replaces the value of every member at one of the dotted "paths" (object
+// members from the root; every occurrence, duplicate names included) with
+// the string "[REDACTED]" and rewrites *body compactly, member order,
+// strings and number texts kept. Returns whether anything was replaced; a
+// body that is not JSON, or holds none of the paths, is left as it is.
+// Fails, leaving *body as it was, when a secret might stay in the body or
+// the redacted body would not key as the original did: a body that looks
+// like JSON (its first byte past whitespace and a UTF-8 byte order mark is
+// '{' or '[') but does not parse, or one that, the redacted values left
+// out, nests deeper than kMaxJsonDepth and holds one of the paths.
+Result<bool> RedactJsonFields(std::string* body,
+                              const std::vector<std::string>& paths);
 
 }  // namespace rwd
 

@@ -53,7 +53,7 @@ std::string KeyRules::ToJson() const {
 
 Result<KeyRules> KeyRules::FromJson(const std::string& json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return Status::Corruption("key rules are not a JSON object: " + json);
   }
