@@ -788,6 +788,65 @@ TEST(Process, SigtermDrainsAndExitsZero) {
   EXPECT_EQ(CountExchanges(db), 11);
 }
 
+// The issue's reproduction: with --redact-field, a body nested deeper than
+// kMaxJsonDepth killed record (a million levels on any build, 100k on
+// some), and one of 300 levels was stored redacted under the key of its
+// unredacted bytes, so `verify` failed on rewind's own file.
+TEST(Process, RecordSurvivesDeepJsonAndNeverStoresASecretItCannotRedact) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  BackgroundServer backend;  // answers without parsing what it gets
+  backend.server().Post(".*", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content("{\"bytes\":" + std::to_string(req.body.size()) + "}", "application/json");
+  });
+  backend.Start();
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db, "--listen",
+                     "127.0.0.1:0", "--redact-field", "api_key"});
+  ASSERT_GT(rec.port(), 0) << rec.first_line();
+  auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  auto post = [&](const std::string& body) {
+    return RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+  };
+  // Too deep to redact and key alike, or not parseable: answered, not stored.
+  for (int depth : {100000, 1000000, 300}) {
+    const std::string body = R"({"api_key":"S3CRET-deep","x":)" + nest(depth) + "}";
+    RawResponse r = post(body);
+    EXPECT_EQ(r.status, 200) << depth;
+    EXPECT_EQ(r.body, "{\"bytes\":" + std::to_string(body.size()) + "}");
+    EXPECT_EQ(HeaderOf(r, "X-Rewind"), "passthrough") << depth;
+  }
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":"S3CRET-nan","t":NaN})"), "X-Rewind"), "passthrough");
+  // Recorded: too deep without a secret (keyed as bytes), a deep secret
+  // (gone with its value), and a secret given twice.
+  const std::string deep_plain = R"({"model":"m","x":)" + nest(300) + "}";
+  EXPECT_EQ(HeaderOf(post(deep_plain), "X-Rewind"), "record");
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":["S3CRET-under",)" + nest(100000) + R"(],"m":1})"),
+                     "X-Rewind"),
+            "record");
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":"x","api_key":"S3CRET-dup","m":2})"), "X-Rewind"),
+            "record");
+  RawResponse stats = RawExchange(rec.port(), RequestText("GET", "/__rewind/stats", ""));
+  EXPECT_NE(stats.body.find("\"errors\":4"), std::string::npos) << stats.body;
+  rec.Signal(SIGTERM);
+  EXPECT_EQ(rec.Wait(), 0);
+
+  const std::string bytes = ReadFile(db) + ReadFile(db + "-wal");
+  EXPECT_EQ(bytes.find("S3CRET"), std::string::npos);
+  EXPECT_EQ(CountExchanges(db), 3);
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("verify --db " + db, &out), 0) << out;
+  EXPECT_EQ(testing::RunRewind("show --db " + db + " 1 >/dev/null", &out), 0) << out;
+  // Each replays, the secrets being other ones now.
+  RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0"});
+  ASSERT_GT(replay.port(), 0) << replay.first_line();
+  for (const std::string& body :
+       {deep_plain, std::string(R"({"api_key":"another","m":1})"),
+        std::string(R"({"api_key":"y","api_key":"another","m":2})")}) {
+    RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", body));
+    EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit") << body.substr(0, 40);
+  }
+}
+
 TEST(Process, ReplayHealthAndClearErrors) {
   TempDir dir;
   std::string out;

@@ -437,9 +437,10 @@ class FrontServer final : public Server {
       base.key_hex = key_hex;
       base.request = request;
       base.request.headers = Redact(request.headers, redact_);
-      if (!options_.redact_fields.empty()) {
-        RedactJsonFields(&base.request.body, options_.redact_fields);
-      }
+      record = RedactBody(request, &base.request.body);
+      if (!record) base = Exchange();
+    }
+    if (record) {
       base.started_at_us = clock_->WallMicros();
       base.arrival_offset_us = start - session_start_us_;
       const bool index = options_.mode == ServerMode::kReplay;
@@ -474,6 +475,20 @@ class FrontServer final : public Server {
     }
     res->set_header("X-Rewind", record ? "record" : "passthrough");
     res->set_header("X-Rewind-Key", key_hex);
+  }
+
+  // Replaces every --redact-field value in a body to be recorded. False
+  // when a secret cannot be taken out (JSON that does not parse, or nests
+  // deeper than kMaxJsonDepth): the exchange is then forwarded and answered
+  // but not recorded, and that is logged and counted as an error.
+  bool RedactBody(const Request& request, std::string* body) {
+    if (options_.redact_fields.empty()) return true;
+    Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
+    if (redacted.ok()) return true;
+    errors_++;
+    log_.Error("exchange not recorded: " + request.method + " " +
+               request.path + ": " + redacted.status().message());
+    return false;
   }
 
   void Replay(const Request& request, const RequestKey& key, int64_t start,
