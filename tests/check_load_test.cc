@@ -192,6 +192,35 @@ TEST(Compare, StreamsCompareByContentToolCallsAndFloatsWithinTolerance) {
   EXPECT_EQ(CompareResponses(p, q, {})[0].path, "body");
 }
 
+// Bodies nested deeper than kMaxJsonDepth are compared as bytes: no crash
+// on a million levels, and no difference lost below the limit.
+TEST(Compare, BodiesTooDeepForJsonAreComparedAsBytes) {
+  auto nest = [](int n, const std::string& inner) {
+    return std::string(n, '[') + inner + std::string(n, ']');
+  };
+  Response x, y;
+  x.chunks = {{0, R"({"a":)" + nest(1000000, "") + R"(,"b":1})"}};
+  y.chunks = {{0, R"({"a":1,"b":1})"}};
+  std::vector<Difference> d = CompareResponses(x, y, {});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].path, "body");
+  EXPECT_TRUE(CompareResponses(x, x, {}).empty());
+  Response p, q;
+  p.chunks = {{0, nest(300, "1")}};
+  q.chunks = {{0, nest(300, "2")}};
+  ASSERT_EQ(CompareResponses(p, q, {}).size(), 1u);
+  EXPECT_EQ(CompareResponses(p, q, {})[0].path, "body");
+  // An SSE event too deep to read is compared by its data, as text.
+  Response s, t;
+  s.headers = t.headers = {{"Content-Type", "text/event-stream"}};
+  s.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"x\":" +
+                      nest(1000000, "") + "}\n\ndata: [DONE]\n\n"}};
+  t.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+                  "data: [DONE]\n\n"}};
+  EXPECT_FALSE(CompareResponses(s, t, {}).empty());
+  EXPECT_TRUE(CompareResponses(s, s, {}).empty());
+}
+
 // A target that notes when each request arrives.
 class Stopwatch {
  public:

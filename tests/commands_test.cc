@@ -96,6 +96,34 @@ TEST(Commands, ShowPrintsHeadersStreamOffsetsAndCanonicalForm) {
   EXPECT_EQ(RunShow(store.get(), "99", false, none, none_err), kExitFindings);
 }
 
+// `show` pretty-prints JSON up to kMaxJsonDepth levels; deeper bodies (the
+// indentation would grow with the square of the depth) print as they are.
+TEST(Commands, ShowPrintsBodiesTooDeepForJsonAsTheyAre) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
+  Exchange e = Make(1);
+  e.request.body = nest(100000);
+  e.response.headers = {{"Content-Type", "application/json"}};
+  e.response.chunked = false;
+  e.response.chunks = {{1000, nest(50000)}};
+  store->Append(e);
+  Exchange exact = Make(2);
+  exact.request.body = R"({"seed":18446744073709551617,"t":1.8072080523879883,"x":)" +
+                       nest(3) + "}";
+  store->Append(exact);
+  ASSERT_TRUE(store->Flush().ok());
+  std::ostringstream out, err;
+  ASSERT_EQ(RunShow(store.get(), "1", false, out, err), kExitOk) << err.str();
+  EXPECT_LT(out.str().size(), 600000u);
+  EXPECT_NE(out.str().find(nest(50000)), std::string::npos);
+  std::ostringstream pretty;
+  ASSERT_EQ(RunShow(store.get(), "2", false, pretty, err), kExitOk) << err.str();
+  // Numbers as recorded, not as a double would print them.
+  EXPECT_NE(pretty.str().find("\"seed\": 18446744073709551617"), std::string::npos);
+  EXPECT_NE(pretty.str().find("\"t\": 1.8072080523879883"), std::string::npos);
+}
+
 TEST(Commands, StatsGivesPercentilesPerEndpointAndModel) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("r.sqlite"));
@@ -187,6 +215,105 @@ TEST(Commands, ImportOfOddNumbersFailsCleanly) {
   std::ostringstream err;
   EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
   EXPECT_FALSE(err.str().empty());
+}
+
+// cereal and RapidJSON's DOM recurse: a deeply nested file is refused
+// before either reads it.
+TEST(Commands, ImportRefusesDeeplyNestedInput) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  for (const char* format : {"", "json", "har"}) {
+    std::istringstream in(deep);
+    std::ostringstream err;
+    EXPECT_EQ(RunImport(store.get(), format, in, false, err), kExitError) << format;
+    EXPECT_NE(err.str().find("levels deep"), std::string::npos) << err.str();
+  }
+  std::istringstream in(R"({"canonicalizer":)" + std::string(300, '[') +
+                        std::string(300, ']') + "}");
+  std::ostringstream err;
+  EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
+  EXPECT_EQ(store->Count().value(), 0);
+  // Deep bodies are strings in an export: they travel.
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Exchange e = Make(1);
+  e.request.body = deep;
+  e.key_hex = Canonicalizer(a->rules()).Key(e.request).ToHex();
+  a->Append(e);
+  ASSERT_TRUE(a->Flush().ok());
+  std::ostringstream exported;
+  ASSERT_EQ(RunExport(a.get(), "json", exported, err), kExitOk);
+  std::istringstream back(exported.str());
+  ASSERT_EQ(RunImport(store.get(), "json", back, false, err), kExitOk) << err.str();
+  std::ostringstream verify;
+  EXPECT_EQ(RunVerify(store.get(), verify, err), kExitOk) << verify.str();
+}
+
+// tests/fixtures/v1-export.json was written by rewind.json-v1 (see
+// tests/fixtures/README.md): exchanges 1 and 2 differ only in the last
+// digit of "temperature" and shared a key; exchange 4's "api_key" is
+// ignored by the file's rules, so 4 and 6 share one.
+TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
+  TempDir dir;
+  const std::string fixture =
+      ReadFile(std::string(REWIND_SOURCE_DIR) + "/tests/fixtures/v1-export.json");
+  ASSERT_FALSE(fixture.empty()) << "fixture missing";
+  KeyRules rules{DefaultIgnoredFields(), {}};
+  rules.ignore_fields.push_back("api_key");
+  const std::vector<std::string> v1_keys = {
+      "67e43d397018e1c3fd88a81a7662852a", "67e43d397018e1c3fd88a81a7662852a",
+      "06e286d2a67174c28607820009caef54", "f61f916df024c05df3bf236e28840b6b",
+      "7e316f278e0516d3c8014bc43a4d8e3c", "f61f916df024c05df3bf236e28840b6b"};
+  // An export keyed by v1 needs --rekey.
+  const std::string path = dir.File("v1.sqlite");
+  {
+    StoreOptions o;
+    o.path = path;
+    o.create_if_missing = true;
+    o.rules = rules;
+    auto store = std::move(Store::Open(o).value());
+    std::istringstream in(fixture);
+    std::ostringstream err;
+    EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
+    EXPECT_NE(err.str().find("rewind.json-v1"), std::string::npos) << err.str();
+    std::istringstream again(fixture);
+    ASSERT_EQ(RunImport(store.get(), "json", again, true, err), kExitOk) << err.str();
+  }
+  // Make it what rewind.json-v1 wrote: its keys and its name.
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE meta SET value = 'rewind.json-v1' WHERE name = 'canonicalizer'");
+    for (size_t i = 0; i < v1_keys.size(); ++i) {
+      SQLite::Statement st(db, "UPDATE exchanges SET request_key = ? WHERE id = ?");
+      st.bind(1, v1_keys[i]);
+      st.bind(2, static_cast<int64_t>(i + 1));
+      st.exec();
+    }
+  }
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  Result<std::unique_ptr<Store>> refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("rewind rekey --db " + path), std::string::npos)
+      << refused.status().message();
+  std::string out;
+  ASSERT_EQ(testing::RunRewind("rekey --db " + path, &out), 0) << out;
+  Result<std::unique_ptr<Store>> opened = Store::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store* store = opened.value().get();
+  EXPECT_TRUE(store->rules() == rules) << store->rules().ToJson();  // kept
+  std::vector<std::string> keys;
+  for (int64_t id = 1; id <= 6; ++id) keys.push_back(store->Get(id)->key_hex);
+  EXPECT_NE(keys[0], keys[1]);  // the two temperatures part
+  EXPECT_EQ(keys[3], keys[5]);  // the ignored api_key still ignored
+  EXPECT_EQ(keys[5], v1_keys[5]);  // no number, no repeated name: as in v1
+  EXPECT_NE(keys[4], v1_keys[4]);  // ?ids=2&ids=1 keeps its order now
+  // rewind.json-v2's golden keys.
+  EXPECT_EQ(keys[0], "e58d36f11426f4ccc1b0ec6cd1e830c9");
+  EXPECT_EQ(keys[1], "19962514d01c69898502291677e867f7");
+  std::ostringstream verify, err;
+  EXPECT_EQ(RunVerify(store, verify, err), kExitOk) << verify.str();
 }
 
 TEST(Commands, HarExportImportsBackWithTheSameTimeline) {

@@ -9,6 +9,9 @@
 #include <map>
 #include <sstream>
 
+#include "rewind/request_key.h"
+#include "util/text.h"
+
 namespace rwd {
 namespace {
 
@@ -84,8 +87,10 @@ void RemovePath(rapidjson::Value& v, const std::vector<std::string>& path, size_
   }
 }
 
+// Bodies are parsed only when they nest at most kMaxJsonDepth levels
+// (ParseBounded), so these walks and Compact() recurse at most that deep.
 void RemoveNames(rapidjson::Value& v, const std::vector<std::string>& names, int depth) {
-  if (depth > 256) return;
+  if (depth > kMaxJsonDepth) return;
   if (v.IsObject()) {
     for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
       const std::string name(m->name.GetString(), m->name.GetStringLength());
@@ -105,7 +110,7 @@ void Diff(const rapidjson::Value& a, const rapidjson::Value& b, const std::strin
           const CompareOptions& o, size_t limit, std::vector<Difference>* out, int depth) {
   if (out->size() >= limit) return;
   const std::string here = path.empty() ? "body" : path;
-  if (depth > 256) return;
+  if (depth > kMaxJsonDepth) return;
   if (a.IsNumber() && b.IsNumber()) {
     const double x = a.GetDouble(), y = b.GetDouble();
     const bool same = o.float_tolerance > 0 ? std::fabs(x - y) <= o.float_tolerance : a == b;
@@ -154,6 +159,14 @@ void Diff(const rapidjson::Value& a, const rapidjson::Value& b, const std::strin
   if (a != b) out->push_back({here, Compact(a), Compact(b)});
 }
 
+// Parses "text" when it is JSON nested at most kMaxJsonDepth levels; deeper
+// text is compared as bytes, like any other non-JSON body.
+bool ParseBounded(const std::string& text, rapidjson::Document* d) {
+  if (text.empty() || JsonNestsDeeperThan(text, kMaxJsonDepth)) return false;
+  d->Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  return !d->HasParseError();
+}
+
 std::string Quote(const std::string& s, size_t max = 120) {
   rapidjson::Value v(rapidjson::StringRef(s.data(), static_cast<rapidjson::SizeType>(s.size())));
   return Compact(v, max);
@@ -183,8 +196,7 @@ std::string StreamSummary(const std::string& body) {
     if (!data.empty() && data[0] == ' ') data.erase(0, 1);
     if (data == "[DONE]") continue;
     rapidjson::Document d;
-    d.Parse(data.data(), data.size());
-    if (d.HasParseError() || !d.IsObject()) {
+    if (!ParseBounded(data, &d) || !d.IsObject()) {
       raw += data + "\n";
       continue;
     }
@@ -253,9 +265,7 @@ std::vector<Difference> CompareResponses(const Response& recorded, const Respons
     b = StreamSummary(b);
   }
   rapidjson::Document da, db;
-  da.Parse<rapidjson::kParseIterativeFlag>(a.data(), a.size());
-  db.Parse<rapidjson::kParseIterativeFlag>(b.data(), b.size());
-  if (a.empty() || b.empty() || da.HasParseError() || db.HasParseError()) {
+  if (!ParseBounded(a, &da) || !ParseBounded(b, &db)) {
     if (a != b) out.push_back({"body", Quote(a), Quote(b)});
     return out;
   }

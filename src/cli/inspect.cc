@@ -1,7 +1,8 @@
 // ls, show and stats: reading a recording.
 #include <fnmatch.h>
-#include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -26,15 +27,59 @@ std::string Ms(int64_t us) {
   return out.str();
 }
 
-// Pretty-printed JSON, or "" when "text" is not JSON.
+// Copies a document to a PrettyWriter, numbers as they were written.
+// Stops (returns false) past kMaxJsonDepth levels or "max_bytes" of output:
+// the indentation of a deep document grows with the square of its depth.
+class PrettyCopy
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, PrettyCopy> {
+ public:
+  using Pretty = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+  PrettyCopy(Pretty* w, const rapidjson::StringBuffer* out, size_t max_bytes)
+      : w_(w), out_(out), max_bytes_(max_bytes) {}
+  bool Null() { return w_->Null() && Fits(); }
+  bool Bool(bool b) { return w_->Bool(b) && Fits(); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    return w_->RawValue(s, n, rapidjson::kNumberType) && Fits();
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return w_->String(s, n) && Fits();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) { return w_->Key(s, n) && Fits(); }
+  bool StartObject() { return ++depth_ <= kMaxJsonDepth && w_->StartObject(); }
+  bool StartArray() { return ++depth_ <= kMaxJsonDepth && w_->StartArray(); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return w_->EndObject(n) && Fits();
+  }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return w_->EndArray(n) && Fits();
+  }
+
+ private:
+  bool Fits() const { return out_->GetSize() <= max_bytes_; }
+  Pretty* w_;
+  const rapidjson::StringBuffer* out_;
+  size_t max_bytes_;
+  int depth_ = 0;
+};
+
+// Pretty-printed JSON, or "" when "text" is not JSON, nests deeper than
+// kMaxJsonDepth, or would print more than 16 times its own size (then the
+// caller prints it as it is).
 std::string PrettyJson(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (d.HasParseError()) return "";
+  if (text.empty()) return "";
   rapidjson::StringBuffer b;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(b);
+  PrettyCopy::Pretty w(b);
   w.SetIndent(' ', 2);
-  d.Accept(w);
+  PrettyCopy copy(&w, &b, 16 * text.size() + 4096);
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::Reader reader;
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+  if (reader.Parse<kFlags>(ms, copy).IsError() || ms.Tell() != text.size()) {
+    return "";
+  }
   return std::string(b.GetString(), b.GetSize());
 }
 

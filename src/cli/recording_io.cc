@@ -3,8 +3,10 @@
 // cereal parses with RapidJSON's full-precision number path unless told
 // otherwise; RapidJSON 1.1 calls __builtin_clzll(0) there for numbers like
 // "0e55" (undefined; found by fuzz_import). An export holds only integers
-// and strings, so the plain IEEE path loses nothing.
-#define RAPIDJSON_PARSE_DEFAULT_FLAGS kParseNoFlags
+// and strings, so the plain IEEE path loses nothing. Iterative, so the
+// parse itself cannot overflow the stack (RunImport also refuses input
+// nested deeper than kMaxJsonDepth before any parse).
+#define RAPIDJSON_PARSE_DEFAULT_FLAGS kParseIterativeFlag
 #include <cereal/archives/json.hpp>
 #include <cereal/external/base64.hpp>
 #include <cereal/types/string.hpp>
@@ -755,6 +757,14 @@ int RunExport(Store* store, const std::string& format, std::ostream& out,
 int RunImport(Store* store, const std::string& format, std::istream& in,
               bool rekey, std::ostream& err) {
   std::string text(std::istreambuf_iterator<char>(in), {});
+  // A rewind export nests 4 levels and a HAR file about 6 (bodies are
+  // strings in both); no file worth importing comes near the limit.
+  if (JsonNestsDeeperThan(text, kMaxJsonDepth)) {
+    err << "rewind: the input nests objects and arrays more than "
+        << kMaxJsonDepth
+        << " levels deep; neither a rewind export nor a HAR file does\n";
+    return kExitError;
+  }
   std::string kind = format;
   if (kind.empty()) {
     // A HAR's first member is "log"; rewind's export starts with
@@ -791,6 +801,7 @@ int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
     StoreOptions o;
     o.path = inputs[i];
     o.read_only = true;
+    o.any_canonicalizer = true;  // every key is recomputed under OUT's rules
     Result<std::unique_ptr<Store>> s = Store::Open(o);
     if (!s.ok()) {
       err << "rewind: " << s.status().message() << "\n";

@@ -40,7 +40,7 @@ std::string EncodeHeaders(const HeaderList& headers) {
 
 Status DecodeHeaders(const std::string& json, HeaderList* out) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsArray()) {
     return Status::Corruption("stored headers are not a JSON array");
   }

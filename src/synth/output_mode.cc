@@ -43,7 +43,7 @@ std::string ChoiceText(const rapidjson::Value& choice) {
 
 std::string FirstChoiceText(const std::string& json) {
   rapidjson::Document d;
-  d.Parse(json.data(), json.size());
+  d.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (d.HasParseError() || !d.IsObject() || !d.HasMember("choices") ||
       !d["choices"].IsArray() || d["choices"].Empty()) {
     return "";
@@ -70,7 +70,7 @@ std::string AnswerText(const std::string& body) {
 
 std::string RequestModel(const std::string& body) {
   rapidjson::Document d;
-  d.Parse(body.data(), body.size());
+  d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (!d.HasParseError() && d.IsObject() && d.HasMember("model") &&
       d["model"].IsString()) {
     return d["model"].GetString();
@@ -99,7 +99,7 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
     ss << in.rdbuf();
     const std::string json = ss.str();
     rapidjson::Document d;
-    d.Parse(json.data(), json.size());
+    d.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
     auto bad = [&](const std::string& why) {
       return Status::InvalidArgument(
           "rules file " + path + ": " + why +

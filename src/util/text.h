@@ -4,11 +4,18 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace rwd {
 
 // A JSON string literal for "s", quotes included, escaped by RapidJSON.
 std::string JsonQuote(const std::string& s);
+
+// Whether "text" nests objects and arrays more than "limit" levels deep,
+// counted on its bytes (brackets outside strings): exact for JSON, one
+// pass, no recursion. Text handed to a RapidJSON DOM must pass it first
+// (limit kMaxJsonDepth), since walking or writing a DOM recurses.
+bool JsonNestsDeeperThan(std::string_view text, int limit);
 
 // "2026-11-25T02:13:33.960Z" (UTC, milliseconds), as HAR and logs use.
 std::string Iso8601Utc(int64_t unix_us);
