@@ -54,6 +54,11 @@ struct StoreOptions {
   // uses the stored rules; a value must equal them (else InvalidArgument).
   // Default: nullopt (a new recording then gets the default rules).
   std::optional<KeyRules> rules;
+  // Open a recording keyed by another canonicalizer version too (for
+  // `rekey`, and inputs whose keys are recomputed anyway). Its stored keys
+  // are then stale until UpdateKeys(); SetRules() stamps the recording with
+  // this build's canonicalizer. Default: false.
+  bool any_canonicalizer = false;
   // Most exchanges committed in one transaction. Default: 512.
   size_t max_batch = 512;
   // How long a statement waits for a lock held by another process.
@@ -136,7 +141,8 @@ class Store {
   // Maintenance. Each runs as one transaction after Flush(); none is meant
   // to run while a server writes to the same file.
   //
-  // Replaces the stored key rules.
+  // Replaces the stored key rules, and records that the keys are now this
+  // build's canonicalizer's (call after UpdateKeys()).
   virtual Status SetRules(const KeyRules& rules) = 0;
   // Sets the request key of each (id, key_hex).
   virtual Status UpdateKeys(

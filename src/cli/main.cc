@@ -598,7 +598,9 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   });
 
   CLI::App* rekey = app.add_subcommand(
-      "rekey", "Recompute every key under new rules without re-recording.\n"
+      "rekey", "Recompute every key under new rules without re-recording "
+               "(without rule flags: under the recording's own rules, as a "
+               "recording made by an older rewind needs).\n"
                "Example: rewind rekey --db rec.sqlite --ignore-field "
                "temperature --match-header X-Model");
   db(rekey);
@@ -610,14 +612,22 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   rekey->add_flag("--no-default-ignores", f->no_default_ignores,
                   "Do not ignore user, request_id, metadata, ... by default");
   run->emplace_back(rekey, [f] {
+    // Without rule flags the recording keeps its rules: what a recording
+    // made by an older rewind needs, re-keyed by this one.
+    const bool new_rules = f->no_default_ignores || !f->ignore_fields.empty() ||
+                           !f->match_headers.empty();
     KeyRules rules{f->no_default_ignores ? std::vector<std::string>{}
                                          : DefaultIgnoredFields(),
                    f->match_headers};
     rules.ignore_fields.insert(rules.ignore_fields.end(), f->ignore_fields.begin(),
                                f->ignore_fields.end());
-    return WithStore(f->db, true, false, [&rules](Store* s) {
-      return RunRekey(s, rules, std::cerr);
-    });
+    StoreOptions so;
+    so.path = f->db;
+    so.any_canonicalizer = true;
+    Result<std::unique_ptr<Store>> store = Store::Open(so);
+    if (!store.ok()) return Fail(store.status());
+    return RunRekey(store.value().get(),
+                    new_rules ? rules : store.value()->rules(), std::cerr);
   });
 
   CLI::App* check = app.add_subcommand(
@@ -735,7 +745,7 @@ Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
   if (!in) return Status::IOError("cannot read config file " + path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     return Status::InvalidArgument("config file " + path + " is not a JSON object");
   }

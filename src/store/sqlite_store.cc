@@ -329,6 +329,10 @@ class SqliteStore final : public Store {
                            "UPDATE meta SET value = ? WHERE name = 'key_rules'");
       st.bind(1, rules.ToJson());
       st.exec();
+      SQLite::Statement name(
+          *db_, "UPDATE meta SET value = ? WHERE name = 'canonicalizer'");
+      name.bind(1, std::string(Canonicalizer::Name()));
+      name.exec();
       rules_ = rules;
     });
   }
@@ -505,11 +509,13 @@ class SqliteStore final : public Store {
             std::to_string(kSchemaVersion) + "); upgrade rewind");
       }
       std::string canonicalizer = Meta("canonicalizer");
-      if (canonicalizer != Canonicalizer::Name()) {
+      if (canonicalizer != Canonicalizer::Name() &&
+          !options_.any_canonicalizer) {
         return Status::Corruption(
             options_.path + " was keyed by canonicalizer \"" + canonicalizer +
             "\"; this rewind uses \"" + Canonicalizer::Name() +
-            "\"; re-key the recording");
+            "\". Re-key it once (its rules and exchanges are kept): "
+            "rewind rekey --db " + options_.path);
       }
       Result<KeyRules> stored = KeyRules::FromJson(Meta("key_rules"));
       if (!stored.ok()) return stored.status();
