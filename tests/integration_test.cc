@@ -825,8 +825,10 @@ TEST(Process, RecordSurvivesDeepJsonAndNeverStoresASecretItCannotRedact) {
             "record");
   EXPECT_EQ(HeaderOf(post(R"({"api_key":"x","api_key":"S3CRET-dup","m":2})"), "X-Rewind"),
             "record");
-  RawResponse stats = RawExchange(rec.port(), RequestText("GET", "/__rewind/stats", ""));
-  EXPECT_NE(stats.body.find("\"errors\":4"), std::string::npos) << stats.body;
+  RawResponse metrics = RawExchange(rec.port(), RequestText("GET", "/metrics", ""));
+  EXPECT_NE(metrics.body.find("rewind_record_skipped_total{reason=\"unredactable\"} 4"),
+            std::string::npos)
+      << metrics.body;
   rec.Signal(SIGTERM);
   EXPECT_EQ(rec.Wait(), 0);
 

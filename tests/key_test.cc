@@ -363,7 +363,9 @@ TEST(RedactJsonFields, RefusesWhatItCannotRedactAndKeyAlike) {
     Result<bool> r = RedactJsonFields(&deep, {"api_key"});
     EXPECT_FALSE(r.ok()) << depth;
     EXPECT_EQ(deep, before);
-    if (!r.ok()) EXPECT_NE(r.status().message().find("deeper than"), std::string::npos);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("deeper than"), std::string::npos);
+    }
   }
   // One level less is fine; too deep without a secret is left alone.
   std::string fits = R"({"api_key":"SECRET","x":)" + nest(kMaxJsonDepth - 1) + "}";

@@ -441,6 +441,7 @@ class FrontServer final : public Server {
       if (!record) base = Exchange();
     }
     if (record) {
+      Exchange& base = recording.base;
       base.started_at_us = clock_->WallMicros();
       base.arrival_offset_us = start - session_start_us_;
       const bool index = options_.mode == ServerMode::kReplay;
@@ -480,14 +481,15 @@ class FrontServer final : public Server {
   // Replaces every --redact-field value in a body to be recorded. False
   // when a secret cannot be taken out (JSON that does not parse, or nests
   // deeper than kMaxJsonDepth): the exchange is then forwarded and answered
-  // but not recorded, and that is logged and counted as an error.
+  // but not recorded, logged and counted in rewind_record_skipped_total.
   bool RedactBody(const Request& request, std::string* body) {
     if (options_.redact_fields.empty()) return true;
     Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
     if (redacted.ok()) return true;
-    errors_++;
-    log_.Error("exchange not recorded: " + request.method + " " +
-               request.path + ": " + redacted.status().message());
+    metrics_.RecordSkipped("unredactable");
+    log_.Error("not recorded: " + request.method + " " + request.path +
+               ": " + redacted.status().message() +
+               "; it is forwarded and answered only");
     return false;
   }
 

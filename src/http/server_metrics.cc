@@ -23,6 +23,7 @@ void ServerMetrics::ObserveRequest(const std::string& outcome, int code,
 
 void ServerMetrics::RecordSkipped(const std::string& reason) {
   if (reason == "too_large") ++skipped_too_large_;
+  if (reason == "unredactable") ++skipped_unredactable_;
 }
 
 std::string ServerMetrics::Render(size_t workers, Store* store) const {
@@ -52,10 +53,13 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
          std::to_string(bytes_.load()) + "\n";
   MetricHeader("rewind_record_skipped_total", "counter",
                "Answers relayed to the client but not recorded, by reason "
-               "(too_large: beyond --max-record-bytes).",
+               "(too_large: beyond --max-record-bytes; unredactable: a "
+               "--redact-field that could not be taken out of the body).",
                &out);
   out += "rewind_record_skipped_total{reason=\"too_large\"} " +
          std::to_string(skipped_too_large_.load()) + "\n";
+  out += "rewind_record_skipped_total{reason=\"unredactable\"} " +
+         std::to_string(skipped_unredactable_.load()) + "\n";
   MetricHeader("rewind_connections", "gauge",
                "Client connections being served (each holds a worker) and "
                "waiting for one.",

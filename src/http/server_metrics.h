@@ -52,6 +52,7 @@ class ServerMetrics {
   Histogram total_;    // guarded by mu_
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> skipped_too_large_{0};
+  std::atomic<uint64_t> skipped_unredactable_{0};
 };
 
 }  // namespace rwd
