@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -76,12 +77,11 @@ bool LooksLikeJson(const std::string& body) {
 // nothing else: RapidJSON stops at a NUL byte as at the end of its input,
 // so bytes after an embedded NUL must fail the parse, not be ignored.
 template <typename Handler>
-bool ParseAll(const std::string& text, Handler* handler,
+bool ParseAll(const std::string& text, Handler* handler, rapidjson::Reader* reader,
               rapidjson::ParseResult* error = nullptr) {
   rapidjson::MemoryStream ms(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
-  rapidjson::Reader reader;
-  rapidjson::ParseResult r = reader.Parse<kParseFlags>(is, *handler);
+  rapidjson::ParseResult r = reader->Parse<kParseFlags>(is, *handler);
   if (r.IsError()) {
     if (error) *error = r;
     return false;
@@ -154,7 +154,11 @@ struct Tree {
 class TreeBuilder
     : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TreeBuilder> {
  public:
-  TreeBuilder(const FieldPaths& ignore, Tree* tree) : ignore_(ignore), t_(tree) {}
+  // "open" is scratch space, cleared here.
+  TreeBuilder(const FieldPaths& ignore, Tree* tree, std::vector<size_t>* open)
+      : ignore_(ignore), t_(tree), open_(*open) {
+    open_.clear();
+  }
 
   bool too_deep() const { return too_deep_; }
 
@@ -249,7 +253,10 @@ class TreeBuilder
     const size_t level = open_.size();
     if (ignore_.empty() || live_ != level) return false;
     for (const auto& path : ignore_) {
-      if (path.size() != level || path.back() != key) continue;
+      if (path.size() != level || path.back().size() != key.size() ||
+          path.back() != key) {
+        continue;
+      }
       bool match = true;
       for (size_t j = 0; j + 1 < level && match; ++j) {
         match = t_->Name(open_[j + 1]) == path[j];
@@ -261,7 +268,7 @@ class TreeBuilder
 
   const FieldPaths& ignore_;
   Tree* t_;
-  std::vector<size_t> open_;  // the open containers, outermost first
+  std::vector<size_t>& open_;  // the open containers, outermost first
   size_t live_ = 0;           // how many of them are on a path
   size_t name_ = 0, name_len_ = 0;
   bool skip_next_ = false;  // the next value is an ignored member's
@@ -269,12 +276,39 @@ class TreeBuilder
   bool too_deep_ = false;
 };
 
-bool BuildTree(const std::string& text, const FieldPaths& ignore, Tree* tree) {
+struct Frame {
+  size_t node, begin, pos, end;  // its values are order[begin, end)
+};
+
+// What one canonicalization needs besides its input. The key is computed
+// for every request, and allocating these each time was a quarter of its
+// cost, so each thread keeps one (given back after a large body).
+struct Scratch {
+  Tree tree;
+  std::vector<size_t> open, order;
+  std::vector<Frame> frames;
+  rapidjson::Reader reader;
+  rapidjson::StringBuffer buffer;
+  Writer writer;
+
+  Scratch() : writer(buffer) {}
+  void Clear() {
+    tree.nodes.clear();
+    tree.arena.clear();
+    order.clear();
+    frames.clear();
+    buffer.Clear();
+    writer.Reset(buffer);
+  }
+};
+
+bool BuildTree(const std::string& text, const FieldPaths& ignore, Tree* tree,
+               std::vector<size_t>* open, rapidjson::Reader* reader) {
   if (text.empty()) return false;
   tree->nodes.reserve(16);
   tree->arena.reserve(text.size());
-  TreeBuilder builder(ignore, tree);
-  return ParseAll(text, &builder);
+  TreeBuilder builder(ignore, tree, open);
+  return ParseAll(text, &builder, reader);
 }
 
 void WriteScalar(const Tree& t, size_t i, Writer* w) {
@@ -290,15 +324,12 @@ void WriteScalar(const Tree& t, size_t i, Writer* w) {
   }
 }
 
-// The canonical text of a tree, without recursion.
-void WriteCanonical(const Tree& t, std::string* out) {
-  rapidjson::StringBuffer buffer(nullptr, t.arena.size() + 2 * t.nodes.size() + 16);
-  Writer w(buffer);
-  struct Frame {
-    size_t node, begin, pos, end;  // its values are order[begin, end)
-  };
-  std::vector<size_t> order;
-  std::vector<Frame> frames;
+// The canonical text of scratch->tree, without recursion.
+void WriteCanonical(Scratch* scratch, std::string* out) {
+  const Tree& t = scratch->tree;
+  Writer& w = scratch->writer;
+  std::vector<size_t>& order = scratch->order;
+  std::vector<Frame>& frames = scratch->frames;
   auto open = [&](size_t i) {
     const size_t begin = order.size();
     t.Children(i, &order);
@@ -338,7 +369,7 @@ void WriteCanonical(const Tree& t, std::string* out) {
       WriteScalar(t, c, &w);
     }
   }
-  out->assign(buffer.GetString(), buffer.GetSize());
+  out->assign(scratch->buffer.GetString(), scratch->buffer.GetSize());
 }
 
 std::string Join(const std::string& prefix, std::string_view name) {
@@ -512,6 +543,12 @@ FieldPaths SplitPaths(const std::vector<std::string>& dotted) {
 }  // namespace
 
 void AppendCanonicalNumber(std::string_view s, std::string* out) {
+  // Most numbers in a request are small integers, already canonical.
+  if (!s.empty() && s.size() <= 21 && s[0] >= '1' && s[0] <= '9' &&
+      std::all_of(s.begin() + 1, s.end(), IsDigit)) {
+    out->append(s);
+    return;
+  }
   size_t i = 0;
   const bool negative = i < s.size() && s[i] == '-';
   if (negative) ++i;
@@ -603,7 +640,8 @@ Result<bool> RedactJsonFields(std::string* body,
   Writer writer(buffer);
   Redactor redactor(split, &writer);
   rapidjson::ParseResult error;
-  if (!ParseAll(*body, &redactor, &error)) {
+  rapidjson::Reader reader;
+  if (!ParseAll(*body, &redactor, &reader, &error)) {
     if (!LooksLikeJson(*body)) return false;
     return Status::InvalidArgument(
         std::string("the body looks like JSON but does not parse (") +
@@ -624,17 +662,26 @@ Result<bool> RedactJsonFields(std::string* body,
 
 bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
                    std::string* out) {
-  Tree tree;
-  if (!BuildTree(text, ignore, &tree)) return false;
-  WriteCanonical(tree, out);
-  return true;
+  thread_local std::unique_ptr<Scratch> scratch;
+  if (!scratch) scratch = std::make_unique<Scratch>();
+  scratch->Clear();
+  const bool json =
+      BuildTree(text, ignore, &scratch->tree, &scratch->open, &scratch->reader);
+  if (json) WriteCanonical(scratch.get(), out);
+  if (text.size() > (64 << 10)) scratch.reset();  // keep no large buffers
+  return json;
 }
 
 bool DiffJson(const std::string& a, const std::string& b,
               const FieldPaths& ignore, size_t limit,
               std::vector<std::string>* out) {
   Tree ta, tb;
-  if (!BuildTree(a, ignore, &ta) || !BuildTree(b, ignore, &tb)) return false;
+  std::vector<size_t> open;
+  rapidjson::Reader reader;
+  if (!BuildTree(a, ignore, &ta, &open, &reader) ||
+      !BuildTree(b, ignore, &tb, &open, &reader)) {
+    return false;
+  }
   DiffNodes(ta, 0, tb, 0, "", limit, out);
   return true;
 }
