@@ -1,4 +1,10 @@
-// Store: a recording on disk. SQLite in WAL mode, one file per recording.
+// Store: a recording on disk, one SQLite file per recording.
+//
+// While a store writes, the file is in WAL mode (a -wal and a -shm file sit
+// beside it). A store that closes cleanly folds the log into the file and
+// leaves it in rollback-journal mode: one self-contained file, which any
+// later reader opens read-only, on read-only storage too (see
+// StoreOptions::read_only).
 //
 // Writes go through one writer thread that commits whatever has queued as a
 // single transaction (group commit), so a burst of exchanges costs one commit
@@ -44,11 +50,21 @@ struct StoreOptions {
   // Create the file (mode 0600) when it does not exist. Default: false.
   bool create_if_missing = false;
   // Open without write access; Append() then fails. Default: false.
+  //
+  // A read-only store on storage this process cannot write (a read-only
+  // file, directory or mount) opens a file rewind closed cleanly with
+  // ordinary shared locks. A file still in WAL mode there cannot be opened
+  // that way (SQLite would need to create its -shm file): with no -wal
+  // beside it (its last writer closed it, or an older rewind wrote it) it
+  // is opened as immutable, which assumes no process writes it while it
+  // is open; with a -wal beside it (left mid-write) it is read through the
+  // existing -wal and -shm if both are there, else refused with a message
+  // saying how to settle it.
   bool read_only = false;
   // With read_only: open as an immutable file (SQLite's immutable=1): no
   // locking and no -wal/-shm files, so many processes can share one file,
-  // even on read-only storage. The file must not change while open.
-  // Default: false.
+  // even on read-only storage. The file must not change while open; one
+  // left mid-write (a non-empty -wal beside it) is refused. Default: false.
   bool immutable = false;
   // For a new recording: the rules to store. For an existing one: nullopt
   // uses the stored rules; a value must equal them (else InvalidArgument).
@@ -97,8 +113,32 @@ class Store {
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
-  // Commits everything queued, then closes.
+  // Commits everything queued, then closes; a store open for writing then
+  // settles the file as Settle() does, if no other connection has it open.
   virtual ~Store() = default;
+
+  // How the file stood when it was opened read-only. All false and 0 for a
+  // store open for writing (the store is then its writer).
+  struct FileState {
+    // The header still says WAL: the file's last writer has not closed it
+    // (still running, killed, crashed) or was an older rewind.
+    bool wal_mode = false;
+    // Size of the -wal file beside it: commits that may not be in the file
+    // itself yet. Non-zero means the file was left mid-write.
+    int64_t wal_bytes = 0;
+    // Opened with SQLite's immutable=1 (asked for, or chosen for a WAL
+    // file on read-only storage).
+    bool immutable = false;
+  };
+  virtual FileState file_state() const { return {}; }
+
+  // For a store open for writing: commits everything queued, stops
+  // writing, copies the write-ahead log into the file and switches it to
+  // rollback-journal mode, leaving one self-contained file (no -wal or
+  // -shm). Fails, leaving the file in WAL mode and intact, when another
+  // connection has it open (a recorder or reader in another process).
+  // Append() fails afterwards; reads still work. Ok for a read-only store.
+  virtual Status Settle() { return Status::Ok(); }
 
   // The key rules of this recording.
   virtual const KeyRules& rules() const = 0;

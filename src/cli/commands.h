@@ -61,7 +61,15 @@ int RunImport(Store* store, const std::string& format, std::istream& in,
 int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
              std::ostream& err);
 
+// Exit 0 only when the file is sound and self-contained (see
+// ReportUnsettled).
 int RunVerify(Store* store, std::ostream& out, std::ostream& err);
+// Says on "out" how to settle a file its writer did not close (still in
+// WAL mode, a -wal beside it); returns false then.
+bool ReportUnsettled(const Store::FileState& file, std::ostream& out);
+// Folds a recording open for writing into one self-contained file
+// (Store::Settle).
+int RunSettle(Store* store, std::ostream& err);
 
 // Recomputes every key under "rules" and stores them as the new rules.
 int RunRekey(Store* store, const KeyRules& rules, std::ostream& err);

@@ -455,6 +455,7 @@ struct RecordingFlags {
   int keep_last = 0;
   CheckFlags check;
   LoadFlags load;
+  bool settle = false;
 };
 
 int WithStore(const std::string& path, bool writable, bool create,
@@ -591,7 +592,16 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
                 "every key recomputes. Exit 0 only when all holds.\n"
                 "Example: rewind verify --db rec.sqlite");
   db(verify);
+  verify->add_flag("--settle", f->settle,
+                   "First fold a file left mid-write (a -wal file beside "
+                   "it) into one self-contained file. Needs write access; "
+                   "fails if a recorder still has it open");
   run->emplace_back(verify, [f] {
+    if (f->settle) {
+      int code = WithStore(f->db, true, false,
+                           [](Store* s) { return RunSettle(s, std::cerr); });
+      if (code != kExitOk) return code;
+    }
     return WithStore(f->db, false, false, [](Store* s) {
       return RunVerify(s, std::cout, std::cerr);
     });

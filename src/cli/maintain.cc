@@ -53,7 +53,39 @@ int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
   out << rows.size() << " exchanges; integrity " << (integrity_ok ? "ok" : "FAILED")
       << "; " << undecodable << " undecodable; " << wrong_keys
       << " with a wrong key; " << incomplete << " incomplete (allowed)\n";
-  return integrity_ok && undecodable == 0 && wrong_keys == 0 ? kExitOk : kExitFindings;
+  const bool settled = ReportUnsettled(store->file_state(), out);
+  return integrity_ok && undecodable == 0 && wrong_keys == 0 && settled
+             ? kExitOk
+             : kExitFindings;
+}
+
+bool ReportUnsettled(const Store::FileState& file, std::ostream& out) {
+  if (file.wal_bytes > 0) {
+    out << "left mid-write: a -wal file of " << file.wal_bytes
+        << " bytes beside it holds commits the file alone may lack (its "
+           "recorder is still running, or was killed). Keep the two files "
+           "together; once no recorder runs, `rewind verify --settle --db "
+           "FILE` where they are writable folds them into one file\n";
+    return false;
+  }
+  if (file.wal_mode) {
+    out << "not closed cleanly: still in WAL mode (its recorder is still "
+           "running, was killed, or was an older rewind); complete as it "
+           "stands if no -wal file was separated from it. `rewind verify "
+           "--settle --db FILE` where it is writable makes it one "
+           "self-contained file\n";
+    return false;
+  }
+  return true;
+}
+
+int RunSettle(Store* store, std::ostream& err) {
+  Status s = store->Settle();
+  if (!s.ok()) {
+    err << "rewind: " << s.message() << "\n";
+    return kExitError;
+  }
+  return kExitOk;
 }
 
 int RunRekey(Store* store, const KeyRules& rules, std::ostream& err) {

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -99,6 +101,31 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+// Size of "path", 0 when it does not exist.
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+// Whether the database header says WAL mode: bytes 18 and 19 (the file
+// format's write and read versions) are 2 in WAL mode, 1 in rollback mode.
+bool HeaderSaysWal(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char header[20];
+  if (!in.read(header, sizeof(header))) return false;
+  return header[18] == 2 || header[19] == 2;
+}
+
+// Whether this process may write both the file and its directory (where
+// SQLite makes the -wal and -shm files). A read-only mount says no even
+// to root; otherwise root may write anything.
+bool LocationWritable(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return ::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0 &&
+         ::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) == 0;
+}
+
 // Creates an empty file readable by its owner only; SQLite keeps the mode
 // for the database and gives it to its -wal and -shm files.
 Status CreatePrivateFile(const std::string& path) {
@@ -115,18 +142,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const StoreOptions& options) : options_(options) {}
 
   ~SqliteStore() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    work_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
-    {
-      std::lock_guard<std::mutex> lock(checkpoint_mu_);
-      checkpoint_stop_ = true;
-    }
-    checkpoint_cv_.notify_all();
-    if (checkpointer_.joinable()) checkpointer_.join();
+    // Leaves one self-contained file when nothing else has it open; when
+    // something does, the file stays in WAL mode, intact.
+    if (writing_) Settle();
+    StopThreads();
   }
 
   Status Init() {
@@ -137,6 +156,16 @@ class SqliteStore final : public Store {
     if (!exists && !options_.create_if_missing) {
       return Status::NotFound("no recording at " + options_.path);
     }
+    if (exists && !options_.read_only && !LocationWritable(options_.path)) {
+      return Status::IOError(
+          options_.path + " is on storage this process cannot write (a "
+          "read-only file, directory or mount); this command writes the "
+          "recording, so run it on a writable copy");
+    }
+    if (options_.read_only) {
+      Status s = ChooseReadAccess();
+      if (!s.ok()) return s;
+    }
     if (!exists) {
       Status s = CreatePrivateFile(options_.path);
       if (!s.ok()) return s;
@@ -144,7 +173,7 @@ class SqliteStore final : public Store {
     try {
       int flags = options_.read_only ? SQLite::OPEN_READONLY
                                      : SQLite::OPEN_READWRITE;
-      if (options_.immutable) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
+      if (immutable_) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
       db_ = std::make_unique<SQLite::Database>(ReadPath(), flags,
                                                options_.busy_timeout_ms);
       Status s = CheckOrCreateSchema();
@@ -159,12 +188,53 @@ class SqliteStore final : public Store {
         sqlite3_wal_hook(db_->getHandle(), &SqliteStore::OnWalCommit, this);
         checkpointer_ = std::thread([this] { CheckpointLoop(); });
         writer_ = std::thread([this] { WriterLoop(); });
+        writing_ = true;
       }
     } catch (const SQLite::Exception& e) {
+      if (state_.wal_bytes > 0 && !LocationWritable(options_.path)) {
+        return Status::IOError(MidWriteReadOnly());
+      }
       return Status::Corruption(options_.path +
                                 " is not a readable rewind recording (" +
                                 e.what() + ")");
     }
+    return Status::Ok();
+  }
+
+  FileState file_state() const override { return state_; }
+
+  Status Settle() override {
+    if (!writing_) return Status::Ok();
+    StopThreads();  // the writer commits everything queued first
+    std::lock_guard<std::mutex> maintenance(maintenance_mu_);
+    if (settled_) return Status::Ok();
+    {
+      // Every other connection of this store goes: SQLite leaves WAL mode
+      // only on the last one.
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      readers_.clear();
+    }
+    insert_.reset();
+    checkpoint_db_.reset();
+    sqlite3* db = db_->getHandle();
+    const std::string busy = options_.path +
+                             " stays in WAL mode (intact, with its -wal "
+                             "file): another process has it open";
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                       nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+      return Status::IOError(busy + " (" + sqlite3_errmsg(db) + ")");
+    }
+    try {
+      const std::string mode =
+          db_->execAndGet("PRAGMA journal_mode=DELETE").getString();
+      if (mode != "delete") {
+        return Status::IOError(busy + " (journal mode " + mode + ")");
+      }
+    } catch (const SQLite::Exception& e) {
+      return Status::IOError(busy + " (" + e.what() + ")");
+    }
+    settled_ = true;
     return Status::Ok();
   }
 
@@ -424,8 +494,7 @@ class SqliteStore final : public Store {
       if (!reader_.db) {
         reader_.db = std::make_unique<SQLite::Database>(
             store_->ReadPath(),
-            SQLite::OPEN_READONLY |
-                (store_->options_.immutable ? SQLite::OPEN_URI : 0),
+            SQLite::OPEN_READONLY | (store_->immutable_ ? SQLite::OPEN_URI : 0),
             store_->options_.busy_timeout_ms);
         reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
                                                              kSelect);
@@ -446,7 +515,7 @@ class SqliteStore final : public Store {
   // The name SQLite opens: a URI with immutable=1 for shared read-only
   // files (no locks, no -wal or -shm files, no change detection).
   std::string ReadPath() const {
-    if (!options_.immutable) return options_.path;
+    if (!immutable_) return options_.path;
     std::string uri = "file:";
     for (char c : options_.path) {
       if (c == '?' || c == '#' || c == '%') {
@@ -458,6 +527,58 @@ class SqliteStore final : public Store {
       }
     }
     return uri + "?immutable=1";
+  }
+
+  // Stops the writer (after it has committed everything queued) and the
+  // checkpointer. Idempotent.
+  void StopThreads() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard<std::mutex> lock(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
+
+  // For a read-only open: notes how the file stands and picks how to open
+  // it (see StoreOptions::read_only).
+  Status ChooseReadAccess() {
+    state_.wal_mode = HeaderSaysWal(options_.path);
+    state_.wal_bytes = FileSize(options_.path + "-wal");
+    if (options_.immutable) {
+      if (state_.wal_bytes > 0) {
+        return Status::IOError(
+            options_.path + " was left mid-write: a -wal file of " +
+            std::to_string(state_.wal_bytes) +
+            " bytes beside it holds commits an immutable open would not "
+            "see. Settle it first where it is writable: rewind verify "
+            "--settle --db " + options_.path);
+      }
+      immutable_ = true;
+    } else if (state_.wal_mode && !LocationWritable(options_.path)) {
+      // SQLite would have to create the -shm file to read a WAL file.
+      if (state_.wal_bytes == 0) {
+        immutable_ = true;
+      } else if (!FileExists(options_.path + "-shm")) {
+        return Status::IOError(MidWriteReadOnly());
+      }  // else SQLite reads the log through the -wal and -shm files there
+    }
+    state_.immutable = immutable_;
+    return Status::Ok();
+  }
+
+  std::string MidWriteReadOnly() const {
+    return options_.path + " was left mid-write (a -wal file of " +
+           std::to_string(state_.wal_bytes) +
+           " bytes beside it) on storage this process cannot write, where "
+           "SQLite cannot read its log. Copy the file and its -wal file to "
+           "a writable place and run: rewind verify --settle --db COPY";
   }
 
   uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
@@ -705,6 +826,10 @@ class SqliteStore final : public Store {
 
   const StoreOptions options_;
   KeyRules rules_;
+  bool immutable_ = false;  // opened with immutable=1
+  FileState state_;         // for a read-only open
+  bool writing_ = false;    // opened for writing, and the threads run
+  bool settled_ = false;    // guarded by maintenance_mu_
   std::unique_ptr<SQLite::Database> db_;  // the writer's connection
   std::unique_ptr<SQLite::Statement> insert_;
 
