@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -535,6 +536,85 @@ TEST(Front, TricklingClientsDoNotStarveOthers) {
     close(fd);
   }
   EXPECT_EQ(answered_408, 40);
+}
+
+// A backend whose every connection is handed to "script" on its own
+// thread (raw socket: it may answer anything, or nothing).
+class ScriptedBackend {
+ public:
+  explicit ScriptedBackend(std::function<void(int)> script)
+      : script_(std::move(script)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        connections_.emplace_back([this, c] {
+          script_(c);
+          close(c);
+        });
+      }
+    });
+  }
+  ~ScriptedBackend() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    for (auto& t : connections_) t.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::function<void(int)> script_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::vector<std::thread> connections_;
+};
+
+TEST(Front, BackendTimeoutIsHonouredOnPost) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  // Reads the request, then says nothing for 2.5 s.
+  ScriptedBackend silent([](int fd) {
+    char buf[4096];
+    recv(fd, buf, sizeof(buf), 0);
+    std::this_thread::sleep_for(2500ms);
+  });
+  ServerOptions o = RecordTo(store.get(), silent.url());
+  o.backend_timeout_s = 1;
+  InProcessRewind rec(o);
+  const auto start = Steady::now();
+  RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  const double took = MsSince(start);
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("--backend-timeout (1 s)"), std::string::npos) << r.body;
+  EXPECT_GT(took, 900.0);
+  EXPECT_LT(took, 2500.0);
+}
+
+TEST(Front, BackendClosingMidHeadersIsNamedAsSuch) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  ScriptedBackend broken([](int fd) {
+    char buf[4096];
+    recv(fd, buf, sizeof(buf), 0);
+    const std::string part = "HTTP/1.1 200 OK\r\nContent-Type: appli";
+    send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+  });
+  InProcessRewind rec(RecordTo(store.get(), broken.url()));
+  RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(r.body.find("No error"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("did not answer"), std::string::npos) << r.body;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <curl/curl.h>
 #include <malloc.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -28,8 +30,14 @@ constexpr size_t kWholeBodyMax = 256 * 1024;
 constexpr size_t kMaxForwardedHead = (1u << 20) - (16u << 10);
 
 // The longest one wait for the backend's socket blocks before the loop
-// looks again; curl's own timeouts end a silent transfer.
+// looks again (and checks --backend-timeout).
 constexpr int kPollMs = 1000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void GlobalInit() {
   static std::once_flag once;
@@ -137,6 +145,12 @@ struct Forwarder::Call {
   int64_t headers_us = 0;
   bool transfer_done = false;
   CURLcode result = CURLE_OK;
+  // --backend-timeout: the transfer fails once neither direction has moved
+  // for this long (sending the request, waiting for the answer, between
+  // pieces of it).
+  int64_t timeout_ms = 0;
+  int64_t last_progress_ms = 0;
+  curl_off_t seen_bytes = 0;
 
   // The body's pieces: chunks[0, next) are written to the client and kept
   // for the store (only while "keep"); chunks[next, end) wait for the
@@ -183,12 +197,25 @@ struct Forwarder::Call {
     if (recording.on_too_large) recording.on_too_large(bytes);
   }
 
+  // Any byte sent or received is progress.
+  static int OnProgress(void* self, curl_off_t, curl_off_t dlnow, curl_off_t,
+                        curl_off_t ulnow) {
+    auto* call = static_cast<Call*>(self);
+    if (dlnow + ulnow != call->seen_bytes) {
+      call->seen_bytes = dlnow + ulnow;
+      call->last_progress_ms = SteadyMs();
+    }
+    return 0;
+  }
+
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
+    static_cast<Call*>(self)->last_progress_ms = SteadyMs();
     static_cast<Call*>(self)->Header(std::string_view(data, size * n));
     return size * n;
   }
   static size_t OnBody(char* data, size_t size, size_t n, void* self) {
     auto* call = static_cast<Call*>(self);
+    call->last_progress_ms = SteadyMs();
     call->chunks.push_back(Chunk{call->Now(), std::string(data, size * n)});
     call->received += size * n;
     if (call->keep && call->received > call->recording.max_bytes) {
@@ -242,9 +269,13 @@ struct Forwarder::Call {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, static_cast<long>(timeout_s));
-    // Silence: less than a byte a second for timeout_s seconds.
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(timeout_s));
+    // Silence is timed by Drive(), exactly: curl's low-speed check averages
+    // over seconds and let a POST wait 10 s for a 4 s timeout.
+    timeout_ms = static_cast<int64_t>(timeout_s) * 1000;
+    last_progress_ms = SteadyMs();
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &Call::OnProgress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, this);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Call::OnBody);
@@ -325,7 +356,15 @@ struct Forwarder::Call {
         result = CURLE_RECV_ERROR;
       }
       if (transfer_done || until()) return;
-      curl_multi_poll(conn->multi, nullptr, 0, kPollMs, nullptr);
+      const int64_t silent_for = SteadyMs() - last_progress_ms;
+      if (silent_for >= timeout_ms) {
+        transfer_done = true;
+        result = CURLE_OPERATION_TIMEDOUT;
+        return;
+      }
+      curl_multi_poll(conn->multi, nullptr, 0,
+                      static_cast<int>(std::min<int64_t>(kPollMs, timeout_ms - silent_for)),
+                      nullptr);
     }
   }
 
@@ -442,7 +481,13 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   }
   if (!call->headers_done) {
     const bool timed_out = call->result == CURLE_OPERATION_TIMEDOUT;
-    const std::string why = curl_easy_strerror(call->result);
+    const std::string why =
+        timed_out ? "nothing came within --backend-timeout (" +
+                        std::to_string(timeout_s_) + " s)"
+        : call->result == CURLE_OK
+            ? "it closed the connection before its response headers were "
+              "complete"
+            : curl_easy_strerror(call->result);
     call->Finish();  // no headers: nothing to record
     SetJsonError(res, timed_out ? 504 : 502,
                  timed_out ? "rewind_backend_timeout" : "rewind_backend_unavailable",
