@@ -16,6 +16,8 @@
 
 #include "http/forwarder.h"
 #include "rewind/clock.h"
+#include "rewind/server.h"
+#include "testutil/raw_http.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -374,6 +376,123 @@ TEST(ForwardHeaders, HeadTooLargeToForwardGets431) {
   EXPECT_NE(res.body.find("rewind_headers_too_large"), std::string::npos) << res.body;
   EXPECT_EQ(backend.headers(), -1) << "the backend was sent a request";
   forwarder.Shutdown();
+}
+
+}  // namespace
+}  // namespace rwd
+
+namespace rwd {
+namespace {
+
+using testing::CountOf;
+using testing::HeaderOf;
+using testing::InProcessRewind;
+using testing::RawExchange;
+using testing::RawResponse;
+
+const std::string kChainChat =
+    R"({"model":"demo","messages":[{"role":"user","content":"hello chain"}]})";
+
+std::string ChatRequest() {
+  return testing::RequestText("POST", "/v1/chat/completions", kChainChat);
+}
+
+// X-Rewind*, X-Rewind-Key: what each of rewind's answers carries once.
+void ExpectOneOfEach(const RawResponse& r, const std::string& outcome) {
+  EXPECT_EQ(CountOf(r, "X-Rewind"), 1) << r.head;
+  EXPECT_EQ(CountOf(r, "X-Rewind-Key"), 1) << r.head;
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), outcome) << r.head;
+}
+
+std::string StoredHeaders(const std::string& db) {
+  SQLite::Database sql(db, SQLite::OPEN_READONLY);
+  return sql
+      .execAndGet(
+          "SELECT group_concat(request_headers || ' ' || response_headers, ' ') "
+          "FROM exchanges")
+      .getString();
+}
+
+// `rewind serve` behind `rewind record` (the README's walk-through): the
+// serve's own X-Rewind headers are neither relayed twice nor recorded, and
+// replay answers with exactly one X-Rewind (hit) and one X-Rewind-Key, and
+// counts a hit, not a synth.
+TEST(RewindHeaders, ARewindBehindRecordLeavesNoRewindHeadersInTheRecording) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  auto store = testing::OpenTestStore(db);
+  {
+    ServerOptions serve;
+    serve.mode = ServerMode::kServe;
+    serve.synth.output = OutputMode::Parse("echo", nullptr).value();
+    InProcessRewind engine(serve);
+    ServerOptions record;
+    record.mode = ServerMode::kRecord;
+    record.store = store.get();
+    record.backend = "http://127.0.0.1:" + std::to_string(engine.port());
+    InProcessRewind rec(record);
+    RawResponse r = RawExchange(
+        rec.port(), testing::RequestText("POST", "/v1/chat/completions", kChainChat,
+                                         "X-Rewind-Latency: none\r\n"));
+    EXPECT_EQ(r.status, 200);
+    ExpectOneOfEach(r, "record");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  const std::string stored = StoredHeaders(db);
+  EXPECT_NE(stored.find("Content-Type"), std::string::npos) << stored;
+  EXPECT_EQ(stored.find("X-Rewind"), std::string::npos) << stored;
+  ServerOptions replay;
+  replay.mode = ServerMode::kReplay;
+  replay.store = store.get();
+  replay.latency = LatencyModel::Parse("none").value();
+  InProcessRewind rep(replay);
+  RawResponse r = RawExchange(rep.port(), ChatRequest());
+  EXPECT_EQ(r.status, 200);
+  ExpectOneOfEach(r, "hit");
+  const std::string metrics = Metrics(rep.port());
+  EXPECT_NE(metrics.find("outcome=\"hit\",code=\"200\"} 1"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("outcome=\"synth\""), std::string::npos) << metrics;
+}
+
+TEST(RewindHeaders, RewindsOwnHeadersAreXRewindAndItsDashedFamily) {
+  EXPECT_TRUE(IsRewindHeader("X-Rewind"));
+  EXPECT_TRUE(IsRewindHeader("x-rewind-key"));
+  EXPECT_TRUE(IsRewindHeader("X-REWIND-Latency"));
+  EXPECT_FALSE(IsRewindHeader("X-Rewinder"));
+  EXPECT_FALSE(IsRewindHeader("X-Rewin"));
+  EXPECT_FALSE(IsRewindHeader("Content-Type"));
+}
+
+// A recording made before rewind left its own headers out still replays
+// with one of each.
+TEST(RewindHeaders, OldRecordingsWithRewindHeadersReplayOneOfEach) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  auto store = testing::OpenTestStore(db);
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = "/v1/chat/completions";
+  e.request.headers = {{"Content-Type", "application/json"}, {"X-Rewind-Latency", "none"}};
+  e.request.body = kChainChat;
+  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "application/json"},
+                        {"X-Rewind", "synth"},
+                        {"x-rewind-key", "0123456789abcdef0123456789abcdef"},
+                        {"X-Rewind-Anything", "1"}};
+  e.response.chunks = {Chunk{1000, "{\"ok\":true}"}};
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  ServerOptions replay;
+  replay.mode = ServerMode::kReplay;
+  replay.store = store.get();
+  replay.latency = LatencyModel::Parse("none").value();
+  InProcessRewind rep(replay);
+  RawResponse r = RawExchange(rep.port(), ChatRequest());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{\"ok\":true}");
+  ExpectOneOfEach(r, "hit");
+  EXPECT_EQ(CountOf(r, "X-Rewind-Anything"), 0) << r.head;
+  EXPECT_EQ(HeaderOf(r, "X-Rewind-Key"), e.key_hex);
 }
 
 }  // namespace

@@ -31,6 +31,12 @@ bool HeaderNameEquals(std::string_view a, std::string_view b);
 // would let it add headers, or a body, of its own to a response.
 bool IsWritableHeader(std::string_view name, std::string_view value);
 
+// True for rewind's own headers: X-Rewind and every X-Rewind-* (any case).
+// A rewind sets those of its answers itself: they are never relayed from
+// a backend (which may be another rewind) nor recorded, and a recording
+// that holds some (made before this rule) does not replay them.
+bool IsRewindHeader(std::string_view name);
+
 // Value of the first header named "name", or "" when absent.
 std::string FindHeader(const HeaderList& headers, const std::string& name);
 

@@ -88,7 +88,8 @@ class ReplayIndex {
 // A bounded, least-recently-used cache of decoded exchanges in front of a
 // Store, so that replaying a hot exchange costs no SQLite read and no decode.
 // Exchanges come out ready to send: response headers that cannot be
-// written as one line (IsWritableHeader) are dropped as they are loaded.
+// written as one line (IsWritableHeader), and rewind's own (IsRewindHeader,
+// which replay sets itself), are dropped as they are loaded.
 // Thread-safety: safe for concurrent use.
 class ExchangeCache {
  public:

@@ -250,7 +250,9 @@ struct Forwarder::Call {
     if (HeaderNameEquals(name, "Content-Length")) {
       content_length = std::strtoull(value.c_str(), nullptr, 10);
     }
-    if (IsHopByHop(name)) return;
+    // rewind's own headers are set by this rewind, never taken from a
+    // backend (another rewind behind this one).
+    if (IsHopByHop(name) || IsRewindHeader(name)) return;
     headers.emplace_back(std::move(name), std::move(value));
   }
 

@@ -427,6 +427,25 @@ class FrontServer final : public Server {
     }
   }
 
+  // A request's headers as they are recorded: secrets redacted, and
+  // rewind's own (X-Rewind-Latency, ...) left out unless the key matches on
+  // them. They are still forwarded: the backend may be another rewind.
+  HeaderList StoredRequestHeaders(const HeaderList& headers) const {
+    HeaderList stored = Redact(headers, redact_);
+    const std::vector<std::string>& matched = canonicalizer_.rules().match_headers;
+    stored.erase(
+        std::remove_if(stored.begin(), stored.end(),
+                       [&](const auto& h) {
+                         return IsRewindHeader(h.first) &&
+                                std::none_of(matched.begin(), matched.end(),
+                                             [&](const std::string& m) {
+                                               return HeaderNameEquals(h.first, m);
+                                             });
+                       }),
+        stored.end());
+    return stored;
+  }
+
   // Forwards to the backend; stores the exchange when "record".
   void Proxy(const Request& request, const RequestKey& key, int64_t start,
              bool record, bool head, httplib::Response* res) {
@@ -436,7 +455,7 @@ class FrontServer final : public Server {
       Exchange& base = recording.base;
       base.key_hex = key_hex;
       base.request = request;
-      base.request.headers = Redact(request.headers, redact_);
+      base.request.headers = StoredRequestHeaders(request.headers);
       record = RedactBody(request, &base.request.body);
       if (!record) base = Exchange();
     }

@@ -147,9 +147,12 @@ Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
   Result<Exchange> loaded = store_->Get(id);
   if (!loaded.ok()) return loaded.status();
   HeaderList& headers = loaded.value().response.headers;
+  // Replay sets X-Rewind and X-Rewind-Key itself; recordings made through
+  // another rewind before those were left out may hold its own.
   headers.erase(std::remove_if(headers.begin(), headers.end(),
                                [](const auto& h) {
-                                 return !IsWritableHeader(h.first, h.second);
+                                 return !IsWritableHeader(h.first, h.second) ||
+                                        IsRewindHeader(h.first);
                                }),
                 headers.end());
   auto exchange = std::make_shared<const Exchange>(std::move(loaded.value()));

@@ -19,6 +19,15 @@ bool IsWritableHeader(std::string_view name, std::string_view value) {
   return true;
 }
 
+bool IsRewindHeader(std::string_view name) {
+  constexpr std::string_view kName = "X-Rewind";
+  if (name.size() < kName.size() ||
+      !HeaderNameEquals(name.substr(0, kName.size()), kName)) {
+    return false;
+  }
+  return name.size() == kName.size() || name[kName.size()] == '-';
+}
+
 std::string FindHeader(const HeaderList& headers, const std::string& name) {
   for (const auto& [n, v] : headers) {
     if (HeaderNameEquals(n, name)) return v;
