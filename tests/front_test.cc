@@ -26,6 +26,7 @@ using namespace std::chrono_literals;
 using testing::Connect;
 using testing::HeaderOf;
 using testing::InProcessRewind;
+using testing::ListenLoopback;
 using testing::OpenTestStore;
 using testing::ParseRawResponse;
 using testing::RawExchange;
@@ -47,15 +48,7 @@ double MsSince(Steady::time_point t) {
 class RawBackend {
  public:
   RawBackend() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(fd_, 64);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ListenLoopback(&port_);
     thread_ = std::thread([this] { AcceptLoop(); });
   }
   ~RawBackend() {
@@ -544,15 +537,7 @@ class ScriptedBackend {
  public:
   explicit ScriptedBackend(std::function<void(int)> script)
       : script_(std::move(script)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(fd_, 16);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ListenLoopback(&port_);
     thread_ = std::thread([this] {
       while (true) {
         int c = accept(fd_, nullptr, nullptr);

@@ -47,6 +47,20 @@ inline std::string RequestText(const std::string& method, const std::string& pat
          "\r\n\r\n" + body;
 }
 
+// A socket listening on 127.0.0.1 at an ephemeral port; sets *port.
+inline int ListenLoopback(int* port, int backlog = 64) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  listen(fd, backlog);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // Reads everything the server sends until it closes the connection.
 inline std::string ReadToEnd(int fd) {
   std::string data;
