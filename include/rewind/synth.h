@@ -153,8 +153,10 @@ class Synthesizer {
   const SynthOptions& options() const { return options_; }
 
   // Plans the answer to "request" (POST /v1/chat/completions or
-  // /v1/completions). A request the engine cannot serve gets an
-  // OpenAI-style error plan (400, 404).
+  // /v1/completions; also Anthropic's POST /v1/messages and Ollama's
+  // POST /api/chat and /api/generate, see src/synth/dialect.h). A request
+  // the engine cannot serve gets an error plan (400, 404) in the shape of
+  // the API its path belongs to.
   SynthPlan Plan(const Request& request, const SynthContext& context) const;
 
   // GET /v1/models.

@@ -1,6 +1,7 @@
 #include "http/http_util.h"
 
 #include "http/connection.h"
+#include "synth/dialect.h"
 
 namespace rwd {
 
@@ -92,11 +93,27 @@ void SetStreamProvider(httplib::Response* res, const std::string& content_type,
   }
 }
 
+namespace {
+// The Dialect of the request handled on this thread, as an int.
+thread_local int t_error_dialect = static_cast<int>(Dialect::kOpenAI);
+}  // namespace
+
+ErrorDialectScope::ErrorDialectScope(const std::string& path)
+    : previous_(t_error_dialect) {
+  t_error_dialect = static_cast<int>(DialectOf(path));
+}
+
+ErrorDialectScope::~ErrorDialectScope() { t_error_dialect = previous_; }
+
 void SetJsonError(httplib::Response* res, int status, const std::string& type,
                   const std::string& message, const std::string& extra) {
   res->status = status;
-  std::string body = "{\"error\":{\"type\":" + JsonQuote(type) +
-                     ",\"message\":" + JsonQuote(message) + extra + "}}\n";
+  const auto dialect = static_cast<Dialect>(t_error_dialect);
+  std::string body =
+      dialect == Dialect::kOpenAI
+          ? "{\"error\":{\"type\":" + JsonQuote(type) +
+                ",\"message\":" + JsonQuote(message) + extra + "}}\n"
+          : DialectErrorBody(dialect, status, message, type, "", extra);
   res->set_content(body, "application/json");
 }
 

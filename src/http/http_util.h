@@ -55,9 +55,28 @@ void SetStreamProvider(httplib::Response* res, const std::string& content_type,
                        std::function<bool(httplib::DataSink&)> write_all);
 
 // Sets a JSON error body: {"error": {"type": TYPE, "message": MESSAGE}}
-// plus any extra members already serialized in "extra" (",\"k\":v...").
+// plus any extra members already serialized in "extra" (",\"k\":v..."),
+// in the shape of the API of the request being handled on this thread
+// (see ErrorDialectScope): Anthropic's and Ollama's clients then show
+// rewind's message as they show their own API's errors.
 void SetJsonError(httplib::Response* res, int status, const std::string& type,
                   const std::string& message, const std::string& extra = "");
+
+// While one lives, SetJsonError on this thread writes errors in the
+// dialect of "path" (synth/dialect.h: /v1/messages Anthropic, /api/...
+// Ollama, else OpenAI). A request's handler runs on one thread from its
+// start to its headers, so every error rewind writes for it (a miss, a
+// 502/504 from the forwarder, a bad latency header) takes its shape.
+class ErrorDialectScope {
+ public:
+  explicit ErrorDialectScope(const std::string& path);
+  ~ErrorDialectScope();
+  ErrorDialectScope(const ErrorDialectScope&) = delete;
+  ErrorDialectScope& operator=(const ErrorDialectScope&) = delete;
+
+ private:
+  const int previous_;
+};
 
 }  // namespace rwd
 

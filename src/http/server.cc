@@ -19,6 +19,7 @@
 #include "http/http_util.h"
 #include "http/server_metrics.h"
 #include "key/json.h"
+#include "synth/dialect.h"
 #include "synth/engine_metrics.h"
 #include "util/access_log.h"
 
@@ -260,10 +261,11 @@ class FrontServer final : public Server {
     // Errors cpp-httplib raises itself (400, 413, 414, ...) get a JSON body
     // too. Responses rewind produced carry X-Rewind and are left alone.
     http_.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request&, httplib::Response& res) {
+        [](const httplib::Request& req, httplib::Response& res) {
           if (res.has_header("X-Rewind") || !res.body.empty()) {
             return httplib::Server::HandlerResponse::Unhandled;
           }
+          ErrorDialectScope dialect(req.path);
           std::string message =
               res.status == 413   ? "request body larger than --max-body-bytes"
               : res.status == 414 ? "request target too long"
@@ -382,6 +384,8 @@ class FrontServer final : public Server {
   void Dispatch(const httplib::Request& req, httplib::Response& res,
                 int64_t start) {
     DisableServerRewrites(req);
+    // Errors written for this request take its API's shape.
+    ErrorDialectScope dialect(req.path);
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
     if (req.target.empty() || req.target[0] != '/') {
@@ -570,24 +574,33 @@ class FrontServer final : public Server {
       res->set_content(synth_->ModelsBody(), "application/json");
       return;
     }
+    if (request.method == "GET" && request.path == "/api/tags") {
+      res->set_header("X-Rewind", "synth");
+      res->set_content(OllamaTagsBody(options_.synth), "application/json");
+      return;
+    }
     if (request.method == "POST" && IsEnginePath(request.path)) {
       Synthesize(request, key, start, head, res);
       return;
     }
     res->status = 404;
     res->set_header("X-Rewind", "synth");
-    res->set_content(OpenAIErrorBody("rewind serve has no " + request.method +
-                                         " " + request.path +
-                                         "; it serves GET /v1/models, POST "
-                                         "/v1/chat/completions, POST "
-                                         "/v1/completions, GET /health and "
-                                         "GET /metrics",
-                                     "invalid_request_error", "unknown_url"),
-                     "application/json");
+    res->set_content(
+        DialectErrorBody(DialectOf(request.path), 404,
+                         "rewind serve has no " + request.method + " " +
+                             request.path +
+                             "; it serves GET /v1/models, POST "
+                             "/v1/chat/completions, POST /v1/completions, "
+                             "POST /v1/messages, POST /api/chat, POST "
+                             "/api/generate, GET /api/tags, GET /health and "
+                             "GET /metrics",
+                         "invalid_request_error", "unknown_url"),
+        "application/json");
   }
 
   static bool IsEnginePath(const std::string& path) {
-    return path == "/v1/chat/completions" || path == "/v1/completions";
+    return path == "/v1/chat/completions" || path == "/v1/completions" ||
+           IsDialectEnginePath(path);
   }
 
   uint64_t NextOccurrence(const RequestKey& key) {
@@ -608,8 +621,9 @@ class FrontServer final : public Server {
       Result<FaultType> f = ParseFaultType(forced);
       if (!f.ok()) {
         res->status = 400;
-        res->set_content(OpenAIErrorBody(f.status().message(),
-                                         "invalid_request_error", ""),
+        res->set_content(DialectErrorBody(DialectOf(request.path), 400,
+                                          f.status().message(),
+                                          "invalid_request_error", ""),
                          "application/json");
         return;
       }
@@ -619,12 +633,13 @@ class FrontServer final : public Server {
     if (!slot) {
       res->status = 429;
       res->set_content(
-          OpenAIErrorBody("rewind's dummy engine is at capacity: " +
-                              std::to_string(options_.synth.max_concurrency) +
-                              " running and " +
-                              std::to_string(options_.synth.max_queue) +
-                              " waiting",
-                          "rate_limit_error", "rate_limit_exceeded"),
+          DialectErrorBody(DialectOf(request.path), 429,
+                           "rewind's dummy engine is at capacity: " +
+                               std::to_string(options_.synth.max_concurrency) +
+                               " running and " +
+                               std::to_string(options_.synth.max_queue) +
+                               " waiting",
+                           "rate_limit_error", "rate_limit_exceeded"),
           "application/json");
       return;
     }

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "rewind/synth.h"
+#include "synth/dialect.h"
 
 namespace rwd {
 namespace {
@@ -222,6 +223,12 @@ SynthPlan ErrorPlan(int status, const std::string& message,
 }  // namespace
 
 SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const {
+  // Other API dialects have their own planners (synth/dialect.h).
+  switch (DialectOf(http.path)) {
+    case Dialect::kAnthropic: return PlanAnthropic(options_, http, ctx);
+    case Dialect::kOllama: return PlanOllama(options_, http, ctx);
+    case Dialect::kOpenAI: break;
+  }
   const int64_t start = ctx.admitted_us;
   OpenAIRequest::Kind kind;
   if (http.path == "/v1/chat/completions") {
