@@ -150,7 +150,11 @@ ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
                                RejectFn reject)
     : options_(std::move(options)),
       serve_(std::move(serve)),
-      reject_(std::move(reject)) {}
+      reject_(std::move(reject)),
+      // Made here, not in Run(): Stop() may come from another thread
+      // before Run() starts, and writes to wake_fd_.
+      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 ConnectionLoop::~ConnectionLoop() {
   for (auto& c : waiting_) {
@@ -215,17 +219,13 @@ Result<int> ConnectionLoop::Bind(const std::string& host, int port,
 
 void ConnectionLoop::Stop() {
   stopping_ = true;
-  if (wake_fd_ >= 0) {
-    const uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-    (void)ignored;
-  }
+  const uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
 }
 
 void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
   workers_ = std::move(workers);
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;

@@ -87,9 +87,9 @@ class ConnectionLoop {
   const ConnectionOptions options_;
   ServeFn serve_;
   RejectFn reject_;
+  const int epoll_fd_;
+  const int wake_fd_;
   int listen_fd_ = -1;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<httplib::TaskQueue> workers_;
   // Owned by the reactor thread: connections waiting for a whole request.
