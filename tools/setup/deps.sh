@@ -15,6 +15,7 @@ packages=(
   libcereal-dev        # rewind JSON export and import
   libgtest-dev         # tests
   python3-yaml         # tests: tools/deploy/check.py parses the manifests
+  dpkg-dev             # tools/package.sh: dpkg-shlibdeps derives the Depends
 )
 case "${1:-}" in
   --bench) packages+=(nginx-light wrk) ;;
