@@ -221,6 +221,103 @@ TEST(Compare, BodiesTooDeepForJsonAreComparedAsBytes) {
   EXPECT_TRUE(CompareResponses(s, s, {}).empty());
 }
 
+// An Ollama-style backend: /api/chat streams NDJSON whose created_at and
+// durations differ on every call.
+class OllamaBackend {
+ public:
+  std::vector<std::string> words = {"Par", "is."};
+
+  OllamaBackend() {
+    server_.server().Post("/api/chat", [this](const httplib::Request&, httplib::Response& res) {
+      const auto now = std::chrono::system_clock::now().time_since_epoch();
+      const std::string at =
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+      std::string body;
+      for (const std::string& w : words) {
+        body += R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" + at +
+                R"(Z","message":{"role":"assistant","content":")" + w + R"("},"done":false})" "\n";
+      }
+      body += R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" + at +
+              R"(Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":)" +
+              at + R"(,"load_duration":)" + at + R"(,"prompt_eval_count":3,"prompt_eval_duration":)" + at +
+              R"(,"eval_count":2,"eval_duration":)" + at + "}\n";
+      res.set_chunked_content_provider("application/x-ndjson", [body](size_t, httplib::DataSink& sink) {
+        sink.write(body.data(), body.size());
+        sink.done();
+        return true;
+      });
+    });
+    server_.Start();
+  }
+  std::string url() const { return server_.url(); }
+
+ private:
+  BackgroundServer server_;
+};
+
+TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
+  TempDir dir;
+  OllamaBackend backend;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  {
+    ServerOptions o;
+    o.mode = ServerMode::kRecord;
+    o.store = store.get();
+    o.backend = backend.url();
+    o.quiet = true;
+    testing::InProcessRewind rec(o);
+    for (const char* q : {"capital of France?", "capital of Italy?"}) {
+      auto r = rec.Client()->Post(
+          "/api/chat",
+          std::string(R"({"model":"llama3.2","messages":[{"role":"user","content":")") + q + "\"}]}",
+          "application/json");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200);
+    }
+  }
+  std::this_thread::sleep_for(2ms);  // created_at and the durations change
+  CheckFlags f;
+  f.target = backend.url();
+  f.ignore_fields = {"created_at"};
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitOk) << out.str() << err.str();
+  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos) << out.str();
+  // created_at and Ollama's durations are volatile by default too.
+  f.ignore_fields.clear();
+  std::ostringstream out2;
+  EXPECT_EQ(RunCheck(store.get(), f, out2, err), kExitOk) << out2.str();
+
+  // One changed line is named by its index and field.
+  backend.words = {"Par", "is!"};
+  std::ostringstream out3;
+  EXPECT_EQ(RunCheck(store.get(), f, out3, err), kExitFindings);
+  EXPECT_NE(out3.str().find("stream[1].message.content: \"is.\" -> \"is!\""), std::string::npos)
+      << out3.str();
+  // --ignore-field applies to every line.
+  f.ignore_fields = {"message.content"};
+  std::ostringstream out4;
+  EXPECT_EQ(RunCheck(store.get(), f, out4, err), kExitOk) << out4.str();
+  // A line more is a difference too.
+  backend.words = {"Par", "is", "."};
+  f.ignore_fields.clear();
+  std::ostringstream out5;
+  EXPECT_EQ(RunCheck(store.get(), f, out5, err), kExitFindings);
+  EXPECT_NE(out5.str().find("stream[3]: (absent)"), std::string::npos) << out5.str();
+}
+
+TEST(Compare, NdjsonLinesThatAreNotJsonStayText) {
+  EXPECT_EQ(NdjsonArray("{\"a\":1}\n\nnot json\r\n[2]\n"), R"([{"a":1},"not json",[2]])");
+  EXPECT_EQ(NdjsonArray(""), "[]");
+  Response a, b;
+  a.headers = b.headers = {{"Content-Type", "application/x-ndjson"}};
+  a.chunks = {{0, "{\"x\":1,\"created_at\":\"t1\"}\n"}, {5, "oops\n"}};
+  b.chunks = {{0, "{\"x\":1,\"created_at\":\"t2\"}\noops\n"}};
+  EXPECT_TRUE(CompareResponses(a, b, {}).empty());
+  b.chunks = {{0, "{\"x\":2}\noops\n"}};
+  ASSERT_EQ(CompareResponses(a, b, {}).size(), 1u);
+  EXPECT_EQ(CompareResponses(a, b, {})[0].path, "stream[0].x");
+}
+
 // A target that notes when each request arrives.
 class Stopwatch {
  public:

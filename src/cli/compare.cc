@@ -30,6 +30,14 @@ bool IsStream(const Response& r, const std::string& body) {
          body.rfind("data:", 0) == 0;
 }
 
+// Newline-delimited JSON (Ollama's streams): one JSON value per line.
+bool IsNdjson(const Response& r) {
+  const std::string type = FindHeader(r.headers, "Content-Type");
+  return type.find("ndjson") != std::string::npos ||
+         type.find("jsonl") != std::string::npos ||
+         type.find("json-lines") != std::string::npos;
+}
+
 std::string Str(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return "";
   auto it = obj.FindMember(name);
@@ -244,6 +252,25 @@ std::string StreamSummary(const std::string& body) {
   return out + "}";
 }
 
+std::string NdjsonArray(const std::string& body) {
+  std::string out = "[";
+  size_t at = 0;
+  bool first = true;
+  while (at < body.size()) {
+    size_t end = body.find('\n', at);
+    if (end == std::string::npos) end = body.size();
+    std::string line = body.substr(at, end - at);
+    at = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    rapidjson::Document d;
+    out += first ? "" : ",";
+    first = false;
+    out += ParseBounded(line, &d) ? line : Quote(line, 1 << 30);
+  }
+  return out + "]";
+}
+
 std::vector<Difference> CompareResponses(const Response& recorded, const Response& now,
                                          const CompareOptions& o, size_t limit) {
   std::vector<Difference> out;
@@ -260,9 +287,13 @@ std::vector<Difference> CompareResponses(const Response& recorded, const Respons
   }
   std::string a = recorded.Body(), b = now.Body();
   const bool streams = IsStream(recorded, a) && IsStream(now, b);
+  const bool lines = !streams && IsNdjson(recorded) && IsNdjson(now);
   if (streams) {
     a = StreamSummary(a);
     b = StreamSummary(b);
+  } else if (lines) {
+    a = NdjsonArray(a);
+    b = NdjsonArray(b);
   }
   rapidjson::Document da, db;
   if (!ParseBounded(a, &da) || !ParseBounded(b, &db)) {
@@ -271,9 +302,16 @@ std::vector<Difference> CompareResponses(const Response& recorded, const Respons
   }
   for (rapidjson::Document* d : {&da, &db}) {
     RemoveNames(*d, o.volatile_names, 0);
-    for (const std::string& f : o.ignore_fields) RemovePath(*d, SplitDots(f), 0);
+    for (const std::string& f : o.ignore_fields) {
+      // An NDJSON stream's paths are those of each line.
+      if (lines) {
+        for (auto& line : d->GetArray()) RemovePath(line, SplitDots(f), 0);
+      } else {
+        RemovePath(*d, SplitDots(f), 0);
+      }
+    }
   }
-  Diff(da, db, streams ? "stream" : "", o, limit, &out, 0);
+  Diff(da, db, streams || lines ? "stream" : "", o, limit, &out, 0);
   return out;
 }
 

@@ -643,7 +643,8 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   CLI::App* check = app.add_subcommand(
       "check", "Re-send every recorded request to a new backend and compare "
                "the answers: status, chosen headers, JSON bodies field by "
-               "field (volatile fields ignored), streams by their content.\n"
+               "field (volatile fields ignored), SSE streams by their "
+               "content, NDJSON streams line by line.\n"
                "Exit 0 all match, 1 some changed, 2 some got no answer.\n"
                "Example: rewind check --db rec.sqlite --target "
                "http://127.0.0.1:8001 --junit check.xml");
@@ -657,9 +658,11 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   check->add_option("--compare-header", f->check.compare_headers,
                     "Also compare this response header (repeatable)");
   check->add_option("--ignore-field", f->check.ignore_fields,
-                    "Dotted body path to ignore, * for any index (repeatable; "
+                    "Dotted body path to ignore, * for any index; in an "
+                    "NDJSON stream the path within each line (repeatable; "
                     "id, created, system_fingerprint, service_tier, "
-                    "obfuscation are always ignored)");
+                    "obfuscation, created_at and Ollama's *_duration fields "
+                    "are always ignored)");
   check->add_option("--header", f->check.extra_headers,
                     "Send this header with each request, e.g. \"Authorization: "
                     "Bearer $KEY\" (recorded secrets are redacted)");
