@@ -296,6 +296,17 @@ TEST(Canonicalizer, RepeatedMemberNamesAreAllKeptInTheirOrder) {
                nested.Key(Post(R"({"x":[{"secret":2}]})")));
 }
 
+// Found by fuzz_request_key (UBSan): sorting the members of an object left
+// empty by its ignored fields offset a null pointer.
+TEST(Canonicalizer, ObjectsLeftEmptyKeyAndDiff) {
+  Canonicalizer c(KeyRules{{"a.b.c"}, {}});
+  const Request a = Post(R"({"a":{"b":{"c":1}},"e":{}})");
+  const Request b = Post(R"({"a":{"b":{"c":2}},"e":{}})");
+  EXPECT_EQ(c.Key(a), c.Key(b));
+  EXPECT_TRUE(c.Diff(a, b).empty());
+  EXPECT_NE(c.Canonical(a).find(R"({"a":{"b":{}},"e":{}})"), std::string::npos);
+}
+
 TEST(Canonicalizer, JsonUpToTheDepthLimitIsCanonicalDeeperIsBytes) {
   Canonicalizer c = Default();
   auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };

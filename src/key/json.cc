@@ -127,6 +127,7 @@ struct Tree {
   // Object members by name, bytewise; members of one name keep their order.
   void SortByName(std::vector<size_t>::iterator begin,
                   std::vector<size_t>::iterator end) const {
+    if (end - begin < 2) return;  // (an empty vector's begin() + 1 is UB)
     auto less = [this](size_t a, size_t b) { return Name(a) < Name(b); };
     if (end - begin <= 32) {  // insertion sort: stable, no allocation
       for (auto it = begin + 1; it < end; ++it) {
