@@ -122,6 +122,35 @@ TEST(Serve, ModelsHealthAndUnknownPaths) {
   EXPECT_NE(bad.body.find("\"error\""), std::string::npos);
 }
 
+// Request values (tool schemas, Anthropic and Ollama fields) are written
+// back by recursive code: a body nested deeper than kMaxJsonDepth is a 400
+// in every dialect, and the engine lives (a million levels killed it).
+TEST(Serve, RequestsNestedTooDeepAreRefusedInEveryDialect) {
+  InProcessRewind serve(Serve());
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  const std::string tools =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tool_choice":"required",)"
+      R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",)"
+      R"("properties":{"a":{"const":)" + deep + R"(}},"required":["a"]}}}]})";
+  const std::string anthropic =
+      R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],)"
+      R"("tool_choice":{"type":"any"},"tools":[{"name":"f","input_schema":{"type":"object",)"
+      R"("properties":{"a":{"const":)" + deep + R"(}},"required":["a"]}}]})";
+  const std::string ollama =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"format":)" + deep + "}";
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/chat/completions", tools},
+           {"/v1/completions", R"({"model":"m","prompt":"hi","x":)" + deep + "}"},
+           {"/v1/messages", anthropic},
+           {"/api/chat", ollama},
+           {"/api/generate", R"({"model":"m","prompt":"hi","format":)" + deep + "}"}}) {
+    Answer a = Post(serve.port(), path, body);
+    EXPECT_EQ(a.status, 400) << path;
+    EXPECT_NE(a.body.find("deeper than 256 levels"), std::string::npos) << path << a.body;
+  }
+  EXPECT_EQ(Post(serve.port(), "/v1/chat/completions", kChat).status, 200);
+}
+
 TEST(Serve, SameSeedGivesIdenticalBytesOnTwoServers) {
   std::vector<std::string> bodies[2];
   for (int server = 0; server < 2; ++server) {

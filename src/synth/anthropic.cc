@@ -10,7 +10,9 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "rewind/request_key.h"
 #include "synth/dialect.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -55,6 +57,12 @@ std::string ContentText(const rapidjson::Value& content, bool* has_tool_result,
 }
 
 Result<DialectTurn> Parse(const std::string& body) {
+  // Values of the request are written back with RapidJSON's recursive
+  // Accept(): nothing deeper than kMaxJsonDepth gets that far.
+  if (JsonNestsDeeperThan(body, kMaxJsonDepth)) {
+    return Bad("the request body nests objects and arrays deeper than " +
+               std::to_string(kMaxJsonDepth) + " levels");
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {

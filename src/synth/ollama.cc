@@ -10,6 +10,7 @@
 
 #include "rewind/request_key.h"
 #include "synth/dialect.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -62,6 +63,12 @@ Status ParseOptions(const rapidjson::Value& doc, OpenAIRequest* r) {
 
 // An empty "messages" (chat) or "prompt" (generate) only loads the model.
 Result<DialectTurn> Parse(bool chat, const std::string& body, bool* load_only) {
+  // Values of the request are written back with RapidJSON's recursive
+  // Accept(): nothing deeper than kMaxJsonDepth gets that far.
+  if (JsonNestsDeeperThan(body, kMaxJsonDepth)) {
+    return Bad("the request body nests objects and arrays deeper than " +
+               std::to_string(kMaxJsonDepth) + " levels");
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) return Bad("invalid JSON body");

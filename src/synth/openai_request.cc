@@ -1,6 +1,8 @@
 #include <rapidjson/document.h>
 
+#include "rewind/request_key.h"
 #include "rewind/synth.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -45,6 +47,12 @@ std::vector<std::string> Tokenize(const std::string& text) {
 }
 
 Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
+  // Values of the request (tool schemas) are written back with RapidJSON's
+  // recursive Accept(): nothing deeper than kMaxJsonDepth gets that far.
+  if (JsonNestsDeeperThan(body, kMaxJsonDepth)) {
+    return Bad("the request body nests objects and arrays deeper than " +
+               std::to_string(kMaxJsonDepth) + " levels");
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
