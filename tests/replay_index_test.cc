@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "rewind/replay.h"
 #include "testutil/test_server.h"
 
@@ -95,6 +97,85 @@ TEST(ReplayIndex, LoadSkipsIncompleteExchangesUnlessAsked) {
   EXPECT_EQ(complete_only.Load(store.get(), false).value(), 1u);
   ReplayIndex all(RepeatPolicy::kSequence, 0);
   EXPECT_EQ(all.Load(store.get(), true).value(), 2u);
+}
+
+// A chat request whose message is "content".
+Request Chat(const std::string& content) {
+  Request r;
+  r.method = "POST";
+  r.path = "/v1/chat/completions";
+  r.headers = {{"Content-Type", "application/json"}};
+  r.body = R"({"model":"m","messages":[{"role":"user","content":")" + content + R"("}]})";
+  return r;
+}
+
+// 2,000 recordings on one path, "question N", and the index over them.
+void RecordQuestions(Store* store, ReplayIndex* index, const Canonicalizer& canon) {
+  for (int i = 0; i < 2000; ++i) {
+    Exchange e;
+    e.request = Chat("question " + std::to_string(i));
+    e.key_hex = canon.Key(e.request).ToHex();
+    e.response.status = 200;
+    e.response.chunks = {Chunk{1000, std::string(1000, 'x')}};
+    store->Append(std::move(e));
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(index->Load(store, false).ok());
+}
+
+// A miss costs the same whatever its size: a 20 MB request is explained
+// within a bound (diffing it against 200 recordings took 15 s and more),
+// and still names a recording; a small one names the one it is nearest.
+TEST(FindNearest, ALargeMissIsExplainedWithinABound) {
+  testing::TempDir dir;
+  auto store = testing::OpenTestStore(dir.File("r.sqlite"));
+  ASSERT_TRUE(store);
+  Canonicalizer canon(store->rules());
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  RecordQuestions(store.get(), &index, canon);
+
+  const Request large = Chat(std::string(20u << 20, 'w'));
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<NearestMatch> nearest = FindNearest(store.get(), index, canon, large);
+  const double ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  std::printf("nearest for a 20 MB miss among 2,000: %.1f ms\n", ms);
+  EXPECT_LT(ms, 2000.0);
+  ASSERT_TRUE(nearest.has_value());
+  EXPECT_EQ(nearest->differences, std::vector<std::string>{"body"});
+
+  Request small = Chat("question 1900");
+  small.body.replace(small.body.find("\"m\""), 3, "\"other\"");
+  nearest = FindNearest(store.get(), index, canon, small);
+  ASSERT_TRUE(nearest.has_value());
+  EXPECT_EQ(nearest->id, 1901);
+  EXPECT_EQ(nearest->differences, std::vector<std::string>{"model"});
+}
+
+// Equal in length is not enough: the fields decide among what is diffed.
+TEST(FindNearest, FieldsDecideAmongCandidatesOfEveryLength) {
+  testing::TempDir dir;
+  auto store = testing::OpenTestStore(dir.File("r.sqlite"));
+  ASSERT_TRUE(store);
+  Canonicalizer canon(store->rules());
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  for (const std::string& content : {std::string("same words, then more of them"),
+                                     std::string("other words")}) {
+    Exchange e;
+    e.request = Chat(content);
+    e.request.body.insert(e.request.body.size() - 1, R"(,"temperature":0.5)");
+    e.key_hex = canon.Key(e.request).ToHex();
+    store->Append(std::move(e));
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(index.Load(store.get(), false).ok());
+  // Shorter than both; its length is nearer the second's.
+  std::optional<NearestMatch> nearest =
+      FindNearest(store.get(), index, canon, Chat("same words, then more of them"));
+  ASSERT_TRUE(nearest.has_value());
+  EXPECT_EQ(nearest->id, 1);
+  EXPECT_EQ(nearest->differences, std::vector<std::string>{"temperature"});
 }
 
 TEST(RequestSeed, DependsOnEveryInput) {

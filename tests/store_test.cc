@@ -301,6 +301,33 @@ TEST(Store, WriteAheadLogStaysBoundedUnderASteadyLoad) {
   EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
+// Requests come without their responses, and a body only when it is
+// short enough: a miss can rank candidates by length without reading them.
+TEST(Store, GetRequestsReadsBodiesOnlyUpToTheLimit) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange big = Sample(1);
+  big.request.body = std::string(5000, 'b');
+  ASSERT_TRUE(store->WaitCommitted(store->Append(big)).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->Append(Sample(2))).ok());
+  Result<std::vector<StoredRequest>> got = store->GetRequests({2, 1, 99}, 100);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 2u);
+  const StoredRequest& small = (*got)[0];
+  EXPECT_EQ(small.id, 2);
+  EXPECT_EQ(small.key_hex, Sample(2).key_hex);
+  EXPECT_EQ(small.request.method, "POST");
+  EXPECT_EQ(small.request.query, "n=2");
+  EXPECT_EQ(small.request.headers, Sample(2).request.headers);
+  EXPECT_TRUE(small.body_loaded);
+  EXPECT_EQ(small.request.body, Sample(2).request.body);
+  const StoredRequest& large = (*got)[1];
+  EXPECT_EQ(large.id, 1);
+  EXPECT_FALSE(large.body_loaded);
+  EXPECT_TRUE(large.request.body.empty());
+  EXPECT_EQ(large.body_bytes, 5000);
+}
+
 TEST(Store, ReadOnlyStoreRefusesWrites) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");

@@ -122,7 +122,12 @@ struct NearestMatch {
 };
 
 // Looks at up to "limit" of the newest exchanges recorded on the same method
-// and path. nullopt when there are none.
+// and path; nullopt when there are none. Bounded in time and memory whatever
+// the request's size: candidates are ranked by body length, and diffed
+// field by field, closest first, only while both bodies are at most 1 MiB,
+// the bodies diffed total at most 16 MiB and 100 ms have not passed (one
+// diff always runs). With no candidate diffed, the closest in length is
+// named, its other fields compared and its body named as differing.
 std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                                         const Canonicalizer& canonicalizer,
                                         const Request& request,

@@ -82,6 +82,16 @@ struct StoreOptions {
   int busy_timeout_ms = 5000;
 };
 
+// The stored request of one exchange, without its response.
+struct StoredRequest {
+  int64_t id = 0;
+  std::string key_hex;
+  // Method, path, query, headers; the body only when it was asked for.
+  Request request;
+  int64_t body_bytes = 0;    // the stored body's length
+  bool body_loaded = false;  // request.body holds it
+};
+
 // The columns of one exchange that indexes and listings need.
 struct ExchangeSummary {
   int64_t id = 0;
@@ -167,6 +177,11 @@ class Store {
 
   // Returns NotFound if there is no exchange "id".
   virtual Result<Exchange> Get(int64_t id) = 0;
+  // The stored requests of those of "ids" that exist, in the order given,
+  // without reading responses. A body is read only when it is at most
+  // "max_body" bytes long (0: no body is read); its length always is.
+  virtual Result<std::vector<StoredRequest>> GetRequests(
+      const std::vector<int64_t>& ids, size_t max_body);
   // Calls "fn" for every exchange in id order.
   virtual Status Scan(const std::function<void(const ExchangeSummary&)>& fn) = 0;
   // Like Scan, but fills only id, key_hex, method, path, status and

@@ -325,6 +325,45 @@ class SqliteStore final : public Store {
     }
   }
 
+  Result<std::vector<StoredRequest>> GetRequests(const std::vector<int64_t>& ids,
+                                                 size_t max_body) override {
+    ReadConnection conn(this);
+    std::vector<StoredRequest> out;
+    try {
+      // length() of a BLOB does not read it; CASE reads only short ones.
+      SQLite::Statement st(
+          conn.db(),
+          "SELECT request_key, method, path, query, request_headers, "
+          "length(request_body), "
+          "CASE WHEN length(request_body) <= ? THEN request_body END "
+          "FROM exchanges WHERE id = ?");
+      for (int64_t id : ids) {
+        st.reset();
+        st.bind(1, static_cast<int64_t>(max_body));
+        st.bind(2, static_cast<int64_t>(id));
+        if (!st.executeStep()) continue;
+        StoredRequest r;
+        r.id = id;
+        r.key_hex = st.getColumn(0).getString();
+        r.request.method = st.getColumn(1).getString();
+        r.request.path = st.getColumn(2).getString();
+        r.request.query = st.getColumn(3).getString();
+        Status s = DecodeHeaders(st.getColumn(4).getString(), &r.request.headers);
+        if (!s.ok()) {
+          return Status::Corruption("exchange " + std::to_string(id) + ": " +
+                                    s.message());
+        }
+        r.body_bytes = st.getColumn(5).getInt64();
+        r.body_loaded = !st.getColumn(6).isNull();
+        if (r.body_loaded) r.request.body = st.getColumn(6).getString();
+        out.push_back(std::move(r));
+      }
+    } catch (const SQLite::Exception& ex) {
+      return Status::IOError(std::string("reading requests: ") + ex.what());
+    }
+    return out;
+  }
+
   Status Scan(const std::function<void(const ExchangeSummary&)>& fn) override {
     ReadConnection conn(this);
     try {
@@ -865,6 +904,27 @@ class SqliteStore final : public Store {
 };
 
 }  // namespace
+
+Result<std::vector<StoredRequest>> Store::GetRequests(
+    const std::vector<int64_t>& ids, size_t max_body) {
+  std::vector<StoredRequest> out;
+  for (int64_t id : ids) {
+    Result<Exchange> e = Get(id);
+    if (!e.ok()) {
+      if (e.status().IsNotFound()) continue;
+      return e.status();
+    }
+    StoredRequest r;
+    r.id = id;
+    r.key_hex = std::move(e->key_hex);
+    r.request = std::move(e->request);
+    r.body_bytes = static_cast<int64_t>(r.request.body.size());
+    r.body_loaded = r.request.body.size() <= max_body;
+    if (!r.body_loaded) r.request.body.clear();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) {
