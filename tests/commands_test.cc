@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/usage.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -467,6 +468,21 @@ TEST(Commands, MergeOrdersByArrivalRecomputesKeysAndDedupes) {
   EXPECT_TRUE(std::is_sorted(started.begin(), started.end()));
   std::ostringstream verify;
   EXPECT_EQ(RunVerify(out.get(), verify, err), kExitOk) << verify.str();
+}
+
+TEST(Usage, NearestWordForgivesTyposButNotStrangers) {
+  EXPECT_EQ(EditDistance("recrod", "record"), 1u);  // a transposition
+  EXPECT_EQ(EditDistance("", "ls"), 2u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  const std::vector<std::string> commands = {"record", "replay", "serve", "ls", "show",
+                                             "stats", "export", "import", "verify"};
+  EXPECT_EQ(NearestWord("recrod", commands), "record");
+  EXPECT_EQ(NearestWord("--replya", commands), "replay");
+  EXPECT_EQ(NearestWord("EXPROT", commands), "export");
+  EXPECT_EQ(NearestWord("lss", commands), "ls");
+  EXPECT_EQ(NearestWord("bogus", commands), "");
+  EXPECT_EQ(NearestWord("--backend-timout", {"--backend", "--backend-timeout"}),
+            "--backend-timeout");
 }
 
 }  // namespace

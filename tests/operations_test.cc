@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -296,6 +297,159 @@ TEST(Operations, SigtermGivesUpOnStreamsAfterTheDrainTimeout) {
   SQLite::Database check(dir.File("rec.sqlite"), SQLite::OPEN_READONLY);
   EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
   EXPECT_GE(check.execAndGet("SELECT count(*) FROM exchanges WHERE complete = 1").getInt(), 1);
+}
+
+// The names in "dir", sorted.
+std::vector<std::string> Listing(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(Cli, AUsageErrorOrAFailedStartLeavesNoFileBehind) {
+  TempDir dir;
+  const std::string d = dir.File("");
+  {
+    std::ofstream notjson(d + "in.json");
+    notjson << "this is not JSON\n";
+  }
+  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"record --db " + d + "a.sqlite --backend localhost:8000", "not an http:// or https:// URL"},
+      {"record --db " + d + "b.sqlite --backend http://127.0.0.1:9 --log-file " + d +
+           "no/such/dir/x.log", "does not exist"},
+      {"record --db " + d + "c.sqlite --backend http://127.0.0.1:9 --max-connections 0",
+       "--max-connections"},
+      {"record --db " + d + "c.sqlite --backend http://127.0.0.1:9 --listen 192.0.2.1:8080",
+       "cannot listen"},
+      {"replay --db " + d + "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
+           "--latency sometimes", "unknown latency model"},
+      {"replay --db " + d + "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
+           "--listen 192.0.2.1:8080", "cannot listen"},
+      {"import --db " + d + "f.sqlite --in " + d + "missing.json", "no such file"},
+      {"import --db " + d + "f.sqlite --in " + d + "in.json", "not a rewind JSON export"},
+      {"import --db " + d + "f.sqlite --in " + d + "in.json --format yaml", "yaml"},
+      {"merge --db " + d + "g.sqlite " + d + "missing.sqlite", "no such file"},
+      {"merge --db " + d + "g.sqlite " + d + "in.json", "not a readable rewind recording"},
+      {"export --db " + sample + " --out " + d + "x.json --format yaml", "yaml"},
+  };
+  for (const auto& [args, says] : cases) {
+    std::string out;
+    EXPECT_EQ(testing::RunRewind(args, &out), 2) << args << "\n" << out;
+    EXPECT_NE(out.find(says), std::string::npos) << args << "\n" << out;
+    EXPECT_EQ(Listing(d), std::vector<std::string>{"in.json"}) << args;
+  }
+  // --print-config starts nothing, so it leaves nothing either.
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("record --db " + d + "h.sqlite --backend http://127.0.0.1:9 "
+                               "--print-config", &out), 0) << out;
+  EXPECT_EQ(Listing(d), std::vector<std::string>{"in.json"});
+  // A recording that existed is never removed, even when the start fails.
+  std::filesystem::copy_file(sample, d + "kept.sqlite");
+  EXPECT_EQ(testing::RunRewind("record --db " + d + "kept.sqlite --backend http://127.0.0.1:9 "
+                               "--listen 192.0.2.1:8080", &out), 2) << out;
+  EXPECT_TRUE(std::filesystem::exists(d + "kept.sqlite"));
+}
+
+TEST(Cli, ADbThatIsADirectoryOrADanglingLinkIsSaidPlainly) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("recs"));
+  std::filesystem::create_symlink("nowhere/x.sqlite", dir.File("dangling"));
+  for (const std::string cmd : {"ls", "verify", "record --backend http://127.0.0.1:9",
+                                "replay", "import --in -"}) {
+    std::string out;
+    EXPECT_EQ(testing::RunRewind(cmd + " --db " + dir.File("recs") + " </dev/null", &out), 2)
+        << cmd;
+    EXPECT_NE(out.find("--db " + dir.File("recs") + " is a directory"), std::string::npos)
+        << cmd << "\n" << out;
+    EXPECT_EQ(testing::RunRewind(cmd + " --db " + dir.File("dangling") + " </dev/null", &out), 2)
+        << cmd;
+    EXPECT_NE(out.find("is a symbolic link to nowhere/x.sqlite, which does not exist"),
+              std::string::npos) << cmd << "\n" << out;
+  }
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("record --backend http://127.0.0.1:9 --db " +
+                               dir.File("no/dir/r.sqlite"), &out), 2);
+  EXPECT_NE(out.find("directory " + dir.File("no/dir") + " does not exist"), std::string::npos)
+      << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("recs/x")));
+}
+
+TEST(Cli, AMistypedCommandOrOptionIsNamedWithTheNearestOne) {
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("recrod --db x.sqlite", &out), 2);
+  EXPECT_NE(out.find("unknown command \"recrod\"; did you mean `rewind record`?"),
+            std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("--bogus", &out), 2);
+  EXPECT_NE(out.find("unknown option \"--bogus\""), std::string::npos) << out;
+  EXPECT_NE(out.find("record, replay, serve"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("--replay", &out), 2);
+  EXPECT_NE(out.find("did you mean `rewind replay`?"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("", &out), 2);
+  EXPECT_NE(out.find("a command is required: record, replay"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("record --db x.sqlite --bakend http://127.0.0.1:9", &out), 2);
+  EXPECT_NE(out.find("`rewind record` has no option --bakend; did you mean --backend?"),
+            std::string::npos) << out;
+  // A value that looks like an option is the value, not an unknown option.
+  EXPECT_EQ(testing::RunRewind("check --db /nonexistent.sqlite --target http://127.0.0.1:9 "
+                               "--header --x-trace:1", &out), 2);
+  EXPECT_NE(out.find("no recording at /nonexistent.sqlite"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind("help serve", &out), 0) << out;
+  EXPECT_NE(out.find("--output"), std::string::npos) << out;
+}
+
+TEST(Cli, EachServerCommandListsAndTakesOnlyItsOwnFlags) {
+  std::string serve, record, replay;
+  ASSERT_EQ(testing::RunRewind("serve --help", &serve), 0);
+  ASSERT_EQ(testing::RunRewind("record --help", &record), 0);
+  ASSERT_EQ(testing::RunRewind("replay --help", &replay), 0);
+  for (const char* flag : {"--backend-timeout", "--redact-header"}) {
+    EXPECT_EQ(serve.find(flag), std::string::npos) << flag;
+    EXPECT_NE(record.find(flag), std::string::npos) << flag;
+    EXPECT_NE(replay.find(flag), std::string::npos) << flag;
+  }
+  for (const std::string* help : {&serve, &record, &replay}) {
+    EXPECT_NE(help->find("--port-file"), std::string::npos);
+  }
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("serve --backend-timeout 5 --print-config", &out), 2);
+  EXPECT_NE(out.find("`rewind serve` has no option --backend-timeout"), std::string::npos) << out;
+}
+
+TEST(Cli, PortFileHoldsTheBoundPortOnceListening) {
+  TempDir dir;
+  Backend backend;
+  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::vector<std::vector<std::string>> commands = {
+      {"record", "--backend", backend.server.url(), "--db", dir.File("rec.sqlite")},
+      {"replay", "--db", sample},
+      {"serve"},
+  };
+  for (std::vector<std::string> args : commands) {
+    const std::string port_file = dir.File("port");
+    args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file, "--quiet"});
+    RewindProcess proc(args);
+    ASSERT_GT(proc.port(), 0) << args[0] << ": " << proc.first_line();
+    // Written before the "listening" line, whole: the number and a newline.
+    EXPECT_EQ(ReadFile(port_file), std::to_string(proc.port()) + "\n") << args[0];
+    httplib::Client c("127.0.0.1", std::stoi(ReadFile(port_file)));
+    auto health = c.Get("/__rewind/health");
+    ASSERT_TRUE(health) << args[0];
+    EXPECT_EQ(health->status, 200);
+    proc.Signal(SIGTERM);
+    EXPECT_EQ(proc.Wait(), 0) << args[0];
+    EXPECT_FALSE(std::filesystem::exists(port_file)) << args[0] << ": removed at exit";
+    for (const std::string& name : Listing(dir.File(""))) {
+      EXPECT_EQ(name.find("port.tmp"), std::string::npos) << name;
+    }
+  }
+  std::string out;
+  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --port-file " +
+                               dir.File("no/such/port"), &out), 2);
+  EXPECT_NE(out.find("--port-file"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -112,7 +112,9 @@ struct ServerOptions {
   // Replay: bytes of decoded exchanges kept in memory. Default: 256 MiB.
   size_t cache_bytes = 256u << 20;
 
-  // Checks the combination of fields; InvalidArgument says what to fix.
+  // Checks the combination of fields, all but "store" (Create requires
+  // it), touching no file: a command validates before it opens or creates
+  // a recording. InvalidArgument says what to fix.
   Status Validate() const;
 };
 

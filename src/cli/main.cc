@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/usage.h"
 #include "rewind/server.h"
 #include "rewind/store.h"
 
@@ -95,6 +97,7 @@ struct ServeFlags {
   size_t max_record_bytes = 64u << 20;
   int drain_timeout_s = 30;
   std::string log_file;
+  std::string port_file;
   std::string log_format = "text";
   bool quiet = false;
   bool print_config = false;
@@ -180,9 +183,12 @@ Status BuildSynthOptions(const SynthFlags& f, uint64_t seed, bool seeded,
   return Status::Ok();
 }
 
-void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
+// The flags of record, replay and serve. Serve talks to no backend and
+// stores nothing, so it has no --backend-timeout or --redact-header.
+void AddCommonFlags(CLI::App* cmd, ServeFlags* f, ServerMode mode) {
+  const bool proxies = mode != ServerMode::kServe;
   CLI::Option* db = cmd->add_option("--db", f->db, "Recording file (SQLite)");
-  if (db_required) db->required();
+  if (proxies) db->required();
   cmd->add_option("--listen", f->listen,
                   "Address to serve on, HOST:PORT; port 0 picks a free one")
       ->capture_default_str();
@@ -190,9 +196,11 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
                   "Worker threads = concurrent connections (streams hold "
                   "theirs while paced)")
       ->capture_default_str();
-  cmd->add_option("--backend-timeout", f->backend_timeout_s,
-                  "Seconds to wait for the backend to connect or send data")
-      ->capture_default_str();
+  if (proxies) {
+    cmd->add_option("--backend-timeout", f->backend_timeout_s,
+                    "Seconds to wait for the backend to connect or send data")
+        ->capture_default_str();
+  }
   cmd->add_option("--keep-alive-timeout", f->keep_alive_timeout_s,
                   "Seconds an idle client connection stays open (each idle "
                   "connection costs a little CPU)")
@@ -223,10 +231,16 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, bool db_required = true) {
   cmd->add_flag("--quiet", f->quiet, "No access log lines (errors still)");
   cmd->add_flag("--print-config", f->print_config,
                 "Print the effective configuration as JSON and exit");
-  cmd->add_option("--redact-header", f->redact_headers,
-                  "Also store this header as [REDACTED] (repeatable); "
-                  "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
-                  "X-Api-Key and Api-Key always are");
+  cmd->add_option("--port-file", f->port_file,
+                  "Once listening, write the port number to this file "
+                  "(atomically: a temporary file renamed into place); it is "
+                  "removed at exit");
+  if (proxies) {
+    cmd->add_option("--redact-header", f->redact_headers,
+                    "Also store this header as [REDACTED] (repeatable); "
+                    "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
+                    "X-Api-Key and Api-Key always are");
+  }
 }
 
 sigset_t StopSignals() {
@@ -238,22 +252,89 @@ sigset_t StopSignals() {
   return signals;
 }
 
+// Writes "port" to "path" through a temporary file renamed into place, so
+// a reader never sees a partial number.
+Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    out.close();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Status::IOError("cannot write --port-file " + tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Status::IOError("cannot write --port-file " + path + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+// Removes a recording this process created when the command fails before
+// anything was stored in it, so a failed start leaves no empty file behind.
+// A file that existed before is never touched.
+class NewRecordingGuard {
+ public:
+  explicit NewRecordingGuard(std::string path) : path_(std::move(path)) {
+    for (const char* suffix : kSuffixes) {
+      struct stat st;
+      existed_.push_back(::lstat((path_ + suffix).c_str(), &st) == 0);
+    }
+  }
+  // Closes "store" (nullptr when opening it failed) and removes the files
+  // this process created if no exchange was stored.
+  void Abandon(std::unique_ptr<Store> store) {
+    if (existed_[0]) return;
+    if (store) {
+      Result<int64_t> n = store->Count();
+      store.reset();
+      if (!n.ok() || n.value() != 0) return;
+    } else {
+      std::error_code ec;
+      if (std::filesystem::file_size(path_, ec) != 0 && !ec) return;
+    }
+    for (size_t i = 0; i < std::size(kSuffixes); ++i) {
+      if (existed_[i]) continue;
+      std::error_code ec;
+      std::filesystem::remove(path_ + kSuffixes[i], ec);
+    }
+  }
+
+ private:
+  static constexpr const char* kSuffixes[] = {"", "-wal", "-shm", "-journal"};
+  const std::string path_;
+  std::vector<bool> existed_;
+};
+
 // Runs "server" until SIGINT or SIGTERM, then drains it: in-flight
 // requests finish (within "drain_timeout_s"; after that the process exits,
 // losing only exchanges whose clients had not got a complete answer) and
-// the writer commits. SIGHUP reopens the log file.
+// the writer commits. SIGHUP reopens the log file. "*started" tells whether
+// it got as far as listening.
 // REQUIRES: StopSignals() blocked in every thread (main does it first).
 int Serve(ServerOptions options, const std::string& mode_name,
-          int drain_timeout_s, bool print_config) {
+          const ServeFlags& f, bool* started) {
+  *started = false;
+  const int drain_timeout_s = f.drain_timeout_s;
   const sigset_t signals = StopSignals();
   Result<std::unique_ptr<Server>> server = Server::Create(options);
   if (!server.ok()) return Fail(server.status());
-  if (print_config) {
+  if (f.print_config) {
     std::cout << server.value()->ConfigJson();
     return kExitOk;
   }
   Result<int> port = server.value()->Bind();
   if (!port.ok()) return Fail(port.status());
+  if (!f.port_file.empty()) {
+    Status written = WritePortFile(f.port_file, port.value());
+    if (!written.ok()) return Fail(written);
+  }
+  *started = true;
   if (!IsLoopback(options.host)) {
     std::cerr << "rewind: warning: listening on " << options.host
               << ", reachable from other machines; recordings may hold "
@@ -268,7 +349,8 @@ int Serve(ServerOptions options, const std::string& mode_name,
   Server* raw = server.value().get();
   std::atomic<bool> serving{true};
   Store* store = options.store;
-  std::thread watcher([raw, signals, &serving, drain_timeout_s, store] {
+  const std::string port_file = f.port_file;
+  std::thread watcher([raw, signals, &serving, drain_timeout_s, store, port_file] {
     int sig = 0;
     while (true) {
       sigwait(&signals, &sig);
@@ -290,6 +372,7 @@ int Serve(ServerOptions options, const std::string& mode_name,
       std::cerr << "rewind: drain timed out after " << drain_timeout_s
                 << " s; exiting with streams still open\n";
       if (store) store->Flush();
+      if (!port_file.empty()) ::unlink(port_file.c_str());
       std::_Exit(kExitOk);
     }
   });
@@ -301,6 +384,7 @@ int Serve(ServerOptions options, const std::string& mode_name,
   pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
   server.value().reset();
+  if (!port_file.empty()) ::unlink(port_file.c_str());
   if (!s.ok()) return Fail(s);
   return kExitOk;
 }
@@ -336,6 +420,8 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   return store;
 }
 
+// Everything the flags say that can be checked without touching the disk:
+// a usage error must leave no file behind.
 Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   Result<ListenAddress> listen = ParseListen(f.listen);
   if (!listen.ok()) return listen.status();
@@ -358,18 +444,44 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->keep_alive_timeout_s = f.keep_alive_timeout_s;
   o->max_body_bytes = f.max_body_bytes;
   o->max_record_bytes = f.max_record_bytes;
+  if (!f.log_file.empty()) {
+    Status s = CheckOutputPath("--log-file", f.log_file);
+    if (!s.ok()) return s;
+  }
+  if (!f.port_file.empty()) {
+    Status s = CheckOutputPath("--port-file", f.port_file);
+    if (!s.ok()) return s;
+  }
   return Status::Ok();
+}
+
+// Opens the recording (creating it when "writable") and serves; a start
+// that fails leaves no new empty recording behind.
+int OpenAndServe(ServerOptions o, const ServeFlags& f, bool writable,
+                 const std::string& mode_name,
+                 const std::function<Status(Store*, ServerOptions*)>& with_store) {
+  NewRecordingGuard guard(f.db);
+  Result<std::unique_ptr<Store>> store = OpenStore(f, writable);
+  if (!store.ok()) {
+    if (writable) guard.Abandon(nullptr);
+    return Fail(store.status());
+  }
+  o.store = store.value().get();
+  bool started = false;
+  Status s = with_store ? with_store(o.store, &o) : Status::Ok();
+  const int code = s.ok() ? Serve(o, mode_name, f, &started) : Fail(s);
+  if (!started && writable) guard.Abandon(std::move(store.value()));
+  return code;
 }
 
 int RunRecord(const ServeFlags& f) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   Status s = FillServerOptions(f, &o);
+  if (s.ok()) s = o.Validate();
+  if (s.ok()) s = CheckRecordingPath(f.db, /*create=*/true);
   if (!s.ok()) return Fail(s);
-  Result<std::unique_ptr<Store>> store = OpenStore(f, /*writable=*/true);
-  if (!store.ok()) return Fail(store.status());
-  o.store = store.value().get();
-  return Serve(o, "record", f.drain_timeout_s, f.print_config);
+  return OpenAndServe(o, f, /*writable=*/true, "record", nullptr);
 }
 
 int RunReplay(const ServeFlags& f) {
@@ -388,21 +500,28 @@ int RunReplay(const ServeFlags& f) {
   o.repeat = repeat.value();
   o.seed = f.seed;
   o.include_incomplete = f.include_incomplete;
-  Result<std::unique_ptr<Store>> store =
-      OpenStore(f, /*writable=*/o.on_miss == MissPolicy::kRecord);
-  if (!store.ok()) return Fail(store.status());
-  o.store = store.value().get();
-  if (o.on_miss == MissPolicy::kSynthesize) {
-    s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
-    if (!s.ok()) return Fail(s);
+  s = o.Validate();
+  const bool synthesizes = o.on_miss == MissPolicy::kSynthesize;
+  if (s.ok() && synthesizes && f.synth.output != "history") {
+    s = BuildSynthOptions(f.synth, f.seed, f.seeded, nullptr, &o.synth);
   }
-  return Serve(o, "replay", f.drain_timeout_s, f.print_config);
+  const bool writable = o.on_miss == MissPolicy::kRecord;
+  if (s.ok()) s = CheckRecordingPath(f.db, writable);
+  if (!s.ok()) return Fail(s);
+  return OpenAndServe(o, f, writable, "replay",
+                      [&f, synthesizes](Store* store, ServerOptions* opts) {
+                        if (!synthesizes) return Status::Ok();
+                        return BuildSynthOptions(f.synth, f.seed, f.seeded, store,
+                                                 &opts->synth);
+                      });
 }
 
 int RunServe(const ServeFlags& f) {
   ServerOptions o;
   o.mode = ServerMode::kServe;
   Status s = FillServerOptions(f, &o);
+  if (s.ok()) s = o.Validate();
+  if (s.ok() && !f.db.empty()) s = CheckRecordingPath(f.db, /*create=*/false);
   if (!s.ok()) return Fail(s);
   std::unique_ptr<Store> store;
   if (!f.db.empty()) {
@@ -413,7 +532,8 @@ int RunServe(const ServeFlags& f) {
   o.store = store.get();
   s = BuildSynthOptions(f.synth, f.seed, f.seeded, o.store, &o.synth);
   if (!s.ok()) return Fail(s);
-  return Serve(o, "serve", f.drain_timeout_s, f.print_config);
+  bool started = false;
+  return Serve(o, "serve", f, &started);
 }
 
 // Opens "path" for the recording commands.
@@ -458,11 +578,21 @@ struct RecordingFlags {
   bool settle = false;
 };
 
+// Checks "path", opens it and runs "fn" on it. A recording this command
+// created is removed again if "fn" fails before storing anything.
 int WithStore(const std::string& path, bool writable, bool create,
               const std::function<int(Store*)>& fn) {
+  Status checked = CheckRecordingPath(path, create);
+  if (!checked.ok()) return Fail(checked);
+  NewRecordingGuard guard(path);
   Result<std::unique_ptr<Store>> store = OpenRecording(path, writable, create);
-  if (!store.ok()) return Fail(store.status());
-  return fn(store.value().get());
+  if (!store.ok()) {
+    if (create) guard.Abandon(nullptr);
+    return Fail(store.status());
+  }
+  const int code = fn(store.value().get());
+  if (code != kExitOk && create) guard.Abandon(std::move(store.value()));
+  return code;
 }
 
 // Writes through a temporary file renamed into place, so an interrupted
@@ -478,11 +608,16 @@ int ExportTo(Store* store, const std::string& format, const std::string& out) {
     file.close();
     if (code == kExitOk && !file) code = Fail(Status::IOError("writing " + tmp + " failed"));
   }
+  std::error_code ec;
   if (code != kExitOk) {
-    std::filesystem::remove(tmp);
+    std::filesystem::remove(tmp, ec);
     return code;
   }
-  std::filesystem::rename(tmp, out);
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Fail(Status::IOError("cannot write " + out + ": " + ec.message()));
+  }
   return kExitOk;
 }
 
@@ -538,8 +673,14 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
                 "--db rec.sqlite --out rec.json");
   db(exp);
   exp->add_option("--out", f->file, "Output file, - for stdout")->required();
-  exp->add_option("--format", f->export_format, "json or har")->capture_default_str();
+  exp->add_option("--format", f->export_format, "json or har")
+      ->check(CLI::IsMember({"json", "har"}))
+      ->capture_default_str();
   run->emplace_back(exp, [f] {
+    if (f->file != "-") {
+      Status s = CheckOutputPath("--out", f->file);
+      if (!s.ok()) return Fail(s);
+    }
     return WithStore(f->db, false, false, [f](Store* s) {
       return ExportTo(s, f->export_format, f->file);
     });
@@ -553,11 +694,16 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   db(imp);
   imp->add_option("--in", f->file, "Input file, - for stdin")->required();
   imp->add_option("--format", f->import_format,
-                  "json or har (default: from the content)");
+                  "json or har (default: from the content)")
+      ->check(CLI::IsMember({"json", "har"}));
   imp->add_flag("--rekey", f->rekey,
                 "Recompute keys under this recording's rules (needed when "
                 "the file was keyed differently)");
   run->emplace_back(imp, [f] {
+    if (f->file != "-") {
+      Status s = CheckInputPath("--in", f->file);
+      if (!s.ok()) return Fail(s);
+    }
     return WithStore(f->db, true, true, [f](Store* s) {
       if (f->file == "-") {
         return RunImport(s, f->import_format, std::cin, f->rekey, std::cerr);
@@ -578,7 +724,10 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
                   "Drop an exchange whose key and response equal an earlier one's");
   run->emplace_back(merge, [f] {
     for (const std::string& in : f->inputs) {
-      if (std::filesystem::exists(f->db) && std::filesystem::equivalent(in, f->db)) {
+      Status s = CheckInputPath("input", in);
+      if (!s.ok()) return Fail(s);
+      std::error_code ec;
+      if (std::filesystem::exists(f->db, ec) && std::filesystem::equivalent(in, f->db, ec)) {
         return Fail(Status::InvalidArgument("--db " + f->db + " is also an input"));
       }
     }
@@ -673,6 +822,12 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   check->add_option("--timeout", f->check.timeout_s, "Seconds to wait for each answer")
       ->capture_default_str();
   run->emplace_back(check, [f] {
+    for (const auto& [flag, path] : {std::pair<std::string, std::string>{"--junit", f->check.junit_path},
+                                     {"--json", f->check.json_path}}) {
+      if (path.empty()) continue;
+      Status s = CheckOutputPath(flag, path);
+      if (!s.ok()) return Fail(s);
+    }
     f->check.color = isatty(STDOUT_FILENO) == 1;
     return WithStore(f->db, false, false, [f](Store* s) {
       return RunCheck(s, f->check, std::cout, std::cerr);
@@ -702,6 +857,10 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
   load->add_option("--timeout", f->load.timeout_s, "Seconds to wait for each answer")
       ->capture_default_str();
   run->emplace_back(load, [f] {
+    if (!f->load.json_path.empty()) {
+      Status s = CheckOutputPath("--json", f->load.json_path);
+      if (!s.ok()) return Fail(s);
+    }
     return WithStore(f->db, false, false, [f](Store* s) {
       return RunLoad(s, f->load, std::cout, std::cerr);
     });
@@ -814,6 +973,62 @@ Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
   return args;
 }
 
+std::string Joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+// CLI11 answers a mistyped command or option with "A subcommand is
+// required" or by complaining about something else; this names the word
+// it did not know and the nearest one it does.
+Status CheckCommandLine(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> commands;
+  for (CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (args.size() < 2) {
+    return Status::InvalidArgument("a command is required: " + Joined(commands) +
+                                   " (rewind --help says what each does)");
+  }
+  const std::string& first = args[1];
+  if (first == "-h" || first == "--help" || first == "--version") return Status::Ok();
+  CLI::App* sub = nullptr;
+  for (CLI::App* candidate : app.get_subcommands({})) {
+    if (candidate->get_name() == first) sub = candidate;
+  }
+  if (sub == nullptr) {
+    const bool option = first.rfind('-', 0) == 0;
+    std::string message = std::string(option ? "unknown option \"" : "unknown command \"") +
+                          first + "\"";
+    if (option) message += " (options go after the command: rewind COMMAND --OPTION)";
+    const std::string nearest = NearestWord(first, commands);
+    message += nearest.empty() ? "; the commands are " + Joined(commands)
+                               : "; did you mean `rewind " + nearest + "`?";
+    return Status::InvalidArgument(message);
+  }
+  for (size_t i = 2; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    const CLI::Option* opt = sub->get_option_no_throw(name);
+    if (opt == nullptr) opt = app.get_option_no_throw(name);
+    if (opt == nullptr) {
+      std::vector<std::string> flags;
+      for (const CLI::Option* o : sub->get_options()) {
+        for (const std::string& l : o->get_lnames()) flags.push_back("--" + l);
+      }
+      const std::string nearest = NearestWord(name, flags);
+      return Status::InvalidArgument(
+          "`rewind " + first + "` has no option " + name +
+          (nearest.empty() ? "" : "; did you mean " + nearest + "?") +
+          " (rewind " + first + " --help lists its options)");
+    }
+    // Skip an option's value, which may itself begin with dashes.
+    if (arg.find('=') == std::string::npos && opt->get_expected_min() > 0) ++i;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 }  // namespace rwd
 
@@ -839,7 +1054,7 @@ int main(int argc, char** argv) {
       "Proxy every request to --backend and store each exchange with its "
       "timings.\nExample: rewind record --backend http://127.0.0.1:8000 "
       "--db recordings/prod.sqlite");
-  AddCommonFlags(record, &record_flags);
+  AddCommonFlags(record, &record_flags, ServerMode::kRecord);
   record->add_option("--backend", record_flags.backend,
                      "Backend base URL, e.g. http://127.0.0.1:8000")
       ->required();
@@ -863,7 +1078,7 @@ int main(int argc, char** argv) {
       "replay",
       "Serve recorded responses, paced by a latency model.\nExample: rewind "
       "replay --db recordings/prod.sqlite --latency scaled:0.5");
-  AddCommonFlags(replay, &replay_flags);
+  AddCommonFlags(replay, &replay_flags, ServerMode::kReplay);
   replay
       ->add_option("--latency", replay_flags.latency,
                    "recorded | scaled:K | none | fixed:TTFT[,ITL] | "
@@ -913,7 +1128,7 @@ int main(int argc, char** argv) {
       "with configurable latency, faults and capacity.\nExample: rewind "
       "serve --output random --ttft normal:200,40 --itl fixed:20 --seed 7 "
       "--max-concurrency 8 --max-queue 16 --fault rate=0.05,types=429|drop");
-  AddCommonFlags(serve, &serve_flags, /*db_required=*/false);
+  AddCommonFlags(serve, &serve_flags, ServerMode::kServe);
   serve->get_option("--db")->description(
       "Recording whose answers --output history replays");
   AddSynthFlags(serve, &serve_flags.synth);
@@ -934,6 +1149,12 @@ int main(int argc, char** argv) {
                                 "the dashes); flags on the command line win");
   }
   std::vector<std::string> raw_args(argv, argv + argc);
+  if (raw_args.size() >= 2 && raw_args[1] == "help") {  // rewind help [COMMAND]
+    raw_args.erase(raw_args.begin() + 1);
+    raw_args.push_back("--help");
+  }
+  Status command_line = CheckCommandLine(app, raw_args);
+  if (!command_line.ok()) return Fail(command_line);
   Result<std::vector<std::string>> args = ExpandConfig(app, raw_args);
   if (!args.ok()) {
     std::cerr << "rewind: " << args.status().message() << "\n";

@@ -991,9 +991,6 @@ std::vector<std::string> DefaultRedactedHeaders() {
 }
 
 Status ServerOptions::Validate() const {
-  if (store == nullptr && mode != ServerMode::kServe) {
-    return Status::InvalidArgument("no recording given");
-  }
   if (port < 0 || port > 65535) {
     return Status::InvalidArgument("port " + std::to_string(port) +
                                    " is out of range");
@@ -1007,6 +1004,10 @@ Status ServerOptions::Validate() const {
         mode == ServerMode::kRecord
             ? "record needs --backend URL"
             : "--on-miss passthrough/record needs --backend URL");
+  }
+  if (needs_backend) {
+    Result<BackendUrl> url = BackendUrl::Parse(backend);
+    if (!url.ok()) return url.status();
   }
   if (max_connections == 0) {
     return Status::InvalidArgument("--max-connections must be at least 1");
@@ -1032,6 +1033,9 @@ Status ServerOptions::Validate() const {
 Result<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   Status s = options.Validate();
   if (!s.ok()) return s;
+  if (options.store == nullptr && options.mode != ServerMode::kServe) {
+    return Status::InvalidArgument("no recording given");
+  }
   auto server = std::make_unique<FrontServer>(options);
   s = server->Init();
   if (!s.ok()) return s;
