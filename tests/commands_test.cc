@@ -470,6 +470,60 @@ TEST(Commands, MergeOrdersByArrivalRecomputesKeysAndDedupes) {
   EXPECT_EQ(RunVerify(out.get(), verify, err), kExitOk) << verify.str();
 }
 
+TEST(Commands, VerifyShowsACorruptedKeyEscapedNotAsRawBytes) {
+  TempDir dir;
+  const std::string db = dir.File("r.sqlite");
+  {
+    auto store = OpenTestStore(db);
+    Fill(store.get(), 2);
+  }
+  {
+    SQLite::Database sql(db, SQLite::OPEN_READWRITE);
+    // An escape sequence that would clear the screen, and a byte that is no text.
+    sql.exec("UPDATE exchanges SET request_key = char(27) || '[2J' || char(255) || '\"' "
+             "WHERE id = 1");
+  }
+  auto store = OpenTestStore(db, false);
+  std::ostringstream out, err;
+  EXPECT_EQ(RunVerify(store.get(), out, err), kExitFindings) << err.str();
+  EXPECT_EQ(out.str().find('\x1b'), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find(R"(exchange 1: stored key "\x1b[2J\xc3\xbf\x22" but the request hashes to )"),
+            std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("1 with a wrong key"), std::string::npos) << out.str();
+  std::ostringstream shown;
+  ASSERT_EQ(RunShow(store.get(), "1", false, shown, err), kExitOk);
+  EXPECT_EQ(shown.str().find('\x1b'), std::string::npos);
+  EXPECT_NE(shown.str().find(R"(key "\x1b[2J)"), std::string::npos) << shown.str();
+}
+
+TEST(Commands, HeadersAndFirstByteAreNamedAlikeInLsStatsAndShow) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Fill(store.get(), 3);  // headers at 1 ms, first body byte at 20 ms
+  std::ostringstream ls, stats, json, show, err;
+  ASSERT_EQ(RunLs(store.get(), {}, ls, err), kExitOk);
+  EXPECT_NE(ls.str().find("HEADERS ms"), std::string::npos) << ls.str();
+  ASSERT_EQ(RunStats(store.get(), {}, stats, err), kExitOk);
+  EXPECT_NE(stats.str().find("    headers      1.0 / "), std::string::npos) << stats.str();
+  EXPECT_NE(stats.str().find("    first byte   20.0 / "), std::string::npos) << stats.str();
+  StatsFlags sf;
+  sf.json = true;
+  ASSERT_EQ(RunStats(store.get(), sf, json, err), kExitOk);
+  rapidjson::Document d;
+  d.Parse(json.str().c_str());
+  ASSERT_TRUE(d.IsArray() && d.Size() > 0) << json.str();
+  EXPECT_NEAR(d[0]["headers_ms"]["p50"].GetDouble(), 1.0, 0.05);
+  EXPECT_NEAR(d[0]["first_byte_ms"]["p50"].GetDouble(), 20.0, 0.05);
+  ASSERT_EQ(RunShow(store.get(), "1", false, show, err), kExitOk);
+  EXPECT_NE(show.str().find("headers at 1.0 ms, first byte at 20.0 ms, last byte at 36.0 ms"),
+            std::string::npos) << show.str();
+  for (const std::string& text : {ls.str(), stats.str(), json.str(), show.str()}) {
+    for (const char* other : {"TTFB", "ttfb", "ttft", "TTFT"}) {
+      EXPECT_EQ(text.find(other), std::string::npos) << other << " in\n" << text;
+    }
+  }
+}
+
 TEST(Usage, NearestWordForgivesTyposButNotStrangers) {
   EXPECT_EQ(EditDistance("recrod", "record"), 1u);  // a transposition
   EXPECT_EQ(EditDistance("", "ls"), 2u);

@@ -698,6 +698,41 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
 }
 
+// A miss whose key was recorded only incomplete names that recording and
+// the flag that serves it, instead of "nothing was recorded".
+TEST(RecordReplay, MissOnAKeyRecordedOnlyIncompleteSaysHowToServeIt) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange broken = KeyedPost(*store, "/v1/chat/completions");
+  broken.response.status = 200;
+  broken.response.chunked = true;
+  broken.response.chunks = {{1000, "data: {}\n\n"}};
+  broken.complete = false;
+  broken.error = "backend reset the connection";
+  store->Append(broken);
+  ASSERT_TRUE(store->Flush().ok());
+  InProcessRewind replay(ReplayOptions(store.get()));
+  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  EXPECT_EQ(r.status, 404);
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.body;
+  const std::string message = d["error"]["message"].GetString();
+  EXPECT_NE(message.find("exchange #1 recorded this request but is incomplete"),
+            std::string::npos) << message;
+  EXPECT_NE(message.find("--include-incomplete"), std::string::npos) << message;
+  EXPECT_EQ(message.find("nothing was recorded"), std::string::npos) << message;
+  ASSERT_TRUE(d["error"]["incomplete"].IsArray()) << r.body;
+  ASSERT_EQ(d["error"]["incomplete"].Size(), 1u);
+  EXPECT_EQ(d["error"]["incomplete"][0].GetInt(), 1);
+  // Another request on that path was never recorded at all.
+  RawResponse other = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions",
+                                                             R"({"x":1})"));
+  EXPECT_EQ(other.status, 404);
+  EXPECT_NE(other.body.find("nothing was recorded"), std::string::npos) << other.body;
+  EXPECT_EQ(other.body.find("incomplete"), std::string::npos) << other.body;
+}
+
 // A small Content-Length body is handed to the client whole once it has
 // all arrived; one cut short must still reach the client cut short.
 TEST(Streaming, BackendCutsALengthBodyShortAndTheClientSeesItBroken) {

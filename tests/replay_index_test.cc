@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "rewind/replay.h"
+#include "testutil/memory_store.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -25,6 +26,25 @@ void AddThree(ReplayIndex* index) {
   index->Add(kB, 11, "POST", "/x");
   index->Add(kA, 12, "POST", "/x");
   index->Add(kA, 13, "GET", "/y");
+}
+
+TEST(ReplayIndex, KeepsTheIdsOfIncompleteRecordingsItLeavesOut) {
+  testing::MemoryStore store;
+  for (int i = 0; i < 3; ++i) {
+    Exchange e;
+    e.request.method = "POST";
+    e.request.path = "/x";
+    e.key_hex = (i == 1 ? kB : kA).ToHex();
+    e.complete = i != 2;
+    store.Append(e);
+  }
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  ASSERT_EQ(index.Load(&store, false).value(), 2u);
+  EXPECT_EQ(index.Incomplete(kA), (std::vector<int64_t>{3}));
+  EXPECT_TRUE(index.Incomplete(kB).empty());
+  ReplayIndex all(RepeatPolicy::kSequence, 0);
+  ASSERT_EQ(all.Load(&store, true).value(), 3u);
+  EXPECT_TRUE(all.Incomplete(kA).empty());
 }
 
 TEST(ReplayIndex, SequenceStaysOnTheLast) {

@@ -50,8 +50,13 @@ class ReplayIndex {
   ReplayIndex& operator=(const ReplayIndex&) = delete;
 
   // Indexes every exchange of "store" (incomplete ones only when
-  // "include_incomplete"). Returns the number indexed.
+  // "include_incomplete"; otherwise only their ids are kept, to explain a
+  // miss). Returns the number indexed.
   Result<size_t> Load(Store* store, bool include_incomplete);
+
+  // Ids of the incomplete recordings of "key" that Load left out, oldest
+  // first: a miss on such a key is explained by them.
+  std::vector<int64_t> Incomplete(const RequestKey& key) const;
 
   // Adds one exchange after the ones already known for its key.
   void Add(const RequestKey& key, int64_t id, const std::string& method,
@@ -82,6 +87,8 @@ class ReplayIndex {
   // Entries live in the map's nodes, which never move.
   std::unordered_map<RequestKey, Entry, RequestKeyHash> by_key_;  // guarded
   std::unordered_map<std::string, std::vector<int64_t>> by_path_;  // guarded
+  std::unordered_map<RequestKey, std::vector<int64_t>, RequestKeyHash>
+      incomplete_;  // guarded
   size_t size_ = 0;                                             // guarded
 };
 

@@ -25,11 +25,11 @@ struct Outcome {
   enum Kind { kPassed, kChanged, kFailed } kind = kPassed;
   std::vector<Difference> diffs;
   std::string error;
-  double recorded_ttft_ms = 0, recorded_total_ms = 0;
-  double target_ttft_ms = 0, target_total_ms = 0;
+  double recorded_first_byte_ms = 0, recorded_total_ms = 0;
+  double target_first_byte_ms = 0, target_total_ms = 0;
 };
 
-double TtftMs(const Response& r) {
+double FirstByteMs(const Response& r) {
   return static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0;
 }
 
@@ -143,14 +143,14 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
         o.kind = Outcome::kFailed;
         o.error = e.status().message();
       } else {
-        o.recorded_ttft_ms = TtftMs(e->response);
+        o.recorded_first_byte_ms = FirstByteMs(e->response);
         o.recorded_total_ms = TotalMs(e->response);
         Result<Response> now = client->Fetch(e->request);
         if (!now.ok()) {
           o.kind = Outcome::kFailed;
           o.error = "no answer: " + now.status().message();
         } else {
-          o.target_ttft_ms = TtftMs(now.value());
+          o.target_first_byte_ms = FirstByteMs(now.value());
           o.target_total_ms = TotalMs(now.value());
           o.diffs = CompareResponses(e->response, now.value(), copts);
           o.kind = o.diffs.empty() ? Outcome::kPassed : Outcome::kChanged;
@@ -209,9 +209,9 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
   for (const auto& [endpoint, list] : by_endpoint) {
     std::vector<double> rt, rtot, tt, ttot;
     for (const Outcome* o : list) {
-      rt.push_back(o->recorded_ttft_ms);
+      rt.push_back(o->recorded_first_byte_ms);
       rtot.push_back(o->recorded_total_ms);
-      tt.push_back(o->target_ttft_ms);
+      tt.push_back(o->target_first_byte_ms);
       ttot.push_back(o->target_total_ms);
     }
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
@@ -225,7 +225,7 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
         << std::setprecision(1) << "   p99 " << Pct(ttot, .99) << " / " << Pct(rtot, .99)
         << " (" << std::setprecision(2) << ratio(Pct(ttot, .99), Pct(rtot, .99)) << "x)\n";
     timing_json << (first ? "" : ",") << "{\"endpoint\":" << JsonQuote(endpoint)
-                << ",\"ttft_ms\":{\"target_p50\":" << Pct(tt, .5) << ",\"recorded_p50\":" << Pct(rt, .5)
+                << ",\"first_byte_ms\":{\"target_p50\":" << Pct(tt, .5) << ",\"recorded_p50\":" << Pct(rt, .5)
                 << ",\"target_p99\":" << Pct(tt, .99) << ",\"recorded_p99\":" << Pct(rt, .99)
                 << "},\"total_ms\":{\"target_p50\":" << Pct(ttot, .5) << ",\"recorded_p50\":"
                 << Pct(rtot, .5) << ",\"target_p99\":" << Pct(ttot, .99)
@@ -249,8 +249,8 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
         f << (k ? "," : "") << "{\"path\":" << JsonQuote(o.diffs[k].path) << ",\"was\":"
           << JsonQuote(o.diffs[k].was) << ",\"now\":" << JsonQuote(o.diffs[k].now) << "}";
       }
-      f << "],\"recorded\":{\"ttft_ms\":" << o.recorded_ttft_ms << ",\"total_ms\":"
-        << o.recorded_total_ms << "},\"target\":{\"ttft_ms\":" << o.target_ttft_ms
+      f << "],\"recorded\":{\"first_byte_ms\":" << o.recorded_first_byte_ms << ",\"total_ms\":"
+        << o.recorded_total_ms << "},\"target\":{\"first_byte_ms\":" << o.target_first_byte_ms
         << ",\"total_ms\":" << o.target_total_ms << "}}";
     }
     f << "],\"timing\":" << timing_json.str() << "}\n";

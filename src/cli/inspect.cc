@@ -150,7 +150,7 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
     return kExitOk;
   }
   std::vector<std::vector<std::string>> table = {
-      {"ID", "TIME (UTC)", "METHOD", "PATH", "MODEL", "STATUS", "TTFB ms",
+      {"ID", "TIME (UTC)", "METHOD", "PATH", "MODEL", "STATUS", "HEADERS ms",
        "TOTAL ms", "BYTES", "CHUNKS", "SEQ"}};
   bool any_incomplete = false;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -226,7 +226,7 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   }
   const Exchange& e = r.value();
   const Response& res = e.response;
-  out << "exchange " << e.id << "  key " << e.key_hex << "\n";
+  out << "exchange " << e.id << "  key " << ShownKey(e.key_hex) << "\n";
   out << "recorded " << TableTimeUtc(e.started_at_us) << " UTC, "
       << Ms(e.arrival_offset_us) << " ms into its session, "
       << (e.complete ? "complete" : "INCOMPLETE: " + e.error) << "\n\n";
@@ -236,8 +236,9 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
     std::string pretty = raw ? "" : PrettyJson(e.request.body);
     out << "\n" << Indent(pretty.empty() ? Printable(e.request.body) : pretty, "  ");
   }
-  out << "\nresponse " << res.status << ", headers at " << Ms(res.headers_us)
-      << " ms, last byte at " << Ms(res.TotalMicros()) << " ms, "
+  out << "\nresponse " << res.status << ", headers at " << Ms(res.headers_us) << " ms, ";
+  if (!res.chunks.empty()) out << "first byte at " << Ms(res.chunks.front().offset_us) << " ms, ";
+  out << "last byte at " << Ms(res.TotalMicros()) << " ms, "
       << res.chunks.size() << " chunk" << (res.chunks.size() == 1 ? "" : "s")
       << ", " << res.Body().size() << " bytes, "
       << (res.chunked ? "chunked" : "Content-Length") << "\n";
@@ -272,7 +273,7 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
   struct Group {
     int64_t count = 0;
     std::map<int, int64_t> statuses;
-    std::vector<int64_t> ttft, total, gaps;
+    std::vector<int64_t> headers, first_byte, total, gaps;
     int64_t bytes = 0;
   };
   std::vector<std::pair<int64_t, std::string>> ids;  // id, group name
@@ -299,7 +300,8 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
     const Response& r = e->response;
     ++g.count;
     ++g.statuses[r.status];
-    g.ttft.push_back(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us);
+    g.headers.push_back(r.headers_us);
+    g.first_byte.push_back(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us);
     g.total.push_back(r.TotalMicros());
     for (size_t i = 1; i < r.chunks.size(); ++i) {
       g.gaps.push_back(r.chunks[i].offset_us - r.chunks[i - 1].offset_us);
@@ -330,7 +332,9 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
         out << (fs ? "" : ",") << "\"" << st << "\":" << n;
         fs = false;
       }
-      out << "},\"ttft_ms\":" << dist_json(g.ttft) << ",\"total_ms\":" << dist_json(g.total)
+      out << "},\"headers_ms\":" << dist_json(g.headers)
+          << ",\"first_byte_ms\":" << dist_json(g.first_byte)
+          << ",\"total_ms\":" << dist_json(g.total)
           << ",\"gap_ms\":" << dist_json(g.gaps) << ",\"bytes\":" << g.bytes << "}";
       first = false;
     }
@@ -342,7 +346,8 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
     for (const auto& [st, n] : g.statuses) out << " " << st << "\u00d7" << n;
     out << ", " << g.bytes << " bytes\n";
     out << "  ms p50 / p90 / p99 / max\n";
-    out << "    first byte   " << dist(g.ttft) << "\n";
+    out << "    headers      " << dist(g.headers) << "\n";
+    out << "    first byte   " << dist(g.first_byte) << "\n";
     out << "    total        " << dist(g.total) << "\n";
     if (!g.gaps.empty()) out << "    chunk gap    " << dist(g.gaps) << "\n";
   }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "util/text.h"
 
 namespace rwd {
 
@@ -44,7 +45,7 @@ int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
     const std::string key = canon.Key(e->request).ToHex();
     if (key != e->key_hex) {
       ++wrong_keys;
-      out << "exchange " << row.id << ": stored key " << e->key_hex
+      out << "exchange " << row.id << ": stored key " << ShownKey(e->key_hex)
           << " but the request hashes to " << key << "\n";
     }
   }

@@ -794,9 +794,26 @@ class FrontServer final : public Server {
                         ",\"request\":{\"method\":" +
                         JsonQuote(request.method) +
                         ",\"path\":" + JsonQuote(request.path) + "}";
-    std::optional<NearestMatch> nearest =
-        FindNearest(options_.store, index_, canonicalizer_, request);
-    if (nearest) {
+    const std::vector<int64_t> incomplete = index_.Incomplete(key);
+    std::optional<NearestMatch> nearest;
+    if (incomplete.empty()) {
+      nearest = FindNearest(options_.store, index_, canonicalizer_, request);
+    }
+    if (!incomplete.empty()) {
+      // Recorded, but the response broke off: say so, and how to serve it.
+      const std::string why = "; exchange #" + std::to_string(incomplete.back()) +
+                              " recorded this request but is incomplete (its "
+                              "response broke off while recording); replay "
+                              "with --include-incomplete to serve it";
+      message += why;
+      logged += why;
+      std::string ids;  // the newest ten
+      for (size_t i = incomplete.size() > 10 ? incomplete.size() - 10 : 0;
+           i < incomplete.size(); ++i) {
+        ids += (ids.empty() ? "" : ",") + std::to_string(incomplete[i]);
+      }
+      extra += ",\"incomplete\":[" + ids + "],\"nearest\":null";
+    } else if (nearest) {
       const std::string why = "; nearest recording is #" +
                               std::to_string(nearest->id) +
                               ", which differs in: " +

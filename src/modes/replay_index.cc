@@ -5,6 +5,7 @@
 #include <random>
 
 #include "rewind/replay.h"
+#include "util/text.h"
 
 namespace rwd {
 namespace {
@@ -68,11 +69,14 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
   std::string last_path;                 // rows mostly share a few paths
   std::vector<int64_t>* path_ids = nullptr;
   Status s = store->ScanKeys([&](const ExchangeSummary& e) {
-    if (!e.complete && !include_incomplete) return;
     Result<RequestKey> key = RequestKey::FromHex(e.key_hex);
     if (!key.ok()) {
       bad = Status::Corruption("exchange " + std::to_string(e.id) +
-                               " has a malformed key \"" + e.key_hex + "\"");
+                               " has a malformed key " + QuotedBytes(e.key_hex));
+      return;
+    }
+    if (!e.complete && !include_incomplete) {
+      incomplete_[key.value()].push_back(e.id);
       return;
     }
     by_key_[key.value()].ids.push_back(e.id);
@@ -91,6 +95,7 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
   // The scan's order is unspecified; sequences follow recording order.
   for (auto& [k, entry] : by_key_) std::sort(entry.ids.begin(), entry.ids.end());
   for (auto& [p, ids] : by_path_) std::sort(ids.begin(), ids.end());
+  for (auto& [k, ids] : incomplete_) std::sort(ids.begin(), ids.end());
   size_ += loaded;
   return loaded;
 }
@@ -122,6 +127,12 @@ std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
     }
   }
   return Pick{entry.ids[i], asked};
+}
+
+std::vector<int64_t> ReplayIndex::Incomplete(const RequestKey& key) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = incomplete_.find(key);
+  return it == incomplete_.end() ? std::vector<int64_t>{} : it->second;
 }
 
 void ReplayIndex::Reset() {

@@ -27,6 +27,26 @@ std::string JsonQuote(const std::string& s) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string QuotedBytes(const std::string& bytes) {
+  std::string out = "\"";
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out + "\"";
+}
+
+std::string ShownKey(const std::string& key_hex) {
+  const bool hex = !key_hex.empty() &&
+                   key_hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  return hex ? key_hex : QuotedBytes(key_hex);
+}
+
 std::string Iso8601Utc(int64_t unix_us) {
   char ms[8];
   std::snprintf(ms, sizeof(ms), ".%03dZ", static_cast<int>((unix_us / 1000) % 1000));

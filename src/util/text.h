@@ -17,6 +17,15 @@ std::string JsonQuote(const std::string& s);
 // (limit kMaxJsonDepth), since walking or writing a DOM recurses.
 bool JsonNestsDeeperThan(std::string_view text, int limit);
 
+// "bytes" between double quotes as printable ASCII: a double quote, a
+// backslash and every byte outside 0x20-0x7e are written as \xNN, so
+// text read from a damaged file cannot drive the terminal.
+std::string QuotedBytes(const std::string& bytes);
+
+// A stored request key as it can be shown: as is when it looks like one
+// (lowercase hex digits), else QuotedBytes: a damaged file's key is data.
+std::string ShownKey(const std::string& key_hex);
+
 // "2026-11-25T02:13:33.960Z" (UTC, milliseconds), as HAR and logs use.
 std::string Iso8601Utc(int64_t unix_us);
 
