@@ -2,7 +2,11 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -410,6 +414,199 @@ TEST(Load, StopsAtTheCountInClosedLoopAndCountsErrors) {
   LoadFlags both = f;
   both.rate = 10;
   EXPECT_EQ(RunLoad(store.get(), both, out2, err), kExitError);
+}
+
+// A target whose every answer is a slow stream: headers at once, then a
+// byte every 50 ms for 10 s. It stops as soon as its client is gone.
+class SlowStreams {
+ public:
+  std::atomic<int> started{0}, abandoned{0};
+  SlowStreams() {
+    server_.server().Post(".*", [this](const httplib::Request&, httplib::Response& res) {
+      ++started;
+      res.set_chunked_content_provider("text/plain", [this](size_t, httplib::DataSink& sink) {
+        for (int i = 0; i < 200; ++i) {
+          if (!sink.write("x", 1)) {
+            ++abandoned;
+            return false;
+          }
+          std::this_thread::sleep_for(50ms);
+        }
+        sink.done();
+        return true;
+      });
+    });
+    server_.Start();
+  }
+  std::string url() const { return server_.url(); }
+
+ private:
+  BackgroundServer server_;
+};
+
+// Three POSTs recorded 100 ms apart.
+void FillThree(Store* store) {
+  for (int i = 0; i < 3; ++i) {
+    Exchange e;
+    e.request.method = "POST";
+    e.request.path = "/v1/chat/completions";
+    e.request.body = "{\"n\":" + std::to_string(i) + "}";
+    e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+    e.response.status = 200;
+    e.response.chunks = {{1000, "{}"}};
+    e.started_at_us = 1700000000000000 + i * 100000;
+    store->Append(e);
+  }
+  ASSERT_TRUE(store->Flush().ok());
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+TEST(Load, StopsAtTheDurationAndCutsOffWhatIsStillInFlight) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  FillThree(store.get());
+  SlowStreams target;
+  // As reported: --duration with a --count it cannot reach in that time, and
+  // answers that outlast it. It used to wait a whole --timeout more.
+  LoadFlags f;
+  f.target = target.url();
+  f.duration_s = 1;
+  f.count = 100000;
+  f.timeout_s = 20;
+  f.json_path = dir.File("load.json");
+  std::ostringstream out, err;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk) << err.str();
+  double took = SecondsSince(start);
+  EXPECT_GE(took, 0.95);
+  EXPECT_LT(took, 1.6) << out.str();
+  EXPECT_NE(out.str().find("stopped by --duration, "), std::string::npos) << out.str();
+  rapidjson::Document d;
+  d.Parse(testing::ReadFile(f.json_path).c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_STREQ(d["stopped_by"].GetString(), "duration");
+  EXPECT_GE(d["cut_off"].GetInt(), 3);
+  EXPECT_EQ(d["requests"].GetInt(), 0);
+  EXPECT_TRUE(d["errors"].ObjectEmpty()) << "a request cut off is not an error";
+
+  // Closed loop against a fast target: as many as fit in the duration.
+  Stopwatch fast;
+  LoadFlags closed;
+  closed.target = fast.url();
+  closed.concurrency = 2;
+  closed.duration_s = 0.5;
+  closed.count = 100000000;
+  closed.timeout_s = 20;
+  std::ostringstream out2;
+  start = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunLoad(store.get(), closed, out2, err), kExitOk);
+  took = SecondsSince(start);
+  EXPECT_GE(took, 0.45);
+  EXPECT_LT(took, 1.0) << out2.str();
+  EXPECT_NE(out2.str().find("stopped by --duration"), std::string::npos) << out2.str();
+}
+
+TEST(Load, AStopSignalEndsTheRunWithAPartialReport) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  FillThree(store.get());
+  SlowStreams target;
+  std::atomic<int> signal{0};
+  LoadFlags f;
+  f.target = target.url();
+  f.concurrency = 2;
+  f.timeout_s = 20;
+  f.stop_signal = &signal;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    signal = SIGINT;
+  });
+  std::ostringstream out, err;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk) << err.str();
+  const double took = SecondsSince(start);
+  stopper.join();
+  EXPECT_LT(took, 0.8) << out.str();
+  EXPECT_NE(out.str().find("0 requests in"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("stopped by SIGINT, 2 in flight cut off"), std::string::npos)
+      << out.str();
+}
+
+// Runs the rewind binary with "args", sends it "sig" after "delay", and
+// waits for it at most 10 s. Returns its exit code (-1 if it had to be
+// killed) and what it wrote.
+int RunAndSignal(const std::vector<std::string>& args, std::chrono::milliseconds delay, int sig,
+                 std::string* output, double* seconds_after_signal) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return -2;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    std::vector<char*> argv;
+    static std::string binary = REWIND_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::thread reader([&] {
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) output->append(buf, static_cast<size_t>(n));
+  });
+  std::this_thread::sleep_for(delay);
+  kill(pid, sig);
+  const auto signalled = std::chrono::steady_clock::now();
+  int status = 0;
+  int code = -1;
+  while (SecondsSince(signalled) < 10) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  *seconds_after_signal = SecondsSince(signalled);
+  if (code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  reader.join();
+  close(pipe_fds[0]);
+  return code;
+}
+
+TEST(Load, SigtermStopsTheRealCommandWithAPartialReport) {
+  TempDir dir;
+  {
+    auto store = OpenTestStore(dir.File("rec.sqlite"));
+    FillThree(store.get());
+  }
+  SlowStreams target;
+  std::string out;
+  double after = 0;
+  const int code = RunAndSignal({"load", "--db", dir.File("rec.sqlite"), "--target", target.url(),
+                                 "--concurrency", "2", "--timeout", "60"},
+                                500ms, SIGTERM, &out, &after);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_LT(after, 1.0) << out;
+  EXPECT_NE(out.find("stopped by SIGTERM, 2 in flight cut off"), std::string::npos) << out;
+  // Other commands end on SIGINT at once, as any program does.
+  std::string check_out;
+  const int check_code = RunAndSignal({"check", "--db", dir.File("rec.sqlite"), "--target",
+                                       target.url(), "--timeout", "60"},
+                                      500ms, SIGINT, &check_out, &after);
+  EXPECT_EQ(check_code, 128 + SIGINT) << check_out;
+  EXPECT_LT(after, 1.0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #ifndef REWIND_SRC_CLI_COMMANDS_H_
 #define REWIND_SRC_CLI_COMMANDS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -104,10 +105,14 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out,
 
 struct LoadFlags {
   std::string target;
+  // When set, the run stops as soon as it holds a signal number (SIGINT,
+  // SIGTERM) and reports what it measured so far. Not owned.
+  const std::atomic<int>* stop_signal = nullptr;
   double speed = 1;          // recorded inter-arrival times / speed
   double rate = 0;           // open loop at this many requests/s instead
   int concurrency = 0;       // closed loop with N in flight instead
-  double duration_s = 0;     // stop issuing after this long (0: no bound)
+  double duration_s = 0;     // stop after this long; requests still in
+                             // flight are cut off (0: no bound)
   int64_t count = 0;         // stop after this many (0: one pass)
   int max_in_flight = 256;   // open loop: senders available
   std::string path_glob;

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -30,7 +32,7 @@ double Pct(std::vector<double> v, double p) {
 }
 
 struct Series {
-  std::vector<double> ttft, gap, total;
+  std::vector<double> first_byte, gap, total;
 };
 
 std::string Dist(const std::vector<double>& v) {
@@ -48,7 +50,7 @@ std::string DistJson(const std::vector<double>& v) {
 }
 
 void AddTimings(const Response& r, Series* s) {
-  s->ttft.push_back(static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0);
+  s->first_byte.push_back(static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0);
   s->total.push_back(static_cast<double>(r.TotalMicros()) / 1000.0);
   for (size_t i = 1; i < r.chunks.size(); ++i) {
     s->gap.push_back(static_cast<double>(r.chunks[i].offset_us - r.chunks[i - 1].offset_us) / 1000.0);
@@ -124,16 +126,31 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   std::map<std::string, Series> measured;
   std::map<std::string, int64_t> errors;  // by kind
   std::vector<double> lag_ms;              // actual - planned send time
-  std::atomic<int64_t> next{0}, completed{0}, issued{0};
+  std::atomic<int64_t> next{0}, completed{0}, issued{0}, cut{0};
+  std::atomic<int> finished{0};            // senders that have returned
+  // Set once the run must end (the duration is over, or a signal came):
+  // senders stop issuing and requests in flight are cancelled.
   std::atomic<bool> stop{false};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  // Each sender's client, so that stopping can cancel what is in flight.
+  std::mutex clients_mu;
+  std::vector<std::unique_ptr<FetchClient>> clients(static_cast<size_t>(senders));
+  auto fresh_client = [&](size_t t) {
+    auto c = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+    std::lock_guard<std::mutex> lock(clients_mu);
+    if (stop) c->Cancel();
+    clients[t] = std::move(c);
+    return clients[t].get();
+  };
   const auto t0 = Steady::now();
   auto elapsed_us = [&] {
     return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count();
   };
   const int64_t duration_us = static_cast<int64_t>(f.duration_s * 1e6);
 
-  auto sender = [&] {
-    auto client = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+  auto sender = [&](size_t t) {
+    FetchClient* client = fresh_client(t);
     while (!stop) {
       const int64_t i = next++;
       if (i >= count) break;
@@ -141,39 +158,64 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
       if (!closed) {
         const int64_t when = planned_us(i);
         if (duration_us > 0 && when > duration_us) break;
-        std::this_thread::sleep_until(t0 + std::chrono::microseconds(when));
+        std::unique_lock<std::mutex> lock(stop_mu);
+        if (stop_cv.wait_until(lock, t0 + std::chrono::microseconds(when),
+                               [&] { return stop.load(); })) {
+          break;
+        }
         lag = static_cast<double>(elapsed_us() - when) / 1000.0;
-      } else if (duration_us > 0 && elapsed_us() > duration_us) {
-        break;
       }
       const Exchange& e = exchanges[static_cast<size_t>(i % static_cast<int64_t>(exchanges.size()))];
       ++issued;
       Result<Response> r = client->Fetch(e.request);
       std::lock_guard<std::mutex> lock(mu);
+      if (!r.ok() && stop) {
+        ++cut;  // cancelled when the run stopped: neither an answer nor an error
+        continue;
+      }
       if (!closed) lag_ms.push_back(lag);
       if (!r.ok()) {
         ++errors[r.status().code() == Status::Code::kTimeout ? "timeout" : "connection"];
-        client = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+        client = fresh_client(t);
       } else {
         if (r->status >= 400) ++errors["http " + std::to_string(r->status)];
         AddTimings(r.value(), &measured[e.request.method + " " + e.request.path]);
       }
       ++completed;
     }
+    ++finished;
   };
   std::vector<std::thread> threads;
-  for (int t = 0; t < senders; ++t) threads.emplace_back(sender);
+  for (int t = 0; t < senders; ++t) threads.emplace_back(sender, static_cast<size_t>(t));
   const bool tty = isatty(STDERR_FILENO) == 1;
-  while (true) {
-    bool all_done = next.load() >= count + senders || completed.load() >= count;
-    if (duration_us > 0 && elapsed_us() > duration_us + f.timeout_s * 1000000LL) stop = true;
-    if (all_done || stop) break;
-    if (tty) {
+  std::string stopped_by;  // "" while running to the end
+  auto stop_all = [&] {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu);
+      stop = true;
+    }
+    stop_cv.notify_all();
+    std::lock_guard<std::mutex> lock(clients_mu);
+    for (auto& c : clients) {
+      if (c) c->Cancel();
+    }
+  };
+  while (finished.load() < senders) {
+    const int sig = f.stop_signal ? f.stop_signal->load() : 0;
+    if (stopped_by.empty() && sig != 0) {
+      stopped_by = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig);
+    } else if (stopped_by.empty() && duration_us > 0 && elapsed_us() >= duration_us) {
+      stopped_by = "duration";
+    }
+    // Again while senders remain: a Fetch that began just as the run
+    // stopped is cancelled by the next call.
+    if (!stopped_by.empty()) stop_all();
+    if (tty && !stop) {
       std::fprintf(stderr, "\rload: %lld sent, %lld answered, %.1f s", static_cast<long long>(issued.load()),
                    static_cast<long long>(completed.load()), static_cast<double>(elapsed_us()) / 1e6);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (completed.load() >= issued.load() && next.load() >= count) break;
+    std::unique_lock<std::mutex> lock(stop_mu);
+    stop_cv.wait_for(lock, std::chrono::milliseconds(stop ? 20 : 50));
   }
   for (auto& t : threads) t.join();
   if (tty) std::fprintf(stderr, "\r\033[K");
@@ -185,6 +227,10 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
       << " s: " << static_cast<double>(completed.load()) / seconds << " req/s, " << error_total
       << " errors";
   for (const auto& [kind, n] : errors) out << " (" << kind << ": " << n << ")";
+  if (!stopped_by.empty()) {
+    out << "; stopped by " << (stopped_by == "duration" ? "--duration" : stopped_by) << ", "
+        << cut.load() << " in flight cut off";
+  }
   out << "\n";
   if (!closed && !lag_ms.empty()) {
     out << std::setprecision(3) << "send time vs plan, ms: p50 " << Pct(lag_ms, .5) << ", p99 "
@@ -194,7 +240,7 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   for (const auto& [endpoint, m] : measured) {
     const Series& r = recorded[endpoint];
     out << endpoint << "  ms p50 / p90 / p99 / max   (target | recorded)\n"
-        << "  first byte  " << Dist(m.ttft) << "  |  " << Dist(r.ttft) << "\n"
+        << "  first byte  " << Dist(m.first_byte) << "  |  " << Dist(r.first_byte) << "\n"
         << "  total       " << Dist(m.total) << "  |  " << Dist(r.total) << "\n";
     if (!m.gap.empty()) out << "  chunk gap   " << Dist(m.gap) << "  |  " << Dist(r.gap) << "\n";
   }
@@ -202,6 +248,8 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     std::ofstream j(f.json_path);
     j << "{\"target\":\"" << f.target << "\",\"requests\":" << completed.load()
       << ",\"seconds\":" << seconds << ",\"rate\":" << static_cast<double>(completed.load()) / seconds
+      << ",\"stopped_by\":\"" << (stopped_by.empty() ? "end" : stopped_by)
+      << "\",\"cut_off\":" << cut.load()
       << ",\"errors\":{";
     bool first = true;
     for (const auto& [kind, n] : errors) {
@@ -212,9 +260,9 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     first = true;
     for (const auto& [endpoint, m] : measured) {
       const Series& r = recorded[endpoint];
-      j << (first ? "" : ",") << "{\"endpoint\":\"" << endpoint << "\",\"target\":{\"ttft_ms\":"
-        << DistJson(m.ttft) << ",\"total_ms\":" << DistJson(m.total) << ",\"gap_ms\":"
-        << DistJson(m.gap) << "},\"recorded\":{\"ttft_ms\":" << DistJson(r.ttft)
+      j << (first ? "" : ",") << "{\"endpoint\":\"" << endpoint << "\",\"target\":{\"first_byte_ms\":"
+        << DistJson(m.first_byte) << ",\"total_ms\":" << DistJson(m.total) << ",\"gap_ms\":"
+        << DistJson(m.gap) << "},\"recorded\":{\"first_byte_ms\":" << DistJson(r.first_byte)
         << ",\"total_ms\":" << DistJson(r.total) << ",\"gap_ms\":" << DistJson(r.gap) << "}}";
       first = false;
     }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -387,6 +388,38 @@ int Serve(ServerOptions options, const std::string& mode_name,
   if (!port_file.empty()) ::unlink(port_file.c_str());
   if (!s.ok()) return Fail(s);
   return kExitOk;
+}
+
+// Runs "fn" while a thread turns the first SIGINT, SIGTERM or SIGHUP into
+// "*stop_signal" (so "fn" can stop and report); a second one ends the
+// process as if it were not handled.
+// REQUIRES: StopSignals() blocked in every thread (main does it first).
+int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn) {
+  const sigset_t signals = StopSignals();
+  std::atomic<bool> running{true};
+  std::thread watcher([&] {
+    int sig = 0;
+    while (true) {
+      sigwait(&signals, &sig);
+      if (!running) return;  // woken by the main thread below
+      if (stop_signal->load() == 0) {
+        stop_signal->store(sig);
+        std::cerr << "rewind: " << strsignal(sig) << ": stopping (again to end at once)\n";
+        continue;
+      }
+      ::signal(sig, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      raise(sig);
+    }
+  });
+  const int code = fn();
+  running = false;
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
+  return code;
 }
 
 // "writable" false opens the recording read-only: replay never changes it.
@@ -862,7 +895,9 @@ void AddRecordingCommands(CLI::App& app, RecordingFlags* f,
       if (!s.ok()) return Fail(s);
     }
     return WithStore(f->db, false, false, [f](Store* s) {
-      return RunLoad(s, f->load, std::cout, std::cerr);
+      std::atomic<int> stop_signal{0};
+      f->load.stop_signal = &stop_signal;
+      return WithStopSignal(&stop_signal, [&] { return RunLoad(s, f->load, std::cout, std::cerr); });
     });
   });
 
@@ -1174,7 +1209,11 @@ int main(int argc, char** argv) {
   if (*replay) return RunReplay(replay_flags);
   if (*serve) return RunServe(serve_flags);
   for (auto& [cmd, fn] : recording_commands) {
-    if (*cmd) return fn();
+    if (!*cmd) continue;
+    // Only the servers and load handle these signals; the other commands
+    // end on them as any program does.
+    if (cmd->get_name() != "load") pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    return fn();
   }
   return kExitError;
 }

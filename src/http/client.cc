@@ -36,7 +36,15 @@ Result<std::unique_ptr<FetchClient>> FetchClient::Create(
 
 FetchClient::~FetchClient() = default;
 
+void FetchClient::Cancel() {
+  cancelled_ = true;
+  // Shuts the socket of a request in flight down (cpp-httplib allows this
+  // from another thread), so a read that waits for the target ends now.
+  client_->stop();
+}
+
 Result<Response> FetchClient::Fetch(const Request& request) {
+  if (cancelled_) return Status::Unavailable("cancelled");
   httplib::Request req;
   req.method = request.method;
   req.path = prefix_ + request.Target();
@@ -51,6 +59,7 @@ Result<Response> FetchClient::Fetch(const Request& request) {
   Response out;
   const int64_t start = clock_->NowMicros();
   req.response_handler = [&](const httplib::Response& r) {
+    if (cancelled_) return false;
     out.headers_us = clock_->NowMicros() - start;
     out.status = r.status;
     for (const auto& [name, value] : r.headers) {
@@ -61,12 +70,14 @@ Result<Response> FetchClient::Fetch(const Request& request) {
     return true;
   };
   req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (cancelled_) return false;
     out.chunks.push_back({clock_->NowMicros() - start, std::string(data, n)});
     return true;
   };
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
   if (!client_->send(req, res, error)) {
+    if (cancelled_) return Status::Unavailable("cancelled");
     const std::string what = httplib::to_string(error);
     if (error == httplib::Error::Read || error == httplib::Error::ConnectionTimeout) {
       return Status::Timeout(what);

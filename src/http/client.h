@@ -2,10 +2,12 @@
 // rewind records it (time to headers, each piece's offset). Used by
 // `rewind check` and `rewind load`. One keep-alive connection per client.
 //
-// Thread-safety: one client per thread.
+// Thread-safety: one client per thread, except Cancel(), which any thread
+// may call while another is in Fetch().
 #ifndef REWIND_SRC_HTTP_CLIENT_H_
 #define REWIND_SRC_HTTP_CLIENT_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,12 +36,17 @@ class FetchClient {
   // the socket layer. Unavailable/Timeout when no answer came.
   Result<Response> Fetch(const Request& request);
 
+  // Ends the Fetch() in progress, if any, within one read: it returns
+  // Unavailable("cancelled"), as does every later one.
+  void Cancel();
+
  private:
   FetchClient() = default;
   std::unique_ptr<httplib::Client> client_;
   std::string prefix_;
   HeaderList extra_;
   Clock* clock_ = nullptr;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace rwd
