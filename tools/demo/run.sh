@@ -5,9 +5,17 @@
 #
 # Usage: tools/demo/run.sh [--write-sample]
 #   --write-sample  also save the recording as recordings/sample.sqlite
+# Builds into build/ (or $REWIND_BUILD_DIR) first, showing the build's own
+# progress: on a fresh machine installing and building take minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-tools/build.sh >/dev/null
+build=${REWIND_BUILD_DIR:-build}
+echo "demo: checking the Debian packages rewind needs (installing what is missing takes a few minutes)"
+tools/setup/deps.sh
+echo "demo: building rewind into $build/ (the first build takes several minutes; cmake shows its progress)"
+# Targets already up to date say so in a line each: not news.
+tools/build.sh | sed -u '/Built target/d; /Consolidate compiler generated/d'
+echo "demo: built; running the demo"
 
 work=$(mktemp -d)
 pids=()
@@ -52,10 +60,10 @@ chat() {  # URL CONTENT STREAM -> prints X-Rewind, status and timings
 }
 
 db="$work/demo.sqlite"
-start backend build/rewind-demo-backend --port 0 --ttft-ms 40 --itl-ms 15 --tokens 12
+start backend "$build/rewind-demo-backend" --port 0 --ttft-ms 40 --itl-ms 15 --tokens 12
 backend=$url
 echo "1. demo backend at $backend"
-start record build/rewind record --backend "$backend" --db "$db" --listen 127.0.0.1:0
+start record "$build/rewind" record --backend "$backend" --db "$db" --listen 127.0.0.1:0
 proxy=$url
 echo "2. rewind record at $proxy, writing $db"
 for q in "What is the capital of France?" "Name a prime number."; do
@@ -69,7 +77,7 @@ sqlite3 -header -column "$db" "select id, method, path, status, headers_us/1000 
 if grep -q "sk-demo-not-a-real-key" "$db"; then echo "demo: secret on disk!" >&2; exit 1; fi
 echo "   (the Authorization header is stored as [REDACTED])"
 
-start replay build/rewind replay --db "$db" --listen 127.0.0.1:0 --latency recorded
+start replay "$build/rewind" replay --db "$db" --listen 127.0.0.1:0 --latency recorded
 replay=$url
 echo "4. rewind replay at $replay (latency: recorded), no backend running"
 for q in "What is the capital of France?" "Name a prime number."; do
@@ -87,7 +95,7 @@ if [[ "${1:-}" == "--write-sample" ]]; then
   cp "$db" "$sample"
   echo "5. wrote $sample"
 else
-  start sample build/rewind replay --db "$sample" --listen 127.0.0.1:0 --latency none
+  start sample "$build/rewind" replay --db "$sample" --listen 127.0.0.1:0 --latency none
 replay=$url
   echo "5. the bundled $sample, replayed with --latency none:"
   printf '   replay  %-32s ' "\"What is the capital of France?\""; chat "$replay" "What is the capital of France?" false

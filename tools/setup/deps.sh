@@ -28,9 +28,24 @@ for p in "${packages[@]}"; do
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
-echo "rewind setup: installing ${missing[*]}" >&2
 sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    {
+      echo "rewind setup: these Debian packages are missing: ${missing[*]}"
+      echo "rewind setup: installing them needs root, and sudo is not installed. As root, run:"
+      echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+      echo "then run this again."
+    } >&2
+    exit 1
+  fi
+  sudo="sudo"
+fi
+echo "rewind setup: installing ${#missing[@]} Debian packages (a few minutes on a fresh machine): ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+echo "rewind setup: apt-get update" >&2
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "rewind setup: apt-get install" >&2
+# -q: one line per package unpacked and set up, no progress bars.
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+echo "rewind setup: packages installed" >&2
