@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # Installs the Debian packages rewind needs to build and test, if missing.
-# Usage: tools/setup/deps.sh [--bench|--fuzz]
-#   --bench adds nginx and wrk; --fuzz adds clang and its libFuzzer runtime
+# Usage: tools/setup/deps.sh [--bench|--fuzz|--release|--image]
+#   --bench adds nginx and wrk; --fuzz adds clang and its libFuzzer runtime;
+#   --release installs only what building the rewind binary needs (the
+#   container image's build stage); --image installs only what
+#   tools/deploy/test-image.sh needs to build and run the image
 set -euo pipefail
 
-packages=(
-  g++ cmake make pkg-config curl
+build=(
+  g++ cmake make pkg-config
   libcpp-httplib-dev   # HTTP server and client (compiled library, see README)
   libcurl4-openssl-dev # the record proxy's backend calls (see README)
-  libsqlitecpp-dev libsqlite3-dev sqlite3
+  libsqlitecpp-dev libsqlite3-dev
   libxxhash-dev        # XXH3-128 request keys
   rapidjson-dev        # JSON canonical form, diffs, admin bodies
   libcli11-dev         # command line
   libcereal-dev        # rewind JSON export and import
+)
+packages=(
+  "${build[@]}"
+  curl sqlite3         # the demo script
   libgtest-dev         # tests
   python3-yaml         # tests: tools/deploy/check.py parses the manifests
   dpkg-dev             # tools/package.sh: dpkg-shlibdeps derives the Depends
 )
+# tools/deploy/check.py has kubectl parse the manifests. Debian's is in
+# kubernetes-client; a kubectl already on PATH does as well (and the two
+# packages cannot be installed together).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 case "${1:-}" in
   --bench) packages+=(nginx-light wrk) ;;
   --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+  --release) packages=("${build[@]}") ;;
+  # podman's default runtime, crun, rejects these machines' cgroup layout.
+  --image) packages=(podman runc debootstrap curl python3) ;;
 esac
 
 missing=()
