@@ -14,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -404,7 +403,8 @@ int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn
       if (!running) return;  // woken by the main thread below
       if (stop_signal->load() == 0) {
         stop_signal->store(sig);
-        std::cerr << "rewind: " << strsignal(sig) << ": stopping (again to end at once)\n";
+        std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP")
+                  << ": stopping (again to end at once)\n";
         continue;
       }
       ::signal(sig, SIG_DFL);

@@ -31,4 +31,7 @@ progress=$(grep -m1 "Building CXX object" "$stubs/numbered" | cut -d: -f1)
 (( building < progress )) || fail "the build's output comes before its step line"
 grep -q "Built target" "$stubs/out" && fail "up-to-date targets are listed"
 grep -q "^demo: done" "$stubs/out" || fail "the demo did not finish"
+# Time to the response headers is "headers", as in rewind's own output.
+grep -qi "ttfb" "$stubs/out" && fail "the demo says TTFB"
+grep -q " headers [0-9.]*s " "$stubs/out" || fail "no time to headers"
 echo "ok"

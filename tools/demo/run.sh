@@ -52,7 +52,7 @@ stop_last() {
 
 chat() {  # URL CONTENT STREAM -> prints X-Rewind, status and timings
   curl -sS -o "$work/body" -D "$work/headers" \
-    -w 'status %{http_code}  first byte %{time_starttransfer}s  total %{time_total}s' \
+    -w 'status %{http_code}  headers %{time_starttransfer}s  total %{time_total}s' \
     "$1/v1/chat/completions" -H 'Content-Type: application/json' \
     -H 'Authorization: Bearer sk-demo-not-a-real-key' \
     -d "{\"model\":\"demo-model\",\"stream\":$3,\"messages\":[{\"role\":\"user\",\"content\":\"$2\"}]}"
@@ -73,7 +73,7 @@ printf '   record  %-32s ' "(streamed, 13 SSE events)"; chat "$proxy" "Tell me a
 stop_last   # rewind record: drains and commits
 stop_last   # the backend is gone from here on
 echo "3. backend stopped; $(sqlite3 "$db" 'select count(*) from exchanges') exchanges recorded:"
-sqlite3 -header -column "$db" "select id, method, path, status, headers_us/1000 as ttfb_ms, total_us/1000 as total_ms, length(timeline)/16 as chunks from exchanges"
+sqlite3 -header -column "$db" "select id, method, path, status, headers_us/1000 as headers_ms, total_us/1000 as total_ms, length(timeline)/16 as chunks from exchanges"
 if grep -q "sk-demo-not-a-real-key" "$db"; then echo "demo: secret on disk!" >&2; exit 1; fi
 echo "   (the Authorization header is stored as [REDACTED])"
 
