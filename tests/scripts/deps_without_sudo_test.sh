@@ -23,7 +23,10 @@ set -e
 [[ $code -eq 1 ]] || fail "exit $code, want 1: $out"
 grep -q "command not found" <<<"$out" && fail "a command was not found: $out"
 grep -q "As root, run:" <<<"$out" || fail "no advice: $out"
-grep -q "^  apt-get update && apt-get install -y --no-install-recommends g++ cmake make pkg-config curl libcpp-httplib-dev" <<<"$out" \
+missing=$(sed -n 's/^rewind setup: these Debian packages are missing: //p' <<<"$out")
+[[ " $missing " == *" g++ "* && " $missing " == *" libcpp-httplib-dev "* ]] \
+  || fail "the missing packages are not named: $out"
+grep -qxF "  apt-get update && apt-get install -y --no-install-recommends $missing" <<<"$out" \
   || fail "no apt-get command naming the packages: $out"
 [[ ! -e "$stubs/calls" ]] || fail "apt-get ran without root: $(cat "$stubs/calls")"
 
@@ -31,6 +34,6 @@ grep -q "^  apt-get update && apt-get install -y --no-install-recommends g++ cma
 printf '#!%s\necho "sudo $*" >>"%s/calls"\n' "$BASH" "$stubs" >"$stubs/sudo"
 chmod +x "$stubs/sudo"
 PATH="$stubs" "$BASH" "$source_dir/tools/setup/deps.sh" >/dev/null 2>&1 || fail "exit $? with sudo"
-grep -q "^sudo apt-get install -y -q --no-install-recommends g++ " "$stubs/calls" \
+grep -qxF "sudo apt-get install -y -q --no-install-recommends $missing" "$stubs/calls" \
   || fail "apt-get install not run through sudo: $(cat "$stubs/calls")"
 echo "ok"
