@@ -31,7 +31,10 @@
 namespace rwd {
 
 enum class ServerMode { kRecord, kReplay, kServe };
-enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize };
+// What answers an unrecorded request in replay. kConvert answers one that
+// differs from a recorded one only in "stream" and "stream_options" from
+// it, in the framing asked for (see src/modes/convert.h), else as kError.
+enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize, kConvert };
 
 Result<MissPolicy> ParseMissPolicy(const std::string& name);
 

@@ -1127,7 +1127,11 @@ int main(int argc, char** argv) {
                    "error (404 naming the nearest recording) | passthrough "
                    "(forward to --backend) | record (forward and add to the "
                    "recording) | synthesize (the dummy engine answers; see "
-                   "`rewind serve --help` for its flags)")
+                   "`rewind serve --help` for its flags) | convert (a request "
+                   "that differs from a recorded one only in stream or "
+                   "stream_options is answered from it, a stream assembled "
+                   "into one completion or a completion replayed as a "
+                   "stream; X-Rewind: converted)")
       ->capture_default_str();
   replay
       ->add_option("--repeat", replay_flags.repeat,

@@ -19,6 +19,7 @@
 #include "http/http_util.h"
 #include "http/server_metrics.h"
 #include "key/json.h"
+#include "modes/convert.h"
 #include "synth/dialect.h"
 #include "synth/engine_metrics.h"
 #include "util/access_log.h"
@@ -121,6 +122,7 @@ const char* MissPolicyName(MissPolicy p) {
     case MissPolicy::kPassthrough: return "passthrough";
     case MissPolicy::kRecord: return "record";
     case MissPolicy::kSynthesize: return "synthesize";
+    case MissPolicy::kConvert: return "convert";
   }
   return "?";
 }
@@ -194,6 +196,10 @@ class FrontServer final : public Server {
       Result<size_t> n =
           index_.Load(options_.store, options_.include_incomplete);
       if (!n.ok()) return n.status();
+      if (options_.on_miss == MissPolicy::kConvert) {
+        Status s = LoadConvertIndex();
+        if (!s.ok()) return s;
+      }
     }
     if (synthesizes()) {
       synth_ = std::make_unique<Synthesizer>(options_.synth);
@@ -764,8 +770,89 @@ class FrontServer final : public Server {
     if (content_type.empty()) res->headers.erase("Content-Type");
   }
 
+  // --on-miss convert: the recorded OpenAI exchanges indexed by a key that
+  // leaves out "stream" and "stream_options", read once at start.
+  Status LoadConvertIndex() {
+    KeyRules rules = canonicalizer_.rules();
+    rules.ignore_fields.push_back("stream");
+    rules.ignore_fields.push_back("stream_options");
+    stream_free_ = std::make_unique<Canonicalizer>(rules);
+    convert_index_ =
+        std::make_unique<ReplayIndex>(options_.repeat, options_.seed);
+    for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+      for (int64_t id : index_.SamePath("POST", path, SIZE_MAX)) {
+        Result<Exchange> e = options_.store->Get(id);
+        if (!e.ok()) return e.status();
+        convert_index_->Add(stream_free_->Key(e->request), id, "POST", path);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Answers a request that differs from a recorded one only in "stream"
+  // (and "stream_options") from it, converted to the framing asked for.
+  // False when there is no such recording or it cannot be converted.
+  bool Convert(const Request& request, const RequestKey& key, int64_t start,
+               bool head, httplib::Response* res) {
+    const bool chat = request.path == "/v1/chat/completions";
+    if (!convert_index_ || request.method != "POST" ||
+        (!chat && request.path != "/v1/completions")) {
+      return false;
+    }
+    std::optional<ReplayIndex::Pick> pick =
+        convert_index_->Select(stream_free_->Key(request));
+    if (!pick) return false;
+    Result<std::shared_ptr<const Exchange>> exchange = cache_.Get(pick->id);
+    if (!exchange.ok()) return false;
+    const std::shared_ptr<const Exchange>& e = exchange.value();
+    const StreamRequest want = StreamRequest::Of(request.body);
+    std::shared_ptr<const Response> answer(e, &e->response);
+    if (e->response.status == 200 && want.stream != IsEventStream(e->response)) {
+      Result<Response> converted =
+          want.stream
+              ? CompletionToStream(e->response, chat, want.include_usage)
+              : StreamToCompletion(e->response, chat);
+      if (!converted.ok()) {
+        log_.Error("convert: recording #" + std::to_string(pick->id) +
+                   " cannot answer " + request.path + ": " +
+                   converted.status().message());
+        return false;
+      }
+      answer = std::make_shared<const Response>(std::move(converted.value()));
+    }
+    LatencyModel model = options_.latency;
+    const std::string override = FindHeader(request.headers, "X-Rewind-Latency");
+    if (!override.empty()) {
+      Result<LatencyModel> m = LatencyModel::Parse(override);
+      if (!m.ok()) {
+        SetJsonError(res, 400, "rewind_bad_latency", m.status().message());
+        res->set_header("X-Rewind", "error");
+        return true;
+      }
+      model = m.value();
+    }
+    std::shared_ptr<const LatencySamples> samples;
+    if (model.kind() == LatencyModel::Kind::kEmpirical) {
+      samples = SamplesFor(request.method, request.path);
+    }
+    converted_++;
+    Outgoing out;
+    out.schedule = model.Apply(*answer,
+                               RequestSeed(options_.seed, key, pick->occurrence),
+                               samples.get());
+    out.response = std::move(answer);
+    res->headers.emplace("X-Rewind", "converted");
+    res->headers.emplace("X-Rewind-Key", key.ToHex());
+    SendPaced(std::move(out), start, head, res);
+    return true;
+  }
+
   void Miss(const Request& request, const RequestKey& key, int64_t start,
             bool head, httplib::Response* res) {
+    if (options_.on_miss == MissPolicy::kConvert &&
+        Convert(request, key, start, head, res)) {
+      return;
+    }
     misses_++;
     switch (options_.on_miss) {
       case MissPolicy::kPassthrough:
@@ -781,6 +868,7 @@ class FrontServer final : public Server {
         }
         break;
       case MissPolicy::kError:
+      case MissPolicy::kConvert:
         break;
     }
     const std::string key_hex = key.ToHex();
@@ -952,6 +1040,7 @@ class FrontServer final : public Server {
                        std::to_string(passthrough_.load()) +
                        ",\"synthesized\":" +
                        std::to_string(synthesized_.load()) +
+                       ",\"converted\":" + std::to_string(converted_.load()) +
                        ",\"errors\":" + std::to_string(errors_.load()) + "}\n";
     res->set_content(body, "application/json");
   }
@@ -979,7 +1068,13 @@ class FrontServer final : public Server {
   std::atomic<uint64_t> recorded_{0};
   std::atomic<uint64_t> passthrough_{0};
   std::atomic<uint64_t> synthesized_{0};
+  std::atomic<uint64_t> converted_{0};
   std::atomic<uint64_t> errors_{0};
+
+  // --on-miss convert: keys without "stream"/"stream_options", and the
+  // recordings under them.
+  std::unique_ptr<Canonicalizer> stream_free_;
+  std::unique_ptr<ReplayIndex> convert_index_;
 
   // The dummy engine, when this server synthesizes.
   std::unique_ptr<Synthesizer> synth_;
@@ -997,9 +1092,10 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name) {
   if (name == "passthrough") return MissPolicy::kPassthrough;
   if (name == "record") return MissPolicy::kRecord;
   if (name == "synthesize") return MissPolicy::kSynthesize;
+  if (name == "convert") return MissPolicy::kConvert;
   return Status::InvalidArgument(
       "unknown miss policy \"" + name +
-      "\": use error, passthrough, record or synthesize");
+      "\": use error, passthrough, record, synthesize or convert");
 }
 
 std::vector<std::string> DefaultRedactedHeaders() {
