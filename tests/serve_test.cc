@@ -1,6 +1,8 @@
 // The dummy engine over real HTTP on 127.0.0.1.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <chrono>
@@ -282,6 +284,257 @@ TEST(Serve, ReplaySynthesizesMisses) {
   Answer other = Post(replay.port(), "/v1/other", "{}");
   EXPECT_EQ(other.status, 404);
   EXPECT_EQ(other.rewind, "miss");
+}
+
+
+// ---- The Responses API, tools, structured output, logprobs, embeddings,
+// several models and /tokenize, over HTTP.
+
+// The "event:" names and JSON data of a Responses API stream.
+std::vector<std::pair<std::string, std::string>> SseEvents(const std::string& body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(body);
+  std::string line, name;
+  while (std::getline(in, line)) {
+    if (line.rfind("event: ", 0) == 0) name = line.substr(7);
+    if (line.rfind("data: ", 0) == 0) out.emplace_back(name, line.substr(6));
+  }
+  return out;
+}
+
+TEST(Serve, ResponsesApiStreamedAndNot) {
+  ServerOptions o = Serve("echo", 3);
+  o.synth.ttft = Distribution::Parse("fixed:120").value();
+  InProcessRewind serve(o);
+  Answer plain = Post(serve.port(), "/v1/responses", R"({"model":"m","input":"hello there"})");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(plain.rewind, "synth");
+  rapidjson::Document d;
+  d.Parse(plain.body.c_str());
+  ASSERT_FALSE(d.HasParseError()) << plain.body;
+  EXPECT_STREQ(d["object"].GetString(), "response");
+  EXPECT_STREQ(d["output"][0]["content"][0]["text"].GetString(), "hello there");
+  EXPECT_GE(plain.first_ms, 119.0);
+
+  Answer streamed = Post(serve.port(), "/v1/responses",
+                         R"({"model":"m","input":"hello there","stream":true})");
+  ASSERT_TRUE(streamed.ok);
+  auto events = SseEvents(streamed.body);
+  ASSERT_EQ(events.size(), 10u) << streamed.body;
+  EXPECT_EQ(events.front().first, "response.created");
+  EXPECT_EQ(events.back().first, "response.completed");
+  std::string text;
+  for (size_t i = 0; i < events.size(); ++i) {
+    rapidjson::Document e;
+    e.Parse(events[i].second.c_str());
+    ASSERT_FALSE(e.HasParseError()) << events[i].second;
+    EXPECT_EQ(events[i].first, e["type"].GetString());
+    EXPECT_EQ(e["sequence_number"].GetInt(), static_cast<int>(i));
+    if (events[i].first == "response.output_text.delta") text += e["delta"].GetString();
+  }
+  EXPECT_EQ(text, "hello there");
+  // response.created arrives at once; the text after the TTFT.
+  EXPECT_LT(streamed.first_ms, 100.0);
+}
+
+TEST(Serve, ToolCallsStructuredOutputLogprobsOverHttp) {
+  ServerOptions o = Serve("random", 5);
+  InProcessRewind serve(o);
+  Answer tool = Post(serve.port(), "/v1/chat/completions",
+                     R"({"model":"m","stream":true,"tool_choice":"required",
+                         "messages":[{"role":"user","content":"weather in Paris?"}],
+                         "tools":[{"type":"function","function":{"name":"get_weather",
+                           "parameters":{"type":"object","required":["city"],
+                             "properties":{"city":{"type":"string"}}}}}]})");
+  ASSERT_TRUE(tool.ok);
+  std::string name, arguments, finish;
+  std::istringstream in(tool.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("data: {", 0) != 0) continue;
+    rapidjson::Document e;
+    e.Parse(line.c_str() + 6);
+    const auto& c = e["choices"][0];
+    if (c["finish_reason"].IsString()) finish = c["finish_reason"].GetString();
+    if (!c["delta"].HasMember("tool_calls")) continue;
+    const auto& call = c["delta"]["tool_calls"][0]["function"];
+    if (call.HasMember("name")) name = call["name"].GetString();
+    arguments += call["arguments"].GetString();
+  }
+  EXPECT_EQ(name, "get_weather");
+  EXPECT_EQ(finish, "tool_calls");
+  rapidjson::Document args;
+  args.Parse(arguments.c_str());
+  ASSERT_FALSE(args.HasParseError()) << arguments;
+  EXPECT_TRUE(args["city"].IsString());
+
+  Answer structured = Post(serve.port(), "/v1/chat/completions",
+                           R"({"messages":[{"role":"user","content":"x"}],
+                               "response_format":{"type":"json_schema","json_schema":{"name":"n",
+                                 "schema":{"type":"object","properties":{"n":{"type":"integer",
+                                 "minimum":1,"maximum":3}},"required":["n"]}}}})");
+  rapidjson::Document sd;
+  sd.Parse(structured.body.c_str());
+  rapidjson::Document content;
+  content.Parse(sd["choices"][0]["message"]["content"].GetString());
+  ASSERT_TRUE(content.IsObject()) << structured.body;
+  EXPECT_GE(content["n"].GetInt(), 1);
+  EXPECT_LE(content["n"].GetInt(), 3);
+
+  Answer lp = Post(serve.port(), "/v1/chat/completions",
+                   R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,
+                       "top_logprobs":2,"max_tokens":4})");
+  rapidjson::Document ld;
+  ld.Parse(lp.body.c_str());
+  ASSERT_TRUE(ld["choices"][0]["logprobs"]["content"].IsArray()) << lp.body;
+  EXPECT_EQ(ld["choices"][0]["logprobs"]["content"][0]["top_logprobs"].Size(), 2u);
+}
+
+TEST(Serve, EmbeddingsAreDeterministicUnitVectors) {
+  ServerOptions o = Serve("echo", 8);
+  o.synth.embedding_dimensions = 16;
+  o.synth.ttft = Distribution::Parse("fixed:80").value();
+  InProcessRewind serve(o);
+  const std::string body = R"({"model":"emb","input":["same text","other"]})";
+  Answer a = Post(serve.port(), "/v1/embeddings", body);
+  Answer b = Post(serve.port(), "/v1/embeddings", body);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.rewind, "synth");
+  EXPECT_EQ(a.body, b.body) << "the same input, the same vectors";
+  EXPECT_GE(a.first_ms, 79.0);
+  rapidjson::Document d;
+  d.Parse(a.body.c_str());
+  double norm = 0;
+  for (const auto& x : d["data"][0]["embedding"].GetArray()) norm += x.GetDouble() * x.GetDouble();
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  Answer b64 = Post(serve.port(), "/v1/embeddings",
+                    R"({"input":"same text","encoding_format":"base64","dimensions":4})");
+  rapidjson::Document e;
+  e.Parse(b64.body.c_str());
+  EXPECT_EQ(std::string(e["data"][0]["embedding"].GetString()).size(), 24u);  // 16 bytes
+  Answer forced = Post(serve.port(), "/v1/embeddings", body, {{"X-Rewind-Fault", "429"}});
+  EXPECT_EQ(forced.status, 429);
+}
+
+TEST(Serve, SeveralModelsAdaptersUnknownModelAndTokenize) {
+  ServerOptions o = Serve();
+  o.synth.models = {"base", "small"};
+  o.synth.model = "base";
+  o.synth.adapters = {{"base-sql", "base"}};
+  InProcessRewind serve(o);
+  auto c = serve.Client();
+  auto models = c->Get("/v1/models");
+  ASSERT_TRUE(models);
+  rapidjson::Document m;
+  m.Parse(models->body.c_str());
+  ASSERT_EQ(m["data"].Size(), 3u) << models->body;
+  EXPECT_STREQ(m["data"][2]["id"].GetString(), "base-sql");
+  EXPECT_STREQ(m["data"][2]["parent"].GetString(), "base");
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"x"}]})"},
+           {"/v1/responses", R"({"model":"gpt-4o","input":"x","stream":true})"},
+           {"/v1/embeddings", R"({"model":"gpt-4o","input":"x"})"},
+           {"/tokenize", R"({"model":"gpt-4o","prompt":"x"})"}}) {
+    Answer a = Post(serve.port(), path, body);
+    EXPECT_EQ(a.status, 404) << path;
+    EXPECT_NE(a.body.find("\"code\":\"model_not_found\""), std::string::npos) << a.body;
+  }
+  Answer ok = Post(serve.port(), "/v1/chat/completions",
+                   R"({"model":"base-sql","messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(ok.status, 200);
+  Answer t = Post(serve.port(), "/tokenize", R"({"model":"small","prompt":"one two three"})");
+  ASSERT_EQ(t.status, 200) << t.body;
+  rapidjson::Document td;
+  td.Parse(t.body.c_str());
+  EXPECT_EQ(td["count"].GetInt(), 3);
+  rapidjson::StringBuffer ids;
+  rapidjson::Writer<rapidjson::StringBuffer> w(ids);
+  td["tokens"].Accept(w);
+  Answer back = Post(serve.port(), "/detokenize", std::string(R"({"tokens":)") + ids.GetString() + "}");
+  EXPECT_EQ(back.status, 200);
+  EXPECT_EQ(back.body, R"({"prompt":"one two three"})");
+}
+
+TEST(Serve, NewEndpointsSameSeedIdenticalBytesAndMetrics) {
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"/v1/responses", R"({"model":"m","input":"a b","stream":true})"},
+      {"/v1/responses", R"({"model":"m","input":"a b","tool_choice":"required",
+                           "tools":[{"type":"function","name":"f","parameters":{"type":"object",
+                           "properties":{"x":{"type":"number"}},"required":["x"]}}]})"},
+      {"/v1/chat/completions", R"({"model":"m","n":2,"stream":true,"logprobs":true,
+                                  "messages":[{"role":"user","content":"q"}],
+                                  "stream_options":{"include_usage":true,"continuous_usage_stats":true}})"},
+      {"/v1/embeddings", R"({"model":"m","input":"a b"})"}};
+  std::vector<std::string> bodies[2];
+  for (int server = 0; server < 2; ++server) {
+    InProcessRewind serve(Serve("random", 4321));
+    for (int round = 0; round < 2; ++round) {
+      for (const auto& [path, body] : requests) bodies[server].push_back(Post(serve.port(), path, body).body);
+    }
+    if (server == 1) {
+      auto m = serve.Client()->Get("/metrics");
+      ASSERT_TRUE(m);
+      EXPECT_NE(m->body.find("vllm:request_success_total{model_name=\"rewind-dummy\"} 8"),
+                std::string::npos)
+          << m->body;
+    }
+  }
+  EXPECT_EQ(bodies[0], bodies[1]);
+  EXPECT_NE(bodies[0][0], bodies[0][4]) << "a repeat draws a new answer";
+  EXPECT_EQ(bodies[0][3], bodies[0][7]) << "an embedding does not change";
+}
+
+TEST(Serve, ReplaySynthesizesResponsesAndEmbeddingsOnAMiss) {
+  testing::TempDir dir;
+  auto store = testing::OpenTestStore(dir.File("rec.sqlite"));
+  ServerOptions o = Serve("static:synthesized");
+  o.mode = ServerMode::kReplay;
+  o.store = store.get();
+  o.on_miss = MissPolicy::kSynthesize;
+  InProcessRewind replay(o);
+  Answer r = Post(replay.port(), "/v1/responses", R"({"input":"x"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.rewind, "synth");
+  EXPECT_NE(r.body.find("\"synthesized\""), std::string::npos);
+  EXPECT_EQ(Post(replay.port(), "/v1/embeddings", R"({"input":"x"})").status, 200);
+}
+
+
+TEST(Serve, ModelToolAndEmbeddingFlagsOfTheBinary) {
+  std::string err;
+  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --tool-rate 1.5", &err), 2);
+  EXPECT_NE(err.find("--tool-rate"), std::string::npos) << err;
+  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --model a --lora x=b", &err), 2);
+  EXPECT_NE(err.find("is not a --model"), std::string::npos) << err;
+  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --embedding-dimensions 0", &err), 2);
+  testing::RewindProcess serve({"serve", "--listen", "127.0.0.1:0", "--quiet", "--model", "a",
+                                "--model", "b", "--lora", "a-sql=a", "--tool-rate", "1",
+                                "--embedding-dimensions", "3"});
+  ASSERT_GT(serve.port(), 0) << serve.first_line();
+  httplib::Client c("127.0.0.1", serve.port());
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_NE(models->body.find(R"("id":"a-sql","object":"model","created":0,"owned_by":"rewind","root":"a-sql","parent":"a")"),
+            std::string::npos)
+      << models->body;
+  auto e = c.Post("/v1/embeddings", R"({"input":"x"})", "application/json");
+  ASSERT_TRUE(e);
+  rapidjson::Document d;
+  d.Parse(e->body.c_str());
+  EXPECT_EQ(d["data"][0]["embedding"].Size(), 3u) << e->body;
+  EXPECT_STREQ(d["model"].GetString(), "a");
+  auto t = c.Post("/v1/chat/completions",
+                  R"({"model":"b","messages":[{"role":"user","content":"x"}],
+                      "tools":[{"type":"function","function":{"name":"f"}}]})",
+                  "application/json");
+  ASSERT_TRUE(t);
+  EXPECT_NE(t->body.find("\"tool_calls\""), std::string::npos) << t->body;
+  auto config = c.Get("/__rewind/config");
+  ASSERT_TRUE(config);
+  EXPECT_NE(config->body.find(R"("models":["a","b","a-sql=a"],"tool_rate":1.0)"), std::string::npos)
+      << config->body;
+  serve.Signal(SIGTERM);
+  EXPECT_EQ(serve.Wait(), 0);
 }
 
 }  // namespace

@@ -271,7 +271,7 @@ TEST(Synthesizer, ErrorsUseOpenAIShape) {
   EXPECT_TRUE(d["error"].HasMember("message"));
   EXPECT_TRUE(d["error"]["param"].IsNull());
   Request other = Chat("{}");
-  other.path = "/v1/embeddings";
+  other.path = "/v1/audio/speech";
   EXPECT_EQ(s.Plan(other, {}).response.status, 404);
 }
 

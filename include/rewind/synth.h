@@ -1,7 +1,8 @@
 // The dummy inference engine: OpenAI-compatible answers without a model.
 //
-// A Synthesizer turns a request to /v1/chat/completions or /v1/completions
-// into a planned response (a Response whose chunks carry their offsets), so
+// A Synthesizer turns a request to /v1/chat/completions, /v1/completions,
+// /v1/responses or /v1/embeddings into a planned response (a Response
+// whose chunks carry their offsets), so
 // the server sends synthesized answers with the same paced writer as
 // recorded ones. The text comes from an OutputMode; the timing from TTFT
 // and inter-token distributions scaled by a load factor; faults are drawn
@@ -11,8 +12,9 @@
 // Admission models capacity: at most max_concurrency requests generate at
 // once, up to max_queue more wait, the rest are refused (429).
 //
-// Thread-safety: Synthesizer is immutable after Create() and safe for
-// concurrent use; Admission is safe for concurrent use.
+// Thread-safety: Synthesizer is safe for concurrent use (its options are
+// immutable; the token table behind /tokenize has its own lock);
+// Admission is safe for concurrent use.
 #ifndef REWIND_SYNTH_H_
 #define REWIND_SYNTH_H_
 
@@ -32,14 +34,29 @@
 namespace rwd {
 
 class Store;
+class TokenTable;
 
 // Splits text into tokens the way the engine counts them: each run of
 // non-space characters with the spaces before it ("Hello", " world", "!").
 std::vector<std::string> Tokenize(const std::string& text);
 
+// A function the client offers the model ("tools").
+struct ToolSpec {
+  std::string name;
+  std::string parameters;  // its JSON Schema as JSON text; "" = none
+};
+
+// A call of one of those functions, as the engine answers it.
+struct ToolCall {
+  std::string name;
+  std::string arguments;  // JSON text
+};
+
 // What the engine understood of an OpenAI request.
 struct OpenAIRequest {
-  enum class Kind { kChat, kCompletion };
+  enum class Kind { kChat, kCompletion, kResponses };
+  enum class ToolChoice { kAuto, kNone, kRequired, kFunction };
+  enum class Format { kText, kJsonObject, kJsonSchema };
   Kind kind = Kind::kChat;
   std::string model;
   // The last user message (chat) or the prompt (completions): what echo
@@ -51,6 +68,25 @@ struct OpenAIRequest {
   int n = 1;
   bool stream = false;
   bool include_usage = false;
+  // stream_options.continuous_usage_stats (vLLM): usage in every chunk.
+  bool continuous_usage = false;
+
+  // Tools offered, and whether and which the model may call.
+  std::vector<ToolSpec> tools;
+  ToolChoice tool_choice = ToolChoice::kAuto;
+  std::string tool_choice_name;  // kFunction: the function named
+  // The last message is a tool's result ("tool" role, or a Responses
+  // function_call_output): the turn that answers it.
+  bool after_tool_result = false;
+
+  // response_format (chat) or text.format (Responses).
+  Format format = Format::kText;
+  std::string schema;  // kJsonSchema: the schema as JSON text
+
+  // Log probabilities: chat's logprobs/top_logprobs, completions'
+  // logprobs N (then logprobs is set and top_logprobs is N).
+  bool logprobs = false;
+  int top_logprobs = 0;
 
   // InvalidArgument (an OpenAI 400) when "body" is not a valid request.
   static Result<OpenAIRequest> Parse(Kind kind, const std::string& body);
@@ -65,6 +101,11 @@ class OutputMode {
 
   // The full answer before max_tokens and stop are applied.
   std::string Generate(const OpenAIRequest& request, std::mt19937_64& rng) const;
+
+  // rules: the tool calls of the first rule that matches the request and
+  // names only tools it offers (and, for a named tool_choice, that one).
+  // False, leaving *calls empty, when no such rule exists.
+  bool RuleToolCalls(const OpenAIRequest& request, std::vector<ToolCall>* calls) const;
 
   std::string ToString() const { return spec_; }
 
@@ -121,8 +162,25 @@ struct SynthOptions {
   // Fixed "created" timestamps, so the same seed gives the same bytes.
   // Default: false (wall clock).
   bool deterministic_created = false;
-  // Listed by GET /v1/models. Default: "rewind-dummy".
+  // The model answers are attributed to when a request names none, listed
+  // by GET /v1/models. Default: "rewind-dummy".
   std::string model = "rewind-dummy";
+  // Models served (--model, repeatable; the first is "model"). Empty:
+  // "model" is listed and any requested name is answered. Otherwise a
+  // request for another name gets a 404 model_not_found.
+  std::vector<std::string> models;
+  // LoRA-style adapters (--lora NAME=PARENT): served and listed with
+  // their parent model.
+  std::vector<std::pair<std::string, std::string>> adapters;
+  // Share of requests offering tools (tool_choice "auto") answered with a
+  // tool call. Default: 0.5.
+  double tool_rate = 0.5;
+  // Length of /v1/embeddings vectors when a request does not ask for
+  // "dimensions". Default: 1536.
+  int embedding_dimensions = 1536;
+  // The context length reported by /v1/models and /tokenize.
+  // Default: 32768.
+  int max_model_len = 32768;
 };
 
 // A synthesized answer, ready for the paced writer.
@@ -152,12 +210,27 @@ class Synthesizer {
 
   const SynthOptions& options() const { return options_; }
 
-  // Plans the answer to "request" (POST /v1/chat/completions or
-  // /v1/completions; also Anthropic's POST /v1/messages and Ollama's
-  // POST /api/chat and /api/generate, see src/synth/dialect.h). A request
-  // the engine cannot serve gets an error plan (400, 404) in the shape of
-  // the API its path belongs to.
+  // True for the paths Plan answers (POST): /v1/chat/completions,
+  // /v1/completions, /v1/responses, /v1/embeddings, and the other
+  // dialects' (src/synth/dialect.h).
+  static bool Generates(const std::string& path);
+  // What the engine serves, for a 404's explanation.
+  static std::string Endpoints();
+
+  // Plans the answer to "request" (POST to a path Generates() accepts:
+  // OpenAI's, and Anthropic's POST /v1/messages and Ollama's POST /api/chat
+  // and /api/generate, see src/synth/dialect.h). A request the engine
+  // cannot serve gets an error plan (400, 404) in the shape of the API its
+  // path belongs to.
   SynthPlan Plan(const Request& request, const SynthContext& context) const;
+
+  // Answers at once, without admission, latency or faults: GET /v1/models,
+  // POST /tokenize, POST /detokenize. nullopt for any other request.
+  struct Reply {
+    int status = 200;
+    std::string body;  // JSON
+  };
+  std::optional<Reply> Immediate(const Request& request) const;
 
   // GET /v1/models.
   std::string ModelsBody() const;
@@ -166,7 +239,14 @@ class Synthesizer {
   double LoadMultiplier(size_t running) const;
 
  private:
+  SynthPlan PlanResponses(const Request& request, const SynthContext& context) const;
+  SynthPlan PlanEmbeddings(const Request& request, const SynthContext& context) const;
+  Reply Tokenize(const std::string& body) const;
+  Reply Detokenize(const std::string& body) const;
+
   SynthOptions options_;
+  // Token ids /tokenize gave out, so /detokenize can read them back.
+  std::shared_ptr<TokenTable> tokens_;
 };
 
 // OpenAI's error body: {"error":{"message":..,"type":..,"param":null,"code":..}}

@@ -75,7 +75,11 @@ struct SynthFlags {
   size_t max_queue = 0;
   int64_t kv_cache_tokens = 65536;
   std::string fault;
-  std::string model = "rewind-dummy";
+  std::vector<std::string> models;
+  std::vector<std::string> loras;
+  double tool_rate = 0.5;
+  int embedding_dimensions = 1536;
+  int max_model_len = 32768;
 };
 
 // Flags shared by the serving commands.
@@ -145,7 +149,24 @@ void AddSynthFlags(CLI::App* cmd, SynthFlags* f) {
                   "Inject faults: rate=0.05,types=429|500|503|400|timeout|"
                   "drop|stall|garbage[,stall_ms=N][,timeout_ms=N]; a request "
                   "can force one with the X-Rewind-Fault header");
-  cmd->add_option("--model", f->model, "Model id listed by /v1/models")
+  cmd->add_option("--model", f->models,
+                  "A model to serve (repeatable; the first answers requests "
+                  "that name none). Without it, rewind-dummy is listed and "
+                  "any name is answered; with it, other names get 404 "
+                  "model_not_found");
+  cmd->add_option("--lora", f->loras,
+                  "A LoRA-style adapter, NAME=PARENT (repeatable): served and "
+                  "listed by /v1/models with its parent --model");
+  cmd->add_option("--tool-rate", f->tool_rate,
+                  "Share of requests offering tools (tool_choice auto) "
+                  "answered with a tool call, 0 to 1")
+      ->capture_default_str();
+  cmd->add_option("--embedding-dimensions", f->embedding_dimensions,
+                  "Length of /v1/embeddings vectors when a request does not "
+                  "ask for \"dimensions\"")
+      ->capture_default_str();
+  cmd->add_option("--max-model-len", f->max_model_len,
+                  "Context length reported by /v1/models and /tokenize")
       ->capture_default_str();
 }
 
@@ -177,7 +198,40 @@ Status BuildSynthOptions(const SynthFlags& f, uint64_t seed, bool seeded,
   o->max_concurrency = f.max_concurrency;
   o->max_queue = f.max_queue;
   o->kv_cache_tokens = f.kv_cache_tokens;
-  o->model = f.model;
+  if (!(f.tool_rate >= 0 && f.tool_rate <= 1)) {
+    return Status::InvalidArgument("--tool-rate must be from 0 to 1");
+  }
+  if (f.embedding_dimensions < 1 || f.embedding_dimensions > 65536) {
+    return Status::InvalidArgument("--embedding-dimensions must be from 1 to 65536");
+  }
+  if (f.max_model_len < 1) {
+    return Status::InvalidArgument("--max-model-len must be positive");
+  }
+  o->tool_rate = f.tool_rate;
+  o->embedding_dimensions = f.embedding_dimensions;
+  o->max_model_len = f.max_model_len;
+  for (const std::string& m : f.models) {
+    if (m.empty()) return Status::InvalidArgument("--model needs a name");
+    if (std::find(o->models.begin(), o->models.end(), m) != o->models.end()) {
+      return Status::InvalidArgument("--model " + m + " is given twice");
+    }
+    o->models.push_back(m);
+  }
+  if (!o->models.empty()) o->model = o->models.front();
+  for (const std::string& l : f.loras) {
+    const size_t eq = l.find('=');
+    const std::string name = l.substr(0, eq);
+    const std::string parent = eq == std::string::npos ? o->model : l.substr(eq + 1);
+    if (name.empty() || parent.empty()) {
+      return Status::InvalidArgument("bad --lora \"" + l + "\": use NAME=PARENT");
+    }
+    if (!o->models.empty() &&
+        std::find(o->models.begin(), o->models.end(), parent) == o->models.end()) {
+      return Status::InvalidArgument("--lora " + name + ": its parent \"" + parent +
+                                     "\" is not a --model");
+    }
+    o->adapters.emplace_back(name, parent);
+  }
   o->seed = seed;
   o->deterministic_created = seeded;
   return Status::Ok();

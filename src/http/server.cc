@@ -575,9 +575,10 @@ class FrontServer final : public Server {
       res->set_content("{\"status\":\"ok\"}\n", "application/json");
       return;
     }
-    if (request.method == "GET" && request.path == "/v1/models") {
+    if (std::optional<Synthesizer::Reply> reply = synth_->Immediate(request)) {
+      res->status = reply->status;
       res->set_header("X-Rewind", "synth");
-      res->set_content(synth_->ModelsBody(), "application/json");
+      res->set_content(reply->body, "application/json");
       return;
     }
     if (request.method == "GET" && request.path == "/api/tags") {
@@ -594,19 +595,14 @@ class FrontServer final : public Server {
     res->set_content(
         DialectErrorBody(DialectOf(request.path), 404,
                          "rewind serve has no " + request.method + " " +
-                             request.path +
-                             "; it serves GET /v1/models, POST "
-                             "/v1/chat/completions, POST /v1/completions, "
-                             "POST /v1/messages, POST /api/chat, POST "
-                             "/api/generate, GET /api/tags, GET /health and "
-                             "GET /metrics",
+                             request.path + "; it serves " +
+                             Synthesizer::Endpoints(),
                          "invalid_request_error", "unknown_url"),
         "application/json");
   }
 
   static bool IsEnginePath(const std::string& path) {
-    return path == "/v1/chat/completions" || path == "/v1/completions" ||
-           IsDialectEnginePath(path);
+    return Synthesizer::Generates(path);
   }
 
   uint64_t NextOccurrence(const RequestKey& key) {
@@ -1029,7 +1025,20 @@ class FrontServer final : public Server {
            ",\"kv_cache_tokens\":" + std::to_string(o.kv_cache_tokens) +
            ",\"fault_rate\":" + std::to_string(o.faults.rate) +
            ",\"seed\":" + std::to_string(o.seed) +
-           ",\"model\":" + JsonQuote(o.model) + "}";
+           ",\"model\":" + JsonQuote(o.model) + ",\"models\":" + ModelsJson(o) +
+           ",\"tool_rate\":" + std::to_string(o.tool_rate) +
+           ",\"embedding_dimensions\":" + std::to_string(o.embedding_dimensions) +
+           ",\"max_model_len\":" + std::to_string(o.max_model_len) + "}";
+  }
+
+  // --model and --lora as a JSON array ("base", "adapter=base").
+  static std::string ModelsJson(const SynthOptions& o) {
+    std::string out = "[";
+    for (const std::string& m : o.models) out += (out.size() > 1 ? "," : "") + JsonQuote(m);
+    for (const auto& [adapter, parent] : o.adapters) {
+      out += (out.size() > 1 ? "," : "") + JsonQuote(adapter + "=" + parent);
+    }
+    return out + "]";
   }
 
   void Stats(httplib::Response* res) {

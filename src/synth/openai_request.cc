@@ -2,6 +2,9 @@
 
 #include "rewind/request_key.h"
 #include "rewind/synth.h"
+#include "synth/engine_util.h"
+#include "synth/json_schema_gen.h"
+#include "synth/tools.h"
 #include "util/text.h"
 
 namespace rwd {
@@ -10,6 +13,12 @@ namespace {
 Status Bad(const std::string& message) {
   return Status::InvalidArgument(message);
 }
+
+int CountTokens(const std::string& text) {
+  return static_cast<int>(Tokenize(text).size());
+}
+
+}  // namespace
 
 // A message's content: a string, null, or an array of parts whose "text"
 // parts are joined.
@@ -28,11 +37,42 @@ std::string ContentText(const rapidjson::Value& content) {
   return out;
 }
 
-int CountTokens(const std::string& text) {
-  return static_cast<int>(Tokenize(text).size());
+Status ParseResponseFormat(const rapidjson::Value& format, bool responses_shape,
+                           OpenAIRequest* r) {
+  if (!format.IsObject() || !format.HasMember("type") || !format["type"].IsString()) {
+    return Bad("the response format must be an object with a string 'type'");
+  }
+  const std::string type = format["type"].GetString();
+  if (type == "text") {
+    r->format = OpenAIRequest::Format::kText;
+  } else if (type == "json_object") {
+    r->format = OpenAIRequest::Format::kJsonObject;
+  } else if (type == "json_schema") {
+    // Chat nests the schema in "json_schema"; Responses' text.format
+    // holds it directly.
+    const rapidjson::Value* holder = &format;
+    if (!responses_shape) {
+      auto js = format.FindMember("json_schema");
+      if (js == format.MemberEnd() || !js->value.IsObject()) {
+        return Bad("'response_format' of type json_schema needs a 'json_schema' object");
+      }
+      holder = &js->value;
+    }
+    auto schema = holder->FindMember("schema");
+    if (schema == holder->MemberEnd()) {
+      r->schema = "{}";
+    } else {
+      r->schema = CompactJson(schema->value);
+    }
+    Result<JsonSchemaGenerator> g = JsonSchemaGenerator::Create(r->schema);
+    if (!g.ok()) return Bad("the response format's schema: " + g.status().message());
+    r->format = OpenAIRequest::Format::kJsonSchema;
+  } else {
+    return Bad("unknown response format type '" + type +
+               "': use text, json_object or json_schema");
+  }
+  return Status::Ok();
 }
-
-}  // namespace
 
 std::vector<std::string> Tokenize(const std::string& text) {
   std::vector<std::string> tokens;
@@ -79,12 +119,38 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
           m.HasMember("content") ? ContentText(m["content"]) : std::string();
       r.prompt_tokens += CountTokens(text);
       last_any = text;
-      if (std::string(m["role"].GetString()) == "user") {
+      const std::string role = m["role"].GetString();
+      if (role == "user") {
         r.prompt = text;
         have_user = true;
       }
+      r.after_tool_result = role == "tool" || role == "function";
     }
     if (!have_user) r.prompt = last_any;
+    if (auto t = doc.FindMember("tools"); t != doc.MemberEnd()) {
+      if (Status s = ParseTools(t->value, /*responses_shape=*/false, &r); !s.ok()) return s;
+    }
+    if (auto t = doc.FindMember("tool_choice"); t != doc.MemberEnd()) {
+      if (Status s = ParseToolChoice(t->value, &r); !s.ok()) return s;
+    }
+    if (auto f = doc.FindMember("response_format");
+        f != doc.MemberEnd() && !f->value.IsNull()) {
+      if (Status s = ParseResponseFormat(f->value, /*responses_shape=*/false, &r); !s.ok()) {
+        return s;
+      }
+    }
+    if (auto lp = doc.FindMember("logprobs"); lp != doc.MemberEnd() && !lp->value.IsNull()) {
+      if (!lp->value.IsBool()) return Bad("'logprobs' must be a boolean");
+      r.logprobs = lp->value.GetBool();
+    }
+    if (auto top = doc.FindMember("top_logprobs");
+        top != doc.MemberEnd() && !top->value.IsNull()) {
+      if (!top->value.IsInt() || top->value.GetInt() < 0 || top->value.GetInt() > 20) {
+        return Bad("'top_logprobs' must be an integer from 0 to 20");
+      }
+      if (!r.logprobs) return Bad("'top_logprobs' needs 'logprobs': true");
+      r.top_logprobs = top->value.GetInt();
+    }
   } else {
     auto it = doc.FindMember("prompt");
     if (it == doc.MemberEnd()) return Bad("'prompt' is required");
@@ -100,6 +166,13 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
       return Bad("'prompt' must be a string or an array of strings");
     }
     r.prompt_tokens = CountTokens(r.prompt);
+    if (auto lp = doc.FindMember("logprobs"); lp != doc.MemberEnd() && !lp->value.IsNull()) {
+      if (!lp->value.IsInt() || lp->value.GetInt() < 0 || lp->value.GetInt() > 20) {
+        return Bad("'logprobs' must be an integer from 0 to 20");
+      }
+      r.logprobs = true;
+      r.top_logprobs = lp->value.GetInt();
+    }
   }
   for (const char* name : {"max_tokens", "max_completion_tokens"}) {
     auto it = doc.FindMember(name);
@@ -137,6 +210,10 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
     auto u = it->value.FindMember("include_usage");
     r.include_usage = u != it->value.MemberEnd() && u->value.IsBool() &&
                       u->value.GetBool();
+    // As vLLM: per-chunk usage only along with the final usage.
+    auto c = it->value.FindMember("continuous_usage_stats");
+    r.continuous_usage = r.include_usage && c != it->value.MemberEnd() &&
+                         c->value.IsBool() && c->value.GetBool();
   }
   return r;
 }

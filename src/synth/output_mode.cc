@@ -6,13 +6,16 @@
 
 #include "rewind/store.h"
 #include "rewind/synth.h"
+#include "synth/engine_util.h"
 
 namespace rwd {
 
 struct OutputMode::Rule {
   std::regex pattern;
   std::string source;
+  bool has_reply = false;
   std::string reply;
+  std::vector<ToolCall> tool_calls;  // arguments as spaced JSON
 };
 
 namespace {
@@ -103,24 +106,66 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
     auto bad = [&](const std::string& why) {
       return Status::InvalidArgument(
           "rules file " + path + ": " + why +
-          R"( (expected {"rules":[{"pattern":"REGEX","reply":"TEXT"}],"default":"TEXT"}))");
+          R"( (expected {"rules":[{"pattern":"REGEX","reply":"TEXT"}],"default":"TEXT"};)"
+          R"( a rule may give "tool_call":{"name":"F","arguments":{...}} or "tool_calls":[...]))");
     };
     if (d.HasParseError() || !d.IsObject()) return bad("not a JSON object");
+    if (!JsonDepthAtMost(d, kMaxRequestDepth)) return bad("nested too deeply");
     if (!d.HasMember("rules") || !d["rules"].IsArray()) return bad("no \"rules\" array");
     auto rules = std::make_shared<std::vector<Rule>>();
     for (const auto& r : d["rules"].GetArray()) {
-      if (!r.IsObject() || !r.HasMember("pattern") || !r["pattern"].IsString() ||
-          !r.HasMember("reply") || !r["reply"].IsString()) {
-        return bad("each rule needs string \"pattern\" and \"reply\"");
+      if (!r.IsObject() || !r.HasMember("pattern") || !r["pattern"].IsString()) {
+        return bad("each rule needs a string \"pattern\"");
       }
+      Rule rule;
+      rule.source = r["pattern"].GetString();
       try {
-        rules->push_back(Rule{std::regex(r["pattern"].GetString(),
-                                         std::regex::ECMAScript | std::regex::icase),
-                              r["pattern"].GetString(), r["reply"].GetString()});
+        rule.pattern = std::regex(rule.source, std::regex::ECMAScript | std::regex::icase);
       } catch (const std::regex_error& e) {
-        return bad(std::string("bad pattern \"") + r["pattern"].GetString() +
-                   "\": " + e.what());
+        return bad("bad pattern \"" + rule.source + "\": " + e.what());
       }
+      if (auto reply = r.FindMember("reply"); reply != r.MemberEnd()) {
+        if (!reply->value.IsString()) return bad("\"reply\" must be a string");
+        rule.has_reply = true;
+        rule.reply = reply->value.GetString();
+      }
+      std::vector<const rapidjson::Value*> calls;
+      if (auto one = r.FindMember("tool_call"); one != r.MemberEnd()) {
+        calls.push_back(&one->value);
+      }
+      if (auto many = r.FindMember("tool_calls"); many != r.MemberEnd()) {
+        if (!many->value.IsArray()) return bad("\"tool_calls\" must be an array");
+        for (const auto& c : many->value.GetArray()) calls.push_back(&c);
+      }
+      for (const rapidjson::Value* c : calls) {
+        if (!c->IsObject() || !c->HasMember("name") || !(*c)["name"].IsString()) {
+          return bad("each tool call needs a string \"name\"");
+        }
+        ToolCall call;
+        call.name = (*c)["name"].GetString();
+        call.arguments = "{}";
+        if (auto args = c->FindMember("arguments"); args != c->MemberEnd()) {
+          rapidjson::Document parsed;
+          const rapidjson::Value* value = &args->value;
+          if (value->IsString()) {  // JSON text, as the API carries it
+            parsed.Parse(value->GetString(), value->GetStringLength());
+            if (parsed.HasParseError() || !JsonDepthAtMost(parsed, kMaxRequestDepth)) {
+              return bad("the arguments of tool call \"" + call.name + "\" are not JSON");
+            }
+            value = &parsed;
+          }
+          if (!value->IsObject()) {
+            return bad("the arguments of tool call \"" + call.name + "\" must be an object");
+          }
+          call.arguments.clear();
+          WriteSpacedJson(*value, &call.arguments);
+        }
+        rule.tool_calls.push_back(std::move(call));
+      }
+      if (!rule.has_reply && rule.tool_calls.empty()) {
+        return bad("rule \"" + rule.source + "\" has neither \"reply\" nor a tool call");
+      }
+      rules->push_back(std::move(rule));
     }
     if (d.HasMember("default")) {
       if (!d["default"].IsString()) return bad("\"default\" must be a string");
@@ -184,13 +229,13 @@ std::string OutputMode::Generate(const OpenAIRequest& request,
     }
     case Kind::kRules:
       for (const Rule& r : *rules_) {
-        if (std::regex_search(request.prompt, r.pattern)) return r.reply;
+        if (r.has_reply && std::regex_search(request.prompt, r.pattern)) return r.reply;
       }
       return text_;
     case Kind::kHistory: {
-      const std::string path = request.kind == OpenAIRequest::Kind::kChat
-                                   ? "/v1/chat/completions"
-                                   : "/v1/completions";
+      const std::string path = request.kind == OpenAIRequest::Kind::kCompletion
+                                   ? "/v1/completions"
+                                   : "/v1/chat/completions";
       std::vector<const std::string*> same_model, same_path;
       for (const auto& [key, text] : *history_) {
         if (key == path + " " + request.model) same_model.push_back(&text);
@@ -206,6 +251,31 @@ std::string OutputMode::Generate(const OpenAIRequest& request,
     }
   }
   return "";
+}
+
+bool OutputMode::RuleToolCalls(const OpenAIRequest& request,
+                               std::vector<ToolCall>* calls) const {
+  calls->clear();
+  if (kind_ != Kind::kRules) return false;
+  auto offered = [&](const std::string& name) {
+    if (request.tool_choice == OpenAIRequest::ToolChoice::kFunction &&
+        name != request.tool_choice_name) {
+      return false;
+    }
+    for (const ToolSpec& t : request.tools) {
+      if (t.name == name) return true;
+    }
+    return false;
+  };
+  for (const Rule& r : *rules_) {
+    if (r.tool_calls.empty() || !std::regex_search(request.prompt, r.pattern)) continue;
+    bool all = true;
+    for (const ToolCall& c : r.tool_calls) all = all && offered(c.name);
+    if (!all) continue;
+    *calls = r.tool_calls;
+    return true;
+  }
+  return false;
 }
 
 }  // namespace rwd

@@ -7,6 +7,9 @@
 
 #include "rewind/synth.h"
 #include "synth/dialect.h"
+#include "synth/engine_util.h"
+#include "synth/generation.h"
+#include "synth/token_table.h"
 
 namespace rwd {
 namespace {
@@ -19,33 +22,6 @@ void Str(Writer* w, const std::string& s) {
 
 std::string Done(rapidjson::StringBuffer* b) {
   return std::string(b->GetString(), b->GetSize());
-}
-
-struct Choice {
-  std::vector<std::string> tokens;  // after stop and max_tokens
-  std::string finish_reason;        // "stop" or "length"
-};
-
-Choice Finish(std::string text, const OpenAIRequest& r) {
-  Choice c;
-  c.finish_reason = "stop";
-  size_t cut = std::string::npos;
-  for (const std::string& s : r.stop) {
-    if (!s.empty()) cut = std::min(cut, text.find(s));
-  }
-  if (cut != std::string::npos) text.resize(cut);
-  c.tokens = Tokenize(text);
-  if (r.max_tokens > 0 && static_cast<int>(c.tokens.size()) > r.max_tokens) {
-    c.tokens.resize(static_cast<size_t>(r.max_tokens));
-    c.finish_reason = "length";
-  }
-  return c;
-}
-
-std::string Join(const std::vector<std::string>& tokens) {
-  std::string s;
-  for (const std::string& t : tokens) s += t;
-  return s;
 }
 
 void Usage(Writer* w, int prompt, int completion) {
@@ -174,7 +150,8 @@ std::string OpenAIErrorBody(const std::string& message, const std::string& type,
   return Done(&b) + "\n";
 }
 
-Synthesizer::Synthesizer(SynthOptions options) : options_(std::move(options)) {}
+Synthesizer::Synthesizer(SynthOptions options)
+    : options_(std::move(options)), tokens_(std::make_shared<TokenTable>()) {}
 
 double Synthesizer::LoadMultiplier(size_t running) const {
   const size_t max = options_.max_concurrency;
@@ -192,32 +169,184 @@ std::string Synthesizer::ModelsBody() const {
   w.String("list");
   w.Key("data");
   w.StartArray();
-  w.StartObject();
-  w.Key("id");
-  Str(&w, options_.model);
-  w.Key("object");
-  w.String("model");
-  w.Key("created");
-  w.Int64(0);
-  w.Key("owned_by");
-  w.String("rewind");
-  w.EndObject();
+  auto entry = [&](const std::string& id, const std::string* parent) {
+    w.StartObject();
+    w.Key("id");
+    Str(&w, id);
+    w.Key("object");
+    w.String("model");
+    w.Key("created");
+    w.Int64(0);
+    w.Key("owned_by");
+    w.String("rewind");
+    w.Key("root");
+    Str(&w, id);
+    w.Key("parent");
+    if (parent) {
+      Str(&w, *parent);
+    } else {
+      w.Null();
+    }
+    w.Key("max_model_len");
+    w.Int(options_.max_model_len);
+    w.EndObject();
+  };
+  if (options_.models.empty()) {
+    entry(options_.model, nullptr);
+  } else {
+    for (const std::string& m : options_.models) entry(m, nullptr);
+  }
+  for (const auto& [adapter, parent] : options_.adapters) entry(adapter, &parent);
   w.EndArray();
   w.EndObject();
   return Done(&b);
 }
 
+bool Synthesizer::Generates(const std::string& path) {
+  return path == "/v1/chat/completions" || path == "/v1/completions" ||
+         path == "/v1/responses" || path == "/v1/embeddings" ||
+         IsDialectEnginePath(path);
+}
+
+std::string Synthesizer::Endpoints() {
+  return "GET /v1/models, POST /v1/chat/completions, POST /v1/completions, "
+         "POST /v1/responses, POST /v1/embeddings, POST /tokenize, "
+         "POST /detokenize, POST /v1/messages, POST /api/chat, "
+         "POST /api/generate, GET /api/tags, GET /health and GET /metrics";
+}
+
+std::optional<Synthesizer::Reply> Synthesizer::Immediate(const Request& request) const {
+  if (request.method == "GET" && request.path == "/v1/models") {
+    return Reply{200, ModelsBody()};
+  }
+  if (request.method == "POST" && request.path == "/tokenize") return Tokenize(request.body);
+  if (request.method == "POST" && request.path == "/detokenize") {
+    return Detokenize(request.body);
+  }
+  return std::nullopt;
+}
+
 namespace {
 
-SynthPlan ErrorPlan(int status, const std::string& message,
-                    const std::string& type, const std::string& code,
-                    int64_t at_us) {
-  SynthPlan p;
-  p.response.status = status;
-  p.response.headers = {{"Content-Type", "application/json"}};
-  p.response.headers_us = at_us;
-  p.response.chunks = {{at_us, OpenAIErrorBody(message, type, code)}};
-  return p;
+void WriteBytes(Writer* w, const std::string& token) {
+  w->Key("bytes");
+  w->StartArray();
+  for (unsigned char c : token) w->Uint(c);
+  w->EndArray();
+}
+
+// One entry of chat's logprobs.content, with "top" alternatives.
+void ChatLogprob(Writer* w, const TokenLogprob& lp, int top) {
+  w->StartObject();
+  w->Key("token");
+  Str(w, lp.token);
+  w->Key("logprob");
+  w->Double(lp.logprob);
+  WriteBytes(w, lp.token);
+  w->Key("top_logprobs");
+  w->StartArray();
+  for (size_t i = 0; i < lp.top.size() && i < static_cast<size_t>(top); ++i) {
+    w->StartObject();
+    w->Key("token");
+    Str(w, lp.top[i].first);
+    w->Key("logprob");
+    w->Double(lp.top[i].second);
+    WriteBytes(w, lp.top[i].first);
+    w->EndObject();
+  }
+  w->EndArray();
+  w->EndObject();
+}
+
+// Chat's "logprobs" member for tokens [from, to) of a choice.
+void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c, size_t from,
+                  size_t to) {
+  w->Key("logprobs");
+  if (!r.logprobs) {
+    w->Null();
+    return;
+  }
+  w->StartObject();
+  w->Key("content");
+  if (!c.calls.empty()) {
+    w->Null();
+  } else {
+    w->StartArray();
+    for (size_t i = from; i < to && i < c.logprobs.size(); ++i) {
+      ChatLogprob(w, c.logprobs[i], r.top_logprobs);
+    }
+    w->EndArray();
+  }
+  w->Key("refusal");
+  w->Null();
+  w->EndObject();
+}
+
+// Text completions' "logprobs" member for tokens [from, to); "offset" is
+// the first token's offset in the answer's text.
+void CompletionLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c,
+                        size_t from, size_t to, size_t offset) {
+  w->Key("logprobs");
+  if (!r.logprobs) {
+    w->Null();
+    return;
+  }
+  to = std::min(to, c.logprobs.size());
+  w->StartObject();
+  w->Key("tokens");
+  w->StartArray();
+  for (size_t i = from; i < to; ++i) Str(w, c.logprobs[i].token);
+  w->EndArray();
+  w->Key("token_logprobs");
+  w->StartArray();
+  for (size_t i = from; i < to; ++i) w->Double(c.logprobs[i].logprob);
+  w->EndArray();
+  w->Key("top_logprobs");
+  w->StartArray();
+  for (size_t i = from; i < to; ++i) {
+    w->StartObject();
+    for (const auto& [token, lp] : c.logprobs[i].top) {
+      Str(w, token);
+      w->Double(lp);
+    }
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("text_offset");
+  w->StartArray();
+  for (size_t i = from; i < to; ++i) {
+    w->Uint64(offset);
+    offset += c.logprobs[i].token.size();
+  }
+  w->EndArray();
+  w->EndObject();
+}
+
+// A tool call in a chat message, whole; or, as a stream's delta, its
+// head (id, type, name and empty arguments) or one argument fragment.
+void ToolCallJson(Writer* w, const PlannedCall& call, size_t index, bool head,
+                  const std::string* fragment) {
+  w->StartObject();
+  if (fragment || head) {
+    w->Key("index");
+    w->Uint64(index);
+  }
+  if (!fragment) {
+    w->Key("id");
+    Str(w, call.id);
+    w->Key("type");
+    w->String("function");
+  }
+  w->Key("function");
+  w->StartObject();
+  if (!fragment) {
+    w->Key("name");
+    Str(w, call.name);
+  }
+  w->Key("arguments");
+  Str(w, fragment ? *fragment : head ? std::string() : call.arguments);
+  w->EndObject();
+  w->EndObject();
 }
 
 }  // namespace
@@ -230,6 +359,8 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     case Dialect::kOpenAI: break;
   }
   const int64_t start = ctx.admitted_us;
+  if (http.path == "/v1/responses") return PlanResponses(http, ctx);
+  if (http.path == "/v1/embeddings") return PlanEmbeddings(http, ctx);
   OpenAIRequest::Kind kind;
   if (http.path == "/v1/chat/completions") {
     kind = OpenAIRequest::Kind::kChat;
@@ -245,79 +376,37 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
                      "", start);
   }
   const OpenAIRequest& r = parsed.value();
+  const std::optional<std::string> served = ServedModel(options_, r.model);
+  if (!served) return UnknownModelPlan(r.model, start);
   std::mt19937_64 rng(ctx.seed);
 
   // Faults are drawn first so that a given seed fails the same requests
   // whatever the output mode.
-  FaultType fault = FaultType::kNone;
-  const double draw = std::uniform_real_distribution<double>(0, 1)(rng);
-  if (ctx.forced_fault) {
-    fault = *ctx.forced_fault;
-  } else if (draw < options_.faults.rate && !options_.faults.types.empty()) {
-    fault = options_.faults.types[std::uniform_int_distribution<size_t>(
-        0, options_.faults.types.size() - 1)(rng)];
-  }
-  SynthPlan plan;
-  switch (fault) {
-    case FaultType::k429:
-      plan = ErrorPlan(429, "Rate limit reached (injected by rewind)",
-                       "rate_limit_error", "rate_limit_exceeded", start);
-      break;
-    case FaultType::k500:
-      plan = ErrorPlan(500, "The server had an error (injected by rewind)",
-                       "server_error", "", start);
-      break;
-    case FaultType::k503:
-      plan = ErrorPlan(503, "The engine is overloaded (injected by rewind)",
-                       "server_error", "overloaded", start);
-      break;
-    case FaultType::k400:
-      plan = ErrorPlan(400, "Invalid request (injected by rewind)",
-                       "invalid_request_error", "", start);
-      break;
-    case FaultType::kTimeout:
-      plan = ErrorPlan(504, "No answer in time (injected by rewind)",
-                       "server_error", "timeout",
-                       start + options_.faults.timeout_ms * 1000);
-      break;
-    default:
-      break;
-  }
-  if (plan.response.status != 0) {
-    plan.fault = fault;
-    plan.prompt_tokens = r.prompt_tokens;
-    return plan;
+  const FaultType fault = DrawFault(options_, ctx, rng);
+  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
+    failed->prompt_tokens = r.prompt_tokens;
+    return std::move(*failed);
   }
 
-  std::vector<Choice> choices;
-  for (int i = 0; i < r.n; ++i) {
-    choices.push_back(Finish(options_.output.Generate(r, rng), r));
-  }
-  const double mult = ctx.load_multiplier;
-  const int64_t ttft =
-      start + static_cast<int64_t>(
-                  (static_cast<double>(options_.ttft.SampleMicros(rng)) +
-                   options_.prefill_per_token_ms * 1000.0 * r.prompt_tokens) *
-                  mult);
-  auto itl = [&] {
-    return static_cast<int64_t>(
-        static_cast<double>(options_.itl.SampleMicros(rng)) * mult);
-  };
+  std::vector<PlannedChoice> choices;
+  for (int i = 0; i < r.n; ++i) choices.push_back(PlanChoice(r, options_, rng));
+  const int64_t ttft = FirstTokenAt(options_, ctx, r.prompt_tokens, rng);
+  auto itl = [&] { return TokenGap(options_, ctx, rng); };
 
   int completion_tokens = 0;
-  for (const Choice& c : choices) {
-    completion_tokens += static_cast<int>(c.tokens.size());
+  size_t longest = 0;
+  for (const PlannedChoice& c : choices) {
+    completion_tokens += static_cast<int>(c.Steps());
+    longest = std::max(longest, c.Steps());
   }
-  char id_buf[40];
-  std::snprintf(id_buf, sizeof(id_buf), "%s%016" PRIx64,
-                kind == OpenAIRequest::Kind::kChat ? "chatcmpl-" : "cmpl-",
-                ctx.seed);
-  const std::string id = id_buf;
-  const std::string model = r.model.empty() ? options_.model : r.model;
+  const std::string id =
+      HexId(kind == OpenAIRequest::Kind::kChat ? "chatcmpl-" : "cmpl-", ctx.seed);
+  const std::string& model = *served;
   const bool chat = kind == OpenAIRequest::Kind::kChat;
   const char* object = chat ? "chat.completion" : "text_completion";
   const char* chunk_object = chat ? "chat.completion.chunk" : "text_completion";
 
+  SynthPlan plan;
   plan.prompt_tokens = r.prompt_tokens;
   plan.completion_tokens = completion_tokens;
   plan.fault = fault;
@@ -326,8 +415,6 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
 
   if (!r.stream) {
     int64_t at = ttft;
-    size_t longest = 0;
-    for (const Choice& c : choices) longest = std::max(longest, c.tokens.size());
     for (size_t t = 1; t < longest; ++t) at += itl();
     rapidjson::StringBuffer b;
     Writer w(b);
@@ -336,6 +423,7 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     w.Key("choices");
     w.StartArray();
     for (size_t i = 0; i < choices.size(); ++i) {
+      const PlannedChoice& c = choices[i];
       w.StartObject();
       w.Key("index");
       w.Int(static_cast<int>(i));
@@ -345,41 +433,32 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
         w.Key("role");
         w.String("assistant");
         w.Key("content");
-        Str(&w, Join(choices[i].tokens));
+        if (c.calls.empty()) {
+          Str(&w, c.Text());
+        } else {
+          w.Null();
+          w.Key("tool_calls");
+          w.StartArray();
+          for (size_t k = 0; k < c.calls.size(); ++k) {
+            ToolCallJson(&w, c.calls[k], k, /*head=*/false, nullptr);
+          }
+          w.EndArray();
+        }
         w.EndObject();
+        ChatLogprobs(&w, r, c, 0, c.tokens.size());
       } else {
         w.Key("text");
-        Str(&w, Join(choices[i].tokens));
+        Str(&w, c.Text());
+        CompletionLogprobs(&w, r, c, 0, c.tokens.size(), 0);
       }
-      w.Key("logprobs");
-      w.Null();
       w.Key("finish_reason");
-      Str(&w, choices[i].finish_reason);
+      Str(&w, c.finish_reason);
       w.EndObject();
     }
     w.EndArray();
     Usage(&w, r.prompt_tokens, completion_tokens);
     w.EndObject();
-    std::string body = Done(&b);
-    res.headers = {{"Content-Type", "application/json"}};
-    res.headers_us = at;
-    switch (fault) {
-      case FaultType::kStall:
-        res.headers_us = at += options_.faults.stall_ms * 1000;
-        res.chunks = {{at, body}};
-        break;
-      case FaultType::kGarbage:
-        res.chunks = {{at, body.substr(0, body.size() / 2) + "\x01}{garbage"}};
-        break;
-      case FaultType::kDrop:
-        // Content-Length announces the whole body; half of it arrives.
-        plan.content_length = body.size();
-        res.chunks = {{at, body.substr(0, body.size() / 2)}};
-        plan.abort = true;
-        break;
-      default:
-        res.chunks = {{at, std::move(body)}};
-    }
+    SetBody(Done(&b), at, fault, options_, &plan);
     return plan;
   }
 
@@ -387,8 +466,11 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
   res.headers = {{"Content-Type", "text/event-stream"},
                  {"Cache-Control", "no-cache"}};
   res.headers_us = start;
-  auto chunk_json = [&](size_t index, const std::string* text,
-                        const std::string* finish, bool role) {
+  // One event of choice "index": "choice" writes its delta (chat) or text
+  // and logprobs; "done" is how many tokens it has generated, for
+  // continuous usage stats.
+  auto event = [&](size_t index, const auto& choice, const std::string* finish,
+                   size_t done) {
     rapidjson::StringBuffer b;
     Writer w(b);
     w.StartObject();
@@ -398,24 +480,7 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     w.StartObject();
     w.Key("index");
     w.Int(static_cast<int>(index));
-    if (chat) {
-      w.Key("delta");
-      w.StartObject();
-      if (role) {
-        w.Key("role");
-        w.String("assistant");
-      }
-      if (text) {
-        w.Key("content");
-        Str(&w, *text);
-      }
-      w.EndObject();
-    } else {
-      w.Key("text");
-      Str(&w, text ? *text : std::string());
-    }
-    w.Key("logprobs");
-    w.Null();
+    choice(&w);
     w.Key("finish_reason");
     if (finish) {
       Str(&w, *finish);
@@ -424,28 +489,81 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     }
     w.EndObject();
     w.EndArray();
+    if (r.continuous_usage) Usage(&w, r.prompt_tokens, static_cast<int>(done));
     w.EndObject();
     return SseEvent(Done(&b));
   };
   int64_t at = ttft;
   if (chat) {
-    const std::string empty;
     for (size_t i = 0; i < choices.size(); ++i) {
-      res.chunks.push_back({at, chunk_json(i, &empty, nullptr, true)});
+      res.chunks.push_back({at, event(i, [&](Writer* w) {
+        w->Key("delta");
+        w->StartObject();
+        w->Key("role");
+        w->String("assistant");
+        w->Key("content");
+        w->String("");
+        w->EndObject();
+        w->Key("logprobs");
+        w->Null();
+      }, nullptr, 0)});
     }
   }
-  size_t longest = 0;
-  for (const Choice& c : choices) longest = std::max(longest, c.tokens.size());
+  // The chunk of step "t" of choice "c": a token, or a tool call's head
+  // or argument fragment.
+  auto step = [&](size_t i, const PlannedChoice& c, size_t t) {
+    if (!c.calls.empty()) {
+      size_t k = 0, s = t;
+      while (s > c.calls[k].fragments.size()) s -= 1 + c.calls[k++].fragments.size();
+      const PlannedCall& call = c.calls[k];
+      return event(i, [&](Writer* w) {
+        w->Key("delta");
+        w->StartObject();
+        w->Key("tool_calls");
+        w->StartArray();
+        ToolCallJson(w, call, k, s == 0, s == 0 ? nullptr : &call.fragments[s - 1]);
+        w->EndArray();
+        w->EndObject();
+        w->Key("logprobs");
+        w->Null();
+      }, nullptr, t + 1);
+    }
+    size_t offset = 0;
+    for (size_t j = 0; j < t; ++j) offset += c.tokens[j].size();
+    return event(i, [&](Writer* w) {
+      if (chat) {
+        w->Key("delta");
+        w->StartObject();
+        w->Key("content");
+        Str(w, c.tokens[t]);
+        w->EndObject();
+        ChatLogprobs(w, r, c, t, t + 1);
+      } else {
+        w->Key("text");
+        Str(w, c.tokens[t]);
+        CompletionLogprobs(w, r, c, t, t + 1, offset);
+      }
+    }, nullptr, t + 1);
+  };
   for (size_t t = 0; t < longest; ++t) {
     if (t > 0) at += itl();
     for (size_t i = 0; i < choices.size(); ++i) {
-      if (t < choices[i].tokens.size()) {
-        res.chunks.push_back({at, chunk_json(i, &choices[i].tokens[t], nullptr, false)});
-      }
+      if (t < choices[i].Steps()) res.chunks.push_back({at, step(i, choices[i], t)});
     }
   }
   for (size_t i = 0; i < choices.size(); ++i) {
-    res.chunks.push_back({at, chunk_json(i, nullptr, &choices[i].finish_reason, false)});
+    res.chunks.push_back({at, event(i, [&](Writer* w) {
+      if (chat) {
+        w->Key("delta");
+        w->StartObject();
+        w->EndObject();
+      } else {
+        w->Key("text");
+        w->String("");
+      }
+      w->Key("logprobs");
+      w->Null();
+    }, &choices[i].finish_reason, choices[i].Steps())});
   }
   if (r.include_usage) {
     rapidjson::StringBuffer b;
@@ -460,25 +578,11 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     res.chunks.push_back({at, SseEvent(Done(&b))});
   }
   res.chunks.push_back({at, "data: [DONE]\n\n"});
-
-  if (fault == FaultType::kDrop || fault == FaultType::kStall ||
-      fault == FaultType::kGarbage) {
-    // Somewhere after the first event and before [DONE].
-    const size_t k = std::uniform_int_distribution<size_t>(
-        1, std::max<size_t>(1, res.chunks.size() - 2))(rng);
-    if (fault == FaultType::kDrop) {
-      res.chunks.resize(k);
-      plan.abort = true;
-    } else if (fault == FaultType::kStall) {
-      for (size_t i = k; i < res.chunks.size(); ++i) {
-        res.chunks[i].offset_us += options_.faults.stall_ms * 1000;
-      }
-    } else {
-      res.chunks[k].data = "data: {\"id\":\"" + id + "\",\"choices\":[{\x01\n\n";
-    }
-  }
+  BreakStream(fault, options_, "data: {\"id\":\"" + id + "\",\"choices\":[{\x01\n\n", rng,
+              &plan);
   return plan;
 }
+
 
 Admission::Admission(size_t max_concurrency, size_t max_queue)
     : max_concurrency_(max_concurrency), max_queue_(max_queue) {}

@@ -1,5 +1,7 @@
 // Fuzzes the dummy engine: OpenAI request parsing and planning (streamed
-// and not, with every fault forced), on an arbitrary request body.
+// and not, with every fault forced), on an arbitrary request body, for
+// chat and text completions, the Responses API and embeddings; and the
+// /tokenize and /detokenize answers.
 #include <cstdint>
 #include <string>
 
@@ -17,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rwd::Request r;
   r.method = "POST";
   r.body.assign(reinterpret_cast<const char*>(data), size);
-  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+  for (const char* path :
+       {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"}) {
     r.path = path;
     for (int fault = 0; fault <= static_cast<int>(rwd::FaultType::kGarbage); ++fault) {
       rwd::SynthContext ctx;
@@ -31,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       (void)last;
     }
+  }
+  for (const char* path : {"/tokenize", "/detokenize"}) {
+    r.path = path;
+    (void)synth.Immediate(r);
   }
   return 0;
 }
