@@ -145,7 +145,10 @@ TEST(Serve, RequestsNestedTooDeepAreRefusedInEveryDialect) {
            {"/v1/completions", R"({"model":"m","prompt":"hi","x":)" + deep + "}"},
            {"/v1/messages", anthropic},
            {"/api/chat", ollama},
-           {"/api/generate", R"({"model":"m","prompt":"hi","format":)" + deep + "}"}}) {
+           {"/api/generate", R"({"model":"m","prompt":"hi","format":)" + deep + "}"},
+           {"/v1/responses", R"({"model":"m","input":"hi","metadata":)" + deep + "}"},
+           {"/v1/embeddings", R"({"model":"m","input":)" + deep + "}"},
+           {"/tokenize", R"({"model":"m","prompt":"hi","x":)" + deep + "}"}}) {
     Answer a = Post(serve.port(), path, body);
     EXPECT_EQ(a.status, 400) << path;
     EXPECT_NE(a.body.find("deeper than 256 levels"), std::string::npos) << path << a.body;
