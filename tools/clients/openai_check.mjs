@@ -8,12 +8,16 @@
 // made of one run replays the next (the follow-up turns carry the ids the
 // first turns returned, and replay returns the recorded ones).
 import OpenAI from "openai";
-import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import * as zodHelpers from "openai/helpers/zod";
 
 const [baseURL, label = "openai"] = process.argv.slice(2);
-const version = createRequire(import.meta.url)("openai/package.json").version;
+// Read from the file: openai 4's exports map "openai/package.json" to a
+// package.json.js that does not exist.
+const version = JSON.parse(
+  readFileSync(new URL("./node_modules/openai/package.json", import.meta.url)),
+).version;
 const client = new OpenAI({ baseURL, apiKey: "sk-not-a-real-key", maxRetries: 0 });
 const model = "gpt-4o-mini";
 const tag = `${label} openai@${version}`;
@@ -99,7 +103,15 @@ await call("responses.stream", async () => {
   stream.on("response.output_text.delta", (e) => (deltas += e.delta));
   const final = await stream.finalResponse();
   const events = [...types].map(([t, n]) => (n > 1 ? `${t.slice(9)}×${n}` : t.slice(9)));
-  return `${show(final.output_text)} deltas=${show(deltas)} events=${events.join(",")}`;
+  // openai 4's finalResponse() has no output_text (openai-node#1662): the
+  // text is then read from the output items.
+  const text = final.output_text ?? final.output
+    .filter((o) => o.type === "message")
+    .flatMap((o) => o.content)
+    .filter((c) => c.type === "output_text")
+    .map((c) => c.text)
+    .join("");
+  return `${show(text)} deltas ${text === deltas ? "add up to it" : `DIFFER: ${show(deltas)}`} events=${events.join(",")}`;
 });
 
 await call("chat tools", async () => {
