@@ -391,6 +391,18 @@ TEST(Serve, ToolCallsStructuredOutputLogprobsOverHttp) {
   ld.Parse(lp.body.c_str());
   ASSERT_TRUE(ld["choices"][0]["logprobs"]["content"].IsArray()) << lp.body;
   EXPECT_EQ(ld["choices"][0]["logprobs"]["content"][0]["top_logprobs"].Size(), 2u);
+
+  // The Responses API, as the AI SDK's logprobs option asks for them.
+  Answer rlp = Post(serve.port(), "/v1/responses",
+                    R"({"input":"x","top_logprobs":2,"max_output_tokens":4,
+                        "include":["message.output_text.logprobs"]})");
+  rapidjson::Document rd;
+  rd.Parse(rlp.body.c_str());
+  ASSERT_FALSE(rd.HasParseError()) << rlp.body;
+  const auto& rcontent = rd["output"][0]["content"][0];
+  ASSERT_TRUE(rcontent["logprobs"].IsArray()) << rlp.body;
+  ASSERT_EQ(rcontent["logprobs"].Size(), Tokenize(rcontent["text"].GetString()).size());
+  EXPECT_EQ(rcontent["logprobs"][0]["top_logprobs"].Size(), 2u) << rlp.body;
 }
 
 TEST(Serve, EmbeddingsAreDeterministicUnitVectors) {

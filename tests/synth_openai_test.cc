@@ -657,6 +657,79 @@ TEST(Logprobs, Completions) {
             400);
 }
 
+// The Responses API gives logprobs when "include" asks for
+// message.output_text.logprobs (as the AI SDK's logprobs option and
+// OpenAI's clients send it), with "top_logprobs" alternatives: on the
+// output_text part, on each output_text.delta and on output_text.done.
+TEST(Logprobs, ResponsesWhenIncluded) {
+  Synthesizer s(Options());
+  // Checks one part's logprobs: one entry per token of "text", "top"
+  // alternatives each, the chosen token first.
+  auto expect_logprobs = [](const rapidjson::Value& lp, const std::string& text, size_t top) {
+    ASSERT_TRUE(lp.IsArray()) << Dump(lp);
+    std::string joined;
+    for (const auto& t : lp.GetArray()) {
+      joined += t["token"].GetString();
+      EXPECT_LE(t["logprob"].GetDouble(), 0);
+      EXPECT_EQ(t["bytes"].Size(), t["token"].GetStringLength());
+      ASSERT_EQ(t["top_logprobs"].Size(), top) << Dump(t);
+      if (top > 0) {
+        EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
+        EXPECT_EQ(t["top_logprobs"][0]["logprob"], t["logprob"]);
+      }
+      if (top > 1) {
+        EXPECT_GE(t["top_logprobs"][0]["logprob"].GetDouble(),
+                  t["top_logprobs"][1]["logprob"].GetDouble());
+      }
+    }
+    EXPECT_EQ(joined, text);
+  };
+  const std::string asked =
+      R"({"input":"one two three","top_logprobs":2,"include":["message.output_text.logprobs"])";
+  rapidjson::Document d = Json(s.Plan(Post("/v1/responses", asked + "}"), Seed(5)).response.Body());
+  EXPECT_EQ(d["top_logprobs"].GetInt(), 2);
+  expect_logprobs(d["output"][0]["content"][0]["logprobs"], "one two three", 2);
+
+  std::vector<Event> events =
+      ResponsesEvents(s.Plan(Post("/v1/responses", asked + R"(,"stream":true})"), Seed(5)).response);
+  ASSERT_EQ(events.size(), 11u);
+  size_t deltas = 0;
+  for (const Event& e : events) {
+    if (e.name == "response.output_text.delta") {
+      ++deltas;
+      ASSERT_EQ(e.data["logprobs"].Size(), 1u) << Dump(e.data);
+      expect_logprobs(e.data["logprobs"], e.data["delta"].GetString(), 2);
+    }
+  }
+  EXPECT_EQ(deltas, 3u);
+  EXPECT_TRUE(events[3].data["part"]["logprobs"].Empty());  // content_part.added
+  expect_logprobs(events[7].data["logprobs"], "one two three", 2);           // output_text.done
+  expect_logprobs(events[8].data["part"]["logprobs"], "one two three", 2);   // content_part.done
+  expect_logprobs(events[9].data["item"]["content"][0]["logprobs"], "one two three", 2);
+  expect_logprobs(events[10].data["response"]["output"][0]["content"][0]["logprobs"],
+                  "one two three", 2);
+  EXPECT_EQ(events[10].data["response"]["top_logprobs"].GetInt(), 2);
+
+  // "include" alone: the tokens' own logprobs, no alternatives.
+  d = Json(s.Plan(Post("/v1/responses",
+                       R"({"input":"a b","include":["message.output_text.logprobs"]})"),
+                  Seed(5))
+               .response.Body());
+  expect_logprobs(d["output"][0]["content"][0]["logprobs"], "a b", 0);
+  // Not asked: empty, and top_logprobs alone does not ask.
+  for (const char* body : {R"({"input":"a b"})", R"({"input":"a b","top_logprobs":3})",
+                           R"({"input":"a b","include":["reasoning.encrypted_content"]})"}) {
+    d = Json(s.Plan(Post("/v1/responses", body), Seed(5)).response.Body());
+    EXPECT_TRUE(d["output"][0]["content"][0]["logprobs"].Empty()) << body;
+  }
+  for (const char* body : {R"({"input":"a","top_logprobs":21})", R"({"input":"a","top_logprobs":-1})",
+                           R"({"input":"a","top_logprobs":"2"})", R"({"input":"a","include":"x"})",
+                           R"({"input":"a","include":[3]})"}) {
+    SynthPlan p = s.Plan(Post("/v1/responses", body), {});
+    EXPECT_EQ(p.response.status, 400) << body;
+  }
+}
+
 // ------------------------------------------------- n > 1 and continuous usage
 
 TEST(Streams, SeveralChoicesCarryTheirIndexes) {

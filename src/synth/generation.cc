@@ -64,7 +64,36 @@ std::vector<TokenLogprob> Logprobs(const std::vector<std::string>& tokens, int t
   return out;
 }
 
+void WriteBytes(JsonWriter* w, const std::string& token) {
+  w->Key("bytes");
+  w->StartArray();
+  for (unsigned char c : token) w->Uint(c);
+  w->EndArray();
+}
+
 }  // namespace
+
+void WriteTokenLogprob(JsonWriter* w, const TokenLogprob& lp, int top) {
+  w->StartObject();
+  w->Key("token");
+  WriteString(w, lp.token);
+  w->Key("logprob");
+  w->Double(lp.logprob);
+  WriteBytes(w, lp.token);
+  w->Key("top_logprobs");
+  w->StartArray();
+  for (size_t i = 0; i < lp.top.size() && i < static_cast<size_t>(std::max(top, 0)); ++i) {
+    w->StartObject();
+    w->Key("token");
+    WriteString(w, lp.top[i].first);
+    w->Key("logprob");
+    w->Double(lp.top[i].second);
+    WriteBytes(w, lp.top[i].first);
+    w->EndObject();
+  }
+  w->EndArray();
+  w->EndObject();
+}
 
 size_t PlannedChoice::Steps() const {
   if (calls.empty()) return tokens.size();

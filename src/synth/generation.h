@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rewind/synth.h"
+#include "synth/engine_util.h"
 
 namespace rwd {
 
@@ -41,6 +42,11 @@ struct PlannedChoice {
   size_t Steps() const;
   std::string Text() const;
 };
+
+// One token's log probability as chat's logprobs.content and the Responses
+// API's output_text logprobs carry it: token, logprob, bytes, and the
+// first "top" alternatives (the chosen token leads).
+void WriteTokenLogprob(JsonWriter* w, const TokenLogprob& lp, int top);
 
 // Plans one answer to "request": tool calls when ChooseToolCalls makes
 // them; else the output mode's text, shaped as JSON when the request asks

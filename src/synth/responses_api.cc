@@ -18,6 +18,9 @@
 //   the text).
 // "previous_response_id" is accepted and echoed; nothing is stored, so the
 // input must carry the conversation (as a stateless server's does).
+// Logprobs come when "include" lists "message.output_text.logprobs", with
+// "top_logprobs" alternatives: on the output_text part, each
+// output_text.delta and output_text.done.
 #include <utility>
 #include <vector>
 
@@ -132,6 +135,19 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
   if (const Value* m = Member(d, "metadata"); m && !m->IsObject()) {
     return bad("'metadata' must be an object");
   }
+  if (const Value* top = Member(d, "top_logprobs")) {
+    if (!top->IsInt() || top->GetInt() < 0 || top->GetInt() > 20) {
+      return bad("'top_logprobs' must be an integer from 0 to 20");
+    }
+    r.top_logprobs = top->GetInt();
+  }
+  if (const Value* include = Member(d, "include")) {
+    if (!include->IsArray()) return bad("'include' must be an array of strings");
+    for (const auto& what : include->GetArray()) {
+      if (!what.IsString()) return bad("'include' must be an array of strings");
+      if (std::string(what.GetString()) == "message.output_text.logprobs") r.logprobs = true;
+    }
+  }
   return Status::Ok();
 }
 
@@ -157,18 +173,28 @@ void Echo(JsonWriter* w, const Value& doc, const char* name) {
   }
 }
 
-void OutputTextPart(JsonWriter* w, const std::string& text) {
+// "logprobs": those of tokens [from, to) of the answer (none unless asked).
+void Logprobs(JsonWriter* w, const Answer& a, size_t from, size_t to) {
+  w->Key("logprobs");
+  w->StartArray();
+  const std::vector<TokenLogprob>& lp = a.choice.logprobs;
+  for (size_t i = from; i < to && i < lp.size(); ++i) {
+    WriteTokenLogprob(w, lp[i], a.request->r.top_logprobs);
+  }
+  w->EndArray();
+}
+
+// The output_text part; "done" false: empty, as content_part.added shows it.
+void OutputTextPart(JsonWriter* w, const Answer& a, bool done) {
   w->StartObject();
   w->Key("type");
   w->String("output_text");
   w->Key("text");
-  WriteString(w, text);
+  WriteString(w, done ? a.choice.Text() : std::string());
   w->Key("annotations");
   w->StartArray();
   w->EndArray();
-  w->Key("logprobs");
-  w->StartArray();
-  w->EndArray();
+  Logprobs(w, a, 0, done ? a.choice.tokens.size() : 0);
   w->EndObject();
 }
 
@@ -183,7 +209,7 @@ void MessageItem(JsonWriter* w, const Answer& a, bool done) {
   w->String(!done ? "in_progress" : a.incomplete() ? "incomplete" : "completed");
   w->Key("content");
   w->StartArray();
-  if (done) OutputTextPart(w, a.choice.Text());
+  if (done) OutputTextPart(w, a, /*done=*/true);
   w->EndArray();
   w->Key("role");
   w->String("assistant");
@@ -298,7 +324,7 @@ void ResponseObject(JsonWriter* w, const Answer& a, bool final) {
     w->EndArray();
   }
   w->Key("top_logprobs");
-  w->Int(0);
+  w->Int(r.top_logprobs);
   w->Key("top_p");
   const Value* top_p = Member(doc, "top_p");
   w->Double(top_p ? top_p->GetDouble() : 1.0);
@@ -447,32 +473,28 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
     events.Add(at, "response.content_part.added", [&](JsonWriter* w) {
       where(w);
       w->Key("part");
-      OutputTextPart(w, "");
+      OutputTextPart(w, a, /*done=*/false);
     });
-    for (const std::string& token : a.choice.tokens) {
+    const size_t tokens = a.choice.tokens.size();
+    for (size_t t = 0; t < tokens; ++t) {
       advance();
       events.Add(at, "response.output_text.delta", [&](JsonWriter* w) {
         where(w);
         w->Key("delta");
-        WriteString(w, token);
-        w->Key("logprobs");
-        w->StartArray();
-        w->EndArray();
+        WriteString(w, a.choice.tokens[t]);
+        Logprobs(w, a, t, t + 1);
       });
     }
-    const std::string text = a.choice.Text();
     events.Add(at, "response.output_text.done", [&](JsonWriter* w) {
       where(w);
       w->Key("text");
-      WriteString(w, text);
-      w->Key("logprobs");
-      w->StartArray();
-      w->EndArray();
+      WriteString(w, a.choice.Text());
+      Logprobs(w, a, 0, tokens);
     });
     events.Add(at, "response.content_part.done", [&](JsonWriter* w) {
       where(w);
       w->Key("part");
-      OutputTextPart(w, text);
+      OutputTextPart(w, a, /*done=*/true);
     });
     events.Add(at, "response.output_item.done", [&](JsonWriter* w) {
       w->Key("output_index");

@@ -228,36 +228,6 @@ std::optional<Synthesizer::Reply> Synthesizer::Immediate(const Request& request)
 
 namespace {
 
-void WriteBytes(Writer* w, const std::string& token) {
-  w->Key("bytes");
-  w->StartArray();
-  for (unsigned char c : token) w->Uint(c);
-  w->EndArray();
-}
-
-// One entry of chat's logprobs.content, with "top" alternatives.
-void ChatLogprob(Writer* w, const TokenLogprob& lp, int top) {
-  w->StartObject();
-  w->Key("token");
-  Str(w, lp.token);
-  w->Key("logprob");
-  w->Double(lp.logprob);
-  WriteBytes(w, lp.token);
-  w->Key("top_logprobs");
-  w->StartArray();
-  for (size_t i = 0; i < lp.top.size() && i < static_cast<size_t>(top); ++i) {
-    w->StartObject();
-    w->Key("token");
-    Str(w, lp.top[i].first);
-    w->Key("logprob");
-    w->Double(lp.top[i].second);
-    WriteBytes(w, lp.top[i].first);
-    w->EndObject();
-  }
-  w->EndArray();
-  w->EndObject();
-}
-
 // Chat's "logprobs" member for tokens [from, to) of a choice.
 void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c, size_t from,
                   size_t to) {
@@ -273,7 +243,7 @@ void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c, siz
   } else {
     w->StartArray();
     for (size_t i = from; i < to && i < c.logprobs.size(); ++i) {
-      ChatLogprob(w, c.logprobs[i], r.top_logprobs);
+      WriteTokenLogprob(w, c.logprobs[i], r.top_logprobs);
     }
     w->EndArray();
   }
