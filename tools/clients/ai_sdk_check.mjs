@@ -67,6 +67,21 @@ for (const [api, model] of providers) {
     return `${show(r.text)} finish=${r.finishReason} usage=${r.usage.inputTokens}+${r.usage.outputTokens}`;
   });
 
+  await call(`${api} logprobs`, async () => {
+    const r = await generateText({
+      model,
+      prompt: "Say something, with logprobs.",
+      maxOutputTokens: 6,
+      maxRetries: 0,
+      providerOptions: { openai: { logprobs: 2 } },
+    });
+    // Chat gives one list of tokens; the Responses API one per text part.
+    const lp = (r.providerMetadata?.openai?.logprobs ?? []).flat();
+    const joined = lp.map((t) => t.token).join("");
+    const tops = lp.every((t) => t.top_logprobs.length === 2 && t.top_logprobs[0].token === t.token);
+    return `${show(r.text)} ${lp.length} tokens with logprobs${joined === r.text ? ", joined they are the text" : ` (joined: ${show(joined)}: DIFFER)`}, 2 alternatives each: ${tops}, first=${show(lp[0])}`;
+  });
+
   await call(`${api} streamText`, async () => {
     const r = streamText({
       model,
