@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "rewind/replay.h"
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -29,7 +29,7 @@ void AddThree(ReplayIndex* index) {
 }
 
 TEST(ReplayIndex, KeepsTheIdsOfIncompleteRecordingsItLeavesOut) {
-  testing::MemoryStore store;
+  MemoryStore store;
   for (int i = 0; i < 3; ++i) {
     Exchange e;
     e.request.method = "POST";

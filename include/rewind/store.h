@@ -111,13 +111,9 @@ struct ExchangeSummary {
 
 class Store {
  public:
-  // Handle for one queued write. Its fields belong to the Store that made
-  // it (guarded by that store's lock); callers only pass it back.
-  struct Ticket {
-    bool done = false;
-    int64_t id = 0;
-    Status status;
-  };
+  // Handle for one queued write: Append() returns it, WaitCommitted()
+  // takes it back. Opaque: what it holds belongs to the store that made it.
+  struct Ticket;
 
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
 

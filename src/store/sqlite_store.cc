@@ -16,6 +16,7 @@
 
 #include "rewind/store.h"
 #include "store/codec.h"
+#include "store/ticket.h"
 
 namespace rwd {
 

@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "rewind/server.h"
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 
 namespace {
 
 struct Harness {
-  rwd::testing::MemoryStore store;
+  rwd::MemoryStore store;
   std::unique_ptr<rwd::Server> server;
   std::thread thread;
   int port = 0;

@@ -4,12 +4,12 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
   for (const char* format : {"", "json", "har"}) {
-    rwd::testing::MemoryStore store;
+    rwd::MemoryStore store;
     std::istringstream in(input);
     std::ostringstream err;
     rwd::RunImport(&store, format, in, /*rekey=*/false, err);
