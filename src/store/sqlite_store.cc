@@ -1,74 +1,27 @@
+// SqliteStore: the Store on one SQLite file (rewind/store.h). Opening the
+// file and choosing how (Init), the reads on a pool of read-only
+// connections, maintenance on the writer's connection, and Settle(). The
+// schema is in schema.cc, the write path (writer and checkpointer threads)
+// in write_batcher.cc, the file checks in file_access.cc.
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <fcntl.h>
-#include <malloc.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <filesystem>
-#include <fstream>
+#include <memory>
 #include <mutex>
-#include <thread>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "rewind/store.h"
 #include "store/codec.h"
+#include "store/file_access.h"
+#include "store/schema.h"
 #include "store/ticket.h"
+#include "store/write_batcher.h"
 
 namespace rwd {
 
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE meta (
-  name  TEXT PRIMARY KEY,
-  value TEXT NOT NULL
-);
-CREATE TABLE exchanges (
-  id                INTEGER PRIMARY KEY AUTOINCREMENT,
-  request_key       TEXT    NOT NULL,  -- RequestKey::ToHex()
-  method            TEXT    NOT NULL,
-  path              TEXT    NOT NULL,
-  query             TEXT    NOT NULL,
-  request_headers   TEXT    NOT NULL,  -- JSON [[name, value], ...]
-  request_body      BLOB    NOT NULL,
-  status            INTEGER NOT NULL,
-  response_headers  TEXT    NOT NULL,  -- JSON [[name, value], ...]
-  chunked           INTEGER NOT NULL,
-  headers_us        INTEGER NOT NULL,
-  total_us          INTEGER NOT NULL,
-  timeline          BLOB    NOT NULL,  -- (offset_us, length) int64 LE pairs
-  response_body     BLOB    NOT NULL,
-  started_at_us     INTEGER NOT NULL,  -- wall clock, Unix microseconds
-  arrival_offset_us INTEGER NOT NULL,  -- since the recording session began
-  complete          INTEGER NOT NULL,
-  error             TEXT    NOT NULL
-);
-CREATE INDEX exchanges_by_key ON exchanges (request_key);
-)sql";
-
-// Schema 2: what a replay index reads, in an index it can scan alone.
-constexpr const char* kCoverIndex = R"sql(
-CREATE INDEX IF NOT EXISTS exchanges_by_key_cover
-  ON exchanges (request_key, method, path, status, complete);
-)sql";
-
-constexpr const char* kInsert = R"sql(
-INSERT INTO exchanges (request_key, method, path, query, request_headers,
-  request_body, status, response_headers, chunked, headers_us, total_us,
-  timeline, response_body, started_at_us, arrival_offset_us, complete, error,
-  id)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-)sql";
-
-// A response body at least this long has its pieces freed as they are
-// joined for the insert, and the memory they took handed back to the
-// system: the store then holds the body twice at most (the joined bytes
-// and SQLite's row as it writes it), and not for longer than the commit.
-constexpr size_t kLargeBody = 1u << 20;
 
 constexpr const char* kSelect = R"sql(
 SELECT id, request_key, method, path, query, request_headers, request_body,
@@ -77,67 +30,6 @@ SELECT id, request_key, method, path, query, request_headers, request_body,
 FROM exchanges WHERE id = ?
 )sql";
 
-// Write-ahead-log checkpoints. SQLite's own (every 1,000 pages, inside the
-// commit that crosses the mark) copies the log into the database and
-// fsyncs both files while every client waiting for that commit waits too:
-// about 4 ms once per ~2,000 exchanges here. Instead a checkpointer thread
-// with its own connection copies the log in the background every
-// kCheckpointPages new pages (a PASSIVE checkpoint never blocks the
-// writer). The log only starts over when a transaction begins with all of
-// it copied, which a steady stream of commits never allows; so once it
-// holds kRestartPages the writer waits, before its next transaction, for
-// one checkpoint of what is left (the few pages since the last one).
-constexpr int kCheckpointPages = 250;
-constexpr int kRestartPages = 4000;  // 16 MB with 4 KB pages
-
-// Binds "bytes" as a BLOB without copying them: they must stay unchanged
-// until the statement has run.
-void BindBlob(SQLite::Statement* st, int index, const std::string& bytes) {
-  st->bindNoCopy(index, static_cast<const void*>(bytes.data()),
-                 static_cast<int>(bytes.size()));
-}
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// Size of "path", 0 when it does not exist.
-int64_t FileSize(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
-}
-
-// Whether the database header says WAL mode: bytes 18 and 19 (the file
-// format's write and read versions) are 2 in WAL mode, 1 in rollback mode.
-bool HeaderSaysWal(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char header[20];
-  if (!in.read(header, sizeof(header))) return false;
-  return header[18] == 2 || header[19] == 2;
-}
-
-// Whether this process may write both the file and its directory (where
-// SQLite makes the -wal and -shm files). A read-only mount says no even
-// to root; otherwise root may write anything.
-bool LocationWritable(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  return ::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) == 0 &&
-         ::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) == 0;
-}
-
-// Creates an empty file readable by its owner only; SQLite keeps the mode
-// for the database and gives it to its -wal and -shm files.
-Status CreatePrivateFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return Status::IOError("cannot create " + path + ": " + strerror(errno));
-  }
-  ::close(fd);
-  return Status::Ok();
-}
-
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const StoreOptions& options) : options_(options) {}
@@ -145,8 +37,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     // Leaves one self-contained file when nothing else has it open; when
     // something does, the file stays in WAL mode, intact.
-    if (writing_) Settle();
-    StopThreads();
+    if (writer_) Settle();
   }
 
   Status Init() {
@@ -164,7 +55,7 @@ class SqliteStore final : public Store {
           "recording, so run it on a writable copy");
     }
     if (options_.read_only) {
-      Status s = ChooseReadAccess();
+      Status s = ChooseReadAccess(options_, &state_);
       if (!s.ok()) return s;
     }
     if (!exists) {
@@ -174,26 +65,19 @@ class SqliteStore final : public Store {
     try {
       int flags = options_.read_only ? SQLite::OPEN_READONLY
                                      : SQLite::OPEN_READWRITE;
-      if (immutable_) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
+      if (state_.immutable) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
       db_ = std::make_unique<SQLite::Database>(ReadPath(), flags,
                                                options_.busy_timeout_ms);
-      Status s = CheckOrCreateSchema();
+      Status s = CheckOrCreateSchema(db_.get(), options_, &rules_);
       if (!s.ok()) return s;
       if (!options_.read_only) {
-        insert_ = std::make_unique<SQLite::Statement>(*db_, kInsert);
-        checkpoint_db_ = std::make_unique<SQLite::Database>(
-            options_.path, SQLite::OPEN_READWRITE, options_.busy_timeout_ms);
-        // A connection learns the file is in WAL mode on its first read.
-        checkpoint_db_->execAndGet("SELECT count(*) FROM meta");
-        // Replaces SQLite's automatic checkpoint on the writer's connection.
-        sqlite3_wal_hook(db_->getHandle(), &SqliteStore::OnWalCommit, this);
-        checkpointer_ = std::thread([this] { CheckpointLoop(); });
-        writer_ = std::thread([this] { WriterLoop(); });
-        writing_ = true;
+        writer_ = std::make_unique<WriteBatcher>(
+            db_.get(), &maintenance_mu_, options_.path, options_.max_batch,
+            options_.busy_timeout_ms);
       }
     } catch (const SQLite::Exception& e) {
       if (state_.wal_bytes > 0 && !LocationWritable(options_.path)) {
-        return Status::IOError(MidWriteReadOnly());
+        return Status::IOError(MidWriteReadOnly(options_.path, state_.wal_bytes));
       }
       return Status::Corruption(options_.path +
                                 " is not a readable rewind recording (" +
@@ -205,8 +89,8 @@ class SqliteStore final : public Store {
   FileState file_state() const override { return state_; }
 
   Status Settle() override {
-    if (!writing_) return Status::Ok();
-    StopThreads();  // the writer commits everything queued first
+    if (!writer_) return Status::Ok();
+    writer_->Stop();  // commits everything queued first
     std::lock_guard<std::mutex> maintenance(maintenance_mu_);
     if (settled_) return Status::Ok();
     {
@@ -215,8 +99,6 @@ class SqliteStore final : public Store {
       std::lock_guard<std::mutex> lock(readers_mu_);
       readers_.clear();
     }
-    insert_.reset();
-    checkpoint_db_.reset();
     sqlite3* db = db_->getHandle();
     const std::string busy = options_.path +
                              " stays in WAL mode (intact, with its -wal "
@@ -242,44 +124,26 @@ class SqliteStore final : public Store {
   const KeyRules& rules() const override { return rules_; }
 
   std::shared_ptr<Ticket> Append(Exchange exchange) override {
+    if (writer_) return writer_->Append(std::move(exchange));
     auto ticket = std::make_shared<Ticket>();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (options_.read_only || stopping_) {
-        ticket->done = true;
-        ticket->status = Status::IOError("recording is not open for writing");
-        return ticket;
-      }
-      queue_.push_back(Pending{std::move(exchange), ticket});
-    }
-    work_cv_.notify_one();
+    ticket->done = true;
+    ticket->status = Status::IOError("recording is not open for writing");
     return ticket;
   }
 
   Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>& t) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return t->done; });
-    if (!t->status.ok()) return t->status;
-    return t->id;
+    if (writer_) return writer_->WaitCommitted(t);
+    return t->status;  // a read-only store's tickets are failed at once
   }
 
-  Status Flush() override {
-    std::unique_lock<std::mutex> lock(mu_);
-    uint64_t target = enqueued_total();
-    done_cv_.wait(lock, [&] { return finished_ >= target; });
-    return write_health_;
-  }
+  Status Flush() override { return writer_ ? writer_->Flush() : Status::Ok(); }
 
   WriterStats writer_stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    WriterStats w = stats_;
-    w.queued = queue_.size() + in_flight_;
-    return w;
+    return writer_ ? writer_->stats() : WriterStats{};
   }
 
   Status WriteHealth() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return write_health_;
+    return writer_ ? writer_->WriteHealth() : Status::Ok();
   }
 
   Result<Exchange> Get(int64_t id) override {
@@ -435,14 +299,7 @@ class SqliteStore final : public Store {
 
   Status SetRules(const KeyRules& rules) override {
     return Maintain("storing key rules", [&] {
-      SQLite::Statement st(*db_,
-                           "UPDATE meta SET value = ? WHERE name = 'key_rules'");
-      st.bind(1, rules.ToJson());
-      st.exec();
-      SQLite::Statement name(
-          *db_, "UPDATE meta SET value = ? WHERE name = 'canonicalizer'");
-      name.bind(1, std::string(Canonicalizer::Name()));
-      name.exec();
+      WriteKeyRules(db_.get(), rules);
       rules_ = rules;
     });
   }
@@ -510,11 +367,6 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  struct Pending {
-    Exchange exchange;
-    std::shared_ptr<Ticket> ticket;
-  };
-
   // A read-only connection with its prepared select, borrowed from the pool
   // for the lifetime of this object.
   struct Reader {
@@ -534,7 +386,8 @@ class SqliteStore final : public Store {
       if (!reader_.db) {
         reader_.db = std::make_unique<SQLite::Database>(
             store_->ReadPath(),
-            SQLite::OPEN_READONLY | (store_->immutable_ ? SQLite::OPEN_URI : 0),
+            SQLite::OPEN_READONLY |
+                (store_->state_.immutable ? SQLite::OPEN_URI : 0),
             store_->options_.busy_timeout_ms);
         reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
                                                              kSelect);
@@ -552,380 +405,24 @@ class SqliteStore final : public Store {
     Reader reader_;
   };
 
-  // The name SQLite opens: a URI with immutable=1 for shared read-only
-  // files (no locks, no -wal or -shm files, no change detection).
   std::string ReadPath() const {
-    if (!immutable_) return options_.path;
-    std::string uri = "file:";
-    for (char c : options_.path) {
-      if (c == '?' || c == '#' || c == '%') {
-        char buf[4];
-        std::snprintf(buf, sizeof(buf), "%%%02X", static_cast<unsigned char>(c));
-        uri += buf;
-      } else {
-        uri += c;
-      }
-    }
-    return uri + "?immutable=1";
-  }
-
-  // Stops the writer (after it has committed everything queued) and the
-  // checkpointer. Idempotent.
-  void StopThreads() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    work_cv_.notify_all();
-    if (writer_.joinable()) writer_.join();
-    {
-      std::lock_guard<std::mutex> lock(checkpoint_mu_);
-      checkpoint_stop_ = true;
-    }
-    checkpoint_cv_.notify_all();
-    if (checkpointer_.joinable()) checkpointer_.join();
-  }
-
-  // For a read-only open: notes how the file stands and picks how to open
-  // it (see StoreOptions::read_only).
-  Status ChooseReadAccess() {
-    state_.wal_mode = HeaderSaysWal(options_.path);
-    state_.wal_bytes = FileSize(options_.path + "-wal");
-    if (options_.immutable) {
-      if (state_.wal_bytes > 0) {
-        return Status::IOError(
-            options_.path + " was left mid-write: a -wal file of " +
-            std::to_string(state_.wal_bytes) +
-            " bytes beside it holds commits an immutable open would not "
-            "see. Settle it first where it is writable: rewind verify "
-            "--settle --db " + options_.path);
-      }
-      immutable_ = true;
-    } else if (state_.wal_mode && !LocationWritable(options_.path)) {
-      // SQLite would have to create the -shm file to read a WAL file.
-      if (state_.wal_bytes == 0) {
-        immutable_ = true;
-      } else if (!FileExists(options_.path + "-shm")) {
-        return Status::IOError(MidWriteReadOnly());
-      }  // else SQLite reads the log through the -wal and -shm files there
-    }
-    state_.immutable = immutable_;
-    return Status::Ok();
-  }
-
-  std::string MidWriteReadOnly() const {
-    return options_.path + " was left mid-write (a -wal file of " +
-           std::to_string(state_.wal_bytes) +
-           " bytes beside it) on storage this process cannot write, where "
-           "SQLite cannot read its log. Copy the file and its -wal file to "
-           "a writable place and run: rewind verify --settle --db COPY";
-  }
-
-  uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
-
-  std::string Meta(const std::string& name) {
-    SQLite::Statement st(*db_, "SELECT value FROM meta WHERE name = ?");
-    st.bind(1, name);
-    return st.executeStep() ? st.getColumn(0).getString() : std::string();
-  }
-
-  Status CheckOrCreateSchema() {
-    int version = db_->execAndGet("PRAGMA user_version").getInt();
-    int tables =
-        db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt();
-    if (version == 0 && tables == 0) {
-      if (options_.read_only) {
-        return Status::Corruption(options_.path +
-                                  " is an empty file, not a recording");
-      }
-      rules_ = options_.rules.value_or(KeyRules{DefaultIgnoredFields(), {}});
-      db_->exec("PRAGMA journal_mode=WAL");
-      SQLite::Transaction t(*db_);
-      db_->exec(kSchema);
-      db_->exec(kCoverIndex);
-      SQLite::Statement meta(*db_, "INSERT INTO meta (name, value) VALUES (?, ?)");
-      for (const auto& [name, value] :
-           {std::pair<std::string, std::string>{"canonicalizer",
-                                                Canonicalizer::Name()},
-            {"key_rules", rules_.ToJson()},
-            {"created_by", "rewind"}}) {
-        meta.bind(1, name);
-        meta.bind(2, value);
-        meta.exec();
-        meta.reset();
-      }
-      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
-      t.commit();
-    } else {
-      if (version == 0 || !db_->tableExists("meta") ||
-          !db_->tableExists("exchanges")) {
-        return Status::Corruption(options_.path +
-                                  " is an SQLite database but not a rewind "
-                                  "recording (no rewind schema in it)");
-      }
-      if (version > kSchemaVersion) {
-        return Status::Corruption(
-            options_.path + " has schema version " + std::to_string(version) +
-            ", newer than this rewind reads (" +
-            std::to_string(kSchemaVersion) + "); upgrade rewind");
-      }
-      std::string canonicalizer = Meta("canonicalizer");
-      if (canonicalizer != Canonicalizer::Name() &&
-          !options_.any_canonicalizer) {
-        return Status::Corruption(
-            options_.path + " was keyed by canonicalizer \"" + canonicalizer +
-            "\"; this rewind uses \"" + Canonicalizer::Name() +
-            "\". Re-key it once (its rules and exchanges are kept): "
-            "rewind rekey --db " + options_.path);
-      }
-      Result<KeyRules> stored = KeyRules::FromJson(Meta("key_rules"));
-      if (!stored.ok()) return stored.status();
-      rules_ = stored.value();
-      if (options_.rules && !(*options_.rules == rules_)) {
-        return Status::InvalidArgument(
-            options_.path + " was recorded with key rules " + rules_.ToJson() +
-            "; the options ask for " + options_.rules->ToJson() +
-            ". Omit the key options to use the recording's rules");
-      }
-      if (!options_.read_only) {
-        db_->exec("PRAGMA journal_mode=WAL");
-        if (version < 2) {
-          SQLite::Transaction t(*db_);
-          db_->exec(kCoverIndex);
-          db_->exec("PRAGMA user_version = 2");
-          t.commit();
-        }
-      }
-    }
-    if (!options_.read_only) db_->exec("PRAGMA synchronous=NORMAL");
-    return Status::Ok();
-  }
-
-  // Inserts "e". Its response chunks are emptied: their bytes move into
-  // the row.
-  void Insert(Exchange& e) {
-    std::vector<Chunk>& chunks = e.response.chunks;
-    SQLite::Statement& st = *insert_;
-    st.reset();
-    st.clearBindings();
-    st.bind(1, e.key_hex);
-    st.bind(2, e.request.method);
-    st.bind(3, e.request.path);
-    st.bind(4, e.request.query);
-    st.bind(5, EncodeHeaders(e.request.headers));
-    BindBlob(&st, 6, e.request.body);
-    st.bind(7, e.response.status);
-    st.bind(8, EncodeHeaders(e.response.headers));
-    st.bind(9, e.response.chunked ? 1 : 0);
-    st.bind(10, static_cast<int64_t>(e.response.headers_us));
-    st.bind(11, static_cast<int64_t>(e.response.TotalMicros()));
-    const std::string timeline = EncodeTimeline(chunks);
-    BindBlob(&st, 12, timeline);
-    std::string body;
-    if (chunks.size() == 1) {
-      body = std::move(chunks.front().data);
-    } else {
-      size_t size = 0;
-      for (const Chunk& c : chunks) size += c.data.size();
-      body.reserve(size);
-      for (Chunk& c : chunks) {
-        body += c.data;
-        std::string().swap(c.data);
-      }
-      if (size >= kLargeBody) malloc_trim(0);
-    }
-    BindBlob(&st, 13, body);
-    st.bind(14, static_cast<int64_t>(e.started_at_us));
-    st.bind(15, static_cast<int64_t>(e.arrival_offset_us));
-    st.bind(16, e.complete ? 1 : 0);
-    st.bind(17, e.error);
-    if (e.id != 0) {
-      st.bind(18, static_cast<int64_t>(e.id));
-    } else {
-      st.bind(18);  // NULL: the next id
-    }
-    st.exec();
-    // Nothing bound may outlive this call.
-    st.clearBindings();
-  }
-
-  // Called by SQLite after each commit on the writer's connection (under
-  // maintenance_mu_), with the number of pages now in the log.
-  static int OnWalCommit(void* self, sqlite3*, const char*, int pages) {
-    auto* store = static_cast<SqliteStore*>(self);
-    if (pages < store->wal_pages_) {  // the log started over
-      store->next_checkpoint_at_ = kCheckpointPages;
-      store->restart_at_ = kRestartPages;
-    }
-    store->wal_pages_ = pages;
-    if (pages >= store->next_checkpoint_at_) {
-      store->next_checkpoint_at_ = pages + kCheckpointPages;
-      {
-        std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
-        store->checkpoint_wanted_ = true;
-      }
-      store->checkpoint_cv_.notify_one();
-    }
-    return SQLITE_OK;
-  }
-
-  // Before a transaction on the writer's connection (under
-  // maintenance_mu_): lets the log start over once it is long.
-  void RestartLogIfLong() {
-    if (wal_pages_ < restart_at_) return;
-    // If a reader keeps the log from starting over, try again only after
-    // as many pages more.
-    restart_at_ = wal_pages_ + kRestartPages;
-    std::unique_lock<std::mutex> lock(checkpoint_mu_);
-    // A checkpoint already running may have begun before the last commit.
-    const uint64_t target = checkpoints_done_ + (checkpoint_running_ ? 2 : 1);
-    checkpoint_wanted_ = true;
-    checkpoint_cv_.notify_one();
-    checkpoint_cv_.wait(lock, [&] {
-      return checkpoint_stop_ || checkpoints_done_ >= target;
-    });
-  }
-
-  void CheckpointLoop() {
-    std::unique_lock<std::mutex> lock(checkpoint_mu_);
-    while (true) {
-      checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_; });
-      if (checkpoint_stop_) return;
-      checkpoint_wanted_ = false;
-      checkpoint_running_ = true;
-      lock.unlock();
-      // SQLITE_BUSY (another checkpoint running, a reader holding old
-      // pages) leaves the pages for the next round.
-      sqlite3_wal_checkpoint_v2(checkpoint_db_->getHandle(), nullptr,
-                                SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      lock.lock();
-      checkpoint_running_ = false;
-      ++checkpoints_done_;
-      checkpoint_cv_.notify_all();
-    }
-  }
-
-  void WriterLoop() {
-    std::vector<Pending> batch;
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and everything is written
-        size_t n = std::min(queue_.size(), options_.max_batch);
-        batch.clear();
-        for (size_t i = 0; i < n; ++i) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        in_flight_ = n;
-      }
-      Status status;
-      std::vector<int64_t> ids;
-      std::lock_guard<std::mutex> maintenance(maintenance_mu_);
-      RestartLogIfLong();
-      const auto commit_start = std::chrono::steady_clock::now();
-      try {
-        SQLite::Transaction t(*db_);
-        for (Pending& p : batch) {
-          Insert(p.exchange);
-          ids.push_back(db_->getLastInsertRowid());
-        }
-        t.commit();
-      } catch (const SQLite::Exception& e) {
-        status = Status::IOError(std::string("committing to ") +
-                                 options_.path + ": " + e.what());
-        insert_->tryReset();
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (size_t i = 0; i < batch.size(); ++i) {
-          batch[i].ticket->done = true;
-          batch[i].ticket->status = status;
-          if (status.ok()) batch[i].ticket->id = ids[i];
-        }
-        finished_ += batch.size();
-        in_flight_ = 0;
-        write_health_ = status;
-        stats_.commit_seconds += std::chrono::duration<double>(
-                                     std::chrono::steady_clock::now() - commit_start)
-                                     .count();
-        if (status.ok()) {
-          ++stats_.commits;
-          stats_.written += batch.size();
-        } else {
-          ++stats_.failures;
-        }
-      }
-      done_cv_.notify_all();
-      // The exchanges are on disk: free their bytes now rather than when
-      // the next batch comes.
-      batch.clear();
-    }
+    return SqliteName(options_.path, state_.immutable);
   }
 
   const StoreOptions options_;
   KeyRules rules_;
-  bool immutable_ = false;  // opened with immutable=1
-  FileState state_;         // for a read-only open
-  bool writing_ = false;    // opened for writing, and the threads run
-  bool settled_ = false;    // guarded by maintenance_mu_
+  FileState state_;       // for a read-only open; .immutable: opened so
+  bool settled_ = false;  // guarded by maintenance_mu_
   std::unique_ptr<SQLite::Database> db_;  // the writer's connection
-  std::unique_ptr<SQLite::Statement> insert_;
-
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
-  std::deque<Pending> queue_;  // guarded by mu_
-  size_t in_flight_ = 0;       // guarded by mu_
-  uint64_t finished_ = 0;      // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
-  Status write_health_;        // guarded by mu_
-  WriterStats stats_;          // guarded by mu_
-  std::thread writer_;
-
-  // The background checkpoint (see kCheckpointPages).
-  std::unique_ptr<SQLite::Database> checkpoint_db_;
-  std::mutex checkpoint_mu_;
-  std::condition_variable checkpoint_cv_;
-  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
-  bool checkpoint_stop_ = false;    // guarded by checkpoint_mu_
-  bool checkpoint_running_ = false; // guarded by checkpoint_mu_
-  uint64_t checkpoints_done_ = 0;   // guarded by checkpoint_mu_
-  // Log length as the commits see it; guarded by maintenance_mu_.
-  int wal_pages_ = 0;
-  int next_checkpoint_at_ = kCheckpointPages;
-  int restart_at_ = kRestartPages;
-  std::thread checkpointer_;
-
-  // Serializes maintenance with the writer thread's transactions.
+  // Serializes the transactions on db_: the writer's and maintenance.
   std::mutex maintenance_mu_;
+  // Opened for writing: the write path, until the store closes.
+  std::unique_ptr<WriteBatcher> writer_;
   std::mutex readers_mu_;
   std::vector<Reader> readers_;  // guarded by readers_mu_
 };
 
 }  // namespace
-
-Result<std::vector<StoredRequest>> Store::GetRequests(
-    const std::vector<int64_t>& ids, size_t max_body) {
-  std::vector<StoredRequest> out;
-  for (int64_t id : ids) {
-    Result<Exchange> e = Get(id);
-    if (!e.ok()) {
-      if (e.status().IsNotFound()) continue;
-      return e.status();
-    }
-    StoredRequest r;
-    r.id = id;
-    r.key_hex = std::move(e->key_hex);
-    r.request = std::move(e->request);
-    r.body_bytes = static_cast<int64_t>(r.request.body.size());
-    r.body_loaded = r.request.body.size() <= max_body;
-    if (!r.body_loaded) r.request.body.clear();
-    out.push_back(std::move(r));
-  }
-  return out;
-}
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (options.path.empty()) {
