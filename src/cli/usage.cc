@@ -1,5 +1,6 @@
 #include "cli/usage.h"
 
+#include <CLI/CLI.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,12 @@
 
 namespace rwd {
 namespace {
+
+std::string Joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
 
 std::string Folded(const std::string& word) {
   std::string out = word.substr(std::min(word.find_first_not_of('-'), word.size()));
@@ -85,6 +92,53 @@ std::string NearestWord(const std::string& word,
     }
   }
   return best;
+}
+
+Status CheckCommandLine(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> commands;
+  for (CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  if (args.size() < 2) {
+    return Status::InvalidArgument("a command is required: " + Joined(commands) +
+                                   " (rewind --help says what each does)");
+  }
+  const std::string& first = args[1];
+  if (first == "-h" || first == "--help" || first == "--version") return Status::Ok();
+  CLI::App* sub = nullptr;
+  for (CLI::App* candidate : app.get_subcommands({})) {
+    if (candidate->get_name() == first) sub = candidate;
+  }
+  if (sub == nullptr) {
+    const bool option = first.rfind('-', 0) == 0;
+    std::string message = std::string(option ? "unknown option \"" : "unknown command \"") +
+                          first + "\"";
+    if (option) message += " (options go after the command: rewind COMMAND --OPTION)";
+    const std::string nearest = NearestWord(first, commands);
+    message += nearest.empty() ? "; the commands are " + Joined(commands)
+                               : "; did you mean `rewind " + nearest + "`?";
+    return Status::InvalidArgument(message);
+  }
+  for (size_t i = 2; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    const CLI::Option* opt = sub->get_option_no_throw(name);
+    if (opt == nullptr) opt = app.get_option_no_throw(name);
+    if (opt == nullptr) {
+      std::vector<std::string> flags;
+      for (const CLI::Option* o : sub->get_options()) {
+        for (const std::string& l : o->get_lnames()) flags.push_back("--" + l);
+      }
+      const std::string nearest = NearestWord(name, flags);
+      return Status::InvalidArgument(
+          "`rewind " + first + "` has no option " + name +
+          (nearest.empty() ? "" : "; did you mean " + nearest + "?") +
+          " (rewind " + first + " --help lists its options)");
+    }
+    // Skip an option's value, which may itself begin with dashes.
+    if (arg.find('=') == std::string::npos && opt->get_expected_min() > 0) ++i;
+  }
+  return Status::Ok();
 }
 
 Status CheckRecordingPath(const std::string& path, bool create) {

@@ -9,6 +9,10 @@
 
 #include "rewind/status.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace rwd {
 
 // Edit distance with adjacent transpositions counted as one edit (optimal
@@ -20,6 +24,12 @@ size_t EditDistance(const std::string& a, const std::string& b);
 // or "". Leading dashes of both are ignored, case too.
 std::string NearestWord(const std::string& word,
                         const std::vector<std::string>& candidates);
+
+// CLI11 answers a mistyped command or option with "A subcommand is
+// required" or by complaining about something else; this names the word
+// it did not know and the nearest one it does. "args" is the whole
+// command line; Ok when CLI11 may parse it.
+Status CheckCommandLine(CLI::App& app, const std::vector<std::string>& args);
 
 // What `--db PATH` must be before a command opens it: not empty, not a
 // directory, not a symbolic link to nothing, not a device or pipe; with
