@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -11,6 +12,8 @@
 
 #include "cli/commands.h"
 #include "cli/usage.h"
+#include "rewind/redact.h"
+#include "rewind/server.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -371,6 +374,37 @@ TEST(Commands, ImportsAHarFromARealBrowser) {
   EXPECT_TRUE(saw_post);
   std::ostringstream verify;
   EXPECT_EQ(RunVerify(store.get(), verify, err), kExitOk) << verify.str();
+}
+
+// A HAR file holds secrets in the clear; import stores every header the
+// recorder redacts (whatever its case) as the recorder does, nothing else.
+TEST(Commands, HarImportRedactsTheHeadersTheRecorderRedacts) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  std::string headers;
+  for (const std::string& name : DefaultRedactedHeaders()) {
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    headers += R"({"name":")" + lower + R"(","value":"secret-)" + name + R"("},)";
+  }
+  headers += R"({"name":"X-Kept","value":"visible"})";
+  const std::string har =
+      R"({"log":{"version":"1.2","entries":[{"startedDateTime":"2024-01-02T03:04:05.000Z",)"
+      R"("request":{"method":"GET","url":"http://h/v1/models","headers":[)" + headers +
+      R"(]},"response":{"status":200,"headers":[)" + headers +
+      R"(],"content":{"text":"{}"}},"timings":{"wait":1,"receive":1}}]}})";
+  std::istringstream in(har);
+  std::ostringstream err;
+  ASSERT_EQ(RunImport(store.get(), "har", in, false, err), kExitOk) << err.str();
+  Exchange x = store->Get(1).value();
+  for (const HeaderList* list : {&x.request.headers, &x.response.headers}) {
+    for (const std::string& name : DefaultRedactedHeaders()) {
+      EXPECT_EQ(FindHeader(*list, name), kRedacted) << name;
+    }
+    EXPECT_EQ(FindHeader(*list, "X-Kept"), "visible");
+  }
+  store.reset();
+  EXPECT_EQ(ReadFile(dir.File("r.sqlite")).find("secret-"), std::string::npos);
 }
 
 TEST(Commands, VerifyCatchesACorruptRowAndAWrongKey) {

@@ -24,6 +24,7 @@
 
 #include "cli/commands.h"
 #include "rewind/exchange.h"
+#include "rewind/redact.h"
 #include "util/text.h"
 
 namespace rwd {
@@ -528,17 +529,10 @@ HeaderList HarHeaders(const rapidjson::Value& obj, bool response) {
   return out;
 }
 
-const std::vector<std::string>& SecretHeaders() {
-  static const std::vector<std::string> kNames = {
-      "Authorization", "Proxy-Authorization", "Cookie",
-      "Set-Cookie",    "X-Api-Key",           "Api-Key"};
-  return kNames;
-}
-
 HeaderList RedactSecrets(HeaderList headers) {
   for (auto& [name, value] : headers) {
-    for (const std::string& s : SecretHeaders()) {
-      if (HeaderNameEquals(name, s)) value = "[REDACTED]";
+    for (std::string_view s : kSecretHeaders) {
+      if (HeaderNameEquals(name, s)) value = kRedacted;
     }
   }
   return headers;

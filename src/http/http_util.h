@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rewind/exchange.h"
+#include "rewind/redact.h"
 #include "util/text.h"
 
 namespace rwd {
@@ -37,8 +38,6 @@ void DisableServerRewrites(const httplib::Request& req);
 // "[REDACTED]".
 HeaderList Redact(const HeaderList& headers,
                   const std::vector<std::string>& names);
-
-constexpr const char* kRedacted = "[REDACTED]";
 
 // Copies end-to-end headers to "res", except Content-Type (returned, since
 // cpp-httplib sets it with the body) and redacted placeholders. Does not

@@ -20,6 +20,7 @@
 #include "http/server_metrics.h"
 #include "key/json.h"
 #include "modes/convert.h"
+#include "rewind/redact.h"
 #include "synth/dialect.h"
 #include "synth/engine_metrics.h"
 #include "util/access_log.h"
@@ -1108,8 +1109,7 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name) {
 }
 
 std::vector<std::string> DefaultRedactedHeaders() {
-  return {"Authorization", "Proxy-Authorization", "Cookie",
-          "Set-Cookie",    "X-Api-Key",           "Api-Key"};
+  return {kSecretHeaders.begin(), kSecretHeaders.end()};
 }
 
 Status ServerOptions::Validate() const {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rewind/redact.h"
+
 namespace rwd {
 namespace {
 
@@ -461,7 +463,7 @@ class Redactor : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Redactor
         bool match = true;
         for (size_t j = 0; j + 1 < depth_ && match; ++j) match = names_[j + 1] == path[j];
         if (!match) continue;
-        w_->String("[REDACTED]");
+        w_->String(kRedacted);
         ++redacted_;
         skip_next_ = true;
         return true;
