@@ -1,7 +1,10 @@
-// verify, rekey and prune: checking and repairing a recording.
+// verify, rekey, prune and merge: checking, repairing and combining
+// recordings.
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <set>
 
 #include "cli/commands.h"
 #include "util/text.h"
@@ -155,6 +158,75 @@ int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
     return kExitError;
   }
   err << "rewind: removed " << doomed.size() << " of " << rows.size() << " exchanges\n";
+  return kExitOk;
+}
+
+int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
+             std::ostream& err) {
+  struct Source {
+    int64_t started_at_us;
+    size_t input;
+    int64_t id;
+  };
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<Source> order;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    StoreOptions o;
+    o.path = inputs[i];
+    o.read_only = true;
+    o.any_canonicalizer = true;  // every key is recomputed under OUT's rules
+    Result<std::unique_ptr<Store>> s = Store::Open(o);
+    if (!s.ok()) {
+      err << "rewind: " << s.status().message() << "\n";
+      return kExitError;
+    }
+    Status scan = s.value()->Scan([&](const ExchangeSummary& e) {
+      order.push_back({e.started_at_us, i, e.id});
+    });
+    if (!scan.ok()) {
+      err << "rewind: " << scan.message() << "\n";
+      return kExitError;
+    }
+    stores.push_back(std::move(s.value()));
+  }
+  std::stable_sort(order.begin(), order.end(), [](const Source& a, const Source& b) {
+    return a.started_at_us < b.started_at_us;
+  });
+  Canonicalizer canon(out->rules());
+  std::set<std::pair<std::string, std::string>> seen;  // key, response digest
+  Progress progress("merge", static_cast<int64_t>(order.size()));
+  std::vector<std::shared_ptr<Store::Ticket>> tickets;
+  int64_t done = 0, dropped = 0;
+  for (const Source& src : order) {
+    Result<Exchange> e = stores[src.input]->Get(src.id);
+    if (!e.ok()) {
+      err << "rewind: " << inputs[src.input] << ": " << e.status().message() << "\n";
+      return kExitError;
+    }
+    e->id = 0;
+    e->key_hex = canon.Key(e->request).ToHex();
+    if (dedupe) {
+      const std::string digest =
+          std::to_string(e->response.status) + ":" + HashBytes(e->response.Body()).ToHex();
+      if (!seen.insert({e->key_hex, digest}).second) {
+        ++dropped;
+        progress.Update(++done);
+        continue;
+      }
+    }
+    tickets.push_back(out->Append(std::move(e.value())));
+    progress.Update(++done);
+  }
+  for (auto& t : tickets) {
+    Result<int64_t> id = out->WaitCommitted(t);
+    if (!id.ok()) {
+      err << "rewind: " << id.status().message() << "\n";
+      return kExitError;
+    }
+  }
+  err << "rewind: merged " << tickets.size() << " exchanges from " << inputs.size()
+      << " recordings" << (dedupe ? ", " + std::to_string(dropped) + " duplicates dropped" : "")
+      << "\n";
   return kExitOk;
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "synth/engine_util.h"
+#include "util/base64.h"
 
 namespace rwd {
 namespace {
@@ -20,31 +21,6 @@ constexpr int kMaxDimensions = 65536;
 constexpr size_t kMaxInputs = 2048;
 // Numbers in one answer at most (2,048 inputs of 4,096 dimensions).
 constexpr size_t kMaxNumbers = 2048 * 4096;
-
-std::string Base64(const std::string& bytes) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = static_cast<uint8_t>(bytes[i]) << 16 |
-                       static_cast<uint8_t>(bytes[i + 1]) << 8 | static_cast<uint8_t>(bytes[i + 2]);
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // The inputs of a request: strings, or token id lists written as text.
 struct Input {
@@ -176,7 +152,7 @@ SynthPlan Synthesizer::PlanEmbeddings(const Request& http, const SynthContext& c
         std::memcpy(&bits, &v[k], 4);
         for (int j = 0; j < 4; ++j) bytes[k * 4 + j] = static_cast<char>(bits >> (8 * j));
       }
-      body += '"' + Base64(bytes) + '"';
+      body += '"' + Base64Encode(bytes) + '"';
     } else {
       body += '[';
       char buf[32];
