@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/compare.h"
+#include "testutil/fake_clock.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -384,6 +386,52 @@ TEST(Load, ReplaysTheRecordedArrivalPatternTimesSpeed) {
   ASSERT_FALSE(d.HasParseError());
   EXPECT_EQ(d["requests"].GetInt(), 5);
   EXPECT_LT(d["send_lag_ms"]["p99"].GetDouble(), 15.0);
+}
+
+// On a FakeClock the schedule is exact: each send waits on the clock until
+// its planned time (recorded offsets / --speed) and no later, however many
+// senders there are.
+TEST(Load, PacesItsSendsOnItsClock) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  const std::vector<int64_t> at_ms = {0, 200, 260, 560, 600};
+  for (size_t i = 0; i < at_ms.size(); ++i) {
+    Exchange e;
+    e.request.method = "POST";
+    e.request.path = "/v1/chat/completions";
+    e.request.body = "{\"n\":" + std::to_string(i) + "}";
+    e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+    e.response.status = 200;
+    e.response.chunks = {{1000, "{}"}};
+    e.started_at_us = 1700000000000000 + at_ms[i] * 1000;
+    store->Append(e);
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  Stopwatch target;
+  testing::FakeClock clock;
+  const int64_t t0 = clock.NowMicros();
+  LoadFlags f;
+  f.target = target.url();
+  f.speed = 2;
+  f.clock = &clock;
+  f.json_path = dir.File("load.json");
+  std::ostringstream out, err;
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk) << err.str();
+  EXPECT_EQ(target.GapsMs().size(), 4u);
+  const std::vector<int64_t> sleeps = clock.sleeps();
+  ASSERT_FALSE(sleeps.empty());
+  for (int64_t planned_ms : {100, 130, 280, 300}) {
+    EXPECT_NE(std::find(sleeps.begin(), sleeps.end(), t0 + planned_ms * 1000), sleeps.end())
+        << planned_ms;
+  }
+  EXPECT_TRUE(std::is_sorted(sleeps.begin(), sleeps.end()));
+  EXPECT_EQ(sleeps.back(), t0 + 300000);
+  EXPECT_NE(out.str().find("5 requests in 0.3 s"), std::string::npos) << out.str();
+  rapidjson::Document d;
+  d.Parse(testing::ReadFile(f.json_path).c_str());
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_EQ(d["requests"].GetInt(), 5);
+  EXPECT_EQ(d["seconds"].GetDouble(), 0.3);
 }
 
 TEST(Load, StopsAtTheCountInClosedLoopAndCountsErrors) {

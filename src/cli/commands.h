@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "rewind/clock.h"
 #include "rewind/request_key.h"
 #include "rewind/store.h"
 
@@ -119,6 +120,9 @@ struct LoadFlags {
   std::vector<std::string> extra_headers;
   std::string json_path;
   int timeout_s = 120;
+  // Paces the sends and times the run and the answers; nullptr is
+  // SystemClock(). Not owned.
+  Clock* clock = nullptr;
 };
 // Replays recorded traffic against a live target and reports throughput,
 // errors and latency percentiles against the recording. 0 unless usage or
@@ -130,17 +134,27 @@ int RunLoad(Store* store, const LoadFlags& flags, std::ostream& out,
 // order, read without the bodies (Store::ScanKeys).
 Result<std::vector<ExchangeSummary>> KeySummaries(Store* store);
 
-// A progress line on stderr when it is a terminal; silent otherwise.
+// A progress line on stderr when it is a terminal; silent otherwise. The
+// line is cleared when the Progress goes.
 class Progress {
  public:
-  Progress(std::string label, int64_t total);
+  // "clock" times the redraws; nullptr is SystemClock(). Not owned.
+  Progress(std::string label, int64_t total, Clock* clock = nullptr);
   ~Progress();
+  // Draws "LABEL [#####     ] DONE/TOTAL", at most every 100 ms but
+  // always once "done" reaches the total.
   void Update(int64_t done);
+  // Draws "LABEL: TEXT", for work of no known total; the caller paces it.
+  void Show(const std::string& text);
+  // Clears the line now, drawn or not.
+  void Clear();
 
  private:
   const std::string label_;
   const int64_t total_;
+  Clock* const clock_;
   const bool enabled_;
+  bool drawn_ = false;
   int64_t last_draw_us_ = 0;
 };
 

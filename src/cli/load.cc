@@ -2,7 +2,6 @@
 // recorded arrival pattern (× --speed), at a fixed --rate, or closed-loop
 // with --concurrency N; report throughput, errors and latency.
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,7 +22,20 @@
 namespace rwd {
 namespace {
 
-using Steady = std::chrono::steady_clock;
+// How often the pacer, waiting for a send time, looks whether the run
+// stopped.
+constexpr int64_t kStopCheckUs = 20000;
+
+// Sleeps on "clock" until "deadline", or until "stop" is set (seen within
+// kStopCheckUs). Returns false if it stopped.
+bool SleepUntilUnlessStopped(Clock* clock, int64_t deadline, const std::atomic<bool>& stop) {
+  while (!stop) {
+    const int64_t now = clock->NowMicros();
+    if (now >= deadline) return true;
+    clock->SleepUntil(std::min(deadline, now + kStopCheckUs));
+  }
+  return false;
+}
 
 double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -100,8 +112,9 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     if (e->complete) AddTimings(e->response, &recorded[e->request.method + " " + e->request.path]);
     exchanges.push_back(std::move(e.value()));
   }
+  Clock* const clock = f.clock ? f.clock : SystemClock();
   Result<std::unique_ptr<FetchClient>> probe =
-      FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr);
+      FetchClient::Create(f.target, f.timeout_s, f.extra_headers, clock);
   if (!probe.ok()) {
     err << "rewind: " << probe.status().message() << "\n";
     return kExitError;
@@ -131,39 +144,57 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   // Set once the run must end (the duration is over, or a signal came):
   // senders stop issuing and requests in flight are cancelled.
   std::atomic<bool> stop{false};
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
+  // Open loop: the pacer alone waits on the clock, and releases request i
+  // at its planned time; a free sender takes the next one released.
+  std::mutex pace_mu;
+  std::condition_variable pace_cv;
+  int64_t released = 0;    // requests [0, released) may be sent
+  bool paced_all = false;  // no more will be released
   // Each sender's client, so that stopping can cancel what is in flight.
   std::mutex clients_mu;
   std::vector<std::unique_ptr<FetchClient>> clients(static_cast<size_t>(senders));
   auto fresh_client = [&](size_t t) {
-    auto c = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, nullptr).value());
+    auto c = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, clock).value());
     std::lock_guard<std::mutex> lock(clients_mu);
     if (stop) c->Cancel();
     clients[t] = std::move(c);
     return clients[t].get();
   };
-  const auto t0 = Steady::now();
-  auto elapsed_us = [&] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count();
-  };
+  const int64_t t0 = clock->NowMicros();
+  auto elapsed_us = [&] { return clock->NowMicros() - t0; };
   const int64_t duration_us = static_cast<int64_t>(f.duration_s * 1e6);
 
+  auto pacer = [&] {
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t when = planned_us(i);
+      if (duration_us > 0 && when > duration_us) break;
+      if (!SleepUntilUnlessStopped(clock, t0 + when, stop)) break;
+      {
+        std::lock_guard<std::mutex> lock(pace_mu);
+        released = i + 1;
+      }
+      pace_cv.notify_one();
+    }
+    {
+      std::lock_guard<std::mutex> lock(pace_mu);
+      paced_all = true;
+    }
+    pace_cv.notify_all();
+  };
   auto sender = [&](size_t t) {
     FetchClient* client = fresh_client(t);
     while (!stop) {
-      const int64_t i = next++;
-      if (i >= count) break;
+      int64_t i;
       double lag = 0;
-      if (!closed) {
-        const int64_t when = planned_us(i);
-        if (duration_us > 0 && when > duration_us) break;
-        std::unique_lock<std::mutex> lock(stop_mu);
-        if (stop_cv.wait_until(lock, t0 + std::chrono::microseconds(when),
-                               [&] { return stop.load(); })) {
-          break;
-        }
-        lag = static_cast<double>(elapsed_us() - when) / 1000.0;
+      if (closed) {
+        i = next++;
+        if (i >= count) break;
+      } else {
+        std::unique_lock<std::mutex> lock(pace_mu);
+        pace_cv.wait(lock, [&] { return stop || next < released || paced_all; });
+        if (stop || next >= released) break;
+        i = next++;
+        lag = static_cast<double>(elapsed_us() - planned_us(i)) / 1000.0;
       }
       const Exchange& e = exchanges[static_cast<size_t>(i % static_cast<int64_t>(exchanges.size()))];
       ++issued;
@@ -186,15 +217,16 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     ++finished;
   };
   std::vector<std::thread> threads;
+  if (!closed) threads.emplace_back(pacer);
   for (int t = 0; t < senders; ++t) threads.emplace_back(sender, static_cast<size_t>(t));
-  const bool tty = isatty(STDERR_FILENO) == 1;
+  Progress progress("load", 0, clock);
   std::string stopped_by;  // "" while running to the end
   auto stop_all = [&] {
     {
-      std::lock_guard<std::mutex> lock(stop_mu);
+      std::lock_guard<std::mutex> lock(pace_mu);
       stop = true;
     }
-    stop_cv.notify_all();
+    pace_cv.notify_all();
     std::lock_guard<std::mutex> lock(clients_mu);
     for (auto& c : clients) {
       if (c) c->Cancel();
@@ -210,15 +242,19 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     // Again while senders remain: a Fetch that began just as the run
     // stopped is cancelled by the next call.
     if (!stopped_by.empty()) stop_all();
-    if (tty && !stop) {
-      std::fprintf(stderr, "\rload: %lld sent, %lld answered, %.1f s", static_cast<long long>(issued.load()),
-                   static_cast<long long>(completed.load()), static_cast<double>(elapsed_us()) / 1e6);
+    if (!stop) {
+      char line[128];
+      std::snprintf(line, sizeof(line), "%lld sent, %lld answered, %.1f s",
+                    static_cast<long long>(issued.load()), static_cast<long long>(completed.load()),
+                    static_cast<double>(elapsed_us()) / 1e6);
+      progress.Show(line);
     }
-    std::unique_lock<std::mutex> lock(stop_mu);
-    stop_cv.wait_for(lock, std::chrono::milliseconds(stop ? 20 : 50));
+    // A tick of real time to look for a signal, the end of the duration
+    // and finished senders, whatever "clock" is.
+    std::this_thread::sleep_for(std::chrono::milliseconds(stop ? 20 : 50));
   }
   for (auto& t : threads) t.join();
-  if (tty) std::fprintf(stderr, "\r\033[K");
+  progress.Clear();
   const double seconds = static_cast<double>(elapsed_us()) / 1e6;
   int64_t error_total = 0;
   for (const auto& [kind, n] : errors) error_total += n;
