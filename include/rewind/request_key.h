@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,13 +44,26 @@ struct KeyRules {
   std::vector<std::string> ignore_fields;
   // Header names (case-insensitive) whose values join the key. Default: none.
   std::vector<std::string> match_headers;
+  // Detectors applied before keying and storing (record --scrub): built-in
+  // kinds ("email", "phone", ...) and "NAME=REGEX" patterns. A value they
+  // find, and a placeholder a recording holds instead ("<email:3f9a1c2b>"),
+  // are keyed as their type ("<email>"), so a request carrying any e-mail
+  // keys like the recorded one. Stored (never the secret) so that replay
+  // scrubs a live request the same way. Default: none.
+  std::vector<std::string> scrub = {};
+  std::vector<std::string> scrub_patterns = {};
 
   bool operator==(const KeyRules& other) const;
 
-  // The rules as stored in a recording: a JSON object.
+  // The rules as stored in a recording: a JSON object. The scrub lists are
+  // written only when set, so a recording without them keeps its bytes.
   std::string ToJson() const;
   static Result<KeyRules> FromJson(const std::string& json);
 };
+
+namespace scrub {
+class Scrubber;
+}
 
 // user, request_id, metadata, store, service_tier, safety_identifier,
 // prompt_cache_key.
@@ -75,7 +89,12 @@ struct RequestKeyHash {
 
 class Canonicalizer {
  public:
+  // REQUIRES: the rules' scrub lists are valid (KeyRules::FromJson and the
+  // command line check them); invalid ones are not applied.
   explicit Canonicalizer(KeyRules rules);
+  ~Canonicalizer();
+  Canonicalizer(const Canonicalizer&);
+  Canonicalizer& operator=(const Canonicalizer&);
 
   // Identifies the canonical encoding. Stored in recordings; changes
   // whenever the encoding of any request would change.
@@ -97,9 +116,17 @@ class Canonicalizer {
                                 size_t limit = 20) const;
 
  private:
+  // The request as keyed: scrubbed to types when the rules scrub.
+  const Request& Keyed(const Request& request, Request* scratch) const;
+  std::string CanonicalOf(const Request& request) const;
+
   KeyRules rules_;
   std::vector<std::vector<std::string>> ignore_paths_;  // split on '.'
+  std::shared_ptr<const scrub::Scrubber> scrubber_;     // kKey mode, or null
 };
+
+// OK when the scrub lists of the rules name known kinds and valid patterns.
+Status ValidateScrubRules(const KeyRules& rules);
 
 // XXH3-128 of arbitrary bytes.
 RequestKey HashBytes(const std::string& bytes);

@@ -7,6 +7,7 @@
 
 #include "key/json.h"
 #include "rewind/request_key.h"
+#include "scrub/scrubber.h"
 
 namespace rwd {
 namespace {
@@ -115,9 +116,44 @@ Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
   }
   for (std::string& name : rules_.match_headers) name = Lower(name);
   std::sort(rules_.match_headers.begin(), rules_.match_headers.end());
+  if (!rules_.scrub.empty() || !rules_.scrub_patterns.empty()) {
+    auto detectors = scrub::Detectors::Make(rules_.scrub, rules_.scrub_patterns);
+    if (detectors.ok()) {
+      scrubber_ = std::make_shared<const scrub::Scrubber>(
+          std::move(detectors).value(), scrub::Mode::kKey);
+    }
+  }
 }
 
-std::string Canonicalizer::Canonical(const Request& request) const {
+Canonicalizer::~Canonicalizer() = default;
+Canonicalizer::Canonicalizer(const Canonicalizer&) = default;
+Canonicalizer& Canonicalizer::operator=(const Canonicalizer&) = default;
+
+const Request& Canonicalizer::Keyed(const Request& request,
+                                    Request* scratch) const {
+  if (scrubber_ == nullptr) return request;
+  scratch->method = request.method;
+  scratch->path = scrubber_->Path(request.path);
+  scratch->query = scrubber_->Query(request.query);
+  for (const std::string& name : rules_.match_headers) {
+    std::string value = FindHeader(request.headers, name);
+    scratch->headers.emplace_back(name, scrubber_->HeaderValue(name, value));
+  }
+  // A body the scrubber cannot read (Content-Encoding) is keyed as it is;
+  // record does not store such a body.
+  Result<std::string> body =
+      scrubber_->Body(request.body, FindHeader(request.headers, "Content-Type"),
+                      FindHeader(request.headers, "Content-Encoding"));
+  scratch->body = body.ok() ? std::move(body).value() : request.body;
+  return *scratch;
+}
+
+std::string Canonicalizer::Canonical(const Request& original) const {
+  Request scratch;
+  return CanonicalOf(Keyed(original, &scratch));
+}
+
+std::string Canonicalizer::CanonicalOf(const Request& request) const {
   std::string out;
   out.reserve(request.body.size() + request.path.size() + 64);
   AppendField(&out, request.method);
@@ -145,9 +181,12 @@ RequestKey Canonicalizer::Key(const Request& request) const {
   return HashBytes(Canonical(request));
 }
 
-std::vector<std::string> Canonicalizer::Diff(const Request& a,
-                                             const Request& b,
+std::vector<std::string> Canonicalizer::Diff(const Request& original_a,
+                                             const Request& original_b,
                                              size_t limit) const {
+  Request scratch_a, scratch_b;
+  const Request& a = Keyed(original_a, &scratch_a);
+  const Request& b = Keyed(original_b, &scratch_b);
   std::vector<std::string> diffs;
   auto add = [&](std::string what) {
     if (diffs.size() < limit) diffs.push_back(std::move(what));

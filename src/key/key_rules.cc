@@ -3,6 +3,7 @@
 #include <rapidjson/writer.h>
 
 #include "rewind/request_key.h"
+#include "scrub/detectors.h"
 
 namespace rwd {
 namespace {
@@ -38,7 +39,8 @@ Status ReadList(const rapidjson::Value& obj, const char* name,
 
 bool KeyRules::operator==(const KeyRules& other) const {
   return ignore_fields == other.ignore_fields &&
-         match_headers == other.match_headers;
+         match_headers == other.match_headers && scrub == other.scrub &&
+         scrub_patterns == other.scrub_patterns;
 }
 
 std::string KeyRules::ToJson() const {
@@ -47,6 +49,10 @@ std::string KeyRules::ToJson() const {
   w.StartObject();
   WriteList(&w, "ignore_fields", ignore_fields);
   WriteList(&w, "match_headers", match_headers);
+  if (!scrub.empty() || !scrub_patterns.empty()) {
+    WriteList(&w, "scrub", scrub);
+    WriteList(&w, "scrub_patterns", scrub_patterns);
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -60,8 +66,23 @@ Result<KeyRules> KeyRules::FromJson(const std::string& json) {
   KeyRules rules;
   Status s = ReadList(doc, "ignore_fields", &rules.ignore_fields);
   if (s.ok()) s = ReadList(doc, "match_headers", &rules.match_headers);
+  if (s.ok() && doc.HasMember("scrub")) {
+    s = ReadList(doc, "scrub", &rules.scrub);
+    if (s.ok()) s = ReadList(doc, "scrub_patterns", &rules.scrub_patterns);
+    if (s.ok()) {
+      Status valid = ValidateScrubRules(rules);
+      if (!valid.ok()) {
+        s = Status::Corruption("key rules: " + valid.message());
+      }
+    }
+  }
   if (!s.ok()) return s;
   return rules;
+}
+
+Status ValidateScrubRules(const KeyRules& rules) {
+  if (rules.scrub.empty() && rules.scrub_patterns.empty()) return Status::Ok();
+  return scrub::Detectors::Make(rules.scrub, rules.scrub_patterns).status();
 }
 
 }  // namespace rwd

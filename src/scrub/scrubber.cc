@@ -1,0 +1,523 @@
+#include "scrub/scrubber.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace rwd::scrub {
+namespace {
+
+// Nested escaped JSON is decoded this many levels deep.
+constexpr int kMaxStringDepth = 4;
+
+bool NameIs(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HeaderOf(const HeaderList& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (NameIs(n, name)) return v;
+  }
+  return std::string();
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool Contains(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
+
+char FirstNonSpace(std::string_view s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return c;
+  }
+  return '\0';
+}
+
+bool LooksLikeJson(std::string_view s) {
+  char c = FirstNonSpace(s);
+  return c == '{' || c == '[';
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool ReadHex4(std::string_view s, size_t i, uint32_t* out) {
+  if (i + 4 > s.size()) return false;
+  uint32_t v = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    int h = HexValue(s[k]);
+    if (h < 0) return false;
+    v = v * 16 + static_cast<uint32_t>(h);
+  }
+  *out = v;
+  return true;
+}
+
+// The value of a JSON string literal's content (between the quotes); false
+// when an escape is malformed or a surrogate is unpaired.
+bool Unescape(std::string_view s, std::string* out) {
+  out->clear();
+  out->reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c != '\\') {
+      out->push_back(c);
+      continue;
+    }
+    if (++i >= s.size()) return false;
+    switch (s[i]) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'u': {
+        uint32_t cp;
+        if (!ReadHex4(s, i + 1, &cp)) return false;
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t low;
+          if (i + 2 >= s.size() || s[i + 1] != '\\' || s[i + 2] != 'u' ||
+              !ReadHex4(s, i + 3, &low) || low < 0xDC00 || low > 0xDFFF) {
+            return false;
+          }
+          i += 6;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return false;
+        }
+        AppendUtf8(cp, out);
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+// A JSON string literal, quotes included, for a value.
+std::string Escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi, lo;
+    if (s[i] == '%' && i + 2 < s.size() + 0 && (hi = HexValue(s[i + 1])) >= 0 &&
+        (lo = HexValue(s[i + 2])) >= 0) {
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    bool keep = (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+                (u >= '0' && u <= '9') || std::strchr("-._~!$'()*,;:@+=", c);
+    if (keep && c != '\0') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
+bool IsBinaryType(std::string_view ct) {
+  return ct.substr(0, 6) == "image/" || ct.substr(0, 6) == "audio/" ||
+         ct.substr(0, 6) == "video/" ||
+         Contains(ct, "application/octet-stream") ||
+         Contains(ct, "application/pdf") || Contains(ct, "application/zip");
+}
+
+bool IsFraming(std::string_view name) {
+  return NameIs(name, "Content-Type") || NameIs(name, "Content-Length") ||
+         NameIs(name, "Content-Encoding") ||
+         NameIs(name, "Transfer-Encoding");
+}
+
+}  // namespace
+
+std::string NewSecret() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // The system's generator failed: fall back on the kernel's directly.
+    FILE* f = std::fopen("/dev/urandom", "rb");
+    size_t n = f != nullptr ? std::fread(bytes, 1, sizeof(bytes), f) : 0;
+    if (f != nullptr) std::fclose(f);
+    if (n != sizeof(bytes)) std::abort();
+  }
+  return std::string(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+}
+
+std::string ApplyEdits(std::string_view text, const std::vector<Edit>& edits) {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  for (const Edit& e : edits) {
+    out.append(text.substr(pos, e.begin - pos));
+    out += e.text;
+    pos = e.end;
+  }
+  out.append(text.substr(pos));
+  return out;
+}
+
+void ApplyEditsToChunks(std::vector<Chunk>* chunks,
+                        const std::vector<Edit>& edits) {
+  if (edits.empty()) return;
+  size_t start = 0;  // the chunk's first byte in the concatenation
+  size_t e = 0;      // the next edit
+  size_t skip_to = 0;  // bytes before this belong to an edit already applied
+  for (Chunk& chunk : *chunks) {
+    const size_t end = start + chunk.data.size();
+    std::string data;
+    size_t pos = std::max(start, skip_to);
+    while (pos < end) {
+      if (e < edits.size() && edits[e].begin < end) {
+        const Edit& edit = edits[e];
+        data.append(chunk.data, pos - start, edit.begin - pos);
+        data += edit.text;
+        pos = edit.end;
+        skip_to = edit.end;
+        ++e;
+      } else {
+        data.append(chunk.data, pos - start, end - pos);
+        pos = end;
+      }
+    }
+    chunk.data = std::move(data);
+    start = end;
+  }
+}
+
+Scrubber::Scrubber(std::shared_ptr<const Detectors> detectors, Mode mode,
+                   std::string secret)
+    : detectors_(std::move(detectors)),
+      mode_(mode),
+      secret_(std::move(secret)) {}
+
+std::string Scrubber::Replacement(const Match& m,
+                                  std::string_view value) const {
+  if (m.detector < 0) {
+    const std::string& name = detectors_->name(-1 - m.detector);
+    return mode_ == Mode::kKey ? "<" + name + ">" : std::string(value);
+  }
+  const std::string& name = detectors_->name(m.detector);
+  if (mode_ == Mode::kKey) return "<" + name + ">";
+  std::string input = name;
+  input.push_back('\0');
+  input.append(value);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
+       &mac_len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "<" + name + ":";
+  for (int i = 0; i < 4; ++i) {
+    out.push_back(kHex[mac[i] >> 4]);
+    out.push_back(kHex[mac[i] & 0xF]);
+  }
+  out.push_back('>');
+  return out;
+}
+
+void Scrubber::TextEdits(std::string_view text, size_t base, bool quote_digits,
+                         std::vector<Edit>* edits, Counts* counts) const {
+  std::vector<Match> matches;
+  detectors_->Find(text, &matches);
+  for (const Match& m : matches) {
+    std::string_view value = text.substr(m.begin, m.end - m.begin);
+    if (m.detector >= 0 && counts != nullptr) {
+      counts->resize(detectors_->size());
+      ++(*counts)[static_cast<size_t>(m.detector)];
+    }
+    if (m.detector < 0 && mode_ == Mode::kStore) continue;
+    std::string replacement = Replacement(m, value);
+    if (quote_digits && m.detector >= 0 &&
+        std::all_of(value.begin(), value.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      replacement = "\"" + replacement + "\"";
+    }
+    edits->push_back({base + m.begin, base + m.end, std::move(replacement)});
+  }
+}
+
+std::string Scrubber::Decoded(std::string_view decoded, int depth,
+                              Counts* counts) const {
+  std::vector<Edit> edits;
+  if (depth < kMaxStringDepth && LooksLikeJson(decoded)) {
+    JsonEdits(decoded, 0, depth + 1, &edits, counts);
+  } else {
+    TextEdits(decoded, 0, false, &edits, counts);
+  }
+  if (edits.empty()) return std::string(decoded);
+  return ApplyEdits(decoded, edits);
+}
+
+void Scrubber::JsonEdits(std::string_view s, size_t base, int depth,
+                         std::vector<Edit>* edits, Counts* counts) const {
+  size_t i = 0;
+  size_t region = 0;  // start of the bytes between literals
+  std::string decoded;
+  while (i < s.size()) {
+    if (s[i] != '"') {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    bool escaped = false;
+    while (j < s.size() && s[j] != '"') {
+      if (s[j] == '\\') {
+        escaped = true;
+        ++j;
+      }
+      ++j;
+    }
+    if (j >= s.size()) break;  // unterminated: the rest is text
+    TextEdits(s.substr(region, i - region), base + region, true, edits,
+              counts);
+    std::string_view content = s.substr(i + 1, j - i - 1);
+    if (!escaped || !Unescape(content, &decoded)) {
+      TextEdits(content, base + i + 1, false, edits, counts);
+    } else {
+      std::string scrubbed = Decoded(decoded, depth, counts);
+      if (scrubbed != decoded) {
+        edits->push_back({base + i, base + j + 1, Escape(scrubbed)});
+      }
+    }
+    i = j + 1;
+    region = i;
+  }
+  TextEdits(s.substr(region), base + region, true, edits, counts);
+}
+
+void Scrubber::LineEdits(std::string_view s, bool sse,
+                         std::vector<Edit>* edits, Counts* counts) const {
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t nl = s.find('\n', start);
+    size_t end = nl == std::string_view::npos ? s.size() : nl;
+    std::string_view line = s.substr(start, end - start);
+    size_t skip = 0;
+    if (sse && line.substr(0, 5) == "data:") skip = 5;
+    std::string_view payload = line.substr(skip);
+    if (LooksLikeJson(payload)) {
+      JsonEdits(payload, start + skip, 0, edits, counts);
+    } else {
+      TextEdits(payload, start + skip, false, edits, counts);
+    }
+    start = end + 1;
+  }
+}
+
+std::string Scrubber::Text(std::string_view text, Counts* counts) const {
+  std::vector<Edit> edits;
+  TextEdits(text, 0, false, &edits, counts);
+  return edits.empty() ? std::string(text) : ApplyEdits(text, edits);
+}
+
+std::string Scrubber::Percent(std::string_view component,
+                              Counts* counts) const {
+  if (component.empty()) return std::string();
+  std::string decoded = PercentDecode(component);
+  std::vector<Edit> edits;
+  TextEdits(decoded, 0, false, &edits, counts);
+  if (edits.empty()) return std::string(component);
+  return PercentEncode(ApplyEdits(decoded, edits));
+}
+
+std::string Scrubber::Query(std::string_view query, Counts* counts) const {
+  std::string out;
+  out.reserve(query.size());
+  size_t start = 0;
+  while (true) {
+    size_t amp = query.find('&', start);
+    std::string_view param = query.substr(
+        start, amp == std::string_view::npos ? amp : amp - start);
+    size_t eq = param.find('=');
+    if (eq == std::string_view::npos) {
+      out += Percent(param, counts);
+    } else {
+      out.append(param.substr(0, eq + 1));
+      out += Percent(param.substr(eq + 1), counts);
+    }
+    if (amp == std::string_view::npos) break;
+    out.push_back('&');
+    start = amp + 1;
+  }
+  return out;
+}
+
+std::string Scrubber::Path(std::string_view path, Counts* counts) const {
+  std::string out;
+  out.reserve(path.size());
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    out += Percent(path.substr(start, slash == std::string_view::npos
+                                          ? slash
+                                          : slash - start),
+                   counts);
+    if (slash == std::string_view::npos) break;
+    out.push_back('/');
+    start = slash + 1;
+  }
+  return out;
+}
+
+std::string Scrubber::HeaderValue(std::string_view name, std::string_view value,
+                                  Counts* counts) const {
+  if (IsFraming(name) || value == "[REDACTED]") return std::string(value);
+  return Text(value, counts);
+}
+
+Status Scrubber::BodyEdits(std::string_view body,
+                           std::string_view content_type,
+                           std::string_view content_encoding,
+                           std::vector<Edit>* edits, Counts* counts) const {
+  if (body.empty()) return Status::Ok();
+  std::string encoding = Lower(content_encoding);
+  if (!encoding.empty() && encoding != "identity") {
+    return Status::InvalidArgument(kUnscrubbable);
+  }
+  std::string ct = Lower(content_type);
+  if (IsBinaryType(ct)) return Status::Ok();
+  if (Contains(ct, "x-www-form-urlencoded")) {
+    std::string scrubbed = Query(body, counts);
+    if (scrubbed != body) edits->push_back({0, body.size(), scrubbed});
+  } else if (Contains(ct, "event-stream")) {
+    LineEdits(body, true, edits, counts);
+  } else if (Contains(ct, "ndjson") || Contains(ct, "jsonl") ||
+             Contains(ct, "json-seq")) {
+    LineEdits(body, false, edits, counts);
+  } else if (ct.empty() && (body.substr(0, 5) == "data:" ||
+                            body.substr(0, 6) == "event:")) {
+    LineEdits(body, true, edits, counts);
+  } else if (Contains(ct, "json") || LooksLikeJson(body)) {
+    JsonEdits(body, 0, 0, edits, counts);
+  } else {
+    TextEdits(body, 0, false, edits, counts);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Scrubber::Body(std::string_view body,
+                                   std::string_view content_type,
+                                   std::string_view content_encoding,
+                                   Counts* counts) const {
+  std::vector<Edit> edits;
+  Status s = BodyEdits(body, content_type, content_encoding, &edits, counts);
+  if (!s.ok()) return s;
+  return edits.empty() ? std::string(body) : ApplyEdits(body, edits);
+}
+
+Status Scrubber::ScrubRequest(Request* request, Counts* counts) const {
+  Result<std::string> body =
+      Body(request->body, HeaderOf(request->headers, "Content-Type"),
+           HeaderOf(request->headers, "Content-Encoding"), counts);
+  if (!body.ok()) return body.status();
+  request->body = std::move(body).value();
+  request->path = Path(request->path, counts);
+  if (!request->query.empty()) request->query = Query(request->query, counts);
+  for (auto& [name, value] : request->headers) {
+    value = HeaderValue(name, value, counts);
+  }
+  return Status::Ok();
+}
+
+Status Scrubber::ScrubResponse(Response* response, Counts* counts) const {
+  size_t total = 0;
+  for (const Chunk& c : response->chunks) total += c.data.size();
+  if (total > 0) {
+    std::string body;
+    body.reserve(total);
+    for (const Chunk& c : response->chunks) body += c.data;
+    std::vector<Edit> edits;
+    Status s = BodyEdits(body, HeaderOf(response->headers, "Content-Type"),
+                         HeaderOf(response->headers, "Content-Encoding"),
+                         &edits, counts);
+    if (!s.ok()) return s;
+    ApplyEditsToChunks(&response->chunks, edits);
+  }
+  for (auto& [name, value] : response->headers) {
+    value = HeaderValue(name, value, counts);
+  }
+  return Status::Ok();
+}
+
+}  // namespace rwd::scrub
