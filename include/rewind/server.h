@@ -90,6 +90,11 @@ struct ServerOptions {
   // Dotted JSON paths in request bodies whose values are secrets: stored
   // as "[REDACTED]" and left out of the key. Default: none.
   std::vector<std::string> redact_fields;
+  // Record (and replay with --on-miss record) into a recording whose key
+  // rules scrub (KeyRules::scrub): the secret of the placeholders'
+  // HMAC. Never stored, never shown by ConfigJson(). Empty: a random one
+  // for this run. Default: "".
+  std::string scrub_secret;
   // Bearer token the admin endpoints (/__rewind/* except health) require.
   // Empty: required nowhere on loopback; off the loopback the endpoints
   // are then refused (403). Default: "".

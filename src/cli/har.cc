@@ -256,6 +256,18 @@ int WriteHarExport(Store* store, std::ostream& out, std::ostream& err) {
   w.Key("version");
   w.String("0.1.0");
   w.EndObject();
+  const KeyRules& rules = store->rules();
+  if (!rules.scrub.empty() || !rules.scrub_patterns.empty()) {
+    std::string what;
+    for (const std::string& k : rules.scrub) what += (what.empty() ? "" : ", ") + k;
+    for (const std::string& p : rules.scrub_patterns) {
+      what += (what.empty() ? "" : ", ") + p.substr(0, p.find('='));
+    }
+    const std::string comment =
+        "scrubbed by rewind: " + what + " (values replaced by <kind:hhhhhhhh>)";
+    w.Key("comment");
+    w.String(comment.c_str(), static_cast<rapidjson::SizeType>(comment.size()));
+  }
   w.Key("entries");
   w.StartArray();
   int64_t done = 0;

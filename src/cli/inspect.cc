@@ -195,6 +195,22 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
   return kExitOk;
 }
 
+// "scrubbed: email, phone; patterns customer=...", or "" when not.
+static std::string ScrubbedLine(const KeyRules& rules) {
+  if (rules.scrub.empty() && rules.scrub_patterns.empty()) return "";
+  std::string line = "scrubbed: ";
+  for (size_t i = 0; i < rules.scrub.size(); ++i) {
+    line += (i ? ", " : "") + rules.scrub[i];
+  }
+  if (!rules.scrub_patterns.empty()) {
+    line += rules.scrub.empty() ? "patterns " : "; patterns ";
+    for (size_t i = 0; i < rules.scrub_patterns.size(); ++i) {
+      line += (i ? ", " : "") + rules.scrub_patterns[i];
+    }
+  }
+  return line + " (values replaced by <kind:hhhhhhhh>, keyed as <kind>)";
+}
+
 int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
             std::ostream& err) {
   int64_t id = 0;
@@ -229,7 +245,10 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   out << "exchange " << e.id << "  key " << ShownKey(e.key_hex) << "\n";
   out << "recorded " << TableTimeUtc(e.started_at_us) << " UTC, "
       << Ms(e.arrival_offset_us) << " ms into its session, "
-      << (e.complete ? "complete" : "INCOMPLETE: " + e.error) << "\n\n";
+      << (e.complete ? "complete" : "INCOMPLETE: " + e.error) << "\n";
+  const std::string scrubbed = ScrubbedLine(store->rules());
+  if (!scrubbed.empty()) out << scrubbed << "\n";
+  out << "\n";
   out << "request\n  " << e.request.method << " " << e.request.Target() << "\n";
   for (const auto& [n, v] : e.request.headers) out << "  " << n << ": " << v << "\n";
   if (!e.request.body.empty()) {

@@ -100,12 +100,33 @@ struct JsonExchange {
   }
 };
 
+// The key rules; the scrub lists are written only when set (a recording
+// without them exports as before).
 struct JsonRules {
   std::vector<std::string> ignore_fields;
   std::vector<std::string> match_headers;
+  std::vector<std::string> scrub;
+  std::vector<std::string> scrub_patterns;
   template <class A>
-  void serialize(A& a) {
+  void save(A& a) const {
     a(CEREAL_NVP(ignore_fields), CEREAL_NVP(match_headers));
+    if (!scrub.empty() || !scrub_patterns.empty()) {
+      a(CEREAL_NVP(scrub), CEREAL_NVP(scrub_patterns));
+    }
+  }
+  template <class A>
+  void load(A& a) {
+    a(CEREAL_NVP(ignore_fields), CEREAL_NVP(match_headers));
+    const char* next = a.getNodeName();
+    if (next != nullptr && std::string(next) == "scrub") {
+      a(CEREAL_NVP(scrub), CEREAL_NVP(scrub_patterns));
+    }
+  }
+  KeyRules Rules() const {
+    KeyRules r{ignore_fields, match_headers};
+    r.scrub = scrub;
+    r.scrub_patterns = scrub_patterns;
+    return r;
   }
 };
 
@@ -192,7 +213,8 @@ int WriteJsonExport(Store* store, std::ostream& out, std::ostream& err) {
     ar(cereal::make_nvp("format", std::string("rewind.recording")));
     const KeyRules& rules = store->rules();
     ar(cereal::make_nvp("key_rules",
-                        JsonRules{rules.ignore_fields, rules.match_headers}));
+                        JsonRules{rules.ignore_fields, rules.match_headers,
+                                  rules.scrub, rules.scrub_patterns}));
     ar(cereal::make_nvp("schema_version", kExportSchemaVersion));
   } catch (const cereal::Exception& e) {
     err << "rewind: writing the export: " << e.what() << "\n";
@@ -226,7 +248,12 @@ int ImportJson(Store* store, std::string text, bool rekey, std::ostream& err) {
     JsonRules rules;
     ar(cereal::make_nvp("canonicalizer", canonicalizer));
     ar(cereal::make_nvp("key_rules", rules));
-    const KeyRules file_rules{rules.ignore_fields, rules.match_headers};
+    const KeyRules file_rules = rules.Rules();
+    Status scrub_rules = ValidateScrubRules(file_rules);
+    if (!scrub_rules.ok()) {
+      err << "rewind: the file's key rules: " << scrub_rules.message() << "\n";
+      return kExitError;
+    }
     if (!rekey && (canonicalizer != Canonicalizer::Name() ||
                    !(file_rules == store->rules()))) {
       err << "rewind: the file was keyed by " << canonicalizer << " with rules "

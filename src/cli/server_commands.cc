@@ -22,6 +22,7 @@
 #include "cli/usage.h"
 #include "rewind/server.h"
 #include "rewind/store.h"
+#include "scrub/detectors.h"
 
 namespace rwd {
 namespace {
@@ -86,6 +87,11 @@ struct ServeFlags {
   std::string admin_token;
   std::string metrics_token;
   std::vector<std::string> match_headers;
+  // record --scrub: kinds (comma lists, repeatable), NAME=REGEX patterns,
+  // and the placeholders' secret.
+  std::vector<std::string> scrub;
+  std::vector<std::string> scrub_patterns;
+  std::string scrub_key;
   size_t max_connections = 1024;
   int backend_timeout_s = 600;
   int keep_alive_timeout_s = 2;
@@ -391,6 +397,34 @@ int Serve(ServerOptions options, const std::string& mode_name,
   return kExitOk;
 }
 
+// The --scrub lists, joined and parsed.
+Result<std::vector<std::string>> ScrubKinds(
+    const std::vector<std::string>& lists) {
+  std::string joined;
+  for (const std::string& l : lists) joined += (joined.empty() ? "" : ",") + l;
+  return scrub::ParseKinds(joined);
+}
+
+// The scrub flags, checked before any file is touched.
+Status CheckScrubFlags(const ServeFlags& f) {
+  std::vector<std::string> kinds;
+  if (!f.scrub.empty()) {
+    Result<std::vector<std::string>> parsed = ScrubKinds(f.scrub);
+    if (!parsed.ok()) return parsed.status();
+    kinds = parsed.value();
+  }
+  if (!f.scrub_patterns.empty() || !kinds.empty()) {
+    Status s = scrub::Detectors::Make(kinds, f.scrub_patterns).status();
+    if (!s.ok()) return s;
+  }
+  if (!f.scrub_key.empty() && f.scrub_key.size() < 16) {
+    return Status::InvalidArgument(
+        "--scrub-key must be at least 16 characters (a short key lets a "
+        "placeholder be matched to a guessed value)");
+  }
+  return Status::Ok();
+}
+
 // "writable" false opens the recording read-only: replay never changes it.
 Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   StoreOptions so;
@@ -399,7 +433,8 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   so.read_only = !writable;
   so.immutable = f.immutable;
   if (!f.ignore_fields.empty() || !f.match_headers.empty() ||
-      !f.redact_fields.empty()) {
+      !f.redact_fields.empty() || !f.scrub.empty() ||
+      !f.scrub_patterns.empty()) {
     // Secret fields never join the key: a recording made with one secret
     // replays with another, and stored (redacted) bodies keep their keys.
     KeyRules rules{DefaultIgnoredFields(), f.match_headers};
@@ -411,6 +446,12 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
         }
       }
     }
+    if (!f.scrub.empty()) {
+      Result<std::vector<std::string>> kinds = ScrubKinds(f.scrub);
+      if (!kinds.ok()) return kinds.status();
+      rules.scrub = kinds.value();
+    }
+    rules.scrub_patterns = f.scrub_patterns;
     so.rules = rules;
   }
   Result<std::unique_ptr<Store>> store = Store::Open(so);
@@ -432,6 +473,9 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->backend = f.backend;
   o->redact_headers = f.redact_headers;
   o->redact_fields = f.redact_fields;
+  Status scrub_flags = CheckScrubFlags(f);
+  if (!scrub_flags.ok()) return scrub_flags;
+  o->scrub_secret = f.scrub_key;
   o->client_timeout_s = f.client_timeout_s;
   o->admin_token = f.admin_token;
   o->metrics_token = f.metrics_token;
@@ -561,6 +605,22 @@ Command AddRecordCommand(CLI::App& app) {
   record->add_option("--redact-field", f->redact_fields,
                      "Dotted JSON body path holding a secret: stored as "
                      "[REDACTED] and left out of the key (repeatable)");
+  record->add_option("--scrub", f->scrub,
+                     "Replace personal data and secrets before anything is "
+                     "written: a comma list of email, phone, card, ipv4, "
+                     "ipv6, ip, iban, token, all (repeatable). Each value "
+                     "becomes <kind:hhhhhhhh>, keyed by --scrub-key")
+      ->type_name("KINDS");
+  record->add_option("--scrub-pattern", f->scrub_patterns,
+                     "A detector of your own, NAME=REGEX (RE2 syntax; the "
+                     "first group, if any, is what is replaced; "
+                     "repeatable)");
+  record->add_option("--scrub-key", f->scrub_key,
+                     "Secret of the scrub placeholders (at least 16 "
+                     "characters; never stored). Without it a random one per "
+                     "run: the same value then gets another placeholder in "
+                     "another run")
+      ->envname("REWIND_SCRUB_KEY");
   record->add_option("--max-record-bytes", f->max_record_bytes,
                      "Largest response body recorded; a larger one is "
                      "relayed to the client in full but not stored")
@@ -609,6 +669,10 @@ Command AddReplayCommand(CLI::App& app) {
                      "With --on-miss record: JSON body path stored as "
                      "[REDACTED] (must be among the recording's ignored "
                      "fields; repeatable)");
+  replay->add_option("--scrub-key", f->scrub_key,
+                     "With --on-miss record into a scrubbed recording: the "
+                     "placeholders' secret (as record --scrub-key)")
+      ->envname("REWIND_SCRUB_KEY");
   replay->add_option("--max-record-bytes", f->max_record_bytes,
                      "With --on-miss record: largest response body recorded; "
                      "a larger one is relayed but not stored")

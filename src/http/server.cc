@@ -21,6 +21,7 @@
 #include "key/json.h"
 #include "modes/convert.h"
 #include "rewind/redact.h"
+#include "scrub/scrubber.h"
 #include "synth/dialect.h"
 #include "synth/engine_metrics.h"
 #include "util/access_log.h"
@@ -172,6 +173,27 @@ class FrontServer final : public Server {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.redact_headers.begin(),
                    options.redact_headers.end());
+    // A recording whose rules scrub is written scrubbed, whoever writes it,
+    // and its logs name scrubbed paths.
+    const KeyRules& rules = canonicalizer_.rules();
+    if (!rules.scrub.empty() || !rules.scrub_patterns.empty()) {
+      auto detectors =
+          scrub::Detectors::Make(rules.scrub, rules.scrub_patterns);
+      if (detectors.ok()) {
+        store_scrubber_ = std::make_unique<scrub::Scrubber>(
+            detectors.value(), scrub::Mode::kStore,
+            options.scrub_secret.empty() ? scrub::NewSecret()
+                                         : options.scrub_secret);
+        log_scrubber_ = std::make_unique<scrub::Scrubber>(
+            detectors.value(), scrub::Mode::kKey);
+      }
+    }
+  }
+
+  // The path as logs show it: scrubbed to types ("/users/<email>") when
+  // the recording scrubs.
+  std::string LoggedPath(const std::string& path) const {
+    return log_scrubber_ ? log_scrubber_->Path(path) : path;
   }
 
   Status Init() {
@@ -296,7 +318,7 @@ class FrontServer final : public Server {
       AccessRecord r;
       r.wall_us = clock_->WallMicros();
       r.method = req.method;
-      r.path = req.path;
+      r.path = LoggedPath(req.path);
       r.status = res.status;
       r.outcome = "error";
       metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
@@ -354,7 +376,7 @@ class FrontServer final : public Server {
     log->start_us = start;
     log->record.wall_us = clock_->WallMicros();
     log->record.method = req.method;
-    log->record.path = req.path;
+    log->record.path = LoggedPath(req.path);
     t_handled = true;
     Dispatch(req, res, start);
     log->headers_us = clock_->NowMicros();
@@ -467,7 +489,8 @@ class FrontServer final : public Server {
       base.key_hex = key_hex;
       base.request = request;
       base.request.headers = StoredRequestHeaders(request.headers);
-      record = RedactBody(request, &base.request.body);
+      record = RedactBody(request, &base.request.body) &&
+               ScrubStored(request, &base.request);
       if (!record) base = Exchange();
     }
     if (record) {
@@ -478,6 +501,16 @@ class FrontServer final : public Server {
       recording.on_done = [this, key, index, method = request.method,
                            path = request.path](Exchange&& e) {
         e.response.headers = Redact(e.response.headers, redact_);
+        if (store_scrubber_) {
+          Status scrubbed = store_scrubber_->ScrubResponse(&e.response);
+          if (!scrubbed.ok()) {
+            metrics_.RecordSkipped("unscrubbable");
+            log_.Error("not recorded: " + method + " " + LoggedPath(path) +
+                       ": its answer has a Content-Encoding, which rewind "
+                       "cannot scrub; it was relayed to the client only");
+            return;
+          }
+        }
         Result<int64_t> id =
             options_.store->WaitCommitted(options_.store->Append(std::move(e)));
         if (!id.ok()) {
@@ -492,7 +525,7 @@ class FrontServer final : public Server {
       recording.on_too_large = [this, method = request.method,
                                 path = request.path](uint64_t bytes) {
         metrics_.RecordSkipped("too_large");
-        log_.Error("not recorded: " + method + " " + path +
+        log_.Error("not recorded: " + method + " " + LoggedPath(path) +
                    ": the answer is larger than --max-record-bytes (" +
                    std::to_string(options_.max_record_bytes) + "; " +
                    std::to_string(bytes) +
@@ -501,9 +534,21 @@ class FrontServer final : public Server {
     } else {
       passthrough_++;
     }
-    if (!forwarder_->Forward(request, head, start, std::move(recording), res)) {
-      errors_++;
+    bool forwarded;
+    if (record && store_scrubber_ &&
+        !FindHeader(request.headers, "Accept-Encoding").empty()) {
+      // A compressed answer could not be scrubbed: ask for it as it is.
+      Request plain = request;
+      std::erase_if(plain.headers, [](const auto& h) {
+        return HeaderNameEquals(h.first, "Accept-Encoding");
+      });
+      forwarded = forwarder_->Forward(plain, head, start, std::move(recording),
+                                      res);
+    } else {
+      forwarded = forwarder_->Forward(request, head, start,
+                                      std::move(recording), res);
     }
+    if (!forwarded) errors_++;
     res->set_header("X-Rewind", record ? "record" : "passthrough");
     res->set_header("X-Rewind-Key", key_hex);
   }
@@ -517,9 +562,23 @@ class FrontServer final : public Server {
     Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
     if (redacted.ok()) return true;
     metrics_.RecordSkipped("unredactable");
-    log_.Error("not recorded: " + request.method + " " + request.path +
+    log_.Error("not recorded: " + request.method + " " + LoggedPath(request.path) +
                ": " + redacted.status().message() +
                "; it is forwarded and answered only");
+    return false;
+  }
+
+  // Scrubs a request to be recorded, when the recording scrubs. False when
+  // its body cannot be scrubbed (a Content-Encoding): the exchange is then
+  // forwarded and answered but not recorded, logged and counted.
+  bool ScrubStored(const Request& request, Request* stored) {
+    if (!store_scrubber_) return true;
+    if (store_scrubber_->ScrubRequest(stored).ok()) return true;
+    metrics_.RecordSkipped("unscrubbable");
+    log_.Error("not recorded: " + request.method + " " +
+               LoggedPath(request.path) +
+               ": its body has a Content-Encoding, which rewind cannot "
+               "scrub; it is forwarded and answered only");
     return false;
   }
 
@@ -873,7 +932,7 @@ class FrontServer final : public Server {
     // not, since query strings can carry secrets.
     std::string message = "no recorded response for " + request.method + " " +
                           request.Target() + " (key " + key_hex + ")";
-    std::string logged = "miss: " + request.method + " " + request.path +
+    std::string logged = "miss: " + request.method + " " + LoggedPath(request.path) +
                          " (key " + key_hex + ")";
     std::string extra = ",\"key\":" + JsonQuote(key_hex) +
                         ",\"request\":{\"method\":" +
@@ -910,7 +969,7 @@ class FrontServer final : public Server {
                ",\"differences\":" + JsonList(nearest->differences) + "}";
     } else {
       const std::string why = "; nothing was recorded for " +
-                              request.method + " " + request.path;
+                              request.method + " " + LoggedPath(request.path);
       message += why;
       logged += why;
       extra += ",\"nearest\":null";
@@ -1084,6 +1143,9 @@ class FrontServer final : public Server {
   // --on-miss convert: keys without "stream"/"stream_options", and the
   // recordings under them.
   std::unique_ptr<Canonicalizer> stream_free_;
+  // Set when the recording's rules scrub: what is stored, what is logged.
+  std::unique_ptr<scrub::Scrubber> store_scrubber_;
+  std::unique_ptr<scrub::Scrubber> log_scrubber_;
   std::unique_ptr<ReplayIndex> convert_index_;
 
   // The dummy engine, when this server synthesizes.

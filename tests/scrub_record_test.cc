@@ -1,0 +1,195 @@
+// record --scrub over real HTTP: nothing planted reaches the recording, its
+// -wal, an export, a HAR or the log; the client still gets the real answer;
+// replay keys a request carrying another value like the recorded one.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <string>
+#include <vector>
+
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using testing::BackgroundServer;
+using testing::ReadFile;
+using testing::RewindProcess;
+using testing::RunRewind;
+using testing::TempDir;
+
+constexpr char kEmail[] = "bob.planted@example.com";
+constexpr char kPhone[] = "+1 415 555 0132";
+constexpr char kCard[] = "4111 1111 1111 1111";
+constexpr char kToken[] = "sk-proj-PLANTEDabcdefghijklmnop123456";
+
+// What must appear in no stored byte: each value, and distinctive parts of
+// it (a value re-encoded would still hold them).
+const std::vector<std::string>& Needles() {
+  static const std::vector<std::string> needles = {
+      kEmail, "bob.planted", "415 555 0132", kCard, "4111111111111111",
+      "PLANTEDabcdef"};
+  return needles;
+}
+
+void ExpectClean(const std::string& what, const std::string& bytes) {
+  EXPECT_FALSE(bytes.empty()) << what << " is empty";
+  for (const std::string& n : Needles()) {
+    EXPECT_EQ(bytes.find(n), std::string::npos) << what << " holds " << n;
+  }
+}
+
+std::string ChatBody(const std::string& email) {
+  return std::string(R"({"model":"m","messages":[{"role":"user","content":"I am )") +
+         email + ", phone " + kPhone + ", card " + kCard + ", key " + kToken +
+         R"("},{"role":"tool","content":"{\"to\":\")" + email +
+         R"(\",\"cc\":\"bob.planted\u0040example.com\"}"}]})";
+}
+
+class ScrubRecord : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_.server().Post("/v1/chat/completions", [](const httplib::Request& req,
+                                                      httplib::Response& res) {
+      const std::string answer = std::string("Reply to ") + kEmail +
+                                 ", call " + kPhone + ", card " + kCard +
+                                 ", key " + kToken;
+      res.set_header("X-Echo-User", kEmail);
+      if (req.body.find("\"stream\":true") != std::string::npos) {
+        res.set_content("data: {\"choices\":[{\"delta\":{\"content\":\"" +
+                            answer + "\"}}]}\n\ndata: [DONE]\n\n",
+                        "text/event-stream");
+      } else {
+        res.set_content(
+            R"({"choices":[{"message":{"content":")" + answer + R"("}}]})",
+            "application/json");
+      }
+    });
+    backend_.server().Get(R"(/v1/users/(.*)/profile)",
+                          [](const httplib::Request&, httplib::Response& res) {
+                            res.set_content(R"({"ok":true})", "application/json");
+                          });
+    backend_.Start();
+  }
+
+  BackgroundServer backend_;
+  TempDir dir_;
+};
+
+TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
+  const std::string db = dir_.File("rec.sqlite");
+  const std::string log = dir_.File("record.log");
+  std::string wal;
+  {
+    RewindProcess record({"record", "--backend", backend_.url(), "--db", db,
+                          "--listen", "127.0.0.1:0", "--log-file", log,
+                          "--scrub", "all", "--scrub-key",
+                          "a-test-key-of-some-length"});
+    ASSERT_GT(record.port(), 0) << record.first_line();
+    httplib::Client c("127.0.0.1", record.port());
+    httplib::Headers headers = {{"X-User-Email", kEmail},
+                                {"Authorization", std::string("Bearer ") + kToken},
+                                {"Accept-Encoding", "gzip"}};
+    auto r = c.Post("/v1/chat/completions?user=bob.planted%40example.com",
+                    headers, ChatBody(kEmail), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    // The client gets the real answer.
+    EXPECT_NE(r->body.find(kEmail), std::string::npos) << r->body;
+    EXPECT_EQ(r->get_header_value("X-Echo-User"), kEmail);
+    EXPECT_EQ(r->get_header_value("X-Rewind"), "record");
+
+    std::string streamed = ChatBody(kEmail);
+    streamed.insert(1, "\"stream\":true,");
+    auto s = c.Post("/v1/chat/completions", headers, streamed,
+                    "application/json");
+    ASSERT_TRUE(s);
+    EXPECT_NE(s->body.find(kEmail), std::string::npos) << s->body;
+
+    auto g = c.Get("/v1/users/bob.planted@example.com/profile");
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 200);
+
+    // While the recorder runs, what it wrote sits in the -wal.
+    wal = ReadFile(db + "-wal");
+    record.Signal(SIGTERM);
+    EXPECT_EQ(record.Wait(), 0);
+  }
+  ExpectClean("the -wal", wal);
+  ExpectClean("the recording", ReadFile(db));
+  ExpectClean("the log", ReadFile(log));
+  EXPECT_NE(ReadFile(log).find("/v1/users/%3Cemail%3E/profile"), std::string::npos)
+      << ReadFile(log);
+
+  std::string out;
+  ASSERT_EQ(RunRewind("export --db " + db + " --out " + dir_.File("x.json"), &out), 0)
+      << out;
+  const std::string exported = ReadFile(dir_.File("x.json"));
+  ExpectClean("the export", exported);
+  EXPECT_NE(exported.find("\"scrub\""), std::string::npos);
+  EXPECT_NE(exported.find("<email:"), std::string::npos);
+  ASSERT_EQ(RunRewind("export --format har --db " + db + " --out " +
+                          dir_.File("x.har"), &out),
+            0)
+      << out;
+  ExpectClean("the HAR", ReadFile(dir_.File("x.har")));
+
+  // show says which detectors were applied; verify recomputes the keys
+  // under them.
+  ASSERT_EQ(RunRewind("show --db " + db + " 1", &out), 0) << out;
+  EXPECT_NE(out.find("scrubbed: email, phone, card, ipv4, ipv6, iban, token"),
+            std::string::npos)
+      << out;
+  ExpectClean("show", out);
+  EXPECT_EQ(RunRewind("verify --db " + db, &out), 0) << out;
+
+  // Replay: the recorded value, and another e-mail, both hit.
+  RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0",
+                        "--latency", "none", "--repeat", "first"});
+  ASSERT_GT(replay.port(), 0) << replay.first_line();
+  httplib::Client c("127.0.0.1", replay.port());
+  for (const std::string& email : {std::string(kEmail),
+                                    std::string("ann.other@example.org")}) {
+    std::string target = "/v1/chat/completions?user=" + email;
+    target.replace(target.find('@'), 1, "%40");
+    auto r = c.Post(target, ChatBody(email), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << email << ": " << r->body;
+    EXPECT_EQ(r->get_header_value("X-Rewind"), "hit") << email;
+    // What replay serves is the scrubbed answer.
+    EXPECT_EQ(r->body.find(kEmail), std::string::npos);
+    EXPECT_NE(r->body.find("<email:"), std::string::npos) << r->body;
+  }
+  auto other = c.Get("/v1/users/ann@other.org/profile");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->get_header_value("X-Rewind"), "hit");
+  // Not an e-mail: a miss.
+  auto miss = c.Post("/v1/chat/completions?user=nobody", ChatBody("nobody"),
+                     "application/json");
+  ASSERT_TRUE(miss);
+  EXPECT_EQ(miss->status, 404);
+}
+
+TEST_F(ScrubRecord, BadScrubFlagsCreateNoFile) {
+  const std::string db = dir_.File("bad.sqlite");
+  std::string out;
+  EXPECT_EQ(RunRewind("record --backend " + backend_.url() + " --db " + db +
+                          " --scrub emails",
+                      &out),
+            2);
+  EXPECT_NE(out.find("unknown scrub kind \"emails\""), std::string::npos) << out;
+  EXPECT_EQ(RunRewind("record --backend " + backend_.url() + " --db " + db +
+                          " --scrub-pattern 'x=('",
+                      &out),
+            2);
+  EXPECT_NE(out.find("--scrub-pattern x"), std::string::npos) << out;
+  EXPECT_EQ(RunRewind("record --backend " + backend_.url() + " --db " + db +
+                          " --scrub email --scrub-key short",
+                      &out),
+            2);
+  EXPECT_NE(out.find("at least 16"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(db));
+}
+
+}  // namespace
+}  // namespace rwd
