@@ -170,6 +170,53 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
   EXPECT_EQ(miss->status, 404);
 }
 
+TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
+  const std::string db = dir_.File("plain.sqlite");
+  {
+    RewindProcess record({"record", "--backend", backend_.url(), "--db", db,
+                          "--listen", "127.0.0.1:0", "--quiet"});
+    ASSERT_GT(record.port(), 0) << record.first_line();
+    httplib::Client c("127.0.0.1", record.port());
+    auto r = c.Post("/v1/chat/completions", ChatBody(kEmail), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    record.Signal(SIGTERM);
+    ASSERT_EQ(record.Wait(), 0);
+  }
+  EXPECT_NE(ReadFile(db).find(kEmail), std::string::npos);
+  std::string out;
+  EXPECT_EQ(RunRewind("scan --db " + db, &out), 1) << out;
+  EXPECT_NE(out.find("#1 POST /v1/chat/completions"), std::string::npos) << out;
+  EXPECT_NE(out.find("request.body: email 3, phone 1, card 1, token 1"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("response.header.X-Echo-User: email 1"), std::string::npos)
+      << out;
+  ExpectClean("scan's report", out);
+  // Only what is asked for.
+  EXPECT_EQ(RunRewind("scan --db " + db + " --scrub iban", &out), 0) << out;
+  EXPECT_NE(out.find("no match of iban in 1 exchanges"), std::string::npos) << out;
+
+  ASSERT_EQ(RunRewind("scrub --db " + db + " --scrub all", &out), 0) << out;
+  EXPECT_NE(out.find("scrubbed 1 exchanges (email 5"), std::string::npos) << out;
+  ExpectClean("the scrubbed recording", ReadFile(db));
+  EXPECT_FALSE(std::filesystem::exists(db + ".scrubbing"));
+  EXPECT_EQ(RunRewind("scan --db " + db, &out), 0) << out;
+  EXPECT_EQ(RunRewind("verify --db " + db, &out), 0) << out;
+  // Scrubbing again changes nothing that was scrubbed.
+  ASSERT_EQ(RunRewind("scrub --db " + db + " --scrub-key 0123456789abcdef0", &out), 0)
+      << out;
+  EXPECT_NE(out.find("nothing found"), std::string::npos) << out;
+
+  RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0"});
+  ASSERT_GT(replay.port(), 0);
+  httplib::Client c("127.0.0.1", replay.port());
+  auto r = c.Post("/v1/chat/completions", ChatBody("ann.other@example.org"),
+                  "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("X-Rewind"), "hit") << r->body;
+}
+
 TEST_F(ScrubRecord, BadScrubFlagsCreateNoFile) {
   const std::string db = dir_.File("bad.sqlite");
   std::string out;

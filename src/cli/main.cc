@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/config_file.h"
 #include "cli/recording_commands.h"
+#include "cli/scrub_commands.h"
 #include "cli/server_commands.h"
 #include "cli/usage.h"
 
@@ -44,10 +45,11 @@ int main(int argc, char** argv) {
       AddLsCommand(app),     AddShowCommand(app),  AddStatsCommand(app),
       AddExportCommand(app), AddImportCommand(app), AddMergeCommand(app),
       AddVerifyCommand(app), AddRekeyCommand(app), AddCheckCommand(app),
-      AddLoadCommand(app),   AddPruneCommand(app)};
+      AddLoadCommand(app),   AddPruneCommand(app),  AddScanCommand(app),
+      AddScrubCommand(app)};
   app.footer(
       "Exit codes: 0 success, 1 findings (verify found problems, show found "
-      "nothing), 2 usage or I/O error.\nrewind COMMAND --help shows each "
+      "nothing, scan found matches), 2 usage or I/O error.\nrewind COMMAND --help shows each "
       "command's flags and an example.");
   for (const Command& server : servers) AddConfigOption(server.app);
 
