@@ -1,7 +1,8 @@
 // Latency models: when each part of a replayed response is sent.
 //
 // A model rewrites a recorded response's timeline (headers offset, chunk
-// offsets) into a Schedule of offsets from request receipt. The paced writer
+// offsets) into a Schedule of offsets from request receipt (the "at" of a
+// paced Timeline, rewind/timeline.h). The paced writer
 // then sends each part at start + offset, on absolute deadlines.
 //
 //   recorded                 as recorded (default)
@@ -30,6 +31,7 @@
 
 #include "rewind/exchange.h"
 #include "rewind/status.h"
+#include "rewind/timeline.h"
 
 namespace rwd {
 
@@ -56,12 +58,6 @@ struct LatencySamples {
 
   // Adds one recorded response's TTFT and gaps.
   void Add(const Response& response);
-};
-
-// Offsets from request receipt, in microseconds.
-struct Schedule {
-  int64_t headers_us = 0;
-  std::vector<int64_t> chunk_us;  // one per recorded chunk
 };
 
 class LatencyModel {

@@ -1,11 +1,21 @@
 // What rewind never stores in the clear: the placeholder a secret is
 // replaced by, and the headers that always are. The recorder and the
 // import of HAR files use the one list.
+//
+// A recorded header whose name is a secret's keeps its name with the value
+// kRedacted (so a recording shows that one was sent); such placeholders
+// are never sent back on replay nor forwarded by `rewind send`.
+//
+// Thread-safety: constants and free functions over values.
 #ifndef REWIND_REDACT_H_
 #define REWIND_REDACT_H_
 
 #include <array>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "rewind/exchange.h"
 
 namespace rwd {
 
@@ -16,6 +26,14 @@ constexpr const char* kRedacted = "[REDACTED]";
 inline constexpr std::array<std::string_view, 6> kSecretHeaders = {
     "Authorization", "Proxy-Authorization", "Cookie",
     "Set-Cookie",    "X-Api-Key",           "Api-Key"};
+
+// kSecretHeaders as strings, to which --redact-header adds.
+std::vector<std::string> DefaultRedactedHeaders();
+
+// "headers" with every value whose name is in "names" (any case) replaced
+// by kRedacted.
+HeaderList Redact(const HeaderList& headers,
+                  const std::vector<std::string>& names);
 
 }  // namespace rwd
 

@@ -23,6 +23,8 @@
 
 #include "rewind/clock.h"
 #include "rewind/latency.h"
+#include "rewind/mode.h"
+#include "rewind/redact.h"
 #include "rewind/replay.h"
 #include "rewind/status.h"
 #include "rewind/store.h"
@@ -31,16 +33,6 @@
 namespace rwd {
 
 enum class ServerMode { kRecord, kReplay, kServe };
-// What answers an unrecorded request in replay. kConvert answers one that
-// differs from a recorded one only in "stream" and "stream_options" from
-// it, in the framing asked for (see src/modes/convert.h), else as kError.
-enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize, kConvert };
-
-Result<MissPolicy> ParseMissPolicy(const std::string& name);
-
-// Header names always stored as "[REDACTED]": Authorization,
-// Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key, Api-Key.
-std::vector<std::string> DefaultRedactedHeaders();
 
 // The largest --max-record-bytes accepted: 512 MiB.
 constexpr size_t kMaxRecordBytesLimit = 512u << 20;

@@ -36,6 +36,7 @@
 
 #include "rewind/clock.h"
 #include "rewind/exchange.h"
+#include "rewind/mode.h"
 #include "rewind/status.h"
 
 namespace rwd {
@@ -56,21 +57,8 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  // What record mode asks of a call. Empty "on_done": relay only
-  // (passthrough).
-  struct Recording {
-    // The stored fields of the exchange: key, redacted request, arrival
-    // times.
-    Exchange base;
-    // Receives the finished exchange, unless it grew too large.
-    std::function<void(Exchange&&)> on_done;
-    // The largest body kept for the store.
-    size_t max_bytes = 64u << 20;
-    // Called once when the body passes "max_bytes" (with the bytes known
-    // so far: the Content-Length, or what has arrived); the exchange is
-    // then relayed but not recorded.
-    std::function<void(uint64_t bytes)> on_too_large;
-  };
+  // What record mode asks of a call (rewind/mode.h).
+  using Recording = Capture;
 
   // Forwards "request" (received at "start_us" on the clock) and sets up
   // "res" to relay the backend's answer, recording it as "recording" says.

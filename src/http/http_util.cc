@@ -49,20 +49,6 @@ void DisableServerRewrites(const httplib::Request& req) {
   mutable_req.ranges.clear();
 }
 
-HeaderList Redact(const HeaderList& headers,
-                  const std::vector<std::string>& names) {
-  HeaderList out = headers;
-  for (auto& [name, value] : out) {
-    for (const std::string& secret : names) {
-      if (HeaderNameEquals(name, secret)) {
-        value = kRedacted;
-        break;
-      }
-    }
-  }
-  return out;
-}
-
 std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res) {
   std::string content_type;
@@ -108,13 +94,9 @@ ErrorDialectScope::~ErrorDialectScope() { t_error_dialect = previous_; }
 void SetJsonError(httplib::Response* res, int status, const std::string& type,
                   const std::string& message, const std::string& extra) {
   res->status = status;
-  const auto dialect = static_cast<Dialect>(t_error_dialect);
-  std::string body =
-      dialect == Dialect::kOpenAI
-          ? "{\"error\":{\"type\":" + JsonQuote(type) +
-                ",\"message\":" + JsonQuote(message) + extra + "}}\n"
-          : DialectErrorBody(dialect, status, message, type, "", extra);
-  res->set_content(body, "application/json");
+  res->set_content(RewindErrorBody(static_cast<Dialect>(t_error_dialect),
+                                   status, type, message, extra),
+                   "application/json");
 }
 
 }  // namespace rwd

@@ -34,11 +34,6 @@ Request FromHttplib(const httplib::Request& req);
 // turned off for this request.
 void DisableServerRewrites(const httplib::Request& req);
 
-// "headers" with every value whose name is in "names" replaced by
-// "[REDACTED]".
-HeaderList Redact(const HeaderList& headers,
-                  const std::vector<std::string>& names);
-
 // Copies end-to-end headers to "res", except Content-Type (returned, since
 // cpp-httplib sets it with the body) and redacted placeholders. Does not
 // check for line breaks (cpp-httplib's set_header would, per header, on

@@ -19,11 +19,12 @@
 #include "http/http_util.h"
 #include "http/server_metrics.h"
 #include "key/json.h"
-#include "modes/convert.h"
-#include "rewind/redact.h"
+#include "modes/miss_mode.h"
+#include "modes/record_mode.h"
+#include "modes/replay_mode.h"
+#include "modes/synth_mode.h"
 #include "scrub/scrubber.h"
 #include "synth/dialect.h"
-#include "synth/engine_metrics.h"
 #include "util/access_log.h"
 
 namespace rwd {
@@ -114,21 +115,6 @@ KeyRules RulesOf(const Store* store) {
   return store ? store->rules() : KeyRules{DefaultIgnoredFields(), {}};
 }
 
-// Seconds since the Unix epoch that synthesized answers report as
-// "created" when they must be reproducible byte for byte.
-constexpr int64_t kFixedCreated = 1700000000;
-
-const char* MissPolicyName(MissPolicy p) {
-  switch (p) {
-    case MissPolicy::kError: return "error";
-    case MissPolicy::kPassthrough: return "passthrough";
-    case MissPolicy::kRecord: return "record";
-    case MissPolicy::kSynthesize: return "synthesize";
-    case MissPolicy::kConvert: return "convert";
-  }
-  return "?";
-}
-
 std::string JsonList(const std::vector<std::string>& items) {
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i) {
@@ -138,16 +124,30 @@ std::string JsonList(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-std::string Joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 // Set while cpp-httplib runs rewind's handler for a request on this
 // thread, so its logger (called next, on the same thread) leaves the
 // request to the handler's own RequestLog.
 thread_local bool t_handled = false;
+
+// The modes' reports, to the error log and /metrics.
+class LoggedEvents final : public ModeEvents {
+ public:
+  LoggedEvents(AccessLog* log, ServerMetrics* metrics)
+      : log_(log), metrics_(metrics) {}
+  std::string LoggedPath(const std::string& path) override {
+    return scrubber ? scrubber->Path(path) : path;
+  }
+  // Set when the recording scrubs: paths are logged scrubbed to types.
+  std::unique_ptr<scrub::Scrubber> scrubber;
+  void Error(const std::string& message) override { log_->Error(message); }
+  void RecordSkipped(const char* reason) override {
+    metrics_->RecordSkipped(reason);
+  }
+
+ private:
+  AccessLog* const log_;
+  ServerMetrics* const metrics_;
+};
 
 class FrontServer final : public Server {
  public:
@@ -157,6 +157,7 @@ class FrontServer final : public Server {
         canonicalizer_(RulesOf(options.store)),
         index_(options.repeat, options.seed),
         cache_(options.store, options.cache_bytes),
+        samples_(&index_, &cache_),
         session_start_us_(clock_->NowMicros()),
         admin_token_(options.admin_token),
         loopback_(options.host == "localhost" || options.host == "::1" ||
@@ -165,6 +166,7 @@ class FrontServer final : public Server {
         log_(options.log_path,
              options.log_json ? AccessLog::Format::kJson : AccessLog::Format::kText,
              options.quiet),
+        events_(&log_, &metrics_),
         loop_(LoopOptions(options),
               [this](httplib::Stream& strm, bool close, bool& closed) {
                 return http_.ServeOne(strm, close, closed);
@@ -177,23 +179,16 @@ class FrontServer final : public Server {
     // and its logs name scrubbed paths.
     const KeyRules& rules = canonicalizer_.rules();
     if (!rules.scrub.empty() || !rules.scrub_patterns.empty()) {
-      auto detectors =
-          scrub::Detectors::Make(rules.scrub, rules.scrub_patterns);
+      auto detectors = scrub::Detectors::Make(rules.scrub, rules.scrub_patterns);
       if (detectors.ok()) {
-        store_scrubber_ = std::make_unique<scrub::Scrubber>(
+        store_scrubber_ = std::make_shared<scrub::Scrubber>(
             detectors.value(), scrub::Mode::kStore,
             options.scrub_secret.empty() ? scrub::NewSecret()
                                          : options.scrub_secret);
-        log_scrubber_ = std::make_unique<scrub::Scrubber>(
+        events_.scrubber = std::make_unique<scrub::Scrubber>(
             detectors.value(), scrub::Mode::kKey);
       }
     }
-  }
-
-  // The path as logs show it: scrubbed to types ("/users/<email>") when
-  // the recording scrubs.
-  std::string LoggedPath(const std::string& path) const {
-    return log_scrubber_ ? log_scrubber_->Path(path) : path;
   }
 
   Status Init() {
@@ -215,21 +210,55 @@ class FrontServer final : public Server {
       forwarder_ = std::make_unique<Forwarder>(
           url.value(), options_.backend_timeout_s, clock_);
     }
-    if (options_.mode == ServerMode::kReplay) {
-      Result<size_t> n =
-          index_.Load(options_.store, options_.include_incomplete);
-      if (!n.ok()) return n.status();
-      if (options_.on_miss == MissPolicy::kConvert) {
-        Status s = LoadConvertIndex();
-        if (!s.ok()) return s;
+    if (synthesizes()) {
+      synth_ = std::make_unique<SynthMode>(options_.synth, clock_, &counters_);
+    }
+    if (options_.mode == ServerMode::kServe) {
+      mode_ = synth_.get();
+      return Status::Ok();
+    }
+    if (needs_backend()) {
+      RecordOptions record;
+      record.redact_headers = redact_;
+      record.redact_fields = options_.redact_fields;
+      record.match_headers = canonicalizer_.rules().match_headers;
+      record.max_record_bytes = options_.max_record_bytes;
+      record.session_start_us = session_start_us_;
+      record.scrubber = store_scrubber_;
+      const bool replays = options_.mode == ServerMode::kReplay;
+      if (options_.mode == ServerMode::kRecord ||
+          options_.on_miss == MissPolicy::kRecord) {
+        relay_ = std::make_unique<RecordMode>(options_.store, clock_,
+                                              std::move(record),
+                                              replays ? &index_ : nullptr,
+                                              &counters_, &events_);
+      } else {
+        relay_ = std::make_unique<PassthroughMode>(&counters_);
+      }
+      if (!replays) {
+        mode_ = relay_.get();
+        return Status::Ok();
       }
     }
-    if (synthesizes()) {
-      synth_ = std::make_unique<Synthesizer>(options_.synth);
-      admission_ = std::make_unique<Admission>(options_.synth.max_concurrency,
-                                               options_.synth.max_queue);
-      engine_metrics_ = std::make_unique<EngineMetrics>(options_.synth.model);
+    // Replay.
+    Result<size_t> n = index_.Load(options_.store, options_.include_incomplete);
+    if (!n.ok()) return n.status();
+    pacing_.latency = options_.latency;
+    pacing_.seed = options_.seed;
+    pacing_.samples = &samples_;
+    if (options_.on_miss == MissPolicy::kConvert) {
+      Result<std::unique_ptr<ConvertMode>> convert = ConvertMode::Load(
+          options_.store, index_, canonicalizer_.rules(), options_.repeat,
+          &cache_, &pacing_, &counters_, &events_);
+      if (!convert.ok()) return convert.status();
+      convert_ = std::move(convert.value());
     }
+    miss_ = std::make_unique<MissMode>(
+        options_.on_miss, MissMode::Wrapped{convert_.get(), relay_.get(), synth_.get()},
+        options_.store, &index_, &canonicalizer_, &counters_, &events_);
+    replay_ = std::make_unique<ReplayMode>(&index_, &cache_, pacing_, miss_.get(),
+                                           &counters_);
+    mode_ = replay_.get();
     return Status::Ok();
   }
 
@@ -318,7 +347,7 @@ class FrontServer final : public Server {
       AccessRecord r;
       r.wall_us = clock_->WallMicros();
       r.method = req.method;
-      r.path = LoggedPath(req.path);
+      r.path = events_.LoggedPath(req.path);
       r.status = res.status;
       r.outcome = "error";
       metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
@@ -376,7 +405,7 @@ class FrontServer final : public Server {
     log->start_us = start;
     log->record.wall_us = clock_->WallMicros();
     log->record.method = req.method;
-    log->record.path = LoggedPath(req.path);
+    log->record.path = events_.LoggedPath(req.path);
     t_handled = true;
     Dispatch(req, res, start);
     log->headers_us = clock_->NowMicros();
@@ -439,340 +468,47 @@ class FrontServer final : public Server {
       }
       res.set_header("X-Rewind", "admin");
       std::string body = metrics_.Render(options_.max_connections, options_.store);
-      if (synthesizes()) {
-        body += engine_metrics_->Render(
-            admission_->running(), admission_->waiting(),
-            static_cast<double>(admission_->tokens()) /
-                static_cast<double>(
-                    std::max<int64_t>(1, options_.synth.kv_cache_tokens)));
-      }
+      if (synth_) body += synth_->RenderMetrics();
       res.set_content(body, "text/plain; version=0.0.4");
       return;
     }
-    Request request = FromHttplib(req);
+    const Request request = FromHttplib(req);
     const RequestKey key = canonicalizer_.Key(request);
-    if (options_.mode == ServerMode::kServe) {
-      Serve(request, key, start, req.method == "HEAD", &res);
-    } else if (options_.mode == ServerMode::kRecord) {
-      Proxy(request, key, start, /*record=*/true, req.method == "HEAD", &res);
-    } else {
-      Replay(request, key, start, req.method == "HEAD", &res);
-    }
-  }
-
-  // A request's headers as they are recorded: secrets redacted, and
-  // rewind's own (X-Rewind-Latency, ...) left out unless the key matches on
-  // them. They are still forwarded: the backend may be another rewind.
-  HeaderList StoredRequestHeaders(const HeaderList& headers) const {
-    HeaderList stored = Redact(headers, redact_);
-    const std::vector<std::string>& matched = canonicalizer_.rules().match_headers;
-    stored.erase(
-        std::remove_if(stored.begin(), stored.end(),
-                       [&](const auto& h) {
-                         return IsRewindHeader(h.first) &&
-                                std::none_of(matched.begin(), matched.end(),
-                                             [&](const std::string& m) {
-                                               return HeaderNameEquals(h.first, m);
-                                             });
-                       }),
-        stored.end());
-    return stored;
-  }
-
-  // Forwards to the backend; stores the exchange when "record".
-  void Proxy(const Request& request, const RequestKey& key, int64_t start,
-             bool record, bool head, httplib::Response* res) {
-    const std::string key_hex = key.ToHex();
-    Forwarder::Recording recording;
-    if (record) {
-      Exchange& base = recording.base;
-      base.key_hex = key_hex;
-      base.request = request;
-      base.request.headers = StoredRequestHeaders(request.headers);
-      record = RedactBody(request, &base.request.body) &&
-               ScrubStored(request, &base.request);
-      if (!record) base = Exchange();
-    }
-    if (record) {
-      Exchange& base = recording.base;
-      base.started_at_us = clock_->WallMicros();
-      base.arrival_offset_us = start - session_start_us_;
-      const bool index = options_.mode == ServerMode::kReplay;
-      recording.on_done = [this, key, index, method = request.method,
-                           path = request.path](Exchange&& e) {
-        e.response.headers = Redact(e.response.headers, redact_);
-        if (store_scrubber_) {
-          Status scrubbed = store_scrubber_->ScrubResponse(&e.response);
-          if (!scrubbed.ok()) {
-            metrics_.RecordSkipped("unscrubbable");
-            log_.Error("not recorded: " + method + " " + LoggedPath(path) +
-                       ": its answer has a Content-Encoding, which rewind "
-                       "cannot scrub; it was relayed to the client only");
-            return;
-          }
-        }
-        Result<int64_t> id =
-            options_.store->WaitCommitted(options_.store->Append(std::move(e)));
-        if (!id.ok()) {
-          errors_++;
-          log_.Error("exchange not recorded: " + id.status().ToString());
-          return;
-        }
-        recorded_++;
-        if (index) index_.Add(key, id.value(), method, path);
-      };
-      recording.max_bytes = options_.max_record_bytes;
-      recording.on_too_large = [this, method = request.method,
-                                path = request.path](uint64_t bytes) {
-        metrics_.RecordSkipped("too_large");
-        log_.Error("not recorded: " + method + " " + LoggedPath(path) +
-                   ": the answer is larger than --max-record-bytes (" +
-                   std::to_string(options_.max_record_bytes) + "; " +
-                   std::to_string(bytes) +
-                   " bytes known); it is relayed to the client only");
-      };
-    } else {
-      passthrough_++;
-    }
-    bool forwarded;
-    if (record && store_scrubber_ &&
-        !FindHeader(request.headers, "Accept-Encoding").empty()) {
-      // A compressed answer could not be scrubbed: ask for it as it is.
-      Request plain = request;
-      std::erase_if(plain.headers, [](const auto& h) {
-        return HeaderNameEquals(h.first, "Accept-Encoding");
-      });
-      forwarded = forwarder_->Forward(plain, head, start, std::move(recording),
-                                      res);
-    } else {
-      forwarded = forwarder_->Forward(request, head, start,
-                                      std::move(recording), res);
-    }
-    if (!forwarded) errors_++;
-    res->set_header("X-Rewind", record ? "record" : "passthrough");
-    res->set_header("X-Rewind-Key", key_hex);
-  }
-
-  // Replaces every --redact-field value in a body to be recorded. False
-  // when a secret cannot be taken out (JSON that does not parse, or nests
-  // deeper than kMaxJsonDepth): the exchange is then forwarded and answered
-  // but not recorded, logged and counted in rewind_record_skipped_total.
-  bool RedactBody(const Request& request, std::string* body) {
-    if (options_.redact_fields.empty()) return true;
-    Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
-    if (redacted.ok()) return true;
-    metrics_.RecordSkipped("unredactable");
-    log_.Error("not recorded: " + request.method + " " + LoggedPath(request.path) +
-               ": " + redacted.status().message() +
-               "; it is forwarded and answered only");
-    return false;
-  }
-
-  // Scrubs a request to be recorded, when the recording scrubs. False when
-  // its body cannot be scrubbed (a Content-Encoding): the exchange is then
-  // forwarded and answered but not recorded, logged and counted.
-  bool ScrubStored(const Request& request, Request* stored) {
-    if (!store_scrubber_) return true;
-    if (store_scrubber_->ScrubRequest(stored).ok()) return true;
-    metrics_.RecordSkipped("unscrubbable");
-    log_.Error("not recorded: " + request.method + " " +
-               LoggedPath(request.path) +
-               ": its body has a Content-Encoding, which rewind cannot "
-               "scrub; it is forwarded and answered only");
-    return false;
-  }
-
-  void Replay(const Request& request, const RequestKey& key, int64_t start,
-              bool head, httplib::Response* res) {
-    std::optional<ReplayIndex::Pick> pick = index_.Select(key);
-    if (!pick) {
-      Miss(request, key, start, head, res);
-      return;
-    }
-    LatencyModel model = options_.latency;
-    const std::string override = FindHeader(request.headers, "X-Rewind-Latency");
-    if (!override.empty()) {
-      Result<LatencyModel> m = LatencyModel::Parse(override);
-      if (!m.ok()) {
-        SetJsonError(res, 400, "rewind_bad_latency", m.status().message());
-        res->set_header("X-Rewind", "error");
-        return;
+    Answer answer = mode_->Serve(Call{request, key, start});
+    const bool head = req.method == "HEAD";
+    if (answer.relay) {
+      bool forwarded;
+      if (answer.capture.plain_encoding &&
+          !FindHeader(request.headers, "Accept-Encoding").empty()) {
+        Request plain = request;
+        std::erase_if(plain.headers, [](const auto& h) {
+          return HeaderNameEquals(h.first, "Accept-Encoding");
+        });
+        forwarded = forwarder_->Forward(plain, head, start,
+                                        std::move(answer.capture), &res);
+      } else {
+        forwarded = forwarder_->Forward(request, head, start,
+                                        std::move(answer.capture), &res);
       }
-      model = m.value();
+      if (!forwarded) counters_.errors++;
+    } else {
+      SendPaced(std::move(answer.timeline), start, head, &res);
     }
-    Result<std::shared_ptr<const Exchange>> exchange = cache_.Get(pick->id);
-    if (!exchange.ok()) {
-      errors_++;
-      SetJsonError(res, 500, "rewind_store_error",
-                   exchange.status().ToString());
-      res->set_header("X-Rewind", "error");
-      return;
-    }
-    hits_++;
-    std::shared_ptr<const LatencySamples> samples;
-    if (model.kind() == LatencyModel::Kind::kEmpirical) {
-      samples = SamplesFor(request.method, request.path);
-    }
-    Schedule schedule =
-        model.Apply(exchange.value()->response,
-                    RequestSeed(options_.seed, key, pick->occurrence),
-                    samples.get());
-    // Constant and hex: no CR/LF for set_header() to look for.
-    res->headers.emplace("X-Rewind", "hit");
-    res->headers.emplace("X-Rewind-Key", key.ToHex());
-    Outgoing out;
-    const std::shared_ptr<const Exchange>& e = exchange.value();
-    out.response = std::shared_ptr<const Response>(e, &e->response);
-    out.schedule = std::move(schedule);
-    SendPaced(std::move(out), start, head, res);
+    // Literals and hex: no CR/LF for set_header() to look for.
+    res.headers.emplace("X-Rewind", answer.outcome);
+    if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
   }
-
-  // The dummy engine's own surface (rewind serve).
-  void Serve(const Request& request, const RequestKey& key, int64_t start,
-             bool head, httplib::Response* res) {
-    if (request.method == "GET" && request.path == "/health") {
-      res->set_header("X-Rewind", "synth");
-      res->set_content("{\"status\":\"ok\"}\n", "application/json");
-      return;
-    }
-    if (std::optional<Synthesizer::Reply> reply = synth_->Immediate(request)) {
-      res->status = reply->status;
-      res->set_header("X-Rewind", "synth");
-      res->set_content(reply->body, "application/json");
-      return;
-    }
-    if (request.method == "GET" && request.path == "/api/tags") {
-      res->set_header("X-Rewind", "synth");
-      res->set_content(OllamaTagsBody(options_.synth), "application/json");
-      return;
-    }
-    if (request.method == "POST" && IsEnginePath(request.path)) {
-      Synthesize(request, key, start, head, res);
-      return;
-    }
-    res->status = 404;
-    res->set_header("X-Rewind", "synth");
-    res->set_content(
-        DialectErrorBody(DialectOf(request.path), 404,
-                         "rewind serve has no " + request.method + " " +
-                             request.path + "; it serves " +
-                             Synthesizer::Endpoints(),
-                         "invalid_request_error", "unknown_url"),
-        "application/json");
-  }
-
-  static bool IsEnginePath(const std::string& path) {
-    return Synthesizer::Generates(path);
-  }
-
-  uint64_t NextOccurrence(const RequestKey& key) {
-    std::lock_guard<std::mutex> lock(occurrences_mu_);
-    return occurrences_[key]++;
-  }
-
-  // Answers with the dummy engine: admission (queueing or 429), a plan,
-  // then the paced writer, holding the slot until the last byte.
-  void Synthesize(const Request& request, const RequestKey& key, int64_t start,
-                  bool head, httplib::Response* res) {
-    synthesized_++;
-    res->set_header("X-Rewind", "synth");
-    res->set_header("X-Rewind-Key", key.ToHex());
-    SynthContext ctx;
-    const std::string forced = FindHeader(request.headers, "X-Rewind-Fault");
-    if (!forced.empty()) {
-      Result<FaultType> f = ParseFaultType(forced);
-      if (!f.ok()) {
-        res->status = 400;
-        res->set_content(DialectErrorBody(DialectOf(request.path), 400,
-                                          f.status().message(),
-                                          "invalid_request_error", ""),
-                         "application/json");
-        return;
-      }
-      ctx.forced_fault = f.value();
-    }
-    std::shared_ptr<Admission::Slot> slot = admission_->Enter();
-    if (!slot) {
-      res->status = 429;
-      res->set_content(
-          DialectErrorBody(DialectOf(request.path), 429,
-                           "rewind's dummy engine is at capacity: " +
-                               std::to_string(options_.synth.max_concurrency) +
-                               " running and " +
-                               std::to_string(options_.synth.max_queue) +
-                               " waiting",
-                           "rate_limit_error", "rate_limit_exceeded"),
-          "application/json");
-      return;
-    }
-    ctx.admitted_us = clock_->NowMicros() - start;
-    ctx.load_multiplier = synth_->LoadMultiplier(admission_->running());
-    ctx.seed = RequestSeed(options_.synth.seed, key, NextOccurrence(key));
-    ctx.created = options_.synth.deterministic_created
-                      ? kFixedCreated
-                      : clock_->WallMicros() / 1000000;
-    SynthPlan plan = synth_->Plan(request, ctx);
-    admission_->AddTokens(slot.get(),
-                          plan.prompt_tokens + plan.completion_tokens);
-    if (plan.response.status == 200 && !plan.response.chunks.empty()) {
-      const double first = static_cast<double>(plan.response.chunks.front().offset_us);
-      const double last = static_cast<double>(plan.response.chunks.back().offset_us);
-      engine_metrics_->Observe(
-          first / 1e6,
-          plan.completion_tokens > 1
-              ? (last - first) / 1e6 / (plan.completion_tokens - 1)
-              : 0,
-          last / 1e6, plan.prompt_tokens, plan.completion_tokens);
-    }
-    Outgoing out;
-    out.schedule.headers_us = plan.response.headers_us;
-    for (const Chunk& c : plan.response.chunks) {
-      out.schedule.chunk_us.push_back(c.offset_us);
-    }
-    out.abort = plan.abort;
-    out.content_length = plan.content_length;
-    out.hold = std::move(slot);
-    out.response = std::make_shared<const Response>(std::move(plan.response));
-    SendPaced(std::move(out), start, head, res);
-  }
-
-  // The timings recorded for an endpoint, gathered at its first use from
-  // its newest kMaxSamples exchanges.
-  std::shared_ptr<const LatencySamples> SamplesFor(const std::string& method,
-                                                   const std::string& path) {
-    constexpr size_t kMaxSamples = 1000;
-    const std::string endpoint = method + " " + path;
-    {
-      std::lock_guard<std::mutex> lock(samples_mu_);
-      auto it = samples_.find(endpoint);
-      if (it != samples_.end()) return it->second;
-    }
-    auto samples = std::make_shared<LatencySamples>();
-    for (int64_t id : index_.SamePath(method, path, kMaxSamples)) {
-      Result<std::shared_ptr<const Exchange>> e = cache_.Get(id);
-      if (e.ok()) samples->Add(e.value()->response);
-    }
-    std::lock_guard<std::mutex> lock(samples_mu_);
-    return samples_.emplace(endpoint, std::move(samples)).first->second;
-  }
-
-  // A response and when to send each part of it.
-  struct Outgoing {
-    std::shared_ptr<const Response> response;
-    Schedule schedule;
-    // Break the connection after the last chunk instead of ending cleanly.
-    bool abort = false;
-    // Content-Length for a non-chunked body; 0 = the chunks' total.
-    size_t content_length = 0;
-    // Kept until the response is written (an admission slot).
-    std::shared_ptr<void> hold;
-  };
 
   // Writes a response on its schedule: headers when due, then each chunk
   // at start + its offset (absolute deadlines: no drift).
-  void SendPaced(Outgoing out, int64_t start, bool head,
+  void SendPaced(Timeline out, int64_t start, bool head,
                  httplib::Response* res) {
-    clock_->SleepUntil(start + out.schedule.headers_us);
+    if (!out.response) {
+      // A mode answered with nothing: a defect, reported rather than crashed on.
+      SetJsonError(res, 500, "rewind_internal_error", "no answer was produced");
+      return;
+    }
+    clock_->SleepUntil(start + out.at.headers_us);
     const Response& r = *out.response;
     res->status = r.status;
     const std::string content_type = CopyResponseHeaders(r.headers, res);
@@ -790,13 +526,13 @@ class FrontServer final : public Server {
     for (const Chunk& c : r.chunks) total += c.data.size();
     const size_t length = out.content_length ? out.content_length : total;
     const bool all_due =
-        out.schedule.chunk_us.back() <= clock_->NowMicros() - start;
-    if (all_due && !r.chunked && !out.abort && length == total) {
+        out.at.chunk_us.back() <= clock_->NowMicros() - start;
+    if (all_due && !r.chunked && out.end == Timeline::End::kClean && length == total) {
       res->set_content(r.chunks.size() == 1 ? r.chunks[0].data : r.Body(),
                        content_type);
     } else {
       struct Paced {
-        Outgoing out;
+        Timeline out;
         size_t next = 0;
       };
       auto p = std::make_shared<Paced>(Paced{std::move(out)});
@@ -804,11 +540,11 @@ class FrontServer final : public Server {
       auto write_all = [p, clock, start](httplib::DataSink& sink) {
         const auto& chunks = p->out.response->chunks;
         for (; p->next < chunks.size(); ++p->next) {
-          clock->SleepUntil(start + p->out.schedule.chunk_us[p->next]);
+          clock->SleepUntil(start + p->out.at.chunk_us[p->next]);
           const std::string& data = chunks[p->next].data;
           if (!sink.write(data.data(), data.size())) return false;
         }
-        return !p->out.abort;
+        return p->out.end == Timeline::End::kClean;
       };
       if (r.chunked) {
         SetStreamProvider(res, content_type,
@@ -824,160 +560,6 @@ class FrontServer final : public Server {
       }
     }
     if (content_type.empty()) res->headers.erase("Content-Type");
-  }
-
-  // --on-miss convert: the recorded OpenAI exchanges indexed by a key that
-  // leaves out "stream" and "stream_options", read once at start.
-  Status LoadConvertIndex() {
-    KeyRules rules = canonicalizer_.rules();
-    rules.ignore_fields.push_back("stream");
-    rules.ignore_fields.push_back("stream_options");
-    stream_free_ = std::make_unique<Canonicalizer>(rules);
-    convert_index_ =
-        std::make_unique<ReplayIndex>(options_.repeat, options_.seed);
-    for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
-      for (int64_t id : index_.SamePath("POST", path, SIZE_MAX)) {
-        Result<Exchange> e = options_.store->Get(id);
-        if (!e.ok()) return e.status();
-        convert_index_->Add(stream_free_->Key(e->request), id, "POST", path);
-      }
-    }
-    return Status::Ok();
-  }
-
-  // Answers a request that differs from a recorded one only in "stream"
-  // (and "stream_options") from it, converted to the framing asked for.
-  // False when there is no such recording or it cannot be converted.
-  bool Convert(const Request& request, const RequestKey& key, int64_t start,
-               bool head, httplib::Response* res) {
-    const bool chat = request.path == "/v1/chat/completions";
-    if (!convert_index_ || request.method != "POST" ||
-        (!chat && request.path != "/v1/completions")) {
-      return false;
-    }
-    std::optional<ReplayIndex::Pick> pick =
-        convert_index_->Select(stream_free_->Key(request));
-    if (!pick) return false;
-    Result<std::shared_ptr<const Exchange>> exchange = cache_.Get(pick->id);
-    if (!exchange.ok()) return false;
-    const std::shared_ptr<const Exchange>& e = exchange.value();
-    const StreamRequest want = StreamRequest::Of(request.body);
-    std::shared_ptr<const Response> answer(e, &e->response);
-    if (e->response.status == 200 && want.stream != IsEventStream(e->response)) {
-      Result<Response> converted =
-          want.stream
-              ? CompletionToStream(e->response, chat, want.include_usage)
-              : StreamToCompletion(e->response, chat);
-      if (!converted.ok()) {
-        log_.Error("convert: recording #" + std::to_string(pick->id) +
-                   " cannot answer " + request.path + ": " +
-                   converted.status().message());
-        return false;
-      }
-      answer = std::make_shared<const Response>(std::move(converted.value()));
-    }
-    LatencyModel model = options_.latency;
-    const std::string override = FindHeader(request.headers, "X-Rewind-Latency");
-    if (!override.empty()) {
-      Result<LatencyModel> m = LatencyModel::Parse(override);
-      if (!m.ok()) {
-        SetJsonError(res, 400, "rewind_bad_latency", m.status().message());
-        res->set_header("X-Rewind", "error");
-        return true;
-      }
-      model = m.value();
-    }
-    std::shared_ptr<const LatencySamples> samples;
-    if (model.kind() == LatencyModel::Kind::kEmpirical) {
-      samples = SamplesFor(request.method, request.path);
-    }
-    converted_++;
-    Outgoing out;
-    out.schedule = model.Apply(*answer,
-                               RequestSeed(options_.seed, key, pick->occurrence),
-                               samples.get());
-    out.response = std::move(answer);
-    res->headers.emplace("X-Rewind", "converted");
-    res->headers.emplace("X-Rewind-Key", key.ToHex());
-    SendPaced(std::move(out), start, head, res);
-    return true;
-  }
-
-  void Miss(const Request& request, const RequestKey& key, int64_t start,
-            bool head, httplib::Response* res) {
-    if (options_.on_miss == MissPolicy::kConvert &&
-        Convert(request, key, start, head, res)) {
-      return;
-    }
-    misses_++;
-    switch (options_.on_miss) {
-      case MissPolicy::kPassthrough:
-        Proxy(request, key, start, /*record=*/false, head, res);
-        return;
-      case MissPolicy::kRecord:
-        Proxy(request, key, start, /*record=*/true, head, res);
-        return;
-      case MissPolicy::kSynthesize:
-        if (request.method == "POST" && IsEnginePath(request.path)) {
-          Synthesize(request, key, start, head, res);
-          return;
-        }
-        break;
-      case MissPolicy::kError:
-      case MissPolicy::kConvert:
-        break;
-    }
-    const std::string key_hex = key.ToHex();
-    // The answer names the query (the client sent it); the log line does
-    // not, since query strings can carry secrets.
-    std::string message = "no recorded response for " + request.method + " " +
-                          request.Target() + " (key " + key_hex + ")";
-    std::string logged = "miss: " + request.method + " " + LoggedPath(request.path) +
-                         " (key " + key_hex + ")";
-    std::string extra = ",\"key\":" + JsonQuote(key_hex) +
-                        ",\"request\":{\"method\":" +
-                        JsonQuote(request.method) +
-                        ",\"path\":" + JsonQuote(request.path) + "}";
-    const std::vector<int64_t> incomplete = index_.Incomplete(key);
-    std::optional<NearestMatch> nearest;
-    if (incomplete.empty()) {
-      nearest = FindNearest(options_.store, index_, canonicalizer_, request);
-    }
-    if (!incomplete.empty()) {
-      // Recorded, but the response broke off: say so, and how to serve it.
-      const std::string why = "; exchange #" + std::to_string(incomplete.back()) +
-                              " recorded this request but is incomplete (its "
-                              "response broke off while recording); replay "
-                              "with --include-incomplete to serve it";
-      message += why;
-      logged += why;
-      std::string ids;  // the newest ten
-      for (size_t i = incomplete.size() > 10 ? incomplete.size() - 10 : 0;
-           i < incomplete.size(); ++i) {
-        ids += (ids.empty() ? "" : ",") + std::to_string(incomplete[i]);
-      }
-      extra += ",\"incomplete\":[" + ids + "],\"nearest\":null";
-    } else if (nearest) {
-      const std::string why = "; nearest recording is #" +
-                              std::to_string(nearest->id) +
-                              ", which differs in: " +
-                              Joined(nearest->differences);
-      message += why;
-      logged += why;
-      extra += ",\"nearest\":{\"id\":" + std::to_string(nearest->id) +
-               ",\"key\":" + JsonQuote(nearest->key_hex) +
-               ",\"differences\":" + JsonList(nearest->differences) + "}";
-    } else {
-      const std::string why = "; nothing was recorded for " +
-                              request.method + " " + LoggedPath(request.path);
-      message += why;
-      logged += why;
-      extra += ",\"nearest\":null";
-    }
-    log_.Error(logged);
-    SetJsonError(res, 404, "rewind_miss", message, extra);
-    res->set_header("X-Rewind", "miss");
-    res->set_header("X-Rewind-Key", key_hex);
   }
 
   // Checks "Authorization: Bearer TOKEN" in constant time. An empty token
@@ -1015,11 +597,7 @@ class FrontServer final : public Server {
     if (req.method == "GET" && name == "config") return Config(res);
     if (req.method == "GET" && name == "stats") return Stats(res);
     if (req.method == "POST" && name == "reset") {
-      index_.Reset();
-      {
-        std::lock_guard<std::mutex> lock(occurrences_mu_);
-        occurrences_.clear();
-      }
+      mode_->Reset();
       res->set_content("{\"reset\":true}\n", "application/json");
       return;
     }
@@ -1036,7 +614,7 @@ class FrontServer final : public Server {
         std::string("{\"status\":") + (store.ok() ? "\"ok\"" : "\"degraded\"") +
         ",\"mode\":\"" + ModeName(options_.mode) + "\"" +
         ",\"exchanges\":" +
-        std::to_string(options_.mode == ServerMode::kRecord ? recorded_.load()
+        std::to_string(options_.mode == ServerMode::kRecord ? counters_.recorded.load()
                                                             : index_.size()) +
         (store.ok() ? "" : ",\"store_error\":" + JsonQuote(store.ToString())) +
         "}\n";
@@ -1063,7 +641,7 @@ class FrontServer final : public Server {
         ",\"admin_token\":" + (admin_token_.empty() ? "false" : "true") +
         ",\"canonicalizer\":" + JsonQuote(Canonicalizer::Name()) +
         ",\"key_rules\":" + canonicalizer_.rules().ToJson() +
-        (synthesizes() ? SynthConfig() : std::string()) +
+        (synth_ ? ",\"synth\":" + synth_->ConfigJson() : std::string()) +
         ",\"max_connections\":" + std::to_string(options_.max_connections) +
         ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) +
         ",\"max_record_bytes\":" + std::to_string(options_.max_record_bytes) +
@@ -1073,44 +651,16 @@ class FrontServer final : public Server {
         ",\"quiet\":" + (options_.quiet ? "true" : "false") + "}\n";
   }
 
-  std::string SynthConfig() const {
-    const SynthOptions& o = options_.synth;
-    return ",\"synth\":{\"output\":" + JsonQuote(o.output.ToString()) +
-           ",\"ttft\":" + JsonQuote(o.ttft.ToString()) +
-           ",\"itl\":" + JsonQuote(o.itl.ToString()) +
-           ",\"prefill_per_token_ms\":" + std::to_string(o.prefill_per_token_ms) +
-           ",\"load_factor\":" + std::to_string(o.load_factor) +
-           ",\"max_concurrency\":" + std::to_string(o.max_concurrency) +
-           ",\"max_queue\":" + std::to_string(o.max_queue) +
-           ",\"kv_cache_tokens\":" + std::to_string(o.kv_cache_tokens) +
-           ",\"fault_rate\":" + std::to_string(o.faults.rate) +
-           ",\"seed\":" + std::to_string(o.seed) +
-           ",\"model\":" + JsonQuote(o.model) + ",\"models\":" + ModelsJson(o) +
-           ",\"tool_rate\":" + std::to_string(o.tool_rate) +
-           ",\"embedding_dimensions\":" + std::to_string(o.embedding_dimensions) +
-           ",\"max_model_len\":" + std::to_string(o.max_model_len) + "}";
-  }
-
-  // --model and --lora as a JSON array ("base", "adapter=base").
-  static std::string ModelsJson(const SynthOptions& o) {
-    std::string out = "[";
-    for (const std::string& m : o.models) out += (out.size() > 1 ? "," : "") + JsonQuote(m);
-    for (const auto& [adapter, parent] : o.adapters) {
-      out += (out.size() > 1 ? "," : "") + JsonQuote(adapter + "=" + parent);
-    }
-    return out + "]";
-  }
-
   void Stats(httplib::Response* res) {
-    std::string body = "{\"hits\":" + std::to_string(hits_.load()) +
-                       ",\"misses\":" + std::to_string(misses_.load()) +
-                       ",\"recorded\":" + std::to_string(recorded_.load()) +
+    std::string body = "{\"hits\":" + std::to_string(counters_.hits.load()) +
+                       ",\"misses\":" + std::to_string(counters_.misses.load()) +
+                       ",\"recorded\":" + std::to_string(counters_.recorded.load()) +
                        ",\"passthrough\":" +
-                       std::to_string(passthrough_.load()) +
+                       std::to_string(counters_.passthrough.load()) +
                        ",\"synthesized\":" +
-                       std::to_string(synthesized_.load()) +
-                       ",\"converted\":" + std::to_string(converted_.load()) +
-                       ",\"errors\":" + std::to_string(errors_.load()) + "}\n";
+                       std::to_string(counters_.synthesized.load()) +
+                       ",\"converted\":" + std::to_string(counters_.converted.load()) +
+                       ",\"errors\":" + std::to_string(counters_.errors.load()) + "}\n";
     res->set_content(body, "application/json");
   }
 
@@ -1119,60 +669,34 @@ class FrontServer final : public Server {
   const Canonicalizer canonicalizer_;
   ReplayIndex index_;
   ExchangeCache cache_;
-  std::mutex samples_mu_;
-  std::unordered_map<std::string, std::shared_ptr<const LatencySamples>>
-      samples_;  // guarded by samples_mu_
+  EndpointSamples samples_;
   const int64_t session_start_us_;
   std::vector<std::string> redact_;
   const std::string admin_token_;
   const bool loopback_;
   ServerMetrics metrics_;
   AccessLog log_;
+  LoggedEvents events_;
   std::unique_ptr<Forwarder> forwarder_;
   HttpServer http_;
   ConnectionLoop loop_;
 
-  std::atomic<uint64_t> hits_{0};
-  std::atomic<uint64_t> misses_{0};
-  std::atomic<uint64_t> recorded_{0};
-  std::atomic<uint64_t> passthrough_{0};
-  std::atomic<uint64_t> synthesized_{0};
-  std::atomic<uint64_t> converted_{0};
-  std::atomic<uint64_t> errors_{0};
+  ModeCounters counters_;
 
-  // --on-miss convert: keys without "stream"/"stream_options", and the
-  // recordings under them.
-  std::unique_ptr<Canonicalizer> stream_free_;
-  // Set when the recording's rules scrub: what is stored, what is logged.
-  std::unique_ptr<scrub::Scrubber> store_scrubber_;
-  std::unique_ptr<scrub::Scrubber> log_scrubber_;
-  std::unique_ptr<ReplayIndex> convert_index_;
-
-  // The dummy engine, when this server synthesizes.
-  std::unique_ptr<Synthesizer> synth_;
-  std::unique_ptr<Admission> admission_;
-  std::unique_ptr<EngineMetrics> engine_metrics_;
-  std::mutex occurrences_mu_;
-  std::unordered_map<RequestKey, uint64_t, RequestKeyHash>
-      occurrences_;  // guarded by occurrences_mu_
+  // The modes: the one that answers (mode_), and those it wraps. Made by
+  // Init() for this server's mode and --on-miss policy.
+  Pacing pacing_;
+  std::unique_ptr<SynthMode> synth_;    // serve, --on-miss synthesize
+  std::unique_ptr<Mode> relay_;         // record, passthrough
+  std::unique_ptr<ConvertMode> convert_;
+  std::unique_ptr<MissMode> miss_;
+  std::unique_ptr<ReplayMode> replay_;
+  Mode* mode_ = nullptr;
+  // Set when the recording's rules scrub: what the record mode stores.
+  std::shared_ptr<const scrub::Scrubber> store_scrubber_;
 };
 
 }  // namespace
-
-Result<MissPolicy> ParseMissPolicy(const std::string& name) {
-  if (name == "error") return MissPolicy::kError;
-  if (name == "passthrough") return MissPolicy::kPassthrough;
-  if (name == "record") return MissPolicy::kRecord;
-  if (name == "synthesize") return MissPolicy::kSynthesize;
-  if (name == "convert") return MissPolicy::kConvert;
-  return Status::InvalidArgument(
-      "unknown miss policy \"" + name +
-      "\": use error, passthrough, record, synthesize or convert");
-}
-
-std::vector<std::string> DefaultRedactedHeaders() {
-  return {kSecretHeaders.begin(), kSecretHeaders.end()};
-}
 
 Status ServerOptions::Validate() const {
   if (port < 0 || port > 65535) {

@@ -233,6 +233,16 @@ std::string DialectErrorBody(Dialect dialect, int status,
   return OpenAIErrorBody(message, type, code);
 }
 
+std::string RewindErrorBody(Dialect dialect, int status,
+                            const std::string& type, const std::string& message,
+                            const std::string& extra) {
+  if (dialect == Dialect::kOpenAI) {
+    return "{\"error\":{\"type\":" + JsonQuote(type) +
+           ",\"message\":" + JsonQuote(message) + extra + "}}\n";
+  }
+  return DialectErrorBody(dialect, status, message, type, "", extra);
+}
+
 std::string ValueForSchema(const std::string& schema, std::mt19937_64& rng) {
   rapidjson::Document d;
   d.Parse<rapidjson::kParseIterativeFlag>(schema.data(), schema.size());

@@ -40,6 +40,12 @@ std::string DialectErrorBody(Dialect dialect, int status,
                              const std::string& type, const std::string& code,
                              const std::string& extra = "");
 
+// The body of an error rewind writes itself ("rewind_..." types): OpenAI's
+// {"error":{"type":..,"message":..EXTRA}}, else DialectErrorBody's shape.
+std::string RewindErrorBody(Dialect dialect, int status,
+                            const std::string& type, const std::string& message,
+                            const std::string& extra = "");
+
 // Anthropic's error type for an HTTP status: invalid_request_error,
 // authentication_error, permission_error, not_found_error,
 // request_too_large, rate_limit_error, api_error, overloaded_error,

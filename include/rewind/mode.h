@@ -1,0 +1,127 @@
+// Mode: what answers a request that is not rewind's own (admin, metrics).
+//
+// The front (src/http/) reads a request, computes its key and hands both,
+// with the time it was received, to one Mode. The Mode answers in one of
+// two shapes:
+//
+//   a Timeline  a response and when each part is due (replay's hit, the
+//               dummy engine, every error rewind writes); the front's
+//               paced writer sends it;
+//   a relay     "forward this request to the backend", with what to record
+//               of the answer (record, passthrough); the front's forwarder
+//               streams it live.
+//
+// The modes live in src/modes/, one file each, and include no HTTP
+// library: record (and passthrough), replay, synth (the dummy engine), and
+// the miss policies, which are modes that wrap others. Each is given only
+// what it needs (the store, the replay index, a Clock, ModeEvents) and is
+// tested on an in-memory store and a FakeClock.
+//
+// Thread-safety: Serve() is called concurrently, once per request.
+#ifndef REWIND_MODE_H_
+#define REWIND_MODE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "rewind/exchange.h"
+#include "rewind/request_key.h"
+#include "rewind/status.h"
+#include "rewind/timeline.h"
+
+namespace rwd {
+
+// What to record of a relayed answer. Empty "on_done": relay only
+// (passthrough).
+struct Capture {
+  // The stored fields of the exchange: key, redacted request, arrival
+  // times.
+  Exchange base;
+  // Receives the finished exchange (complete or broken off) before the
+  // client gets its last byte, unless it grew too large.
+  std::function<void(Exchange&&)> on_done;
+  // The largest body kept for the store.
+  size_t max_bytes = 64u << 20;
+  // Called once when the body passes "max_bytes" (with the bytes known so
+  // far: the Content-Length, or what has arrived); the exchange is then
+  // relayed but not recorded.
+  std::function<void(uint64_t bytes)> on_too_large;
+  // Ask the backend for an answer without a Content-Encoding (the client's
+  // Accept-Encoding is not forwarded): set when the answer is to be
+  // scrubbed, which an encoded body cannot be.
+  bool plain_encoding = false;
+};
+
+// What answers an unrecorded request in replay (src/modes/miss_mode.h).
+// kConvert answers one that differs from a recorded one only in "stream"
+// and "stream_options" from it, in the framing asked for (see
+// src/modes/convert.h), else as kError.
+enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize, kConvert };
+
+Result<MissPolicy> ParseMissPolicy(const std::string& name);
+const char* MissPolicyName(MissPolicy policy);
+
+// One request, as a mode sees it.
+struct Call {
+  const Request& request;
+  const RequestKey& key;
+  int64_t received_us;  // on the server's Clock
+};
+
+struct Answer {
+  // What X-Rewind says: "hit", "miss", "record", "passthrough", "synth",
+  // "converted" or "error". A string literal.
+  const char* outcome = "error";
+  // Whether X-Rewind-Key carries the request's key.
+  bool keyed = true;
+  // A relay to the backend ("capture" says what to record), or else
+  // "timeline" to pace.
+  bool relay = false;
+  Capture capture;
+  Timeline timeline;
+};
+
+// Counts for GET /__rewind/stats, shared by the modes of one server.
+struct ModeCounters {
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> recorded{0};
+  std::atomic<uint64_t> passthrough{0};
+  std::atomic<uint64_t> synthesized{0};
+  std::atomic<uint64_t> converted{0};
+  std::atomic<uint64_t> errors{0};
+};
+
+// What modes report besides their answers.
+class ModeEvents {
+ public:
+  virtual ~ModeEvents() = default;
+  // A line for the error log. Never holds a body, header or query string.
+  virtual void Error(const std::string& message) = 0;
+  // An answer relayed but not recorded, counted by reason
+  // (rewind_record_skipped_total{reason}).
+  virtual void RecordSkipped(const char* reason) = 0;
+  // "path" as the logs show it: scrubbed to types ("/users/<email>") when
+  // the recording scrubs.
+  virtual std::string LoggedPath(const std::string& path) { return path; }
+};
+
+class Mode {
+ public:
+  Mode() = default;
+  Mode(const Mode&) = delete;
+  Mode& operator=(const Mode&) = delete;
+  virtual ~Mode() = default;
+
+  virtual Answer Serve(const Call& call) = 0;
+  // Restarts what depends on the requests seen so far (repeat sequences,
+  // seeds' occurrence counts): POST /__rewind/reset.
+  virtual void Reset() {}
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_MODE_H_

@@ -1,0 +1,110 @@
+#include "modes/record_mode.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "key/json.h"
+#include "rewind/redact.h"
+
+namespace rwd {
+
+HeaderList RecordMode::StoredRequestHeaders(const HeaderList& headers) const {
+  HeaderList stored = Redact(headers, options_.redact_headers);
+  const std::vector<std::string>& matched = options_.match_headers;
+  stored.erase(std::remove_if(stored.begin(), stored.end(),
+                              [&](const auto& h) {
+                                return IsRewindHeader(h.first) &&
+                                       std::none_of(
+                                           matched.begin(), matched.end(),
+                                           [&](const std::string& m) {
+                                             return HeaderNameEquals(h.first, m);
+                                           });
+                              }),
+               stored.end());
+  return stored;
+}
+
+bool RecordMode::RedactBody(const Request& request, std::string* body) const {
+  if (options_.redact_fields.empty()) return true;
+  Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
+  if (redacted.ok()) return true;
+  events_->RecordSkipped("unredactable");
+  events_->Error("not recorded: " + request.method + " " +
+                 events_->LoggedPath(request.path) + ": " +
+                 redacted.status().message() +
+                 "; it is forwarded and answered only");
+  return false;
+}
+
+bool RecordMode::ScrubStored(const Request& request, Request* stored) const {
+  if (!options_.scrubber) return true;
+  if (options_.scrubber->ScrubRequest(stored).ok()) return true;
+  events_->RecordSkipped("unscrubbable");
+  events_->Error("not recorded: " + request.method + " " +
+                 events_->LoggedPath(request.path) +
+                 ": its body has a Content-Encoding, which rewind cannot "
+                 "scrub; it is forwarded and answered only");
+  return false;
+}
+
+Answer RecordMode::Serve(const Call& call) {
+  const Request& request = call.request;
+  Answer answer;
+  answer.relay = true;
+  Exchange& base = answer.capture.base;
+  base.request = request;
+  base.request.headers = StoredRequestHeaders(request.headers);
+  if (!RedactBody(request, &base.request.body) ||
+      !ScrubStored(request, &base.request)) {
+    base = Exchange();
+    counters_->passthrough++;
+    answer.outcome = "passthrough";
+    return answer;
+  }
+  answer.outcome = "record";
+  // A compressed answer could not be scrubbed: ask for it as it is.
+  answer.capture.plain_encoding = options_.scrubber != nullptr;
+  base.key_hex = call.key.ToHex();
+  base.started_at_us = clock_->WallMicros();
+  base.arrival_offset_us = call.received_us - options_.session_start_us;
+  answer.capture.on_done = [this, key = call.key, method = request.method,
+                            path = request.path](Exchange&& e) {
+    e.response.headers = Redact(e.response.headers, options_.redact_headers);
+    if (options_.scrubber && !options_.scrubber->ScrubResponse(&e.response).ok()) {
+      events_->RecordSkipped("unscrubbable");
+      events_->Error("not recorded: " + method + " " + events_->LoggedPath(path) +
+                     ": its answer has a Content-Encoding, which rewind "
+                     "cannot scrub; it was relayed to the client only");
+      return;
+    }
+    Result<int64_t> id = store_->WaitCommitted(store_->Append(std::move(e)));
+    if (!id.ok()) {
+      counters_->errors++;
+      events_->Error("exchange not recorded: " + id.status().ToString());
+      return;
+    }
+    counters_->recorded++;
+    if (index_ != nullptr) index_->Add(key, id.value(), method, path);
+  };
+  answer.capture.max_bytes = options_.max_record_bytes;
+  answer.capture.on_too_large = [this, method = request.method,
+                                 path = request.path](uint64_t bytes) {
+    events_->RecordSkipped("too_large");
+    events_->Error("not recorded: " + method + " " + events_->LoggedPath(path) +
+                   ": the answer is larger than --max-record-bytes (" +
+                   std::to_string(options_.max_record_bytes) + "; " +
+                   std::to_string(bytes) +
+                   " bytes known); it is relayed to the client only");
+  };
+  return answer;
+}
+
+Answer PassthroughMode::Serve(const Call&) {
+  counters_->passthrough++;
+  Answer answer;
+  answer.outcome = "passthrough";
+  answer.relay = true;
+  return answer;
+}
+
+}  // namespace rwd

@@ -1,0 +1,92 @@
+// Record and passthrough: requests relayed live to the backend.
+//
+// RecordMode answers every request with a relay whose Capture stores the
+// finished exchange (secrets redacted: the configured headers, and the
+// --redact-field values of JSON bodies) in the Store before the client gets
+// its last byte, and, when it is given a ReplayIndex (replay's
+// --on-miss record), adds it there so the next identical request hits. A
+// body whose secrets cannot be taken out is relayed but not recorded.
+// PassthroughMode relays and records nothing.
+//
+// Thread-safety: Serve() is safe for concurrent use.
+#ifndef REWIND_SRC_MODES_RECORD_MODE_H_
+#define REWIND_SRC_MODES_RECORD_MODE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rewind/clock.h"
+#include "rewind/mode.h"
+#include "rewind/replay.h"
+#include "rewind/store.h"
+#include "scrub/scrubber.h"
+
+namespace rwd {
+
+struct RecordOptions {
+  // Header names stored as "[REDACTED]" (DefaultRedactedHeaders() and
+  // --redact-header).
+  std::vector<std::string> redact_headers;
+  // Dotted JSON paths whose values are stored as "[REDACTED]".
+  std::vector<std::string> redact_fields;
+  // rewind's own request headers (X-Rewind-*) the key matches on: stored;
+  // the others are left out of the recording.
+  std::vector<std::string> match_headers;
+  // The largest response body stored (--max-record-bytes).
+  size_t max_record_bytes = 64u << 20;
+  // The session's start on the clock: exchanges store their arrival as an
+  // offset from it.
+  int64_t session_start_us = 0;
+  // When the recording's rules scrub (KeyRules::scrub): what scrubs the
+  // stored request and answer (src/scrub/). Null: nothing is scrubbed.
+  std::shared_ptr<const scrub::Scrubber> scrubber;
+};
+
+class RecordMode final : public Mode {
+ public:
+  // Every pointer must outlive the mode; "index" may be null.
+  RecordMode(Store* store, Clock* clock, RecordOptions options,
+             ReplayIndex* index, ModeCounters* counters, ModeEvents* events)
+      : store_(store),
+        clock_(clock),
+        options_(std::move(options)),
+        index_(index),
+        counters_(counters),
+        events_(events) {}
+
+  Answer Serve(const Call& call) override;
+
+ private:
+  // The request's headers as they are recorded: secrets redacted, and
+  // rewind's own left out unless the key matches on them.
+  HeaderList StoredRequestHeaders(const HeaderList& headers) const;
+  // Replaces every --redact-field value of "body". False when a secret
+  // cannot be taken out: the exchange is then relayed, not recorded.
+  bool RedactBody(const Request& request, std::string* body) const;
+  // Scrubs the request to be stored, when the recording scrubs. False when
+  // its body cannot be scrubbed (a Content-Encoding): relayed, not recorded.
+  bool ScrubStored(const Request& request, Request* stored) const;
+
+  Store* const store_;
+  Clock* const clock_;
+  const RecordOptions options_;
+  ReplayIndex* const index_;
+  ModeCounters* const counters_;
+  ModeEvents* const events_;
+};
+
+class PassthroughMode final : public Mode {
+ public:
+  explicit PassthroughMode(ModeCounters* counters) : counters_(counters) {}
+
+  Answer Serve(const Call& call) override;
+
+ private:
+  ModeCounters* const counters_;
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_SRC_MODES_RECORD_MODE_H_
