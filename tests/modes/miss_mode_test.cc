@@ -4,7 +4,7 @@
 
 #include "modes/convert.h"
 #include "testutil/fake_clock.h"
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -44,7 +44,7 @@ struct MissFixture {
     return mode->Serve(Call{r, key, 0});
   }
 
-  testing::MemoryStore store;
+  MemoryStore store;
   Canonicalizer keys;
   ReplayIndex index;
   ExchangeCache cache;

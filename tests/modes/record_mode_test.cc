@@ -4,7 +4,7 @@
 
 #include "rewind/redact.h"
 #include "testutil/fake_clock.h"
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -31,7 +31,7 @@ struct RecordFixture {
     return mode->Serve(Call{r, key, received_us});
   }
 
-  testing::MemoryStore store;
+  MemoryStore store;
   Canonicalizer keys;
   testing::FakeClock clock;
   ReplayIndex index;

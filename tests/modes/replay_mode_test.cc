@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "testutil/memory_store.h"
+#include "store/memory_store.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -34,7 +34,7 @@ struct ReplayFixture {
     return Replay().Serve(Call{r, key, 0});
   }
 
-  testing::MemoryStore store;
+  MemoryStore store;
   Canonicalizer keys;
   ReplayIndex index;
   ExchangeCache cache;
