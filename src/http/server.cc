@@ -15,8 +15,10 @@
 #include <unordered_map>
 
 #include "http/connection.h"
+#include "http/descriptors.h"
 #include "http/forwarder.h"
 #include "http/http_util.h"
+#include "http/paced_writer.h"
 #include "http/server_metrics.h"
 #include "key/json.h"
 #include "modes/miss_mode.h"
@@ -67,40 +69,6 @@ class HttpServer : public httplib::Server {
   // gone; rewind's requests in flight finish, so it is never gone.
   void MarkListening(int fd) { svr_sock_ = fd; }
 };
-
-// Descriptors one connection can take: the client's socket and, when
-// proxying, the backend's plus the two of libcurl's wake-up socket pair.
-constexpr size_t kDescriptorsPerConnection = 4;
-
-// Descriptors "connections" clients can take, and a margin for the rest
-// (the recording, logs, the listening socket).
-size_t DescriptorsFor(size_t connections) {
-  return connections * kDescriptorsPerConnection + 64;
-}
-
-// Makes room for "want" descriptors up front. The soft limit on open files
-// is raised towards the hard one as far as needed, and the process's
-// descriptor table is grown to that size once, now: the kernel grows it by
-// doubling as descriptors are opened, and each growth in a multi-threaded
-// process waits for an RCU grace period, a stall of ~5 ms for every thread
-// seen at 256 and 512 descriptors. Returns the number of descriptors
-// available, for a warning when it is short.
-size_t PrepareDescriptors(rlim_t want, int any_fd) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return want;
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY
-                          ? want
-                          : std::min<rlim_t>(want, limit.rlim_max);
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
-  }
-  const rlim_t available =
-      limit.rlim_cur == RLIM_INFINITY ? want : std::min(want, limit.rlim_cur);
-  const int grown = fcntl(any_fd, F_DUPFD_CLOEXEC, static_cast<int>(available) - 1);
-  if (grown >= 0) close(grown);
-  return available;
-}
 
 const char* ModeName(ServerMode mode) {
   switch (mode) {
@@ -492,74 +460,11 @@ class FrontServer final : public Server {
       }
       if (!forwarded) counters_.errors++;
     } else {
-      SendPaced(std::move(answer.timeline), start, head, &res);
+      SendPaced(std::move(answer.timeline), start, head, clock_, &res);
     }
     // Literals and hex: no CR/LF for set_header() to look for.
     res.headers.emplace("X-Rewind", answer.outcome);
     if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
-  }
-
-  // Writes a response on its schedule: headers when due, then each chunk
-  // at start + its offset (absolute deadlines: no drift).
-  void SendPaced(Timeline out, int64_t start, bool head,
-                 httplib::Response* res) {
-    if (!out.response) {
-      // A mode answered with nothing: a defect, reported rather than crashed on.
-      SetJsonError(res, 500, "rewind_internal_error", "no answer was produced");
-      return;
-    }
-    clock_->SleepUntil(start + out.at.headers_us);
-    const Response& r = *out.response;
-    res->status = r.status;
-    const std::string content_type = CopyResponseHeaders(r.headers, res);
-    if (head || r.chunks.empty()) {
-      if (!content_type.empty()) res->set_header("Content-Type", content_type);
-      if (head && !r.chunked && !r.chunks.empty()) {
-        // What a GET would have carried (cpp-httplib would say 0).
-        size_t total = 0;
-        for (const Chunk& c : r.chunks) total += c.data.size();
-        res->set_header("Content-Length", std::to_string(total));
-      }
-      return;
-    }
-    size_t total = 0;
-    for (const Chunk& c : r.chunks) total += c.data.size();
-    const size_t length = out.content_length ? out.content_length : total;
-    const bool all_due =
-        out.at.chunk_us.back() <= clock_->NowMicros() - start;
-    if (all_due && !r.chunked && out.end == Timeline::End::kClean && length == total) {
-      res->set_content(r.chunks.size() == 1 ? r.chunks[0].data : r.Body(),
-                       content_type);
-    } else {
-      struct Paced {
-        Timeline out;
-        size_t next = 0;
-      };
-      auto p = std::make_shared<Paced>(Paced{std::move(out)});
-      Clock* clock = clock_;
-      auto write_all = [p, clock, start](httplib::DataSink& sink) {
-        const auto& chunks = p->out.response->chunks;
-        for (; p->next < chunks.size(); ++p->next) {
-          clock->SleepUntil(start + p->out.at.chunk_us[p->next]);
-          const std::string& data = chunks[p->next].data;
-          if (!sink.write(data.data(), data.size())) return false;
-        }
-        return p->out.end == Timeline::End::kClean;
-      };
-      if (r.chunked) {
-        SetStreamProvider(res, content_type,
-                          [write_all](httplib::DataSink& sink) {
-                            return write_all(sink);
-                          });
-      } else {
-        res->set_content_provider(
-            length, content_type,
-            [write_all](size_t, size_t, httplib::DataSink& sink) {
-              return write_all(sink);
-            });
-      }
-    }
-    if (content_type.empty()) res->headers.erase("Content-Type");
   }
 
   // Checks "Authorization: Bearer TOKEN" in constant time. An empty token
