@@ -32,7 +32,8 @@ size_t PrepareDescriptors(rlim_t want, int any_fd) {
   }
   const rlim_t available =
       limit.rlim_cur == RLIM_INFINITY ? want : std::min(want, limit.rlim_cur);
-  const int grown = fcntl(any_fd, F_DUPFD_CLOEXEC, static_cast<int>(available) - 1);
+  const int grown =
+      fcntl(any_fd, F_DUPFD_CLOEXEC, static_cast<int>(available) - 1);
   if (grown >= 0) close(grown);
   return available;
 }

@@ -31,9 +31,9 @@ void SendPaced(Timeline out, int64_t start, bool head, Clock* clock,
   size_t total = 0;
   for (const Chunk& c : r.chunks) total += c.data.size();
   const size_t length = out.content_length ? out.content_length : total;
-  const bool all_due =
-      out.at.chunk_us.back() <= clock->NowMicros() - start;
-  if (all_due && !r.chunked && out.end == Timeline::End::kClean && length == total) {
+  const bool all_due = out.at.chunk_us.back() <= clock->NowMicros() - start;
+  if (all_due && !r.chunked && out.end == Timeline::End::kClean &&
+      length == total) {
     res->set_content(r.chunks.size() == 1 ? r.chunks[0].data : r.Body(),
                      content_type);
   } else {
@@ -52,10 +52,9 @@ void SendPaced(Timeline out, int64_t start, bool head, Clock* clock,
       return p->out.end == Timeline::End::kClean;
     };
     if (r.chunked) {
-      SetStreamProvider(res, content_type,
-                        [write_all](httplib::DataSink& sink) {
-                          return write_all(sink);
-                        });
+      SetStreamProvider(
+          res, content_type,
+          [write_all](httplib::DataSink& sink) { return write_all(sink); });
     } else {
       res->set_content_provider(
           length, content_type,

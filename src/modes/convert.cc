@@ -44,7 +44,8 @@ bool Encoded(const Response& r) {
 
 // The recorded headers for the other framing: the body's own description
 // (type, length, encoding, caching of a stream) replaced.
-HeaderList Headers(const Response& r, const std::string& content_type, bool stream) {
+HeaderList Headers(const Response& r, const std::string& content_type,
+                   bool stream) {
   HeaderList out;
   for (const auto& [name, value] : r.headers) {
     if (HeaderNameEquals(name, "Content-Type") ||
@@ -71,10 +72,12 @@ struct Head {
   void Take(const rapidjson::Value& v) {
     if (id.empty()) id = Member(v, "id");
     if (model.empty()) model = Member(v, "model");
-    if (system_fingerprint.empty()) system_fingerprint = Member(v, "system_fingerprint");
+    if (system_fingerprint.empty())
+      system_fingerprint = Member(v, "system_fingerprint");
     if (service_tier.empty()) service_tier = Member(v, "service_tier");
     auto c = v.FindMember("created");
-    if (!created && c != v.MemberEnd() && c->value.IsInt64()) created = c->value.GetInt64();
+    if (!created && c != v.MemberEnd() && c->value.IsInt64())
+      created = c->value.GetInt64();
   }
   void Write(Writer* w, const char* object) const {
     w->Key("id");
@@ -102,7 +105,9 @@ std::vector<std::string> Pieces(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     size_t end = std::min(s.size(), i + 8);
-    while (end < s.size() && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) ++end;
+    while (end < s.size() &&
+           (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80)
+      ++end;
     out.push_back(s.substr(i, end - i));
     i = end;
   }
@@ -120,7 +125,8 @@ StreamRequest StreamRequest::Of(const std::string& body) {
   auto o = d.FindMember("stream_options");
   if (o != d.MemberEnd() && o->value.IsObject()) {
     auto u = o->value.FindMember("include_usage");
-    r.include_usage = u != o->value.MemberEnd() && u->value.IsBool() && u->value.GetBool();
+    r.include_usage =
+        u != o->value.MemberEnd() && u->value.IsBool() && u->value.GetBool();
   }
   return r;
 }
@@ -165,11 +171,13 @@ Result<Response> StreamToCompletion(const Response& stream, bool chat) {
     if (data == "[DONE]") continue;
     rapidjson::Document d;
     if (!Parse(data, &d) || Member(d, "object") != kind) {
-      return Bad(std::string("an event of the recorded stream is not a ") + kind);
+      return Bad(std::string("an event of the recorded stream is not a ") +
+                 kind);
     }
     ++events;
     head.Take(d);
-    if (auto u = d.FindMember("usage"); u != d.MemberEnd() && u->value.IsObject()) {
+    if (auto u = d.FindMember("usage");
+        u != d.MemberEnd() && u->value.IsObject()) {
       usage.CopyFrom(u->value, alloc);
     }
     auto cs = d.FindMember("choices");
@@ -177,7 +185,9 @@ Result<Response> StreamToCompletion(const Response& stream, bool chat) {
     for (const auto& c : cs->value.GetArray()) {
       if (!c.IsObject()) continue;
       auto idx = c.FindMember("index");
-      Choice& ch = choices[idx != c.MemberEnd() && idx->value.IsInt() ? idx->value.GetInt() : 0];
+      Choice& ch = choices[idx != c.MemberEnd() && idx->value.IsInt()
+                               ? idx->value.GetInt()
+                               : 0];
       if (!chat) {
         ch.content += Member(c, "text");
       } else if (auto dl = c.FindMember("delta");
@@ -198,7 +208,9 @@ Result<Response> StreamToCompletion(const Response& stream, bool chat) {
           for (const auto& t : tc->value.GetArray()) {
             if (!t.IsObject()) continue;
             auto ti = t.FindMember("index");
-            Tool& tool = ch.tools[ti != t.MemberEnd() && ti->value.IsInt() ? ti->value.GetInt() : 0];
+            Tool& tool = ch.tools[ti != t.MemberEnd() && ti->value.IsInt()
+                                      ? ti->value.GetInt()
+                                      : 0];
             if (tool.id.empty()) tool.id = Member(t, "id");
             if (tool.type.empty()) tool.type = Member(t, "type");
             if (auto fn = t.FindMember("function");
@@ -222,7 +234,8 @@ Result<Response> StreamToCompletion(const Response& stream, bool chat) {
           auto mine = ch.logprobs.FindMember(m.name);
           if (mine == ch.logprobs.MemberEnd()) {
             ch.logprobs.AddMember(rapidjson::Value(m.name, alloc),
-                                  rapidjson::Value(rapidjson::kArrayType), alloc);
+                                  rapidjson::Value(rapidjson::kArrayType),
+                                  alloc);
             mine = ch.logprobs.FindMember(m.name);
           }
           for (const auto& e : m.value.GetArray()) {
@@ -338,7 +351,8 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
     if (!c.IsObject()) continue;
     Plan p;
     auto idx = c.FindMember("index");
-    p.index = idx != c.MemberEnd() && idx->value.IsInt() ? idx->value.GetInt() : 0;
+    p.index =
+        idx != c.MemberEnd() && idx->value.IsInt() ? idx->value.GetInt() : 0;
     p.finish = Member(c, "finish_reason");
     auto delta = [](auto fill) {
       rapidjson::StringBuffer b;
@@ -349,18 +363,22 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
       return Text(b);
     };
     if (!chat) {
-      for (const std::string& t : Tokenize(Member(c, "text"))) p.deltas.push_back(t);
+      for (const std::string& t : Tokenize(Member(c, "text")))
+        p.deltas.push_back(t);
       plans.push_back(std::move(p));
       continue;
     }
     auto m = c.FindMember("message");
-    if (m == c.MemberEnd() || !m->value.IsObject()) return Bad("a choice has no message");
+    if (m == c.MemberEnd() || !m->value.IsObject())
+      return Bad("a choice has no message");
     const auto& msg = m->value;
-    const std::string role = Member(msg, "role").empty() ? "assistant" : Member(msg, "role");
+    const std::string role =
+        Member(msg, "role").empty() ? "assistant" : Member(msg, "role");
     // As OpenAI streams it: content "" to start a text, null before tool
     // calls without one.
     auto content = msg.FindMember("content");
-    const bool has_text = content != msg.MemberEnd() && content->value.IsString();
+    const bool has_text =
+        content != msg.MemberEnd() && content->value.IsString();
     p.deltas.push_back(delta([&](Writer* w) {
       w->Key("role");
       Str(w, role);
@@ -383,12 +401,14 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
         Str(w, refusal);
       }));
     }
-    if (auto tc = msg.FindMember("tool_calls"); tc != msg.MemberEnd() && tc->value.IsArray()) {
+    if (auto tc = msg.FindMember("tool_calls");
+        tc != msg.MemberEnd() && tc->value.IsArray()) {
       int ti = 0;
       for (const auto& t : tc->value.GetArray()) {
         if (!t.IsObject()) continue;
         const rapidjson::Value* fn = nullptr;
-        if (auto f = t.FindMember("function"); f != t.MemberEnd() && f->value.IsObject()) {
+        if (auto f = t.FindMember("function");
+            f != t.MemberEnd() && f->value.IsObject()) {
           fn = &f->value;
         }
         const std::string name = fn ? Member(*fn, "name") : "";
@@ -404,7 +424,8 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
               w->Key("id");
               Str(w, Member(t, "id"));
               w->Key("type");
-              Str(w, Member(t, "type").empty() ? "function" : Member(t, "type"));
+              Str(w,
+                  Member(t, "type").empty() ? "function" : Member(t, "type"));
             }
             w->Key("function");
             w->StartObject();
@@ -420,7 +441,8 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
           });
         };
         p.deltas.push_back(tool_delta(true, ""));
-        for (const std::string& piece : Pieces(args)) p.deltas.push_back(tool_delta(false, piece));
+        for (const std::string& piece : Pieces(args))
+          p.deltas.push_back(tool_delta(false, piece));
         ++ti;
       }
     }
@@ -472,7 +494,8 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
   const int64_t total = completion.TotalMicros();
   auto when = [&](size_t j) {
     return static_cast<int64_t>(static_cast<double>(total) *
-                                static_cast<double>(j + 1) / static_cast<double>(steps));
+                                static_cast<double>(j + 1) /
+                                static_cast<double>(steps));
   };
   Response out;
   out.status = completion.status;
@@ -482,8 +505,9 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
   for (size_t j = 0; j < steps; ++j) {
     for (const Plan& p : plans) {
       if (j >= p.deltas.size()) continue;
-      out.chunks.push_back({when(j), chat ? event(p.index, &p.deltas[j], nullptr, nullptr)
-                                          : event(p.index, nullptr, &p.deltas[j], nullptr)});
+      out.chunks.push_back(
+          {when(j), chat ? event(p.index, &p.deltas[j], nullptr, nullptr)
+                         : event(p.index, nullptr, &p.deltas[j], nullptr)});
     }
   }
   for (const Plan& p : plans) {

@@ -41,11 +41,16 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name) {
 
 const char* MissPolicyName(MissPolicy p) {
   switch (p) {
-    case MissPolicy::kError: return "error";
-    case MissPolicy::kPassthrough: return "passthrough";
-    case MissPolicy::kRecord: return "record";
-    case MissPolicy::kSynthesize: return "synthesize";
-    case MissPolicy::kConvert: return "convert";
+    case MissPolicy::kError:
+      return "error";
+    case MissPolicy::kPassthrough:
+      return "passthrough";
+    case MissPolicy::kRecord:
+      return "record";
+    case MissPolicy::kSynthesize:
+      return "synthesize";
+    case MissPolicy::kConvert:
+      return "convert";
   }
   return "?";
 }
@@ -72,10 +77,12 @@ Result<std::unique_ptr<ConvertMode>> ConvertMode::Load(
 std::optional<Answer> ConvertMode::TryServe(const Call& call) {
   const Request& request = call.request;
   const bool chat = request.path == "/v1/chat/completions";
-  if (request.method != "POST" || (!chat && request.path != "/v1/completions")) {
+  if (request.method != "POST" ||
+      (!chat && request.path != "/v1/completions")) {
     return std::nullopt;
   }
-  std::optional<ReplayIndex::Pick> pick = index_.Select(stream_free_.Key(request));
+  std::optional<ReplayIndex::Pick> pick =
+      index_.Select(stream_free_.Key(request));
   if (!pick) return std::nullopt;
   Result<std::shared_ptr<const Exchange>> exchange = cache_->Get(pick->id);
   if (!exchange.ok()) return std::nullopt;
@@ -83,12 +90,13 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
   const StreamRequest want = StreamRequest::Of(request.body);
   std::shared_ptr<const Response> converted(e, &e->response);
   if (e->response.status == 200 && want.stream != IsEventStream(e->response)) {
-    Result<Response> c = want.stream
-                             ? CompletionToStream(e->response, chat, want.include_usage)
-                             : StreamToCompletion(e->response, chat);
+    Result<Response> c =
+        want.stream ? CompletionToStream(e->response, chat, want.include_usage)
+                    : StreamToCompletion(e->response, chat);
     if (!c.ok()) {
       events_->Error("convert: recording #" + std::to_string(pick->id) +
-                     " cannot answer " + request.path + ": " + c.status().message());
+                     " cannot answer " + request.path + ": " +
+                     c.status().message());
       return std::nullopt;
     }
     converted = std::make_shared<const Response>(std::move(c.value()));
@@ -97,8 +105,8 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
   Result<LatencyModel> model = pacing_->ModelFor(request);
   if (!model.ok()) {
     answer.keyed = false;
-    answer.timeline =
-        ErrorTimeline(request.path, 400, "rewind_bad_latency", model.status().message());
+    answer.timeline = ErrorTimeline(request.path, 400, "rewind_bad_latency",
+                                    model.status().message());
     return answer;
   }
   counters_->converted++;
@@ -120,7 +128,8 @@ Answer MissMode::Serve(const Call& call) {
     case MissPolicy::kRecord:
       return wrapped_.relay->Serve(call);
     case MissPolicy::kSynthesize:
-      if (call.request.method == "POST" && SynthMode::Generates(call.request.path)) {
+      if (call.request.method == "POST" &&
+          SynthMode::Generates(call.request.path)) {
         return wrapped_.synth->Generate(call);
       }
       break;
@@ -143,9 +152,9 @@ Answer MissMode::Explain(const Call& call) {
   // not, since query strings can carry secrets.
   std::string message = "no recorded response for " + request.method + " " +
                         request.Target() + " (key " + key_hex + ")";
-  std::string logged =
-      "miss: " + request.method + " " + events_->LoggedPath(request.path) +
-      " (key " + key_hex + ")";
+  std::string logged = "miss: " + request.method + " " +
+                       events_->LoggedPath(request.path) + " (key " + key_hex +
+                       ")";
   std::string extra = ",\"key\":" + JsonQuote(key_hex) +
                       ",\"request\":{\"method\":" + JsonQuote(request.method) +
                       ",\"path\":" + JsonQuote(request.path) + "}";
@@ -169,17 +178,17 @@ Answer MissMode::Explain(const Call& call) {
     }
     extra += ",\"incomplete\":[" + ids + "],\"nearest\":null";
   } else if (nearest) {
-    const std::string why = "; nearest recording is #" + std::to_string(nearest->id) +
-                            ", which differs in: " + Joined(nearest->differences);
+    const std::string why =
+        "; nearest recording is #" + std::to_string(nearest->id) +
+        ", which differs in: " + Joined(nearest->differences);
     message += why;
     logged += why;
     extra += ",\"nearest\":{\"id\":" + std::to_string(nearest->id) +
              ",\"key\":" + JsonQuote(nearest->key_hex) +
              ",\"differences\":" + JsonList(nearest->differences) + "}";
   } else {
-    const std::string why =
-        "; nothing was recorded for " + request.method + " " +
-        events_->LoggedPath(request.path);
+    const std::string why = "; nothing was recorded for " + request.method +
+                            " " + events_->LoggedPath(request.path);
     message += why;
     logged += why;
     extra += ",\"nearest\":null";
@@ -187,7 +196,8 @@ Answer MissMode::Explain(const Call& call) {
   events_->Error(logged);
   Answer answer;
   answer.outcome = "miss";
-  answer.timeline = ErrorTimeline(request.path, 404, "rewind_miss", message, extra);
+  answer.timeline =
+      ErrorTimeline(request.path, 404, "rewind_miss", message, extra);
   return answer;
 }
 

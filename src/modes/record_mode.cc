@@ -11,15 +11,15 @@ namespace rwd {
 HeaderList RecordMode::StoredRequestHeaders(const HeaderList& headers) const {
   HeaderList stored = Redact(headers, options_.redact_headers);
   const std::vector<std::string>& matched = options_.match_headers;
-  stored.erase(std::remove_if(stored.begin(), stored.end(),
-                              [&](const auto& h) {
-                                return IsRewindHeader(h.first) &&
-                                       std::none_of(
-                                           matched.begin(), matched.end(),
-                                           [&](const std::string& m) {
-                                             return HeaderNameEquals(h.first, m);
-                                           });
-                              }),
+  stored.erase(std::remove_if(
+                   stored.begin(), stored.end(),
+                   [&](const auto& h) {
+                     return IsRewindHeader(h.first) &&
+                            std::none_of(matched.begin(), matched.end(),
+                                         [&](const std::string& m) {
+                                           return HeaderNameEquals(h.first, m);
+                                         });
+                   }),
                stored.end());
   return stored;
 }
@@ -70,9 +70,11 @@ Answer RecordMode::Serve(const Call& call) {
   answer.capture.on_done = [this, key = call.key, method = request.method,
                             path = request.path](Exchange&& e) {
     e.response.headers = Redact(e.response.headers, options_.redact_headers);
-    if (options_.scrubber && !options_.scrubber->ScrubResponse(&e.response).ok()) {
+    if (options_.scrubber &&
+        !options_.scrubber->ScrubResponse(&e.response).ok()) {
       events_->RecordSkipped("unscrubbable");
-      events_->Error("not recorded: " + method + " " + events_->LoggedPath(path) +
+      events_->Error("not recorded: " + method + " " +
+                     events_->LoggedPath(path) +
                      ": its answer has a Content-Encoding, which rewind "
                      "cannot scrub; it was relayed to the client only");
       return;

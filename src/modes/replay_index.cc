@@ -46,10 +46,14 @@ Result<RepeatPolicy> ParseRepeatPolicy(const std::string& name) {
 
 const char* RepeatPolicyName(RepeatPolicy policy) {
   switch (policy) {
-    case RepeatPolicy::kSequence: return "sequence";
-    case RepeatPolicy::kCycle: return "cycle";
-    case RepeatPolicy::kRandom: return "random";
-    case RepeatPolicy::kFirst: return "first";
+    case RepeatPolicy::kSequence:
+      return "sequence";
+    case RepeatPolicy::kCycle:
+      return "cycle";
+    case RepeatPolicy::kRandom:
+      return "random";
+    case RepeatPolicy::kFirst:
+      return "first";
   }
   return "?";
 }
@@ -66,13 +70,14 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
   Status bad;
   size_t loaded = 0;
   std::unique_lock<std::shared_mutex> lock(mu_);
-  std::string last_path;                 // rows mostly share a few paths
+  std::string last_path;  // rows mostly share a few paths
   std::vector<int64_t>* path_ids = nullptr;
   Status s = store->ScanKeys([&](const ExchangeSummary& e) {
     Result<RequestKey> key = RequestKey::FromHex(e.key_hex);
     if (!key.ok()) {
-      bad = Status::Corruption("exchange " + std::to_string(e.id) +
-                               " has a malformed key " + QuotedBytes(e.key_hex));
+      bad =
+          Status::Corruption("exchange " + std::to_string(e.id) +
+                             " has a malformed key " + QuotedBytes(e.key_hex));
       return;
     }
     if (!e.complete && !include_incomplete) {
@@ -93,7 +98,8 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
   // The scan's order is unspecified; sequences follow recording order.
-  for (auto& [k, entry] : by_key_) std::sort(entry.ids.begin(), entry.ids.end());
+  for (auto& [k, entry] : by_key_)
+    std::sort(entry.ids.begin(), entry.ids.end());
   for (auto& [p, ids] : by_path_) std::sort(ids.begin(), ids.end());
   for (auto& [k, ids] : incomplete_) std::sort(ids.begin(), ids.end());
   size_ += loaded;
@@ -117,9 +123,15 @@ std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
   const uint64_t asked = entry.asked.fetch_add(1, std::memory_order_relaxed);
   uint64_t i = 0;
   switch (policy_) {
-    case RepeatPolicy::kSequence: i = std::min(asked, n - 1); break;
-    case RepeatPolicy::kCycle: i = asked % n; break;
-    case RepeatPolicy::kFirst: i = 0; break;
+    case RepeatPolicy::kSequence:
+      i = std::min(asked, n - 1);
+      break;
+    case RepeatPolicy::kCycle:
+      i = asked % n;
+      break;
+    case RepeatPolicy::kFirst:
+      i = 0;
+      break;
     case RepeatPolicy::kRandom: {
       std::mt19937_64 rng(RequestSeed(seed_, key, asked));
       i = std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
@@ -202,7 +214,8 @@ Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
 std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                                         const Canonicalizer& canonicalizer,
                                         const Request& request, size_t limit) {
-  const std::vector<int64_t> ids = index.SamePath(request.method, request.path, limit);
+  const std::vector<int64_t> ids =
+      index.SamePath(request.method, request.path, limit);
   if (ids.empty()) return std::nullopt;
   // What ranks the candidates costs no body: their lengths.
   Result<std::vector<StoredRequest>> found = store->GetRequests(ids, 0);
@@ -225,13 +238,15 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
   size_t diffed_bytes = 0;
   if (request.body.size() <= kMaxDiffedBody) {
     for (const StoredRequest& c : candidates) {
-      const size_t bytes = static_cast<size_t>(c.body_bytes) + request.body.size();
+      const size_t bytes =
+          static_cast<size_t>(c.body_bytes) + request.body.size();
       if (diffed > 0 && (diffed_bytes + bytes > kDiffedBytesBudget ||
                          std::chrono::steady_clock::now() > deadline)) {
         break;
       }
       if (c.body_bytes > static_cast<int64_t>(kMaxDiffedBody)) continue;
-      Result<std::vector<StoredRequest>> full = store->GetRequests({c.id}, kMaxDiffedBody);
+      Result<std::vector<StoredRequest>> full =
+          store->GetRequests({c.id}, kMaxDiffedBody);
       if (!full.ok() || full->empty() || !full->front().body_loaded) continue;
       ++diffed;
       diffed_bytes += bytes;
@@ -257,7 +272,8 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
   if (c.body_bytes == size) {
     Result<std::vector<StoredRequest>> full =
         store->GetRequests({c.id}, std::numeric_limits<size_t>::max());
-    same_body = full.ok() && !full->empty() && full->front().request.body == request.body;
+    same_body = full.ok() && !full->empty() &&
+                full->front().request.body == request.body;
   }
   if (!same_body && diffs.size() < kMaxDifferences) diffs.push_back("body");
   return NearestMatch{c.id, c.key_hex, std::move(diffs)};

@@ -37,7 +37,8 @@ Timeline Pacing::Pace(std::shared_ptr<const Response> answer,
     recorded = samples->For(request.method, request.path);
   }
   Timeline t;
-  t.at = model.Apply(*answer, RequestSeed(seed, key, occurrence), recorded.get());
+  t.at =
+      model.Apply(*answer, RequestSeed(seed, key, occurrence), recorded.get());
   t.response = std::move(answer);
   return t;
 }
@@ -49,24 +50,25 @@ Answer ReplayMode::Serve(const Call& call) {
   answer.keyed = false;
   Result<LatencyModel> model = pacing_.ModelFor(call.request);
   if (!model.ok()) {
-    answer.timeline = ErrorTimeline(call.request.path, 400, "rewind_bad_latency",
-                                    model.status().message());
+    answer.timeline = ErrorTimeline(
+        call.request.path, 400, "rewind_bad_latency", model.status().message());
     return answer;
   }
   Result<std::shared_ptr<const Exchange>> exchange = cache_->Get(pick->id);
   if (!exchange.ok()) {
     counters_->errors++;
-    answer.timeline = ErrorTimeline(call.request.path, 500, "rewind_store_error",
-                                    exchange.status().ToString());
+    answer.timeline =
+        ErrorTimeline(call.request.path, 500, "rewind_store_error",
+                      exchange.status().ToString());
     return answer;
   }
   counters_->hits++;
   const std::shared_ptr<const Exchange>& e = exchange.value();
   answer.outcome = "hit";
   answer.keyed = true;
-  answer.timeline = pacing_.Pace(std::shared_ptr<const Response>(e, &e->response),
-                                 model.value(), call.request, call.key,
-                                 pick->occurrence);
+  answer.timeline =
+      pacing_.Pace(std::shared_ptr<const Response>(e, &e->response),
+                   model.value(), call.request, call.key, pick->occurrence);
   return answer;
 }
 

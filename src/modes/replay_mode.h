@@ -50,16 +50,16 @@ class EndpointSamples {
 // request asks for another with X-Rewind-Latency.
 struct Pacing {
   LatencyModel latency;
-  uint64_t seed = 0;  // --seed: random models' draws
+  uint64_t seed = 0;                   // --seed: random models' draws
   EndpointSamples* samples = nullptr;  // for "empirical"
 
   // The model for "request"; InvalidArgument for a bad X-Rewind-Latency.
   Result<LatencyModel> ModelFor(const Request& request) const;
   // "answer" on the schedule "model" gives it for the "occurrence"-th
   // request with this key.
-  Timeline Pace(std::shared_ptr<const Response> answer, const LatencyModel& model,
-                const Request& request, const RequestKey& key,
-                uint64_t occurrence) const;
+  Timeline Pace(std::shared_ptr<const Response> answer,
+                const LatencyModel& model, const Request& request,
+                const RequestKey& key, uint64_t occurrence) const;
 };
 
 class ReplayMode final : public Mode {

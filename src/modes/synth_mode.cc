@@ -29,7 +29,8 @@ Answer Immediate(int status, std::string body) {
 // --model and --lora as a JSON array ("base", "adapter=base").
 std::string ModelsJson(const SynthOptions& o) {
   std::string out = "[";
-  for (const std::string& m : o.models) out += (out.size() > 1 ? "," : "") + JsonQuote(m);
+  for (const std::string& m : o.models)
+    out += (out.size() > 1 ? "," : "") + JsonQuote(m);
   for (const auto& [adapter, parent] : o.adapters) {
     out += (out.size() > 1 ? "," : "") + JsonQuote(adapter + "=" + parent);
   }
@@ -57,13 +58,14 @@ Answer SynthMode::Serve(const Call& call) {
   if (request.method == "GET" && request.path == "/api/tags") {
     return Immediate(200, OllamaTagsBody(synth_.options()));
   }
-  if (request.method == "POST" && Generates(request.path)) return Generate(call);
-  return Immediate(404, DialectErrorBody(DialectOf(request.path), 404,
-                                         "rewind serve has no " + request.method +
-                                             " " + request.path +
-                                             "; it serves " +
-                                             Synthesizer::Endpoints(),
-                                         "invalid_request_error", "unknown_url"));
+  if (request.method == "POST" && Generates(request.path))
+    return Generate(call);
+  return Immediate(
+      404, DialectErrorBody(DialectOf(request.path), 404,
+                            "rewind serve has no " + request.method + " " +
+                                request.path + "; it serves " +
+                                Synthesizer::Endpoints(),
+                            "invalid_request_error", "unknown_url"));
 }
 
 uint64_t SynthMode::NextOccurrence(const RequestKey& key) {
@@ -102,8 +104,8 @@ Answer SynthMode::Generate(const Call& call) {
         DialectErrorBody(DialectOf(request.path), 429,
                          "rewind's dummy engine is at capacity: " +
                              std::to_string(options.max_concurrency) +
-                             " running and " + std::to_string(options.max_queue) +
-                             " waiting",
+                             " running and " +
+                             std::to_string(options.max_queue) + " waiting",
                          "rate_limit_error", "rate_limit_exceeded"));
     return answer;
   }
@@ -115,8 +117,10 @@ Answer SynthMode::Generate(const Call& call) {
   SynthPlan plan = synth_.Plan(request, ctx);
   admission_.AddTokens(slot.get(), plan.prompt_tokens + plan.completion_tokens);
   if (plan.response.status == 200 && !plan.response.chunks.empty()) {
-    const double first = static_cast<double>(plan.response.chunks.front().offset_us);
-    const double last = static_cast<double>(plan.response.chunks.back().offset_us);
+    const double first =
+        static_cast<double>(plan.response.chunks.front().offset_us);
+    const double last =
+        static_cast<double>(plan.response.chunks.back().offset_us);
     metrics_.Observe(first / 1e6,
                      plan.completion_tokens > 1
                          ? (last - first) / 1e6 / (plan.completion_tokens - 1)
@@ -125,18 +129,18 @@ Answer SynthMode::Generate(const Call& call) {
   }
   answer.timeline =
       Timeline::Of(std::make_shared<const Response>(std::move(plan.response)));
-  answer.timeline.end = plan.abort ? Timeline::End::kAbort : Timeline::End::kClean;
+  answer.timeline.end =
+      plan.abort ? Timeline::End::kAbort : Timeline::End::kClean;
   answer.timeline.content_length = plan.content_length;
   answer.timeline.hold = std::move(slot);
   return answer;
 }
 
 std::string SynthMode::RenderMetrics() const {
-  return metrics_.Render(
-      admission_.running(), admission_.waiting(),
-      static_cast<double>(admission_.tokens()) /
-          static_cast<double>(
-              std::max<int64_t>(1, synth_.options().kv_cache_tokens)));
+  return metrics_.Render(admission_.running(), admission_.waiting(),
+                         static_cast<double>(admission_.tokens()) /
+                             static_cast<double>(std::max<int64_t>(
+                                 1, synth_.options().kv_cache_tokens)));
 }
 
 std::string SynthMode::ConfigJson() const {
@@ -150,8 +154,8 @@ std::string SynthMode::ConfigJson() const {
          ",\"max_queue\":" + std::to_string(o.max_queue) +
          ",\"kv_cache_tokens\":" + std::to_string(o.kv_cache_tokens) +
          ",\"fault_rate\":" + std::to_string(o.faults.rate) +
-         ",\"seed\":" + std::to_string(o.seed) + ",\"model\":" + JsonQuote(o.model) +
-         ",\"models\":" + ModelsJson(o) +
+         ",\"seed\":" + std::to_string(o.seed) +
+         ",\"model\":" + JsonQuote(o.model) + ",\"models\":" + ModelsJson(o) +
          ",\"tool_rate\":" + std::to_string(o.tool_rate) +
          ",\"embedding_dimensions\":" + std::to_string(o.embedding_dimensions) +
          ",\"max_model_len\":" + std::to_string(o.max_model_len) + "}";

@@ -17,7 +17,8 @@ Timeline Timeline::Immediate(int status, const std::string& content_type,
                              std::string body) {
   auto r = std::make_shared<Response>();
   r->status = status;
-  if (!content_type.empty()) r->headers.emplace_back("Content-Type", content_type);
+  if (!content_type.empty())
+    r->headers.emplace_back("Content-Type", content_type);
   if (!body.empty()) r->chunks.push_back(Chunk{0, std::move(body)});
   return Of(std::move(r));
 }

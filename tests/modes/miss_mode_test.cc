@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "modes/convert.h"
-#include "testutil/fake_clock.h"
 #include "store/memory_store.h"
+#include "testutil/fake_clock.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -16,8 +16,10 @@ using testing::Post;
 using testing::Recorded;
 
 struct MissFixture {
-  MissFixture() : keys(store.rules()), index(RepeatPolicy::kSequence, 0),
-                  cache(&store, 1 << 20) {
+  MissFixture()
+      : keys(store.rules()),
+        index(RepeatPolicy::kSequence, 0),
+        cache(&store, 1 << 20) {
     pacing.seed = 0;
   }
   // Loads the index, then makes the miss mode for "policy".
@@ -26,8 +28,9 @@ struct MissFixture {
     MissMode::Wrapped wrapped;
     wrapped.relay = &relay;
     if (policy == MissPolicy::kConvert) {
-      convert = ConvertMode::Load(&store, index, store.rules(), RepeatPolicy::kSequence,
-                                  &cache, &pacing, &counters, &events)
+      convert = ConvertMode::Load(&store, index, store.rules(),
+                                  RepeatPolicy::kSequence, &cache, &pacing,
+                                  &counters, &events)
                     .value();
       wrapped.convert = convert.get();
     }
@@ -76,14 +79,17 @@ TEST(MissMode, ErrorNamesTheNearestRecordingAndItsDifferingFields) {
   EXPECT_EQ(a.timeline.response->status, 404);
   const std::string body = BodyOf(a.timeline);
   EXPECT_NE(body.find("\"nearest\":{\"id\":1,"), std::string::npos) << body;
-  EXPECT_NE(body.find(R"("differences":["query.api-key","messages[0].content","temperature"])"),
-            std::string::npos)
+  EXPECT_NE(
+      body.find(
+          R"("differences":["query.api-key","messages[0].content","temperature"])"),
+      std::string::npos)
       << body;
   EXPECT_EQ(f.counters.misses.load(), 1u);
   // The log line names the path but never the query.
   ASSERT_EQ(f.events.errors.size(), 1u);
   EXPECT_EQ(f.events.errors[0].find("secret"), std::string::npos);
-  EXPECT_NE(f.events.errors[0].find("miss: POST /v1/chat/completions"), std::string::npos);
+  EXPECT_NE(f.events.errors[0].find("miss: POST /v1/chat/completions"),
+            std::string::npos);
 }
 
 TEST(MissMode, ARequestRecordedIncompleteSaysHowToServeIt) {
@@ -93,7 +99,8 @@ TEST(MissMode, ARequestRecordedIncompleteSaysHowToServeIt) {
   f.store.Append(broken);
   f.Make(MissPolicy::kError);
   const std::string body = BodyOf(f.Serve(kItaly).timeline);
-  EXPECT_NE(body.find("replay with --include-incomplete to serve it"), std::string::npos);
+  EXPECT_NE(body.find("replay with --include-incomplete to serve it"),
+            std::string::npos);
   EXPECT_NE(body.find("\"incomplete\":[1]"), std::string::npos) << body;
 }
 
@@ -101,7 +108,8 @@ TEST(MissMode, AnErrorTakesTheShapeOfTheRequestsApi) {
   MissFixture f;
   f.Make(MissPolicy::kError);
   const std::string body = BodyOf(f.Serve(Post("/api/chat", "{}")).timeline);
-  EXPECT_EQ(body.rfind("{\"error\":\"no recorded response for POST /api/chat", 0), 0u)
+  EXPECT_EQ(
+      body.rfind("{\"error\":\"no recorded response for POST /api/chat", 0), 0u)
       << body;
 }
 
@@ -134,19 +142,24 @@ TEST(MissMode, ConvertAnswersTheOtherFramingAndResetRestartsItsSequence) {
       R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
   Exchange e = Recorded(streamed, f.keys, 1'000, {}, /*stream=*/true);
   e.response.chunks = {
-      {2'000, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-              "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-              "\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n"},
-      {7'000, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-              "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
-              "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"}};
+      {2'000,
+       "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+       "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+       "\"assistant\","
+       "\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n"},
+      {7'000,
+       "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+       "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+       "\"lo\"},"
+       "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"}};
   f.store.Append(e);
   Exchange later = e;
   later.response.chunks.back().offset_us = 9'000;
   f.store.Append(later);
   f.Make(MissPolicy::kConvert);
-  const Request whole = Post(
-      "/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+  const Request whole =
+      Post("/v1/chat/completions",
+           R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
   Answer a = f.Serve(whole);
   EXPECT_STREQ(a.outcome, "converted");
   EXPECT_FALSE(a.timeline.response->chunked);

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "rewind/redact.h"
-#include "testutil/fake_clock.h"
 #include "store/memory_store.h"
+#include "testutil/fake_clock.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -15,16 +15,17 @@ using testing::Post;
 struct RecordFixture {
   explicit RecordFixture(std::vector<std::string> redact_fields = {},
                          bool with_index = false)
-      : keys(store.rules()), clock(5'000'000), index(RepeatPolicy::kSequence, 0) {
+      : keys(store.rules()),
+        clock(5'000'000),
+        index(RepeatPolicy::kSequence, 0) {
     RecordOptions o;
     o.redact_headers = DefaultRedactedHeaders();
     o.redact_fields = std::move(redact_fields);
     o.match_headers = {"X-Rewind-Tenant"};
     o.max_record_bytes = 1000;
     o.session_start_us = 1'000'000;
-    mode = std::make_unique<RecordMode>(&store, &clock, o,
-                                        with_index ? &index : nullptr,
-                                        &counters, &events);
+    mode = std::make_unique<RecordMode>(
+        &store, &clock, o, with_index ? &index : nullptr, &counters, &events);
   }
   Answer Serve(const Request& r, int64_t received_us) {
     const RequestKey key = keys.Key(r);
@@ -70,7 +71,8 @@ TEST(RecordMode, TheFinishedExchangeIsStoredRedactedAndIndexed) {
   Answer a = f.Serve(r, 1'000'000);
   Exchange done = a.capture.base;
   done.response.status = 200;
-  done.response.headers = {{"Set-Cookie", "session=1"}, {"Content-Type", "application/json"}};
+  done.response.headers = {{"Set-Cookie", "session=1"},
+                           {"Content-Type", "application/json"}};
   done.response.chunks = {{10, "{}"}};
   a.capture.on_done(std::move(done));
   EXPECT_EQ(f.counters.recorded.load(), 1u);
@@ -106,8 +108,9 @@ TEST(RecordMode, AnAnswerTooLargeIsCountedAndLoggedWithoutItsBody) {
   a.capture.on_too_large(4096);
   EXPECT_EQ(f.events.skipped, (std::vector<std::string>{"too_large"}));
   ASSERT_EQ(f.events.errors.size(), 1u);
-  EXPECT_NE(f.events.errors[0].find("--max-record-bytes (1000; 4096 bytes known)"),
-            std::string::npos);
+  EXPECT_NE(
+      f.events.errors[0].find("--max-record-bytes (1000; 4096 bytes known)"),
+      std::string::npos);
 }
 
 TEST(RecordMode, AStoreThatFailsCountsAnErrorAndSaysWhy) {
@@ -122,7 +125,8 @@ TEST(RecordMode, AStoreThatFailsCountsAnErrorAndSaysWhy) {
   EXPECT_EQ(f.counters.errors.load(), 1u);
   EXPECT_EQ(f.counters.recorded.load(), 0u);
   ASSERT_EQ(f.events.errors.size(), 1u);
-  EXPECT_NE(f.events.errors[0].find("exchange not recorded"), std::string::npos);
+  EXPECT_NE(f.events.errors[0].find("exchange not recorded"),
+            std::string::npos);
 }
 
 TEST(PassthroughMode, RelaysAndRecordsNothing) {

@@ -15,7 +15,9 @@ using testing::Recorded;
 struct ReplayFixture {
   explicit ReplayFixture(const std::string& latency = "recorded",
                          RepeatPolicy repeat = RepeatPolicy::kSequence)
-      : keys(store.rules()), index(repeat, 7), cache(&store, 1 << 20),
+      : keys(store.rules()),
+        index(repeat, 7),
+        cache(&store, 1 << 20),
         samples(&index, &cache) {
     pacing.latency = LatencyModel::Parse(latency).value();
     pacing.seed = 7;
@@ -25,7 +27,8 @@ struct ReplayFixture {
   ReplayMode& Replay() {
     if (!mode) {
       EXPECT_TRUE(index.Load(&store, false).ok());
-      mode = std::make_unique<ReplayMode>(&index, &cache, pacing, &miss, &counters);
+      mode = std::make_unique<ReplayMode>(&index, &cache, pacing, &miss,
+                                          &counters);
     }
     return *mode;
   }
@@ -45,7 +48,9 @@ struct ReplayFixture {
   std::unique_ptr<ReplayMode> mode;
 };
 
-const Request kHello = Post("/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+const Request kHello =
+    Post("/v1/chat/completions",
+         R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
 
 TEST(ReplayMode, AHitKeepsTheRecordedOffsetsExactly) {
   ReplayFixture f;
@@ -55,7 +60,8 @@ TEST(ReplayMode, AHitKeepsTheRecordedOffsetsExactly) {
   EXPECT_TRUE(a.keyed);
   EXPECT_FALSE(a.relay);
   EXPECT_EQ(a.timeline.at.headers_us, 1'000);
-  EXPECT_EQ(a.timeline.at.chunk_us, (std::vector<int64_t>{2'000, 5'000, 9'500}));
+  EXPECT_EQ(a.timeline.at.chunk_us,
+            (std::vector<int64_t>{2'000, 5'000, 9'500}));
   EXPECT_EQ(testing::BodyOf(a.timeline), "piece0piece1piece2");
   EXPECT_TRUE(a.timeline.response->chunked);
   EXPECT_EQ(f.counters.hits.load(), 1u);
@@ -88,7 +94,8 @@ TEST(ReplayMode, ARequestAsksForItsOwnLatencyOrGetsA400) {
   EXPECT_STREQ(b.outcome, "error");
   EXPECT_FALSE(b.keyed);
   EXPECT_EQ(b.timeline.response->status, 400);
-  EXPECT_NE(testing::BodyOf(b.timeline).find("rewind_bad_latency"), std::string::npos);
+  EXPECT_NE(testing::BodyOf(b.timeline).find("rewind_bad_latency"),
+            std::string::npos);
 }
 
 TEST(ReplayMode, RepeatsFollowThePolicyAndResetRestartsThem) {
@@ -96,7 +103,8 @@ TEST(ReplayMode, RepeatsFollowThePolicyAndResetRestartsThem) {
   f.Add(Recorded(kHello, f.keys, 1'000, {1'000}));
   f.Add(Recorded(kHello, f.keys, 2'000, {2'000}));
   std::vector<int64_t> seen;
-  for (int i = 0; i < 3; ++i) seen.push_back(f.Serve(kHello).timeline.at.headers_us);
+  for (int i = 0; i < 3; ++i)
+    seen.push_back(f.Serve(kHello).timeline.at.headers_us);
   EXPECT_EQ(seen, (std::vector<int64_t>{1'000, 2'000, 2'000}));
   f.Replay().Reset();
   EXPECT_EQ(f.Serve(kHello).timeline.at.headers_us, 1'000);
@@ -106,7 +114,8 @@ TEST(ReplayMode, RepeatsFollowThePolicyAndResetRestartsThem) {
 TEST(ReplayMode, AnUnrecordedKeyGoesToTheMissMode) {
   ReplayFixture f;
   f.Add(Recorded(kHello, f.keys, 1'000, {1'000}));
-  Answer a = f.Serve(Post("/v1/chat/completions", R"({"model":"m","messages":[]})"));
+  Answer a =
+      f.Serve(Post("/v1/chat/completions", R"({"model":"m","messages":[]})"));
   EXPECT_STREQ(a.outcome, "miss");
   EXPECT_EQ(f.miss.calls, 1);
   EXPECT_EQ(f.counters.hits.load(), 0u);

@@ -32,8 +32,9 @@ struct SynthFixture {
   SynthMode mode;
 };
 
-const Request kChat = Post("/v1/chat/completions",
-                           R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+const Request kChat =
+    Post("/v1/chat/completions",
+         R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
 
 TEST(SynthMode, AnAnswerIsPlannedOnTheEngineLatencyExactly) {
   SynthFixture f(Options("static:one two three"));
@@ -46,15 +47,17 @@ TEST(SynthMode, AnAnswerIsPlannedOnTheEngineLatencyExactly) {
   EXPECT_NE(BodyOf(a.timeline).find("one two three"), std::string::npos);
   EXPECT_EQ(f.counters.synthesized.load(), 1u);
 
-  Request streamed = Post("/v1/chat/completions",
-                          R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  Request streamed = Post(
+      "/v1/chat/completions",
+      R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
   Answer s = f.Serve(streamed);
   ASSERT_GE(s.timeline.at.chunk_us.size(), 4u);
   EXPECT_EQ(s.timeline.at.chunk_us[0], 100'000);  // the role chunk, at the TTFT
   EXPECT_TRUE(s.timeline.response->chunked);
   // Each timeline offset is the plan's own.
   for (size_t i = 0; i < s.timeline.at.chunk_us.size(); ++i) {
-    EXPECT_EQ(s.timeline.at.chunk_us[i], s.timeline.response->chunks[i].offset_us);
+    EXPECT_EQ(s.timeline.at.chunk_us[i],
+              s.timeline.response->chunks[i].offset_us);
   }
 }
 
@@ -80,19 +83,22 @@ TEST(SynthMode, CapacityHoldsASlotUntilTheAnswerIsGone) {
   Answer refused = f.Serve(kChat);
   EXPECT_EQ(refused.timeline.response->status, 429);
   EXPECT_STREQ(refused.outcome, "synth");
-  EXPECT_NE(BodyOf(refused.timeline).find("at capacity: 1 running and 0 waiting"),
-            std::string::npos);
+  EXPECT_NE(
+      BodyOf(refused.timeline).find("at capacity: 1 running and 0 waiting"),
+      std::string::npos);
   running.timeline.hold.reset();  // the paced writer is done with it
   EXPECT_EQ(f.Serve(kChat).timeline.response->status, 200);
 }
 
 TEST(SynthMode, ABadFaultHeaderIsA400InTheRequestsDialect) {
   SynthFixture f(Options("echo"));
-  Request r = Post("/v1/messages", R"({"model":"m","max_tokens":5,"messages":[]})",
-                   {{"X-Rewind-Fault", "lightning"}});
+  Request r =
+      Post("/v1/messages", R"({"model":"m","max_tokens":5,"messages":[]})",
+           {{"X-Rewind-Fault", "lightning"}});
   Answer a = f.Serve(r);
   EXPECT_EQ(a.timeline.response->status, 400);
-  EXPECT_NE(BodyOf(a.timeline).find("\"type\":\"error\""), std::string::npos);  // Anthropic's
+  EXPECT_NE(BodyOf(a.timeline).find("\"type\":\"error\""),
+            std::string::npos);  // Anthropic's
 }
 
 TEST(SynthMode, TheRestOfTheSurfaceAnswersAtOnceWithoutAKey) {
@@ -107,7 +113,8 @@ TEST(SynthMode, TheRestOfTheSurfaceAnswersAtOnceWithoutAKey) {
 
   Request models = health;
   models.path = "/v1/models";
-  EXPECT_NE(BodyOf(f.Serve(models).timeline).find("rewind-dummy"), std::string::npos);
+  EXPECT_NE(BodyOf(f.Serve(models).timeline).find("rewind-dummy"),
+            std::string::npos);
 
   Request unknown = Post("/v2/nothing", "{}");
   Answer u = f.Serve(unknown);
