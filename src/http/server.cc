@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "http/admin.h"
 #include "http/connection.h"
 #include "http/descriptors.h"
 #include "http/forwarder.h"
@@ -33,7 +34,6 @@ namespace rwd {
 namespace {
 
 constexpr int kListenBacklog = 4096;
-constexpr const char* kAdminPrefix = "/__rewind/";
 
 // The worker pool, counting connections: each task is one connection,
 // queued until a worker takes it, active while it is served.
@@ -69,15 +69,6 @@ class HttpServer : public httplib::Server {
   // gone; rewind's requests in flight finish, so it is never gone.
   void MarkListening(int fd) { svr_sock_ = fd; }
 };
-
-const char* ModeName(ServerMode mode) {
-  switch (mode) {
-    case ServerMode::kRecord: return "record";
-    case ServerMode::kReplay: return "replay";
-    case ServerMode::kServe: return "serve";
-  }
-  return "?";
-}
 
 KeyRules RulesOf(const Store* store) {
   return store ? store->rules() : KeyRules{DefaultIgnoredFields(), {}};
@@ -127,7 +118,6 @@ class FrontServer final : public Server {
         cache_(options.store, options.cache_bytes),
         samples_(&index_, &cache_),
         session_start_us_(clock_->NowMicros()),
-        admin_token_(options.admin_token),
         loopback_(options.host == "localhost" || options.host == "::1" ||
                   options.host.rfind("127.", 0) == 0),
         metrics_(ModeName(options.mode)),
@@ -160,6 +150,23 @@ class FrontServer final : public Server {
   }
 
   Status Init() {
+    Status s = InitModes();
+    if (!s.ok()) return s;
+    AdminSources admin;
+    admin.options = &options_;
+    admin.redact_headers = &redact_;
+    admin.canonicalizer = &canonicalizer_;
+    admin.counters = &counters_;
+    admin.index = &index_;
+    admin.synth = synth_.get();
+    admin.mode = mode_;
+    admin.loopback = loopback_;
+    admin_ = std::make_unique<Admin>(admin);
+    return Status::Ok();
+  }
+
+  // The modes that answer for this server's mode and --on-miss policy.
+  Status InitModes() {
     Status opened = log_.Open();
     if (!opened.ok()) return opened;
     for (const std::string& field : options_.redact_fields) {
@@ -423,15 +430,12 @@ class FrontServer final : public Server {
       return;
     }
     if (req.path.rfind(kAdminPrefix, 0) == 0) {
-      if (req.path != "/__rewind/health" && !Authorized(req, admin_token_, &res)) {
-        return;
-      }
-      Admin(req, &res);
+      admin_->Serve(req, &res);
       return;
     }
     if (req.method == "GET" && req.path == "/metrics") {
       if (!options_.metrics_token.empty() &&
-          !Authorized(req, options_.metrics_token, &res)) {
+          !Authorized(req, options_.metrics_token, loopback_, &res)) {
         return;
       }
       res.set_header("X-Rewind", "admin");
@@ -467,107 +471,7 @@ class FrontServer final : public Server {
     if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
   }
 
-  // Checks "Authorization: Bearer TOKEN" in constant time. An empty token
-  // means no check on loopback and no access elsewhere.
-  bool Authorized(const httplib::Request& req, const std::string& token,
-                  httplib::Response* res) {
-    res->set_header("X-Rewind", "admin");
-    if (token.empty()) {
-      if (loopback_) return true;
-      SetJsonError(res, 403, "rewind_forbidden",
-                   "admin endpoints are off when listening beyond loopback "
-                   "without --admin-token");
-      return false;
-    }
-    const std::string given = req.get_header_value("Authorization");
-    const std::string expected = "Bearer " + token;
-    unsigned char diff = given.size() == expected.size() ? 0 : 1;
-    for (size_t i = 0; i < expected.size(); ++i) {
-      diff |= static_cast<unsigned char>(
-          expected[i] ^ (i < given.size() ? given[i] : 0));
-    }
-    if (diff == 0) return true;
-    res->set_header("WWW-Authenticate", "Bearer");
-    SetJsonError(res, 401, "rewind_unauthorized",
-                 "this endpoint needs Authorization: Bearer <token>");
-    return false;
-  }
-
-  // One ".*" route serves everything: matching admin paths here costs a
-  // string compare instead of a std::regex_match per request.
-  void Admin(const httplib::Request& req, httplib::Response* res) {
-    const std::string name = req.path.substr(std::strlen(kAdminPrefix));
-    res->set_header("X-Rewind", "admin");
-    if (req.method == "GET" && name == "health") return Health(res);
-    if (req.method == "GET" && name == "config") return Config(res);
-    if (req.method == "GET" && name == "stats") return Stats(res);
-    if (req.method == "POST" && name == "reset") {
-      mode_->Reset();
-      res->set_content("{\"reset\":true}\n", "application/json");
-      return;
-    }
-    SetJsonError(res, 404, "rewind_unknown_admin_endpoint",
-                 "no admin endpoint " + req.method + " " + req.path +
-                     "; there are GET /__rewind/health, GET /__rewind/config, "
-                     "GET /__rewind/stats and POST /__rewind/reset");
-  }
-
-  void Health(httplib::Response* res) {
-    Status store =
-        options_.store ? options_.store->WriteHealth() : Status::Ok();
-    std::string body =
-        std::string("{\"status\":") + (store.ok() ? "\"ok\"" : "\"degraded\"") +
-        ",\"mode\":\"" + ModeName(options_.mode) + "\"" +
-        ",\"exchanges\":" +
-        std::to_string(options_.mode == ServerMode::kRecord ? counters_.recorded.load()
-                                                            : index_.size()) +
-        (store.ok() ? "" : ",\"store_error\":" + JsonQuote(store.ToString())) +
-        "}\n";
-    res->set_content(body, "application/json");
-  }
-
-  void Config(httplib::Response* res) {
-    res->set_content(ConfigJson(), "application/json");
-  }
-
-  std::string ConfigJson() const override {
-    return
-        std::string("{\"mode\":\"") + ModeName(options_.mode) + "\"" +
-        ",\"backend\":" + JsonQuote(options_.backend) +
-        ",\"latency\":" + JsonQuote(options_.latency.ToString()) +
-        ",\"repeat\":\"" + RepeatPolicyName(options_.repeat) + "\"" +
-        ",\"on_miss\":\"" + MissPolicyName(options_.on_miss) + "\"" +
-        ",\"seed\":" + std::to_string(options_.seed) +
-        ",\"include_incomplete\":" +
-        (options_.include_incomplete ? "true" : "false") +
-        ",\"redact_headers\":" + JsonList(redact_) +
-        ",\"redact_fields\":" + JsonList(options_.redact_fields) +
-        ",\"client_timeout_s\":" + std::to_string(options_.client_timeout_s) +
-        ",\"admin_token\":" + (admin_token_.empty() ? "false" : "true") +
-        ",\"canonicalizer\":" + JsonQuote(Canonicalizer::Name()) +
-        ",\"key_rules\":" + canonicalizer_.rules().ToJson() +
-        (synth_ ? ",\"synth\":" + synth_->ConfigJson() : std::string()) +
-        ",\"max_connections\":" + std::to_string(options_.max_connections) +
-        ",\"max_body_bytes\":" + std::to_string(options_.max_body_bytes) +
-        ",\"max_record_bytes\":" + std::to_string(options_.max_record_bytes) +
-        ",\"keep_alive_timeout_s\":" + std::to_string(options_.keep_alive_timeout_s) +
-        ",\"log\":" + JsonQuote(options_.log_path.empty() ? "stderr" : options_.log_path) +
-        ",\"log_format\":" + (options_.log_json ? "\"json\"" : "\"text\"") +
-        ",\"quiet\":" + (options_.quiet ? "true" : "false") + "}\n";
-  }
-
-  void Stats(httplib::Response* res) {
-    std::string body = "{\"hits\":" + std::to_string(counters_.hits.load()) +
-                       ",\"misses\":" + std::to_string(counters_.misses.load()) +
-                       ",\"recorded\":" + std::to_string(counters_.recorded.load()) +
-                       ",\"passthrough\":" +
-                       std::to_string(counters_.passthrough.load()) +
-                       ",\"synthesized\":" +
-                       std::to_string(counters_.synthesized.load()) +
-                       ",\"converted\":" + std::to_string(counters_.converted.load()) +
-                       ",\"errors\":" + std::to_string(counters_.errors.load()) + "}\n";
-    res->set_content(body, "application/json");
-  }
+  std::string ConfigJson() const override { return admin_->ConfigJson(); }
 
   const ServerOptions options_;
   Clock* const clock_;
@@ -577,7 +481,6 @@ class FrontServer final : public Server {
   EndpointSamples samples_;
   const int64_t session_start_us_;
   std::vector<std::string> redact_;
-  const std::string admin_token_;
   const bool loopback_;
   ServerMetrics metrics_;
   AccessLog log_;
@@ -599,6 +502,7 @@ class FrontServer final : public Server {
   Mode* mode_ = nullptr;
   // Set when the recording's rules scrub: what the record mode stores.
   std::shared_ptr<const scrub::Scrubber> store_scrubber_;
+  std::unique_ptr<Admin> admin_;
 };
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "modes/synth_mode.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -24,17 +27,6 @@ Answer Immediate(int status, std::string body) {
   a.keyed = false;
   a.timeline = Timeline::Immediate(status, kJson, std::move(body));
   return a;
-}
-
-// --model and --lora as a JSON array ("base", "adapter=base").
-std::string ModelsJson(const SynthOptions& o) {
-  std::string out = "[";
-  for (const std::string& m : o.models)
-    out += (out.size() > 1 ? "," : "") + JsonQuote(m);
-  for (const auto& [adapter, parent] : o.adapters) {
-    out += (out.size() > 1 ? "," : "") + JsonQuote(adapter + "=" + parent);
-  }
-  return out + "]";
 }
 
 }  // namespace
@@ -145,20 +137,50 @@ std::string SynthMode::RenderMetrics() const {
 
 std::string SynthMode::ConfigJson() const {
   const SynthOptions& o = synth_.options();
-  return "{\"output\":" + JsonQuote(o.output.ToString()) +
-         ",\"ttft\":" + JsonQuote(o.ttft.ToString()) +
-         ",\"itl\":" + JsonQuote(o.itl.ToString()) +
-         ",\"prefill_per_token_ms\":" + std::to_string(o.prefill_per_token_ms) +
-         ",\"load_factor\":" + std::to_string(o.load_factor) +
-         ",\"max_concurrency\":" + std::to_string(o.max_concurrency) +
-         ",\"max_queue\":" + std::to_string(o.max_queue) +
-         ",\"kv_cache_tokens\":" + std::to_string(o.kv_cache_tokens) +
-         ",\"fault_rate\":" + std::to_string(o.faults.rate) +
-         ",\"seed\":" + std::to_string(o.seed) +
-         ",\"model\":" + JsonQuote(o.model) + ",\"models\":" + ModelsJson(o) +
-         ",\"tool_rate\":" + std::to_string(o.tool_rate) +
-         ",\"embedding_dimensions\":" + std::to_string(o.embedding_dimensions) +
-         ",\"max_model_len\":" + std::to_string(o.max_model_len) + "}";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  auto string = [&w](const char* key, const std::string& value) {
+    w.Key(key);
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  w.StartObject();
+  string("output", o.output.ToString());
+  string("ttft", o.ttft.ToString());
+  string("itl", o.itl.ToString());
+  w.Key("prefill_per_token_ms");
+  w.Double(o.prefill_per_token_ms);
+  w.Key("load_factor");
+  w.Double(o.load_factor);
+  w.Key("max_concurrency");
+  w.Uint64(o.max_concurrency);
+  w.Key("max_queue");
+  w.Uint64(o.max_queue);
+  w.Key("kv_cache_tokens");
+  w.Int64(o.kv_cache_tokens);
+  w.Key("fault_rate");
+  w.Double(o.faults.rate);
+  w.Key("seed");
+  w.Uint64(o.seed);
+  string("model", o.model);
+  // --model and --lora ("base", "adapter=base").
+  w.Key("models");
+  w.StartArray();
+  for (const std::string& m : o.models) {
+    w.String(m.data(), static_cast<rapidjson::SizeType>(m.size()));
+  }
+  for (const auto& [adapter, parent] : o.adapters) {
+    const std::string named = adapter + "=" + parent;
+    w.String(named.data(), static_cast<rapidjson::SizeType>(named.size()));
+  }
+  w.EndArray();
+  w.Key("tool_rate");
+  w.Double(o.tool_rate);
+  w.Key("embedding_dimensions");
+  w.Int64(o.embedding_dimensions);
+  w.Key("max_model_len");
+  w.Int64(o.max_model_len);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 }  // namespace rwd
