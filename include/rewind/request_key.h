@@ -10,9 +10,17 @@
 // encoding is "<len>:<bytes>" per field, so no two different requests can
 // produce the same input to the hash.
 //
-// The rules (ignored fields, matched headers) are stored in every recording,
-// with the canonicalizer's Name(); replay refuses a recording made by another
-// canonicalizer version (`rewind rekey` re-keys it).
+// Two rules rewrite a JSON body after its ignored fields are left out and
+// before it is hashed, so that requests that differ only in what a test
+// cannot hold still share a key: content equivalence (a message's "content"
+// given as one text part keys as the same text given as a string), then the
+// normalizers in their order (a regular expression's matches in string
+// values replaced, e.g. every ISO date with "<date>").
+//
+// The rules (ignored fields, matched headers, normalizers, content
+// equivalence) are stored in every recording, with the canonicalizer's
+// NameFor() them; replay refuses a recording made by a canonicalizer version
+// this build does not read (`rewind rekey` re-keys it).
 //
 // Thread-safety: a Canonicalizer is immutable after construction and safe for
 // concurrent use.
@@ -37,7 +45,55 @@ namespace rwd {
 // forwarded but not recorded. `import` refuses a file nested deeper.
 constexpr int kMaxJsonDepth = 256;
 
+// A rule rewriting string values before they are hashed: every match of a
+// regular expression (RE2 syntax) is replaced, in the strings at or under
+// a dotted path. Either ready-made (a name, see ReadyMadeNormalizers()) or
+// custom (a pattern and a replacement).
+struct Normalizer {
+  // Segments separated by '.': a member name, "*" (any member or array
+  // index) or a number (that array index, or a member of that name). The
+  // rule applies to every string value whose path starts with these
+  // segments; empty: every string value in the body.
+  std::string path;
+  // A ready-made normalizer's name ("date", "timestamp", "uuid", "hex-id");
+  // empty for a custom one.
+  std::string name;
+  // Custom: the regular expression and its replacement (RE2's rewrite
+  // syntax: \0 the whole match, \1..\9 its groups, \\ a backslash).
+  std::string pattern;
+  std::string replacement;
+
+  bool operator==(const Normalizer& other) const;
+
+  // The flag's spelling: "[PATH:]NAME" or "[PATH:]REGEX=>REPLACEMENT" (a
+  // leading ':' when the path is empty and the regex would read as one).
+  std::string ToString() const;
+  // Parses that spelling, checking the path, the name or the pattern (it
+  // compiles) and the replacement (its \N refer to groups that exist).
+  // The text before the first ':' is a path when it is made of path
+  // segments (letters, digits, '_', '-', or "*"); ":REGEX=>..." is a regex
+  // with no path. The regex ends at the last "=>".
+  static Result<Normalizer> Parse(const std::string& spec);
+  // Checks a normalizer read from a recording as Parse() checks a flag.
+  Status Check() const;
+};
+
+struct ReadyMadeNormalizer {
+  const char* name;
+  const char* pattern;      // RE2 syntax
+  const char* replacement;  // RE2 rewrite
+  const char* help;         // what it matches, for --help and errors
+};
+
+// date, timestamp, uuid, hex-id. Their patterns are part of the key of
+// every recording that uses them: never change one (add a new name).
+const std::vector<ReadyMadeNormalizer>& ReadyMadeNormalizers();
+
 struct KeyRules {
+  KeyRules() = default;
+  KeyRules(std::vector<std::string> ignore, std::vector<std::string> headers)
+      : ignore_fields(std::move(ignore)), match_headers(std::move(headers)) {}
+
   // Dotted JSON paths removed from the body before hashing ("user",
   // "metadata.trace_id"). Default: the volatile per-call fields of
   // OpenAI-compatible APIs (see DefaultIgnoredFields()).
@@ -52,11 +108,25 @@ struct KeyRules {
   // scrubs a live request the same way. Default: none.
   std::vector<std::string> scrub = {};
   std::vector<std::string> scrub_patterns = {};
+  // Applied in their order, after content equivalence. Default: none.
+  std::vector<Normalizer> normalizers;
+  // Whether the "content" of each member of a top-level "messages" array,
+  // given as a list of exactly one text part ([{"type":"text","text":T}],
+  // nothing else in the part), keys as the string T: OpenAI's and
+  // Anthropic's APIs accept both, and clients differ in which they send.
+  // On for new rules; a recording whose stored rules predate it (no
+  // "content_equivalence" member) reads as off, so its keys stay as made.
+  bool content_equivalence = true;
 
   bool operator==(const KeyRules& other) const;
+  // Whether the rules use anything a rewind older than normalizers and
+  // content equivalence cannot apply (see Canonicalizer::NameFor()).
+  bool NeedsMatchingRules() const;
 
-  // The rules as stored in a recording: a JSON object. The scrub lists are
-  // written only when set, so a recording without them keeps its bytes.
+  // The rules as stored in a recording: a JSON object. The scrub lists and
+  // the normalizers are written only when set, so a recording without them
+  // keeps its bytes; content equivalence always (absent, it reads as off).
+  // FromJson() checks every normalizer (a bad one is Corruption).
   std::string ToJson() const;
   static Result<KeyRules> FromJson(const std::string& json);
 };
@@ -87,6 +157,8 @@ struct RequestKeyHash {
   }
 };
 
+struct BodyRules;
+
 class Canonicalizer {
  public:
   // REQUIRES: the rules' scrub lists are valid (KeyRules::FromJson and the
@@ -101,10 +173,18 @@ class Canonicalizer {
   // v2: numbers keyed by their exact value, all members of a repeated
   // name kept in order, repeated query parameters kept in order.
   static const char* Name() { return "rewind.json-v2"; }
+  // The name a recording made under "rules" is stamped with: Name(), or
+  // "rewind.json-v3" when the rules use normalizers or content equivalence
+  // (the same encoding, plus those rules), so that a rewind older than them
+  // refuses the recording instead of keying its requests without them.
+  static const char* NameFor(const KeyRules& rules);
+  // Whether this build reads keys stamped "name" (v2 and v3).
+  static bool Reads(const std::string& name);
 
   const KeyRules& rules() const { return rules_; }
 
-  // The exact bytes that are hashed.
+  // The exact bytes that are hashed: a normalized string appears as it is
+  // hashed ("Today is <date>").
   std::string Canonical(const Request& request) const;
   RequestKey Key(const Request& request) const;
 
@@ -121,8 +201,10 @@ class Canonicalizer {
   std::string CanonicalOf(const Request& request) const;
 
   KeyRules rules_;
-  std::vector<std::vector<std::string>> ignore_paths_;  // split on '.'
-  std::shared_ptr<const scrub::Scrubber> scrubber_;     // kKey mode, or null
+  std::shared_ptr<const scrub::Scrubber> scrubber_;  // kKey mode, or null
+  // What the body's canonical form applies: the ignored paths, content
+  // equivalence, the normalizers compiled (src/key/json.h); shared by copies.
+  std::shared_ptr<const BodyRules> body_rules_;
 };
 
 // OK when the scrub lists of the rules name known kinds and valid patterns.

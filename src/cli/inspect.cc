@@ -112,6 +112,21 @@ double Percentile(std::vector<int64_t> v, double p) {
   return static_cast<double>(v[std::min(i, v.size() - 1)]) / 1000.0;
 }
 
+// The key rules on one line: "ignore user, metadata; normalize date;
+// content equivalence on".
+std::string RulesLine(const KeyRules& rules) {
+  auto list = [](const std::vector<std::string>& items) {
+    std::string s;
+    for (const std::string& i : items) s += (s.empty() ? "" : ", ") + i;
+    return s.empty() ? std::string("none") : s;
+  };
+  std::vector<std::string> normalizers;
+  for (const Normalizer& n : rules.normalizers) normalizers.push_back(n.ToString());
+  return "ignore " + list(rules.ignore_fields) + "; match headers " +
+         list(rules.match_headers) + "; normalize " + list(normalizers) +
+         "; content equivalence " + (rules.content_equivalence ? "on" : "off");
+}
+
 }  // namespace
 
 int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) {
@@ -280,6 +295,7 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   }
   out << "\ncanonical form of the key (what was hashed)\n  "
       << Printable(Canonicalizer(store->rules()).Canonical(e.request)) << "\n";
+  out << "under the recording's key rules: " << RulesLine(store->rules()) << "\n";
   return kExitOk;
 }
 

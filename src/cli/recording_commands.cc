@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "cli/commands.h"
+#include "cli/matching_flags.h"
 #include "cli/usage.h"
 #include "rewind/store.h"
 
@@ -277,14 +278,16 @@ Command AddRekeyCommand(CLI::App& app) {
     std::vector<std::string> ignore_fields;
     std::vector<std::string> match_headers;
     bool no_default_ignores = false;
+    MatchingFlags matching;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* rekey = app.add_subcommand(
-      "rekey", "Recompute every key under new rules without re-recording "
-               "(without rule flags: under the recording's own rules, as a "
+      "rekey", "Recompute every key under new rules without re-recording: "
+               "the rules its flags give, as `record` makes them (without "
+               "rule flags: under the recording's own rules, as a "
                "recording made by an older rewind needs).\n"
                "Example: rewind rekey --db rec.sqlite --ignore-field "
-               "temperature --match-header X-Model");
+               "temperature --match-header X-Model --normalize date");
   AddDbOption(rekey, &f->db);
   rekey->add_option("--ignore-field", f->ignore_fields,
                     "Dotted JSON body path left out of the key (repeatable; "
@@ -293,16 +296,22 @@ Command AddRekeyCommand(CLI::App& app) {
                     "Header whose value joins the key (repeatable)");
   rekey->add_flag("--no-default-ignores", f->no_default_ignores,
                   "Do not ignore user, request_id, metadata, ... by default");
+  AddMatchingFlags(rekey, &f->matching);
   return {rekey, [f] {
             // Without rule flags the recording keeps its rules: what a
             // recording made by an older rewind needs, re-keyed by this one.
+            // With any, the new rules are what `record` makes of the same
+            // flags.
             const bool new_rules = f->no_default_ignores || !f->ignore_fields.empty() ||
-                                   !f->match_headers.empty();
+                                   !f->match_headers.empty() ||
+                                   MatchingFlagsGiven(f->matching);
             KeyRules rules{f->no_default_ignores ? std::vector<std::string>{}
                                                  : DefaultIgnoredFields(),
                            f->match_headers};
             rules.ignore_fields.insert(rules.ignore_fields.end(), f->ignore_fields.begin(),
                                        f->ignore_fields.end());
+            Status matching = ApplyMatchingFlags(f->matching, &rules);
+            if (!matching.ok()) return Fail(matching);
             StoreOptions so;
             so.path = f->db;
             so.any_canonicalizer = true;

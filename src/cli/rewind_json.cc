@@ -100,33 +100,71 @@ struct JsonExchange {
   }
 };
 
-// The key rules; the scrub lists are written only when set (a recording
-// without them exports as before).
+struct JsonNormalizer {
+  std::string path, name, pattern, replacement;
+  template <class A>
+  void serialize(A& a) {
+    a(CEREAL_NVP(name), CEREAL_NVP(path), CEREAL_NVP(pattern),
+      CEREAL_NVP(replacement));
+  }
+};
+
+// The key rules as an export holds them: members sorted; the lists added
+// after the first export (scrub, normalize) written only when set.
 struct JsonRules {
   std::vector<std::string> ignore_fields;
   std::vector<std::string> match_headers;
-  std::vector<std::string> scrub;
-  std::vector<std::string> scrub_patterns;
+  std::vector<std::string> scrub, scrub_patterns;
+  std::vector<JsonNormalizer> normalize;
+  bool content_equivalence = false;
+
+  JsonRules() = default;
+  explicit JsonRules(const KeyRules& r)
+      : ignore_fields(r.ignore_fields),
+        match_headers(r.match_headers),
+        scrub(r.scrub),
+        scrub_patterns(r.scrub_patterns),
+        content_equivalence(r.content_equivalence) {
+    for (const Normalizer& n : r.normalizers) {
+      normalize.push_back({n.path, n.name, n.pattern, n.replacement});
+    }
+  }
+  KeyRules ToRules() const {
+    KeyRules r{ignore_fields, match_headers};
+    r.scrub = scrub;
+    r.scrub_patterns = scrub_patterns;
+    for (const JsonNormalizer& n : normalize) {
+      r.normalizers.push_back({n.path, n.name, n.pattern, n.replacement});
+    }
+    r.content_equivalence = content_equivalence;
+    return r;
+  }
   template <class A>
   void save(A& a) const {
-    a(CEREAL_NVP(ignore_fields), CEREAL_NVP(match_headers));
+    a(CEREAL_NVP(content_equivalence), CEREAL_NVP(ignore_fields),
+      CEREAL_NVP(match_headers));
+    if (!normalize.empty()) a(CEREAL_NVP(normalize));
     if (!scrub.empty() || !scrub_patterns.empty()) {
       a(CEREAL_NVP(scrub), CEREAL_NVP(scrub_patterns));
     }
   }
+  // A file written before these members existed lacks them (content
+  // equivalence then reads as off: its keys were made without it). cereal
+  // throws on a missing member before moving on, so the archive is still
+  // where it was.
   template <class A>
   void load(A& a) {
     a(CEREAL_NVP(ignore_fields), CEREAL_NVP(match_headers));
-    const char* next = a.getNodeName();
-    if (next != nullptr && std::string(next) == "scrub") {
-      a(CEREAL_NVP(scrub), CEREAL_NVP(scrub_patterns));
-    }
-  }
-  KeyRules Rules() const {
-    KeyRules r{ignore_fields, match_headers};
-    r.scrub = scrub;
-    r.scrub_patterns = scrub_patterns;
-    return r;
+    auto optional = [&a](auto&& nvp) {
+      try {
+        a(nvp);
+      } catch (const cereal::Exception&) {
+      }
+    };
+    optional(CEREAL_NVP(normalize));
+    optional(CEREAL_NVP(scrub));
+    optional(CEREAL_NVP(scrub_patterns));
+    optional(CEREAL_NVP(content_equivalence));
   }
 };
 
@@ -195,7 +233,8 @@ int WriteJsonExport(Store* store, std::ostream& out, std::ostream& err) {
   try {
     cereal::JSONOutputArchive ar(out, cereal::JSONOutputArchive::Options(
                                           324, cereal::JSONOutputArchive::Options::IndentChar::space, 1));
-    ar(cereal::make_nvp("canonicalizer", std::string(Canonicalizer::Name())));
+    ar(cereal::make_nvp("canonicalizer",
+                        std::string(Canonicalizer::NameFor(store->rules()))));
     ar.setNextName("exchanges");
     ar.startNode();
     ar.makeArray();
@@ -211,10 +250,7 @@ int WriteJsonExport(Store* store, std::ostream& out, std::ostream& err) {
     }
     ar.finishNode();
     ar(cereal::make_nvp("format", std::string("rewind.recording")));
-    const KeyRules& rules = store->rules();
-    ar(cereal::make_nvp("key_rules",
-                        JsonRules{rules.ignore_fields, rules.match_headers,
-                                  rules.scrub, rules.scrub_patterns}));
+    ar(cereal::make_nvp("key_rules", JsonRules(store->rules())));
     ar(cereal::make_nvp("schema_version", kExportSchemaVersion));
   } catch (const cereal::Exception& e) {
     err << "rewind: writing the export: " << e.what() << "\n";
@@ -248,17 +284,13 @@ int ImportJson(Store* store, std::string text, bool rekey, std::ostream& err) {
     JsonRules rules;
     ar(cereal::make_nvp("canonicalizer", canonicalizer));
     ar(cereal::make_nvp("key_rules", rules));
-    const KeyRules file_rules = rules.Rules();
-    Status scrub_rules = ValidateScrubRules(file_rules);
-    if (!scrub_rules.ok()) {
-      err << "rewind: the file's key rules: " << scrub_rules.message() << "\n";
-      return kExitError;
-    }
-    if (!rekey && (canonicalizer != Canonicalizer::Name() ||
+    const KeyRules file_rules = rules.ToRules();
+    if (!rekey && (canonicalizer != Canonicalizer::NameFor(file_rules) ||
                    !(file_rules == store->rules()))) {
       err << "rewind: the file was keyed by " << canonicalizer << " with rules "
           << file_rules.ToJson() << "; this recording uses "
-          << Canonicalizer::Name() << " with " << store->rules().ToJson()
+          << Canonicalizer::NameFor(store->rules()) << " with "
+          << store->rules().ToJson()
           << ". Import with --rekey to recompute the keys\n";
       return kExitError;
     }

@@ -19,6 +19,7 @@
 
 #include "cli/command.h"
 #include "cli/commands.h"
+#include "cli/matching_flags.h"
 #include "cli/usage.h"
 #include "rewind/server.h"
 #include "rewind/store.h"
@@ -92,6 +93,7 @@ struct ServeFlags {
   std::vector<std::string> scrub;
   std::vector<std::string> scrub_patterns;
   std::string scrub_key;
+  MatchingFlags matching;  // record
   size_t max_connections = 1024;
   int backend_timeout_s = 600;
   int keep_alive_timeout_s = 2;
@@ -434,7 +436,7 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   so.immutable = f.immutable;
   if (!f.ignore_fields.empty() || !f.match_headers.empty() ||
       !f.redact_fields.empty() || !f.scrub.empty() ||
-      !f.scrub_patterns.empty()) {
+      !f.scrub_patterns.empty() || MatchingFlagsGiven(f.matching)) {
     // Secret fields never join the key: a recording made with one secret
     // replays with another, and stored (redacted) bodies keep their keys.
     KeyRules rules{DefaultIgnoredFields(), f.match_headers};
@@ -452,6 +454,8 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
       rules.scrub = kinds.value();
     }
     rules.scrub_patterns = f.scrub_patterns;
+    Status s = ApplyMatchingFlags(f.matching, &rules);
+    if (!s.ok()) return s;
     so.rules = rules;
   }
   Result<std::unique_ptr<Store>> store = Store::Open(so);
@@ -602,6 +606,7 @@ Command AddRecordCommand(CLI::App& app) {
                      "prompt_cache_key)");
   record->add_option("--match-header", f->match_headers,
                      "Header whose value joins the request key (repeatable)");
+  AddMatchingFlags(record, &f->matching);
   record->add_option("--redact-field", f->redact_fields,
                      "Dotted JSON body path holding a secret: stored as "
                      "[REDACTED] and left out of the key (repeatable)");

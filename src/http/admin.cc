@@ -152,7 +152,7 @@ std::string Admin::ConfigJson() const {
   Key(w, "admin_token");
   w.Bool(!o.admin_token.empty());  // whether one is set, never its value
   Key(w, "canonicalizer");
-  w.String(Canonicalizer::Name());
+  w.String(Canonicalizer::NameFor(s_.canonicalizer->rules()));
   Key(w, "key_rules");
   Raw(w, s_.canonicalizer->rules().ToJson(), rapidjson::kObjectType);
   if (s_.synth != nullptr) {

@@ -110,10 +110,27 @@ RequestKey HashBytes(const std::string& bytes) {
   return RequestKey{h.high64, h.low64};
 }
 
+const char* Canonicalizer::NameFor(const KeyRules& rules) {
+  return rules.NeedsMatchingRules() ? "rewind.json-v3" : Name();
+}
+
+bool Canonicalizer::Reads(const std::string& name) {
+  return name == Name() || name == "rewind.json-v3";
+}
+
 Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
+  auto body = std::make_shared<BodyRules>();
   for (const std::string& field : rules_.ignore_fields) {
-    ignore_paths_.push_back(SplitPath(field));
+    body->ignore.push_back(SplitPath(field));
   }
+  body->content_equivalence = rules_.content_equivalence;
+  for (const Normalizer& n : rules_.normalizers) {
+    // Rules from a flag or a recording were checked (Normalizer::Parse,
+    // KeyRules::FromJson); one built in code that fails is left out.
+    auto compiled = CompiledNormalizer::Compile(n);
+    if (compiled.ok()) body->normalizers.push_back(std::move(compiled.value()));
+  }
+  body_rules_ = std::move(body);
   for (std::string& name : rules_.match_headers) name = Lower(name);
   std::sort(rules_.match_headers.begin(), rules_.match_headers.end());
   if (!rules_.scrub.empty() || !rules_.scrub_patterns.empty()) {
@@ -167,7 +184,7 @@ std::string Canonicalizer::CanonicalOf(const Request& request) const {
     AppendField(&out, FindHeader(request.headers, name));
   }
   std::string canonical_body;
-  if (CanonicalJson(request.body, ignore_paths_, &canonical_body)) {
+  if (CanonicalJson(request.body, *body_rules_, &canonical_body)) {
     AppendField(&out, "json");
     AppendField(&out, canonical_body);
   } else {
@@ -216,7 +233,7 @@ std::vector<std::string> Canonicalizer::Diff(const Request& original_a,
     }
   }
   std::vector<std::string> body_diffs;
-  if (!DiffJson(a.body, b.body, ignore_paths_, limit, &body_diffs)) {
+  if (!DiffJson(a.body, b.body, *body_rules_, limit, &body_diffs)) {
     if (a.body != b.body) add("body");
   } else {
     for (std::string& d : body_diffs) add(std::move(d));

@@ -305,13 +305,127 @@ struct Scratch {
   }
 };
 
-bool BuildTree(const std::string& text, const FieldPaths& ignore, Tree* tree,
+// content_equivalence: each messages[i].content (the root an object) that
+// is a list of one object whose members are exactly "type": "text" and
+// "text": a string becomes that string. The node is made a string in place
+// and keeps its "end", so walks skip what was its part.
+void CollapseTextParts(Tree* t) {
+  if (t->nodes.empty() || t->nodes[0].kind != Kind::kObject) return;
+  std::vector<size_t> members, messages, fields, parts, part;
+  t->Children(0, &members);
+  for (size_t m : members) {
+    if (t->nodes[m].kind != Kind::kArray || t->Name(m) != "messages") continue;
+    messages.clear();
+    t->Children(m, &messages);
+    for (size_t msg : messages) {
+      if (t->nodes[msg].kind != Kind::kObject) continue;
+      fields.clear();
+      t->Children(msg, &fields);
+      for (size_t content : fields) {
+        if (t->nodes[content].kind != Kind::kArray || t->Name(content) != "content") {
+          continue;
+        }
+        parts.clear();
+        t->Children(content, &parts);
+        if (parts.size() != 1 || t->nodes[parts[0]].kind != Kind::kObject) continue;
+        part.clear();
+        t->Children(parts[0], &part);
+        if (part.size() != 2) continue;
+        size_t type = SIZE_MAX, text = SIZE_MAX;
+        for (size_t f : part) {
+          if (t->Name(f) == "type") type = f;
+          if (t->Name(f) == "text") text = f;
+        }
+        if (type == SIZE_MAX || text == SIZE_MAX ||
+            t->nodes[type].kind != Kind::kString || t->Text(type) != "text" ||
+            t->nodes[text].kind != Kind::kString) {
+          continue;
+        }
+        Node& n = t->nodes[content];
+        n.kind = Kind::kString;
+        n.text = t->nodes[text].text;
+        n.text_len = t->nodes[text].text_len;
+      }
+    }
+  }
+}
+
+// Rewrites every string value with the normalizers whose path leads to it
+// (a prefix of its path), in their order. Iterative.
+void Normalize(const BodyRules& rules, Tree* t, std::string* scratch) {
+  struct Level {
+    size_t node, end, index;  // index: the next child's, in an array
+  };
+  struct Segment {
+    size_t node;  // whose name it is, in an object (the arena may move)
+    bool is_index;
+    size_t index;
+  };
+  std::vector<Level> open;
+  std::vector<Segment> path;  // path[d]: the segment at depth d + 1
+  std::string current;
+  size_t i = 0;
+  while (i < t->nodes.size()) {
+    while (!open.empty() && i >= open.back().end) open.pop_back();
+    if (!open.empty()) {
+      Level& parent = open.back();
+      const size_t depth = open.size();
+      path.resize(depth);
+      if (t->nodes[parent.node].kind == Kind::kObject) {
+        path[depth - 1] = Segment{i, false, 0};
+      } else {
+        path[depth - 1] = Segment{i, true, parent.index++};
+      }
+    }
+    const Node& node = t->nodes[i];
+    if (node.kind == Kind::kObject || node.kind == Kind::kArray) {
+      open.push_back(Level{i, node.end, 0});
+      ++i;
+      continue;
+    }
+    if (node.kind == Kind::kString) {
+      const size_t depth = open.size();
+      bool changed = false;
+      for (const auto& n : rules.normalizers) {
+        const size_t len = n->path().size();
+        if (len > depth) continue;
+        bool match = true;
+        for (size_t j = 0; j < len && match; ++j) {
+          match = n->SegmentMatches(j, t->Name(path[j].node),
+                                    path[j].is_index, path[j].index);
+        }
+        if (!match) continue;
+        const std::string_view text =
+            changed ? std::string_view(current) : t->Text(i);
+        if (n->Apply(text, scratch)) {
+          current.swap(*scratch);
+          changed = true;
+        }
+      }
+      if (changed) {
+        Node& n = t->nodes[i];
+        n.text = t->arena.size();
+        n.text_len = current.size();
+        t->arena.append(current);
+      }
+    }
+    i = node.end > i ? node.end : i + 1;
+  }
+}
+
+bool BuildTree(const std::string& text, const BodyRules& rules, Tree* tree,
                std::vector<size_t>* open, rapidjson::Reader* reader) {
   if (text.empty()) return false;
   tree->nodes.reserve(16);
   tree->arena.reserve(text.size());
-  TreeBuilder builder(ignore, tree, open);
-  return ParseAll(text, &builder, reader);
+  TreeBuilder builder(rules.ignore, tree, open);
+  if (!ParseAll(text, &builder, reader)) return false;
+  if (rules.content_equivalence) CollapseTextParts(tree);
+  if (!rules.normalizers.empty()) {
+    std::string scratch;
+    Normalize(rules, tree, &scratch);
+  }
+  return true;
 }
 
 void WriteScalar(const Tree& t, size_t i, Writer* w) {
@@ -663,26 +777,26 @@ Result<bool> RedactJsonFields(std::string* body,
   return true;
 }
 
-bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
+bool CanonicalJson(const std::string& text, const BodyRules& rules,
                    std::string* out) {
   thread_local std::unique_ptr<Scratch> scratch;
   if (!scratch) scratch = std::make_unique<Scratch>();
   scratch->Clear();
   const bool json =
-      BuildTree(text, ignore, &scratch->tree, &scratch->open, &scratch->reader);
+      BuildTree(text, rules, &scratch->tree, &scratch->open, &scratch->reader);
   if (json) WriteCanonical(scratch.get(), out);
   if (text.size() > (64 << 10)) scratch.reset();  // keep no large buffers
   return json;
 }
 
 bool DiffJson(const std::string& a, const std::string& b,
-              const FieldPaths& ignore, size_t limit,
+              const BodyRules& rules, size_t limit,
               std::vector<std::string>* out) {
   Tree ta, tb;
   std::vector<size_t> open;
   rapidjson::Reader reader;
-  if (!BuildTree(a, ignore, &ta, &open, &reader) ||
-      !BuildTree(b, ignore, &tb, &open, &reader)) {
+  if (!BuildTree(a, rules, &ta, &open, &reader) ||
+      !BuildTree(b, rules, &tb, &open, &reader)) {
     return false;
   }
   DiffNodes(ta, 0, tb, 0, "", limit, out);

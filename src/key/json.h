@@ -8,6 +8,7 @@
 #ifndef REWIND_SRC_KEY_JSON_H_
 #define REWIND_SRC_KEY_JSON_H_
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,10 +16,50 @@
 #include "rewind/request_key.h"
 #include "rewind/status.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace rwd {
 
 // Dotted paths split into their segments: {"metadata", "trace_id"}.
 using FieldPaths = std::vector<std::vector<std::string>>;
+
+// A Normalizer compiled (src/key/normalize.cc). Immutable; safe for
+// concurrent use (RE2 objects are).
+class CompiledNormalizer {
+ public:
+  // Fails as Normalizer::Check() does.
+  static Result<std::shared_ptr<const CompiledNormalizer>> Compile(
+      const Normalizer& normalizer);
+  ~CompiledNormalizer();
+
+  const std::vector<std::string>& path() const { return path_; }
+  // Whether "segment" of a value's path is matched by path()[i]: "*" any,
+  // else the member name, or the array index written in decimal.
+  bool SegmentMatches(size_t i, std::string_view name, bool is_index,
+                      size_t index) const;
+  // Writes "text" with every match of the pattern replaced to *out and
+  // returns true; returns false, *out untouched, when nothing matches.
+  bool Apply(std::string_view text, std::string* out) const;
+
+ private:
+  CompiledNormalizer() = default;
+  std::vector<std::string> path_;
+  std::vector<int64_t> index_;  // path_[i] as an array index, or -1
+  std::unique_ptr<re2::RE2> re_;
+  std::string rewrite_;
+};
+
+// What the canonical form applies to a JSON body, in this order: leaves
+// out the ignored paths, then (content_equivalence) makes each
+// messages[i].content holding one text part that part's text, then
+// rewrites string values with each normalizer in turn.
+struct BodyRules {
+  FieldPaths ignore;
+  bool content_equivalence = false;
+  std::vector<std::shared_ptr<const CompiledNormalizer>> normalizers;
+};
 
 // Appends the canonical text of the JSON number "number" (RFC 8259's
 // grammar, which the caller has checked) to *out. Exact: it depends only on
@@ -30,13 +71,14 @@ using FieldPaths = std::vector<std::vector<std::string>>;
 // as "D[0].D[1..]eS" otherwise ("1e21", "1.23e-7", "2.4703282292062328e-324").
 void AppendCanonicalNumber(std::string_view number, std::string* out);
 
-// If "text" is a JSON document that, its "ignore" paths left out, nests at
+// If "text" is a JSON document that, its ignored paths left out, nests at
 // most kMaxJsonDepth levels, writes its canonical form to *out and returns
 // true: object members sorted by name (bytewise; members of one name keep
 // their order), no insignificant whitespace, numbers in
 // AppendCanonicalNumber's form, every occurrence of an ignored path
-// removed. Returns false, leaving *out unspecified, otherwise.
-bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
+// removed, then "rules"' rewrites applied. Returns false, leaving *out
+// unspecified, otherwise.
+bool CanonicalJson(const std::string& text, const BodyRules& rules,
                    std::string* out);
 
 // If both texts are JSON documents as CanonicalJson accepts them, appends up
@@ -44,7 +86,7 @@ bool CanonicalJson(const std::string& text, const FieldPaths& ignore,
 // to *out and returns true; none exactly when their canonical forms are
 // equal. Returns false when either is not.
 bool DiffJson(const std::string& a, const std::string& b,
-              const FieldPaths& ignore, size_t limit,
+              const BodyRules& rules, size_t limit,
               std::vector<std::string>* out);
 
 // Replaces the value of every member at one of the dotted "paths" (object

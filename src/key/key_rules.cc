@@ -35,12 +35,61 @@ Status ReadList(const rapidjson::Value& obj, const char* name,
   return Status::Ok();
 }
 
+Status ReadString(const rapidjson::Value& obj, const char* name,
+                  std::string* out) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd()) return Status::Ok();  // absent: empty
+  if (!it->value.IsString()) {
+    return Status::Corruption(std::string("key rules: a normalizer's \"") +
+                              name + "\" is not a string");
+  }
+  out->assign(it->value.GetString(), it->value.GetStringLength());
+  return Status::Ok();
+}
+
+// Rules stored before normalizers existed have no "normalize": none.
+Status ReadNormalizers(const rapidjson::Value& obj,
+                       std::vector<Normalizer>* out) {
+  auto it = obj.FindMember("normalize");
+  if (it == obj.MemberEnd()) return Status::Ok();
+  if (!it->value.IsArray()) {
+    return Status::Corruption("key rules: \"normalize\" is not a list");
+  }
+  for (const auto& v : it->value.GetArray()) {
+    if (!v.IsObject()) {
+      return Status::Corruption("key rules: a normalizer is not an object");
+    }
+    Normalizer n;
+    for (auto [field, into] : {std::pair<const char*, std::string*>{"path", &n.path},
+                               {"name", &n.name},
+                               {"pattern", &n.pattern},
+                               {"replacement", &n.replacement}}) {
+      Status s = ReadString(v, field, into);
+      if (!s.ok()) return s;
+    }
+    Status s = n.Check();
+    if (!s.ok()) {
+      return Status::Corruption("key rules: the normalizer " + n.ToString() +
+                                ": " + s.message());
+    }
+    out->push_back(std::move(n));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool KeyRules::operator==(const KeyRules& other) const {
   return ignore_fields == other.ignore_fields &&
          match_headers == other.match_headers && scrub == other.scrub &&
-         scrub_patterns == other.scrub_patterns;
+         scrub_patterns == other.scrub_patterns &&
+         normalizers == other.normalizers &&
+         content_equivalence == other.content_equivalence;
+}
+
+bool KeyRules::NeedsMatchingRules() const {
+  return !normalizers.empty() || content_equivalence || !scrub.empty() ||
+         !scrub_patterns.empty();
 }
 
 std::string KeyRules::ToJson() const {
@@ -53,6 +102,31 @@ std::string KeyRules::ToJson() const {
     WriteList(&w, "scrub", scrub);
     WriteList(&w, "scrub_patterns", scrub_patterns);
   }
+  if (!normalizers.empty()) {
+    w.Key("normalize");
+    w.StartArray();
+    auto str = [&w](const std::string& s) {
+      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    };
+    for (const Normalizer& n : normalizers) {
+      w.StartObject();
+      w.Key("path");
+      str(n.path);
+      if (n.name.empty()) {
+        w.Key("pattern");
+        str(n.pattern);
+        w.Key("replacement");
+        str(n.replacement);
+      } else {
+        w.Key("name");
+        str(n.name);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.Key("content_equivalence");
+  w.Bool(content_equivalence);
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -76,7 +150,18 @@ Result<KeyRules> KeyRules::FromJson(const std::string& json) {
       }
     }
   }
+  if (s.ok()) s = ReadNormalizers(doc, &rules.normalizers);
   if (!s.ok()) return s;
+  // Rules stored before content equivalence existed lack it: their keys
+  // were made without it, so it stays off for them.
+  auto eq = doc.FindMember("content_equivalence");
+  if (eq == doc.MemberEnd()) {
+    rules.content_equivalence = false;
+  } else if (eq->value.IsBool()) {
+    rules.content_equivalence = eq->value.GetBool();
+  } else {
+    return Status::Corruption("key rules: \"content_equivalence\" is not true or false");
+  }
   return rules;
 }
 

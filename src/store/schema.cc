@@ -65,7 +65,7 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
     SQLite::Statement meta(*db, "INSERT INTO meta (name, value) VALUES (?, ?)");
     for (const auto& [name, value] :
          {std::pair<std::string, std::string>{"canonicalizer",
-                                              Canonicalizer::Name()},
+                                              Canonicalizer::NameFor(*rules)},
           {"key_rules", rules->ToJson()},
           {"created_by", "rewind"}}) {
       meta.bind(1, name);
@@ -89,7 +89,7 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
           std::to_string(kSchemaVersion) + "); upgrade rewind");
     }
     std::string canonicalizer = Meta(db, "canonicalizer");
-    if (canonicalizer != Canonicalizer::Name() && !options.any_canonicalizer) {
+    if (!Canonicalizer::Reads(canonicalizer) && !options.any_canonicalizer) {
       return Status::Corruption(
           options.path + " was keyed by canonicalizer \"" + canonicalizer +
           "\"; this rewind uses \"" + Canonicalizer::Name() +
@@ -126,7 +126,7 @@ void WriteKeyRules(SQLite::Database* db, const KeyRules& rules) {
   st.exec();
   SQLite::Statement name(
       *db, "UPDATE meta SET value = ? WHERE name = 'canonicalizer'");
-  name.bind(1, std::string(Canonicalizer::Name()));
+  name.bind(1, std::string(Canonicalizer::NameFor(rules)));
   name.exec();
 }
 

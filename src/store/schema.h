@@ -18,7 +18,8 @@ namespace rwd {
 // On "db", just opened at options.path: makes the schema in an empty file
 // open for writing (WAL mode; options.rules or the default rules), or
 // checks an existing one (a rewind recording, of a schema this build
-// reads, keyed by this canonicalizer unless options.any_canonicalizer,
+// reads, keyed by a canonicalizer this build reads unless
+// options.any_canonicalizer,
 // with rules equal to options.rules if given) and, open for writing,
 // switches it to WAL mode and upgrades it to kSchemaVersion. A connection
 // open for writing is then set to synchronous=NORMAL. Sets *rules to the
@@ -26,8 +27,9 @@ namespace rwd {
 Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
                            KeyRules* rules);
 
-// Stores "rules" as the recording's key rules, and this build's
-// canonicalizer as the one its keys were made with. Throws
+// Stores "rules" as the recording's key rules, and the canonicalizer that
+// makes keys under them (Canonicalizer::NameFor) as the one its keys were
+// made with. Throws
 // SQLite::Exception when SQLite fails.
 void WriteKeyRules(SQLite::Database* db, const KeyRules& rules);
 

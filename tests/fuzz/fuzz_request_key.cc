@@ -1,5 +1,7 @@
 // Fuzzes the canonical form and key of a request, the field diff and body
-// redaction. Input: the first line is the query string, the rest the body.
+// redaction, under plain rules and under rules with normalizers (every
+// ready-made one, custom ones under paths) and content equivalence.
+// Input: the first line is the query string, the rest the body.
 // Checks, besides not crashing: the key is deterministic; the diff against
 // another request is empty exactly when the keys are equal; a redacted
 // body (redacted fields being ignored ones) keys as the original did.
@@ -9,11 +11,26 @@
 #include "key/json.h"
 #include "rewind/request_key.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const rwd::Canonicalizer canon(
-      rwd::KeyRules{{"user", "metadata.trace", "a.b.c"}, {"x-model"}});
+namespace {
+
+rwd::KeyRules Plain() {
+  rwd::KeyRules rules{{"user", "metadata.trace", "a.b.c"}, {"x-model"}};
+  rules.content_equivalence = false;
+  return rules;
+}
+
+rwd::KeyRules Matching() {
+  rwd::KeyRules rules{{"user", "metadata.trace", "a.b.c"}, {"x-model"}};
+  for (const char* spec : {"date", "timestamp", "uuid", "hex-id",
+                           "messages.*.content:(\\w+)@(\\w+)=>\\2 at \\1",
+                           "*.1:x*=>", "a.b:.=>\\0\\0"}) {
+    rules.normalizers.push_back(rwd::Normalizer::Parse(spec).value());
+  }
+  return rules;
+}
+
+void Check(const rwd::Canonicalizer& canon, const std::string& input) {
   static const std::vector<std::string> kRedacted = {"user", "a.b.c"};
-  const std::string input(reinterpret_cast<const char*>(data), size);
   rwd::Request r;
   r.method = "POST";
   r.path = "/v1/chat/completions";
@@ -35,5 +52,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (redacted.body != r.body) {
     __builtin_trap();  // unchanged unless redacted
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const rwd::Canonicalizer plain(Plain());
+  static const rwd::Canonicalizer matching(Matching());
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  Check(plain, input);
+  Check(matching, input);
   return 0;
 }
