@@ -17,7 +17,7 @@ echo "cmake --install: rewind runs from $tmp/prefix/bin"
 (cd "$build" && cpack -G DEB -B "$tmp/pkg" >/dev/null)
 deb=$(ls "$tmp"/pkg/rewind_*.deb)
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libcurl4 libsqlite3 libcpp-httplib; do
+for lib in libcurl4 libsqlite3 libcpp-httplib libre2; do
   grep -q "$lib" <<<"$depends" || { echo "Depends lacks $lib: $depends" >&2; exit 1; }
 done
 echo "package: $(basename "$deb"), Depends: $depends"

@@ -420,6 +420,21 @@ TEST(MatchingRules, ARecordingFromBeforeKeepsItsKeys) {
   store = OpenTestStore(path, false);
   EXPECT_EQ(store->Get(1)->key_hex, v2_key);
   EXPECT_FALSE(store->rules().content_equivalence);
+  // A damaged rule is refused when the recording is opened, naming it.
+  store.reset();
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec(R"(UPDATE meta SET value = '{"ignore_fields":[],"match_headers":[],)"
+            R"("normalize":[{"path":"messages","pattern":"(x","replacement":""}]}')"
+            " WHERE name = 'key_rules'");
+  }
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  Result<std::unique_ptr<Store>> refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("messages:(x=>"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(MatchingRules, ExportAndImportKeepThemAndOldExportsStillImport) {

@@ -16,7 +16,7 @@ build=(
   rapidjson-dev        # JSON canonical form, diffs, admin bodies
   libcli11-dev         # command line
   libcereal-dev        # rewind JSON export and import
-  libre2-dev           # --scrub-pattern: user patterns matched in linear time
+  libre2-dev           # --scrub-pattern, --normalize: patterns matched in linear time
   libssl-dev           # HMAC-SHA256 of scrub placeholders (libcrypto)
 )
 packages=(
