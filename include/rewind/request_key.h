@@ -90,10 +90,6 @@ struct ReadyMadeNormalizer {
 const std::vector<ReadyMadeNormalizer>& ReadyMadeNormalizers();
 
 struct KeyRules {
-  KeyRules() = default;
-  KeyRules(std::vector<std::string> ignore, std::vector<std::string> headers)
-      : ignore_fields(std::move(ignore)), match_headers(std::move(headers)) {}
-
   // Dotted JSON paths removed from the body before hashing ("user",
   // "metadata.trace_id"). Default: the volatile per-call fields of
   // OpenAI-compatible APIs (see DefaultIgnoredFields()).
@@ -109,7 +105,7 @@ struct KeyRules {
   std::vector<std::string> scrub = {};
   std::vector<std::string> scrub_patterns = {};
   // Applied in their order, after content equivalence. Default: none.
-  std::vector<Normalizer> normalizers;
+  std::vector<Normalizer> normalizers = {};
   // Whether the "content" of each member of a top-level "messages" array,
   // given as a list of exactly one text part ([{"type":"text","text":T}],
   // nothing else in the part), keys as the string T: OpenAI's and
@@ -119,8 +115,8 @@ struct KeyRules {
   bool content_equivalence = true;
 
   bool operator==(const KeyRules& other) const;
-  // Whether the rules use anything a rewind older than normalizers and
-  // content equivalence cannot apply (see Canonicalizer::NameFor()).
+  // Whether the rules use anything a rewind older than normalizers, content
+  // equivalence and scrub detectors cannot apply (Canonicalizer::NameFor()).
   bool NeedsMatchingRules() const;
 
   // The rules as stored in a recording: a JSON object. The scrub lists and
@@ -174,9 +170,10 @@ class Canonicalizer {
   // name kept in order, repeated query parameters kept in order.
   static const char* Name() { return "rewind.json-v2"; }
   // The name a recording made under "rules" is stamped with: Name(), or
-  // "rewind.json-v3" when the rules use normalizers or content equivalence
-  // (the same encoding, plus those rules), so that a rewind older than them
-  // refuses the recording instead of keying its requests without them.
+  // "rewind.json-v3" when the rules use normalizers, content equivalence or
+  // scrub detectors (the same encoding, plus those rules), so that a rewind
+  // older than them refuses the recording instead of keying its requests
+  // without them.
   static const char* NameFor(const KeyRules& rules);
   // Whether this build reads keys stamped "name" (v2 and v3).
   static bool Reads(const std::string& name);

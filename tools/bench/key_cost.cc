@@ -69,7 +69,7 @@ rwd::Request Chat(size_t bytes, size_t messages, const char* filler = kProse) {
 }
 
 rwd::KeyRules Rules(std::vector<std::string> normalizers, bool content_equivalence) {
-  rwd::KeyRules rules(rwd::DefaultIgnoredFields(), {});
+  rwd::KeyRules rules{rwd::DefaultIgnoredFields(), {}};
   for (const std::string& spec : normalizers) {
     rwd::Result<rwd::Normalizer> n = rwd::Normalizer::Parse(spec);
     if (!n.ok()) {
