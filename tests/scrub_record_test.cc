@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -215,6 +216,41 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
                   "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->get_header_value("X-Rewind"), "hit") << r->body;
+}
+
+TEST_F(ScrubRecord, EncodedBodiesAreRelayedButNotRecorded) {
+  std::atomic<bool> saw_accept_encoding{false};
+  BackgroundServer gz;
+  gz.server().Post("/gz", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("Accept-Encoding")) saw_accept_encoding = true;
+    res.set_header("Content-Encoding", "gzip");
+    res.set_content(std::string("\x1f\x8b not really gzip ") + kEmail,
+                    "text/plain");
+  });
+  gz.Start();
+  const std::string db = dir_.File("gz.sqlite");
+  const std::string log = dir_.File("gz.log");
+  {
+    RewindProcess record({"record", "--backend", gz.url(), "--db", db,
+                          "--listen", "127.0.0.1:0", "--log-file", log,
+                          "--scrub", "email"});
+    ASSERT_GT(record.port(), 0) << record.first_line();
+    httplib::Client c("127.0.0.1", record.port());
+    c.set_decompress(false);
+    auto r = c.Post("/gz", {{"Accept-Encoding", "gzip"}}, "hi", "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    // The client gets the answer as it came.
+    EXPECT_NE(r->body.find(kEmail), std::string::npos);
+    record.Signal(SIGTERM);
+    EXPECT_EQ(record.Wait(), 0);
+  }
+  EXPECT_FALSE(saw_accept_encoding) << "Accept-Encoding was forwarded";
+  ExpectClean("the recording", ReadFile(db));
+  EXPECT_NE(ReadFile(log).find("cannot scrub"), std::string::npos) << ReadFile(log);
+  std::string out;
+  EXPECT_EQ(RunRewind("ls --db " + db + " --json", &out), 0) << out;
+  EXPECT_EQ(out.find("\"id\""), std::string::npos) << out;
 }
 
 TEST_F(ScrubRecord, BadScrubFlagsCreateNoFile) {

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <string>
 #include <vector>
@@ -187,6 +189,24 @@ TEST(Scrubber, PlaceholdersAreStableWithinAKeyAndDifferAcrossKeys) {
   EXPECT_EQ(b.Text(one), one);
 }
 
+TEST(Scrubber, PlaceholdersAreHmacSha256OfKindAndValue) {
+  for (const std::string& secret :
+       {std::string("k"), std::string(64, 'x'), std::string(100, 'y')}) {
+    Scrubber s = Store("email", secret);
+    const std::string input = std::string("email") + '\0' + "bob@x.com";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(),
+         mac, &n);
+    char hex[9];
+    std::snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", mac[0], mac[1], mac[2],
+                  mac[3]);
+    EXPECT_EQ(s.Text("bob@x.com"), std::string("<email:") + hex + ">")
+        << secret.size();
+  }
+}
+
 TEST(Scrubber, JsonStringsAreDecodedEscapedJsonIncluded) {
   Scrubber s = Store("email,card");
   const std::string tag = s.Text("bob@x.com");
@@ -303,6 +323,16 @@ TEST(Scrubber, RequestKeysUnderScrubRulesIgnoreTheValue) {
   ASSERT_TRUE(store.ScrubRequest(&stored).ok());
   EXPECT_EQ(stored.body.find("bob"), std::string::npos);
   EXPECT_EQ(c.Key(request("mail bob@x.com")), c.Key(stored));
+  // Keying the scrubbed request without scanning it again gives the same.
+  EXPECT_EQ(c.KeyOfScrubbed(stored), c.Key(stored));
+  Request with_query = request("to \\u0062ob@x.com, {\\\"cc\\\":\\\"ann@y.org\\\"}");
+  with_query.query = "to=bob%40x.com&n=1";
+  with_query.path = "/v1/users/bob@x.com";
+  Request scrubbed_query = with_query;
+  ASSERT_TRUE(store.ScrubRequest(&scrubbed_query).ok());
+  EXPECT_EQ(scrubbed_query.body.find("ann"), std::string::npos) << scrubbed_query.body;
+  EXPECT_EQ(c.KeyOfScrubbed(scrubbed_query), c.Key(with_query));
+  EXPECT_EQ(c.Key(scrubbed_query), c.Key(with_query));
   EXPECT_EQ(c.Key(request("mail ann@other.org")), c.Key(stored));
   EXPECT_FALSE(c.Key(request("mail nobody")) == c.Key(stored));
   EXPECT_TRUE(c.Diff(request("mail ann@other.org"), stored).empty());

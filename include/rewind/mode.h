@@ -69,6 +69,9 @@ struct Call {
   const Request& request;
   const RequestKey& key;
   int64_t received_us;  // on the server's Clock
+  // Record into a recording that scrubs: the request already scrubbed for
+  // storing (the front keyed it so, scanning it once), or null.
+  const Request* scrubbed = nullptr;
 };
 
 struct Answer {

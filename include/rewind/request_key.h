@@ -184,6 +184,10 @@ class Canonicalizer {
   // hashed ("Today is <date>").
   std::string Canonical(const Request& request) const;
   RequestKey Key(const Request& request) const;
+  // Key() of a request the rules' detectors have already scrubbed for
+  // storing (its values are placeholders): equal to Key() of the original,
+  // without scanning it again. Key() otherwise.
+  RequestKey KeyOfScrubbed(const Request& scrubbed) const;
 
   // Human-readable differences between two requests under these rules, as
   // field paths: "query.stream", "header.x-model", "messages[1].content",
@@ -194,7 +198,8 @@ class Canonicalizer {
 
  private:
   // The request as keyed: scrubbed to types when the rules scrub.
-  const Request& Keyed(const Request& request, Request* scratch) const;
+  const Request& Keyed(const Request& request, Request* scratch,
+                       const scrub::Scrubber* scrubber) const;
   std::string CanonicalOf(const Request& request) const;
 
   KeyRules rules_;
@@ -202,6 +207,7 @@ class Canonicalizer {
   // What the body's canonical form applies: the ignored paths, content
   // equivalence, the normalizers compiled (src/key/json.h); shared by copies.
   std::shared_ptr<const BodyRules> body_rules_;
+  std::shared_ptr<const scrub::Scrubber> placeholders_;  // placeholders only
 };
 
 // OK when the scrub lists of the rules name known kinds and valid patterns.

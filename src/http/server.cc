@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -445,8 +446,18 @@ class FrontServer final : public Server {
       return;
     }
     const Request request = FromHttplib(req);
-    const RequestKey key = canonicalizer_.Key(request);
-    Answer answer = mode_->Serve(Call{request, key, start});
+    // Recording into a recording that scrubs: the request is scrubbed once,
+    // for storing, and that copy keyed without a second scan (placeholders
+    // key as their types, as the values would).
+    std::optional<Request> scrubbed;
+    if (options_.mode == ServerMode::kRecord && store_scrubber_) {
+      scrubbed = request;
+      if (!store_scrubber_->ScrubRequest(&*scrubbed).ok()) scrubbed.reset();
+    }
+    const RequestKey key = scrubbed ? canonicalizer_.KeyOfScrubbed(*scrubbed)
+                                    : canonicalizer_.Key(request);
+    Answer answer = mode_->Serve(
+        Call{request, key, start, scrubbed ? &*scrubbed : nullptr});
     const bool head = req.method == "HEAD";
     if (answer.relay) {
       bool forwarded;

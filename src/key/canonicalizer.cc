@@ -136,6 +136,8 @@ Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
   if (!rules_.scrub.empty() || !rules_.scrub_patterns.empty()) {
     auto detectors = scrub::Detectors::Make(rules_.scrub, rules_.scrub_patterns);
     if (detectors.ok()) {
+      placeholders_ = std::make_shared<const scrub::Scrubber>(
+          detectors.value()->PlaceholdersOnly(), scrub::Mode::kKey);
       scrubber_ = std::make_shared<const scrub::Scrubber>(
           std::move(detectors).value(), scrub::Mode::kKey);
     }
@@ -146,20 +148,20 @@ Canonicalizer::~Canonicalizer() = default;
 Canonicalizer::Canonicalizer(const Canonicalizer&) = default;
 Canonicalizer& Canonicalizer::operator=(const Canonicalizer&) = default;
 
-const Request& Canonicalizer::Keyed(const Request& request,
-                                    Request* scratch) const {
-  if (scrubber_ == nullptr) return request;
+const Request& Canonicalizer::Keyed(const Request& request, Request* scratch,
+                                    const scrub::Scrubber* scrubber) const {
+  if (scrubber == nullptr) return request;
   scratch->method = request.method;
-  scratch->path = scrubber_->Path(request.path);
-  scratch->query = scrubber_->Query(request.query);
+  scratch->path = scrubber->Path(request.path);
+  scratch->query = scrubber->Query(request.query);
   for (const std::string& name : rules_.match_headers) {
     std::string value = FindHeader(request.headers, name);
-    scratch->headers.emplace_back(name, scrubber_->HeaderValue(name, value));
+    scratch->headers.emplace_back(name, scrubber->HeaderValue(name, value));
   }
   // A body the scrubber cannot read (Content-Encoding) is keyed as it is;
   // record does not store such a body.
   Result<std::string> body =
-      scrubber_->Body(request.body, FindHeader(request.headers, "Content-Type"),
+      scrubber->Body(request.body, FindHeader(request.headers, "Content-Type"),
                       FindHeader(request.headers, "Content-Encoding"));
   scratch->body = body.ok() ? std::move(body).value() : request.body;
   return *scratch;
@@ -167,7 +169,7 @@ const Request& Canonicalizer::Keyed(const Request& request,
 
 std::string Canonicalizer::Canonical(const Request& original) const {
   Request scratch;
-  return CanonicalOf(Keyed(original, &scratch));
+  return CanonicalOf(Keyed(original, &scratch, scrubber_.get()));
 }
 
 std::string Canonicalizer::CanonicalOf(const Request& request) const {
@@ -198,12 +200,17 @@ RequestKey Canonicalizer::Key(const Request& request) const {
   return HashBytes(Canonical(request));
 }
 
+RequestKey Canonicalizer::KeyOfScrubbed(const Request& scrubbed) const {
+  Request scratch;
+  return HashBytes(CanonicalOf(Keyed(scrubbed, &scratch, placeholders_.get())));
+}
+
 std::vector<std::string> Canonicalizer::Diff(const Request& original_a,
                                              const Request& original_b,
                                              size_t limit) const {
   Request scratch_a, scratch_b;
-  const Request& a = Keyed(original_a, &scratch_a);
-  const Request& b = Keyed(original_b, &scratch_b);
+  const Request& a = Keyed(original_a, &scratch_a, scrubber_.get());
+  const Request& b = Keyed(original_b, &scratch_b, scrubber_.get());
   std::vector<std::string> diffs;
   auto add = [&](std::string what) {
     if (diffs.size() < limit) diffs.push_back(std::move(what));

@@ -52,10 +52,10 @@ Answer RecordMode::Serve(const Call& call) {
   Answer answer;
   answer.relay = true;
   Exchange& base = answer.capture.base;
-  base.request = request;
-  base.request.headers = StoredRequestHeaders(request.headers);
+  base.request = call.scrubbed ? *call.scrubbed : request;
+  base.request.headers = StoredRequestHeaders(base.request.headers);
   if (!RedactBody(request, &base.request.body) ||
-      !ScrubStored(request, &base.request)) {
+      (!call.scrubbed && !ScrubStored(request, &base.request))) {
     base = Exchange();
     counters_->passthrough++;
     answer.outcome = "passthrough";

@@ -58,7 +58,17 @@ bool ValidDomain(std::string_view d) {
   }
 }
 
-bool IsTokenBody(char c) { return IsAlnum(c) || c == '_' || c == '-'; }
+// [A-Za-z0-9_-], by table: the token scanner tests every byte.
+struct TokenBodyTable {
+  bool of[256] = {};
+  TokenBodyTable() {
+    for (int c = 0; c < 256; ++c) {
+      of[c] = IsAlnum(static_cast<char>(c)) || c == '_' || c == '-';
+    }
+  }
+};
+const TokenBodyTable kTokenBody;
+bool IsTokenBody(char c) { return kTokenBody.of[static_cast<unsigned char>(c)]; }
 
 // Length of the run of characters from i for which pred holds.
 template <typename Pred>
@@ -608,8 +618,18 @@ void FindTokens(std::string_view s, int detector, std::vector<Match>* out) {
   size_t i = 0;
   while (i < s.size()) {
     char c = s[i];
-    if (IsTokenBody(Before(s, i)) || !IsAlpha(c)) {
+    if (!IsTokenBody(c)) {
       ++i;
+      continue;
+    }
+    // A word: only one that starts with these letters, and is long enough
+    // (the shortest shape has 15 characters) or is "Bearer", can be or
+    // announce a token.
+    size_t word = RunLength(s, i, IsTokenBody);
+    if ((word < 15 && word != 6) || IsTokenBody(Before(s, i)) ||
+        (c != 'e' && c != 'B' && c != 'b' && c != 's' && c != 'r' &&
+         c != 'g' && c != 'x' && c != 'A' && c != 'h')) {
+      i += word;
       continue;
     }
     size_t end = 0;
@@ -627,7 +647,7 @@ void FindTokens(std::string_view s, int detector, std::vector<Match>* out) {
     }
     for (const Shape& shape : kShapes) {
       if (end != 0) break;
-      if (!StartsWith(s, i, shape.prefix)) continue;
+      if (shape.prefix[0] != c || !StartsWith(s, i, shape.prefix)) continue;
       size_t j = i + shape.prefix.size();
       size_t n = RunLength(s, j, shape.body);
       if (n < shape.min || (shape.exact != 0 && n != shape.exact)) continue;
@@ -644,6 +664,12 @@ void FindTokens(std::string_view s, int detector, std::vector<Match>* out) {
 }
 
 Detectors::~Detectors() = default;
+
+std::shared_ptr<const Detectors> Detectors::PlaceholdersOnly() const {
+  std::shared_ptr<Detectors> d(new Detectors());
+  d->names_ = names_;
+  return d;
+}
 
 Result<std::shared_ptr<const Detectors>> Detectors::Make(
     const std::vector<std::string>& kinds,
@@ -778,15 +804,73 @@ void Detectors::FindPlaceholders(std::string_view s,
   }
 }
 
+namespace {
+
+// What a text holds, counted in one pass: a built-in scanner runs only
+// where its shape can occur (most of a prompt has no digit, '@' or ':').
+// Which counter a byte feeds; 0 (most of any prose) none.
+enum : uint8_t { kNone, kDigit, kAt, kColon, kDot, kUpper, kLt };
+struct ClassTable {
+  uint8_t of[256] = {};
+  ClassTable() {
+    for (int c = '0'; c <= '9'; ++c) of[c] = kDigit;
+    for (int c = 'A'; c <= 'Z'; ++c) of[c] = kUpper;
+    of[static_cast<int>('@')] = kAt;
+    of[static_cast<int>(':')] = kColon;
+    of[static_cast<int>('.')] = kDot;
+    of[static_cast<int>('<')] = kLt;
+  }
+};
+const ClassTable kClasses;
+
+struct Census {
+  size_t counts[7] = {};
+  explicit Census(std::string_view s) {
+    for (char c : s) ++counts[kClasses.of[static_cast<unsigned char>(c)]];
+  }
+  size_t digits() const { return counts[kDigit]; }
+  size_t at() const { return counts[kAt]; }
+  size_t colons() const { return counts[kColon]; }
+  size_t dots() const { return counts[kDot]; }
+  size_t upper() const { return counts[kUpper]; }
+  size_t lt() const { return counts[kLt]; }
+};
+
+}  // namespace
+
+bool Detectors::MayMatch(Builtin kind, const void* census_ptr) const {
+  const Census& c = *static_cast<const Census*>(census_ptr);
+  switch (kind) {
+    case Builtin::kEmail: return c.at() > 0;
+    case Builtin::kPhone: return c.digits() >= 8;
+    case Builtin::kCard: return c.digits() >= 13;
+    case Builtin::kIpv4: return c.digits() >= 4 && c.dots() >= 3;
+    case Builtin::kIpv6: return c.colons() >= 2;
+    case Builtin::kIban: return c.upper() >= 2 && c.digits() >= 2;
+    case Builtin::kToken: return true;
+  }
+  return true;
+}
+
 void Detectors::Find(std::string_view text, std::vector<Match>* out) const {
   if (names_.empty() || text.empty()) return;
-  std::vector<Match> placeholders;
-  FindPlaceholders(text, &placeholders);
-  std::vector<Match> all;
+  if (entries_.empty()) {  // placeholders only
+    if (text.find('<') != std::string_view::npos) FindPlaceholders(text, out);
+    return;
+  }
+  const Census census(text);
+  // Scratch space kept per thread: Find runs once per JSON string.
+  thread_local std::vector<Match> placeholders;
+  thread_local std::vector<Match> all;
+  placeholders.clear();
+  all.clear();
+  if (census.lt() > 0) FindPlaceholders(text, &placeholders);
   for (size_t d = 0; d < entries_.size(); ++d) {
     const Entry& e = entries_[d];
     if (e.builtin) {
-      FindBuiltin(e.kind, static_cast<int>(d), text, &all);
+      if (MayMatch(e.kind, &census)) {
+        FindBuiltin(e.kind, static_cast<int>(d), text, &all);
+      }
     } else {
       FindPattern(*e.regex, static_cast<int>(d), text, &all);
     }
@@ -797,7 +881,8 @@ void Detectors::Find(std::string_view text, std::vector<Match>* out) const {
     if (a.end != b.end) return a.end > b.end;
     return a.detector < b.detector;
   });
-  std::vector<Match> chosen;
+  const size_t first = out->size();
+  std::vector<Match>& chosen = *out;
   size_t p = 0;
   size_t last_end = 0;
   for (const Match& m : all) {
@@ -812,9 +897,8 @@ void Detectors::Find(std::string_view text, std::vector<Match>* out) const {
     last_end = m.end;
   }
   for (; p < placeholders.size(); ++p) chosen.push_back(placeholders[p]);
-  std::sort(chosen.begin(), chosen.end(),
+  std::sort(chosen.begin() + static_cast<std::ptrdiff_t>(first), chosen.end(),
             [](const Match& a, const Match& b) { return a.begin < b.begin; });
-  out->insert(out->end(), chosen.begin(), chosen.end());
 }
 
 bool Detectors::Any(std::string_view text) const {

@@ -81,6 +81,9 @@ class Detectors {
       const std::vector<std::string>& kinds,
       const std::vector<std::string>& patterns);
   ~Detectors();
+  // The same names, recognising placeholders only: what keys a request
+  // these detectors have already scrubbed, without scanning it again.
+  std::shared_ptr<const Detectors> PlaceholdersOnly() const;
 
   bool empty() const { return names_.empty(); }
   size_t size() const { return names_.size(); }
@@ -112,9 +115,11 @@ class Detectors {
   void FindPattern(const re2::RE2& regex, int detector, std::string_view text,
                    std::vector<Match>* out) const;
   void FindPlaceholders(std::string_view text, std::vector<Match>* out) const;
+  // False when the text (counted in *census) cannot hold this kind.
+  bool MayMatch(Builtin kind, const void* census) const;
 
   std::vector<std::string> names_;
-  std::vector<Entry> entries_;
+  std::vector<Entry> entries_;  // empty when placeholders only
 };
 
 // The scanners themselves, exposed for tests: each appends the matches it

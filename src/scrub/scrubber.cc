@@ -1,8 +1,10 @@
 #include "scrub/scrubber.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+// The low-level SHA-256 functions are deprecated in OpenSSL 3 in favour of
+// EVP, whose contexts cost an allocation per copy; they remain supported.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -264,11 +266,53 @@ void ApplyEditsToChunks(std::vector<Chunk>* chunks,
   }
 }
 
+// HMAC (RFC 2104) over SHA-256 with both padded-key blocks hashed once:
+// a value then costs two copies of a plain struct and two short hashes.
+// OpenSSL's one-shot HMAC() fetches the algorithm on every call (~6 us),
+// and copying an EVP_MD_CTX still allocates (~2.5 us); the low-level
+// SHA-256 state is a value.
+struct Scrubber::Mac {
+  SHA256_CTX inner;
+  SHA256_CTX outer;
+
+  explicit Mac(const std::string& secret) {
+    unsigned char key[SHA256_CBLOCK] = {0};
+    if (secret.size() > sizeof(key)) {
+      SHA256(reinterpret_cast<const unsigned char*>(secret.data()),
+             secret.size(), key);
+    } else {
+      std::memcpy(key, secret.data(), secret.size());
+    }
+    unsigned char pad[SHA256_CBLOCK];
+    for (size_t i = 0; i < sizeof(pad); ++i) pad[i] = key[i] ^ 0x36;
+    SHA256_Init(&inner);
+    SHA256_Update(&inner, pad, sizeof(pad));
+    for (size_t i = 0; i < sizeof(pad); ++i) pad[i] = key[i] ^ 0x5c;
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, pad, sizeof(pad));
+  }
+
+  // HMAC-SHA256(secret, a NUL b).
+  void Sign(std::string_view a, std::string_view b,
+            unsigned char out[SHA256_DIGEST_LENGTH]) const {
+    unsigned char inner_hash[SHA256_DIGEST_LENGTH];
+    const unsigned char nul = 0;
+    SHA256_CTX ctx = inner;
+    SHA256_Update(&ctx, a.data(), a.size());
+    SHA256_Update(&ctx, &nul, 1);
+    SHA256_Update(&ctx, b.data(), b.size());
+    SHA256_Final(inner_hash, &ctx);
+    ctx = outer;
+    SHA256_Update(&ctx, inner_hash, sizeof(inner_hash));
+    SHA256_Final(out, &ctx);
+  }
+};
+
 Scrubber::Scrubber(std::shared_ptr<const Detectors> detectors, Mode mode,
                    std::string secret)
-    : detectors_(std::move(detectors)),
-      mode_(mode),
-      secret_(std::move(secret)) {}
+    : detectors_(std::move(detectors)), mode_(mode) {
+  if (mode_ == Mode::kStore) mac_ = std::make_shared<const Mac>(secret);
+}
 
 std::string Scrubber::Replacement(const Match& m,
                                   std::string_view value) const {
@@ -278,14 +322,8 @@ std::string Scrubber::Replacement(const Match& m,
   }
   const std::string& name = detectors_->name(m.detector);
   if (mode_ == Mode::kKey) return "<" + name + ">";
-  std::string input = name;
-  input.push_back('\0');
-  input.append(value);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
-       &mac_len);
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  mac_->Sign(name, value, mac);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "<" + name + ":";
   for (int i = 0; i < 4; ++i) {
@@ -335,22 +373,26 @@ void Scrubber::JsonEdits(std::string_view s, size_t base, int depth,
   size_t region = 0;  // start of the bytes between literals
   std::string decoded;
   while (i < s.size()) {
-    if (s[i] != '"') {
-      ++i;
-      continue;
-    }
+    i = s.find('"', i);
+    if (i == std::string_view::npos) break;
     size_t j = i + 1;
     bool escaped = false;
-    while (j < s.size() && s[j] != '"') {
-      if (s[j] == '\\') {
-        escaped = true;
-        ++j;
+    while (true) {  // memchr for the quote, then for a backslash before it
+      const size_t quote = s.find('"', j);
+      if (quote == std::string_view::npos) {
+        j = quote;
+        break;
       }
-      ++j;
+      const size_t slash = s.substr(j, quote - j).find('\\');
+      if (slash == std::string_view::npos) {
+        j = quote;
+        break;
+      }
+      escaped = true;
+      j += slash + 2;  // past the escaped character
     }
-    if (j >= s.size()) break;  // unterminated: the rest is text
-    TextEdits(s.substr(region, i - region), base + region, true, edits,
-              counts);
+    if (j == std::string_view::npos || j >= s.size()) break;  // unterminated: the rest is text
+    RegionEdits(s.substr(region, i - region), base + region, edits, counts);
     std::string_view content = s.substr(i + 1, j - i - 1);
     if (!escaped || !Unescape(content, &decoded)) {
       TextEdits(content, base + i + 1, false, edits, counts);
@@ -363,7 +405,19 @@ void Scrubber::JsonEdits(std::string_view s, size_t base, int depth,
     i = j + 1;
     region = i;
   }
-  TextEdits(s.substr(region), base + region, true, edits, counts);
+  RegionEdits(s.substr(region), base + region, edits, counts);
+}
+
+void Scrubber::RegionEdits(std::string_view region, size_t base,
+                           std::vector<Edit>* edits, Counts* counts) const {
+  // Between literals JSON has punctuation, numbers and true/false/null:
+  // only a number can hold a value, unless this is not JSON after all.
+  for (char c : region) {
+    if (std::strchr("{}[]:, \t\r\n", c) == nullptr) {
+      TextEdits(region, base, true, edits, counts);
+      return;
+    }
+  }
 }
 
 void Scrubber::LineEdits(std::string_view s, bool sse,

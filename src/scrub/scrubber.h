@@ -117,6 +117,9 @@ class Scrubber {
   // that is all digits is a JSON number and becomes a string.
   void TextEdits(std::string_view text, size_t base, bool quote_digits,
                  std::vector<Edit>* edits, Counts* counts) const;
+  // The bytes between two JSON string literals.
+  void RegionEdits(std::string_view region, size_t base,
+                   std::vector<Edit>* edits, Counts* counts) const;
   void JsonEdits(std::string_view text, size_t base, int depth,
                  std::vector<Edit>* edits, Counts* counts) const;
   void LineEdits(std::string_view text, bool sse, std::vector<Edit>* edits,
@@ -129,7 +132,10 @@ class Scrubber {
 
   std::shared_ptr<const Detectors> detectors_;
   Mode mode_;
-  std::string secret_;
+  // HMAC-SHA256 under the secret, its inner and outer hashes started once
+  // (kStore mode); shared by copies.
+  struct Mac;
+  std::shared_ptr<const Mac> mac_;
 };
 
 }  // namespace rwd::scrub
