@@ -351,6 +351,17 @@ class Stopwatch {
   std::vector<std::chrono::steady_clock::time_point> arrivals_;
 };
 
+// Wall-clock bounds allow for a sanitizer build: under ASan or TSan each
+// thread hand-off and connect costs several times what it does in the
+// release build (in CI, a planned 20 ms gap arrived as 37 ms under one).
+// The exact schedule is asserted on a FakeClock below; here, that real
+// sends follow it.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr double kWallSlack = 3.0;
+#else
+constexpr double kWallSlack = 1.0;
+#endif
+
 TEST(Load, ReplaysTheRecordedArrivalPatternTimesSpeed) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
@@ -379,13 +390,13 @@ TEST(Load, ReplaysTheRecordedArrivalPatternTimesSpeed) {
   ASSERT_EQ(gaps.size(), 4u) << out.str();
   const std::vector<double> expected = {100, 30, 150, 20};  // recorded / 2
   for (size_t i = 0; i < gaps.size(); ++i) {
-    EXPECT_NEAR(gaps[i], expected[i], 15.0) << "gap " << i;
+    EXPECT_NEAR(gaps[i], expected[i], 15.0 * kWallSlack) << "gap " << i;
   }
   rapidjson::Document d;
   d.Parse(testing::ReadFile(f.json_path).c_str());
   ASSERT_FALSE(d.HasParseError());
   EXPECT_EQ(d["requests"].GetInt(), 5);
-  EXPECT_LT(d["send_lag_ms"]["p99"].GetDouble(), 15.0);
+  EXPECT_LT(d["send_lag_ms"]["p99"].GetDouble(), 15.0 * kWallSlack);
 }
 
 // On a FakeClock the schedule is exact: each send waits on the clock until
