@@ -205,5 +205,52 @@ TEST(RequestSeed, DependsOnEveryInput) {
   EXPECT_NE(RequestSeed(1, kA, 0), RequestSeed(1, kA, 1));
 }
 
+TEST(ReplayIndex, RepeatCountsOfAScopeLeaveTheIndexsOwnAlone) {
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  AddThree(&index);
+  RepeatCounts scope;
+  EXPECT_EQ(index.Select(kA, &scope)->id, 10);
+  EXPECT_EQ(index.Select(kA, &scope)->id, 12);
+  EXPECT_EQ(index.Select(kA)->id, 10);
+  EXPECT_EQ(index.Select(kA, &scope)->occurrence, 2u);
+  scope.Reset();
+  EXPECT_EQ(index.Select(kA, &scope)->id, 10);
+  EXPECT_EQ(index.Select(kA)->id, 12);
+  // A miss counts nothing.
+  EXPECT_FALSE(index.Select(RequestKey{9, 9}, &scope));
+  EXPECT_EQ(scope.Next(RequestKey{9, 9}), 0u);
+}
+
+TEST(ReplayIndex, RecordingsListsWhatLoadIndexedByIdWithMethodPathAndKey) {
+  MemoryStore store;
+  for (int i = 0; i < 5; ++i) {
+    Exchange e;
+    e.request.method = i == 3 ? "GET" : "POST";
+    e.request.path = i == 3 ? "/y" : "/x";
+    e.key_hex = (i % 2 ? kB : kA).ToHex();
+    store.Append(e);
+  }
+  ReplayIndex index(RepeatPolicy::kSequence, 0);
+  ASSERT_TRUE(index.Load(&store, false).ok());
+  index.Add(kA, 99, "POST", "/x");  // added while serving: not listed
+  size_t total = 0;
+  std::vector<ReplayIndex::Recording> all =
+      index.Recordings([](int64_t) { return false; }, 100, &total);
+  EXPECT_EQ(total, 5u);
+  ASSERT_EQ(all.size(), 5u);
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(all[i].key, i % 2 ? kB : kA);
+    EXPECT_EQ(all[i].method, i == 3 ? "GET" : "POST");
+    EXPECT_EQ(all[i].path, i == 3 ? "/y" : "/x");
+  }
+  std::vector<ReplayIndex::Recording> some =
+      index.Recordings([](int64_t id) { return id == 2; }, 2, &total);
+  EXPECT_EQ(total, 4u);
+  ASSERT_EQ(some.size(), 2u);
+  EXPECT_EQ(some[0].id, 1);
+  EXPECT_EQ(some[1].id, 3);
+}
+
 }  // namespace
 }  // namespace rwd

@@ -25,7 +25,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "rewind/exchange.h"
 #include "rewind/request_key.h"
@@ -64,6 +66,8 @@ enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize, kConvert };
 Result<MissPolicy> ParseMissPolicy(const std::string& name);
 const char* MissPolicyName(MissPolicy policy);
 
+class Scope;  // src/modes/scope.h
+
 // One request, as a mode sees it.
 struct Call {
   const Request& request;
@@ -72,6 +76,21 @@ struct Call {
   // Record into a recording that scrubs: the request already scrubbed for
   // storing (the front keyed it so, scanning it once), or null.
   const Request* scrubbed = nullptr;
+  // The request's scope (X-Rewind-Scope, /__scope/NAME/): its own repeat
+  // sequences and occurrence counts. Null: none.
+  Scope* scope = nullptr;
+};
+
+// Why a request missed: what rewind's 404 said, and the recording nearest
+// to it on the same method and path, when there is one.
+struct MissReport {
+  // The 404's message (it names the query the client sent).
+  std::string explanation;
+  // The same as the log says it: no query, the path scrubbed when the
+  // recording scrubs. What a report written to disk holds.
+  std::string logged;
+  int64_t nearest_id = 0;  // 0: none
+  std::vector<std::string> differences;
 };
 
 struct Answer {
@@ -85,6 +104,10 @@ struct Answer {
   bool relay = false;
   Capture capture;
   Timeline timeline;
+  // The recording that answers (a hit, a converted answer); 0: none.
+  int64_t exchange = 0;
+  // Set on a miss rewind explains (outcome "miss").
+  std::shared_ptr<const MissReport> miss;
 };
 
 // Counts for GET /__rewind/stats, shared by the modes of one server.

@@ -9,13 +9,15 @@
 //   cycle     wraps around
 //   random    a seeded draw per request
 //   first     always the first
-// Reset() restarts every sequence.
+// Reset() restarts every sequence. A scope (a test's own view of a shared
+// server) counts its own sequences in a RepeatCounts of its own.
 //
 // Thread-safety: all methods are safe for concurrent use.
 #ifndef REWIND_REPLAY_H_
 #define REWIND_REPLAY_H_
 
 #include <atomic>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <cstdint>
@@ -24,6 +26,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "rewind/request_key.h"
@@ -36,6 +39,26 @@ enum class RepeatPolicy { kSequence, kCycle, kRandom, kFirst };
 
 Result<RepeatPolicy> ParseRepeatPolicy(const std::string& name);
 const char* RepeatPolicyName(RepeatPolicy policy);
+
+// How many times each key was asked, for one scope's repeat sequences
+// (the index itself counts the requests of no scope). Bounded by the keys
+// of the index it serves: only keys with recordings are counted.
+// Thread-safety: safe for concurrent use.
+class RepeatCounts {
+ public:
+  RepeatCounts() = default;
+  RepeatCounts(const RepeatCounts&) = delete;
+  RepeatCounts& operator=(const RepeatCounts&) = delete;
+
+  // How many times "key" was asked before; counts this time.
+  uint64_t Next(const RequestKey& key);
+  // Starts every count over.
+  void Reset();
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<RequestKey, uint64_t, RequestKeyHash> asked_;  // guarded
+};
 
 class ReplayIndex {
  public:
@@ -62,8 +85,11 @@ class ReplayIndex {
   void Add(const RequestKey& key, int64_t id, const std::string& method,
            const std::string& path);
 
-  // The exchange that answers "key" now, or nullopt on a miss.
-  std::optional<Pick> Select(const RequestKey& key);
+  // The exchange that answers "key" now, or nullopt on a miss. The
+  // occurrence is counted in "counts" when given (a scope's), else by the
+  // index.
+  std::optional<Pick> Select(const RequestKey& key,
+                             RepeatCounts* counts = nullptr);
 
   // Restarts every key's sequence.
   void Reset();
@@ -74,6 +100,20 @@ class ReplayIndex {
                                 const std::string& path, size_t limit) const;
 
   size_t size() const;
+
+  // One recording Load indexed.
+  struct Recording {
+    int64_t id = 0;
+    RequestKey key;
+    std::string method;
+    std::string path;
+  };
+  // Those of the recordings Load indexed (not those added later by Add)
+  // for which "skip" is false, by id, at most "limit" of them; "*total"
+  // (when given) gets how many there are in all.
+  std::vector<Recording> Recordings(
+      const std::function<bool(int64_t id)>& skip, size_t limit,
+      size_t* total = nullptr) const;
 
  private:
   struct Entry {
@@ -90,6 +130,7 @@ class ReplayIndex {
   std::unordered_map<RequestKey, std::vector<int64_t>, RequestKeyHash>
       incomplete_;  // guarded
   size_t size_ = 0;                                             // guarded
+  std::unordered_set<int64_t> added_;  // guarded: ids given by Add
 };
 
 // A bounded, least-recently-used cache of decoded exchanges in front of a

@@ -7,9 +7,13 @@
 //         latency model; a miss is answered by the miss policy.
 // serve   the dummy inference engine alone: synthesized OpenAI answers.
 //
-// Admin endpoints live under /__rewind/ (health, config, stats, reset) and
-// are never proxied or recorded. Every proxied or replayed response carries
-// "X-Rewind: hit|miss|record|passthrough" and "X-Rewind-Key: <hex>".
+// Admin endpoints live under /__rewind/ (health, config, stats, reset,
+// requests, unused) and are never proxied or recorded. Every proxied or
+// replayed response carries "X-Rewind: hit|miss|record|passthrough" and
+// "X-Rewind-Key: <hex>". A request may name a scope (/__scope/NAME/... or
+// X-Rewind-Scope: NAME; src/modes/scope.h): its own repeat sequences,
+// journal and reset; the prefix and the header are taken off the request
+// before it is keyed, forwarded or recorded.
 //
 // Thread-safety: Stop() may be called from any thread (a signal watcher);
 // the other methods belong to the thread that owns the Server.
@@ -63,6 +67,11 @@ struct ServerOptions {
   uint64_t seed = 0;
   // Replay: also serve exchanges whose recording broke off. Default: false.
   bool include_incomplete = false;
+  // Replay: the verdict at exit (Server::Report): failed when a request
+  // missed (--strict), or when a recording was never served
+  // (--require-all). Default: neither.
+  bool strict = false;
+  bool require_all = false;
   // Headers stored as "[REDACTED]" on top of DefaultRedactedHeaders().
   std::vector<std::string> redact_headers;
   // Seconds to wait for the backend to connect or send data. Default: 600.
@@ -118,6 +127,18 @@ struct ServerOptions {
   Status Validate() const;
 };
 
+// What a run did, for its verdict at exit (replay --strict,
+// --require-all, --report FILE).
+struct RunReport {
+  // False when --strict saw a miss or --require-all an unused recording.
+  bool passed = true;
+  // Lines for stderr: "rewind: 12 requests, 11 hits, 1 miss, 0 unused
+  // recordings", then each miss with its explanation.
+  std::string summary;
+  // {"requests":N,"hits":N,"misses":[...],"unused":[...],"passed":B}
+  std::string json;
+};
+
 class Server {
  public:
   static Result<std::unique_ptr<Server>> Create(const ServerOptions& options);
@@ -138,6 +159,9 @@ class Server {
   virtual Status ReopenLogs() = 0;
   // The effective configuration as JSON (what GET /__rewind/config shows).
   virtual std::string ConfigJson() const = 0;
+  // The run's verdict so far: every request since start, whatever was
+  // reset. Safe to call while it serves.
+  virtual RunReport Report() const = 0;
 
  protected:
   Server() = default;

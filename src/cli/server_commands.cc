@@ -113,6 +113,10 @@ struct ServeFlags {
   bool seeded = false;  // --seed was given
   bool include_incomplete = false;
   bool immutable = false;
+  // The verdict at exit: --strict, --require-all, --report FILE.
+  bool strict = false;
+  bool require_all = false;
+  std::string report;
   SynthFlags synth;
 };
 
@@ -297,27 +301,50 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, ServerMode mode) {
   }
 }
 
-// Writes "port" to "path" through a temporary file renamed into place, so
-// a reader never sees a partial number.
-Status WritePortFile(const std::string& path, int port) {
+// Writes "text" to "path" through a temporary file renamed into place, so
+// a reader never sees a partial file. "flag" names the option in errors.
+Status WriteAtomically(const std::string& flag, const std::string& path,
+                       const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
+    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+    out << text;
     out.close();
     if (!out) {
       std::error_code ec;
       std::filesystem::remove(tmp, ec);
-      return Status::IOError("cannot write --port-file " + tmp);
+      return Status::IOError("cannot write " + flag + " " + tmp);
     }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    return Status::IOError("cannot write --port-file " + path + ": " + ec.message());
+    return Status::IOError("cannot write " + flag + " " + path + ": " +
+                           ec.message());
   }
   return Status::Ok();
+}
+
+// The verdict of a run that asked for one (--strict, --require-all,
+// --report FILE): the summary on stderr, the report written, and the exit
+// code: kExitFindings when it failed.
+int Verdict(Server* server, const ServeFlags& f, int code) {
+  if (!f.strict && !f.require_all && f.report.empty()) return code;
+  const RunReport report = server->Report();
+  std::cerr << report.summary << std::flush;
+  if (!f.report.empty()) {
+    Status written = WriteAtomically("--report", f.report, report.json);
+    if (!written.ok()) return Fail(written);
+  }
+  if (code != kExitOk) return code;
+  return report.passed ? kExitOk : kExitFindings;
+}
+
+// Writes "port" to "path" through a temporary file renamed into place, so
+// a reader never sees a partial number.
+Status WritePortFile(const std::string& path, int port) {
+  return WriteAtomically("--port-file", path, std::to_string(port) + "\n");
 }
 
 
@@ -360,7 +387,8 @@ int Serve(ServerOptions options, const std::string& mode_name,
   std::atomic<bool> serving{true};
   Store* store = options.store;
   const std::string port_file = f.port_file;
-  std::thread watcher([raw, signals, &serving, drain_timeout_s, store, port_file] {
+  std::thread watcher([raw, signals, &serving, drain_timeout_s, store, port_file,
+                       &f] {
     int sig = 0;
     while (true) {
       sigwait(&signals, &sig);
@@ -383,7 +411,7 @@ int Serve(ServerOptions options, const std::string& mode_name,
                 << " s; exiting with streams still open\n";
       if (store) store->Flush();
       if (!port_file.empty()) ::unlink(port_file.c_str());
-      std::_Exit(kExitOk);
+      std::_Exit(Verdict(raw, f, kExitOk));
     }
   });
 
@@ -393,10 +421,10 @@ int Serve(ServerOptions options, const std::string& mode_name,
   serving = false;
   pthread_kill(watcher.native_handle(), SIGTERM);
   watcher.join();
+  const int code = Verdict(raw, f, s.ok() ? kExitOk : Fail(s));
   server.value().reset();
   if (!port_file.empty()) ::unlink(port_file.c_str());
-  if (!s.ok()) return Fail(s);
-  return kExitOk;
+  return code;
 }
 
 // The --scrub lists, joined and parsed.
@@ -502,6 +530,10 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
     Status s = CheckOutputPath("--port-file", f.port_file);
     if (!s.ok()) return s;
   }
+  if (!f.report.empty()) {
+    Status s = CheckOutputPath("--report", f.report);
+    if (!s.ok()) return s;
+  }
   return Status::Ok();
 }
 
@@ -550,6 +582,8 @@ int RunReplay(const ServeFlags& f) {
   o.repeat = repeat.value();
   o.seed = f.seed;
   o.include_incomplete = f.include_incomplete;
+  o.strict = f.strict;
+  o.require_all = f.require_all;
   s = o.Validate();
   const bool synthesizes = o.on_miss == MissPolicy::kSynthesize;
   if (s.ok() && synthesizes && f.synth.output != "history") {
@@ -688,6 +722,18 @@ Command AddReplayCommand(CLI::App& app) {
                    "Open the recording as an immutable file: no locks, no "
                    "-wal/-shm files, so many replicas can share it on "
                    "read-only storage (it must not change meanwhile)");
+  replay->add_flag("--strict", f->strict,
+                   "At exit, exit 1 if any request missed (X-Rewind: "
+                   "miss), after a summary on stderr listing each miss "
+                   "with its explanation");
+  replay->add_flag("--require-all", f->require_all,
+                   "At exit, exit 1 if a recording was never served, after "
+                   "a summary on stderr listing them");
+  replay->add_option("--report", f->report,
+                     "At exit, write the summary as JSON to FILE: "
+                     "{\"requests\",\"hits\",\"misses\":[...],"
+                     "\"unused\":[...],\"passed\"}")
+      ->type_name("FILE");
   AddSynthFlags(replay, &f->synth);
   return Command{replay,
                  [f, replay] {

@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstring>
+#include <unordered_set>
 
 #include "http/http_util.h"
 
@@ -29,6 +30,78 @@ void StringList(JsonWriter& w, const std::vector<std::string>& items) {
 // JSON already serialized (by its owner), as one value.
 void Raw(JsonWriter& w, const std::string& json, rapidjson::Type type) {
   w.RawValue(json.data(), json.size(), type);
+}
+
+// How a journal entry is shown: as it happened (GET /__rewind/requests),
+// or as the log names it (a report written to disk: no query, the path
+// scrubbed when the recording scrubs).
+struct EntryForm {
+  ModeEvents* logged = nullptr;  // set: the log's form
+};
+
+void WriteEntry(JsonWriter& w, const JournalEntry& e, EntryForm form) {
+  w.StartObject();
+  Key(w, "seq");
+  w.Uint64(e.seq);
+  Key(w, "scope");
+  if (e.scope) {
+    String(w, e.scope->name());
+  } else {
+    w.Null();
+  }
+  Key(w, "method");
+  String(w, e.method);
+  Key(w, "path");
+  String(w, form.logged ? form.logged->LoggedPath(e.path) : e.path);
+  Key(w, "key");
+  String(w, e.key.ToHex());
+  Key(w, "outcome");
+  w.String(e.outcome);
+  Key(w, "status");
+  w.Int(e.status);
+  Key(w, "exchange");
+  if (e.exchange != 0) {
+    w.Int64(e.exchange);
+  } else {
+    w.Null();
+  }
+  Key(w, "explanation");
+  if (e.miss) {
+    String(w, form.logged ? e.miss->logged : e.miss->explanation);
+  } else {
+    w.Null();
+  }
+  Key(w, "nearest");
+  if (e.miss && e.miss->nearest_id != 0) {
+    w.StartObject();
+    Key(w, "id");
+    w.Int64(e.miss->nearest_id);
+    Key(w, "differences");
+    StringList(w, e.miss->differences);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
+  w.EndObject();
+}
+
+void WriteRecording(JsonWriter& w, const ReplayIndex::Recording& r,
+                    ModeEvents* logged) {
+  w.StartObject();
+  Key(w, "id");
+  w.Int64(r.id);
+  Key(w, "method");
+  String(w, r.method);
+  Key(w, "path");
+  String(w, logged ? logged->LoggedPath(r.path) : r.path);
+  Key(w, "key");
+  String(w, r.key.ToHex());
+  w.EndObject();
+}
+
+// "1 miss", "2 misses".
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 // The document, one line.
@@ -76,8 +149,8 @@ bool Authorized(const httplib::Request& req, const std::string& token,
   return false;
 }
 
-void Admin::Serve(const httplib::Request& req, httplib::Response* res) {
-  const std::string name = req.path.substr(std::strlen(kAdminPrefix));
+void Admin::Serve(const httplib::Request& req, const std::string& name,
+                  const std::string& scope, httplib::Response* res) {
   res->set_header("X-Rewind", "admin");
   if (req.method == "GET" && name == "health") {
     res->set_content(HealthJson(), "application/json");
@@ -92,15 +165,33 @@ void Admin::Serve(const httplib::Request& req, httplib::Response* res) {
     res->set_content(StatsJson(), "application/json");
     return;
   }
+  const bool scoped = name == "requests" || name == "unused" || name == "reset";
+  std::string asked = scope;
+  if (scoped && req.has_param("scope")) {
+    asked = req.get_param_value("scope");
+    Status ok = CheckScopeName(asked);
+    if (!ok.ok()) {
+      SetJsonError(res, 400, "rewind_bad_scope", "?scope=: " + ok.message());
+      return;
+    }
+  }
   if (req.method == "POST" && name == "reset") {
-    s_.mode->Reset();
-    res->set_content("{\"reset\":true}\n", "application/json");
+    res->set_content(Reset(asked), "application/json");
+    return;
+  }
+  if (req.method == "GET" && name == "requests") {
+    res->set_content(RequestsJson(asked), "application/json");
+    return;
+  }
+  if (req.method == "GET" && name == "unused") {
+    res->set_content(UnusedJson(asked), "application/json");
     return;
   }
   SetJsonError(res, 404, "rewind_unknown_admin_endpoint",
-               "no admin endpoint " + req.method + " " + req.path +
+               "no admin endpoint " + req.method + " " + kAdminPrefix + name +
                    "; there are GET /__rewind/health, GET /__rewind/config, "
-                   "GET /__rewind/stats and POST /__rewind/reset");
+                   "GET /__rewind/stats, GET /__rewind/requests, "
+                   "GET /__rewind/unused and POST /__rewind/reset");
 }
 
 std::string Admin::HealthJson() const {
@@ -143,6 +234,10 @@ std::string Admin::ConfigJson() const {
   w.Uint64(o.seed);
   Key(w, "include_incomplete");
   w.Bool(o.include_incomplete);
+  Key(w, "strict");
+  w.Bool(o.strict);
+  Key(w, "require_all");
+  w.Bool(o.require_all);
   Key(w, "redact_headers");
   StringList(w, *s_.redact_headers);
   Key(w, "redact_fields");
@@ -198,6 +293,148 @@ std::string Admin::StatsJson() const {
   w.Uint64(c.errors.load());
   w.EndObject();
   return Done(buffer);
+}
+
+std::string Admin::RequestsJson(const std::string& scope) const {
+  Journal::View view = s_.journal->Entries(scope);
+  if (!scope.empty()) {
+    std::shared_ptr<Scope> known = s_.scopes->Find(scope);
+    view.dropped = known ? known->dropped.load() : 0;
+  }
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Key(w, "requests");
+  w.StartArray();
+  for (const JournalEntry& e : view.entries) WriteEntry(w, e, EntryForm{});
+  w.EndArray();
+  Key(w, "dropped");
+  w.Uint64(view.dropped);
+  w.EndObject();
+  return Done(buffer);
+}
+
+std::string Admin::UnusedJson(const std::string& scope) const {
+  std::unordered_set<int64_t> served;
+  if (scope.empty()) {
+    served = s_.journal->Served();
+  } else if (std::shared_ptr<Scope> known = s_.scopes->Find(scope)) {
+    served = known->Served();
+  }
+  size_t total = 0;
+  const std::vector<ReplayIndex::Recording> unused = s_.index->Recordings(
+      [&served](int64_t id) { return served.count(id) > 0; }, kMaxUnusedListed,
+      &total);
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Key(w, "unused");
+  w.StartArray();
+  for (const ReplayIndex::Recording& r : unused) WriteRecording(w, r, nullptr);
+  w.EndArray();
+  Key(w, "total");
+  w.Uint64(total);
+  w.EndObject();
+  return Done(buffer);
+}
+
+std::string Admin::Reset(const std::string& scope) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Key(w, "reset");
+  w.Bool(true);
+  if (scope.empty()) {
+    s_.mode->Reset();
+    s_.scopes->Clear();
+    s_.journal->Reset();
+  } else {
+    if (std::shared_ptr<Scope> known = s_.scopes->Find(scope)) known->Reset();
+    s_.journal->Reset(scope);
+    Key(w, "scope");
+    String(w, scope);
+  }
+  w.EndObject();
+  return Done(buffer);
+}
+
+RunReport Admin::Report() const {
+  const Journal::Totals totals = s_.journal->RunTotals();
+  size_t unused_total = 0;
+  const std::vector<ReplayIndex::Recording> unused = s_.index->Recordings(
+      [&totals](int64_t id) { return totals.served.count(id) > 0; },
+      kMaxUnusedListed, &unused_total);
+  const ServerOptions& o = *s_.options;
+  RunReport report;
+  std::string failed;
+  if (o.strict && totals.misses > 0) {
+    failed = Count(totals.misses, "miss", "misses") + " (--strict)";
+  }
+  if (o.require_all && unused_total > 0) {
+    failed += (failed.empty() ? "" : " and ") +
+              Count(unused_total, "unused recording", "unused recordings") +
+              " (--require-all)";
+  }
+  report.passed = failed.empty();
+
+  std::string& text = report.summary;
+  text = "rewind: " + Count(totals.requests, "request", "requests") + ", " +
+         Count(totals.hits, "hit", "hits") + ", " +
+         Count(totals.misses, "miss", "misses") + ", " +
+         Count(unused_total, "unused recording", "unused recordings") + "\n";
+  constexpr size_t kListed = 20;
+  for (size_t i = 0; i < totals.missed.size() && i < kListed; ++i) {
+    const JournalEntry& e = totals.missed[i];
+    text += "rewind: miss (request " + std::to_string(e.seq) +
+            (e.scope ? ", scope " + e.scope->name() : std::string()) + "): " +
+            (e.miss ? e.miss->logged
+                    : e.method + " " + s_.events->LoggedPath(e.path)) +
+            "\n";
+  }
+  if (totals.misses > kListed) {
+    text += "rewind: ... and " + std::to_string(totals.misses - kListed) +
+            " more misses\n";
+  }
+  if (o.require_all) {
+    for (size_t i = 0; i < unused.size() && i < kListed; ++i) {
+      const ReplayIndex::Recording& r = unused[i];
+      text += "rewind: unused: recording #" + std::to_string(r.id) + " " +
+              r.method + " " + s_.events->LoggedPath(r.path) + " (key " +
+              r.key.ToHex() + ")\n";
+    }
+    if (unused_total > kListed) {
+      text += "rewind: ... and " + std::to_string(unused_total - kListed) +
+              " more unused recordings\n";
+    }
+  }
+  if (o.strict || o.require_all) {
+    text +=
+        report.passed ? "rewind: passed\n" : "rewind: failed: " + failed + "\n";
+  }
+
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Key(w, "requests");
+  w.Uint64(totals.requests);
+  Key(w, "hits");
+  w.Uint64(totals.hits);
+  Key(w, "misses");
+  w.StartArray();
+  for (const JournalEntry& e : totals.missed) {
+    WriteEntry(w, e, EntryForm{s_.events});
+  }
+  w.EndArray();
+  Key(w, "unused");
+  w.StartArray();
+  for (const ReplayIndex::Recording& r : unused)
+    WriteRecording(w, r, s_.events);
+  w.EndArray();
+  Key(w, "passed");
+  w.Bool(report.passed);
+  w.EndObject();
+  report.json = Done(buffer);
+  return report;
 }
 
 }  // namespace rwd

@@ -5,7 +5,15 @@
 //                          (no token needed)
 //   GET  /__rewind/config  the effective configuration
 //   GET  /__rewind/stats   the outcome counters
-//   POST /__rewind/reset   restarts every --repeat sequence
+//   POST /__rewind/reset   restarts every --repeat sequence, forgets the
+//                          journal and what was served; ?scope=NAME: those
+//                          of one scope alone
+//   GET  /__rewind/requests[?scope=NAME]  the journal (src/modes/journal.h)
+//   GET  /__rewind/unused[?scope=NAME]    recordings not served since start
+//                          or the last reset (of that scope)
+//
+// A request under a scope prefix (/__scope/NAME/__rewind/...) or with
+// X-Rewind-Scope: NAME reads that scope unless ?scope= names another.
 //
 // Their JSON is written with RapidJSON's Writer. Every endpoint but health
 // needs "Authorization: Bearer TOKEN" when --admin-token is set, and is
@@ -21,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "modes/journal.h"
+#include "modes/scope.h"
 #include "modes/synth_mode.h"
 #include "rewind/mode.h"
 #include "rewind/replay.h"
@@ -52,6 +62,11 @@ struct AdminSources {
   const SynthMode* synth = nullptr;
   // The mode that answers requests: what a reset restarts.
   Mode* mode = nullptr;
+  Journal* journal = nullptr;
+  ScopeRegistry* scopes = nullptr;
+  // How the log names paths (scrubbed when the recording scrubs): what a
+  // report written to disk uses.
+  ModeEvents* events = nullptr;
   bool loopback = true;
 };
 
@@ -59,15 +74,29 @@ class Admin {
  public:
   explicit Admin(AdminSources sources) : s_(sources) {}
 
-  // Answers a request whose path starts with kAdminPrefix, token checked.
-  void Serve(const httplib::Request& req, httplib::Response* res);
+  // Answers the admin endpoint "name" (the path after kAdminPrefix),
+  // token checked. "scope" is the scope the request is under ("" for
+  // none): what ?scope= defaults to.
+  void Serve(const httplib::Request& req, const std::string& name,
+             const std::string& scope, httplib::Response* res);
 
   // The effective configuration, as GET /__rewind/config shows it.
   std::string ConfigJson() const;
 
+  // The run's verdict: its totals since start, the misses (--strict) and
+  // the recordings never served (--require-all).
+  RunReport Report() const;
+
+  // The most entries GET /__rewind/unused lists ("total" counts them all).
+  static constexpr size_t kMaxUnusedListed = 10000;
+
  private:
   std::string HealthJson() const;
   std::string StatsJson() const;
+  std::string RequestsJson(const std::string& scope) const;
+  std::string UnusedJson(const std::string& scope) const;
+  // Restarts everything ("scope" empty) or one scope.
+  std::string Reset(const std::string& scope);
 
   const AdminSources s_;
 };

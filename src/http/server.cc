@@ -161,6 +161,9 @@ class FrontServer final : public Server {
     admin.index = &index_;
     admin.synth = synth_.get();
     admin.mode = mode_;
+    admin.journal = &journal_;
+    admin.scopes = &scopes_;
+    admin.events = &events_;
     admin.loopback = loopback_;
     admin_ = std::make_unique<Admin>(admin);
     return Status::Ok();
@@ -383,7 +386,7 @@ class FrontServer final : public Server {
     log->record.method = req.method;
     log->record.path = events_.LoggedPath(req.path);
     t_handled = true;
-    Dispatch(req, res, start);
+    Dispatch(req, res, start, log.get());
     log->headers_us = clock_->NowMicros();
     log->record.status = res.status == -1 ? 200 : res.status;
     // Set by Dispatch with exactly these names: a plain scan is cheaper
@@ -416,13 +419,12 @@ class FrontServer final : public Server {
   }
 
   void Dispatch(const httplib::Request& req, httplib::Response& res,
-                int64_t start) {
+                int64_t start, RequestLog* log) {
     DisableServerRewrites(req);
-    // Errors written for this request take its API's shape.
-    ErrorDialectScope dialect(req.path);
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
     if (req.target.empty() || req.target[0] != '/') {
+      ErrorDialectScope dialect(req.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 400, "rewind_bad_target",
                    "request target \"" + req.target.substr(0, 200) +
@@ -431,21 +433,39 @@ class FrontServer final : public Server {
       return;
     }
     if (req.path.rfind(kAdminPrefix, 0) == 0) {
-      admin_->Serve(req, &res);
+      ErrorDialectScope dialect(req.path);
+      admin_->Serve(req, req.path.substr(std::strlen(kAdminPrefix)),
+                    req.get_header_value(std::string(kScopeHeader).c_str()),
+                    &res);
       return;
     }
-    if (req.method == "GET" && req.path == "/metrics") {
+    Request request = FromHttplib(req);
+    std::string scope_name;
+    if (!TakeScope(&request, &scope_name, &res)) return;
+    // The path as served: without a scope prefix.
+    const std::string& path = scope_name.empty() ? req.path : request.path;
+    if (!scope_name.empty()) log->record.path = events_.LoggedPath(path);
+    // Errors written for this request take its API's shape.
+    ErrorDialectScope dialect(path);
+    if (path.rfind(kAdminPrefix, 0) == 0) {
+      admin_->Serve(req, path.substr(std::strlen(kAdminPrefix)), scope_name,
+                    &res);
+      return;
+    }
+    if (req.method == "GET" && path == "/metrics") {
       if (!options_.metrics_token.empty() &&
           !Authorized(req, options_.metrics_token, loopback_, &res)) {
         return;
       }
       res.set_header("X-Rewind", "admin");
-      std::string body = metrics_.Render(options_.max_connections, options_.store);
+      std::string body =
+          metrics_.Render(options_.max_connections, options_.store);
       if (synth_) body += synth_->RenderMetrics();
       res.set_content(body, "text/plain; version=0.0.4");
       return;
     }
-    const Request request = FromHttplib(req);
+    std::shared_ptr<Scope> scope;
+    if (!scope_name.empty()) scope = scopes_.Get(scope_name);
     // Recording into a recording that scrubs: the request is scrubbed once,
     // for storing, and that copy keyed without a second scan (placeholders
     // key as their types, as the values would).
@@ -457,7 +477,7 @@ class FrontServer final : public Server {
     const RequestKey key = scrubbed ? canonicalizer_.KeyOfScrubbed(*scrubbed)
                                     : canonicalizer_.Key(request);
     Answer answer = mode_->Serve(
-        Call{request, key, start, scrubbed ? &*scrubbed : nullptr});
+        Call{request, key, start, scrubbed ? &*scrubbed : nullptr, scope.get()});
     const bool head = req.method == "HEAD";
     if (answer.relay) {
       bool forwarded;
@@ -480,7 +500,81 @@ class FrontServer final : public Server {
     // Literals and hex: no CR/LF for set_header() to look for.
     res.headers.emplace("X-Rewind", answer.outcome);
     if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
+    JournalEntry entry;
+    entry.scope = std::move(scope);
+    entry.method = request.method;
+    entry.path = std::move(request.path);
+    entry.key = key;
+    entry.outcome = answer.outcome;
+    entry.status = res.status == -1 ? 200 : res.status;
+    entry.exchange = answer.exchange;
+    entry.miss = std::move(answer.miss);
+    journal_.Add(std::move(entry));
   }
+
+  // Takes the scope off "request": the /__scope/NAME/ prefix of its path
+  // and the X-Rewind-Scope header, so neither is keyed, forwarded or
+  // recorded; "*name" gets the scope ("" for none). A bad name, or a
+  // prefix and a header naming different scopes, is a 400 in "res"
+  // (returns false).
+  bool TakeScope(Request* request, std::string* name, httplib::Response* res) {
+    std::string header;
+    bool has_header = false;
+    bool conflict = false;
+    auto& headers = request->headers;
+    for (auto it = headers.begin(); it != headers.end();) {
+      if (it->first.size() != kScopeHeader.size() ||
+          !HeaderNameEquals(it->first, kScopeHeader)) {
+        ++it;
+        continue;
+      }
+      // An empty one names no scope (a harness's unset variable).
+      if (!it->second.empty()) {
+        if (has_header && it->second != header) conflict = true;
+        header = std::move(it->second);
+        has_header = true;
+      }
+      it = headers.erase(it);
+    }
+    std::string problem;
+    if (request->path.compare(0, kScopePrefix.size(), kScopePrefix) == 0) {
+      Result<ScopedPath> split = SplitScope(request->path);
+      if (split.ok()) {
+        *name = std::string(split->scope);
+        request->path = std::string(split->path);
+      } else {
+        problem = "the path's scope prefix (/__scope/NAME/): " +
+                  split.status().message();
+        // The API's shape for the error: the path after the prefix.
+        const size_t rest =
+            request->path.find('/', kScopePrefix.size());
+        request->path =
+            rest == std::string::npos ? "/" : request->path.substr(rest);
+      }
+    }
+    if (problem.empty() && has_header) {
+      Status ok = CheckScopeName(header);
+      if (conflict) {
+        problem = "the request has two X-Rewind-Scope headers naming "
+                  "different scopes";
+      } else if (!ok.ok()) {
+        problem = std::string(kScopeHeader) + ": " + ok.message();
+      } else if (!name->empty() && *name != header) {
+        problem = "the path names scope \"" + *name +
+                  "\" and X-Rewind-Scope names \"" + header +
+                  "\"; give one, or the same in both";
+      } else {
+        *name = std::move(header);
+      }
+    }
+    if (problem.empty()) return true;
+    ErrorDialectScope dialect(request->path);
+    res->set_header("X-Rewind", "error");
+    SetJsonError(res, 400, "rewind_bad_scope", problem);
+    return false;
+  }
+
+  RunReport Report() const override { return admin_->Report(); }
 
   std::string ConfigJson() const override { return admin_->ConfigJson(); }
 
@@ -513,6 +607,9 @@ class FrontServer final : public Server {
   Mode* mode_ = nullptr;
   // Set when the recording's rules scrub: what the record mode stores.
   std::shared_ptr<const scrub::Scrubber> store_scrubber_;
+  // Requests seen, and the scopes they named.
+  Journal journal_;
+  ScopeRegistry scopes_;
   std::unique_ptr<Admin> admin_;
 };
 

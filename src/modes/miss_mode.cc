@@ -1,11 +1,13 @@
 #include "modes/miss_mode.h"
 
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "modes/convert.h"
 #include "modes/errors.h"
+#include "modes/scope.h"
 #include "util/text.h"
 
 namespace rwd {
@@ -81,8 +83,8 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
       (!chat && request.path != "/v1/completions")) {
     return std::nullopt;
   }
-  std::optional<ReplayIndex::Pick> pick =
-      index_.Select(stream_free_.Key(request));
+  std::optional<ReplayIndex::Pick> pick = index_.Select(
+      stream_free_.Key(request), call.scope ? &call.scope->convert : nullptr);
   if (!pick) return std::nullopt;
   Result<std::shared_ptr<const Exchange>> exchange = cache_->Get(pick->id);
   if (!exchange.ok()) return std::nullopt;
@@ -111,6 +113,7 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
   }
   counters_->converted++;
   answer.outcome = "converted";
+  answer.exchange = pick->id;
   answer.timeline = pacing_->Pace(std::move(converted), model.value(), request,
                                   call.key, pick->occurrence);
   return answer;
@@ -194,7 +197,15 @@ Answer MissMode::Explain(const Call& call) {
     extra += ",\"nearest\":null";
   }
   events_->Error(logged);
+  auto report = std::make_shared<MissReport>();
+  report->explanation = message;
+  report->logged = logged.substr(std::strlen("miss: "));
+  if (nearest) {
+    report->nearest_id = nearest->id;
+    report->differences = nearest->differences;
+  }
   Answer answer;
+  answer.miss = std::move(report);
   answer.outcome = "miss";
   answer.timeline =
       ErrorTimeline(request.path, 404, "rewind_miss", message, extra);

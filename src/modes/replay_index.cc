@@ -111,16 +111,30 @@ void ReplayIndex::Add(const RequestKey& key, int64_t id,
   std::unique_lock<std::shared_mutex> lock(mu_);
   by_key_[key].ids.push_back(id);
   by_path_[PathKey(method, path)].push_back(id);
+  added_.insert(id);
   ++size_;
 }
 
-std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key) {
+uint64_t RepeatCounts::Next(const RequestKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return asked_[key]++;
+}
+
+void RepeatCounts::Reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  asked_.clear();
+}
+
+std::optional<ReplayIndex::Pick> ReplayIndex::Select(const RequestKey& key,
+                                                     RepeatCounts* counts) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
   Entry& entry = it->second;
   const uint64_t n = entry.ids.size();
-  const uint64_t asked = entry.asked.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t asked =
+      counts ? counts->Next(key)
+             : entry.asked.fetch_add(1, std::memory_order_relaxed);
   uint64_t i = 0;
   switch (policy_) {
     case RepeatPolicy::kSequence:
@@ -167,6 +181,41 @@ std::vector<int64_t> ReplayIndex::SamePath(const std::string& method,
 size_t ReplayIndex::size() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return size_;
+}
+
+std::vector<ReplayIndex::Recording> ReplayIndex::Recordings(
+    const std::function<bool(int64_t id)>& skip, size_t limit,
+    size_t* total) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::pair<int64_t, const RequestKey*>> listed;
+  for (const auto& [key, entry] : by_key_) {
+    for (int64_t id : entry.ids) {
+      if (!added_.count(id) && !skip(id)) listed.emplace_back(id, &key);
+    }
+  }
+  if (total) *total = listed.size();
+  const size_t n = std::min(limit, listed.size());
+  std::partial_sort(listed.begin(), listed.begin() + static_cast<ptrdiff_t>(n),
+                    listed.end());
+  listed.resize(n);
+  std::unordered_map<int64_t, size_t> at;  // id -> position in "out"
+  std::vector<Recording> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    out[i].id = listed[i].first;
+    out[i].key = *listed[i].second;
+    at.emplace(out[i].id, i);
+  }
+  // Method and path: from the "METHOD PATH" lists.
+  for (const auto& [endpoint, ids] : by_path_) {
+    const size_t space = endpoint.find(' ');
+    for (int64_t id : ids) {
+      auto it = at.find(id);
+      if (it == at.end()) continue;
+      out[it->second].method = endpoint.substr(0, space);
+      out[it->second].path = endpoint.substr(space + 1);
+    }
+  }
+  return out;
 }
 
 ExchangeCache::ExchangeCache(Store* store, size_t max_bytes)

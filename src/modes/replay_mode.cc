@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "modes/errors.h"
+#include "modes/scope.h"
 
 namespace rwd {
 
@@ -44,7 +45,8 @@ Timeline Pacing::Pace(std::shared_ptr<const Response> answer,
 }
 
 Answer ReplayMode::Serve(const Call& call) {
-  std::optional<ReplayIndex::Pick> pick = index_->Select(call.key);
+  std::optional<ReplayIndex::Pick> pick =
+      index_->Select(call.key, call.scope ? &call.scope->replay : nullptr);
   if (!pick) return on_miss_->Serve(call);
   Answer answer;
   answer.keyed = false;
@@ -66,6 +68,7 @@ Answer ReplayMode::Serve(const Call& call) {
   const std::shared_ptr<const Exchange>& e = exchange.value();
   answer.outcome = "hit";
   answer.keyed = true;
+  answer.exchange = pick->id;
   answer.timeline =
       pacing_.Pace(std::shared_ptr<const Response>(e, &e->response),
                    model.value(), call.request, call.key, pick->occurrence);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "modes/scope.h"
 #include "rewind/replay.h"
 #include "synth/dialect.h"
 #include "util/text.h"
@@ -103,7 +104,9 @@ Answer SynthMode::Generate(const Call& call) {
   }
   ctx.admitted_us = clock_->NowMicros() - call.received_us;
   ctx.load_multiplier = synth_.LoadMultiplier(admission_.running());
-  ctx.seed = RequestSeed(options.seed, call.key, NextOccurrence(call.key));
+  ctx.seed = RequestSeed(
+      options.seed, call.key,
+      call.scope ? call.scope->synth.Next(call.key) : NextOccurrence(call.key));
   ctx.created = options.deterministic_created ? kFixedCreated
                                               : clock_->WallMicros() / 1000000;
   SynthPlan plan = synth_.Plan(request, ctx);

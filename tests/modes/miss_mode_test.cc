@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "modes/convert.h"
+#include "modes/scope.h"
 #include "store/memory_store.h"
 #include "testutil/fake_clock.h"
 #include "testutil/mode_fixture.h"
@@ -42,9 +43,9 @@ struct MissFixture {
                                       &counters, &events);
     return *mode;
   }
-  Answer Serve(const Request& r) {
+  Answer Serve(const Request& r, Scope* scope = nullptr) {
     const RequestKey key = keys.Key(r);
-    return mode->Serve(Call{r, key, 0});
+    return mode->Serve(Call{r, key, 0, nullptr, scope});
   }
 
   MemoryStore store;
@@ -177,6 +178,61 @@ TEST(MissMode, ConvertAnswersTheOtherFramingAndResetRestartsItsSequence) {
   // Nothing to convert from: the miss is explained.
   Answer miss = f.Serve(Post("/v1/chat/completions", R"({"model":"other"})"));
   EXPECT_STREQ(miss.outcome, "miss");
+}
+
+TEST(MissMode, AMissReportsItsExplanationAndTheNearestRecording) {
+  MissFixture f;
+  f.store.Append(Recorded(kItaly, f.keys, 0, {0}));
+  f.Make(MissPolicy::kError);
+  Request changed = Post(
+      "/v1/chat/completions",
+      R"({"model":"m","messages":[{"role":"user","content":"And of France?"}]})");
+  changed.query = "api-key=secret";
+  Answer a = f.Serve(changed);
+  ASSERT_NE(a.miss, nullptr);
+  EXPECT_EQ(a.exchange, 0);
+  // What the 404 said, query included (the client sent it)...
+  EXPECT_NE(BodyOf(a.timeline).find(a.miss->explanation.substr(0, 40)),
+            std::string::npos);
+  EXPECT_NE(a.miss->explanation.find("api-key=secret"), std::string::npos);
+  EXPECT_NE(a.miss->explanation.find("nearest recording is #1"),
+            std::string::npos);
+  // ...and as the log says it: never the query.
+  EXPECT_EQ(a.miss->logged.find("secret"), std::string::npos) << a.miss->logged;
+  EXPECT_EQ(a.miss->logged.rfind("POST /v1/chat/completions (key ", 0), 0u)
+      << a.miss->logged;
+  EXPECT_EQ(a.miss->nearest_id, 1);
+  EXPECT_EQ(a.miss->differences,
+            (std::vector<std::string>{"query.api-key", "messages[0].content"}));
+
+  Answer none = f.Serve(Post("/v1/embeddings", "{}"));
+  ASSERT_NE(none.miss, nullptr);
+  EXPECT_EQ(none.miss->nearest_id, 0);
+  EXPECT_NE(none.miss->explanation.find("nothing was recorded"),
+            std::string::npos);
+}
+
+TEST(MissMode, ConvertCountsRepeatsPerScopeAndNamesTheRecording) {
+  MissFixture f;
+  Request streamed = kItaly;
+  streamed.body =
+      R"({"model":"m","stream":true,"messages":[{"role":"user","content":"What is the capital of Italy?"}]})";
+  Exchange first = Recorded(kItaly, f.keys, 0, {0});
+  first.response.chunks[0].data =
+      R"({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Rome"},"finish_reason":"stop"}]})";
+  Exchange second = first;
+  second.response.chunks[0].data =
+      R"({"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Roma"},"finish_reason":"stop"}]})";
+  f.store.Append(first);
+  f.store.Append(second);
+  f.Make(MissPolicy::kConvert);
+  Scope a("a"), b("b");
+  Answer a1 = f.Serve(streamed, &a);
+  EXPECT_STREQ(a1.outcome, "converted");
+  EXPECT_EQ(a1.exchange, 1);
+  EXPECT_EQ(f.Serve(streamed, &a).exchange, 2);
+  EXPECT_EQ(f.Serve(streamed, &b).exchange, 1);
+  EXPECT_EQ(f.Serve(streamed).exchange, 1);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "modes/scope.h"
 #include "store/memory_store.h"
 #include "testutil/mode_fixture.h"
 
@@ -32,9 +33,9 @@ struct ReplayFixture {
     }
     return *mode;
   }
-  Answer Serve(const Request& r) {
+  Answer Serve(const Request& r, Scope* scope = nullptr) {
     const RequestKey key = keys.Key(r);
-    return Replay().Serve(Call{r, key, 0});
+    return Replay().Serve(Call{r, key, 0, nullptr, scope});
   }
 
   MemoryStore store;
@@ -133,6 +134,38 @@ TEST(ReplayMode, RandomLatencyDrawsDependOnTheKeyAndOccurrenceNotOnOrder) {
   g.Add(Recorded(other, g.keys, 0, {0}));
   g.Serve(other);
   EXPECT_EQ(g.Serve(kHello).timeline.at.headers_us, hello_first);
+}
+
+TEST(ReplayMode, AHitNamesTheRecordingThatAnswers) {
+  ReplayFixture f;
+  f.Add(Recorded(kHello, f.keys, 0, {0}));
+  f.Add(Recorded(kHello, f.keys, 0, {0}));
+  EXPECT_EQ(f.Serve(kHello).exchange, 1);
+  EXPECT_EQ(f.Serve(kHello).exchange, 2);
+  EXPECT_EQ(f.Serve(kHello).exchange, 2);
+}
+
+TEST(ReplayMode, EachScopeRepeatsFromTheFirstRecording) {
+  ReplayFixture f;
+  f.Add(Recorded(kHello, f.keys, 1'000, {1'000}));
+  f.Add(Recorded(kHello, f.keys, 2'000, {2'000}));
+  Scope a("a"), b("b");
+  auto at = [&f](Scope* s) {
+    return f.Serve(kHello, s).timeline.at.headers_us;
+  };
+  EXPECT_EQ(at(&a), 1'000);
+  EXPECT_EQ(at(&b), 1'000);
+  EXPECT_EQ(at(&a), 2'000);
+  EXPECT_EQ(at(nullptr), 1'000);  // no scope: the server's own sequence
+  EXPECT_EQ(at(&b), 2'000);
+  EXPECT_EQ(at(nullptr), 2'000);
+  // A scope's reset restarts it alone; the server's reset leaves scopes be.
+  a.Reset();
+  EXPECT_EQ(at(&a), 1'000);
+  EXPECT_EQ(at(&b), 2'000);
+  f.Replay().Reset();
+  EXPECT_EQ(at(nullptr), 1'000);
+  EXPECT_EQ(at(&b), 2'000);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "modes/scope.h"
 #include "testutil/fake_clock.h"
 #include "testutil/mode_fixture.h"
 
@@ -23,9 +24,9 @@ SynthOptions Options(const std::string& output) {
 
 struct SynthFixture {
   explicit SynthFixture(SynthOptions o) : mode(o, &clock, &counters) {}
-  Answer Serve(const Request& r) {
+  Answer Serve(const Request& r, Scope* scope = nullptr) {
     const RequestKey key = Canonicalizer(KeyRules{}).Key(r);
-    return mode.Serve(Call{r, key, clock.NowMicros()});
+    return mode.Serve(Call{r, key, clock.NowMicros(), nullptr, scope});
   }
   testing::FakeClock clock;
   ModeCounters counters;
@@ -123,6 +124,19 @@ TEST(SynthMode, TheRestOfTheSurfaceAnswersAtOnceWithoutAKey) {
   EXPECT_NE(BodyOf(u.timeline).find("rewind serve has no POST /v2/nothing"),
             std::string::npos);
   EXPECT_EQ(f.counters.synthesized.load(), 0u);
+}
+
+TEST(SynthMode, EachScopeCountsItsOwnOccurrences) {
+  SynthFixture f(Options("random"));
+  Scope a("a"), b("b");
+  const std::string first = BodyOf(f.Serve(kChat, &a).timeline);
+  const std::string second = BodyOf(f.Serve(kChat, &a).timeline);
+  EXPECT_NE(first, second);  // the same request, seeded by its occurrence
+  EXPECT_EQ(BodyOf(f.Serve(kChat, &b).timeline), first);
+  EXPECT_EQ(BodyOf(f.Serve(kChat).timeline), first);
+  EXPECT_EQ(BodyOf(f.Serve(kChat, &b).timeline), second);
+  a.Reset();
+  EXPECT_EQ(BodyOf(f.Serve(kChat, &a).timeline), first);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,11 +138,18 @@ class InProcessRewind {
 // "listening on http://HOST:PORT" line.
 class RewindProcess {
  public:
-  explicit RewindProcess(std::vector<std::string> args) {
+  // "stderr_path": a file that gets the process's stderr ("": this
+  // process's stderr).
+  explicit RewindProcess(std::vector<std::string> args,
+                         const std::string& stderr_path = "") {
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
+      if (!stderr_path.empty()) {
+        int err = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (err >= 0) dup2(err, STDERR_FILENO);
+      }
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
