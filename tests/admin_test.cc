@@ -151,7 +151,16 @@ TEST(Admin, StatsCountEachOutcome) {
     ASSERT_TRUE(d.HasMember(zero)) << zero;
     EXPECT_EQ(d[zero].GetUint64(), 0u) << zero;
   }
-  EXPECT_EQ(d.MemberCount(), 7u);
+  // Answers relayed but not recorded, by reason: none in replay.
+  ASSERT_TRUE(d.HasMember("not_recorded") && d["not_recorded"].IsObject());
+  const auto& skipped = d["not_recorded"];
+  for (const char* reason : {"too_large", "unredactable", "unscrubbable",
+                             "path", "sampled_out", "max_per_key"}) {
+    ASSERT_TRUE(skipped.HasMember(reason)) << reason;
+    EXPECT_EQ(skipped[reason].GetUint64(), 0u) << reason;
+  }
+  EXPECT_EQ(skipped.MemberCount(), 6u);
+  EXPECT_EQ(d.MemberCount(), 8u);
 }
 
 TEST(Admin, AnUnknownEndpointNamesTheOnesThereAre) {

@@ -242,6 +242,12 @@ TEST_F(ScrubRecord, EncodedBodiesAreRelayedButNotRecorded) {
     EXPECT_EQ(r->status, 200);
     // The client gets the answer as it came.
     EXPECT_NE(r->body.find(kEmail), std::string::npos);
+    auto metrics = c.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find(
+                  "rewind_record_skipped_total{reason=\"unscrubbable\"} 1\n"),
+              std::string::npos)
+        << metrics->body;
     record.Signal(SIGTERM);
     EXPECT_EQ(record.Wait(), 0);
   }

@@ -21,6 +21,7 @@
 #ifndef REWIND_MODE_H_
 #define REWIND_MODE_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -110,6 +111,20 @@ struct Answer {
   std::shared_ptr<const MissReport> miss;
 };
 
+// Why record relayed an answer without storing it: the reasons of
+// rewind_record_skipped_total{reason} and of GET /__rewind/stats'
+// "not_recorded" (SkipName() gives each one's name there).
+enum class Skip {
+  kTooLarge,      // "too_large": beyond --max-record-bytes
+  kUnredactable,  // "unredactable": a --redact-field that cannot be taken out
+  kUnscrubbable,  // "unscrubbable": with --scrub, a body with a Content-Encoding
+  kPath,          // "path": not chosen by --record-path / --skip-path
+  kSampledOut,    // "sampled_out": left out by --sample
+  kMaxPerKey,     // "max_per_key": its key has --max-per-key recordings
+};
+inline constexpr size_t kSkipReasons = 6;
+const char* SkipName(Skip reason);
+
 // Counts for GET /__rewind/stats, shared by the modes of one server.
 struct ModeCounters {
   std::atomic<uint64_t> hits{0};
@@ -119,6 +134,8 @@ struct ModeCounters {
   std::atomic<uint64_t> synthesized{0};
   std::atomic<uint64_t> converted{0};
   std::atomic<uint64_t> errors{0};
+  // Answers relayed but not recorded, by reason (indexed by Skip).
+  std::array<std::atomic<uint64_t>, kSkipReasons> not_recorded{};
 };
 
 // What modes report besides their answers.

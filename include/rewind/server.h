@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,8 @@ struct ServerOptions {
   MissPolicy on_miss = MissPolicy::kError;
   // Serve, and replay with --on-miss synthesize: the dummy engine.
   SynthOptions synth;
-  // Seeds random latency models and the random repeat policy. Default: 0.
+  // Seeds random latency models, the random repeat policy and record's
+  // --sample. Default: 0.
   uint64_t seed = 0;
   // Replay: also serve exchanges whose recording broke off. Default: false.
   bool include_incomplete = false;
@@ -85,6 +87,23 @@ struct ServerOptions {
   // SQLite's 1 GB limit on a value. At most kMaxRecordBytesLimit.
   // Default: 64 MiB.
   size_t max_record_bytes = 64u << 20;
+  // Record (and replay with --on-miss record): which answers are stored;
+  // the others are relayed untouched (X-Rewind: passthrough), counted by
+  // reason in /__rewind/stats and rewind_record_skipped_total. See
+  // src/modes/capture_policy.h.
+  //
+  // --sample: the share of requests recorded, in (0, 1]; a request is in
+  // or out by its key and "seed" alone. Default: 1 (all).
+  double sample = 1;
+  // --record-path / --skip-path: fnmatch(3) globs on the path without its
+  // query ("*" matches "/" too); recorded when a record path matches (or
+  // none is given) and no skip path does. Each non-empty, starting with
+  // "/" or a glob character. Default: none.
+  std::vector<std::string> record_paths;
+  std::vector<std::string> skip_paths;
+  // --max-per-key: at most this many recordings of one key (those already
+  // in the recording count), at least 1. Default: no limit.
+  std::optional<uint64_t> max_per_key;
   // Seconds a client may take to send a request (or to read the answer)
   // before its connection is dropped and its worker freed. Default: 5.
   int client_timeout_s = 5;

@@ -99,6 +99,13 @@ struct ServeFlags {
   int keep_alive_timeout_s = 2;
   size_t max_body_bytes = 64u << 20;
   size_t max_record_bytes = 64u << 20;
+  // What record stores: --sample, --record-path, --skip-path,
+  // --max-per-key (record, and replay --on-miss record).
+  double sample = 1;
+  std::vector<std::string> record_paths;
+  std::vector<std::string> skip_paths;
+  uint64_t max_per_key = 0;
+  bool max_per_key_given = false;
   int drain_timeout_s = 30;
   std::string log_file;
   std::string port_file;
@@ -299,6 +306,32 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, ServerMode mode) {
                     "Authorization, Proxy-Authorization, Cookie, Set-Cookie, "
                     "X-Api-Key and Api-Key always are");
   }
+}
+
+// The flags that choose what is recorded (record, and replay with
+// --on-miss record: "prefix" says so in their help).
+void AddCaptureFlags(CLI::App* cmd, ServeFlags* f, const std::string& prefix) {
+  cmd->add_option("--sample", f->sample,
+                  prefix + "Record this share of requests, above 0 and at "
+                  "most 1, and relay the rest untouched (X-Rewind: "
+                  "passthrough). A request is in or out by its key and "
+                  "--seed alone, so its repeats share its fate")
+      ->capture_default_str();
+  cmd->add_option("--record-path", f->record_paths,
+                  prefix + "Record only requests whose path (without the "
+                  "query) matches this glob, e.g. '/v1/chat/*' "
+                  "(repeatable; * matches / too)")
+      ->type_name("GLOB");
+  cmd->add_option("--skip-path", f->skip_paths,
+                  prefix + "Never record requests whose path matches this "
+                  "glob, e.g. '/health' (repeatable; wins over "
+                  "--record-path)")
+      ->type_name("GLOB");
+  cmd->add_option("--max-per-key", f->max_per_key,
+                  prefix + "Keep at most K recordings of one request (its "
+                  "key), those already in the recording included; the rest "
+                  "are relayed, not stored")
+      ->type_name("K");
 }
 
 // Writes "text" to "path" through a temporary file renamed into place, so
@@ -522,6 +555,11 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->keep_alive_timeout_s = f.keep_alive_timeout_s;
   o->max_body_bytes = f.max_body_bytes;
   o->max_record_bytes = f.max_record_bytes;
+  o->seed = f.seed;
+  o->sample = f.sample;
+  o->record_paths = f.record_paths;
+  o->skip_paths = f.skip_paths;
+  if (f.max_per_key_given) o->max_per_key = f.max_per_key;
   if (!f.log_file.empty()) {
     Status s = CheckOutputPath("--log-file", f.log_file);
     if (!s.ok()) return s;
@@ -664,7 +702,15 @@ Command AddRecordCommand(CLI::App& app) {
                      "Largest response body recorded; a larger one is "
                      "relayed to the client in full but not stored")
       ->capture_default_str();
-  return Command{record, [f] { return RunRecord(*f); }, true};
+  AddCaptureFlags(record, f.get(), "");
+  record->add_option("--seed", f->seed, "Seed of --sample's draw")
+      ->capture_default_str();
+  return Command{record,
+                 [f, record] {
+                   f->max_per_key_given = record->count("--max-per-key") > 0;
+                   return RunRecord(*f);
+                 },
+                 true};
 }
 
 Command AddReplayCommand(CLI::App& app) {
@@ -699,8 +745,8 @@ Command AddReplayCommand(CLI::App& app) {
                    "sequence | cycle | random | first")
       ->capture_default_str();
   replay->add_option("--seed", f->seed,
-                     "Seed of random latencies, --repeat random and the "
-                     "dummy engine")
+                     "Seed of random latencies, --repeat random, the "
+                     "dummy engine and --sample")
       ->capture_default_str();
   replay->add_option("--backend", f->backend,
                      "Backend for --on-miss passthrough or record");
@@ -716,6 +762,7 @@ Command AddReplayCommand(CLI::App& app) {
                      "With --on-miss record: largest response body recorded; "
                      "a larger one is relayed but not stored")
       ->capture_default_str();
+  AddCaptureFlags(replay, f.get(), "With --on-miss record: ");
   replay->add_flag("--include-incomplete", f->include_incomplete,
                    "Also serve exchanges whose recording broke off");
   replay->add_flag("--immutable", f->immutable,
@@ -738,6 +785,7 @@ Command AddReplayCommand(CLI::App& app) {
   return Command{replay,
                  [f, replay] {
                    f->seeded = replay->count("--seed") > 0;
+                   f->max_per_key_given = replay->count("--max-per-key") > 0;
                    return RunReplay(*f);
                  },
                  true};

@@ -260,6 +260,18 @@ std::string Admin::ConfigJson() const {
   w.Uint64(o.max_body_bytes);
   Key(w, "max_record_bytes");
   w.Uint64(o.max_record_bytes);
+  Key(w, "sample");
+  w.Double(o.sample);
+  Key(w, "record_paths");
+  StringList(w, o.record_paths);
+  Key(w, "skip_paths");
+  StringList(w, o.skip_paths);
+  Key(w, "max_per_key");
+  if (o.max_per_key) {
+    w.Uint64(*o.max_per_key);
+  } else {
+    w.Null();
+  }
   Key(w, "keep_alive_timeout_s");
   w.Int(o.keep_alive_timeout_s);
   Key(w, "log");
@@ -291,6 +303,13 @@ std::string Admin::StatsJson() const {
   w.Uint64(c.converted.load());
   Key(w, "errors");
   w.Uint64(c.errors.load());
+  Key(w, "not_recorded");
+  w.StartObject();
+  for (size_t i = 0; i < kSkipReasons; ++i) {
+    Key(w, SkipName(static_cast<Skip>(i)));
+    w.Uint64(c.not_recorded[i].load());
+  }
+  w.EndObject();
   w.EndObject();
   return Done(buffer);
 }

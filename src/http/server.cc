@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -204,13 +205,20 @@ class FrontServer final : public Server {
       record.max_record_bytes = options_.max_record_bytes;
       record.session_start_us = session_start_us_;
       record.scrubber = store_scrubber_;
+      record.capture.sample = options_.sample;
+      record.capture.seed = options_.seed;
+      record.capture.record_paths = options_.record_paths;
+      record.capture.skip_paths = options_.skip_paths;
+      record.capture.max_per_key = options_.max_per_key.value_or(0);
       const bool replays = options_.mode == ServerMode::kReplay;
       if (options_.mode == ServerMode::kRecord ||
           options_.on_miss == MissPolicy::kRecord) {
-        relay_ = std::make_unique<RecordMode>(options_.store, clock_,
-                                              std::move(record),
-                                              replays ? &index_ : nullptr,
-                                              &counters_, &events_);
+        auto recorder = std::make_unique<RecordMode>(
+            options_.store, clock_, std::move(record),
+            replays ? &index_ : nullptr, &counters_, &events_);
+        Status started = recorder->Start();
+        if (!started.ok()) return started;
+        relay_ = std::move(recorder);
       } else {
         relay_ = std::make_unique<PassthroughMode>(&counters_);
       }
@@ -645,6 +653,45 @@ Status ServerOptions::Validate() const {
   }
   if (backend_timeout_s <= 0) {
     return Status::InvalidArgument("--backend-timeout must be positive");
+  }
+  const bool records =
+      mode == ServerMode::kRecord ||
+      (mode == ServerMode::kReplay && on_miss == MissPolicy::kRecord);
+  const bool chooses = sample != 1 || !record_paths.empty() ||
+                       !skip_paths.empty() || max_per_key.has_value();
+  if (chooses && !records) {
+    return Status::InvalidArgument(
+        "--sample, --record-path, --skip-path and --max-per-key choose what "
+        "is recorded: they apply to record and to replay --on-miss record");
+  }
+  if (!(sample > 0 && sample <= 1)) {  // NaN fails too
+    std::ostringstream given;
+    given << sample;
+    return Status::InvalidArgument(
+        "--sample must be a share above 0 and at most 1 (0.25 records a "
+        "quarter of the requests), got " + given.str());
+  }
+  for (const auto* list : {&record_paths, &skip_paths}) {
+    const char* flag = list == &record_paths ? "--record-path" : "--skip-path";
+    for (const std::string& glob : *list) {
+      if (glob.empty()) {
+        return Status::InvalidArgument(
+            std::string(flag) +
+            " needs a glob on the path, e.g. '/v1/chat/*'; got an empty one");
+      }
+      if (glob[0] != '/' && glob[0] != '*' && glob[0] != '?' &&
+          glob[0] != '[') {
+        return Status::InvalidArgument(
+            std::string(flag) + " '" + glob +
+            "' can never match: paths start with '/' (e.g. '/" + glob +
+            "' or '*" + glob + "')");
+      }
+    }
+  }
+  if (max_per_key.has_value() && *max_per_key == 0) {
+    return Status::InvalidArgument(
+        "--max-per-key must be at least 1 (leave it out to keep every "
+        "recording of a request)");
   }
   if (max_record_bytes == 0 || max_record_bytes > kMaxRecordBytesLimit) {
     return Status::InvalidArgument(

@@ -22,8 +22,9 @@ void ServerMetrics::ObserveRequest(const std::string& outcome, int code,
 }
 
 void ServerMetrics::RecordSkipped(const std::string& reason) {
-  if (reason == "too_large") ++skipped_too_large_;
-  if (reason == "unredactable") ++skipped_unredactable_;
+  for (size_t i = 0; i < kSkipReasons; ++i) {
+    if (reason == SkipName(static_cast<Skip>(i))) ++skipped_[i];
+  }
 }
 
 std::string ServerMetrics::Render(size_t workers, Store* store) const {
@@ -54,12 +55,17 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
   MetricHeader("rewind_record_skipped_total", "counter",
                "Answers relayed to the client but not recorded, by reason "
                "(too_large: beyond --max-record-bytes; unredactable: a "
-               "--redact-field that could not be taken out of the body).",
+               "--redact-field that could not be taken out of the body; "
+               "unscrubbable: a body with a Content-Encoding under --scrub; "
+               "path: not chosen by --record-path/--skip-path; sampled_out: "
+               "left out by --sample; max_per_key: its key has "
+               "--max-per-key recordings).",
                &out);
-  out += "rewind_record_skipped_total{reason=\"too_large\"} " +
-         std::to_string(skipped_too_large_.load()) + "\n";
-  out += "rewind_record_skipped_total{reason=\"unredactable\"} " +
-         std::to_string(skipped_unredactable_.load()) + "\n";
+  for (size_t i = 0; i < kSkipReasons; ++i) {
+    out += std::string("rewind_record_skipped_total{reason=\"") +
+           SkipName(static_cast<Skip>(i)) + "\"} " +
+           std::to_string(skipped_[i].load()) + "\n";
+  }
   MetricHeader("rewind_connections", "gauge",
                "Client connections being served (each holds a worker) and "
                "waiting for one.",

@@ -5,7 +5,7 @@
 //   rewind_response_seconds{mode}                histogram (time to last byte)
 //   rewind_response_bytes_total{mode}            counter (body bytes sent)
 //   rewind_record_skipped_total{reason}          counter (answers relayed
-//                                                but not recorded)
+//                                                but not recorded, by Skip)
 //   rewind_connections{state="active"|"queued"}  gauge (one worker each)
 //   rewind_workers                               gauge (pool size)
 //   rewind_store_queue_depth, rewind_store_commits_total,
@@ -16,12 +16,14 @@
 #ifndef REWIND_SRC_HTTP_SERVER_METRICS_H_
 #define REWIND_SRC_HTTP_SERVER_METRICS_H_
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
 
+#include "rewind/mode.h"
 #include "rewind/store.h"
 #include "util/prometheus.h"
 
@@ -34,7 +36,7 @@ class ServerMetrics {
   void ObserveRequest(const std::string& outcome, int code,
                       double headers_s, double total_s);
   void AddBytes(uint64_t n) { bytes_ += n; }
-  // An answer relayed but not recorded; "reason" is "too_large".
+  // An answer relayed but not recorded; "reason" is a SkipName().
   void RecordSkipped(const std::string& reason);
 
   // Connections being served, and waiting for a worker.
@@ -51,8 +53,8 @@ class ServerMetrics {
   Histogram headers_;  // guarded by mu_
   Histogram total_;    // guarded by mu_
   std::atomic<uint64_t> bytes_{0};
-  std::atomic<uint64_t> skipped_too_large_{0};
-  std::atomic<uint64_t> skipped_unredactable_{0};
+  // By Skip (rewind/mode.h).
+  std::array<std::atomic<uint64_t>, kSkipReasons> skipped_{};
 };
 
 }  // namespace rwd

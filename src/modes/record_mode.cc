@@ -8,6 +8,29 @@
 
 namespace rwd {
 
+const char* SkipName(Skip reason) {
+  switch (reason) {
+    case Skip::kTooLarge:
+      return "too_large";
+    case Skip::kUnredactable:
+      return "unredactable";
+    case Skip::kUnscrubbable:
+      return "unscrubbable";
+    case Skip::kPath:
+      return "path";
+    case Skip::kSampledOut:
+      return "sampled_out";
+    case Skip::kMaxPerKey:
+      return "max_per_key";
+  }
+  return "?";
+}
+
+void RecordMode::Skipped(Skip reason) const {
+  counters_->not_recorded[static_cast<size_t>(reason)]++;
+  events_->RecordSkipped(SkipName(reason));
+}
+
 HeaderList RecordMode::StoredRequestHeaders(const HeaderList& headers) const {
   HeaderList stored = Redact(headers, options_.redact_headers);
   const std::vector<std::string>& matched = options_.match_headers;
@@ -28,7 +51,7 @@ bool RecordMode::RedactBody(const Request& request, std::string* body) const {
   if (options_.redact_fields.empty()) return true;
   Result<bool> redacted = RedactJsonFields(body, options_.redact_fields);
   if (redacted.ok()) return true;
-  events_->RecordSkipped("unredactable");
+  Skipped(Skip::kUnredactable);
   events_->Error("not recorded: " + request.method + " " +
                  events_->LoggedPath(request.path) + ": " +
                  redacted.status().message() +
@@ -39,7 +62,7 @@ bool RecordMode::RedactBody(const Request& request, std::string* body) const {
 bool RecordMode::ScrubStored(const Request& request, Request* stored) const {
   if (!options_.scrubber) return true;
   if (options_.scrubber->ScrubRequest(stored).ok()) return true;
-  events_->RecordSkipped("unscrubbable");
+  Skipped(Skip::kUnscrubbable);
   events_->Error("not recorded: " + request.method + " " +
                  events_->LoggedPath(request.path) +
                  ": its body has a Content-Encoding, which rewind cannot "
@@ -51,6 +74,15 @@ Answer RecordMode::Serve(const Call& call) {
   const Request& request = call.request;
   Answer answer;
   answer.relay = true;
+  Skip why = Skip::kPath;
+  std::shared_ptr<CapturePolicy::Admission> admission =
+      policy_.Admit(request.path, call.key, &why);
+  if (!admission) {
+    Skipped(why);
+    counters_->passthrough++;
+    answer.outcome = "passthrough";
+    return answer;
+  }
   Exchange& base = answer.capture.base;
   base.request = call.scrubbed ? *call.scrubbed : request;
   base.request.headers = StoredRequestHeaders(base.request.headers);
@@ -68,11 +100,12 @@ Answer RecordMode::Serve(const Call& call) {
   base.started_at_us = clock_->WallMicros();
   base.arrival_offset_us = call.received_us - options_.session_start_us;
   answer.capture.on_done = [this, key = call.key, method = request.method,
-                            path = request.path](Exchange&& e) {
+                            path = request.path,
+                            admission = std::move(admission)](Exchange&& e) {
     e.response.headers = Redact(e.response.headers, options_.redact_headers);
     if (options_.scrubber &&
         !options_.scrubber->ScrubResponse(&e.response).ok()) {
-      events_->RecordSkipped("unscrubbable");
+      Skipped(Skip::kUnscrubbable);
       events_->Error("not recorded: " + method + " " +
                      events_->LoggedPath(path) +
                      ": its answer has a Content-Encoding, which rewind "
@@ -85,13 +118,14 @@ Answer RecordMode::Serve(const Call& call) {
       events_->Error("exchange not recorded: " + id.status().ToString());
       return;
     }
+    admission->Stored();
     counters_->recorded++;
     if (index_ != nullptr) index_->Add(key, id.value(), method, path);
   };
   answer.capture.max_bytes = options_.max_record_bytes;
   answer.capture.on_too_large = [this, method = request.method,
                                  path = request.path](uint64_t bytes) {
-    events_->RecordSkipped("too_large");
+    Skipped(Skip::kTooLarge);
     events_->Error("not recorded: " + method + " " + events_->LoggedPath(path) +
                    ": the answer is larger than --max-record-bytes (" +
                    std::to_string(options_.max_record_bytes) + "; " +

@@ -1,11 +1,15 @@
 // Record and passthrough: requests relayed live to the backend.
 //
-// RecordMode answers every request with a relay whose Capture stores the
+// RecordMode answers every request it records with a relay whose Capture
+// stores the
 // finished exchange (secrets redacted: the configured headers, and the
 // --redact-field values of JSON bodies) in the Store before the client gets
 // its last byte, and, when it is given a ReplayIndex (replay's
-// --on-miss record), adds it there so the next identical request hits. A
-// body whose secrets cannot be taken out is relayed but not recorded.
+// --on-miss record), adds it there so the next identical request hits.
+// Which requests it records is its CapturePolicy's choice (paths, sample,
+// per-key limit: src/modes/capture_policy.h); the others, and a body whose
+// secrets cannot be taken out, are relayed untouched as "passthrough",
+// counted by reason (ModeCounters::not_recorded, ModeEvents::RecordSkipped).
 // PassthroughMode relays and records nothing.
 //
 // Thread-safety: Serve() is safe for concurrent use.
@@ -17,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "modes/capture_policy.h"
 #include "rewind/clock.h"
 #include "rewind/mode.h"
 #include "rewind/replay.h"
@@ -42,6 +47,9 @@ struct RecordOptions {
   // When the recording's rules scrub (KeyRules::scrub): what scrubs the
   // stored request and answer (src/scrub/). Null: nothing is scrubbed.
   std::shared_ptr<const scrub::Scrubber> scrubber;
+  // Which answers are stored (--sample, --record-path, --skip-path,
+  // --max-per-key). Default: all.
+  CaptureRules capture;
 };
 
 class RecordMode final : public Mode {
@@ -52,9 +60,14 @@ class RecordMode final : public Mode {
       : store_(store),
         clock_(clock),
         options_(std::move(options)),
+        policy_(options_.capture, store),
         index_(index),
         counters_(counters),
         events_(events) {}
+
+  // Reads what the recording holds that the capture limits count. Call
+  // once before serving.
+  Status Start() { return policy_.Start(); }
 
   Answer Serve(const Call& call) override;
 
@@ -68,10 +81,13 @@ class RecordMode final : public Mode {
   // Scrubs the request to be stored, when the recording scrubs. False when
   // its body cannot be scrubbed (a Content-Encoding): relayed, not recorded.
   bool ScrubStored(const Request& request, Request* stored) const;
+  // Counts an answer relayed but not recorded.
+  void Skipped(Skip reason) const;
 
   Store* const store_;
   Clock* const clock_;
   const RecordOptions options_;
+  CapturePolicy policy_;
   ReplayIndex* const index_;
   ModeCounters* const counters_;
   ModeEvents* const events_;

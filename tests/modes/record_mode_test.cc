@@ -14,11 +14,12 @@ using testing::Post;
 
 struct RecordFixture {
   explicit RecordFixture(std::vector<std::string> redact_fields = {},
-                         bool with_index = false)
+                         bool with_index = false, CaptureRules capture = {})
       : keys(store.rules()),
         clock(5'000'000),
         index(RepeatPolicy::kSequence, 0) {
     RecordOptions o;
+    o.capture = std::move(capture);
     o.redact_headers = DefaultRedactedHeaders();
     o.redact_fields = std::move(redact_fields);
     o.match_headers = {"X-Rewind-Tenant"};
@@ -26,6 +27,22 @@ struct RecordFixture {
     o.session_start_us = 1'000'000;
     mode = std::make_unique<RecordMode>(
         &store, &clock, o, with_index ? &index : nullptr, &counters, &events);
+  }
+  explicit RecordFixture(CaptureRules capture)
+      : RecordFixture({}, false, std::move(capture)) {}
+  // Serves "r" and, when it is recorded, finishes its exchange.
+  Answer ServeAndStore(const Request& r) {
+    Answer a = Serve(r, 1'000'000);
+    if (a.capture.on_done) {
+      Exchange done = a.capture.base;
+      done.response.status = 200;
+      done.response.chunks = {{10, "{}"}};
+      a.capture.on_done(std::move(done));
+    }
+    return a;
+  }
+  uint64_t NotRecorded(Skip reason) const {
+    return counters.not_recorded[static_cast<size_t>(reason)].load();
   }
   Answer Serve(const Request& r, int64_t received_us) {
     const RequestKey key = keys.Key(r);
@@ -127,6 +144,115 @@ TEST(RecordMode, AStoreThatFailsCountsAnErrorAndSaysWhy) {
   ASSERT_EQ(f.events.errors.size(), 1u);
   EXPECT_NE(f.events.errors[0].find("exchange not recorded"),
             std::string::npos);
+}
+
+TEST(RecordMode, PathGlobsChooseWhatIsRecordedAndASkipWins) {
+  CaptureRules rules;
+  rules.record_paths = {"/v1/chat/*", "/v1/embeddings"};
+  rules.skip_paths = {"*/internal*"};
+  RecordFixture f(rules);
+  struct Case {
+    const char* path;
+    const char* outcome;
+  };
+  for (const Case& c : {Case{"/v1/chat/completions", "record"},
+                        Case{"/v1/embeddings", "record"},
+                        Case{"/v1/completions", "passthrough"},
+                        Case{"/v1/chat/internal/x", "passthrough"},
+                        Case{"/health", "passthrough"}}) {
+    Answer a = f.Serve(Post(c.path, "{}"), 1'000'000);
+    EXPECT_STREQ(a.outcome, c.outcome) << c.path;
+    EXPECT_TRUE(a.relay) << c.path;
+    EXPECT_EQ(static_cast<bool>(a.capture.on_done),
+              std::string(c.outcome) == "record")
+        << c.path;
+  }
+  EXPECT_EQ(f.NotRecorded(Skip::kPath), 3u);
+  EXPECT_EQ(f.counters.passthrough.load(), 3u);
+  EXPECT_EQ(f.events.skipped,
+            (std::vector<std::string>{"path", "path", "path"}));
+  // The query is not part of the path matched.
+  Request q = Post("/v1/completions", "{}");
+  q.query = "x=/v1/chat/y";
+  EXPECT_STREQ(f.Serve(q, 1'000'000).outcome, "passthrough");
+}
+
+TEST(RecordMode, TheSampleIsASeededShareDecidedByTheKeyAlone) {
+  CaptureRules rules;
+  rules.sample = 0.3;
+  rules.seed = 7;
+  RecordFixture f(rules);
+  CaptureRules other_seed = rules;
+  other_seed.seed = 8;
+  RecordFixture g(other_seed);
+  const int n = 4000;
+  int recorded = 0;
+  int differs = 0;
+  for (int i = 0; i < n; ++i) {
+    const Request r = Post("/v1/x", "{\"i\":" + std::to_string(i) + "}");
+    const bool in = std::string(f.Serve(r, 1'000'000).outcome) == "record";
+    recorded += in;
+    // The same request, again: the same decision.
+    EXPECT_EQ(std::string(f.Serve(r, 2'000'000).outcome) == "record", in);
+    differs += (std::string(g.Serve(r, 1'000'000).outcome) == "record") != in;
+  }
+  // Binomial(4000, 0.3): mean 1200, sigma 29; within 4 sigma.
+  EXPECT_NEAR(recorded, 1200, 4 * 29);
+  EXPECT_EQ(f.NotRecorded(Skip::kSampledOut), 2u * (n - recorded));
+  // Another seed draws another share (two independent 0.3 draws differ
+  // on 42 % of requests).
+  EXPECT_NEAR(differs, 0.42 * n, 4 * 31);
+
+  // At 1, every request; the draw is not even made.
+  RecordFixture all;
+  EXPECT_STREQ(all.Serve(Post("/v1/x", "{}"), 1'000'000).outcome, "record");
+}
+
+TEST(RecordMode, MaxPerKeyKeepsKRecordingsOfARequestAndCountsTheRest) {
+  CaptureRules rules;
+  rules.max_per_key = 2;
+  RecordFixture f(rules);
+  const Request r = Post("/v1/x", R"({"q":1})");
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "record");
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "record");
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "passthrough");
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "passthrough");
+  EXPECT_EQ(f.store.Count().value(), 2);
+  EXPECT_EQ(f.NotRecorded(Skip::kMaxPerKey), 2u);
+  EXPECT_EQ(f.events.skipped,
+            (std::vector<std::string>{"max_per_key", "max_per_key"}));
+  // Another request has its own count.
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":2})")).outcome, "record");
+}
+
+TEST(RecordMode, MaxPerKeyGivesBackThePlaceOfAnExchangeNeverStored) {
+  CaptureRules rules;
+  rules.max_per_key = 1;
+  RecordFixture f(rules);
+  const Request r = Post("/v1/x", R"({"q":1})");
+  {
+    // The backend failed: the relay ends without an exchange.
+    Answer a = f.Serve(r, 1'000'000);
+    EXPECT_STREQ(a.outcome, "record");
+    // While it is on its way, its place is taken.
+    EXPECT_STREQ(f.Serve(r, 1'000'000).outcome, "passthrough");
+  }
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "record");
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "passthrough");
+  EXPECT_EQ(f.store.Count().value(), 1);
+}
+
+TEST(RecordMode, MaxPerKeyCountsTheRecordingsAlreadyThere) {
+  CaptureRules rules;
+  rules.max_per_key = 2;
+  RecordFixture f(rules);
+  const Request r = Post("/v1/x", R"({"q":1})");
+  for (int i = 0; i < 2; ++i) {
+    f.store.Append(testing::Recorded(r, f.keys, 10, {20}));
+  }
+  ASSERT_TRUE(f.mode->Start().ok());
+  EXPECT_STREQ(f.ServeAndStore(r).outcome, "passthrough");
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":2})")).outcome, "record");
 }
 
 TEST(PassthroughMode, RelaysAndRecordsNothing) {

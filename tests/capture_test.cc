@@ -1,0 +1,297 @@
+// Capturing long-running traffic over real HTTP: what record stores
+// (--sample, --record-path, --skip-path, --max-per-key), its counters in
+// /__rewind/stats and /metrics, and the flags' usage errors.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rewind/server.h"
+#include "rewind/store.h"
+#include "testutil/test_server.h"
+
+namespace rwd {
+namespace {
+
+using testing::BackgroundServer;
+using testing::InProcessRewind;
+using testing::OpenTestStore;
+using testing::RunRewind;
+using testing::TempDir;
+
+// A backend that answers every POST and GET with a small JSON body naming
+// the path, and counts what it answered.
+class EchoBackend {
+ public:
+  EchoBackend() {
+    auto answer = [this](const httplib::Request& req, httplib::Response& res) {
+      calls++;
+      res.set_content("{\"path\":\"" + req.path + "\",\"echo\":" +
+                          (req.body.empty() ? std::string("null") : req.body) +
+                          "}",
+                      "application/json");
+    };
+    bg_.server().Post(".*", answer);
+    bg_.server().Get(".*", answer);
+    bg_.Start();
+  }
+  std::string url() const { return bg_.url(); }
+  std::atomic<int> calls{0};
+
+ private:
+  BackgroundServer bg_;
+};
+
+ServerOptions Recording(Store* store, const std::string& backend) {
+  ServerOptions o;
+  o.mode = ServerMode::kRecord;
+  o.store = store;
+  o.backend = backend;
+  o.quiet = true;
+  return o;
+}
+
+int64_t CountExchanges(const std::string& path) {
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  return db.execAndGet("SELECT count(*) FROM exchanges").getInt64();
+}
+
+std::string Get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  auto r = c.Get(path.c_str());
+  return r ? r->body : std::string();
+}
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  EXPECT_FALSE(d.HasParseError()) << text;
+  return d;
+}
+
+uint64_t NotRecorded(int port, const char* reason) {
+  rapidjson::Document d = Json(Get(port, "/__rewind/stats"));
+  if (!d.IsObject() || !d.HasMember("not_recorded")) return ~0ull;
+  return d["not_recorded"][reason].GetUint64();
+}
+
+// The value of one sample line of /metrics ("" when it is missing).
+std::string MetricLine(int port, const std::string& name) {
+  const std::string text = Get(port, "/metrics");
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return "";
+  const size_t start = at + 1 + name.size() + 1;
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+// Sends "n" distinct chat requests from "threads" threads; returns the
+// indices of those record answered with X-Rewind: record. Every request
+// must get its 200.
+std::set<int> SendDistinct(int port, int n, int threads) {
+  std::mutex mu;
+  std::set<int> recorded;
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(30, 0);
+      for (int i = next++; i < n; i = next++) {
+        const std::string body =
+            "{\"model\":\"m\",\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"question " +
+            std::to_string(i) + "\"}]}";
+        auto r = c.Post("/v1/chat/completions", body, "application/json");
+        if (!r || r->status != 200 ||
+            r->body.find("question " + std::to_string(i)) ==
+                std::string::npos) {
+          failures++;
+          continue;
+        }
+        const std::string outcome = r->get_header_value("X-Rewind");
+        if (outcome == "record") {
+          std::lock_guard<std::mutex> lock(mu);
+          recorded.insert(i);
+        } else if (outcome != "passthrough") {
+          failures++;
+        }
+      }
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  return recorded;
+}
+
+TEST(Capture, SampleRecordsASeededShareWithinABinomialBoundAndRepeatsIt) {
+  EchoBackend backend;
+  TempDir dir;
+  const int n = 2000;
+  const double p = 0.3;
+  // Binomial(2000, 0.3): sigma = sqrt(n p (1 - p)) = 20.5.
+  const double sigma = std::sqrt(n * p * (1 - p));
+  std::set<int> first;
+  for (int run = 0; run < 2; ++run) {
+    const std::string db = dir.File("run" + std::to_string(run) + ".sqlite");
+    uint64_t sampled_out = 0;
+    std::string metric;
+    std::set<int> recorded;
+    {
+      auto store = OpenTestStore(db);
+      ServerOptions o = Recording(store.get(), backend.url());
+      o.sample = p;
+      o.seed = 42;
+      InProcessRewind rec(o);
+      // Concurrent, so the arrival order differs between the runs.
+      recorded = SendDistinct(rec.port(), n, 4);
+      sampled_out = NotRecorded(rec.port(), "sampled_out");
+      metric = MetricLine(
+          rec.port(), "rewind_record_skipped_total{reason=\"sampled_out\"}");
+      ASSERT_TRUE(rec.Stop().ok());
+    }
+    const double k = static_cast<double>(recorded.size());
+    EXPECT_LE(std::abs(k - n * p), 4 * sigma) << k << " of " << n;
+    EXPECT_EQ(CountExchanges(db), static_cast<int64_t>(recorded.size()));
+    EXPECT_EQ(sampled_out, static_cast<uint64_t>(n) - recorded.size());
+    EXPECT_EQ(metric, std::to_string(n - recorded.size()));
+    if (run == 0) {
+      first = recorded;
+    } else {
+      // The same seed picks the very same requests.
+      EXPECT_EQ(recorded, first);
+    }
+  }
+  EXPECT_EQ(backend.calls.load(), 2 * n) << "every request reached the backend";
+
+  // Another seed, another share.
+  auto store = OpenTestStore(dir.File("other.sqlite"));
+  ServerOptions o = Recording(store.get(), backend.url());
+  o.sample = p;
+  o.seed = 43;
+  InProcessRewind rec(o);
+  const std::set<int> other = SendDistinct(rec.port(), 400, 4);
+  std::set<int> first_400(first.begin(), first.lower_bound(400));
+  EXPECT_NE(other, first_400);
+}
+
+TEST(Capture, PathGlobsChooseTheEndpointsRecordedAndASkipWins) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  {
+    auto store = OpenTestStore(db);
+    ServerOptions o = Recording(store.get(), backend.url());
+    o.record_paths = {"/v1/chat/*", "/v1/embeddings"};
+    o.skip_paths = {"/v1/chat/internal*"};
+    InProcessRewind rec(o);
+    httplib::Client c("127.0.0.1", rec.port());
+    struct Case {
+      const char* path;
+      const char* outcome;
+    };
+    for (const Case& k : {Case{"/v1/chat/completions?x=1", "record"},
+                          Case{"/v1/embeddings", "record"},
+                          Case{"/v1/completions", "passthrough"},
+                          Case{"/v1/chat/internal-debug", "passthrough"},
+                          Case{"/health", "passthrough"}}) {
+      auto r = c.Post(k.path, "{\"q\":1}", "application/json");
+      ASSERT_TRUE(r) << k.path;
+      EXPECT_EQ(r->status, 200) << k.path;
+      EXPECT_EQ(r->get_header_value("X-Rewind"), k.outcome) << k.path;
+    }
+    EXPECT_EQ(NotRecorded(rec.port(), "path"), 3u);
+    EXPECT_EQ(
+        MetricLine(rec.port(), "rewind_record_skipped_total{reason=\"path\"}"),
+        "3");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  EXPECT_EQ(backend.calls.load(), 5);
+  SQLite::Database check(db, SQLite::OPEN_READONLY);
+  SQLite::Statement st(check, "SELECT path FROM exchanges ORDER BY id");
+  std::vector<std::string> paths;
+  while (st.executeStep()) paths.push_back(st.getColumn(0).getString());
+  EXPECT_EQ(paths, (std::vector<std::string>{"/v1/chat/completions",
+                                             "/v1/embeddings"}));
+}
+
+TEST(Capture, MaxPerKeyKeepsKRecordingsOfARequestAcrossRuns) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  for (int run = 0; run < 2; ++run) {
+    auto store = OpenTestStore(db);
+    ServerOptions o = Recording(store.get(), backend.url());
+    o.max_per_key = 2;
+    InProcessRewind rec(o);
+    httplib::Client c("127.0.0.1", rec.port());
+    std::vector<std::string> outcomes;
+    for (int i = 0; i < 4; ++i) {
+      auto r = c.Post("/v1/chat/completions", "{\"q\":\"same\"}",
+                      "application/json");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+      outcomes.push_back(r->get_header_value("X-Rewind"));
+    }
+    auto other = c.Post("/v1/chat/completions",
+                        "{\"q\":\"other " + std::to_string(run) + "\"}",
+                        "application/json");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->get_header_value("X-Rewind"), "record");
+    if (run == 0) {
+      EXPECT_EQ(outcomes,
+                (std::vector<std::string>{"record", "record", "passthrough",
+                                          "passthrough"}));
+      EXPECT_EQ(NotRecorded(rec.port(), "max_per_key"), 2u);
+    } else {
+      // The two already in the recording count.
+      EXPECT_EQ(outcomes, std::vector<std::string>(4, "passthrough"));
+      EXPECT_EQ(NotRecorded(rec.port(), "max_per_key"), 4u);
+    }
+    EXPECT_EQ(MetricLine(rec.port(),
+                         "rewind_record_skipped_total{reason=\"max_per_key\"}"),
+              run == 0 ? "2" : "4");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  EXPECT_EQ(CountExchanges(db), 4);  // 2 of "same", one "other" per run
+}
+
+TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  struct Case {
+    std::string args;
+    std::string message;
+  };
+  const std::string record = "record --backend http://127.0.0.1:9 --db " + db;
+  for (const Case& c : std::vector<Case>{
+           {record + " --sample 0", "--sample must be a share above 0"},
+           {record + " --sample 1.5", "--sample must be a share above 0"},
+           {record + " --sample -0.1", "--sample must be a share above 0"},
+           {record + " --sample nan", "--sample"},
+           {record + " --record-path ''", "--record-path needs a glob"},
+           {record + " --skip-path ''", "--skip-path needs a glob"},
+           {record + " --skip-path health", "can never match"},
+           {record + " --max-per-key 0", "--max-per-key must be at least 1"},
+           {"replay --db " + db + " --sample 0.5",
+            "apply to record and to replay --on-miss record"},
+       }) {
+    std::string err;
+    EXPECT_EQ(RunRewind(c.args, &err), 2) << c.args << "\n" << err;
+    EXPECT_NE(err.find(c.message), std::string::npos) << c.args << "\n" << err;
+    EXPECT_FALSE(std::filesystem::exists(db)) << c.args;
+  }
+}
+
+}  // namespace
+}  // namespace rwd
