@@ -24,6 +24,7 @@ packages=(
   curl sqlite3         # the demo script
   libgtest-dev         # tests
   python3-yaml         # tests: tools/deploy/check.py parses the manifests
+  python3-pytest       # tests: the pytest plugin in clients/python
   dpkg-dev             # tools/package.sh: dpkg-shlibdeps derives the Depends
 )
 # tools/deploy/check.py has kubectl parse the manifests. Debian's is in
