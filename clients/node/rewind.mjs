@@ -143,6 +143,28 @@ async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env
       t.after(() => server.assertNoMisses(name));
       return server.scopeUrl(name);
     },
+    // For node:test, when the test may fail on its own too: runs fn(url) in
+    // the scope named after test context `t` (reset first); if the scope
+    // missed, throws rewind's explanation, followed by fn's own error if it
+    // failed too (an after hook's error is not shown once the test failed).
+    //   test('x', (t) => rewind.inScope(t, async (base) => { ... }));
+    inScope: async (t, fn) => {
+      const name = scopeName(t.name);
+      await server.reset(name);
+      let error = null;
+      try {
+        await fn(server.scopeUrl(name));
+      } catch (e) {
+        error = e;
+      }
+      const misses = await server.misses(name);
+      if (misses.length) {
+        throw error
+          ? new Error(`${explain(misses)}\nand the test failed: ${error.message}`, { cause: error })
+          : new Error(explain(misses));
+      }
+      if (error) throw error;
+    },
     // What rewind wrote on stderr so far.
     log,
     // SIGTERM (in-flight requests finish; SIGKILL after timeoutMs), then

@@ -103,7 +103,7 @@ describe('record, then replay with the backend gone', () => {
   });
 });
 
-test('forTest fails a test that missed, with the explanation', async () => {
+test('forTest and inScope fail a test that missed, with the explanation', async () => {
   const db = join(work, 'fortest.sqlite');
   await record(db, ['--seed', '7'], (rec) => chat(rec.url, 'hello'));
   // A suite of its own, run by node:test: forTest's after hook must fail it.
@@ -119,6 +119,12 @@ test('forTest fails a test that missed, with the explanation', async () => {
                                                     { role: 'user', content }] }) });
     test('same prompt', async (t) => { await ask(await rewind.forTest(t), 'hello'); });
     test('changed prompt', async (t) => { await ask(await rewind.forTest(t), 'hello there'); });
+    test('in scope, failing on its own', (t) => rewind.inScope(t, async (base) => {
+      if (!(await ask(base, 'hello again')).ok) throw new Error('the test saw a 404');
+    }));
+    test('in scope, passing', (t) => rewind.inScope(t, async (base) => {
+      if (!(await ask(base, 'hello')).ok) throw new Error('the test saw a 404');
+    }));
   `);
   // Its own node process: node:test does not run files from within a test.
   const env = { ...process.env };
@@ -128,6 +134,11 @@ test('forTest fails a test that missed, with the explanation', async () => {
   assert.equal(inner.status, 1, inner.stdout + inner.stderr);
   assert.match(inner.stdout, /^ok \d+ - same prompt$/m);
   assert.match(inner.stdout, /^not ok \d+ - changed prompt$/m);
+  assert.match(inner.stdout, /^ok \d+ - in scope, passing$/m);
+  assert.match(inner.stdout, /^not ok \d+ - in scope, failing on its own$/m);
+  const own = inner.stdout.slice(inner.stdout.indexOf('# Subtest: in scope, failing on its own'));
+  assert.match(own, /rewind: 1 request missed the recording:\n\s+POST \/v1\/chat\/completions: no recorded response.*differs in: messages\[1\]\.content/);
+  assert.match(own, /\n\s+and the test failed: the test saw a 404/);
   assert.match(inner.stdout, /rewind: 1 request missed the recording:\n\s+POST \/v1\/chat\/completions: no recorded response.*differs in: messages\[1\]\.content/);
 });
 
