@@ -381,7 +381,9 @@ def main():
     check("HTTP 404" in output_of(job, MISS["name"]), "the unrecorded request got a 404")
     stop = output_of(job, STOP)
     check(status_of(job, STOP) == "failure", "the stop step fails")
-    check("no recorded response for POST /v1/chat/completions" in stop and "differs in: messages[0].content" in stop,
+    # The verdict names each miss as the log does (no query string).
+    check("rewind: miss (request 4): POST /v1/chat/completions (key " in stop
+          and "differs in: messages[0].content" in stop and "rewind: failed: 1 miss (--strict)" in stop,
           "the stop step shows rewind's explanation: %r" % stop)
     check("rewind: 4 requests, 3 hits, 1 miss" in stop, "and the verdict")
     shutil.rmtree(temp)

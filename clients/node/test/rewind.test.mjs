@@ -177,7 +177,9 @@ test('--strict: stop() reports exit 1 and the miss after a miss, 0 without', asy
   const stopped = await rewind.stop();
   assert.equal(stopped.code, 1);
   assert.match(stopped.log, /rewind: 1 requests?, 0 hits, 1 miss/);
-  assert.match(stopped.log, /no recorded response for POST \/v1\/chat\/completions/);
+  // The summary names each miss as the log does (no query string).
+  assert.match(stopped.log, /rewind: miss \(request 1\): POST \/v1\/chat\/completions \(key [0-9a-f]{32}\); nearest recording is #1, which differs in: messages\[1\]\.content/);
+  assert.match(stopped.log, /rewind: failed: 1 miss \(--strict\)/);
 });
 
 test('a rewind that cannot start says why', async () => {
