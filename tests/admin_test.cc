@@ -147,7 +147,8 @@ TEST(Admin, StatsCountEachOutcome) {
   EXPECT_EQ(d["hits"].GetUint64(), 2u);
   EXPECT_EQ(d["misses"].GetUint64(), 1u);
   for (const char* zero :
-       {"recorded", "passthrough", "synthesized", "converted", "errors"}) {
+       {"near", "recorded", "passthrough", "synthesized", "converted",
+        "errors"}) {
     ASSERT_TRUE(d.HasMember(zero)) << zero;
     EXPECT_EQ(d[zero].GetUint64(), 0u) << zero;
   }
@@ -160,7 +161,7 @@ TEST(Admin, StatsCountEachOutcome) {
     EXPECT_EQ(skipped[reason].GetUint64(), 0u) << reason;
   }
   EXPECT_EQ(skipped.MemberCount(), 6u);
-  EXPECT_EQ(d.MemberCount(), 8u);
+  EXPECT_EQ(d.MemberCount(), 9u);
 }
 
 TEST(Admin, AnUnknownEndpointNamesTheOnesThereAre) {

@@ -61,8 +61,17 @@ struct Capture {
 // What answers an unrecorded request in replay (src/modes/miss_mode.h).
 // kConvert answers one that differs from a recorded one only in "stream"
 // and "stream_options" from it, in the framing asked for (see
-// src/modes/convert.h), else as kError.
-enum class MissPolicy { kError, kPassthrough, kRecord, kSynthesize, kConvert };
+// src/modes/convert.h), else as kError. kNearest answers one from the
+// nearest recording when it differs only within a bound (NearestMode in
+// src/modes/miss_mode.h), else as kError.
+enum class MissPolicy {
+  kError,
+  kPassthrough,
+  kRecord,
+  kSynthesize,
+  kConvert,
+  kNearest
+};
 
 Result<MissPolicy> ParseMissPolicy(const std::string& name);
 const char* MissPolicyName(MissPolicy policy);
@@ -95,8 +104,8 @@ struct MissReport {
 };
 
 struct Answer {
-  // What X-Rewind says: "hit", "miss", "record", "passthrough", "synth",
-  // "converted" or "error". A string literal.
+  // What X-Rewind says: "hit", "near", "miss", "record", "passthrough",
+  // "synth", "converted" or "error". A string literal.
   const char* outcome = "error";
   // Whether X-Rewind-Key carries the request's key.
   bool keyed = true;
@@ -105,10 +114,17 @@ struct Answer {
   bool relay = false;
   Capture capture;
   Timeline timeline;
-  // The recording that answers (a hit, a converted answer); 0: none.
+  // The recording that answers (a hit, a near or converted answer); 0:
+  // none.
   int64_t exchange = 0;
   // Set on a miss rewind explains (outcome "miss").
   std::shared_ptr<const MissReport> miss;
+  // Set on an answer from a recording the request differs from (outcome
+  // "near"): the fields it differs in, as FindNearest names them.
+  std::shared_ptr<const std::vector<std::string>> near_differences;
+  // rewind's own response headers besides X-Rewind and X-Rewind-Key
+  // (X-Rewind-Near), each one writable as one line.
+  HeaderList headers;
 };
 
 // Why record relayed an answer without storing it: the reasons of
@@ -128,6 +144,7 @@ const char* SkipName(Skip reason);
 // Counts for GET /__rewind/stats, shared by the modes of one server.
 struct ModeCounters {
   std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> near{0};  // answered from the nearest recording
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> recorded{0};
   std::atomic<uint64_t> passthrough{0};

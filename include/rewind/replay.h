@@ -80,6 +80,9 @@ class ReplayIndex {
   // Ids of the incomplete recordings of "key" that Load left out, oldest
   // first: a miss on such a key is explained by them.
   std::vector<int64_t> Incomplete(const RequestKey& key) const;
+  // Whether "id" is an incomplete recording Load indexed (with
+  // "include_incomplete").
+  bool IsIncomplete(int64_t id) const;
 
   // Adds one exchange after the ones already known for its key.
   void Add(const RequestKey& key, int64_t id, const std::string& method,
@@ -131,6 +134,8 @@ class ReplayIndex {
       incomplete_;  // guarded
   size_t size_ = 0;                                             // guarded
   std::unordered_set<int64_t> added_;  // guarded: ids given by Add
+  // Incomplete ids Load indexed (with "include_incomplete").
+  std::unordered_set<int64_t> indexed_incomplete_;  // guarded
 };
 
 // A bounded, least-recently-used cache of decoded exchanges in front of a
@@ -167,6 +172,9 @@ struct NearestMatch {
   int64_t id = 0;
   std::string key_hex;
   std::vector<std::string> differences;  // field paths, see Canonicalizer::Diff
+  // Whether the bodies were diffed field by field; false when the body was
+  // too large to be and is named as differing as a whole ("body").
+  bool diffed = false;
 };
 
 // Looks at up to "limit" of the newest exchanges recorded on the same method
@@ -180,6 +188,21 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                                         const Canonicalizer& canonicalizer,
                                         const Request& request,
                                         size_t limit = 200);
+
+// What FindNearestWithin found: what FindNearest returns, and the nearest
+// of the candidates diffed field by field that a bound accepts.
+struct NearestSearch {
+  std::optional<NearestMatch> nearest;
+  std::optional<NearestMatch> within;
+};
+
+// FindNearest, in the same bounds and at the same cost, also naming the
+// nearest candidate diffed field by field for which "bound" is true
+// (fewest differences, the newest among equals).
+NearestSearch FindNearestWithin(
+    Store* store, const ReplayIndex& index, const Canonicalizer& canonicalizer,
+    const Request& request,
+    const std::function<bool(const NearestMatch&)>& bound, size_t limit = 200);
 
 // Mixes a seed, a key and an occurrence into the seed of one request's
 // random draws, so draws do not depend on the order requests arrive in.

@@ -39,6 +39,9 @@ namespace rwd {
 
 enum class ServerMode { kRecord, kReplay, kServe };
 
+// The largest --near-max-fields accepted.
+constexpr size_t kMaxNearFields = 20;
+
 // The largest --max-record-bytes accepted: 512 MiB.
 constexpr size_t kMaxRecordBytesLimit = 512u << 20;
 
@@ -62,6 +65,9 @@ struct ServerOptions {
   RepeatPolicy repeat = RepeatPolicy::kSequence;
   // Replay: what answers an unrecorded request. Default: error (404).
   MissPolicy on_miss = MissPolicy::kError;
+  // Replay --on-miss nearest: the most fields a request may differ in from
+  // the recording that answers it, 1 to kMaxNearFields. Default: 3.
+  size_t near_max_fields = 3;
   // Serve, and replay with --on-miss synthesize: the dummy engine.
   SynthOptions synth;
   // Seeds random latency models, the random repeat policy and record's

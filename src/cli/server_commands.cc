@@ -115,6 +115,7 @@ struct ServeFlags {
   // replay
   std::string latency = "recorded";
   std::string on_miss = "error";
+  size_t near_max_fields = 3;
   std::string repeat = "sequence";
   uint64_t seed = 0;
   bool seeded = false;  // --seed was given
@@ -615,6 +616,7 @@ int RunReplay(const ServeFlags& f) {
   Result<MissPolicy> miss = ParseMissPolicy(f.on_miss);
   if (!miss.ok()) return Fail(miss.status());
   o.on_miss = miss.value();
+  o.near_max_fields = f.near_max_fields;
   Result<RepeatPolicy> repeat = ParseRepeatPolicy(f.repeat);
   if (!repeat.ok()) return Fail(repeat.status());
   o.repeat = repeat.value();
@@ -737,7 +739,21 @@ Command AddReplayCommand(CLI::App& app) {
                    "that differs from a recorded one only in stream or "
                    "stream_options is answered from it, a stream assembled "
                    "into one completion or a completion replayed as a "
-                   "stream; X-Rewind: converted)")
+                   "stream; X-Rewind: converted) | nearest (a request that "
+                   "differs from the nearest recording on the same method, "
+                   "path and model in at most --near-max-fields fields, its "
+                   "body diffed field by field, is answered from it, paced "
+                   "like a hit; X-Rewind: near, X-Rewind-Near: #ID; differs "
+                   "in: FIELDS). A request with X-Rewind-Match: exact is "
+                   "never answered by convert or nearest")
+      ->capture_default_str();
+  replay
+      ->add_option("--near-max-fields", f->near_max_fields,
+                   "With --on-miss nearest: the most fields (JSON paths, "
+                   "query parameters, matched headers) a request may differ "
+                   "in from the recording that answers it; a different "
+                   "model, or a body that differs as a whole, never "
+                   "qualifies")
       ->capture_default_str();
   replay
       ->add_option("--repeat", f->repeat,
@@ -778,7 +794,7 @@ Command AddReplayCommand(CLI::App& app) {
                    "a summary on stderr listing them");
   replay->add_option("--report", f->report,
                      "At exit, write the summary as JSON to FILE: "
-                     "{\"requests\",\"hits\",\"misses\":[...],"
+                     "{\"requests\",\"hits\",\"near\",\"misses\":[...],"
                      "\"unused\":[...],\"passed\"}")
       ->type_name("FILE");
   AddSynthFlags(replay, &f->synth);

@@ -71,6 +71,7 @@ void WriteEntry(JsonWriter& w, const JournalEntry& e, EntryForm form) {
   } else {
     w.Null();
   }
+  // A miss's nearest recording, or the one a near answer came from.
   Key(w, "nearest");
   if (e.miss && e.miss->nearest_id != 0) {
     w.StartObject();
@@ -78,6 +79,13 @@ void WriteEntry(JsonWriter& w, const JournalEntry& e, EntryForm form) {
     w.Int64(e.miss->nearest_id);
     Key(w, "differences");
     StringList(w, e.miss->differences);
+    w.EndObject();
+  } else if (e.near_differences && e.exchange != 0) {
+    w.StartObject();
+    Key(w, "id");
+    w.Int64(e.exchange);
+    Key(w, "differences");
+    StringList(w, *e.near_differences);
     w.EndObject();
   } else {
     w.Null();
@@ -230,6 +238,10 @@ std::string Admin::ConfigJson() const {
   w.String(RepeatPolicyName(o.repeat));
   Key(w, "on_miss");
   w.String(MissPolicyName(o.on_miss));
+  if (o.on_miss == MissPolicy::kNearest) {
+    Key(w, "near_max_fields");
+    w.Uint64(o.near_max_fields);
+  }
   Key(w, "seed");
   w.Uint64(o.seed);
   Key(w, "include_incomplete");
@@ -291,6 +303,8 @@ std::string Admin::StatsJson() const {
   w.StartObject();
   Key(w, "hits");
   w.Uint64(c.hits.load());
+  Key(w, "near");
+  w.Uint64(c.near.load());
   Key(w, "misses");
   w.Uint64(c.misses.load());
   Key(w, "recorded");
@@ -399,6 +413,9 @@ RunReport Admin::Report() const {
   std::string& text = report.summary;
   text = "rewind: " + Count(totals.requests, "request", "requests") + ", " +
          Count(totals.hits, "hit", "hits") + ", " +
+         (totals.near > 0
+              ? Count(totals.near, "near answer", "near answers") + ", "
+              : std::string()) +
          Count(totals.misses, "miss", "misses") + ", " +
          Count(unused_total, "unused recording", "unused recordings") + "\n";
   constexpr size_t kListed = 20;
@@ -438,6 +455,8 @@ RunReport Admin::Report() const {
   w.Uint64(totals.requests);
   Key(w, "hits");
   w.Uint64(totals.hits);
+  Key(w, "near");
+  w.Uint64(totals.near);
   Key(w, "misses");
   w.StartArray();
   for (const JournalEntry& e : totals.missed) {

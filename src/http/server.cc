@@ -240,8 +240,15 @@ class FrontServer final : public Server {
       if (!convert.ok()) return convert.status();
       convert_ = std::move(convert.value());
     }
+    if (options_.on_miss == MissPolicy::kNearest) {
+      nearest_ = std::make_unique<NearestMode>(
+          options_.store, &index_, &canonicalizer_, options_.near_max_fields,
+          &cache_, &pacing_, &counters_);
+    }
     miss_ = std::make_unique<MissMode>(
-        options_.on_miss, MissMode::Wrapped{convert_.get(), relay_.get(), synth_.get()},
+        options_.on_miss,
+        MissMode::Wrapped{convert_.get(), nearest_.get(), relay_.get(),
+                          synth_.get()},
         options_.store, &index_, &canonicalizer_, &counters_, &events_);
     replay_ = std::make_unique<ReplayMode>(&index_, &cache_, pacing_, miss_.get(),
                                            &counters_);
@@ -505,9 +512,14 @@ class FrontServer final : public Server {
     } else {
       SendPaced(std::move(answer.timeline), start, head, clock_, &res);
     }
-    // Literals and hex: no CR/LF for set_header() to look for.
+    // Literals and hex: no CR/LF for set_header() to look for; the modes'
+    // own are written to be one line (Answer::headers).
     res.headers.emplace("X-Rewind", answer.outcome);
     if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
+    for (auto& [name, value] : answer.headers) {
+      res.headers.emplace(std::move(name), std::move(value));
+    }
+    if (answer.near_differences) log->record.near = answer.exchange;
     JournalEntry entry;
     entry.scope = std::move(scope);
     entry.method = request.method;
@@ -517,6 +529,7 @@ class FrontServer final : public Server {
     entry.status = res.status == -1 ? 200 : res.status;
     entry.exchange = answer.exchange;
     entry.miss = std::move(answer.miss);
+    entry.near_differences = std::move(answer.near_differences);
     journal_.Add(std::move(entry));
   }
 
@@ -610,6 +623,7 @@ class FrontServer final : public Server {
   std::unique_ptr<SynthMode> synth_;    // serve, --on-miss synthesize
   std::unique_ptr<Mode> relay_;         // record, passthrough
   std::unique_ptr<ConvertMode> convert_;
+  std::unique_ptr<NearestMode> nearest_;
   std::unique_ptr<MissMode> miss_;
   std::unique_ptr<ReplayMode> replay_;
   Mode* mode_ = nullptr;
@@ -641,6 +655,10 @@ Status ServerOptions::Validate() const {
   if (needs_backend) {
     Result<BackendUrl> url = BackendUrl::Parse(backend);
     if (!url.ok()) return url.status();
+  }
+  if (near_max_fields < 1 || near_max_fields > kMaxNearFields) {
+    return Status::InvalidArgument("--near-max-fields must be between 1 and " +
+                                   std::to_string(kMaxNearFields));
   }
   if (max_connections == 0) {
     return Status::InvalidArgument("--max-connections must be at least 1");

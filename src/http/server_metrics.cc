@@ -33,8 +33,8 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     MetricHeader("rewind_requests_total", "counter",
-                 "Requests answered, by outcome (hit, miss, synth, record, "
-                 "passthrough, error, admin) and status code.",
+                 "Requests answered, by outcome (hit, near, converted, miss, "
+                 "synth, record, passthrough, error, admin) and status code.",
                  &out);
     for (const auto& [key, n] : requests_) {
       out += "rewind_requests_total{" + mode + ",outcome=\"" + key.first +

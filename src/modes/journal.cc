@@ -21,6 +21,7 @@ void Journal::Add(JournalEntry entry) {
   }
   const std::string_view outcome = entry.outcome;
   if (outcome == "hit") ++totals_.hits;
+  if (outcome == "near") ++totals_.near;
   if (outcome == "miss") {
     ++totals_.misses;
     if (totals_.missed.size() < capacity_) totals_.missed.push_back(entry);

@@ -4,7 +4,8 @@
 //
 // Each request a mode answered is one entry: its scope, method, path
 // (without a scope prefix), key, outcome, status, the recording served
-// and, for a miss, rewind's explanation and the nearest recording. The
+// and, for a miss, rewind's explanation and the nearest recording (for a
+// near answer, the fields it differs in from the recording served). The
 // journal keeps the newest "capacity" entries (10,000 by default) and
 // counts the older ones it discarded, server-wide and per scope. It also
 // keeps which recordings were served: since the last reset (the
@@ -42,6 +43,8 @@ struct JournalEntry {
   int status = 0;
   int64_t exchange = 0;                    // the recording served; 0: none
   std::shared_ptr<const MissReport> miss;  // a miss's explanation, or null
+  // A near answer's differing fields (Answer::near_differences), or null.
+  std::shared_ptr<const std::vector<std::string>> near_differences;
 };
 
 // Whether an answer with "outcome" served the recording it names.
@@ -80,6 +83,7 @@ class Journal {
   struct Totals {
     uint64_t requests = 0;
     uint64_t hits = 0;
+    uint64_t near = 0;  // answers from the nearest recording
     uint64_t misses = 0;
     // The first "capacity" misses' entries.
     std::vector<JournalEntry> missed;

@@ -36,9 +36,10 @@ Result<MissPolicy> ParseMissPolicy(const std::string& name) {
   if (name == "record") return MissPolicy::kRecord;
   if (name == "synthesize") return MissPolicy::kSynthesize;
   if (name == "convert") return MissPolicy::kConvert;
+  if (name == "nearest") return MissPolicy::kNearest;
   return Status::InvalidArgument(
       "unknown miss policy \"" + name +
-      "\": use error, passthrough, record, synthesize or convert");
+      "\": use error, passthrough, record, synthesize, convert or nearest");
 }
 
 const char* MissPolicyName(MissPolicy p) {
@@ -53,6 +54,8 @@ const char* MissPolicyName(MissPolicy p) {
       return "synthesize";
     case MissPolicy::kConvert:
       return "convert";
+    case MissPolicy::kNearest:
+      return "nearest";
   }
   return "?";
 }
@@ -119,10 +122,115 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
   return answer;
 }
 
+bool NearestMode::Within(const NearestMatch& match) const {
+  // Diffed field by field, and not much.
+  if (!match.diffed || match.differences.size() > max_fields_) return false;
+  for (const std::string& d : match.differences) {
+    // The body as a whole ("body": not JSON; "(body)": another type at
+    // the top; a top-level member named "body" reads the same and is
+    // taken as such), or the model.
+    if (d == "body" || d == "(body)" || d == "model" ||
+        d.rfind("model.", 0) == 0 || d.rfind("model[", 0) == 0) {
+      return false;
+    }
+  }
+  return !index_->IsIncomplete(match.id);
+}
+
+std::string NearestMode::Header(int64_t id,
+                                const std::vector<std::string>& differences) {
+  std::string out = "#" + std::to_string(id);
+  if (differences.empty()) return out;
+  out += "; differs in: ";
+  for (size_t i = 0; i < differences.size(); ++i) {
+    if (i > 0) out += ", ";
+    // Field paths hold the request's JSON member names: no control
+    // character (CR, LF, NUL...) reaches the header, and no long name.
+    std::string field;
+    for (char c : differences[i]) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) continue;
+      field += c;
+    }
+    if (field.size() > kMaxShownField) {
+      size_t cut = kMaxShownField;
+      // Not inside a UTF-8 sequence.
+      while (cut > 0 && (static_cast<unsigned char>(field[cut]) & 0xC0) == 0x80)
+        --cut;
+      field.resize(cut);
+      field += "...";
+    }
+    out += field;
+  }
+  return out;
+}
+
+std::optional<Answer> NearestMode::TryServe(
+    const Call& call, std::optional<NearestMatch>* nearest) {
+  const Request& request = call.request;
+  NearestSearch search =
+      FindNearestWithin(store_, *index_, *canonicalizer_, request,
+                        [this](const NearestMatch& m) { return Within(m); });
+  *nearest = std::move(search.nearest);
+  if (!search.within) return std::nullopt;
+  const NearestMatch& match = *search.within;
+  Answer answer;
+  answer.keyed = false;
+  Result<LatencyModel> model = pacing_->ModelFor(request);
+  if (!model.ok()) {
+    answer.timeline = ErrorTimeline(request.path, 400, "rewind_bad_latency",
+                                    model.status().message());
+    return answer;
+  }
+  Result<std::shared_ptr<const Exchange>> exchange = cache_->Get(match.id);
+  if (!exchange.ok()) {
+    counters_->errors++;
+    answer.timeline = ErrorTimeline(request.path, 500, "rewind_store_error",
+                                    exchange.status().ToString());
+    return answer;
+  }
+  const std::shared_ptr<const Exchange>& e = exchange.value();
+  if (!e->complete) return std::nullopt;
+  counters_->near++;
+  answer.outcome = "near";
+  answer.keyed = true;
+  answer.exchange = match.id;
+  answer.near_differences =
+      std::make_shared<const std::vector<std::string>>(match.differences);
+  answer.headers.emplace_back("X-Rewind-Near",
+                              Header(match.id, match.differences));
+  // One recording answers every repeat: occurrence 0.
+  answer.timeline =
+      pacing_->Pace(std::shared_ptr<const Response>(e, &e->response),
+                    model.value(), request, call.key, 0);
+  return answer;
+}
+
 Answer MissMode::Serve(const Call& call) {
-  if (policy_ == MissPolicy::kConvert) {
-    if (std::optional<Answer> converted = wrapped_.convert->TryServe(call)) {
-      return std::move(*converted);
+  Result<bool> exact = DemandsExactMatch(call.request);
+  if (!exact.ok()) {
+    Answer answer;
+    answer.keyed = false;
+    answer.timeline = ErrorTimeline(call.request.path, 400, "rewind_bad_match",
+                                    exact.status().message());
+    return answer;
+  }
+  std::optional<NearestMatch> nearest;
+  bool searched = false;
+  if (!exact.value()) {
+    if (policy_ == MissPolicy::kConvert) {
+      if (std::optional<Answer> converted = wrapped_.convert->TryServe(call)) {
+        return std::move(*converted);
+      }
+    }
+    // A request recorded incomplete is explained as such.
+    if (policy_ == MissPolicy::kNearest &&
+        index_->Incomplete(call.key).empty()) {
+      if (std::optional<Answer> near =
+              wrapped_.nearest->TryServe(call, &nearest)) {
+        return std::move(*near);
+      }
+      searched = true;
     }
   }
   counters_->misses++;
@@ -138,9 +246,10 @@ Answer MissMode::Serve(const Call& call) {
       break;
     case MissPolicy::kError:
     case MissPolicy::kConvert:
+    case MissPolicy::kNearest:
       break;
   }
-  return Explain(call);
+  return Explain(call, searched ? &nearest : nullptr);
 }
 
 void MissMode::Reset() {
@@ -148,7 +257,8 @@ void MissMode::Reset() {
   if (wrapped_.synth != nullptr) wrapped_.synth->Reset();
 }
 
-Answer MissMode::Explain(const Call& call) {
+Answer MissMode::Explain(const Call& call,
+                         const std::optional<NearestMatch>* searched) {
   const Request& request = call.request;
   const std::string key_hex = call.key.ToHex();
   // The answer names the query (the client sent it); the log line does
@@ -163,7 +273,9 @@ Answer MissMode::Explain(const Call& call) {
                       ",\"path\":" + JsonQuote(request.path) + "}";
   const std::vector<int64_t> incomplete = index_->Incomplete(call.key);
   std::optional<NearestMatch> nearest;
-  if (incomplete.empty()) {
+  if (searched != nullptr) {
+    nearest = *searched;
+  } else if (incomplete.empty()) {
     nearest = FindNearest(store_, *index_, *canonicalizer_, request);
   }
   if (!incomplete.empty()) {

@@ -85,6 +85,7 @@ Result<size_t> ReplayIndex::Load(Store* store, bool include_incomplete) {
       return;
     }
     by_key_[key.value()].ids.push_back(e.id);
+    if (!e.complete) indexed_incomplete_.insert(e.id);
     const size_t method_len = e.method.size();
     if (!path_ids || last_path.size() != method_len + 1 + e.path.size() ||
         last_path.compare(0, method_len, e.method) != 0 ||
@@ -159,6 +160,11 @@ std::vector<int64_t> ReplayIndex::Incomplete(const RequestKey& key) const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = incomplete_.find(key);
   return it == incomplete_.end() ? std::vector<int64_t>{} : it->second;
+}
+
+bool ReplayIndex::IsIncomplete(int64_t id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return indexed_incomplete_.count(id) > 0;
 }
 
 void ReplayIndex::Reset() {
@@ -263,12 +269,21 @@ Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
 std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                                         const Canonicalizer& canonicalizer,
                                         const Request& request, size_t limit) {
+  return FindNearestWithin(store, index, canonicalizer, request, nullptr, limit)
+      .nearest;
+}
+
+NearestSearch FindNearestWithin(
+    Store* store, const ReplayIndex& index, const Canonicalizer& canonicalizer,
+    const Request& request,
+    const std::function<bool(const NearestMatch&)>& bound, size_t limit) {
+  NearestSearch search;
   const std::vector<int64_t> ids =
       index.SamePath(request.method, request.path, limit);
-  if (ids.empty()) return std::nullopt;
+  if (ids.empty()) return search;
   // What ranks the candidates costs no body: their lengths.
   Result<std::vector<StoredRequest>> found = store->GetRequests(ids, 0);
-  if (!found.ok() || found->empty()) return std::nullopt;
+  if (!found.ok() || found->empty()) return search;
   std::vector<StoredRequest>& candidates = found.value();
   const int64_t size = static_cast<int64_t>(request.body.size());
   auto distance = [size](const StoredRequest& c) {
@@ -281,7 +296,14 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                      return da != db ? da < db : a.id > b.id;
                    });
 
-  std::optional<NearestMatch> best;
+  // Fewest differences; the newest among equals.
+  auto better = [](const NearestMatch& m,
+                   const std::optional<NearestMatch>& than) {
+    return !than || m.differences.size() < than->differences.size() ||
+           (m.differences.size() == than->differences.size() &&
+            m.id > than->id);
+  };
+  std::optional<NearestMatch>& best = search.nearest;
   const auto deadline = std::chrono::steady_clock::now() + kNearestBudget;
   size_t diffed = 0;
   size_t diffed_bytes = 0;
@@ -299,16 +321,15 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
       if (!full.ok() || full->empty() || !full->front().body_loaded) continue;
       ++diffed;
       diffed_bytes += bytes;
-      std::vector<std::string> diffs =
-          canonicalizer.Diff(full->front().request, request, kMaxDifferences);
-      // Fewest differences; the newest among equals.
-      if (!best || diffs.size() < best->differences.size() ||
-          (diffs.size() == best->differences.size() && c.id > best->id)) {
-        best = NearestMatch{c.id, c.key_hex, std::move(diffs)};
-      }
+      NearestMatch m{
+          c.id, c.key_hex,
+          canonicalizer.Diff(full->front().request, request, kMaxDifferences),
+          /*diffed=*/true};
+      if (bound && better(m, search.within) && bound(m)) search.within = m;
+      if (better(m, best)) best = std::move(m);
     }
   }
-  if (best) return best;
+  if (best) return search;
 
   // Nothing small enough to diff: the closest in length, its other fields
   // compared, its body named as differing unless the bytes are the same.
@@ -325,7 +346,8 @@ std::optional<NearestMatch> FindNearest(Store* store, const ReplayIndex& index,
                 full->front().request.body == request.body;
   }
   if (!same_body && diffs.size() < kMaxDifferences) diffs.push_back("body");
-  return NearestMatch{c.id, c.key_hex, std::move(diffs)};
+  best = NearestMatch{c.id, c.key_hex, std::move(diffs), /*diffed=*/false};
+  return search;
 }
 
 }  // namespace rwd

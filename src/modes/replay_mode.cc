@@ -4,6 +4,7 @@
 
 #include "modes/errors.h"
 #include "modes/scope.h"
+#include "util/text.h"
 
 namespace rwd {
 
@@ -44,7 +45,30 @@ Timeline Pacing::Pace(std::shared_ptr<const Response> answer,
   return t;
 }
 
+Result<bool> DemandsExactMatch(const Request& request) {
+  bool exact = false;
+  for (const auto& [name, value] : request.headers) {
+    if (!HeaderNameEquals(name, kMatchHeader) || value.empty()) continue;
+    if (!HeaderNameEquals(value, "exact")) {
+      return Status::InvalidArgument(
+          std::string(kMatchHeader) + ": " + QuotedBytes(value.substr(0, 64)) +
+          " is not a matching rule; the allowed value is \"exact\" (answer "
+          "only from a recording of this very request); leave the header "
+          "out, or empty, for the server's --on-miss policy");
+    }
+    exact = true;
+  }
+  return exact;
+}
+
 Answer ReplayMode::Serve(const Call& call) {
+  if (Result<bool> exact = DemandsExactMatch(call.request); !exact.ok()) {
+    Answer answer;
+    answer.keyed = false;
+    answer.timeline = ErrorTimeline(call.request.path, 400, "rewind_bad_match",
+                                    exact.status().message());
+    return answer;
+  }
   std::optional<ReplayIndex::Pick> pick =
       index_->Select(call.key, call.scope ? &call.scope->replay : nullptr);
   if (!pick) return on_miss_->Serve(call);

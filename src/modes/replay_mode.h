@@ -5,7 +5,8 @@
 // ExchangeCache and answers with a Timeline the latency model paced: the
 // recorded one by default, another one for a request carrying
 // "X-Rewind-Latency: SPEC". A key with no recording goes to the miss mode
-// (src/modes/miss_mode.h), which the caller supplies.
+// (src/modes/miss_mode.h), which the caller supplies. A request may demand
+// an exact match ("X-Rewind-Match: exact", DemandsExactMatch).
 //
 // Thread-safety: Serve() is safe for concurrent use.
 #ifndef REWIND_SRC_MODES_REPLAY_MODE_H_
@@ -61,6 +62,15 @@ struct Pacing {
                 const LatencyModel& model, const Request& request,
                 const RequestKey& key, uint64_t occurrence) const;
 };
+
+// The request header by which a request demands how it is matched.
+inline constexpr char kMatchHeader[] = "X-Rewind-Match";
+
+// Whether "request" demands to be answered only by a recording of its
+// exact key ("X-Rewind-Match: exact", in any case): then --on-miss
+// nearest and convert miss as error does. No such header, or an empty
+// one: false. Any other value: InvalidArgument naming the allowed ones.
+Result<bool> DemandsExactMatch(const Request& request);
 
 class ReplayMode final : public Mode {
  public:

@@ -39,12 +39,14 @@ std::string AccessLog::Format(const AccessRecord& r, enum Format format) {
     return "{\"time\":\"" + Iso8601Utc(r.wall_us) + "\",\"method\":" + JsonQuote(r.method) +
            ",\"path\":" + JsonQuote(r.path) + ",\"status\":" +
            std::to_string(r.status) + ",\"outcome\":" + JsonQuote(r.outcome) +
-           ",\"key\":" + JsonQuote(r.key) + nums;
+           ",\"key\":" + JsonQuote(r.key) +
+           (r.near != 0 ? ",\"exchange\":" + std::to_string(r.near) : "") + nums;
   }
   std::snprintf(nums, sizeof(nums), " %.1fms %.1fms %lluB", r.headers_ms, r.total_ms,
                 static_cast<unsigned long long>(r.bytes));
   return Iso8601Utc(r.wall_us) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
-         " " + (r.outcome.empty() ? "-" : r.outcome) + " " + (r.key.empty() ? "-" : r.key) +
+         " " + (r.outcome.empty() ? "-" : r.outcome) +
+         (r.near != 0 ? "#" + std::to_string(r.near) : "") + " " + (r.key.empty() ? "-" : r.key) +
          nums;
 }
 

@@ -21,6 +21,7 @@ struct AccessRecord {
   int status = 0;
   std::string outcome;  // X-Rewind
   std::string key;      // key prefix, may be empty
+  int64_t near = 0;     // outcome "near": the recording that answered
   double headers_ms = 0;
   double total_ms = 0;
   uint64_t bytes = 0;

@@ -35,6 +35,11 @@ struct MissFixture {
                     .value();
       wrapped.convert = convert.get();
     }
+    if (policy == MissPolicy::kNearest) {
+      nearest = std::make_unique<NearestMode>(
+          &store, &index, &keys, near_max_fields, &cache, &pacing, &counters);
+      wrapped.nearest = nearest.get();
+    }
     if (policy == MissPolicy::kSynthesize) {
       synth = std::make_unique<SynthMode>(SynthOptions{}, &clock, &counters);
       wrapped.synth = synth.get();
@@ -57,7 +62,9 @@ struct MissFixture {
   ModeCounters counters;
   testing::RecordedEvents events;
   CountingMode relay{"passthrough"};
+  size_t near_max_fields = 3;
   std::unique_ptr<ConvertMode> convert;
+  std::unique_ptr<NearestMode> nearest;
   std::unique_ptr<SynthMode> synth;
   std::unique_ptr<MissMode> mode;
 };
@@ -233,6 +240,297 @@ TEST(MissMode, ConvertCountsRepeatsPerScopeAndNamesTheRecording) {
   EXPECT_EQ(f.Serve(streamed, &a).exchange, 2);
   EXPECT_EQ(f.Serve(streamed, &b).exchange, 1);
   EXPECT_EQ(f.Serve(streamed).exchange, 1);
+}
+
+// ---- --on-miss nearest -----------------------------------------------------
+
+std::string Chat(const std::string& extra, const std::string& content,
+                 const std::string& model = "m") {
+  return R"({"model":")" + model + "\"" + extra +
+         R"(,"messages":[{"role":"user","content":")" + content + R"("}]})";
+}
+
+// A recording of Chat(extra, content, model) answered with "answer",
+// its headers at 1 ms and its body at 5 ms.
+Exchange ChatRecording(const Canonicalizer& keys, const std::string& extra,
+                       const std::string& content, const std::string& answer,
+                       const std::string& model = "m") {
+  Exchange e =
+      Recorded(Post("/v1/chat/completions", Chat(extra, content, model)), keys,
+               1'000, {5'000});
+  e.response.chunks[0].data = answer;
+  return e;
+}
+
+std::string NearHeader(const Answer& a) {
+  for (const auto& [name, value] : a.headers) {
+    if (name == "X-Rewind-Near") return value;
+  }
+  return "(none)";
+}
+
+TEST(MissMode, NearestAnswersWithinTheBoundFromTheRecordingPacedLikeAHit) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, ",\"temperature\":0.2",
+                               "Capital of Italy?", "Rome"));
+  f.Make(MissPolicy::kNearest);
+  Answer a = f.Serve(Post("/v1/chat/completions",
+                          Chat(",\"temperature\":0.7", "Capital of Italy?")));
+  EXPECT_STREQ(a.outcome, "near");
+  EXPECT_TRUE(a.keyed);
+  EXPECT_EQ(a.exchange, 1);
+  EXPECT_EQ(a.miss, nullptr);
+  ASSERT_NE(a.near_differences, nullptr);
+  EXPECT_EQ(*a.near_differences, (std::vector<std::string>{"temperature"}));
+  EXPECT_EQ(NearHeader(a), "#1; differs in: temperature");
+  ASSERT_NE(a.timeline.response, nullptr);
+  EXPECT_EQ(a.timeline.response->status, 200);
+  EXPECT_EQ(BodyOf(a.timeline), "Rome");
+  // The recorded schedule, as a hit gets it.
+  EXPECT_EQ(a.timeline.at.headers_us, 1'000);
+  EXPECT_EQ(a.timeline.at.chunk_us, (std::vector<int64_t>{5'000}));
+  EXPECT_EQ(f.counters.near.load(), 1u);
+  EXPECT_EQ(f.counters.misses.load(), 0u);
+
+  // Up to three fields by default, of any kind: a query parameter, the
+  // content, a value.
+  Request three = Post("/v1/chat/completions",
+                       Chat(",\"temperature\":0.7", "Capital of Rome?"));
+  three.query = "v=2";
+  Answer b = f.Serve(three);
+  EXPECT_STREQ(b.outcome, "near");
+  EXPECT_EQ(NearHeader(b),
+            "#1; differs in: query.v, messages[0].content, temperature");
+}
+
+TEST(MissMode, NearestMissesBeyondTheFieldBoundExplainingTheNearest) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Rome"));
+  f.Make(MissPolicy::kNearest);
+  // Three differences: answered.
+  Answer three =
+      f.Serve(Post("/v1/chat/completions",
+                   Chat(",\"temperature\":0.7,\"top_p\":1,\"seed\":4",
+                        "Capital of Italy?")));
+  EXPECT_STREQ(three.outcome, "near");
+  // Four: a miss, explained with the nearest recording and its fields.
+  Answer four =
+      f.Serve(Post("/v1/chat/completions",
+                   Chat(",\"temperature\":0.7,\"top_p\":1,\"seed\":4,\"n\":1",
+                        "Capital of Italy?")));
+  EXPECT_STREQ(four.outcome, "miss");
+  EXPECT_EQ(four.timeline.response->status, 404);
+  ASSERT_NE(four.miss, nullptr);
+  EXPECT_EQ(four.miss->nearest_id, 1);
+  EXPECT_EQ(four.miss->differences,
+            (std::vector<std::string>{"n", "seed", "temperature", "top_p"}));
+  EXPECT_EQ(four.exchange, 0);
+  EXPECT_TRUE(four.headers.empty());
+  EXPECT_EQ(f.counters.near.load(), 1u);
+  EXPECT_EQ(f.counters.misses.load(), 1u);
+
+  // --near-max-fields 1.
+  MissFixture one;
+  one.near_max_fields = 1;
+  one.store.Append(ChatRecording(one.keys, "", "Capital of Italy?", "Rome"));
+  one.Make(MissPolicy::kNearest);
+  EXPECT_STREQ(one.Serve(Post("/v1/chat/completions",
+                              Chat(",\"seed\":4", "Capital of Italy?")))
+                   .outcome,
+               "near");
+  EXPECT_STREQ(one.Serve(Post("/v1/chat/completions",
+                              Chat(",\"seed\":4,\"n\":1", "Capital of Italy?")))
+                   .outcome,
+               "miss");
+}
+
+TEST(MissMode, NearestNeverAnswersWithAnotherModel) {
+  MissFixture f;
+  f.store.Append(
+      ChatRecording(f.keys, "", "Capital of Italy?", "Rome", "small"));
+  f.Make(MissPolicy::kNearest);
+  Answer a = f.Serve(
+      Post("/v1/chat/completions", Chat("", "Capital of Italy?", "large")));
+  EXPECT_STREQ(a.outcome, "miss");
+  ASSERT_NE(a.miss, nullptr);
+  EXPECT_EQ(a.miss->differences, (std::vector<std::string>{"model"}));
+  // No model at all, or one that is an object, is another model too.
+  EXPECT_STREQ(
+      f
+          .Serve(Post(
+              "/v1/chat/completions",
+              R"({"messages":[{"role":"user","content":"Capital of Italy?"}]})"))
+          .outcome,
+      "miss");
+  EXPECT_STREQ(
+      f
+          .Serve(Post(
+              "/v1/chat/completions",
+              R"({"model":{"name":"small"},"messages":[{"role":"user","content":"Capital of Italy?"}]})"))
+          .outcome,
+      "miss");
+  EXPECT_EQ(f.counters.near.load(), 0u);
+}
+
+TEST(MissMode, NearestPicksTheNearestOfTheSameModelOverANearerOtherOne) {
+  MissFixture f;
+  // #1: the same model, two fields away; #2: one field away, but it is
+  // the model.
+  f.store.Append(
+      ChatRecording(f.keys, ",\"seed\":1", "Capital of France?", "Paris"));
+  f.store.Append(
+      ChatRecording(f.keys, "", "Capital of Italy?", "Rome", "other"));
+  f.Make(MissPolicy::kNearest);
+  Answer a =
+      f.Serve(Post("/v1/chat/completions", Chat("", "Capital of Italy?")));
+  EXPECT_STREQ(a.outcome, "near");
+  EXPECT_EQ(a.exchange, 1);
+  EXPECT_EQ(BodyOf(a.timeline), "Paris");
+  EXPECT_EQ(NearHeader(a), "#1; differs in: messages[0].content, seed");
+}
+
+TEST(MissMode, NearestServesOneRecordingToEveryRepeat) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Rome"));
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Roma"));
+  f.Make(MissPolicy::kNearest);
+  const Request changed =
+      Post("/v1/chat/completions", Chat(",\"seed\":9", "Capital of Italy?"));
+  // The newest of the equally near, every time, in any scope.
+  Scope scope("t");
+  for (Scope* s :
+       {static_cast<Scope*>(nullptr), static_cast<Scope*>(nullptr), &scope}) {
+    Answer a = f.Serve(changed, s);
+    EXPECT_STREQ(a.outcome, "near");
+    EXPECT_EQ(a.exchange, 2);
+    EXPECT_EQ(BodyOf(a.timeline), "Roma");
+  }
+}
+
+TEST(MissMode, NearestNeverServesAnIncompleteRecording) {
+  MissFixture f;
+  Exchange broken = ChatRecording(f.keys, "", "Capital of Italy?", "Ro");
+  broken.complete = false;
+  f.store.Append(broken);
+  // Indexed (--include-incomplete), so an exact request gets it...
+  f.Make(MissPolicy::kNearest, /*include_incomplete=*/true);
+  // ...but a near one does not.
+  Answer a = f.Serve(
+      Post("/v1/chat/completions", Chat(",\"seed\":1", "Capital of Italy?")));
+  EXPECT_STREQ(a.outcome, "miss");
+  ASSERT_NE(a.miss, nullptr);
+  EXPECT_EQ(a.miss->nearest_id, 1);
+}
+
+TEST(MissMode, NearestNeedsTheBodyDiffedFieldByField) {
+  MissFixture f;
+  // Bodies beyond 1 MiB are not diffed: the body is named as a whole.
+  const std::string long_text(1100 * 1024, 'x');
+  f.store.Append(ChatRecording(f.keys, "", long_text, "long"));
+  // A body that is not JSON differs as a whole too.
+  Exchange text = Recorded(Post("/v1/text", "one two three"), f.keys, 0, {0});
+  f.store.Append(text);
+  f.Make(MissPolicy::kNearest);
+  Answer a =
+      f.Serve(Post("/v1/chat/completions", Chat(",\"seed\":1", long_text)));
+  EXPECT_STREQ(a.outcome, "miss");
+  ASSERT_NE(a.miss, nullptr);
+  EXPECT_EQ(a.miss->differences, (std::vector<std::string>{"body"}));
+  Answer b = f.Serve(Post("/v1/text", "one two four"));
+  EXPECT_STREQ(b.outcome, "miss");
+  ASSERT_NE(b.miss, nullptr);
+  EXPECT_EQ(b.miss->differences, (std::vector<std::string>{"body"}));
+  EXPECT_EQ(f.counters.near.load(), 0u);
+}
+
+TEST(MissMode, XRewindNearNamesFieldsWithoutControlCharactersOrLongNames) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Rome"));
+  f.Make(MissPolicy::kNearest);
+  const std::string long_name(200, 'k');
+  Answer a = f.Serve(
+      Post("/v1/chat/completions",
+           Chat(",\"a\\r\\nSet-Cookie: x\\u0000\":1,\"" + long_name + "\":2",
+                "Capital of Italy?")));
+  EXPECT_STREQ(a.outcome, "near");
+  const std::string header = NearHeader(a);
+  EXPECT_EQ(header, "#1; differs in: aSet-Cookie: x, " +
+                        std::string(NearestMode::kMaxShownField, 'k') + "...")
+      << header;
+  EXPECT_TRUE(IsWritableHeader("X-Rewind-Near", header));
+  // The journal keeps the names as they are.
+  ASSERT_NE(a.near_differences, nullptr);
+  EXPECT_EQ((*a.near_differences)[1], long_name);
+  // A UTF-8 name is cut between characters.
+  const std::string cut = NearestMode::Header(
+      7, {std::string(NearestMode::kMaxShownField - 1, 'a') + "\xc3\xa9"});
+  EXPECT_EQ(cut, "#7; differs in: " +
+                     std::string(NearestMode::kMaxShownField - 1, 'a') + "...");
+}
+
+TEST(MissMode, XRewindMatchExactMakesTheRequestMiss) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Rome"));
+  f.Make(MissPolicy::kNearest);
+  for (const char* value : {"exact", "Exact"}) {
+    Answer a = f.Serve(Post("/v1/chat/completions",
+                            Chat(",\"temperature\":0.7", "Capital of Italy?"),
+                            {{"X-Rewind-Match", value}}));
+    EXPECT_STREQ(a.outcome, "miss") << value;
+    EXPECT_EQ(a.timeline.response->status, 404);
+    ASSERT_NE(a.miss, nullptr);
+    EXPECT_EQ(a.miss->differences, (std::vector<std::string>{"temperature"}));
+  }
+  EXPECT_EQ(f.counters.near.load(), 0u);
+  EXPECT_EQ(f.counters.misses.load(), 2u);
+  // An empty header demands nothing.
+  EXPECT_STREQ(f.Serve(Post("/v1/chat/completions",
+                            Chat(",\"temperature\":0.7", "Capital of Italy?"),
+                            {{"x-rewind-match", ""}}))
+                   .outcome,
+               "near");
+
+  // convert, too.
+  MissFixture c;
+  const Request streamed = Post(
+      "/v1/chat/completions",
+      R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  c.store.Append(Recorded(streamed, c.keys, 0, {0}, /*stream=*/true));
+  c.Make(MissPolicy::kConvert);
+  Answer a = c.Serve(
+      Post("/v1/chat/completions",
+           R"({"model":"m","messages":[{"role":"user","content":"hi"}]})",
+           {{"X-Rewind-Match", "exact"}}));
+  EXPECT_STREQ(a.outcome, "miss");
+  EXPECT_EQ(c.counters.converted.load(), 0u);
+}
+
+TEST(MissMode, ABadXRewindMatchIsA400NamingTheAllowedValue) {
+  MissFixture f;
+  f.store.Append(ChatRecording(f.keys, "", "Capital of Italy?", "Rome"));
+  f.Make(MissPolicy::kNearest);
+  Answer a = f.Serve(Post("/v1/chat/completions",
+                          Chat(",\"temperature\":0.7", "Capital of Italy?"),
+                          {{"X-Rewind-Match", "fuzzy\x01"}}));
+  EXPECT_STREQ(a.outcome, "error");
+  EXPECT_FALSE(a.keyed);
+  ASSERT_NE(a.timeline.response, nullptr);
+  EXPECT_EQ(a.timeline.response->status, 400);
+  const std::string body = BodyOf(a.timeline);
+  EXPECT_NE(body.find("rewind_bad_match"), std::string::npos) << body;
+  EXPECT_NE(
+      body.find(
+          R"(X-Rewind-Match: \"fuzzy\\x01\" is not a matching rule; the allowed value is \"exact\")"),
+      std::string::npos)
+      << body;
+  EXPECT_EQ(f.counters.near.load(), 0u);
+  EXPECT_EQ(f.counters.misses.load(), 0u);
+  // Whatever the policy.
+  MissFixture e;
+  e.Make(MissPolicy::kError);
+  EXPECT_EQ(e.Serve(Post("/v1/x", "{}", {{"X-Rewind-Match", "near"}}))
+                .timeline.response->status,
+            400);
 }
 
 }  // namespace

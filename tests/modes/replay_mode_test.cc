@@ -168,5 +168,22 @@ TEST(ReplayMode, EachScopeRepeatsFromTheFirstRecording) {
   EXPECT_EQ(at(&b), 2'000);
 }
 
+TEST(ReplayMode, ABadXRewindMatchIsA400EvenOnAHit) {
+  ReplayFixture f;
+  f.Add(Recorded(kHello, f.keys, 0, {0}));
+  Request asked = kHello;
+  asked.headers.emplace_back("X-Rewind-Match", "nearest");
+  Answer a = f.Serve(asked);
+  EXPECT_STREQ(a.outcome, "error");
+  EXPECT_EQ(a.timeline.response->status, 400);
+  EXPECT_NE(testing::BodyOf(a.timeline).find("rewind_bad_match"),
+            std::string::npos);
+  EXPECT_EQ(f.counters.hits.load(), 0u);
+  EXPECT_EQ(f.miss.calls, 0);
+  // "exact" on a hit is a hit.
+  asked.headers.back().second = "exact";
+  EXPECT_STREQ(f.Serve(asked).outcome, "hit");
+}
+
 }  // namespace
 }  // namespace rwd
