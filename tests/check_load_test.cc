@@ -475,6 +475,40 @@ TEST(Load, StopsAtTheCountInClosedLoopAndCountsErrors) {
   EXPECT_EQ(RunLoad(store.get(), both, out2, err), kExitError);
 }
 
+// --json escapes what it writes: a recorded path may hold any byte.
+TEST(Load, JsonReportEscapesPathsAndStaysValid) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = "/v1/a\"b\\c";
+  e.key_hex = "00000000000000000000000000000000";
+  e.response.status = 200;
+  store->Append(e);
+  ASSERT_TRUE(store->Flush().ok());
+  Stopwatch target;
+  LoadFlags f;
+  f.target = target.url();
+  f.concurrency = 1;
+  f.count = 2;
+  f.json_path = dir.File("load.json");
+  std::ostringstream out, err;
+  ASSERT_EQ(RunLoad(store.get(), f, out, err), kExitOk) << err.str();
+  rapidjson::Document d;
+  d.Parse(testing::ReadFile(f.json_path).c_str());
+  ASSERT_FALSE(d.HasParseError()) << testing::ReadFile(f.json_path);
+  EXPECT_EQ(d["requests"].GetInt(), 2);
+  ASSERT_EQ(d["endpoints"].Size(), 1u) << out.str();
+  EXPECT_STREQ(d["endpoints"][0]["endpoint"].GetString(), "POST /v1/a\"b\\c");
+  EXPECT_TRUE(d["endpoints"][0]["target"]["total_ms"]["p50"].IsNumber());
+
+  LoadFlags unwritable = f;
+  unwritable.json_path = dir.File("missing/load.json");
+  std::ostringstream out2, err2;
+  EXPECT_EQ(RunLoad(store.get(), unwritable, out2, err2), kExitError);
+  EXPECT_NE(err2.str().find("cannot write --json"), std::string::npos) << err2.str();
+}
+
 // A target whose every answer is a slow stream: headers at once, then a
 // byte every 50 ms for 10 s. It stops as soon as its client is gone.
 class SlowStreams {

@@ -2,6 +2,8 @@
 // recorded arrival pattern (× --speed), at a fixed --rate, or closed-loop
 // with --concurrency N; report throughput, errors and latency.
 #include <fnmatch.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -47,17 +49,91 @@ struct Series {
   std::vector<double> first_byte, gap, total;
 };
 
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void JsonString(JsonWriter& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+// p50, p90, p99 and max of "v" as an object (zeros when empty).
+void JsonDist(JsonWriter& w, const std::vector<double>& v) {
+  w.StartObject();
+  w.Key("p50");
+  w.Double(Pct(v, .5));
+  w.Key("p90");
+  w.Double(Pct(v, .9));
+  w.Key("p99");
+  w.Double(Pct(v, .99));
+  w.Key("max");
+  w.Double(Pct(v, 1));
+  w.EndObject();
+}
+
+void JsonSeries(JsonWriter& w, const Series& s) {
+  w.StartObject();
+  w.Key("first_byte_ms");
+  JsonDist(w, s.first_byte);
+  w.Key("total_ms");
+  JsonDist(w, s.total);
+  w.Key("gap_ms");
+  JsonDist(w, s.gap);
+  w.EndObject();
+}
+
+// What --json writes: the run's totals and each endpoint's timings,
+// measured against the target and as recorded. Strings (the target, an
+// endpoint's path) are escaped whatever they hold.
+std::string LoadReportJson(const std::string& target, int64_t requests, double seconds,
+                           const std::string& stopped_by, int64_t cut_off,
+                           const std::map<std::string, int64_t>& errors,
+                           const std::vector<double>& lag_ms,
+                           const std::map<std::string, Series>& measured,
+                           std::map<std::string, Series>& recorded) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("target");
+  JsonString(w, target);
+  w.Key("requests");
+  w.Int64(requests);
+  w.Key("seconds");
+  w.Double(seconds);
+  w.Key("rate");
+  w.Double(seconds > 0 ? static_cast<double>(requests) / seconds : 0.0);
+  w.Key("stopped_by");
+  JsonString(w, stopped_by);
+  w.Key("cut_off");
+  w.Int64(cut_off);
+  w.Key("errors");
+  w.StartObject();
+  for (const auto& [kind, n] : errors) {
+    w.Key(kind.data(), static_cast<rapidjson::SizeType>(kind.size()));
+    w.Int64(n);
+  }
+  w.EndObject();
+  w.Key("send_lag_ms");
+  JsonDist(w, lag_ms);
+  w.Key("endpoints");
+  w.StartArray();
+  for (const auto& [endpoint, m] : measured) {
+    w.StartObject();
+    w.Key("endpoint");
+    JsonString(w, endpoint);
+    w.Key("target");
+    JsonSeries(w, m);
+    w.Key("recorded");
+    JsonSeries(w, recorded[endpoint]);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
 std::string Dist(const std::vector<double>& v) {
   char buf[128];
   std::snprintf(buf, sizeof(buf), "%.1f / %.1f / %.1f / %.1f", Pct(v, .5), Pct(v, .9),
                 Pct(v, .99), Pct(v, 1));
-  return buf;
-}
-
-std::string DistJson(const std::vector<double>& v) {
-  char buf[160];
-  std::snprintf(buf, sizeof(buf), "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
-                Pct(v, .5), Pct(v, .9), Pct(v, .99), Pct(v, 1));
   return buf;
 }
 
@@ -281,28 +357,16 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     if (!m.gap.empty()) out << "  chunk gap   " << Dist(m.gap) << "  |  " << Dist(r.gap) << "\n";
   }
   if (!f.json_path.empty()) {
-    std::ofstream j(f.json_path);
-    j << "{\"target\":\"" << f.target << "\",\"requests\":" << completed.load()
-      << ",\"seconds\":" << seconds << ",\"rate\":" << static_cast<double>(completed.load()) / seconds
-      << ",\"stopped_by\":\"" << (stopped_by.empty() ? "end" : stopped_by)
-      << "\",\"cut_off\":" << cut.load()
-      << ",\"errors\":{";
-    bool first = true;
-    for (const auto& [kind, n] : errors) {
-      j << (first ? "" : ",") << "\"" << kind << "\":" << n;
-      first = false;
+    const std::string json =
+        LoadReportJson(f.target, completed.load(), seconds, stopped_by.empty() ? "end" : stopped_by,
+                       cut.load(), errors, lag_ms, measured, recorded);
+    std::ofstream j(f.json_path, std::ios::trunc | std::ios::binary);
+    j << json;
+    j.close();
+    if (!j) {
+      err << "rewind: cannot write --json " << f.json_path << "\n";
+      return kExitError;
     }
-    j << "},\"send_lag_ms\":" << DistJson(lag_ms) << ",\"endpoints\":[";
-    first = true;
-    for (const auto& [endpoint, m] : measured) {
-      const Series& r = recorded[endpoint];
-      j << (first ? "" : ",") << "{\"endpoint\":\"" << endpoint << "\",\"target\":{\"first_byte_ms\":"
-        << DistJson(m.first_byte) << ",\"total_ms\":" << DistJson(m.total) << ",\"gap_ms\":"
-        << DistJson(m.gap) << "},\"recorded\":{\"first_byte_ms\":" << DistJson(r.first_byte)
-        << ",\"total_ms\":" << DistJson(r.total) << ",\"gap_ms\":" << DistJson(r.gap) << "}}";
-      first = false;
-    }
-    j << "]}\n";
   }
   return kExitOk;
 }
