@@ -27,12 +27,18 @@ TEST(Base64, EveryByteRoundTrips) {
   }
 }
 
-TEST(Base64, DecodingStopsAtTheFirstCharacterOutsideTheAlphabet) {
+TEST(Base64, DecodesOnlyPaddedBase64) {
   EXPECT_EQ(Base64Decode("Zm9vYmFy"), "foobar");
   EXPECT_EQ(Base64Decode("Zm8="), "fo");
-  EXPECT_EQ(Base64Decode("Zm9v!YmFy"), "foo");
-  EXPECT_EQ(Base64Decode("Zm9v YmFy"), "foo");
-  EXPECT_EQ(Base64Decode("!"), "");
+  EXPECT_EQ(Base64Decode("Zg=="), "f");
+  EXPECT_EQ(Base64Decode(""), "");
+  // What cereal alone would shorten silently.
+  EXPECT_EQ(Base64Decode("Zm9v!YmFy"), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zm9v YmFy"), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zm9vYmF"), std::nullopt);   // truncated
+  EXPECT_EQ(Base64Decode("Zm8=Zm8="), std::nullopt);  // '=' inside
+  EXPECT_EQ(Base64Decode("Z==="), std::nullopt);
+  EXPECT_EQ(Base64Decode("===="), std::nullopt);
 }
 
 }  // namespace

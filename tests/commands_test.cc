@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -208,6 +209,36 @@ TEST(Commands, ImportRefusesANewerSchemaAndOtherRulesWithoutRekey) {
   EXPECT_EQ(RunVerify(c.get(), verify, e2), kExitOk) << verify.str();
   std::istringstream junk("{\"format\":\"other\"}");
   EXPECT_EQ(RunImport(c.get(), "json", junk, false, e2), kExitError);
+}
+
+// A binary chunk whose base64 was damaged (a character changed, or cut
+// short) is refused with the reason, and nothing is imported.
+TEST(Commands, ImportRefusesDamagedBase64) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Fill(a.get(), 12);  // the odd ones carry a binary chunk
+  ASSERT_TRUE(a->Flush().ok());
+  std::ostringstream exported, err;
+  ASSERT_EQ(RunExport(a.get(), "json", exported, err), kExitOk) << err.str();
+  const std::string good = exported.str();
+  const size_t at = good.find("\"encoding\": \"base64\"");
+  ASSERT_NE(at, std::string::npos);
+  // The chunk's "data" comes before its "encoding".
+  const size_t data = good.rfind("\"data\": \"", at) + std::strlen("\"data\": \"");
+  const size_t end = good.find('"', data);
+  ASSERT_GT(end, data + 2);
+  std::string changed = good;
+  changed[data + 1] = '!';
+  std::string cut = good;
+  cut.erase(end - 1, 1);
+  for (const std::string& damaged : {changed, cut}) {
+    auto b = OpenTestStore(dir.File("b.sqlite"));
+    std::istringstream in(damaged);
+    std::ostringstream e;
+    EXPECT_EQ(RunImport(b.get(), "json", in, false, e), kExitError);
+    EXPECT_NE(e.str().find("not padded base64"), std::string::npos) << e.str();
+    EXPECT_EQ(b->Count().value(), 0);
+  }
 }
 
 // Found by fuzz_import: a number with a zero significand and a huge

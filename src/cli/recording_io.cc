@@ -62,7 +62,15 @@ EncodedText EncodeBody(const std::string& bytes) {
 
 Result<std::string> DecodeBody(const std::string& text, const std::string& encoding) {
   if (encoding == "utf-8" || encoding.empty()) return text;
-  if (encoding == "base64") return Base64Decode(text);
+  if (encoding == "base64") {
+    std::optional<std::string> bytes = Base64Decode(text);
+    if (!bytes) {
+      return Status::InvalidArgument("a body marked base64 is not padded base64 (" +
+                                     std::to_string(text.size()) +
+                                     " characters): the file is damaged or truncated");
+    }
+    return std::move(*bytes);
+  }
   return Status::InvalidArgument("unknown body encoding \"" + encoding + "\"");
 }
 

@@ -3,6 +3,7 @@
 #ifndef REWIND_SRC_UTIL_BASE64_H_
 #define REWIND_SRC_UTIL_BASE64_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,9 +11,10 @@ namespace rwd {
 
 std::string Base64Encode(std::string_view bytes);
 
-// Decodes up to the first '=' or character outside the alphabet; what
-// follows it is ignored.
-std::string Base64Decode(const std::string& text);
+// The bytes "text" encodes, or nullopt when it is not padded base64: a
+// length that is not a multiple of 4, a character outside the alphabet
+// (whitespace included), or '=' anywhere but in the last two places.
+std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace rwd
 
