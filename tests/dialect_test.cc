@@ -734,14 +734,27 @@ TEST(DialectsOverHttp, ServeAnswersAnthropicAndOllama) {
 
 TEST(DialectsOverHttp, AtCapacityThe429IsInTheDialect) {
   ServerOptions o = ServeOptions();
-  o.synth.ttft = Distribution::Parse("fixed:600").value();
+  // The slow request holds the one slot for 2 s; the others are sent
+  // once the engine says it is running (not after a guessed sleep: under
+  // a sanitizer on a loaded machine its arrival took over 600 ms).
+  o.synth.ttft = Distribution::Parse("fixed:2000").value();
   o.synth.max_concurrency = 1;
   o.synth.max_queue = 0;
   InProcessRewind serve(o);
   std::thread slow([&] {
     RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::string running = "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1\n";
+  bool admitted = false;
+  for (int i = 0; i < 500 && !admitted; ++i) {
+    admitted = RawExchange(serve.port(), RequestText("GET", "/metrics", "")).body.find(running) !=
+               std::string::npos;
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!admitted) {
+    slow.join();
+    FAIL() << "the slow request was never running";
+  }
   RawResponse a = RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage));
   RawResponse c = RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat));
   slow.join();
