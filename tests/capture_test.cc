@@ -266,6 +266,108 @@ TEST(Capture, MaxPerKeyKeepsKRecordingsOfARequestAcrossRuns) {
   EXPECT_EQ(CountExchanges(db), 4);  // 2 of "same", one "other" per run
 }
 
+std::string HealthStatus(int port) {
+  rapidjson::Document d = Json(Get(port, "/__rewind/health"));
+  return d.IsObject() && d.HasMember("status") ? d["status"].GetString() : "";
+}
+
+// Posts "n" distinct requests with bodies of about "size" bytes; returns
+// the X-Rewind of each. Every one must be answered by the backend.
+std::vector<std::string> PostMany(int port, int from, int n, size_t size = 0) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  std::vector<std::string> outcomes;
+  for (int i = from; i < from + n; ++i) {
+    const std::string body = "{\"q\":" + std::to_string(i) + ",\"pad\":\"" +
+                             std::string(size, 'p') + "\"}";
+    auto r = c.Post("/v1/chat/completions", body, "application/json");
+    EXPECT_TRUE(r && r->status == 200 &&
+                r->body.find("\"q\":" + std::to_string(i)) != std::string::npos)
+        << "request " << i << " was not answered by the backend";
+    outcomes.push_back(r ? r->get_header_value("X-Rewind") : "");
+  }
+  return outcomes;
+}
+
+TEST(Capture, MaxExchangesKeepsProxyingReportsFullAndSaysSoOnce) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  const std::string log = dir.File("rec.log");
+  {
+    auto store = OpenTestStore(db);
+    ServerOptions o = Recording(store.get(), backend.url());
+    o.max_exchanges = 3;
+    o.log_path = log;
+    InProcessRewind rec(o);
+    EXPECT_EQ(HealthStatus(rec.port()), "ok");
+    EXPECT_EQ(MetricLine(rec.port(), "rewind_record_full"), "0");
+    EXPECT_EQ(PostMany(rec.port(), 0, 3),
+              std::vector<std::string>(3, "record"));
+    EXPECT_EQ(HealthStatus(rec.port()), "full");
+    EXPECT_EQ(PostMany(rec.port(), 3, 5),
+              std::vector<std::string>(5, "passthrough"));
+    EXPECT_EQ(HealthStatus(rec.port()), "full");
+    EXPECT_EQ(MetricLine(rec.port(), "rewind_record_full"), "1");
+    EXPECT_EQ(
+        MetricLine(rec.port(), "rewind_record_skipped_total{reason=\"full\"}"),
+        "5");
+    EXPECT_EQ(NotRecorded(rec.port(), "full"), 5u);
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  EXPECT_EQ(backend.calls.load(), 8) << "every request reached the backend";
+  EXPECT_EQ(CountExchanges(db), 3);
+  const std::string text = testing::ReadFile(log);
+  const std::string said = "the recording is full (--max-exchanges 3 reached)";
+  const size_t at = text.find(said);
+  EXPECT_NE(at, std::string::npos) << text;
+  EXPECT_EQ(text.find(said, at + 1), std::string::npos) << "said twice:\n"
+                                                        << text;
+}
+
+TEST(Capture, MaxDbBytesCountsTheFileItAppendsTo) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  {
+    auto store = OpenTestStore(db);
+    InProcessRewind rec(Recording(store.get(), backend.url()));
+    PostMany(rec.port(), 0, 40, 2000);
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  const uint64_t before = std::filesystem::file_size(db);
+  ASSERT_GT(before, 150'000u);
+  {
+    // Below the file's size: full from the start, nothing stored.
+    auto store = OpenTestStore(db);
+    ServerOptions o = Recording(store.get(), backend.url());
+    o.max_db_bytes = before - 4096;
+    InProcessRewind rec(o);
+    EXPECT_EQ(HealthStatus(rec.port()), "full");
+    EXPECT_EQ(PostMany(rec.port(), 100, 3, 2000),
+              std::vector<std::string>(3, "passthrough"));
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  EXPECT_EQ(CountExchanges(db), 40);
+  {
+    // Room for about 20 more exchanges of 2 KB.
+    auto store = OpenTestStore(db);
+    ServerOptions o = Recording(store.get(), backend.url());
+    o.max_db_bytes = before + 100'000;
+    InProcessRewind rec(o);
+    EXPECT_EQ(HealthStatus(rec.port()), "ok");
+    PostMany(rec.port(), 200, 80, 2000);
+    EXPECT_EQ(HealthStatus(rec.port()), "full");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  const int64_t n = CountExchanges(db);
+  EXPECT_GT(n, 40 + 10);
+  EXPECT_LT(n, 40 + 40);
+  EXPECT_LE(std::filesystem::file_size(db), before + 100'000)
+      << "the settled file is within the cap";
+  EXPECT_EQ(backend.calls.load(), 40 + 3 + 80);
+}
+
 TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
@@ -283,6 +385,13 @@ TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
            {record + " --skip-path ''", "--skip-path needs a glob"},
            {record + " --skip-path health", "can never match"},
            {record + " --max-per-key 0", "--max-per-key must be at least 1"},
+           {record + " --max-exchanges 0",
+            "--max-exchanges must be at least 1"},
+           {record + " --max-db-bytes 0", "--max-db-bytes must be at least 1"},
+           {record + " --max-db-bytes 12Q", "--max-db-bytes"},
+           {record + " --max-db-bytes -5M", "--max-db-bytes"},
+           {"replay --db " + db + " --max-exchanges 5",
+            "apply to record and to replay --on-miss record"},
            {"replay --db " + db + " --sample 0.5",
             "apply to record and to replay --on-miss record"},
        }) {
@@ -291,6 +400,17 @@ TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
     EXPECT_NE(err.find(c.message), std::string::npos) << c.args << "\n" << err;
     EXPECT_FALSE(std::filesystem::exists(db)) << c.args;
   }
+  // Sizes take units, powers of 1024.
+  std::string out;
+  ASSERT_EQ(RunRewind(record + " --max-db-bytes 500M --max-exchanges 7 "
+                               "--print-config",
+                      &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"max_db_bytes\":524288000"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"max_exchanges\":7"), std::string::npos) << out;
+  ASSERT_EQ(RunRewind(record + " --max-db-bytes 2G --print-config", &out), 0);
+  EXPECT_NE(out.find("\"max_db_bytes\":2147483648"), std::string::npos) << out;
 }
 
 }  // namespace

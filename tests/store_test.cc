@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "rewind/store.h"
@@ -260,6 +261,25 @@ TEST(Store, FlushCommitsEverythingQueued) {
 
 // Checkpoints run beside the writer; under a write load that never pauses
 // the log must still start over instead of growing with the recording.
+TEST(Store, ItsSizeCountsWhatWasThereAndIsTheFileOnceClosed) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  uint64_t written = 0;
+  {
+    auto store = OpenTestStore(path);
+    const uint64_t empty = store->writer_stats().bytes;
+    EXPECT_GT(empty, 0u);
+    for (int i = 0; i < 50; ++i) store->Append(Sample(i));
+    ASSERT_TRUE(store->Flush().ok());
+    written = store->writer_stats().bytes;
+    EXPECT_GT(written, empty);
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), written);
+  // Opened again: its size from the start.
+  auto store = OpenTestStore(path, false);
+  EXPECT_EQ(store->writer_stats().bytes, written);
+}
+
 TEST(Store, WriteAheadLogStaysBoundedUnderASteadyLoad) {
   TempDir dir;
   const std::string path = dir.File("r.sqlite");

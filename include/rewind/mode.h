@@ -137,8 +137,9 @@ enum class Skip {
   kPath,          // "path": not chosen by --record-path / --skip-path
   kSampledOut,    // "sampled_out": left out by --sample
   kMaxPerKey,     // "max_per_key": its key has --max-per-key recordings
+  kFull,          // "full": --max-exchanges or --max-db-bytes reached
 };
-inline constexpr size_t kSkipReasons = 6;
+inline constexpr size_t kSkipReasons = 7;
 const char* SkipName(Skip reason);
 
 // Counts for GET /__rewind/stats, shared by the modes of one server.
@@ -153,6 +154,9 @@ struct ModeCounters {
   std::atomic<uint64_t> errors{0};
   // Answers relayed but not recorded, by reason (indexed by Skip).
   std::array<std::atomic<uint64_t>, kSkipReasons> not_recorded{};
+  // Record reached --max-exchanges or --max-db-bytes: it relays every
+  // request and stores nothing more (health says "full").
+  std::atomic<bool> full{false};
 };
 
 // What modes report besides their answers.

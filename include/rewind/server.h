@@ -110,6 +110,13 @@ struct ServerOptions {
   // --max-per-key: at most this many recordings of one key (those already
   // in the recording count), at least 1. Default: no limit.
   std::optional<uint64_t> max_per_key;
+  // --max-exchanges, --max-db-bytes: caps on the recording, what it holds
+  // already included (its size: Store::WriterStats::bytes). Beyond one,
+  // record keeps relaying every request and stores nothing more; it says
+  // so once in the log, /__rewind/health says "full", /metrics has
+  // rewind_record_full 1. Each at least 1. Default: none.
+  std::optional<uint64_t> max_exchanges;
+  std::optional<uint64_t> max_db_bytes;
   // Seconds a client may take to send a request (or to read the answer)
   // before its connection is dropped and its worker freed. Default: 5.
   int client_timeout_s = 5;

@@ -109,6 +109,10 @@ struct ExchangeSummary {
   int64_t chunks = 0;
 };
 
+// About what storing "exchange" adds to a recording: its request and
+// response, headers, key and timeline, and a row's overhead.
+uint64_t ExchangeBytes(const Exchange& exchange);
+
 class Store {
  public:
   // Handle for one queued write: Append() returns it, WaitCommitted()
@@ -168,6 +172,11 @@ class Store {
     uint64_t commits = 0;   // transactions committed
     uint64_t failures = 0;  // transactions that failed
     double commit_seconds = 0;  // time spent in commits, failed ones too
+    // The recording's size as of the last commit: SQLite's pages in use
+    // times the page size, what was there before it was opened included;
+    // the file's size once settled (the -wal aside). MemoryStore: the
+    // bytes of what it holds (ExchangeBytes()).
+    uint64_t bytes = 0;
   };
   virtual WriterStats writer_stats() const { return {}; }
 

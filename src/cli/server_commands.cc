@@ -106,6 +106,11 @@ struct ServeFlags {
   std::vector<std::string> skip_paths;
   uint64_t max_per_key = 0;
   bool max_per_key_given = false;
+  // Caps: --max-exchanges, --max-db-bytes (record, replay --on-miss record).
+  uint64_t max_exchanges = 0;
+  bool max_exchanges_given = false;
+  uint64_t max_db_bytes = 0;
+  bool max_db_bytes_given = false;
   int drain_timeout_s = 30;
   std::string log_file;
   std::string port_file;
@@ -333,6 +338,25 @@ void AddCaptureFlags(CLI::App* cmd, ServeFlags* f, const std::string& prefix) {
                   "key), those already in the recording included; the rest "
                   "are relayed, not stored")
       ->type_name("K");
+  cmd->add_option("--max-exchanges", f->max_exchanges,
+                  prefix + "Stop recording once the recording holds N "
+                  "exchanges (those already in it included); every request "
+                  "is still relayed, health says \"full\"")
+      ->type_name("N");
+  cmd->add_option("--max-db-bytes", f->max_db_bytes,
+                  prefix + "Stop recording before the recording grows beyond "
+                  "SIZE bytes (its size when opened included), e.g. 500M or "
+                  "2G (K, M, G, T: powers of 1024); every request is still "
+                  "relayed, health says \"full\"")
+      ->transform(CLI::AsSizeValue(false))
+      ->type_name("SIZE");
+}
+
+// Which of the flags that have no default the command line gave.
+void NoteGivenFlags(CLI::App* cmd, ServeFlags* f) {
+  f->max_per_key_given = cmd->count("--max-per-key") > 0;
+  f->max_exchanges_given = cmd->count("--max-exchanges") > 0;
+  f->max_db_bytes_given = cmd->count("--max-db-bytes") > 0;
 }
 
 // Writes "text" to "path" through a temporary file renamed into place, so
@@ -561,6 +585,8 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   o->record_paths = f.record_paths;
   o->skip_paths = f.skip_paths;
   if (f.max_per_key_given) o->max_per_key = f.max_per_key;
+  if (f.max_exchanges_given) o->max_exchanges = f.max_exchanges;
+  if (f.max_db_bytes_given) o->max_db_bytes = f.max_db_bytes;
   if (!f.log_file.empty()) {
     Status s = CheckOutputPath("--log-file", f.log_file);
     if (!s.ok()) return s;
@@ -709,7 +735,7 @@ Command AddRecordCommand(CLI::App& app) {
       ->capture_default_str();
   return Command{record,
                  [f, record] {
-                   f->max_per_key_given = record->count("--max-per-key") > 0;
+                   NoteGivenFlags(record, f.get());
                    return RunRecord(*f);
                  },
                  true};
@@ -801,7 +827,7 @@ Command AddReplayCommand(CLI::App& app) {
   return Command{replay,
                  [f, replay] {
                    f->seeded = replay->count("--seed") > 0;
-                   f->max_per_key_given = replay->count("--max-per-key") > 0;
+                   NoteGivenFlags(replay, f.get());
                    return RunReplay(*f);
                  },
                  true};

@@ -209,7 +209,10 @@ std::string Admin::HealthJson() const {
   JsonWriter w(buffer);
   w.StartObject();
   Key(w, "status");
-  w.String(store.ok() ? "ok" : "degraded");
+  // A failing store is the more urgent news.
+  w.String(!store.ok()                ? "degraded"
+           : s_.counters->full.load() ? "full"
+                                      : "ok");
   Key(w, "mode");
   w.String(ModeName(o.mode));
   Key(w, "exchanges");
@@ -278,12 +281,17 @@ std::string Admin::ConfigJson() const {
   StringList(w, o.record_paths);
   Key(w, "skip_paths");
   StringList(w, o.skip_paths);
-  Key(w, "max_per_key");
-  if (o.max_per_key) {
-    w.Uint64(*o.max_per_key);
-  } else {
-    w.Null();
-  }
+  auto optional = [&w](const char* name, const std::optional<uint64_t>& v) {
+    Key(w, name);
+    if (v) {
+      w.Uint64(*v);
+    } else {
+      w.Null();
+    }
+  };
+  optional("max_per_key", o.max_per_key);
+  optional("max_exchanges", o.max_exchanges);
+  optional("max_db_bytes", o.max_db_bytes);
   Key(w, "keep_alive_timeout_s");
   w.Int(o.keep_alive_timeout_s);
   Key(w, "log");

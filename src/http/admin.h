@@ -1,8 +1,9 @@
 // The admin endpoints under /__rewind/, rewind's own and never proxied or
 // recorded:
 //
-//   GET  /__rewind/health  {"status":"ok"|"degraded","mode":...,"exchanges":N}
-//                          (no token needed)
+//   GET  /__rewind/health  {"status":"ok"|"degraded"|"full","mode":...,
+//                          "exchanges":N} (no token needed; degraded: the
+//                          store fails; full: record reached a cap)
 //   GET  /__rewind/config  the effective configuration
 //   GET  /__rewind/stats   the outcome counters
 //   POST /__rewind/reset   restarts every --repeat sequence, forgets the

@@ -210,6 +210,8 @@ class FrontServer final : public Server {
       record.capture.record_paths = options_.record_paths;
       record.capture.skip_paths = options_.skip_paths;
       record.capture.max_per_key = options_.max_per_key.value_or(0);
+      record.capture.max_exchanges = options_.max_exchanges.value_or(0);
+      record.capture.max_db_bytes = options_.max_db_bytes.value_or(0);
       const bool replays = options_.mode == ServerMode::kReplay;
       if (options_.mode == ServerMode::kRecord ||
           options_.on_miss == MissPolicy::kRecord) {
@@ -473,8 +475,8 @@ class FrontServer final : public Server {
         return;
       }
       res.set_header("X-Rewind", "admin");
-      std::string body =
-          metrics_.Render(options_.max_connections, options_.store);
+      std::string body = metrics_.Render(options_.max_connections,
+                                         options_.store, counters_);
       if (synth_) body += synth_->RenderMetrics();
       res.set_content(body, "text/plain; version=0.0.4");
       return;
@@ -676,11 +678,13 @@ Status ServerOptions::Validate() const {
       mode == ServerMode::kRecord ||
       (mode == ServerMode::kReplay && on_miss == MissPolicy::kRecord);
   const bool chooses = sample != 1 || !record_paths.empty() ||
-                       !skip_paths.empty() || max_per_key.has_value();
+                       !skip_paths.empty() || max_per_key.has_value() ||
+                       max_exchanges.has_value() || max_db_bytes.has_value();
   if (chooses && !records) {
     return Status::InvalidArgument(
-        "--sample, --record-path, --skip-path and --max-per-key choose what "
-        "is recorded: they apply to record and to replay --on-miss record");
+        "--sample, --record-path, --skip-path, --max-per-key, "
+        "--max-exchanges and --max-db-bytes choose what is recorded: they "
+        "apply to record and to replay --on-miss record");
   }
   if (!(sample > 0 && sample <= 1)) {  // NaN fails too
     std::ostringstream given;
@@ -710,6 +714,16 @@ Status ServerOptions::Validate() const {
     return Status::InvalidArgument(
         "--max-per-key must be at least 1 (leave it out to keep every "
         "recording of a request)");
+  }
+  if (max_exchanges.has_value() && *max_exchanges == 0) {
+    return Status::InvalidArgument(
+        "--max-exchanges must be at least 1 (leave it out for no cap; "
+        "replay --on-miss passthrough records nothing)");
+  }
+  if (max_db_bytes.has_value() && *max_db_bytes == 0) {
+    return Status::InvalidArgument(
+        "--max-db-bytes must be at least 1 (a size such as 500M or 2G; "
+        "leave it out for no cap)");
   }
   if (max_record_bytes == 0 || max_record_bytes > kMaxRecordBytesLimit) {
     return Status::InvalidArgument(

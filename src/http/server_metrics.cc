@@ -27,7 +27,8 @@ void ServerMetrics::RecordSkipped(const std::string& reason) {
   }
 }
 
-std::string ServerMetrics::Render(size_t workers, Store* store) const {
+std::string ServerMetrics::Render(size_t workers, Store* store,
+                                  const ModeCounters& counters) const {
   const std::string mode = "mode=\"" + mode_ + "\"";
   std::string out;
   {
@@ -59,13 +60,20 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
                "unscrubbable: a body with a Content-Encoding under --scrub; "
                "path: not chosen by --record-path/--skip-path; sampled_out: "
                "left out by --sample; max_per_key: its key has "
-               "--max-per-key recordings).",
+               "--max-per-key recordings; full: --max-exchanges or "
+               "--max-db-bytes reached).",
                &out);
   for (size_t i = 0; i < kSkipReasons; ++i) {
     out += std::string("rewind_record_skipped_total{reason=\"") +
            SkipName(static_cast<Skip>(i)) + "\"} " +
            std::to_string(skipped_[i].load()) + "\n";
   }
+  MetricHeader("rewind_record_full", "gauge",
+               "1 once --max-exchanges or --max-db-bytes is reached: every "
+               "request is still relayed, none is recorded any more.",
+               &out);
+  out += std::string("rewind_record_full ") +
+         (counters.full.load() ? "1" : "0") + "\n";
   MetricHeader("rewind_connections", "gauge",
                "Client connections being served (each holds a worker) and "
                "waiting for one.",
@@ -93,6 +101,11 @@ std::string ServerMetrics::Render(size_t workers, Store* store) const {
     MetricHeader("rewind_store_exchanges_written_total", "counter",
                  "Exchanges committed to the recording.", &out);
     out += "rewind_store_exchanges_written_total " + std::to_string(w.written) + "\n";
+    MetricHeader("rewind_store_bytes", "gauge",
+                 "Size of the recording (SQLite pages in use x page size) "
+                 "as of the last commit.",
+                 &out);
+    out += "rewind_store_bytes " + std::to_string(w.bytes) + "\n";
   }
   return out;
 }

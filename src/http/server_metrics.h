@@ -6,11 +6,13 @@
 //   rewind_response_bytes_total{mode}            counter (body bytes sent)
 //   rewind_record_skipped_total{reason}          counter (answers relayed
 //                                                but not recorded, by Skip)
+//   rewind_record_full                           gauge (1: a cap reached)
 //   rewind_connections{state="active"|"queued"}  gauge (one worker each)
 //   rewind_workers                               gauge (pool size)
 //   rewind_store_queue_depth, rewind_store_commits_total,
 //   rewind_store_commit_failures_total,
-//   rewind_store_commit_seconds_{sum,count}      the recording's writer
+//   rewind_store_commit_seconds_{sum,count},
+//   rewind_store_bytes                           the recording's writer
 //
 // Thread-safety: safe for concurrent use.
 #ifndef REWIND_SRC_HTTP_SERVER_METRICS_H_
@@ -44,7 +46,8 @@ class ServerMetrics {
   std::atomic<int64_t> queued{0};
 
   // "store" may be null (serve without a recording).
-  std::string Render(size_t workers, Store* store) const;
+  std::string Render(size_t workers, Store* store,
+                     const ModeCounters& counters) const;
 
  private:
   const std::string mode_;

@@ -22,6 +22,8 @@ const char* SkipName(Skip reason) {
       return "sampled_out";
     case Skip::kMaxPerKey:
       return "max_per_key";
+    case Skip::kFull:
+      return "full";
   }
   return "?";
 }
@@ -29,6 +31,13 @@ const char* SkipName(Skip reason) {
 void RecordMode::Skipped(Skip reason) const {
   counters_->not_recorded[static_cast<size_t>(reason)]++;
   events_->RecordSkipped(SkipName(reason));
+}
+
+void RecordMode::Full(const std::string& what) {
+  counters_->full = true;
+  events_->Error("the recording is full (" + what +
+                 "): every request is still relayed to the backend, but "
+                 "nothing more is recorded");
 }
 
 HeaderList RecordMode::StoredRequestHeaders(const HeaderList& headers) const {
@@ -110,6 +119,10 @@ Answer RecordMode::Serve(const Call& call) {
                      events_->LoggedPath(path) +
                      ": its answer has a Content-Encoding, which rewind "
                      "cannot scrub; it was relayed to the client only");
+      return;
+    }
+    if (!admission->Fits(ExchangeBytes(e))) {
+      Skipped(Skip::kFull);
       return;
     }
     Result<int64_t> id = store_->WaitCommitted(store_->Append(std::move(e)));

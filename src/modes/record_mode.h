@@ -7,8 +7,8 @@
 // its last byte, and, when it is given a ReplayIndex (replay's
 // --on-miss record), adds it there so the next identical request hits.
 // Which requests it records is its CapturePolicy's choice (paths, sample,
-// per-key limit: src/modes/capture_policy.h); the others, and a body whose
-// secrets cannot be taken out, are relayed untouched as "passthrough",
+// per-key limit, caps: src/modes/capture_policy.h); the others, and a body
+// whose secrets cannot be taken out, are relayed untouched as "passthrough",
 // counted by reason (ModeCounters::not_recorded, ModeEvents::RecordSkipped).
 // PassthroughMode relays and records nothing.
 //
@@ -60,7 +60,8 @@ class RecordMode final : public Mode {
       : store_(store),
         clock_(clock),
         options_(std::move(options)),
-        policy_(options_.capture, store),
+        policy_(options_.capture, store,
+                [this](const std::string& what) { Full(what); }),
         index_(index),
         counters_(counters),
         events_(events) {}
@@ -83,6 +84,8 @@ class RecordMode final : public Mode {
   bool ScrubStored(const Request& request, Request* stored) const;
   // Counts an answer relayed but not recorded.
   void Skipped(Skip reason) const;
+  // A cap was reached ("what"): said once, in the log and the counters.
+  void Full(const std::string& what);
 
   Store* const store_;
   Clock* const clock_;

@@ -50,6 +50,7 @@ std::shared_ptr<Store::Ticket> MemoryStore::Append(Exchange exchange) {
   }
   ticket->id = exchange.id;
   last_id_ = std::max(last_id_, exchange.id);
+  stats_.bytes += ExchangeBytes(exchange);
   exchanges_.emplace(exchange.id, std::move(exchange));
   write_health_ = Status::Ok();
   ++stats_.commits;
@@ -145,7 +146,12 @@ Status MemoryStore::UpdateKeys(
 
 Status MemoryStore::Delete(const std::vector<int64_t>& ids) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (int64_t id : ids) exchanges_.erase(id);
+  for (int64_t id : ids) {
+    auto it = exchanges_.find(id);
+    if (it == exchanges_.end()) continue;
+    stats_.bytes -= std::min(stats_.bytes, ExchangeBytes(it->second));
+    exchanges_.erase(it);
+  }
   return Status::Ok();
 }
 

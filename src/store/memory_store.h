@@ -6,7 +6,8 @@
 // as SQLite's AUTOINCREMENT gives them (one past the largest ever used, so
 // a deleted id is never given again), an exchange whose id is taken fails
 // and makes WriteHealth() report the failure until the next commit, and
-// the stored copy is the one Get() returns. Scan()'s summary "model" is the
+// the stored copy is the one Get() returns. Its writer_stats().bytes sums
+// ExchangeBytes() of what it holds. Scan()'s summary "model" is the
 // JSON request body's top-level "model" when it is a string, else "".
 //
 // Thread-safety: all methods are safe for concurrent use; "fn" of Scan()

@@ -7,6 +7,21 @@
 
 namespace rwd {
 
+uint64_t ExchangeBytes(const Exchange& e) {
+  // Per row: its id, the numbers and flags, SQLite's row and index
+  // headers, and the key again in two indexes.
+  uint64_t n = 160 + 2 * e.key_hex.size();
+  auto headers = [&n](const HeaderList& list) {
+    for (const auto& [name, value] : list) n += name.size() + value.size() + 4;
+  };
+  n += e.request.method.size() + 2 * e.request.path.size() +
+       e.request.query.size() + e.request.body.size() + e.error.size();
+  headers(e.request.headers);
+  headers(e.response.headers);
+  for (const Chunk& c : e.response.chunks) n += c.data.size() + 16;
+  return n;
+}
+
 Result<std::vector<StoredRequest>> Store::GetRequests(
     const std::vector<int64_t>& ids, size_t max_body) {
   std::vector<StoredRequest> out;

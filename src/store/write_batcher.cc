@@ -61,6 +61,13 @@ WriteBatcher::WriteBatcher(SQLite::Database* db, std::mutex* db_mu,
       next_checkpoint_at_(kCheckpointPages),
       restart_at_(kRestartPages) {
   insert_ = std::make_unique<SQLite::Statement>(*db_, kInsert);
+  page_count_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA page_count");
+  page_size_ = static_cast<uint64_t>(
+      db_->execAndGet("PRAGMA page_size").getInt64());
+  {
+    std::lock_guard<std::mutex> lock(*db_mu_);
+    stats_.bytes = DatabaseBytes();
+  }
   checkpoint_db_ = std::make_unique<SQLite::Database>(
       path_, SQLite::OPEN_READWRITE, busy_timeout_ms);
   // A connection learns the file is in WAL mode on its first read.
@@ -134,6 +141,7 @@ void WriteBatcher::Stop() {
   checkpoint_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
   insert_.reset();
+  page_count_.reset();
   checkpoint_db_.reset();
 }
 
@@ -181,6 +189,21 @@ void WriteBatcher::Insert(Exchange& e) {
   st.exec();
   // Nothing bound may outlive this call.
   st.clearBindings();
+}
+
+uint64_t WriteBatcher::DatabaseBytes() {
+  try {
+    page_count_->reset();
+    const uint64_t pages =
+        page_count_->executeStep()
+            ? static_cast<uint64_t>(page_count_->getColumn(0).getInt64())
+            : 0;
+    page_count_->reset();
+    return pages * page_size_;
+  } catch (const SQLite::Exception&) {
+    page_count_->tryReset();
+    return 0;
+  }
 }
 
 int WriteBatcher::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
@@ -252,6 +275,7 @@ void WriteBatcher::WriterLoop() {
     }
     Status status;
     std::vector<int64_t> ids;
+    uint64_t bytes = 0;
     std::lock_guard<std::mutex> transaction(*db_mu_);
     RestartLogIfLong();
     const auto commit_start = std::chrono::steady_clock::now();
@@ -262,6 +286,7 @@ void WriteBatcher::WriterLoop() {
         ids.push_back(db_->getLastInsertRowid());
       }
       t.commit();
+      bytes = DatabaseBytes();
     } catch (const SQLite::Exception& e) {
       status = Status::IOError(std::string("committing to ") + path_ + ": " +
                                e.what());
@@ -283,6 +308,7 @@ void WriteBatcher::WriterLoop() {
       if (status.ok()) {
         ++stats_.commits;
         stats_.written += batch.size();
+        if (bytes > 0) stats_.bytes = bytes;
       } else {
         ++stats_.failures;
       }

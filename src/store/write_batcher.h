@@ -76,12 +76,16 @@ class WriteBatcher {
   void CheckpointLoop();
   void WriterLoop();
   uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
+  // The database's size now, on "db" (under *db_mu_): pages × page size.
+  uint64_t DatabaseBytes();
 
   SQLite::Database* const db_;  // the writer's connection
   std::mutex* const db_mu_;
   const std::string path_;
   const size_t max_batch_;
   std::unique_ptr<SQLite::Statement> insert_;
+  std::unique_ptr<SQLite::Statement> page_count_;
+  uint64_t page_size_ = 0;
 
   std::mutex stop_mu_;  // one Stop() at a time
 

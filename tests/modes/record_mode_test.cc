@@ -30,13 +30,14 @@ struct RecordFixture {
   }
   explicit RecordFixture(CaptureRules capture)
       : RecordFixture({}, false, std::move(capture)) {}
-  // Serves "r" and, when it is recorded, finishes its exchange.
-  Answer ServeAndStore(const Request& r) {
+  // Serves "r" and, when it is recorded, finishes its exchange with
+  // "body".
+  Answer ServeAndStore(const Request& r, const std::string& body = "{}") {
     Answer a = Serve(r, 1'000'000);
     if (a.capture.on_done) {
       Exchange done = a.capture.base;
       done.response.status = 200;
-      done.response.chunks = {{10, "{}"}};
+      done.response.chunks = {{10, body}};
       a.capture.on_done(std::move(done));
     }
     return a;
@@ -253,6 +254,106 @@ TEST(RecordMode, MaxPerKeyCountsTheRecordingsAlreadyThere) {
   ASSERT_TRUE(f.mode->Start().ok());
   EXPECT_STREQ(f.ServeAndStore(r).outcome, "passthrough");
   EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":2})")).outcome, "record");
+}
+
+TEST(RecordMode, MaxExchangesFillsTheRecordingAndSaysSoOnce) {
+  CaptureRules rules;
+  rules.max_exchanges = 2;
+  RecordFixture f(rules);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_STREQ(
+        f.ServeAndStore(Post("/v1/x", "{\"q\":" + std::to_string(i) + "}"))
+            .outcome,
+        "record");
+  }
+  EXPECT_TRUE(f.counters.full.load());
+  for (int i = 2; i < 5; ++i) {
+    Answer a =
+        f.ServeAndStore(Post("/v1/x", "{\"q\":" + std::to_string(i) + "}"));
+    EXPECT_STREQ(a.outcome, "passthrough");
+    EXPECT_TRUE(a.relay);
+  }
+  EXPECT_EQ(f.store.Count().value(), 2);
+  EXPECT_EQ(f.NotRecorded(Skip::kFull), 3u);
+  EXPECT_EQ(f.counters.passthrough.load(), 3u);
+  ASSERT_EQ(f.events.errors.size(), 1u) << "said once";
+  EXPECT_NE(f.events.errors[0].find(
+                "the recording is full (--max-exchanges 2 reached)"),
+            std::string::npos)
+      << f.events.errors[0];
+}
+
+TEST(RecordMode, ExchangesOnTheirWayTakePlacesButFillNothingUntilStored) {
+  CaptureRules rules;
+  rules.max_exchanges = 1;
+  RecordFixture f(rules);
+  {
+    Answer first = f.Serve(Post("/v1/x", "{}"), 1'000'000);
+    EXPECT_STREQ(first.outcome, "record");
+    // Its place is taken while it is on its way.
+    EXPECT_STREQ(f.Serve(Post("/v1/y", "{}"), 1'000'000).outcome,
+                 "passthrough");
+    EXPECT_FALSE(f.counters.full.load());
+    // The backend failed: no exchange.
+  }
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/z", "{}")).outcome, "record");
+  EXPECT_TRUE(f.counters.full.load());
+  EXPECT_EQ(f.store.Count().value(), 1);
+}
+
+TEST(RecordMode, CapsCountWhatTheRecordingHoldsAlready) {
+  CaptureRules rules;
+  rules.max_exchanges = 2;
+  RecordFixture f(rules);
+  for (int i = 0; i < 2; ++i) {
+    f.store.Append(testing::Recorded(Post("/v1/x", "{}"), f.keys, 10, {20}));
+  }
+  ASSERT_TRUE(f.mode->Start().ok());
+  EXPECT_TRUE(f.counters.full.load());
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/new", "{}")).outcome, "passthrough");
+  ASSERT_EQ(f.events.errors.size(), 1u);
+  EXPECT_NE(f.events.errors[0].find("the recording holds 2 already"),
+            std::string::npos)
+      << f.events.errors[0];
+
+  CaptureRules bytes;
+  bytes.max_db_bytes = f.store.writer_stats().bytes;  // full already
+  RecordFixture g(bytes);
+  g.store.Append(testing::Recorded(Post("/v1/x", "{}"), g.keys, 10, {20}));
+  g.store.Append(testing::Recorded(Post("/v1/x", "{}"), g.keys, 10, {20}));
+  ASSERT_TRUE(g.mode->Start().ok());
+  EXPECT_TRUE(g.counters.full.load());
+  EXPECT_STREQ(g.ServeAndStore(Post("/v1/new", "{}")).outcome, "passthrough");
+}
+
+TEST(RecordMode, MaxDbBytesStoresNoExchangeThatWouldGoBeyondIt) {
+  CaptureRules rules;
+  const std::string answer(40'000, 'a');
+  RecordFixture probe;
+  probe.ServeAndStore(Post("/v1/x", R"({"q":0})"), answer);
+  const uint64_t one = probe.store.writer_stats().bytes;
+  ASSERT_GT(one, 40'000u);
+  // Room for two exchanges of that size (and a page of slack), not three.
+  rules.max_db_bytes = 2 * one + one / 2;
+  RecordFixture f(rules);
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":1})"), answer).outcome,
+               "record");
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":2})"), answer).outcome,
+               "record");
+  // Admitted (the recording is below the cap), then not stored: storing it
+  // would go beyond.
+  Answer third = f.ServeAndStore(Post("/v1/x", R"({"q":3})"), answer);
+  EXPECT_STREQ(third.outcome, "record");
+  EXPECT_EQ(f.store.Count().value(), 2);
+  EXPECT_TRUE(f.counters.full.load());
+  EXPECT_EQ(f.NotRecorded(Skip::kFull), 1u);
+  EXPECT_EQ(f.counters.recorded.load(), 2u);
+  EXPECT_STREQ(f.ServeAndStore(Post("/v1/x", R"({"q":4})"), answer).outcome,
+               "passthrough");
+  EXPECT_EQ(f.NotRecorded(Skip::kFull), 2u);
+  ASSERT_EQ(f.events.errors.size(), 1u);
+  EXPECT_NE(f.events.errors[0].find("--max-db-bytes"), std::string::npos);
+  EXPECT_LE(f.store.writer_stats().bytes, rules.max_db_bytes);
 }
 
 TEST(PassthroughMode, RelaysAndRecordsNothing) {
