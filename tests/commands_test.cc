@@ -180,6 +180,63 @@ TEST(Commands, JsonExportImportExportIsByteIdentical) {
   EXPECT_EQ(back->response.chunks[1].data, std::string("bin\0\xff", 5));
 }
 
+TEST(Commands, RewindsOwnTimeTravelsThroughExportImportAndShowSaysIt) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Exchange measured = Make(1);
+  measured.response.own_before_us = 210;
+  measured.response.own_after_us = 54;
+  a->Append(measured);
+  a->Append(Make(2));  // not known: an older recording's
+  ASSERT_TRUE(a->Flush().ok());
+  std::ostringstream first, err;
+  ASSERT_EQ(RunExport(a.get(), "json", first, err), kExitOk) << err.str();
+  EXPECT_NE(first.str().find("\"own_before_us\": 210"), std::string::npos)
+      << first.str();
+  EXPECT_NE(first.str().find("\"own_after_us\": 54"), std::string::npos);
+  // Written only when known.
+  const std::string text = first.str();
+  EXPECT_EQ(text.find("own_before_us"), text.rfind("own_before_us"));
+  auto b = OpenTestStore(dir.File("b.sqlite"));
+  std::istringstream in(first.str());
+  ASSERT_EQ(RunImport(b.get(), "json", in, false, err), kExitOk) << err.str();
+  EXPECT_EQ(b->Get(1)->response.own_before_us, 210);
+  EXPECT_EQ(b->Get(1)->response.own_after_us, 54);
+  EXPECT_EQ(b->Get(2)->response.own_before_us, -1);
+  EXPECT_EQ(b->Get(2)->response.own_after_us, -1);
+  std::ostringstream second;
+  ASSERT_EQ(RunExport(b.get(), "json", second, err), kExitOk);
+  EXPECT_EQ(first.str(), second.str());
+
+  std::ostringstream shown, unknown;
+  ASSERT_EQ(RunShow(b.get(), "1", false, shown, err), kExitOk);
+  EXPECT_NE(shown.str().find("rewind's own time: 0.21 ms before forwarding, "
+                             "0.05 ms after the last byte"),
+            std::string::npos)
+      << shown.str();
+  ASSERT_EQ(RunShow(b.get(), "2", false, unknown, err), kExitOk);
+  EXPECT_NE(unknown.str().find("rewind's own time: not known"),
+            std::string::npos)
+      << unknown.str();
+}
+
+// An export written before rewind measured its own time imports with it
+// not known.
+TEST(Commands, AnExportWithoutOwnTimeImportsItAsNotKnown) {
+  TempDir dir;
+  auto a = OpenTestStore(dir.File("a.sqlite"));
+  Fill(a.get(), 2);
+  std::ostringstream exported, err;
+  ASSERT_EQ(RunExport(a.get(), "json", exported, err), kExitOk);
+  ASSERT_EQ(exported.str().find("own_"), std::string::npos);
+  auto b = OpenTestStore(dir.File("b.sqlite"));
+  std::istringstream in(exported.str());
+  ASSERT_EQ(RunImport(b.get(), "json", in, false, err), kExitOk) << err.str();
+  EXPECT_EQ(b->Get(1)->response.own_before_us, -1);
+  EXPECT_EQ(b->Get(2)->response.own_after_us, -1);
+  EXPECT_EQ(b->Get(2)->response.chunks.size(), 3u);
+}
+
 TEST(Commands, ImportRefusesANewerSchemaAndOtherRulesWithoutRekey) {
   TempDir dir;
   auto a = OpenTestStore(dir.File("a.sqlite"));
@@ -354,7 +411,12 @@ TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
 TEST(Commands, HarExportImportsBackWithTheSameTimeline) {
   TempDir dir;
   auto a = OpenTestStore(dir.File("a.sqlite"));
-  Fill(a.get(), 4);
+  Fill(a.get(), 3);
+  Exchange measured = Make(3);
+  measured.response.own_before_us = 180;
+  measured.response.own_after_us = 40;
+  a->Append(measured);
+  ASSERT_TRUE(a->Flush().ok());
   std::ostringstream har, err;
   ASSERT_EQ(RunExport(a.get(), "har", har, err), kExitOk);
   rapidjson::Document d;
@@ -376,7 +438,11 @@ TEST(Commands, HarExportImportsBackWithTheSameTimeline) {
     ASSERT_EQ(x.response.chunks.size(), y.response.chunks.size());
     EXPECT_EQ(x.response.chunks[2].offset_us, y.response.chunks[2].offset_us);
     EXPECT_EQ(x.response.chunked, y.response.chunked);
+    EXPECT_EQ(x.response.own_before_us, y.response.own_before_us);
+    EXPECT_EQ(x.response.own_after_us, y.response.own_after_us);
   }
+  EXPECT_EQ(b->Get(4)->response.own_before_us, 180);
+  EXPECT_EQ(b->Get(1)->response.own_before_us, -1);
 }
 
 // A HAR written by a real browser (see tests/fixtures/README.md).

@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -583,6 +584,89 @@ Exchange KeyedPost(const Store& store, const std::string& path) {
   e.request.body = "{}";
   e.key_hex = Canonicalizer(store.rules()).Key(e.request).ToHex();
   return e;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Recording stores how much of each answer's time was rewind's own, and
+// "recorded-net" replays the rest: the backend's time alone.
+TEST(Streaming, RecordMeasuresItsOwnTimeAndRecordedNetReplaysTheBackendsAlone) {
+  constexpr auto kDelay = 30ms;
+  BackgroundServer backend;
+  backend.server().Post(
+      "/delayed", [&](const httplib::Request&, httplib::Response& res) {
+        std::this_thread::sleep_for(kDelay);
+        res.set_content("{\"text\":\"" + std::string(1000, 'x') + "\"}",
+                        "application/json");
+      });
+  backend.Start();
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  constexpr int kRequests = 5;
+  auto body = [](int i) { return "{\"n\":" + std::to_string(i) + "}"; };
+  {
+    InProcessRewind rec(RecordOptions(store.get(), backend.url()));
+    for (int i = 0; i < kRequests; ++i) {
+      Timed t = TimedPost(rec.port(), "/delayed", body(i));
+      ASSERT_EQ(t.body.size(), 1011u);
+    }
+  }
+  const int64_t delay_us = std::chrono::microseconds(kDelay).count();
+  for (int64_t id = 1; id <= kRequests; ++id) {
+    Result<Exchange> e = store->Get(id);
+    ASSERT_TRUE(e.ok());
+    const Response& r = e->response;
+    // Measured, and a small part of the answer's time: the backend's
+    // delay is in the offsets, not in rewind's share.
+    EXPECT_GT(r.own_before_us, 0) << id;
+    EXPECT_LT(r.own_before_us, delay_us) << id;
+    EXPECT_GE(r.own_after_us, 0) << id;
+    EXPECT_LT(r.own_after_us, delay_us) << id;
+    EXPECT_GE(r.headers_us - r.own_before_us, delay_us) << id;
+  }
+
+  InProcessRewind replay(ReplayOptions(store.get(), "recorded"));
+  std::vector<double> recorded, net;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kRequests; ++i) {
+      recorded.push_back(TimedPost(replay.port(), "/delayed", body(i)).first_ms);
+      net.push_back(TimedPost(replay.port(), "/delayed", body(i),
+                              {{"X-Rewind-Latency", "recorded-net"}})
+                        .first_ms);
+    }
+  }
+  // Still paced by the backend's time, and not later than "recorded"
+  // (which adds rewind's own); the machine is shared, so generously.
+  EXPECT_GE(Median(net), 29.0);
+  EXPECT_LE(Median(net), Median(recorded) + 2.0)
+      << "recorded-net " << Median(net) << " ms, recorded "
+      << Median(recorded) << " ms";
+}
+
+// recorded-net over real HTTP, on an exchange whose own time is large
+// enough to see through a loaded machine's jitter.
+TEST(Streaming, RecordedNetStartsEarlierByRewindsOwnTime) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange e = KeyedPost(*store, "/chat");
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "application/json"}};
+  e.response.headers_us = 200'000;
+  e.response.chunks = {{200'100, "{\"a\":1}"}};
+  e.response.own_before_us = 150'000;
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  InProcessRewind replay(ReplayOptions(store.get(), "recorded-net"));
+  Timed net = TimedPost(replay.port(), "/chat", "{}");
+  Timed recorded = TimedPost(replay.port(), "/chat", "{}",
+                             {{"X-Rewind-Latency", "recorded"}});
+  EXPECT_EQ(net.body, "{\"a\":1}");
+  EXPECT_EQ(recorded.body, net.body);
+  EXPECT_GE(net.first_ms, 49.0);
+  EXPECT_LT(net.first_ms, 150.0);
+  EXPECT_GE(recorded.first_ms, 199.0);
 }
 
 // With an injected clock the pacer's deadlines are exact: start + offset for

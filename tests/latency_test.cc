@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -28,6 +29,39 @@ TEST(LatencyModel, RecordedKeepsEveryOffset) {
   Schedule s = Model("recorded").Apply(Stream(), 1);
   EXPECT_EQ(s.headers_us, 2000);
   EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{50000, 60000, 85000}));
+}
+
+TEST(LatencyModel, RecordedNetTakesOutRewindsOwnTimeBeforeForwarding) {
+  Response r = Stream();
+  r.own_before_us = 1500;  // of the 2 ms to the headers, 1.5 were rewind's
+  r.own_after_us = 300;    // in no offset: nothing to take out
+  Schedule s = Model("recorded-net").Apply(r, 1);
+  EXPECT_EQ(s.headers_us, 500);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{48500, 58500, 83500}));
+  // "recorded" keeps it.
+  EXPECT_EQ(Model("recorded").Apply(r, 1).headers_us, 2000);
+}
+
+TEST(LatencyModel, RecordedNetNeverGoesBelowZeroAndKeepsTheOrder) {
+  Response r;
+  r.headers_us = 200;
+  r.chunks = {{250, "a"}, {900, "b"}, {900, "c"}, {5000, "d"}};
+  r.own_before_us = 800;  // more than the headers took: a clock's jitter
+  Schedule s = Model("recorded-net").Apply(r, 1);
+  EXPECT_EQ(s.headers_us, 0);
+  EXPECT_EQ(s.chunk_us, (std::vector<int64_t>{0, 100, 100, 4200}));
+  EXPECT_TRUE(std::is_sorted(s.chunk_us.begin(), s.chunk_us.end()));
+  EXPECT_LE(s.headers_us, s.chunk_us.front());
+}
+
+TEST(LatencyModel, RecordedNetOfARecordingWithoutOwnTimeIsRecorded) {
+  Response r = Stream();  // own_before_us -1: an older recording
+  Schedule net = Model("recorded-net").Apply(r, 1);
+  Schedule recorded = Model("recorded").Apply(r, 1);
+  EXPECT_EQ(net.headers_us, recorded.headers_us);
+  EXPECT_EQ(net.chunk_us, recorded.chunk_us);
+  EXPECT_EQ(Model("recorded-net").kind(), LatencyModel::Kind::kRecordedNet);
+  EXPECT_EQ(Model("recorded-net").ToString(), "recorded-net");
 }
 
 TEST(LatencyModel, ScaledMultipliesEveryOffset) {
@@ -150,13 +184,13 @@ TEST(LatencyModel, RejectsMalformedSpecs) {
        {"", "fast", "scaled:", "scaled:-1", "scaled:x", "fixed:", "fixed:-5",
         "uniform:5..1", "uniform:5", "normal:1", "normal:1,-2",
         "lognormal:0,1", "fixed:1,2;itl=3", "normal:1,1;gap=2", "nan",
-        "uniform:0..inf"}) {
+        "uniform:0..inf", "recorded-", "recorded-net:1", "net"}) {
     EXPECT_FALSE(LatencyModel::Parse(spec).ok()) << spec;
   }
 }
 
 TEST(LatencyModel, ToStringRoundTrips) {
-  for (const char* spec : {"recorded", "none", "empirical", "scaled:0.25", "fixed:100",
+  for (const char* spec : {"recorded", "recorded-net", "none", "empirical", "scaled:0.25", "fixed:100",
                            "uniform:10..50", "normal:100,20;itl=fixed:5"}) {
     EXPECT_EQ(Model(Model(spec).ToString()).ToString(), Model(spec).ToString());
   }

@@ -146,9 +146,11 @@ TEST(Store, UpgradesASchemaOneFileWhenOpenedForWriting) {
     store->Append(Sample(1));
     ASSERT_TRUE(store->Flush().ok());
   }
-  {  // What a version 1 file looks like: no covering index.
+  {  // What a version 1 file looks like: no covering index, no own time.
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("DROP INDEX exchanges_by_key_cover");
+    db.exec("ALTER TABLE exchanges DROP COLUMN own_before_us");
+    db.exec("ALTER TABLE exchanges DROP COLUMN own_after_us");
     db.exec("PRAGMA user_version = 1");
   }
   {  // Read-only: used as it is.
@@ -168,6 +170,97 @@ TEST(Store, UpgradesASchemaOneFileWhenOpenedForWriting) {
   EXPECT_EQ(after.execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
   EXPECT_TRUE(after.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = "
                                "'exchanges_by_key_cover'").getInt() == 1);
+}
+
+TEST(Store, RoundTripsRewindsOwnTimeAndKeepsUnknownAsUnknown) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Exchange measured = Sample(1);
+  measured.response.own_before_us = 210;
+  measured.response.own_after_us = 55;
+  Exchange unknown = Sample(2);  // -1, -1: imported without it
+  Exchange half = Sample(3);
+  half.response.own_before_us = 0;
+  ASSERT_TRUE(store->WaitCommitted(store->Append(measured)).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->Append(unknown)).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->Append(half)).ok());
+  EXPECT_EQ(store->Get(1)->response.own_before_us, 210);
+  EXPECT_EQ(store->Get(1)->response.own_after_us, 55);
+  EXPECT_EQ(store->Get(2)->response.own_before_us, -1);
+  EXPECT_EQ(store->Get(2)->response.own_after_us, -1);
+  EXPECT_EQ(store->Get(3)->response.own_before_us, 0);
+  EXPECT_EQ(store->Get(3)->response.own_after_us, -1);
+  store.reset();
+  SQLite::Database db(dir.File("r.sqlite"), SQLite::OPEN_READONLY);
+  EXPECT_TRUE(db.execAndGet("SELECT own_after_us FROM exchanges WHERE id = 2")
+                  .isNull());
+}
+
+TEST(Store, AppendRecordedAddsTheWaitForTheWriterAndAppendDoesNot) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("r.sqlite"));
+  Exchange live = Sample(1);
+  live.response.own_after_us = 40;
+  Exchange imported = Sample(2);
+  imported.response.own_after_us = 40;
+  Exchange unknown = Sample(3);  // not measured: stays so
+  ASSERT_TRUE(store->WaitCommitted(store->AppendRecorded(live)).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->Append(imported)).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->AppendRecorded(unknown)).ok());
+  EXPECT_GT(store->Get(1)->response.own_after_us, 40);  // waking the writer
+  EXPECT_LT(store->Get(1)->response.own_after_us, 10'000'000);
+  EXPECT_EQ(store->Get(2)->response.own_after_us, 40);
+  EXPECT_EQ(store->Get(3)->response.own_after_us, -1);
+}
+
+// A schema 2 file (before rewind's own time was stored): read as it is
+// read-only, its exchanges' own time not known; upgraded when opened for
+// writing, its rows kept, new ones with their own time.
+TEST(Store, ReadsASchemaTwoFileAndUpgradesItWhenOpenedForWriting) {
+  TempDir dir;
+  const std::string path = dir.File("r.sqlite");
+  {
+    auto store = OpenTestStore(path);
+    store->Append(Sample(1));
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("ALTER TABLE exchanges DROP COLUMN own_before_us");
+    db.exec("ALTER TABLE exchanges DROP COLUMN own_after_us");
+    db.exec("PRAGMA user_version = 2");
+    db.exec("PRAGMA journal_mode = DELETE");
+  }
+  const std::string bytes = ReadFile(path);
+  {
+    StoreOptions o;
+    o.path = path;
+    o.read_only = true;
+    auto ro = Store::Open(o);
+    ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+    Result<Exchange> e = ro.value()->Get(1);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ(e->request.query, "n=1");
+    EXPECT_EQ(e->response.chunks.size(), 3u);
+    EXPECT_EQ(e->response.own_before_us, -1);
+    EXPECT_EQ(e->response.own_after_us, -1);
+  }
+  EXPECT_EQ(ReadFile(path), bytes);  // reading changed nothing
+  {
+    auto store = OpenTestStore(path, false);
+    ASSERT_TRUE(store);
+    Exchange measured = Sample(2);
+    measured.response.own_before_us = 120;
+    measured.response.own_after_us = 30;
+    ASSERT_TRUE(store->WaitCommitted(store->Append(measured)).ok());
+    EXPECT_EQ(store->Get(1)->response.own_before_us, -1);
+    EXPECT_EQ(store->Get(1)->request.query, "n=1");
+    EXPECT_EQ(store->Get(2)->response.own_before_us, 120);
+    EXPECT_EQ(store->Get(2)->response.own_after_us, 30);
+  }
+  SQLite::Database after(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(after.execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
+  EXPECT_EQ(kSchemaVersion, 3);
 }
 
 TEST(Store, RefusesAnUnrelatedSqliteDatabase) {

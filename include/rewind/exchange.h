@@ -62,6 +62,22 @@ struct Response {
   bool chunked = false;     // sent with Transfer-Encoding: chunked
   int64_t headers_us = 0;   // offset at which the headers were ready
   std::vector<Chunk> chunks;
+  // rewind's own share of a recorded answer's time, measured by the
+  // rewind that recorded it; -1 when not known (recorded before rewind
+  // measured it, imported from HAR, synthesized).
+  //
+  //   own_before_us  from the request's receipt to the moment it was
+  //                  handed to the backend's connection (a connection
+  //                  set up first included): part of every offset above,
+  //                  which count from receipt. Latency "recorded-net"
+  //                  takes it out.
+  //   own_after_us   from the last byte from the backend to the exchange's
+  //                  row written by the store's writer: time the client
+  //                  waited for (its last bytes, and a Content-Length body
+  //                  of up to 256 KiB whole) that is in no offset above.
+  //                  The group commit that follows the row is not in it.
+  int64_t own_before_us = -1;
+  int64_t own_after_us = -1;
 
   // All chunk bytes concatenated.
   std::string Body() const;

@@ -6,6 +6,9 @@
 // then sends each part at start + offset, on absolute deadlines.
 //
 //   recorded                 as recorded (default)
+//   recorded-net             as recorded, less rewind's own time before the
+//                            request was forwarded when it was recorded
+//                            (Response::own_before_us): the backend's time
 //   scaled:K                 every offset × K (scaled:0.1 is ten times faster)
 //   none                     everything at once, same pieces
 //   fixed:TTFT[,ITL]         first byte at TTFT ms, then one piece every ITL ms
@@ -62,7 +65,14 @@ struct LatencySamples {
 
 class LatencyModel {
  public:
-  enum class Kind { kRecorded, kScaled, kNone, kSampled, kEmpirical };
+  enum class Kind {
+    kRecorded,
+    kRecordedNet,
+    kScaled,
+    kNone,
+    kSampled,
+    kEmpirical
+  };
 
   // Defaults to "recorded".
   LatencyModel() = default;

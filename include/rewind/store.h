@@ -40,9 +40,11 @@ namespace rwd {
 
 // The on-disk schema this build writes and reads. 2 added the covering
 // index exchanges_by_key_cover (replay start-up reads it instead of the
-// table); a version 1 file is upgraded when opened for writing and read
-// as it is otherwise.
-constexpr int kSchemaVersion = 2;
+// table); 3 the columns own_before_us and own_after_us (rewind's own time,
+// rewind/exchange.h: Response; NULL in rows recorded before). An older
+// file is upgraded when opened for writing and read as it is otherwise
+// (its exchanges' own times read as -1, not known).
+constexpr int kSchemaVersion = 3;
 
 struct StoreOptions {
   // Path of the SQLite file. Required.
@@ -157,6 +159,13 @@ class Store {
   // exchange whose id is not 0 keeps that id (imports preserve ids); the
   // commit fails if it is taken.
   virtual std::shared_ptr<Ticket> Append(Exchange exchange) = 0;
+  // As Append, for an exchange recorded live, whose response.own_after_us
+  // was measured up to this call: the store adds the time it waits for
+  // the writer to take it (when it is >= 0). Append() keeps the value as
+  // given (an import).
+  virtual std::shared_ptr<Ticket> AppendRecorded(Exchange exchange) {
+    return Append(std::move(exchange));
+  }
   // Blocks until the ticket's exchange is committed; returns its id, or the
   // error that made the commit fail.
   virtual Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>&) = 0;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/formats.h"
@@ -184,6 +185,14 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
       e.complete = (*ours)["complete"].GetBool();
     }
     e.error = StringMember(*ours, "error");
+    // rewind's own time, when the exporting rewind knew it.
+    for (auto [name, us] : {std::pair{"own_before_us", &e.response.own_before_us},
+                            std::pair{"own_after_us", &e.response.own_after_us}}) {
+      if (ours->HasMember(name) && (*ours)[name].IsInt64() &&
+          (*ours)[name].GetInt64() >= 0) {
+        *us = (*ours)[name].GetInt64();
+      }
+    }
   } else if (!body.empty()) {
     e.response.chunks.push_back(
         {static_cast<int64_t>((wait_ms + receive_ms) * 1000), body});
@@ -394,6 +403,14 @@ int WriteHarExport(Store* store, std::ostream& out, std::ostream& err) {
     w.Bool(e.complete);
     w.Key("error");
     Str(&w, e.error);
+    if (e.response.own_before_us >= 0) {
+      w.Key("own_before_us");
+      w.Int64(e.response.own_before_us);
+    }
+    if (e.response.own_after_us >= 0) {
+      w.Key("own_after_us");
+      w.Int64(e.response.own_after_us);
+    }
     w.Key("chunks");
     w.StartArray();
     for (const Chunk& c : e.response.chunks) {

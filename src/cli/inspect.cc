@@ -105,6 +105,26 @@ std::string Printable(const std::string& bytes) {
   return out;
 }
 
+// rewind's own share of the recorded time (rewind/exchange.h: Response).
+std::string OwnTimeLine(const Response& r) {
+  auto ms = [](int64_t us) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(2) << static_cast<double>(us) / 1000.0;
+    return out.str();
+  };
+  if (r.own_before_us < 0 && r.own_after_us < 0) {
+    return "rewind's own time: not known (recorded by an older rewind, or "
+           "imported without it)";
+  }
+  std::string line = "rewind's own time: ";
+  line += r.own_before_us < 0 ? std::string("not known")
+                              : ms(r.own_before_us) + " ms";
+  line += " before forwarding, ";
+  line += r.own_after_us < 0 ? std::string("not known")
+                             : ms(r.own_after_us) + " ms";
+  return line + " after the last byte";
+}
+
 double Percentile(std::vector<int64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -276,6 +296,7 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
       << res.chunks.size() << " chunk" << (res.chunks.size() == 1 ? "" : "s")
       << ", " << res.Body().size() << " bytes, "
       << (res.chunked ? "chunked" : "Content-Length") << "\n";
+  out << "  " << OwnTimeLine(res) << "\n";
   for (const auto& [n, v] : res.headers) out << "  " << n << ": " << v << "\n";
   out << "\n";
   const std::string body = res.Body();

@@ -70,16 +70,42 @@ struct JsonRequest {
   }
 };
 
+// rewind's own time (own_after_us, own_before_us) is written only when
+// known, and optional when read: a file written before it was measured
+// lacks it, and an older rewind reading a newer file passes over it.
 struct JsonResponse {
   bool chunked = false;
   std::vector<JsonChunk> chunks;
   std::vector<std::string> headers;
   int64_t headers_us = 0;
+  int64_t own_after_us = -1;
+  int64_t own_before_us = -1;
   int status = 0;
   template <class A>
-  void serialize(A& a) {
+  void save(A& a) const {
+    a(CEREAL_NVP(chunked), CEREAL_NVP(chunks), CEREAL_NVP(headers),
+      CEREAL_NVP(headers_us));
+    if (own_after_us >= 0) a(CEREAL_NVP(own_after_us));
+    if (own_before_us >= 0) a(CEREAL_NVP(own_before_us));
+    a(CEREAL_NVP(status));
+  }
+  // cereal finds members by name and throws on a missing one before
+  // moving on (see JsonRules::load).
+  template <class A>
+  void load(A& a) {
     a(CEREAL_NVP(chunked), CEREAL_NVP(chunks), CEREAL_NVP(headers),
       CEREAL_NVP(headers_us), CEREAL_NVP(status));
+    auto optional = [&a](const char* name, int64_t* us) {
+      try {
+        a(cereal::make_nvp(name, *us));
+      } catch (const cereal::Exception&) {
+        *us = -1;
+      }
+    };
+    optional("own_after_us", &own_after_us);
+    optional("own_before_us", &own_before_us);
+    if (own_after_us < -1) own_after_us = -1;
+    if (own_before_us < -1) own_before_us = -1;
   }
 };
 
@@ -185,6 +211,8 @@ JsonExchange ToJson(const Exchange& e) {
   }
   j.response.headers = HeaderLines(e.response.headers);
   j.response.headers_us = e.response.headers_us;
+  j.response.own_after_us = e.response.own_after_us;
+  j.response.own_before_us = e.response.own_before_us;
   j.response.status = e.response.status;
   j.started_at_us = e.started_at_us;
   return j;
@@ -216,6 +244,8 @@ Result<Exchange> FromJson(const JsonExchange& j) {
   if (!sh.ok()) return sh.status();
   e.response.headers = sh.value();
   e.response.headers_us = j.response.headers_us;
+  e.response.own_after_us = j.response.own_after_us;
+  e.response.own_before_us = j.response.own_before_us;
   e.response.status = j.response.status;
   e.started_at_us = j.started_at_us;
   return e;

@@ -750,7 +750,9 @@ Command AddReplayCommand(CLI::App& app) {
   AddCommonFlags(replay, f.get(), ServerMode::kReplay);
   replay
       ->add_option("--latency", f->latency,
-                   "recorded | scaled:K | none | fixed:TTFT[,ITL] | "
+                   "recorded | recorded-net (as recorded, less rewind's own "
+                   "time before forwarding: the backend's alone) | scaled:K | "
+                   "none | fixed:TTFT[,ITL] | "
                    "uniform:MIN..MAX | normal:MEAN,SD | lognormal:MEDIAN,SIGMA "
                    "(ms; add ;itl=DIST for random gaps) | empirical (drawn "
                    "from this endpoint's recordings). A request may "

@@ -136,6 +136,10 @@ struct Forwarder::Call {
   bool head_too_large = false;  // more than kMaxForwardedHead to send
   std::string request_body;  // curl reads it in place
   bool running = false;      // the easy handle is on the multi handle
+  // When the request was handed to the backend's connection (curl's
+  // pre-request callback: connected, about to write it), from receipt;
+  // -1 until then.
+  int64_t sent_us = -1;
 
   // What the backend has sent.
   int status = 0;
@@ -208,6 +212,12 @@ struct Forwarder::Call {
     return 0;
   }
 
+  static int OnPrereq(void* self, char*, char*, int, int) {
+    auto* call = static_cast<Call*>(self);
+    call->sent_us = call->Now();
+    return CURL_PREREQFUNC_OK;
+  }
+
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
     static_cast<Call*>(self)->last_progress_ms = SteadyMs();
     static_cast<Call*>(self)->Header(std::string_view(data, size * n));
@@ -278,6 +288,8 @@ struct Forwarder::Call {
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &Call::OnProgress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, this);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &Call::OnPrereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, this);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Call::OnHeader);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Call::OnBody);
@@ -408,6 +420,7 @@ struct Forwarder::Call {
     e.response.headers = headers;
     e.response.chunked = !content_length.has_value();
     e.response.headers_us = headers_us;
+    e.response.own_before_us = std::max<int64_t>(0, sent_us);
     // The store takes the written pieces; the ones still to be written are
     // copied, or taken too when nothing will write them.
     e.response.chunks.reserve(chunks.size());

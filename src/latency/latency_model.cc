@@ -119,6 +119,10 @@ std::string Distribution::ToString() const {
 Result<LatencyModel> LatencyModel::Parse(const std::string& spec) {
   LatencyModel m;
   if (spec == "recorded") return m;
+  if (spec == "recorded-net") {
+    m.kind_ = Kind::kRecordedNet;
+    return m;
+  }
   if (spec == "none") {
     m.kind_ = Kind::kNone;
     return m;
@@ -161,7 +165,7 @@ Result<LatencyModel> LatencyModel::Parse(const std::string& spec) {
   } else if (ttft.find(':') == std::string::npos) {
     return Status::InvalidArgument(
         "unknown latency model \"" + spec +
-        "\": use recorded, scaled:K, none, fixed:TTFT[,ITL], "
+        "\": use recorded, recorded-net, scaled:K, none, fixed:TTFT[,ITL], "
         "uniform:MIN..MAX, normal:MEAN,SD, lognormal:MEDIAN,SIGMA or "
         "empirical");
   }
@@ -200,6 +204,17 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
       }
       return s;
     }
+    case Kind::kRecordedNet: {
+      // Every offset less rewind's own time before forwarding (not known:
+      // none), never below 0; one shift for all keeps their order.
+      const int64_t own = std::max<int64_t>(0, recorded.own_before_us);
+      auto net = [own](int64_t us) { return std::max<int64_t>(0, us - own); };
+      s.headers_us = net(recorded.headers_us);
+      for (size_t i = 0; i < n; ++i) {
+        s.chunk_us[i] = net(recorded.chunks[i].offset_us);
+      }
+      return s;
+    }
     case Kind::kNone:
       return s;
     case Kind::kSampled:
@@ -233,6 +248,7 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
 std::string LatencyModel::ToString() const {
   switch (kind_) {
     case Kind::kRecorded: return "recorded";
+    case Kind::kRecordedNet: return "recorded-net";
     case Kind::kNone: return "none";
     case Kind::kEmpirical: return "empirical";
     case Kind::kScaled: return "scaled:" + Format(scale_);

@@ -320,6 +320,9 @@ Result<Response> StreamToCompletion(const Response& stream, bool chat) {
   out.chunked = false;
   out.headers_us = stream.TotalMicros();
   out.chunks = {{out.headers_us, Text(b)}};
+  // Its offsets count from the same receipt as the stream's.
+  out.own_before_us = stream.own_before_us;
+  out.own_after_us = stream.own_after_us;
   return out;
 }
 
@@ -502,6 +505,9 @@ Result<Response> CompletionToStream(const Response& completion, bool chat,
   out.headers = Headers(completion, "text/event-stream", true);
   out.chunked = true;
   out.headers_us = when(0);
+  // Its offsets count from the same receipt as the completion's.
+  out.own_before_us = completion.own_before_us;
+  out.own_after_us = completion.own_after_us;
   for (size_t j = 0; j < steps; ++j) {
     for (const Plan& p : plans) {
       if (j >= p.deltas.size()) continue;

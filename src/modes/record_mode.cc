@@ -109,7 +109,7 @@ Answer RecordMode::Serve(const Call& call) {
   base.started_at_us = clock_->WallMicros();
   base.arrival_offset_us = call.received_us - options_.session_start_us;
   answer.capture.on_done = [this, key = call.key, method = request.method,
-                            path = request.path,
+                            path = request.path, received = call.received_us,
                             admission = std::move(admission)](Exchange&& e) {
     e.response.headers = Redact(e.response.headers, options_.redact_headers);
     if (options_.scrubber &&
@@ -125,7 +125,12 @@ Answer RecordMode::Serve(const Call& call) {
       Skipped(Skip::kFull);
       return;
     }
-    Result<int64_t> id = store_->WaitCommitted(store_->Append(std::move(e)));
+    // rewind's own time since the backend's last byte, so far: the store's
+    // writer adds its queue's.
+    e.response.own_after_us = std::max<int64_t>(
+        0, clock_->NowMicros() - received - e.response.TotalMicros());
+    Result<int64_t> id =
+        store_->WaitCommitted(store_->AppendRecorded(std::move(e)));
     if (!id.ok()) {
       counters_->errors++;
       events_->Error("exchange not recorded: " + id.status().ToString());

@@ -6,6 +6,11 @@
 namespace rwd {
 namespace {
 
+// own_before_us and own_after_us (schema 3): the time rewind itself took
+// (rewind/exchange.h: Response), from receipt to the request handed to the
+// backend and from the answer's last byte to the row written; NULL: not
+// measured. (No SQL comment beside them: SQLite's DROP COLUMN, which a
+// test uses to make an older file, trips on one after the last column.)
 constexpr const char* kSchema = R"sql(
 CREATE TABLE meta (
   name  TEXT PRIMARY KEY,
@@ -29,9 +34,18 @@ CREATE TABLE exchanges (
   started_at_us     INTEGER NOT NULL,  -- wall clock, Unix microseconds
   arrival_offset_us INTEGER NOT NULL,  -- since the recording session began
   complete          INTEGER NOT NULL,
-  error             TEXT    NOT NULL
+  error             TEXT    NOT NULL,
+  own_before_us     INTEGER,
+  own_after_us      INTEGER
 );
 CREATE INDEX exchanges_by_key ON exchanges (request_key);
+)sql";
+
+// Schema 3: rewind's own time per exchange. Adding a column with no
+// default rewrites nothing: older rows read it as NULL.
+constexpr const char* kOwnTimeColumns = R"sql(
+ALTER TABLE exchanges ADD COLUMN own_before_us INTEGER;
+ALTER TABLE exchanges ADD COLUMN own_after_us INTEGER;
 )sql";
 
 // Schema 2: what a replay index reads, in an index it can scan alone.
@@ -114,10 +128,22 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
         db->exec("PRAGMA user_version = 2");
         t.commit();
       }
+      if (version < 3) {
+        SQLite::Transaction t(*db);
+        db->exec(kOwnTimeColumns);
+        db->exec("PRAGMA user_version = 3");
+        t.commit();
+      }
     }
   }
   if (!options.read_only) db->exec("PRAGMA synchronous=NORMAL");
   return Status::Ok();
+}
+
+bool HasOwnTimeColumns(SQLite::Database* db) {
+  return db->execAndGet("SELECT count(*) FROM pragma_table_info('exchanges') "
+                        "WHERE name IN ('own_before_us', 'own_after_us')")
+             .getInt() == 2;
 }
 
 void WriteKeyRules(SQLite::Database* db, const KeyRules& rules) {

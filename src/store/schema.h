@@ -27,6 +27,10 @@ namespace rwd {
 Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
                            KeyRules* rules);
 
+// Whether the exchanges table has schema 3's own-time columns (a file of
+// an older schema opened read-only has not). Throws SQLite::Exception.
+bool HasOwnTimeColumns(SQLite::Database* db);
+
 // Stores "rules" as the recording's key rules, and the canonicalizer that
 // makes keys under them (Canonicalizer::NameFor) as the one its keys were
 // made with. Throws

@@ -23,12 +23,22 @@ namespace rwd {
 
 namespace {
 
-constexpr const char* kSelect = R"sql(
+// One exchange. A file of a schema before 3, read as it is, has no
+// own-time columns: they read as NULL (not known).
+std::string SelectOne(bool own_time_columns) {
+  return std::string(R"sql(
 SELECT id, request_key, method, path, query, request_headers, request_body,
   status, response_headers, chunked, headers_us, timeline, response_body,
-  started_at_us, arrival_offset_us, complete, error
-FROM exchanges WHERE id = ?
-)sql";
+  started_at_us, arrival_offset_us, complete, error, )sql") +
+         (own_time_columns ? "own_before_us, own_after_us"
+                           : "NULL, NULL") +
+         "\nFROM exchanges WHERE id = ?";
+}
+
+// A nullable own-time column: -1 for NULL (not known).
+int64_t OwnTime(const SQLite::Column& c) {
+  return c.isNull() ? -1 : c.getInt64();
+}
 
 class SqliteStore final : public Store {
  public:
@@ -70,6 +80,7 @@ class SqliteStore final : public Store {
                                                options_.busy_timeout_ms);
       Status s = CheckOrCreateSchema(db_.get(), options_, &rules_);
       if (!s.ok()) return s;
+      select_ = SelectOne(HasOwnTimeColumns(db_.get()));
       if (!options_.read_only) {
         writer_ = std::make_unique<WriteBatcher>(
             db_.get(), &maintenance_mu_, options_.path, options_.max_batch,
@@ -124,11 +135,11 @@ class SqliteStore final : public Store {
   const KeyRules& rules() const override { return rules_; }
 
   std::shared_ptr<Ticket> Append(Exchange exchange) override {
-    if (writer_) return writer_->Append(std::move(exchange));
-    auto ticket = std::make_shared<Ticket>();
-    ticket->done = true;
-    ticket->status = Status::IOError("recording is not open for writing");
-    return ticket;
+    return AppendTo(std::move(exchange), /*recorded=*/false);
+  }
+
+  std::shared_ptr<Ticket> AppendRecorded(Exchange exchange) override {
+    return AppendTo(std::move(exchange), /*recorded=*/true);
   }
 
   Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>& t) override {
@@ -177,6 +188,8 @@ class SqliteStore final : public Store {
       e.arrival_offset_us = st.getColumn(14).getInt64();
       e.complete = st.getColumn(15).getInt() != 0;
       e.error = st.getColumn(16).getString();
+      e.response.own_before_us = OwnTime(st.getColumn(17));
+      e.response.own_after_us = OwnTime(st.getColumn(18));
       st.reset();
       if (!s.ok()) {
         return Status::Corruption("exchange " + std::to_string(id) + ": " +
@@ -345,6 +358,15 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // Append() and AppendRecorded().
+  std::shared_ptr<Ticket> AppendTo(Exchange exchange, bool recorded) {
+    if (writer_) return writer_->Append(std::move(exchange), recorded);
+    auto ticket = std::make_shared<Ticket>();
+    ticket->done = true;
+    ticket->status = Status::IOError("recording is not open for writing");
+    return ticket;
+  }
+
   // Runs "body" in one transaction on the writer's connection, after
   // everything queued is committed.
   template <typename Fn>
@@ -390,7 +412,7 @@ class SqliteStore final : public Store {
                 (store_->state_.immutable ? SQLite::OPEN_URI : 0),
             store_->options_.busy_timeout_ms);
         reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
-                                                             kSelect);
+                                                             store_->select_);
       }
     }
     ~ReadConnection() {
@@ -411,6 +433,7 @@ class SqliteStore final : public Store {
 
   const StoreOptions options_;
   KeyRules rules_;
+  std::string select_;  // one exchange by id (SelectOne), set by Init()
   FileState state_;       // for a read-only open; .immutable: opened so
   bool settled_ = false;  // guarded by maintenance_mu_
   std::unique_ptr<SQLite::Database> db_;  // the writer's connection

@@ -19,8 +19,8 @@ constexpr const char* kInsert = R"sql(
 INSERT INTO exchanges (request_key, method, path, query, request_headers,
   request_body, status, response_headers, chunked, headers_us, total_us,
   timeline, response_body, started_at_us, arrival_offset_us, complete, error,
-  id)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+  id, own_before_us, own_after_us)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 )sql";
 
 // A response body at least this long has its pieces freed as they are
@@ -84,7 +84,8 @@ WriteBatcher::~WriteBatcher() {
   sqlite3_wal_hook(db_->getHandle(), nullptr, nullptr);
 }
 
-std::shared_ptr<Store::Ticket> WriteBatcher::Append(Exchange exchange) {
+std::shared_ptr<Store::Ticket> WriteBatcher::Append(Exchange exchange,
+                                                   bool recorded) {
   auto ticket = std::make_shared<Store::Ticket>();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -93,7 +94,9 @@ std::shared_ptr<Store::Ticket> WriteBatcher::Append(Exchange exchange) {
       ticket->status = Status::IOError("recording is not open for writing");
       return ticket;
     }
-    queue_.push_back(Pending{std::move(exchange), ticket});
+    queue_.push_back(Pending{std::move(exchange), ticket, recorded,
+                             recorded ? std::chrono::steady_clock::now()
+                                      : std::chrono::steady_clock::time_point()});
   }
   work_cv_.notify_one();
   return ticket;
@@ -186,6 +189,16 @@ void WriteBatcher::Insert(Exchange& e) {
   } else {
     st.bind(18);  // NULL: the next id
   }
+  // NULL: not known.
+  auto bind_own = [&st](int index, int64_t us) {
+    if (us >= 0) {
+      st.bind(index, static_cast<int64_t>(us));
+    } else {
+      st.bind(index);
+    }
+  };
+  bind_own(19, e.response.own_before_us);
+  bind_own(20, e.response.own_after_us);
   st.exec();
   // Nothing bound may outlive this call.
   st.clearBindings();
@@ -282,6 +295,12 @@ void WriteBatcher::WriterLoop() {
     try {
       SQLite::Transaction t(*db_);
       for (Pending& p : batch) {
+        int64_t& after = p.exchange.response.own_after_us;
+        if (p.recorded && after >= 0) {
+          after += std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - p.queued)
+                       .count();
+        }
         Insert(p.exchange);
         ids.push_back(db_->getLastInsertRowid());
       }

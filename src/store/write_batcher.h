@@ -14,6 +14,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -45,9 +46,11 @@ class WriteBatcher {
   WriteBatcher(const WriteBatcher&) = delete;
   WriteBatcher& operator=(const WriteBatcher&) = delete;
 
-  // As Store::Append and the rest: queues, waits for one, waits for all,
-  // the last commit's result, and what the writer has done.
-  std::shared_ptr<Store::Ticket> Append(Exchange exchange);
+  // As Store::Append (Store::AppendRecorded when "recorded") and the rest:
+  // queues, waits for one, waits for all, the last commit's result, and
+  // what the writer has done.
+  std::shared_ptr<Store::Ticket> Append(Exchange exchange,
+                                        bool recorded = false);
   Result<int64_t> WaitCommitted(const std::shared_ptr<Store::Ticket>& ticket);
   Status Flush();
   Status WriteHealth() const;
@@ -62,6 +65,10 @@ class WriteBatcher {
   struct Pending {
     Exchange exchange;
     std::shared_ptr<Store::Ticket> ticket;
+    // Recorded live: the time it waits in the queue is rewind's own too
+    // (added to exchange.response.own_after_us when the row is written).
+    bool recorded = false;
+    std::chrono::steady_clock::time_point queued;
   };
 
   // Inserts "e". Its response chunks are emptied: their bytes move into

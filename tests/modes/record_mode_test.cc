@@ -83,6 +83,22 @@ TEST(RecordMode, RelaysWithTheRequestAsItIsStored) {
   EXPECT_EQ(a.capture.max_bytes, 1000u);
 }
 
+TEST(RecordMode, StoresItsOwnTimeAfterTheBackendsLastByte) {
+  RecordFixture f;  // the clock stands at 5 s
+  const Request r = Post("/v1/chat/completions", R"({"model":"m"})");
+  Answer a = f.Serve(r, 4'990'000);  // received 10 ms ago
+  Exchange done = a.capture.base;
+  done.response.status = 200;
+  done.response.headers_us = 6'000;
+  done.response.chunks = {{9'700, "{}"}};  // the last byte 0.3 ms ago
+  done.response.own_before_us = 250;       // the forwarder's measure
+  a.capture.on_done(std::move(done));
+  Result<Exchange> stored = f.store.Get(1);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->response.own_after_us, 300);
+  EXPECT_EQ(stored->response.own_before_us, 250);
+}
+
 TEST(RecordMode, TheFinishedExchangeIsStoredRedactedAndIndexed) {
   RecordFixture f({}, /*with_index=*/true);
   const Request r = Post("/v1/chat/completions", R"({"model":"m"})", kHeaders);

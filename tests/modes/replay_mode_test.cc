@@ -99,6 +99,24 @@ TEST(ReplayMode, ARequestAsksForItsOwnLatencyOrGetsA400) {
             std::string::npos);
 }
 
+TEST(ReplayMode, RecordedNetByTheServerOrByARequestTakesOutRewindsOwnTime) {
+  Exchange e = Recorded(kHello, ReplayFixture().keys, 1'000, {2'000, 5'000});
+  e.response.own_before_us = 400;
+  for (bool by_header : {false, true}) {
+    ReplayFixture f(by_header ? "recorded" : "recorded-net");
+    f.Add(e);
+    Request r = kHello;
+    if (by_header) r.headers.emplace_back("X-Rewind-Latency", "recorded-net");
+    Answer a = f.Serve(r);
+    EXPECT_STREQ(a.outcome, "hit");
+    EXPECT_EQ(a.timeline.at.headers_us, 600) << by_header;
+    EXPECT_EQ(a.timeline.at.chunk_us, (std::vector<int64_t>{1'600, 4'600}))
+        << by_header;
+    // Without the header the server's model holds.
+    EXPECT_EQ(f.Serve(kHello).timeline.at.headers_us, by_header ? 1'000 : 600);
+  }
+}
+
 TEST(ReplayMode, RepeatsFollowThePolicyAndResetRestartsThem) {
   ReplayFixture f;
   f.Add(Recorded(kHello, f.keys, 1'000, {1'000}));
