@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <thread>
 
+#include "rewind/clock.h"
 #include "rewind/latency.h"
 
 namespace rwd {
@@ -195,6 +198,21 @@ TEST(LatencyModel, ToStringRoundTrips) {
     EXPECT_EQ(Model(Model(spec).ToString()).ToString(), Model(spec).ToString());
   }
   EXPECT_EQ(Model("fixed:100,20").ToString(), "fixed:100;itl=fixed:20");
+}
+
+// Linux ends a timed sleep up to the thread's timer slack late (50 µs by
+// default): a thread that paces answers asks for none.
+TEST(SystemClock, APacingThreadSleepsWithoutTimerSlack) {
+  int before = -1, after = -1;
+  std::thread pacer([&] {
+    before = prctl(PR_GET_TIMERSLACK);
+    Clock* clock = SystemClock();
+    clock->SleepUntil(clock->NowMicros() + 200);
+    after = prctl(PR_GET_TIMERSLACK);
+  });
+  pacer.join();
+  EXPECT_GT(before, 1);  // a new thread's default
+  EXPECT_EQ(after, 1);
 }
 
 }  // namespace
