@@ -1,12 +1,15 @@
 // Capturing long-running traffic over real HTTP: what record stores
-// (--sample, --record-path, --skip-path, --max-per-key), its counters in
-// /__rewind/stats and /metrics, and the flags' usage errors.
+// (--sample, --record-path, --skip-path, --max-per-key), its caps
+// (--max-exchanges, --max-db-bytes) and rotation (--rotate-every), its
+// counters in /__rewind/stats, /__rewind/health and /metrics, and the
+// flags' usage errors.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <mutex>
@@ -17,6 +20,7 @@
 
 #include "rewind/server.h"
 #include "rewind/store.h"
+#include "store/rotating_store.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -25,6 +29,7 @@ namespace {
 using testing::BackgroundServer;
 using testing::InProcessRewind;
 using testing::OpenTestStore;
+using testing::RewindProcess;
 using testing::RunRewind;
 using testing::TempDir;
 
@@ -368,6 +373,98 @@ TEST(Capture, MaxDbBytesCountsTheFileItAppendsTo) {
   EXPECT_EQ(backend.calls.load(), 40 + 3 + 80);
 }
 
+TEST(Capture, RotationUnderConcurrentLoadLosesNoRequestAndMergeGetsAll) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  const std::string err = dir.File("stderr.txt");
+  const int threads = 8;
+  std::atomic<int> sent{0};
+  std::atomic<int> recorded{0};
+  std::atomic<int> failures{0};
+  std::atomic<bool> enough{false};
+  {
+    RewindProcess rec(
+        {"record", "--backend", backend.url(), "--db", db, "--listen",
+         "127.0.0.1:0", "--rotate-every", "64K", "--quiet"},
+        err);
+    ASSERT_GT(rec.port(), 0) << rec.first_line();
+    auto send = [&](httplib::Client& c, int n) {
+      sent++;
+      const std::string id = std::to_string(n);
+      auto r =
+          c.Post("/v1/chat/completions",
+                 "{\"n\":" + id + ",\"pad\":\"" + std::string(600, 'p') + "\"}",
+                 "application/json");
+      if (!r || r->status != 200 ||
+          r->body.find("\"n\":" + id + ",") == std::string::npos) {
+        failures++;
+      } else if (r->get_header_value("X-Rewind") == "record") {
+        recorded++;
+      }
+    };
+    // 8 clients at once, at least 50 requests each, and on until three
+    // rotations happened under the load (at most 500 each).
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        httplib::Client c("127.0.0.1", rec.port());
+        c.set_read_timeout(30, 0);
+        for (int i = 0; i < 500 && (i < 50 || !enough); ++i) {
+          send(c, t * 1000 + i);
+        }
+      });
+    }
+    const std::string third = "recording into " + RotatedPath(db, 4);
+    for (int i = 0; i < 2000 && !enough; ++i) {
+      enough = testing::ReadFile(err).find(third) != std::string::npos;
+      if (!enough) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (std::thread& th : pool) th.join();
+    EXPECT_TRUE(enough.load()) << "fewer than three rotations\n"
+                               << testing::ReadFile(err);
+    // One more, so that the last file holds one (a file given nothing is
+    // removed at the end).
+    httplib::Client c("127.0.0.1", rec.port());
+    send(c, 99999);
+    rec.Signal(SIGTERM);
+    EXPECT_EQ(rec.Wait(), 0);
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(sent.load(), threads * 50);
+  EXPECT_EQ(recorded.load(), sent.load());
+  std::vector<std::string> files = {db};
+  for (int n = 2; std::filesystem::exists(RotatedPath(db, n)); ++n) {
+    files.push_back(RotatedPath(db, n));
+  }
+  EXPECT_GE(files.size(), 4u);
+  int64_t sum = 0;
+  std::string inputs;
+  for (const std::string& f : files) {
+    EXPECT_FALSE(std::filesystem::exists(f + "-wal")) << f << " not settled";
+    sum += CountExchanges(f);
+    inputs += " " + f;
+  }
+  EXPECT_EQ(sum, sent.load()) << "across " << files.size() << " files";
+  const std::string log = testing::ReadFile(err);
+  EXPECT_NE(log.find("rotated: " + db + " is closed; recording into " +
+                     RotatedPath(db, 2)),
+            std::string::npos)
+      << log;
+
+  const std::string all = dir.File("all.sqlite");
+  std::string out;
+  ASSERT_EQ(RunRewind("merge --db " + all + inputs, &out), 0) << out;
+  EXPECT_EQ(CountExchanges(all), sent.load());
+  SQLite::Database merged(all, SQLite::OPEN_READONLY);
+  EXPECT_EQ(merged
+                .execAndGet("SELECT count(DISTINCT CAST(request_body AS TEXT)) "
+                            "FROM exchanges")
+                .getInt64(),
+            sent.load());
+  EXPECT_EQ(RunRewind("verify --db " + all, &out), 0) << out;
+}
+
 TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
@@ -392,6 +489,10 @@ TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
            {record + " --max-db-bytes -5M", "--max-db-bytes"},
            {"replay --db " + db + " --max-exchanges 5",
             "apply to record and to replay --on-miss record"},
+           {record + " --rotate-every 1000", "give a unit"},
+           {record + " --rotate-every 0s", "--rotate-every"},
+           {record + " --rotate-every 5x", "--rotate-every"},
+           {"replay --db " + db + " --rotate-every 1h", "--rotate-every"},
            {"replay --db " + db + " --sample 0.5",
             "apply to record and to replay --on-miss record"},
        }) {
@@ -411,6 +512,9 @@ TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
   EXPECT_NE(out.find("\"max_exchanges\":7"), std::string::npos) << out;
   ASSERT_EQ(RunRewind(record + " --max-db-bytes 2G --print-config", &out), 0);
   EXPECT_NE(out.find("\"max_db_bytes\":2147483648"), std::string::npos) << out;
+  ASSERT_EQ(RunRewind(record + " --rotate-every 30m --print-config", &out), 0);
+  EXPECT_NE(out.find("\"rotate_every\":\"30m\""), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(db));
 }
 
 }  // namespace

@@ -117,6 +117,10 @@ struct ServerOptions {
   // rewind_record_full 1. Each at least 1. Default: none.
   std::optional<uint64_t> max_exchanges;
   std::optional<uint64_t> max_db_bytes;
+  // Record --rotate-every as given, for ConfigJson() alone: the rotation
+  // itself is the store's (a RotatingStore, src/store/rotating_store.h),
+  // and the caps above count all its files. Default: "" (none).
+  std::string rotate_every;
   // Seconds a client may take to send a request (or to read the answer)
   // before its connection is dropped and its worker freed. Default: 5.
   int client_timeout_s = 5;

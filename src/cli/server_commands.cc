@@ -111,6 +111,8 @@ struct ServeFlags {
   bool max_exchanges_given = false;
   uint64_t max_db_bytes = 0;
   bool max_db_bytes_given = false;
+  // record --rotate-every DURATION|SIZE.
+  std::string rotate_every;
   int drain_timeout_s = 30;
   std::string log_file;
   std::string port_file;
@@ -513,6 +515,51 @@ Status CheckScrubFlags(const ServeFlags& f) {
   return Status::Ok();
 }
 
+}  // namespace
+
+Status ParseRotateEvery(const std::string& spec, RotationOptions* options) {
+  const std::string usage =
+      "--rotate-every wants a duration (90s, 30m, 1h, 1d) or a size with a "
+      "byte unit (64K, 500M, 2G), got \"" + spec + "\"";
+  const size_t digits = spec.find_first_not_of("0123456789");
+  if (spec.empty() || digits == 0) return Status::InvalidArgument(usage);
+  if (digits == std::string::npos) {
+    return Status::InvalidArgument(
+        usage + ": give a unit, as 30m (minutes) and 30M (bytes) differ");
+  }
+  const std::string unit = spec.substr(digits);
+  if (unit.size() == 1 && std::string("smhd").find(unit[0]) != std::string::npos) {
+    const int64_t per = unit == "s"   ? 1
+                        : unit == "m" ? 60
+                        : unit == "h" ? 3600
+                                      : 86400;
+    // At most ten years: anything longer is a typo, and overflows in µs.
+    if (digits > 9) return Status::InvalidArgument(usage + ": too long");
+    const int64_t seconds = std::stoll(spec.substr(0, digits)) * per;
+    if (seconds <= 0 || seconds > 10ll * 365 * 86400) {
+      return Status::InvalidArgument(usage +
+                                     ": from 1s to ten years, please");
+    }
+    options->every_us = seconds * 1'000'000;
+    options->every_bytes = 0;
+    return Status::Ok();
+  }
+  std::string value = spec;
+  try {
+    const std::string error = CLI::AsSizeValue(false)(value);
+    if (!error.empty()) return Status::InvalidArgument(usage + ": " + error);
+  } catch (const CLI::Error& e) {
+    return Status::InvalidArgument(usage + ": " + e.what());
+  }
+  const uint64_t bytes = std::stoull(value);
+  if (bytes == 0) return Status::InvalidArgument(usage + ": it must be above 0");
+  options->every_bytes = bytes;
+  options->every_us = 0;
+  return Status::Ok();
+}
+
+namespace {
+
 // "writable" false opens the recording read-only: replay never changes it.
 Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   StoreOptions so;
@@ -550,7 +597,15 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
                             "; make one with `rewind record --backend URL "
                             "--db " + f.db + "`");
   }
-  return store;
+  if (!store.ok() || f.rotate_every.empty() || !writable) return store;
+  RotationOptions rotation;
+  Status parsed = ParseRotateEvery(f.rotate_every, &rotation);
+  if (!parsed.ok()) return parsed;
+  // With the other lines rewind writes about its own life (a drain, ...).
+  rotation.log = [](const std::string& line) {
+    std::cerr << "rewind: " + line + "\n" << std::flush;
+  };
+  return RotatingStore::Wrap(std::move(store.value()), so, std::move(rotation));
 }
 
 // Everything the flags say that can be checked without touching the disk:
@@ -587,6 +642,12 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   if (f.max_per_key_given) o->max_per_key = f.max_per_key;
   if (f.max_exchanges_given) o->max_exchanges = f.max_exchanges;
   if (f.max_db_bytes_given) o->max_db_bytes = f.max_db_bytes;
+  if (!f.rotate_every.empty()) {
+    RotationOptions rotation;
+    Status s = ParseRotateEvery(f.rotate_every, &rotation);
+    if (!s.ok()) return s;
+    o->rotate_every = f.rotate_every;
+  }
   if (!f.log_file.empty()) {
     Status s = CheckOutputPath("--log-file", f.log_file);
     if (!s.ok()) return s;
@@ -731,6 +792,13 @@ Command AddRecordCommand(CLI::App& app) {
                      "relayed to the client in full but not stored")
       ->capture_default_str();
   AddCaptureFlags(record, f.get(), "");
+  record->add_option("--rotate-every", f->rotate_every,
+                     "For long captures: once the recording file is this old "
+                     "(90s, 30m, 1h, 1d) or this large (64K, 500M, 2G), go on "
+                     "into a new one beside it, rec-0002.sqlite, "
+                     "rec-0003.sqlite, ... without losing a request; `rewind "
+                     "merge` combines them")
+      ->type_name("DURATION|SIZE");
   record->add_option("--seed", f->seed, "Seed of --sample's draw")
       ->capture_default_str();
   return Command{record,

@@ -292,6 +292,12 @@ std::string Admin::ConfigJson() const {
   optional("max_per_key", o.max_per_key);
   optional("max_exchanges", o.max_exchanges);
   optional("max_db_bytes", o.max_db_bytes);
+  Key(w, "rotate_every");
+  if (o.rotate_every.empty()) {
+    w.Null();
+  } else {
+    String(w, o.rotate_every);
+  }
   Key(w, "keep_alive_timeout_s");
   w.Int(o.keep_alive_timeout_s);
   Key(w, "log");

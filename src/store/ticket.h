@@ -5,6 +5,7 @@
 #define REWIND_SRC_STORE_TICKET_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "rewind/status.h"
 #include "rewind/store.h"
@@ -16,6 +17,10 @@ struct Store::Ticket {
   bool done = false;  // committed, or failed
   int64_t id = 0;     // the exchange's id once committed
   Status status;      // why the commit failed
+  // A store that hands writes on (RotatingStore): the store that took this
+  // one, and its ticket there. Set once, before the ticket is returned.
+  std::shared_ptr<Store> delegate;
+  std::shared_ptr<Ticket> inner;
 };
 
 }  // namespace rwd
