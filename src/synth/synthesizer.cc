@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <functional>
 
 #include "rewind/synth.h"
 #include "synth/dialect.h"
@@ -319,123 +320,76 @@ void ToolCallJson(Writer* w, const PlannedCall& call, size_t index, bool head,
   w->EndObject();
 }
 
-}  // namespace
-
-SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const {
-  // Other API dialects have their own planners (synth/dialect.h).
-  switch (DialectOf(http.path)) {
-    case Dialect::kAnthropic: return PlanAnthropic(options_, http, ctx);
-    case Dialect::kOllama: return PlanOllama(options_, http, ctx);
-    case Dialect::kOpenAI: break;
-  }
-  const int64_t start = ctx.admitted_us;
-  if (http.path == "/v1/responses") return PlanResponses(http, ctx);
-  if (http.path == "/v1/embeddings") return PlanEmbeddings(http, ctx);
-  OpenAIRequest::Kind kind;
-  if (http.path == "/v1/chat/completions") {
-    kind = OpenAIRequest::Kind::kChat;
-  } else if (http.path == "/v1/completions") {
-    kind = OpenAIRequest::Kind::kCompletion;
-  } else {
-    return ErrorPlan(404, "rewind's dummy engine does not serve " + http.path,
-                     "invalid_request_error", "unknown_url", start);
-  }
-  Result<OpenAIRequest> parsed = OpenAIRequest::Parse(kind, http.body);
-  if (!parsed.ok()) {
-    return ErrorPlan(400, parsed.status().message(), "invalid_request_error",
-                     "", start);
-  }
-  const OpenAIRequest& r = parsed.value();
-  const std::optional<std::string> served = ServedModel(options_, r.model);
-  if (!served) return UnknownModelPlan(r.model, start);
-  std::mt19937_64 rng(ctx.seed);
-
-  // Faults are drawn first so that a given seed fails the same requests
-  // whatever the output mode.
-  const FaultType fault = DrawFault(options_, ctx, rng);
-  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
-    failed->prompt_tokens = r.prompt_tokens;
-    return std::move(*failed);
-  }
-
-  std::vector<PlannedChoice> choices;
-  for (int i = 0; i < r.n; ++i) choices.push_back(PlanChoice(r, options_, rng));
-  const int64_t ttft = FirstTokenAt(options_, ctx, r.prompt_tokens, rng);
-  auto itl = [&] { return TokenGap(options_, ctx, rng); };
-
+// One chat or text completion, planned: what the whole body and the
+// stream are written from.
+struct PlannedCompletion {
+  const OpenAIRequest& r;
+  const std::vector<PlannedChoice>& choices;
+  std::string id;
+  std::string model;
+  bool chat = true;
+  int64_t created = 0;
   int completion_tokens = 0;
-  size_t longest = 0;
-  for (const PlannedChoice& c : choices) {
-    completion_tokens += static_cast<int>(c.Steps());
-    longest = std::max(longest, c.Steps());
-  }
-  const std::string id =
-      HexId(kind == OpenAIRequest::Kind::kChat ? "chatcmpl-" : "cmpl-", ctx.seed);
-  const std::string& model = *served;
-  const bool chat = kind == OpenAIRequest::Kind::kChat;
-  const char* object = chat ? "chat.completion" : "text_completion";
-  const char* chunk_object = chat ? "chat.completion.chunk" : "text_completion";
+  size_t longest = 0;  // steps of the longest choice
+};
 
-  SynthPlan plan;
-  plan.prompt_tokens = r.prompt_tokens;
-  plan.completion_tokens = completion_tokens;
-  plan.fault = fault;
-  Response& res = plan.response;
-  res.status = 200;
-
-  if (!r.stream) {
-    int64_t at = ttft;
-    for (size_t t = 1; t < longest; ++t) at += itl();
-    rapidjson::StringBuffer b;
-    Writer w(b);
+// The answer as one JSON body (stream: false).
+std::string CompletionBody(const PlannedCompletion& p) {
+  const OpenAIRequest& r = p.r;
+  rapidjson::StringBuffer b;
+  Writer w(b);
+  w.StartObject();
+  Head(&w, p.id, p.chat ? "chat.completion" : "text_completion", p.created, p.model);
+  w.Key("choices");
+  w.StartArray();
+  for (size_t i = 0; i < p.choices.size(); ++i) {
+    const PlannedChoice& c = p.choices[i];
     w.StartObject();
-    Head(&w, id, object, ctx.created, model);
-    w.Key("choices");
-    w.StartArray();
-    for (size_t i = 0; i < choices.size(); ++i) {
-      const PlannedChoice& c = choices[i];
+    w.Key("index");
+    w.Int(static_cast<int>(i));
+    if (p.chat) {
+      w.Key("message");
       w.StartObject();
-      w.Key("index");
-      w.Int(static_cast<int>(i));
-      if (chat) {
-        w.Key("message");
-        w.StartObject();
-        w.Key("role");
-        w.String("assistant");
-        w.Key("content");
-        if (c.calls.empty()) {
-          Str(&w, c.Text());
-        } else {
-          w.Null();
-          w.Key("tool_calls");
-          w.StartArray();
-          for (size_t k = 0; k < c.calls.size(); ++k) {
-            ToolCallJson(&w, c.calls[k], k, /*head=*/false, nullptr);
-          }
-          w.EndArray();
-        }
-        w.EndObject();
-        ChatLogprobs(&w, r, c, 0, c.tokens.size());
-      } else {
-        w.Key("text");
+      w.Key("role");
+      w.String("assistant");
+      w.Key("content");
+      if (c.calls.empty()) {
         Str(&w, c.Text());
-        CompletionLogprobs(&w, r, c, 0, c.tokens.size(), 0);
+      } else {
+        w.Null();
+        w.Key("tool_calls");
+        w.StartArray();
+        for (size_t k = 0; k < c.calls.size(); ++k) {
+          ToolCallJson(&w, c.calls[k], k, /*head=*/false, nullptr);
+        }
+        w.EndArray();
       }
-      w.Key("finish_reason");
-      Str(&w, c.finish_reason);
       w.EndObject();
+      ChatLogprobs(&w, r, c, 0, c.tokens.size());
+    } else {
+      w.Key("text");
+      Str(&w, c.Text());
+      CompletionLogprobs(&w, r, c, 0, c.tokens.size(), 0);
     }
-    w.EndArray();
-    Usage(&w, r.prompt_tokens, completion_tokens);
+    w.Key("finish_reason");
+    Str(&w, c.finish_reason);
     w.EndObject();
-    SetBody(Done(&b), at, fault, options_, &plan);
-    return plan;
   }
+  w.EndArray();
+  Usage(&w, r.prompt_tokens, p.completion_tokens);
+  w.EndObject();
+  return Done(&b);
+}
 
-  res.chunked = true;
-  res.headers = {{"Content-Type", "text/event-stream"},
-                 {"Cache-Control", "no-cache"}};
-  res.headers_us = start;
+// The answer as server-sent events into "res", the first token at "ttft"
+// and each next step "itl()" later (drawn in step order): per choice a role
+// chunk (chat), one chunk per step (a token, or a tool call's head or
+// argument fragment), a finish chunk; the usage chunk when asked; [DONE].
+void StreamCompletion(const PlannedCompletion& p, int64_t ttft,
+                      const std::function<int64_t()>& itl, Response* res) {
+  const OpenAIRequest& r = p.r;
+  const bool chat = p.chat;
+  const char* chunk_object = chat ? "chat.completion.chunk" : "text_completion";
   // One event of choice "index": "choice" writes its delta (chat) or text
   // and logprobs; "done" is how many tokens it has generated, for
   // continuous usage stats.
@@ -444,7 +398,7 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
     rapidjson::StringBuffer b;
     Writer w(b);
     w.StartObject();
-    Head(&w, id, chunk_object, ctx.created, model);
+    Head(&w, p.id, chunk_object, p.created, p.model);
     w.Key("choices");
     w.StartArray();
     w.StartObject();
@@ -465,8 +419,8 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
   };
   int64_t at = ttft;
   if (chat) {
-    for (size_t i = 0; i < choices.size(); ++i) {
-      res.chunks.push_back({at, event(i, [&](Writer* w) {
+    for (size_t i = 0; i < p.choices.size(); ++i) {
+      res->chunks.push_back({at, event(i, [&](Writer* w) {
         w->Key("delta");
         w->StartObject();
         w->Key("role");
@@ -515,14 +469,14 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
       }
     }, nullptr, t + 1);
   };
-  for (size_t t = 0; t < longest; ++t) {
+  for (size_t t = 0; t < p.longest; ++t) {
     if (t > 0) at += itl();
-    for (size_t i = 0; i < choices.size(); ++i) {
-      if (t < choices[i].Steps()) res.chunks.push_back({at, step(i, choices[i], t)});
+    for (size_t i = 0; i < p.choices.size(); ++i) {
+      if (t < p.choices[i].Steps()) res->chunks.push_back({at, step(i, p.choices[i], t)});
     }
   }
-  for (size_t i = 0; i < choices.size(); ++i) {
-    res.chunks.push_back({at, event(i, [&](Writer* w) {
+  for (size_t i = 0; i < p.choices.size(); ++i) {
+    res->chunks.push_back({at, event(i, [&](Writer* w) {
       if (chat) {
         w->Key("delta");
         w->StartObject();
@@ -533,26 +487,96 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
       }
       w->Key("logprobs");
       w->Null();
-    }, &choices[i].finish_reason, choices[i].Steps())});
+    }, &p.choices[i].finish_reason, p.choices[i].Steps())});
   }
   if (r.include_usage) {
     rapidjson::StringBuffer b;
     Writer w(b);
     w.StartObject();
-    Head(&w, id, chunk_object, ctx.created, model);
+    Head(&w, p.id, chunk_object, p.created, p.model);
     w.Key("choices");
     w.StartArray();
     w.EndArray();
-    Usage(&w, r.prompt_tokens, completion_tokens);
+    Usage(&w, r.prompt_tokens, p.completion_tokens);
     w.EndObject();
-    res.chunks.push_back({at, SseEvent(Done(&b))});
+    res->chunks.push_back({at, SseEvent(Done(&b))});
   }
-  res.chunks.push_back({at, "data: [DONE]\n\n"});
-  BreakStream(fault, options_, "data: {\"id\":\"" + id + "\",\"choices\":[{\x01\n\n", rng,
+  res->chunks.push_back({at, "data: [DONE]\n\n"});
+}
+
+}  // namespace
+
+SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const {
+  // Other API dialects have their own planners (synth/dialect.h).
+  switch (DialectOf(http.path)) {
+    case Dialect::kAnthropic: return PlanAnthropic(options_, http, ctx);
+    case Dialect::kOllama: return PlanOllama(options_, http, ctx);
+    case Dialect::kOpenAI: break;
+  }
+  const int64_t start = ctx.admitted_us;
+  if (http.path == "/v1/responses") return PlanResponses(http, ctx);
+  if (http.path == "/v1/embeddings") return PlanEmbeddings(http, ctx);
+  OpenAIRequest::Kind kind;
+  if (http.path == "/v1/chat/completions") {
+    kind = OpenAIRequest::Kind::kChat;
+  } else if (http.path == "/v1/completions") {
+    kind = OpenAIRequest::Kind::kCompletion;
+  } else {
+    return ErrorPlan(404, "rewind's dummy engine does not serve " + http.path,
+                     "invalid_request_error", "unknown_url", start);
+  }
+  Result<OpenAIRequest> parsed = OpenAIRequest::Parse(kind, http.body);
+  if (!parsed.ok()) {
+    return ErrorPlan(400, parsed.status().message(), "invalid_request_error",
+                     "", start);
+  }
+  const OpenAIRequest& r = parsed.value();
+  const std::optional<std::string> served = ServedModel(options_, r.model);
+  if (!served) return UnknownModelPlan(r.model, start);
+  std::mt19937_64 rng(ctx.seed);
+
+  // Faults are drawn first so that a given seed fails the same requests
+  // whatever the output mode.
+  const FaultType fault = DrawFault(options_, ctx, rng);
+  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
+    failed->prompt_tokens = r.prompt_tokens;
+    return std::move(*failed);
+  }
+
+  std::vector<PlannedChoice> choices;
+  for (int i = 0; i < r.n; ++i) choices.push_back(PlanChoice(r, options_, rng));
+  const int64_t ttft = FirstTokenAt(options_, ctx, r.prompt_tokens, rng);
+  const std::function<int64_t()> itl = [&] { return TokenGap(options_, ctx, rng); };
+
+  const bool chat = kind == OpenAIRequest::Kind::kChat;
+  PlannedCompletion planned{r, choices, HexId(chat ? "chatcmpl-" : "cmpl-", ctx.seed),
+                            *served, chat, ctx.created};
+  for (const PlannedChoice& c : choices) {
+    planned.completion_tokens += static_cast<int>(c.Steps());
+    planned.longest = std::max(planned.longest, c.Steps());
+  }
+
+  SynthPlan plan;
+  plan.prompt_tokens = r.prompt_tokens;
+  plan.completion_tokens = planned.completion_tokens;
+  plan.fault = fault;
+  plan.response.status = 200;
+  if (!r.stream) {
+    int64_t at = ttft;
+    for (size_t t = 1; t < planned.longest; ++t) at += itl();
+    SetBody(CompletionBody(planned), at, fault, options_, &plan);
+    return plan;
+  }
+  Response& res = plan.response;
+  res.chunked = true;
+  res.headers = {{"Content-Type", "text/event-stream"},
+                 {"Cache-Control", "no-cache"}};
+  res.headers_us = start;
+  StreamCompletion(planned, ttft, itl, &res);
+  BreakStream(fault, options_, "data: {\"id\":\"" + planned.id + "\",\"choices\":[{\x01\n\n", rng,
               &plan);
   return plan;
 }
-
 
 Admission::Admission(size_t max_concurrency, size_t max_queue)
     : max_concurrency_(max_concurrency), max_queue_(max_queue) {}
