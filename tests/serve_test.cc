@@ -225,29 +225,51 @@ TEST(Serve, ForcedDropBreaksTheStream) {
   EXPECT_EQ(bad.status, 400);
 }
 
+// Waits (at most 10 s) until the engine's /metrics holds "line", e.g.
+// vllm:num_requests_running{model_name="rewind-dummy"} 1.
+bool WaitForMetric(InProcessRewind& serve, const std::string& line) {
+  for (int i = 0; i < 500; ++i) {
+    auto m = serve.Client()->Get("/metrics");
+    if (m && m->body.find(line + "\n") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 TEST(Serve, BeyondTheQueueAnswers429AndQueueWaitCountsInTtft) {
   ServerOptions o = Serve();
   o.synth.ttft = Distribution::Parse("fixed:300").value();
   o.synth.max_concurrency = 1;
   o.synth.max_queue = 1;
   InProcessRewind serve(o);
+  // Each request is sent once the engine reports the one before it
+  // running, then waiting (guessed sleeps lost this race on a loaded
+  // machine).
   std::vector<Answer> answers(3);
-  std::vector<std::thread> clients;
-  for (size_t i = 0; i < 3; ++i) {
-    clients.emplace_back([&, i] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(40 * i));
-      answers[i] = Post(serve.port(), "/v1/chat/completions", kChat);
-    });
-  }
-  for (auto& t : clients) t.join();
-  std::map<int, int> by_status;
-  for (const Answer& a : answers) by_status[a.status]++;
-  EXPECT_EQ(by_status[200], 2);
-  EXPECT_EQ(by_status[429], 1);
+  const auto t0 = Steady::now();
+  std::thread first([&] { answers[0] = Post(serve.port(), "/v1/chat/completions", kChat); });
+  const bool running =
+      WaitForMetric(serve, "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1");
+  double second_sent_ms = 0;
+  std::thread second([&] {
+    second_sent_ms = std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
+    answers[1] = Post(serve.port(), "/v1/chat/completions", kChat);
+  });
+  const bool waiting =
+      WaitForMetric(serve, "vllm:num_requests_waiting{model_name=\"rewind-dummy\"} 1");
+  answers[2] = Post(serve.port(), "/v1/chat/completions", kChat);
+  first.join();
+  second.join();
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(answers[0].status, 200);
+  EXPECT_EQ(answers[1].status, 200);
   EXPECT_EQ(answers[2].status, 429);
   EXPECT_NE(answers[2].body.find("rate_limit_exceeded"), std::string::npos);
-  // The second waited for the first (300 ms, less its 40 ms head start).
-  EXPECT_GE(answers[1].first_ms, 550.0);
+  // The second waited for the first, admitted after t0 and holding the
+  // slot 300 ms, then had its own 300 ms to the first token.
+  EXPECT_GE(answers[1].first_ms, 600.0 - second_sent_ms - 1.0)
+      << "second sent at " << second_sent_ms << " ms";
 }
 
 TEST(Serve, MetricsMoveWithRequests) {
