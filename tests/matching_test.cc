@@ -509,6 +509,7 @@ TEST(MatchingRules, RecordWithNormalizeDateReplaysADifferentDayAsAHit) {
                        "127.0.0.1:0", "--normalize", "date", "--quiet"});
     ASSERT_GT(rec.port(), 0) << rec.first_line();
     httplib::Client client("127.0.0.1", rec.port());
+    client.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     auto r = client.Post("/v1/chat/completions",
                          Chat("You are terse. Today is 2026-11-29.", R"("Capital of France?")"),
                          "application/json");
@@ -524,6 +525,7 @@ TEST(MatchingRules, RecordWithNormalizeDateReplaysADifferentDayAsAHit) {
                         "--quiet"});
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client client("127.0.0.1", replay.port());
+  client.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   // Another day, and the question as one text part: the same request.
   auto hit = client.Post(
       "/v1/chat/completions",

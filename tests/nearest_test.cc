@@ -63,6 +63,7 @@ TEST(Nearest, AChangedTemperatureIsAnsweredFromTheRecordingAndPassesStrict) {
                        "--listen", "127.0.0.1:0", "--quiet"});
     ASSERT_GT(rec.port(), 0) << rec.first_line();
     httplib::Client client("127.0.0.1", rec.port());
+    client.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     auto r = client.Post(kPath, Chat("0.2"), "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
@@ -81,6 +82,7 @@ TEST(Nearest, AChangedTemperatureIsAnsweredFromTheRecordingAndPassesStrict) {
       err_path);
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client client("127.0.0.1", replay.port());
+  client.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto hit = client.Post(kPath, Chat("0.2"), "application/json");
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->get_header_value("X-Rewind"), "hit");

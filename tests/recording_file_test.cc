@@ -232,6 +232,7 @@ class RecordingFile : public ::testing::Test {
                           "--listen", "127.0.0.1:0", "--quiet"}));
     EXPECT_GT(rec.port(), 0) << rec.first_line();
     httplib::Client c("127.0.0.1", rec.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     for (int i = 0; i < n; ++i) {
       auto r = c.Post("/v1/chat/completions", "{\"n\":" + std::to_string(i) + "}",
                       "application/json");
@@ -270,6 +271,7 @@ TEST_F(RecordingFile, CleanRecordLeavesOneFileThatEveryCommandReadsReadOnly) {
                         "--latency", "none", "--quiet"}));
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client c("127.0.0.1", replay.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto r = c.Post("/v1/chat/completions", "{\"n\":2}", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -322,6 +324,7 @@ TEST_F(RecordingFile, SettleRefusesWhileARecorderHasTheFileOpen) {
                         "--listen", "127.0.0.1:0", "--quiet"}));
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   httplib::Client c("127.0.0.1", rec.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   ASSERT_TRUE(c.Post("/v1/chat/completions", "{}", "application/json"));
   std::string out;
   EXPECT_EQ(testing::RunRewind("verify --settle --db " + Quote(db), &out), 2);

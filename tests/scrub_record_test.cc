@@ -88,6 +88,7 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
                           "a-test-key-of-some-length"});
     ASSERT_GT(record.port(), 0) << record.first_line();
     httplib::Client c("127.0.0.1", record.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     httplib::Headers headers = {{"X-User-Email", kEmail},
                                 {"Authorization", std::string("Bearer ") + kToken},
                                 {"Accept-Encoding", "gzip"}};
@@ -149,6 +150,7 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
                         "--latency", "none", "--repeat", "first"});
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client c("127.0.0.1", replay.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   for (const std::string& email : {std::string(kEmail),
                                     std::string("ann.other@example.org")}) {
     std::string target = "/v1/chat/completions?user=" + email;
@@ -178,6 +180,7 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
                           "--listen", "127.0.0.1:0", "--quiet"});
     ASSERT_GT(record.port(), 0) << record.first_line();
     httplib::Client c("127.0.0.1", record.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     auto r = c.Post("/v1/chat/completions", ChatBody(kEmail), "application/json");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200);
@@ -212,6 +215,7 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
   RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0"});
   ASSERT_GT(replay.port(), 0);
   httplib::Client c("127.0.0.1", replay.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto r = c.Post("/v1/chat/completions", ChatBody("ann.other@example.org"),
                   "application/json");
   ASSERT_TRUE(r);
@@ -236,6 +240,7 @@ TEST_F(ScrubRecord, EncodedBodiesAreRelayedButNotRecorded) {
                           "--scrub", "email"});
     ASSERT_GT(record.port(), 0) << record.first_line();
     httplib::Client c("127.0.0.1", record.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     c.set_decompress(false);
     auto r = c.Post("/gz", {{"Accept-Encoding", "gzip"}}, "hi", "text/plain");
     ASSERT_TRUE(r);
