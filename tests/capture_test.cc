@@ -404,14 +404,15 @@ TEST(Capture, RotationUnderConcurrentLoadLosesNoRequestAndMergeGetsAll) {
       }
     };
     // 8 clients at once, at least 50 requests each, and on until three
-    // rotations happened under the load (at most 500 each).
+    // rotations happened under the load (a slow disk opens files slowly:
+    // at most 3,000 each).
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back([&, t] {
         httplib::Client c("127.0.0.1", rec.port());
         c.set_read_timeout(30, 0);
-        for (int i = 0; i < 500 && (i < 50 || !enough); ++i) {
-          send(c, t * 1000 + i);
+        for (int i = 0; i < 3000 && (i < 50 || !enough); ++i) {
+          send(c, t * 10000 + i);
         }
       });
     }

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "cli/server_commands.h"
+#include "store/memory_store.h"
 #include "testutil/fake_clock.h"
+#include "testutil/faulty_store.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -76,24 +78,23 @@ std::multiset<std::string> Bodies(const std::vector<std::string>& files) {
   return bodies;
 }
 
-// Waits (at most 10 s) until "store" writes to "path".
-bool WaitForCurrent(Store* store, const std::string& path) {
-  auto* rotating = static_cast<RotatingStore*>(store);
-  for (int i = 0; i < 1000; ++i) {
-    if (rotating->current_path() == path) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// Which file of the capture "store" writes to: 1 for the first, N for
+// RotatedPath(first, N).
+int CurrentNumber(Store* store, const std::string& first) {
+  const std::string current =
+      static_cast<RotatingStore*>(store)->current_path();
+  for (int n = 2; n < 10000; ++n) {
+    if (current == RotatedPath(first, n)) return n;
   }
-  return false;
+  return 1;
 }
 
-// Waits (at most 10 s) until the store writes to file "n" or a later one
-// (appends can carry it past "n" between two looks).
-bool WaitForFileAtLeast(Store* store, const std::string& path, int n) {
-  auto* rotating = static_cast<RotatingStore*>(store);
-  const std::string wanted = RotatedPath(path, n);  // zero-padded: compares as numbers
-  for (int i = 0; i < 1000; ++i) {
-    const std::string current = rotating->current_path();
-    if (current != path && current >= wanted) return true;
+// Waits (at most "ms") until "store" writes to the capture's file "number"
+// or a later one.
+bool WaitForFile(Store* store, const std::string& first, int number,
+                 int ms = 10'000) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (CurrentNumber(store, first) >= number) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
@@ -122,18 +123,17 @@ TEST(RotatingStore, GoesOnIntoTheNextFileOnceTheCurrentOneIsLarge) {
   {
     auto store = Rotating(path, rotation);
     ASSERT_TRUE(store);
-    auto* rotating = static_cast<RotatingStore*>(store.get());
     // Exchanges go on into each file until the next one is open (the
     // rotator opens it while they do); three rotations, at most 5,000
     // exchanges of 2 KB.
     for (int file = 2; file <= 4; ++file) {
-      while (rotating->current_path() != RotatedPath(path, file) && n < 5000) {
+      while (CurrentNumber(store.get(), path) < file && n < 5000) {
         Result<int64_t> id =
             store->WaitCommitted(store->Append(Numbered(n++, 2000)));
         ASSERT_TRUE(id.ok()) << id.status().ToString();
       }
     }
-    ASSERT_EQ(rotating->current_path(), RotatedPath(path, 4));
+    ASSERT_EQ(CurrentNumber(store.get(), path), 4);
     // The last file gets one (a file given nothing is removed at the end).
     ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(n++, 2000))).ok());
     ASSERT_TRUE(store->Flush().ok());
@@ -170,7 +170,7 @@ TEST(RotatingStore, GoesOnIntoTheNextFileOnceTheCurrentOneIsOld) {
   clock.Advance(2'000'000);
   // Due: this one still goes to the first file, the next file is opened.
   ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(3))).ok());
-  ASSERT_TRUE(WaitForCurrent(store.get(), RotatedPath(path, 2)));
+  ASSERT_TRUE(WaitForFile(store.get(), path, 2));
   ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(4))).ok());
   // No traffic, no empty files: an hour more with nothing appended.
   clock.Advance(7'200'000'000);
@@ -199,18 +199,20 @@ TEST(RotatingStore, ConcurrentAppendsWhileFilesChangeLoseNothing) {
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back([&, t] {
-        // Until four rotations happened under the load; at most 1,000
-        // appends each.
-        for (int i = 0; i < 1000 && !enough; ++i) {
+        // Until four rotations happened under the load (a slow disk opens
+        // files slowly: a millisecond between appends, at most 10,000
+        // each, about 20 s).
+        for (int i = 0; i < 10000 && !enough; ++i) {
           appended++;
-          if (!store->WaitCommitted(store->Append(Numbered(t * 1000 + i, 800)))
+          if (!store->WaitCommitted(store->Append(Numbered(t * 10000 + i, 800)))
                    .ok()) {
             failed++;
           }
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
       });
     }
-    enough = WaitForFileAtLeast(store.get(), path, 5);
+    enough = WaitForFile(store.get(), path, 5, 30'000);
     for (std::thread& th : pool) th.join();
     EXPECT_TRUE(enough.load()) << "fewer than four rotations";
     // The last file gets one (a file given nothing is removed at the end).
@@ -239,7 +241,7 @@ TEST(RotatingStore, NumbersGoOnAfterTheFilesOfAnEarlierCapture) {
   {
     auto store = Rotating(path, rotation);
     ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(1))).ok());
-    ASSERT_TRUE(WaitForCurrent(store.get(), RotatedPath(path, 4)));
+    ASSERT_TRUE(WaitForFile(store.get(), path, 4));
     ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(2))).ok());
   }
   EXPECT_EQ(Bodies({RotatedPath(path, 2), RotatedPath(path, 3)}).size(), 0u);
@@ -261,7 +263,7 @@ TEST(RotatingStore, EveryFileHasTheFirstOnesRules) {
     auto store =
         RotatingStore::Wrap(std::move(first.value()), o, rotation).value();
     ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(1))).ok());
-    ASSERT_TRUE(WaitForCurrent(store.get(), RotatedPath(path, 2)));
+    ASSERT_TRUE(WaitForFile(store.get(), path, 2));
     ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(2))).ok());
   }
   StoreOptions read;
@@ -271,6 +273,23 @@ TEST(RotatingStore, EveryFileHasTheFirstOnesRules) {
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second.value()->rules().ignore_fields, o.rules->ignore_fields);
   EXPECT_EQ(second.value()->rules().match_headers, o.rules->match_headers);
+}
+
+TEST(RotatingStore, ALiveRecordingIsAppendedAsSuchToTheCurrentFile) {
+  TempDir dir;
+  MemoryStore memory;
+  auto spy = std::make_unique<testing::FaultyStore>(&memory);
+  testing::FaultyStore* first = spy.get();
+  StoreOptions o;
+  o.path = dir.File("rec.sqlite");
+  RotationOptions rotation;
+  rotation.every_us = 3'600'000'000;
+  auto store = RotatingStore::Wrap(std::move(spy), o, rotation).value();
+  ASSERT_TRUE(store->WaitCommitted(store->AppendRecorded(Numbered(1))).ok());
+  ASSERT_TRUE(store->WaitCommitted(store->Append(Numbered(2))).ok());
+  // The file's store adds its writer's wait to a live recording's own time.
+  EXPECT_EQ(first->recorded_appends.load(), 1);
+  EXPECT_EQ(memory.Count().value(), 2);
 }
 
 TEST(RotateEvery, TakesADurationOrASizeWithItsUnit) {

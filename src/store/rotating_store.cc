@@ -110,13 +110,24 @@ void RotatingStore::Log(const std::string& message) const {
 }
 
 std::shared_ptr<Store::Ticket> RotatingStore::Append(Exchange exchange) {
+  return Queue(std::move(exchange), /*recorded=*/false);
+}
+
+std::shared_ptr<Store::Ticket> RotatingStore::AppendRecorded(
+    Exchange exchange) {
+  return Queue(std::move(exchange), /*recorded=*/true);
+}
+
+std::shared_ptr<Store::Ticket> RotatingStore::Queue(Exchange exchange,
+                                                    bool recorded) {
   auto ticket = std::make_shared<Ticket>();
   {
     // Queued whole to the file that is current now: the swap waits for
     // it, and that file's store answers its ticket.
     std::lock_guard<std::mutex> lock(current_mu_);
     ticket->delegate = current_;
-    ticket->inner = current_->Append(std::move(exchange));
+    ticket->inner = recorded ? current_->AppendRecorded(std::move(exchange))
+                             : current_->Append(std::move(exchange));
     ++appended_current_;
   }
   RequestIfDue();

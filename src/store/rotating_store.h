@@ -76,6 +76,7 @@ class RotatingStore final : public Store {
 
   const KeyRules& rules() const override { return rules_; }
   std::shared_ptr<Ticket> Append(Exchange exchange) override;
+  std::shared_ptr<Ticket> AppendRecorded(Exchange exchange) override;
   Result<int64_t> WaitCommitted(const std::shared_ptr<Ticket>& t) override;
   Status Flush() override;
   Status WriteHealth() const override;
@@ -103,6 +104,8 @@ class RotatingStore final : public Store {
                 RotationOptions rotation);
 
   std::shared_ptr<Store> Current() const;
+  // Append() or, "recorded", AppendRecorded() on the current file.
+  std::shared_ptr<Ticket> Queue(Exchange exchange, bool recorded);
   // Whether the current file is half-way to due (it holds an exchange,
   // and is half as old or large as it may be) or due: the rotator is then
   // asked to make the next file ready, or current.
