@@ -156,11 +156,12 @@ TEST(Admin, StatsCountEachOutcome) {
   ASSERT_TRUE(d.HasMember("not_recorded") && d["not_recorded"].IsObject());
   const auto& skipped = d["not_recorded"];
   for (const char* reason : {"too_large", "unredactable", "unscrubbable",
-                             "path", "sampled_out", "max_per_key", "full"}) {
+                             "path", "sampled_out", "max_per_key", "full",
+                             "internal_error"}) {
     ASSERT_TRUE(skipped.HasMember(reason)) << reason;
     EXPECT_EQ(skipped[reason].GetUint64(), 0u) << reason;
   }
-  EXPECT_EQ(skipped.MemberCount(), 7u);
+  EXPECT_EQ(skipped.MemberCount(), 8u);
   EXPECT_EQ(d.MemberCount(), 9u);
 }
 

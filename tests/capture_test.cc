@@ -21,6 +21,8 @@
 #include "rewind/server.h"
 #include "rewind/store.h"
 #include "store/rotating_store.h"
+#include "testutil/faulty_store.h"
+#include "testutil/raw_http.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -29,6 +31,9 @@ namespace {
 using testing::BackgroundServer;
 using testing::InProcessRewind;
 using testing::OpenTestStore;
+using testing::RawExchange;
+using testing::RawResponse;
+using testing::RequestText;
 using testing::RewindProcess;
 using testing::RunRewind;
 using testing::TempDir;
@@ -45,6 +50,22 @@ class EchoBackend {
                           "}",
                       "application/json");
     };
+    // A stream of 5 events, 5 ms apart: relayed piece by piece.
+    bg_.server().Get(
+        "/sse", [this](const httplib::Request&, httplib::Response& res) {
+          calls++;
+          res.set_chunked_content_provider(
+              "text/event-stream", [](size_t, httplib::DataSink& sink) {
+                for (int i = 0; i < 5; ++i) {
+                  const std::string e =
+                      "data: {\"i\":" + std::to_string(i) + "}\n\n";
+                  if (!sink.write(e.data(), e.size())) return false;
+                  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
+                sink.done();
+                return true;
+              });
+        });
     bg_.server().Post(".*", answer);
     bg_.server().Get(".*", answer);
     bg_.Start();
@@ -466,6 +487,107 @@ TEST(Capture, RotationUnderConcurrentLoadLosesNoRequestAndMergeGetsAll) {
   EXPECT_EQ(RunRewind("verify --db " + all, &out), 0) << out;
 }
 
+const char kSseBody[] =
+    "data: {\"i\":0}\n\ndata: {\"i\":1}\n\ndata: {\"i\":2}\n\n"
+    "data: {\"i\":3}\n\ndata: {\"i\":4}\n\n";
+
+TEST(Capture, FailOpenKeepsEveryAnswerWhenRecordingThrows) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  const std::string log = dir.File("rec.log");
+  {
+    auto sqlite = OpenTestStore(db);
+    testing::FaultyStore store(sqlite.get());
+    ServerOptions o = Recording(&store, backend.url());
+    o.fail_open = true;
+    o.max_db_bytes = 1u << 30;  // admitting reads the store's size
+    o.log_path = log;
+    InProcessRewind rec(o);
+    const std::string chat =
+        RequestText("POST", "/v1/chat/completions", "{\"q\":\"hello\"}");
+    const std::string sse = RequestText("GET", "/sse", "");
+    // Storing throws: answers whole, a JSON body and a stream alike.
+    store.throw_on_append = true;
+    RawResponse a = RawExchange(rec.port(), chat);
+    EXPECT_EQ(a.status, 200);
+    EXPECT_TRUE(a.complete);
+    EXPECT_EQ(a.body,
+              "{\"path\":\"/v1/chat/completions\",\"echo\":"
+              "{\"q\":\"hello\"}}");
+    RawResponse s = RawExchange(rec.port(), sse);
+    EXPECT_EQ(s.status, 200);
+    EXPECT_TRUE(s.complete) << "the stream was broken off";
+    EXPECT_EQ(s.body, kSseBody);
+    store.throw_on_append = false;
+    // Choosing throws, before anything is forwarded: relayed untouched.
+    store.throw_on_stats = true;
+    RawResponse b = RawExchange(rec.port(), chat);
+    EXPECT_EQ(b.status, 200);
+    EXPECT_EQ(testing::HeaderOf(b, "X-Rewind"), "passthrough");
+    EXPECT_EQ(b.body, a.body);
+    store.throw_on_stats = false;
+    // And recording goes on once the store works.
+    RawResponse c = RawExchange(rec.port(), chat);
+    EXPECT_EQ(testing::HeaderOf(c, "X-Rewind"), "record");
+    EXPECT_EQ(NotRecorded(rec.port(), "internal_error"), 3u);
+    EXPECT_EQ(
+        MetricLine(rec.port(),
+                   "rewind_record_skipped_total{reason=\"internal_error\"}"),
+        "3");
+    ASSERT_TRUE(rec.Stop().ok());
+  }
+  EXPECT_EQ(backend.calls.load(), 4);
+  EXPECT_EQ(CountExchanges(db), 1);
+  const std::string text = testing::ReadFile(log);
+  EXPECT_NE(text.find("recording POST /v1/chat/completions failed: injected: "
+                      "append; the answer was relayed whole, not recorded "
+                      "(--fail-open)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("failed: injected: writer stats; relayed, not recorded "
+                      "(--fail-open)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Capture, WithoutFailOpenAnInternalErrorShowsInTheAnswer) {
+  EchoBackend backend;
+  TempDir dir;
+  const std::string db = dir.File("rec.sqlite");
+  auto sqlite = OpenTestStore(db);
+  testing::FaultyStore store(sqlite.get());
+  ServerOptions o = Recording(&store, backend.url());
+  o.max_db_bytes = 1u << 30;
+  InProcessRewind rec(o);
+  const std::string chat =
+      RequestText("POST", "/v1/chat/completions", "{\"q\":\"hello\"}");
+  store.throw_on_append = true;
+  // An answer not yet begun: rewind's 500 in its place.
+  RawResponse a = RawExchange(rec.port(), chat);
+  EXPECT_EQ(a.status, 500);
+  EXPECT_NE(a.body.find("rewind_record_failed"), std::string::npos) << a.body;
+  // A stream: broken off before its end.
+  RawResponse s = RawExchange(rec.port(), RequestText("GET", "/sse", ""));
+  EXPECT_EQ(s.status, 200);
+  EXPECT_FALSE(s.complete) << "a stream whose recording failed completed";
+  store.throw_on_append = false;
+  // Before forwarding: a 500, and the backend never sees the request.
+  store.throw_on_stats = true;
+  const int calls = backend.calls.load();
+  RawResponse b = RawExchange(rec.port(), chat);
+  EXPECT_EQ(b.status, 500);
+  EXPECT_NE(b.body.find("rewind_record_failed"), std::string::npos) << b.body;
+  EXPECT_EQ(backend.calls.load(), calls);
+  store.throw_on_stats = false;
+  EXPECT_EQ(NotRecorded(rec.port(), "internal_error"), 3u);
+  // The process lives on and records.
+  RawResponse c = RawExchange(rec.port(), chat);
+  EXPECT_EQ(c.status, 200);
+  EXPECT_EQ(testing::HeaderOf(c, "X-Rewind"), "record");
+  ASSERT_TRUE(rec.Stop().ok());
+}
+
 TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
@@ -494,6 +616,8 @@ TEST(Capture, BadCaptureFlagsAreUsageErrorsThatCreateNoFile) {
            {record + " --rotate-every 0s", "--rotate-every"},
            {record + " --rotate-every 5x", "--rotate-every"},
            {"replay --db " + db + " --rotate-every 1h", "--rotate-every"},
+           {"replay --db " + db + " --fail-open",
+            "apply to record and to replay --on-miss record"},
            {"replay --db " + db + " --sample 0.5",
             "apply to record and to replay --on-miss record"},
        }) {

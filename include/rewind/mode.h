@@ -44,8 +44,12 @@ struct Capture {
   // times.
   Exchange base;
   // Receives the finished exchange (complete or broken off) before the
-  // client gets its last byte, unless it grew too large.
-  std::function<void(Exchange&&)> on_done;
+  // client gets its last byte, unless it grew too large. Returns false
+  // when recording it failed in a way the client must see (record without
+  // --fail-open, on an internal error): the answer is then not completed
+  // (a 500 in place of an answer not yet begun, a stream broken off before
+  // its end).
+  std::function<bool(Exchange&&)> on_done;
   // The largest body kept for the store.
   size_t max_bytes = 64u << 20;
   // Called once when the body passes "max_bytes" (with the bytes known so
@@ -89,6 +93,10 @@ struct Call {
   // The request's scope (X-Rewind-Scope, /__scope/NAME/): its own repeat
   // sequences and occurrence counts. Null: none.
   Scope* scope = nullptr;
+  // Set when the front's own part of recording this request failed (an
+  // exception scrubbing it): what happened. Record then stores nothing of
+  // it, and answers as --fail-open says.
+  const std::string* capture_error = nullptr;
 };
 
 // Why a request missed: what rewind's 404 said, and the recording nearest
@@ -138,8 +146,9 @@ enum class Skip {
   kSampledOut,    // "sampled_out": left out by --sample
   kMaxPerKey,     // "max_per_key": its key has --max-per-key recordings
   kFull,          // "full": --max-exchanges or --max-db-bytes reached
+  kInternalError, // "internal_error": recording it failed (an exception)
 };
-inline constexpr size_t kSkipReasons = 7;
+inline constexpr size_t kSkipReasons = 8;
 const char* SkipName(Skip reason);
 
 // Counts for GET /__rewind/stats, shared by the modes of one server.

@@ -117,6 +117,17 @@ struct ServerOptions {
   // rewind_record_full 1. Each at least 1. Default: none.
   std::optional<uint64_t> max_exchanges;
   std::optional<uint64_t> max_db_bytes;
+  // --fail-open: an internal error in recording (an exception in
+  // redacting, scrubbing, choosing or storing an exchange) never changes
+  // the client's answer: it is relayed whole and the exchange is not
+  // stored. Without it the client sees the failure: a 500
+  // rewind_record_failed in place of an answer not yet begun (the request
+  // is then not forwarded), an answer not completed otherwise. Either way
+  // it is logged and counted (rewind_record_skipped_total
+  // {reason="internal_error"}). A store that fails (locked, full disk) is
+  // not an internal error: the client always keeps its answer.
+  // Default: false.
+  bool fail_open = false;
   // Record --rotate-every as given, for ConfigJson() alone: the rotation
   // itself is the store's (a RotatingStore, src/store/rotating_store.h),
   // and the caps above count all its files. Default: "" (none).

@@ -113,6 +113,7 @@ struct ServeFlags {
   bool max_db_bytes_given = false;
   // record --rotate-every DURATION|SIZE.
   std::string rotate_every;
+  bool fail_open = false;
   int drain_timeout_s = 30;
   std::string log_file;
   std::string port_file;
@@ -352,6 +353,11 @@ void AddCaptureFlags(CLI::App* cmd, ServeFlags* f, const std::string& prefix) {
                   "relayed, health says \"full\"")
       ->transform(CLI::AsSizeValue(false))
       ->type_name("SIZE");
+  cmd->add_flag("--fail-open", f->fail_open,
+                prefix + "An internal error while recording never changes a "
+                "client's answer: the exchange is just not stored (logged, "
+                "counted). Without it the client gets a 500 or an answer "
+                "not completed");
 }
 
 // Which of the flags that have no default the command line gave.
@@ -642,6 +648,7 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   if (f.max_per_key_given) o->max_per_key = f.max_per_key;
   if (f.max_exchanges_given) o->max_exchanges = f.max_exchanges;
   if (f.max_db_bytes_given) o->max_db_bytes = f.max_db_bytes;
+  o->fail_open = f.fail_open;
   if (!f.rotate_every.empty()) {
     RotationOptions rotation;
     Status s = ParseRotateEvery(f.rotate_every, &rotation);

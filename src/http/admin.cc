@@ -292,6 +292,8 @@ std::string Admin::ConfigJson() const {
   optional("max_per_key", o.max_per_key);
   optional("max_exchanges", o.max_exchanges);
   optional("max_db_bytes", o.max_db_bytes);
+  Key(w, "fail_open");
+  w.Bool(o.fail_open);
   Key(w, "rotate_every");
   if (o.rotate_every.empty()) {
     w.Null();

@@ -45,9 +45,10 @@ void GlobalInit() {
 }
 
 std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
+                        s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -113,7 +114,6 @@ Result<BackendUrl> BackendUrl::Parse(const std::string& url) {
   return b;
 }
 
-
 // One keep-alive connection to the backend: a multi handle, which keeps
 // the connection between transfers, and the easy handle run on it.
 struct Forwarder::Connection {
@@ -134,8 +134,8 @@ struct Forwarder::Call {
   std::unique_ptr<Connection> conn;
   HeaderChain request_headers;
   bool head_too_large = false;  // more than kMaxForwardedHead to send
-  std::string request_body;  // curl reads it in place
-  bool running = false;      // the easy handle is on the multi handle
+  std::string request_body;     // curl reads it in place
+  bool running = false;         // the easy handle is on the multi handle
   // When the request was handed to the backend's connection (curl's
   // pre-request callback: connected, about to write it), from receipt;
   // -1 until then.
@@ -169,10 +169,9 @@ struct Forwarder::Call {
   Recording recording;
   bool finished = false;  // End() ran
   bool complete = false;
+  bool record_failed = false;  // on_done said the answer must not complete
 
-  ~Call() {
-    Abandon("client disconnected");
-  }
+  ~Call() { Abandon("client disconnected"); }
 
   int64_t Now() const { return forwarder->clock_->NowMicros() - start_us; }
 
@@ -376,9 +375,10 @@ struct Forwarder::Call {
         result = CURLE_OPERATION_TIMEDOUT;
         return;
       }
-      curl_multi_poll(conn->multi, nullptr, 0,
-                      static_cast<int>(std::min<int64_t>(kPollMs, timeout_ms - silent_for)),
-                      nullptr);
+      curl_multi_poll(
+          conn->multi, nullptr, 0,
+          static_cast<int>(std::min<int64_t>(kPollMs, timeout_ms - silent_for)),
+          nullptr);
     }
   }
 
@@ -436,7 +436,12 @@ struct Forwarder::Call {
     next = 0;
     e.complete = ok;
     if (!ok) e.error = error;
-    recording.on_done(std::move(e));
+    if (!recording.on_done(std::move(e))) {
+      // Recording failed, and the client must see it (no --fail-open):
+      // the answer is not completed.
+      complete = false;
+      record_failed = true;
+    }
   }
 };
 
@@ -470,8 +475,25 @@ std::unique_ptr<Forwarder::Connection> Forwarder::Acquire() {
 
 void Forwarder::Release(std::unique_ptr<Connection> connection) {
   std::lock_guard<std::mutex> lock(idle_mu_);
-  if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(connection));
+  if (idle_.size() < kMaxIdleConnections)
+    idle_.push_back(std::move(connection));
 }
+
+namespace {
+
+// An answer not yet begun whose recording failed, without --fail-open:
+// the client gets rewind's error instead.
+bool RecordFailed(httplib::Response* res) {
+  res->headers.clear();
+  SetJsonError(res, 500, "rewind_record_failed",
+               "rewind could not record this exchange (an internal error, in "
+               "its log); the backend's answer was not relayed. `rewind "
+               "record --fail-open` relays every answer whatever happens in "
+               "recording");
+  return true;
+}
+
+}  // namespace
 
 bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
                         Recording recording, httplib::Response* res) {
@@ -504,9 +526,10 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
               "complete"
             : curl_easy_strerror(call->result);
     call->Finish();  // no headers: nothing to record
-    SetJsonError(res, timed_out ? 504 : 502,
-                 timed_out ? "rewind_backend_timeout" : "rewind_backend_unavailable",
-                 "backend " + backend_.scheme_host_port + " did not answer: " + why);
+    SetJsonError(
+        res, timed_out ? 504 : 502,
+        timed_out ? "rewind_backend_timeout" : "rewind_backend_unavailable",
+        "backend " + backend_.scheme_host_port + " did not answer: " + why);
     return false;
   }
 
@@ -538,12 +561,14 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
         for (const Chunk& c : call->chunks) body += c.data;
       }
       call->Finish(/*relaying=*/false);
+      if (call->record_failed) return RecordFailed(res);
       res->body = std::move(body);  // (set_content would copy it)
       res->headers.erase("Content-Type");
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return true;
     }
     call->Finish();
+    if (call->record_failed) return RecordFailed(res);
     if (no_body) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
       return true;
@@ -583,11 +608,13 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
   };
   if (!length) {
     res->set_chunked_content_provider(
-        content_type, [relay](size_t, httplib::DataSink& sink) { return relay(sink); });
+        content_type,
+        [relay](size_t, httplib::DataSink& sink) { return relay(sink); });
   } else {
-    res->set_content_provider(
-        *length, content_type,
-        [relay](size_t, size_t, httplib::DataSink& sink) { return relay(sink); });
+    res->set_content_provider(*length, content_type,
+                              [relay](size_t, size_t, httplib::DataSink& sink) {
+                                return relay(sink);
+                              });
   }
   if (content_type.empty()) res->headers.erase("Content-Type");
   return true;

@@ -212,6 +212,7 @@ class FrontServer final : public Server {
       record.capture.max_per_key = options_.max_per_key.value_or(0);
       record.capture.max_exchanges = options_.max_exchanges.value_or(0);
       record.capture.max_db_bytes = options_.max_db_bytes.value_or(0);
+      record.fail_open = options_.fail_open;
       const bool replays = options_.mode == ServerMode::kReplay;
       if (options_.mode == ServerMode::kRecord ||
           options_.on_miss == MissPolicy::kRecord) {
@@ -487,14 +488,26 @@ class FrontServer final : public Server {
     // for storing, and that copy keyed without a second scan (placeholders
     // key as their types, as the values would).
     std::optional<Request> scrubbed;
+    // Scrubbing is part of recording: an exception in it is the record
+    // mode's to answer (--fail-open), and nothing of the request is stored.
+    std::optional<std::string> capture_error;
     if (options_.mode == ServerMode::kRecord && store_scrubber_) {
-      scrubbed = request;
-      if (!store_scrubber_->ScrubRequest(&*scrubbed).ok()) scrubbed.reset();
+      try {
+        scrubbed = request;
+        if (!store_scrubber_->ScrubRequest(&*scrubbed).ok()) scrubbed.reset();
+      } catch (const std::exception& e) {
+        scrubbed.reset();
+        capture_error = std::string("scrubbing the request: ") + e.what();
+      } catch (...) {
+        scrubbed.reset();
+        capture_error = "scrubbing the request: an unknown exception";
+      }
     }
     const RequestKey key = scrubbed ? canonicalizer_.KeyOfScrubbed(*scrubbed)
                                     : canonicalizer_.Key(request);
     Answer answer = mode_->Serve(
-        Call{request, key, start, scrubbed ? &*scrubbed : nullptr, scope.get()});
+        Call{request, key, start, scrubbed ? &*scrubbed : nullptr, scope.get(),
+             capture_error ? &*capture_error : nullptr});
     const bool head = req.method == "HEAD";
     if (answer.relay) {
       bool forwarded;
@@ -679,12 +692,13 @@ Status ServerOptions::Validate() const {
       (mode == ServerMode::kReplay && on_miss == MissPolicy::kRecord);
   const bool chooses = sample != 1 || !record_paths.empty() ||
                        !skip_paths.empty() || max_per_key.has_value() ||
-                       max_exchanges.has_value() || max_db_bytes.has_value();
+                       max_exchanges.has_value() || max_db_bytes.has_value() ||
+                       fail_open;
   if (chooses && !records) {
     return Status::InvalidArgument(
         "--sample, --record-path, --skip-path, --max-per-key, "
-        "--max-exchanges and --max-db-bytes choose what is recorded: they "
-        "apply to record and to replay --on-miss record");
+        "--max-exchanges, --max-db-bytes and --fail-open are about "
+        "recording: they apply to record and to replay --on-miss record");
   }
   if (!(sample > 0 && sample <= 1)) {  // NaN fails too
     std::ostringstream given;

@@ -61,7 +61,8 @@ std::string ServerMetrics::Render(size_t workers, Store* store,
                "path: not chosen by --record-path/--skip-path; sampled_out: "
                "left out by --sample; max_per_key: its key has "
                "--max-per-key recordings; full: --max-exchanges or "
-               "--max-db-bytes reached).",
+               "--max-db-bytes reached; internal_error: recording it failed, "
+               "see the log).",
                &out);
   for (size_t i = 0; i < kSkipReasons; ++i) {
     out += std::string("rewind_record_skipped_total{reason=\"") +

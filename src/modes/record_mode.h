@@ -10,6 +10,8 @@
 // per-key limit, caps: src/modes/capture_policy.h); the others, and a body
 // whose secrets cannot be taken out, are relayed untouched as "passthrough",
 // counted by reason (ModeCounters::not_recorded, ModeEvents::RecordSkipped).
+// An exception in any of that is caught, counted and logged; --fail-open
+// says whether the client sees it (RecordOptions::fail_open).
 // PassthroughMode relays and records nothing.
 //
 // Thread-safety: Serve() is safe for concurrent use.
@@ -50,6 +52,15 @@ struct RecordOptions {
   // Which answers are stored (--sample, --record-path, --skip-path,
   // --max-per-key). Default: all.
   CaptureRules capture;
+  // --fail-open: an internal error while recording (an exception in
+  // redacting, scrubbing, choosing or storing) never changes the client's
+  // answer: the request is relayed, or its answer completed, and the
+  // exchange is just not stored. Without it the client sees the failure:
+  // a 500 rewind_record_failed before anything was forwarded, or an
+  // answer not completed. Either way it is counted
+  // (Skip::kInternalError) and logged, and no exception leaves the mode.
+  // Default: false.
+  bool fail_open = false;
 };
 
 class RecordMode final : public Mode {
@@ -73,6 +84,19 @@ class RecordMode final : public Mode {
   Answer Serve(const Call& call) override;
 
  private:
+  // Serve() itself; may throw.
+  Answer Record(const Call& call);
+  // Recording "call" failed before it was forwarded ("what"): a relay
+  // without recording (--fail-open) or a 500.
+  Answer Failed(const Call& call, const std::string& what);
+  // Storing a finished exchange failed ("what"): whether the client's
+  // answer may still complete (--fail-open).
+  bool StoreFailed(const std::string& method, const std::string& path,
+                   const std::string& what);
+  // Stores the finished exchange; may throw.
+  void Keep(const RequestKey& key, const std::string& method,
+            const std::string& path, CapturePolicy::Admission* admission,
+            Exchange&& e);
   // The request's headers as they are recorded: secrets redacted, and
   // rewind's own left out unless the key matches on them.
   HeaderList StoredRequestHeaders(const HeaderList& headers) const;
@@ -103,6 +127,19 @@ class PassthroughMode final : public Mode {
   Answer Serve(const Call& call) override;
 
  private:
+  // Serve() itself; may throw.
+  Answer Record(const Call& call);
+  // Recording "call" failed before it was forwarded ("what"): a relay
+  // without recording (--fail-open) or a 500.
+  Answer Failed(const Call& call, const std::string& what);
+  // Storing a finished exchange failed ("what"): whether the client's
+  // answer may still complete (--fail-open).
+  bool StoreFailed(const std::string& method, const std::string& path,
+                   const std::string& what);
+  // Stores the finished exchange; may throw.
+  void Keep(const RequestKey& key, const std::string& method,
+            const std::string& path, CapturePolicy::Admission* admission,
+            Exchange&& e);
   ModeCounters* const counters_;
 };
 

@@ -5,6 +5,7 @@
 #include "rewind/redact.h"
 #include "store/memory_store.h"
 #include "testutil/fake_clock.h"
+#include "testutil/faulty_store.h"
 #include "testutil/mode_fixture.h"
 
 namespace rwd {
@@ -370,6 +371,117 @@ TEST(RecordMode, MaxDbBytesStoresNoExchangeThatWouldGoBeyondIt) {
   ASSERT_EQ(f.events.errors.size(), 1u);
   EXPECT_NE(f.events.errors[0].find("--max-db-bytes"), std::string::npos);
   EXPECT_LE(f.store.writer_stats().bytes, rules.max_db_bytes);
+}
+
+// Record on a store that throws when told to: internal errors.
+struct FailFixture {
+  explicit FailFixture(bool fail_open, CaptureRules capture = {})
+      : faulty(&memory), keys(memory.rules()), clock(5'000'000) {
+    RecordOptions o;
+    o.redact_headers = DefaultRedactedHeaders();
+    o.capture = std::move(capture);
+    o.fail_open = fail_open;
+    mode = std::make_unique<RecordMode>(&faulty, &clock, o, nullptr, &counters,
+                                        &events);
+  }
+  Answer Serve(const Request& r, const std::string* capture_error = nullptr) {
+    const RequestKey key = keys.Key(r);
+    return mode->Serve(
+        Call{r, key, 1'000'000, nullptr, nullptr, capture_error});
+  }
+  // Finishes "a"'s exchange; returns what on_done said.
+  bool Finish(Answer& a) {
+    Exchange done = a.capture.base;
+    done.response.status = 200;
+    done.response.chunks = {{10, "{}"}};
+    return a.capture.on_done(std::move(done));
+  }
+  uint64_t InternalErrors() const {
+    return counters.not_recorded[static_cast<size_t>(Skip::kInternalError)];
+  }
+
+  MemoryStore memory;
+  testing::FaultyStore faulty;
+  Canonicalizer keys;
+  testing::FakeClock clock;
+  ModeCounters counters;
+  testing::RecordedEvents events;
+  std::unique_ptr<RecordMode> mode;
+};
+
+TEST(RecordMode, AnExceptionStoringFailsTheAnswerUnlessFailOpen) {
+  for (bool fail_open : {false, true}) {
+    FailFixture f(fail_open);
+    Answer a = f.Serve(Post("/v1/x", "{}"));
+    EXPECT_STREQ(a.outcome, "record");
+    f.faulty.throw_on_append = true;
+    // The client's answer completes only with --fail-open.
+    EXPECT_EQ(f.Finish(a), fail_open);
+    EXPECT_EQ(f.memory.Count().value(), 0);
+    EXPECT_EQ(f.InternalErrors(), 1u);
+    EXPECT_EQ(f.counters.errors.load(), fail_open ? 0u : 1u);
+    EXPECT_EQ(f.counters.recorded.load(), 0u);
+    EXPECT_EQ(f.events.skipped, std::vector<std::string>{"internal_error"});
+    ASSERT_EQ(f.events.errors.size(), 1u);
+    EXPECT_NE(f.events.errors[0].find(
+                  "recording POST /v1/x failed: injected: append"),
+              std::string::npos)
+        << f.events.errors[0];
+    EXPECT_NE(f.events.errors[0].find(fail_open ? "(--fail-open)"
+                                                : "was not completed"),
+              std::string::npos)
+        << f.events.errors[0];
+    // The store works again: so does recording.
+    f.faulty.throw_on_append = false;
+    Answer b = f.Serve(Post("/v1/y", "{}"));
+    EXPECT_TRUE(f.Finish(b));
+    EXPECT_EQ(f.memory.Count().value(), 1);
+  }
+}
+
+TEST(RecordMode, AnExceptionBeforeForwardingIsA500UnlessFailOpen) {
+  CaptureRules rules;
+  rules.max_db_bytes = 1u << 30;  // admitting reads the store's size
+  for (bool fail_open : {false, true}) {
+    FailFixture f(fail_open, rules);
+    f.faulty.throw_on_stats = true;
+    Answer a = f.Serve(Post("/v1/chat/completions", "{}"));
+    EXPECT_FALSE(a.capture.on_done);
+    EXPECT_EQ(f.InternalErrors(), 1u);
+    if (fail_open) {
+      EXPECT_STREQ(a.outcome, "passthrough");
+      EXPECT_TRUE(a.relay) << "relayed untouched";
+      EXPECT_EQ(f.counters.passthrough.load(), 1u);
+    } else {
+      EXPECT_STREQ(a.outcome, "error");
+      EXPECT_FALSE(a.relay) << "not forwarded";
+      ASSERT_TRUE(a.timeline.response);
+      EXPECT_EQ(a.timeline.response->status, 500);
+      EXPECT_NE(testing::BodyOf(a.timeline).find("rewind_record_failed"),
+                std::string::npos);
+      EXPECT_NE(testing::BodyOf(a.timeline).find("--fail-open"),
+                std::string::npos);
+      EXPECT_EQ(f.counters.errors.load(), 1u);
+    }
+    ASSERT_EQ(f.events.errors.size(), 1u);
+    EXPECT_NE(f.events.errors[0].find("injected: writer stats"),
+              std::string::npos)
+        << f.events.errors[0];
+  }
+}
+
+TEST(RecordMode, AFailureInTheFrontsPartIsAnsweredTheSameWay) {
+  const std::string what = "scrubbing the request: boom";
+  for (bool fail_open : {false, true}) {
+    FailFixture f(fail_open);
+    Answer a = f.Serve(Post("/v1/x", "{}"), &what);
+    EXPECT_FALSE(a.capture.on_done) << "nothing of it is stored";
+    EXPECT_STREQ(a.outcome, fail_open ? "passthrough" : "error");
+    EXPECT_EQ(a.relay, fail_open);
+    EXPECT_EQ(f.InternalErrors(), 1u);
+    ASSERT_EQ(f.events.errors.size(), 1u);
+    EXPECT_NE(f.events.errors[0].find(what), std::string::npos);
+  }
 }
 
 TEST(PassthroughMode, RelaysAndRecordsNothing) {

@@ -12,11 +12,17 @@ The manifests go through kubectl, offline:
     type or an unknown kind fails) and print it back: a field missing from
     what kubectl printed is one the API does not have (a typo).
 The promises the README makes are then checked on kubectl's view: probes
-on /__rewind/health, non-root as the image's user, imagePullPolicy
+on /__rewind/health, rewind non-root as the image's user, imagePullPolicy
 IfNotPresent, the recording mounted read-only for replay, a volume per pod
-writable by the pods' group (fsGroup) for record, a drain shorter than the
-grace period, and each manifest self-contained (every Secret, claim and
-Service it names is in the same file). The Dockerfile is multi-stage,
+for record (a claim writable by the pods' group (fsGroup), or an emptyDir
+whose sizeLimit is above --max-db-bytes), a drain shorter than the grace
+period, and each manifest self-contained (every Secret, claim and Service
+it names is in the same file). A record sidecar beside another container
+(k8s/sidecar.yaml) must never be what takes that service down: its
+--backend is the pod's own, it runs with --fail-open, --max-db-bytes and a
+memory limit of its own, the other containers' probes are on their own
+ports, there are two replicas or more under a PodDisruptionBudget, and a
+Service reaches the service's own port around rewind. The Dockerfile is multi-stage,
 builds with tools/build.sh, installs the packages
 tools/deploy/runtime-packages.sh derives, and runs as the user and group it
 creates. Exit 0 when all holds."""
@@ -45,6 +51,25 @@ def check(cond, what):
 
 def arg_after(args, flag):
     return args[args.index(flag) + 1] if flag in args else None
+
+
+def rewind_size(text):
+    """Bytes of a rewind size flag ("8G", "500MB": powers of 1024), or None."""
+    m = re.fullmatch(r"(\d+)\s*([kmgtpe]?)(i?b?)", (text or "").strip().lower())
+    if not m:
+        return None
+    return int(m.group(1)) * 1024 ** " kmgtpe".index(m.group(2) or " ")
+
+
+def quantity(text):
+    """Bytes of a Kubernetes quantity ("10Gi", "500M"), or None."""
+    m = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", str(text or ""))
+    if not m:
+        return None
+    unit = m.group(2) or ""
+    factor = {"": 1, "k": 1000, "M": 1000 ** 2, "G": 1000 ** 3, "T": 1000 ** 4,
+              "Ki": 1024, "Mi": 1024 ** 2, "Gi": 1024 ** 3, "Ti": 1024 ** 4}[unit]
+    return int(m.group(1)) * factor
 
 
 # --- the image's user -------------------------------------------------------------
@@ -213,13 +238,11 @@ for path in manifests:
         where = f"{path.name}: {w['kind']} {w['metadata']['name']}"
         pod = w["spec"]["template"]["spec"]
         sc = pod.get("securityContext", {})
-        check(sc.get("runAsNonRoot") is True, f"{where}: pods may run as root")
-        check(sc.get("runAsUser") == image_uid and sc.get("runAsGroup") == image_gid,
-              f"{where}: pods do not run as the image's {image_uid}:{image_gid}")
         if w["kind"] == "StatefulSet":
             check(("Service", w["spec"].get("serviceName")) in defined,
                   f"{where}: its serviceName is not a Service of this file")
         claims = {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
         for v in pod.get("volumes", []):
             if "persistentVolumeClaim" in v:
                 claim = v["persistentVolumeClaim"]["claimName"]
@@ -228,16 +251,26 @@ for path in manifests:
             if "secret" in v:
                 check(("Secret", v["secret"]["secretName"]) in defined,
                       f"{where}: Secret {v['secret']['secretName']} is not defined in this file")
-        for c in pod["containers"]:
-            args = c["args"]
+        containers = pod["containers"]
+        ours = [c for c in containers if c["image"].split(":")[0].endswith("rewind")]
+        others = [c for c in containers if c not in ours]
+        check(ours, f"{where}: no rewind container")
+        for c in containers:
             check(c.get("imagePullPolicy") == "IfNotPresent",
-                  f"{where}: imagePullPolicy is not IfNotPresent (a locally loaded image "
-                  "would not be used)")
+                  f"{where}: {c['name']}: imagePullPolicy is not IfNotPresent (a locally "
+                  "loaded image would not be used)")
             for e in c.get("env", []):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     check(("Secret", ref["name"]) in defined,
                           f"{where}: Secret {ref['name']} is not defined in this file")
+        for c in ours:
+            args = c["args"]
+            # The container's own securityContext wins over the pod's.
+            csc = {**sc, **c.get("securityContext", {})}
+            check(csc.get("runAsNonRoot") is True, f"{where}: rewind may run as root")
+            check(csc.get("runAsUser") == image_uid and csc.get("runAsGroup") == image_gid,
+                  f"{where}: rewind does not run as the image's {image_uid}:{image_gid}")
             for probe in ("readinessProbe", "livenessProbe"):
                 check(c.get(probe, {}).get("httpGet", {}).get("path") == "/__rewind/health",
                       f"{where}: {probe} is not on /__rewind/health")
@@ -252,12 +285,56 @@ for path in manifests:
                 check(mount is not None and mount.get("readOnly") is True,
                       f"{where}: the recording is not mounted read-only")
             if args[0] == "record":
-                check(w["kind"] == "StatefulSet" and mount is not None and
-                      mount["name"] in claims and not mount.get("readOnly"),
-                      f"{where}: record needs a writable volume per pod")
-                check(sc.get("fsGroup") == image_gid,
-                      f"{where}: the volume is not made writable for group {image_gid} "
-                      "(securityContext.fsGroup)")
+                claimed = mount is not None and mount["name"] in claims
+                scratch = mount is not None and "emptyDir" in volumes.get(mount["name"], {})
+                check(w["kind"] == "StatefulSet" and claimed or scratch,
+                      f"{where}: record needs a writable volume per pod (a claim per pod, "
+                      "or an emptyDir)")
+                check(mount is not None and not mount.get("readOnly"),
+                      f"{where}: the recording's volume is mounted read-only")
+                if claimed:
+                    check(sc.get("fsGroup") == image_gid,
+                          f"{where}: the volume is not made writable for group {image_gid} "
+                          "(securityContext.fsGroup)")
+                if scratch:
+                    # Beyond its sizeLimit an emptyDir gets the pod evicted:
+                    # the cap must keep the recording, its -wal (~16 MB)
+                    # and the next file (~64 KB) below it.
+                    limit = quantity(volumes[mount["name"]]["emptyDir"].get("sizeLimit"))
+                    cap = rewind_size(arg_after(args, "--max-db-bytes"))
+                    check(limit is not None and cap is not None and cap + (64 << 20) <= limit,
+                          f"{where}: an emptyDir for the recording needs a sizeLimit above "
+                          "--max-db-bytes (with 64 MB to spare)")
+            if args[0] == "record" and others:
+                # A sidecar beside the service: never what takes it down.
+                backend = arg_after(args, "--backend") or ""
+                check(re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", backend),
+                      f"{where}: a sidecar's --backend is not the pod's own server")
+                check("--fail-open" in args,
+                      f"{where}: a sidecar records without --fail-open")
+                check(arg_after(args, "--max-db-bytes") is not None,
+                      f"{where}: a sidecar records without --max-db-bytes")
+                check(c.get("resources", {}).get("limits", {}).get("memory"),
+                      f"{where}: the sidecar has no memory limit of its own")
+                ports = {p.get("name") for p in c.get("ports", [])} | \
+                        {p.get("containerPort") for p in c.get("ports", [])}
+                for o in others:
+                    for probe in ("readinessProbe", "livenessProbe"):
+                        port = o.get(probe, {}).get("httpGet", {}).get("port")
+                        check(port is not None and port not in ports,
+                              f"{where}: {o['name']}'s {probe} is not on its own port "
+                              "(rewind dying would take it down)")
+                check(w["spec"].get("replicas", 1) >= 2,
+                      f"{where}: one replica: a pod whose rewind restarts leaves none")
+                labels = w["spec"]["template"]["metadata"]["labels"]
+                check(any(d["kind"] == "PodDisruptionBudget" and
+                          d["spec"]["selector"]["matchLabels"].items() <= labels.items()
+                          for d in docs),
+                      f"{where}: no PodDisruptionBudget for the sidecar's pods")
+                own = {p.get("name") for o in others for p in o.get("ports", [])}
+                check(any(str(p.get("targetPort")) in own
+                          for svc in services for p in svc["spec"]["ports"]),
+                      f"{where}: no Service around rewind to the service's own port")
 
 server.shutdown()
 shutil.rmtree(scratch, ignore_errors=True)
