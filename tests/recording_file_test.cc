@@ -119,14 +119,7 @@ class ReadOnlyDir {
   // Runs rewind "args" with the directory read-only; returns the exit code
   // and, in "out", stdout and stderr together.
   int Rewind(const std::string& args, std::string* out) const {
-    std::string cmd = prefix_ + Quote(REWIND_BINARY) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    out->clear();
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return testing::RunShell(prefix_ + Quote(REWIND_BINARY) + " " + args, out);
   }
 
   // The argv that runs rewind "args" with the directory read-only.
@@ -154,60 +147,6 @@ class ReadOnlyDir {
   std::string why_not_;
 };
 
-// A child process; its first stdout line is kept (a server's "listening on").
-class Child {
- public:
-  explicit Child(std::vector<std::string> argv) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> args;
-      for (std::string& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(out[1]);
-    stdout_ = fdopen(out[0], "r");
-    char line[512];
-    if (stdout_ && fgets(line, sizeof(line), stdout_)) {
-      first_line_ = line;
-      size_t colon = first_line_.rfind(':');
-      if (first_line_.find("listening on") != std::string::npos &&
-          colon != std::string::npos) {
-        port_ = std::atoi(first_line_.c_str() + colon + 1);
-      }
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !waited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-    if (stdout_) fclose(stdout_);
-  }
-  int port() const { return port_; }
-  const std::string& first_line() const { return first_line_; }
-  void Signal(int sig) { kill(pid_, sig); }
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    waited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* stdout_ = nullptr;
-  std::string first_line_;
-  int port_ = 0;
-  bool waited_ = false;
-};
-
 std::vector<std::string> RewindArgv(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {REWIND_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -228,7 +167,7 @@ class RecordingFile : public ::testing::Test {
   // Records "n" exchanges through the real binary in "db"; stops it with
   // "sig" and returns its exit code.
   int Record(const std::string& db, int n, int sig) {
-    Child rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
+    testing::ChildProcess rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
                           "--listen", "127.0.0.1:0", "--quiet"}));
     EXPECT_GT(rec.port(), 0) << rec.first_line();
     httplib::Client c("127.0.0.1", rec.port());
@@ -267,7 +206,7 @@ TEST_F(RecordingFile, CleanRecordLeavesOneFileThatEveryCommandReadsReadOnly) {
   EXPECT_EQ(ro.Rewind("export --db " + Quote(db) + " --out -", &out), 0) << out;
   EXPECT_NE(out.find("\"schema_version\""), std::string::npos) << out;
 
-  Child replay(ro.Argv({"replay", "--db", db, "--listen", "127.0.0.1:0",
+  testing::ChildProcess replay(ro.Argv({"replay", "--db", db, "--listen", "127.0.0.1:0",
                         "--latency", "none", "--quiet"}));
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client c("127.0.0.1", replay.port());
@@ -320,7 +259,7 @@ TEST_F(RecordingFile, KilledRecordIsReportedMidWriteAndSettles) {
 TEST_F(RecordingFile, SettleRefusesWhileARecorderHasTheFileOpen) {
   TempDir tmp;
   const std::string db = tmp.File("rec.sqlite");
-  Child rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
+  testing::ChildProcess rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
                         "--listen", "127.0.0.1:0", "--quiet"}));
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   httplib::Client c("127.0.0.1", rec.port());
