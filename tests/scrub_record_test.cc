@@ -40,6 +40,20 @@ void ExpectClean(const std::string& what, const std::string& bytes) {
   }
 }
 
+// The "content" values of a chat stream's events, joined.
+std::string JoinedContent(const std::string& stream) {
+  const std::string field = "\"content\":\"";
+  std::string text;
+  for (size_t at = stream.find(field); at != std::string::npos;
+       at = stream.find(field, at)) {
+    at += field.size();
+    const size_t end = stream.find('"', at);
+    if (end == std::string::npos) break;
+    text += stream.substr(at, end - at);
+  }
+  return text;
+}
+
 std::string ChatBody(const std::string& email) {
   return std::string(R"({"model":"m","messages":[{"role":"user","content":"I am )") +
          email + ", phone " + kPhone + ", card " + kCard + ", key " + kToken +
@@ -57,9 +71,14 @@ class ScrubRecord : public ::testing::Test {
                                  ", key " + kToken;
       res.set_header("X-Echo-User", kEmail);
       if (req.body.find("\"stream\":true") != std::string::npos) {
-        res.set_content("data: {\"choices\":[{\"delta\":{\"content\":\"" +
-                            answer + "\"}}]}\n\ndata: [DONE]\n\n",
-                        "text/event-stream");
+        // Three characters per event, as a model streams tokens: every
+        // planted value is split across events.
+        std::string events;
+        for (size_t i = 0; i < answer.size(); i += 3) {
+          events += "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+                    answer.substr(i, 3) + "\"}}]}\n\n";
+        }
+        res.set_content(events + "data: [DONE]\n\n", "text/event-stream");
       } else {
         res.set_content(
             R"({"choices":[{"message":{"content":")" + answer + R"("}}]})",
@@ -106,7 +125,7 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
     auto s = c.Post("/v1/chat/completions", headers, streamed,
                     "application/json");
     ASSERT_TRUE(s);
-    EXPECT_NE(s->body.find(kEmail), std::string::npos) << s->body;
+    EXPECT_NE(JoinedContent(s->body).find(kEmail), std::string::npos) << s->body;
 
     auto g = c.Get("/v1/users/bob.planted@example.com/profile");
     ASSERT_TRUE(g);
@@ -163,6 +182,20 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
     EXPECT_EQ(r->body.find(kEmail), std::string::npos);
     EXPECT_NE(r->body.find("<email:"), std::string::npos) << r->body;
   }
+  // The streamed answer had every value split across events: its text,
+  // joined, holds placeholders only.
+  std::string streamed = ChatBody(kEmail);
+  streamed.insert(1, "\"stream\":true,");
+  auto st = c.Post("/v1/chat/completions", streamed, "application/json");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->get_header_value("X-Rewind"), "hit");
+  const std::string text = JoinedContent(st->body);
+  for (const char* kind : {"<email:", "<phone:", "<card:", "<token:"}) {
+    EXPECT_NE(text.find(kind), std::string::npos) << kind << " in " << text;
+  }
+  ExpectClean("the replayed stream's text", text);
+  EXPECT_EQ(RunRewind("scan --db " + db, &out), 0) << out;
+
   auto other = c.Get("/v1/users/ann@other.org/profile");
   ASSERT_TRUE(other);
   EXPECT_EQ(other->get_header_value("X-Rewind"), "hit");

@@ -8,6 +8,7 @@
 #include "rewind/request_key.h"
 #include "scrub/detectors.h"
 #include "scrub/scrubber.h"
+#include "scrub/stream_text.h"
 
 namespace rwd::scrub {
 namespace {
@@ -245,6 +246,141 @@ TEST(Scrubber, StreamsLineByLineAndNdjson) {
   std::string nd = "{\"m\":\"bob@x.com\"}\n{\"m\":\"b\\u006fb@x.com\"}\n";
   EXPECT_EQ(s.Body(nd, "application/x-ndjson", "").value(),
             "{\"m\":\"" + tag + "\"}\n{\"m\":\"" + tag + "\"}\n");
+}
+
+// An OpenAI chat stream carrying "text" one piece per event, in choice
+// "choice".
+std::string ChatStream(const std::vector<std::string>& pieces, int choice = 0) {
+  std::string out;
+  for (const std::string& p : pieces) {
+    out += "data: {\"id\":\"c1\",\"choices\":[{\"index\":" +
+           std::to_string(choice) + ",\"delta\":{\"content\":\"" + p +
+           "\"}}]}\n\n";
+  }
+  return out + "data: [DONE]\n\n";
+}
+
+TEST(StreamText, FindsTokenFieldsWithTheirLiterals) {
+  const std::string body =
+      "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"a\\\"b\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}},{\"delta\":{\"content\":\"x\"}}]}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n"
+      "data: {\"type\":\"response.output_text.delta\",\"delta\":\"yo\"}\n\n"
+      "data: [DONE]\n\n";
+  std::vector<StreamText> texts = StreamTexts(body, true);
+  ASSERT_EQ(texts.size(), 4u);
+  EXPECT_EQ(texts[0].path, "choices.0.delta.content");
+  ASSERT_EQ(texts[0].pieces.size(), 2u);
+  EXPECT_EQ(texts[0].pieces[0].value, "a\"b");
+  // The piece's bytes are its literal, quotes and escapes included.
+  const StreamPiece& p = texts[0].pieces[0];
+  EXPECT_EQ(body.substr(p.begin, p.end - p.begin), "\"a\\\"b\"");
+  EXPECT_EQ(texts[0].pieces[1].value, "c");
+  EXPECT_EQ(texts[1].path, "choices.1.delta.content");
+  EXPECT_EQ(texts[2].path, "delta.text");
+  EXPECT_EQ(texts[2].pieces[0].value, "hi");
+  EXPECT_EQ(texts[3].path, "delta");
+  EXPECT_EQ(texts[3].pieces[0].value, "yo");
+}
+
+TEST(StreamText, IndexFieldsNameTheText) {
+  // OpenAI: each choice at position 0, its "index" (before or after the
+  // delta) saying which; tool calls likewise. Anthropic: the event's index.
+  const std::string body =
+      "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"a\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"index\":0}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":2,"
+      "\"function\":{\"arguments\":\"{\\\"x\"}}]}}]}\n\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+      "{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n";
+  std::vector<StreamText> texts = StreamTexts(body, true);
+  ASSERT_EQ(texts.size(), 4u);
+  EXPECT_EQ(texts[0].path, "choices.1.delta.content");
+  EXPECT_EQ(texts[1].path, "choices.0.delta.content");
+  EXPECT_EQ(texts[2].path, "choices.0.delta.tool_calls.2.function.arguments");
+  EXPECT_EQ(texts[2].pieces[0].value, "{\"x");
+  EXPECT_EQ(texts[3].path, "index=1 delta.partial_json");
+}
+
+TEST(StreamText, NdjsonAndWhatIsNotATokenField) {
+  const std::string body =
+      "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"he\"}}\n"
+      "{\"model\":\"m\",\"message\":{\"content\":\"llo\"},\"done\":false}\n"
+      "{\"response\":\"r\",\"x\":{\"response\":\"nested\"}}\n"
+      "not json\n[\"an\",\"array\"]\n{\"cut\":\"short";
+  std::vector<StreamText> texts = StreamTexts(body, false);
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_EQ(texts[0].path, "message.content");
+  ASSERT_EQ(texts[0].pieces.size(), 2u);
+  EXPECT_EQ(texts[0].pieces[1].value, "llo");
+  EXPECT_EQ(texts[1].path, "response");
+  ASSERT_EQ(texts[1].pieces.size(), 1u);
+  // Deep nesting ends the walk of that event, without recursion.
+  std::string deep = "{\"choices\":" + std::string(100000, '[') + "\n";
+  EXPECT_TRUE(StreamTexts(deep, false).empty());
+}
+
+TEST(Scrubber, AValueSplitAcrossEventsIsFoundAndTakenOut) {
+  Scrubber s = Store("email,phone,card");
+  const std::string tag = s.Text("bob.smith@example.com");
+  const std::string phone = s.Text("+1 415 555 0132");
+  const std::string streamed = ChatStream(
+      {"Write to bo", "b.smith", "@exam", "ple.com or call +1 4", "15 555 0132",
+       " today"});
+  const std::string scrubbed = s.Body(streamed, "text/event-stream", "").value();
+  // The placeholder where the value starts; the rest of it gone from the
+  // events after; every event still there.
+  EXPECT_EQ(scrubbed, ChatStream({"Write to " + tag, "", "",
+                                  " or call " + phone, "", " today"}));
+  // Within a recording the placeholder is the one of the whole value.
+  EXPECT_NE(tag.find("<email:"), std::string::npos);
+  // Scrubbing again changes nothing.
+  EXPECT_EQ(s.Body(scrubbed, "text/event-stream", "").value(), scrubbed);
+  // A scan (kKey) counts them.
+  Scrubber scan(Make("email,phone,card"), Mode::kKey);
+  Counts counts;
+  scan.Body(streamed, "text/event-stream", "", &counts).value();
+  counts.resize(3);
+  EXPECT_EQ(counts, (Counts{1, 1, 0}));
+}
+
+TEST(Scrubber, SplitValuesInResponsesKeepChunksAndTheirOffsets) {
+  Scrubber s = Store("email");
+  const std::string tag = s.Text("ann@site.org");
+  Response r;
+  r.headers = {{"Content-Type", "text/event-stream"}};
+  const std::string a = "data: {\"choices\":[{\"delta\":{\"content\":\"ann@\"}}]}\n\n";
+  const std::string b = "data: {\"choices\":[{\"delta\":{\"content\":\"site.org!\"}}]}\n\n";
+  r.chunks = {{1000, a}, {2000, b}, {3000, "data: [DONE]\n\n"}};
+  ASSERT_TRUE(s.ScrubResponse(&r).ok());
+  ASSERT_EQ(r.chunks.size(), 3u);
+  EXPECT_EQ(r.chunks[0].data,
+            "data: {\"choices\":[{\"delta\":{\"content\":\"" + tag + "\"}}]}\n\n");
+  EXPECT_EQ(r.chunks[1].data,
+            "data: {\"choices\":[{\"delta\":{\"content\":\"!\"}}]}\n\n");
+  EXPECT_EQ(r.chunks[0].offset_us, 1000);
+  EXPECT_EQ(r.chunks[1].offset_us, 2000);
+  EXPECT_EQ(r.chunks[2].data, "data: [DONE]\n\n");
+}
+
+TEST(Scrubber, SplitValuesAreJoinedWithinOneTextOnly) {
+  Scrubber s = Store("email");
+  // Two choices interleaved: "ann@" in one and "site.org" in the other are
+  // not one value.
+  std::string body = ChatStream({"ann@"}, 0) + ChatStream({"site.org"}, 1);
+  EXPECT_EQ(s.Body(body, "text/event-stream", "").value(), body);
+  // Other fields (ids, models) are never joined.
+  std::string ids =
+      "data: {\"id\":\"ann@\",\"choices\":[]}\n\n"
+      "data: {\"id\":\"site.org\",\"choices\":[]}\n\n";
+  EXPECT_EQ(s.Body(ids, "text/event-stream", "").value(), ids);
+  // NDJSON (Ollama) is joined too.
+  std::string nd =
+      "{\"message\":{\"content\":\"ann\"}}\n{\"message\":{\"content\":\"@site.org\"}}\n";
+  EXPECT_EQ(s.Body(nd, "application/x-ndjson", "").value(),
+            "{\"message\":{\"content\":\"" + s.Text("ann@site.org") +
+                "\"}}\n{\"message\":{\"content\":\"\"}}\n");
 }
 
 TEST(Scrubber, QueryPathFormAndHeaders) {

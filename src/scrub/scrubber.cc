@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "scrub/stream_text.h"
+
 namespace rwd::scrub {
 namespace {
 
@@ -209,6 +211,24 @@ bool IsFraming(std::string_view name) {
   return NameIs(name, "Content-Type") || NameIs(name, "Content-Length") ||
          NameIs(name, "Content-Encoding") ||
          NameIs(name, "Transfer-Encoding");
+}
+
+// How a body is framed, for where the scrubber looks in it.
+enum class Framing { kForm, kSse, kLines, kJson, kText };
+
+Framing FramingOf(std::string_view body, const std::string& ct) {
+  if (Contains(ct, "x-www-form-urlencoded")) return Framing::kForm;
+  if (Contains(ct, "event-stream")) return Framing::kSse;
+  if (Contains(ct, "ndjson") || Contains(ct, "jsonl") ||
+      Contains(ct, "json-seq")) {
+    return Framing::kLines;
+  }
+  if (ct.empty() &&
+      (body.substr(0, 5) == "data:" || body.substr(0, 6) == "event:")) {
+    return Framing::kSse;
+  }
+  if (Contains(ct, "json") || LooksLikeJson(body)) return Framing::kJson;
+  return Framing::kText;
 }
 
 }  // namespace
@@ -511,23 +531,79 @@ Status Scrubber::BodyEdits(std::string_view body,
   }
   std::string ct = Lower(content_type);
   if (IsBinaryType(ct)) return Status::Ok();
-  if (Contains(ct, "x-www-form-urlencoded")) {
-    std::string scrubbed = Query(body, counts);
-    if (scrubbed != body) edits->push_back({0, body.size(), scrubbed});
-  } else if (Contains(ct, "event-stream")) {
-    LineEdits(body, true, edits, counts);
-  } else if (Contains(ct, "ndjson") || Contains(ct, "jsonl") ||
-             Contains(ct, "json-seq")) {
-    LineEdits(body, false, edits, counts);
-  } else if (ct.empty() && (body.substr(0, 5) == "data:" ||
-                            body.substr(0, 6) == "event:")) {
-    LineEdits(body, true, edits, counts);
-  } else if (Contains(ct, "json") || LooksLikeJson(body)) {
-    JsonEdits(body, 0, 0, edits, counts);
-  } else {
-    TextEdits(body, 0, false, edits, counts);
+  switch (FramingOf(body, ct)) {
+    case Framing::kForm: {
+      std::string scrubbed = Query(body, counts);
+      if (scrubbed != body) edits->push_back({0, body.size(), scrubbed});
+      break;
+    }
+    case Framing::kSse:
+      LineEdits(body, true, edits, counts);
+      break;
+    case Framing::kLines:
+      LineEdits(body, false, edits, counts);
+      break;
+    case Framing::kJson:
+      JsonEdits(body, 0, 0, edits, counts);
+      break;
+    case Framing::kText:
+      TextEdits(body, 0, false, edits, counts);
+      break;
   }
   return Status::Ok();
+}
+
+void Scrubber::SplitValueEdits(std::string_view body, bool sse,
+                               std::vector<Edit>* edits,
+                               Counts* counts) const {
+  std::vector<Edit> found;
+  for (const StreamText& text : StreamTexts(body, sse)) {
+    const std::vector<StreamPiece>& pieces = text.pieces;
+    if (pieces.size() < 2) continue;
+    std::string joined;
+    std::vector<size_t> starts;  // each piece's first byte in "joined"
+    starts.reserve(pieces.size());
+    for (const StreamPiece& p : pieces) {
+      starts.push_back(joined.size());
+      joined += p.value;
+    }
+    // The piece holding byte "at" of "joined" (empty pieces hold none).
+    auto piece_of = [&starts](size_t at) {
+      return static_cast<size_t>(
+          std::upper_bound(starts.begin(), starts.end(), at) - starts.begin() - 1);
+    };
+    std::vector<Match> matches;
+    detectors_->Find(joined, &matches);
+    std::vector<std::vector<Edit>> piece_edits(pieces.size());
+    for (const Match& m : matches) {
+      if (m.detector < 0 || m.end <= m.begin) continue;  // a placeholder
+      const size_t first = piece_of(m.begin);
+      const size_t last = piece_of(m.end - 1);
+      if (first == last) continue;  // whole in one event: seen there
+      if (counts != nullptr) {
+        counts->resize(detectors_->size());
+        ++(*counts)[static_cast<size_t>(m.detector)];
+      }
+      // The placeholder where the value starts; the rest of the value
+      // taken out of the events after it.
+      piece_edits[first].push_back(
+          {m.begin - starts[first], pieces[first].value.size(),
+           Replacement(m, std::string_view(joined).substr(m.begin, m.end - m.begin))});
+      for (size_t k = first + 1; k < last; ++k) {
+        piece_edits[k].push_back({0, pieces[k].value.size(), std::string()});
+      }
+      piece_edits[last].push_back({0, m.end - starts[last], std::string()});
+    }
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      if (piece_edits[k].empty()) continue;
+      found.push_back({pieces[k].begin, pieces[k].end,
+                       Escape(ApplyEdits(pieces[k].value, piece_edits[k]))});
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  edits->insert(edits->end(), std::make_move_iterator(found.begin()),
+                std::make_move_iterator(found.end()));
 }
 
 Result<std::string> Scrubber::Body(std::string_view body,
@@ -537,7 +613,16 @@ Result<std::string> Scrubber::Body(std::string_view body,
   std::vector<Edit> edits;
   Status s = BodyEdits(body, content_type, content_encoding, &edits, counts);
   if (!s.ok()) return s;
-  return edits.empty() ? std::string(body) : ApplyEdits(body, edits);
+  std::string out = edits.empty() ? std::string(body) : ApplyEdits(body, edits);
+  const std::string ct = Lower(content_type);
+  const Framing framing = FramingOf(body, ct);
+  if (!IsBinaryType(ct) &&
+      (framing == Framing::kSse || framing == Framing::kLines)) {
+    edits.clear();
+    SplitValueEdits(out, framing == Framing::kSse, &edits, counts);
+    if (!edits.empty()) out = ApplyEdits(out, edits);
+  }
+  return out;
 }
 
 Status Scrubber::ScrubRequest(Request* request, Counts* counts) const {
@@ -555,18 +640,31 @@ Status Scrubber::ScrubRequest(Request* request, Counts* counts) const {
 }
 
 Status Scrubber::ScrubResponse(Response* response, Counts* counts) const {
-  size_t total = 0;
-  for (const Chunk& c : response->chunks) total += c.data.size();
-  if (total > 0) {
+  auto joined = [response] {
+    size_t total = 0;
+    for (const Chunk& c : response->chunks) total += c.data.size();
     std::string body;
     body.reserve(total);
     for (const Chunk& c : response->chunks) body += c.data;
+    return body;
+  };
+  std::string body = joined();
+  if (!body.empty()) {
+    const std::string ct = Lower(HeaderOf(response->headers, "Content-Type"));
     std::vector<Edit> edits;
-    Status s = BodyEdits(body, HeaderOf(response->headers, "Content-Type"),
+    Status s = BodyEdits(body, ct,
                          HeaderOf(response->headers, "Content-Encoding"),
                          &edits, counts);
     if (!s.ok()) return s;
     ApplyEditsToChunks(&response->chunks, edits);
+    const Framing framing = FramingOf(body, ct);
+    if (!IsBinaryType(ct) &&
+        (framing == Framing::kSse || framing == Framing::kLines)) {
+      if (!edits.empty()) body = joined();
+      edits.clear();
+      SplitValueEdits(body, framing == Framing::kSse, &edits, counts);
+      ApplyEditsToChunks(&response->chunks, edits);
+    }
   }
   for (auto& [name, value] : response->headers) {
     value = HeaderValue(name, value, counts);

@@ -12,8 +12,11 @@
 //    replaced becomes a string ("<card:...>"), so the JSON stays JSON.
 //  - an SSE stream (text/event-stream) or NDJSON (application/x-ndjson,
 //    jsonl): line by line, each event's JSON as above ("data: {...}"),
-//    other lines as text. A value the backend splits across two events
-//    (one token each) is not seen whole: see README.
+//    other lines as text. Then the text the stream carries one token per
+//    event (scrub/stream_text.h names the fields) is joined, and a value
+//    found only there, split across events, is replaced: its placeholder
+//    in the event where it starts, the rest of it taken out of the events
+//    after (which keep their place and timing, with less text).
 //  - a form body (application/x-www-form-urlencoded), the query string and
 //    each path segment: each value percent-decoded, scrubbed, and encoded
 //    again when something was replaced.
@@ -95,8 +98,10 @@ class Scrubber {
   std::string HeaderValue(std::string_view name, std::string_view value,
                           Counts* counts = nullptr) const;
 
-  // The edits for a body of this Content-Type and Content-Encoding. A
-  // Content-Encoding other than identity: InvalidArgument(kUnscrubbable).
+  // The edits for a body of this Content-Type and Content-Encoding, each
+  // event of a stream alone (Body and ScrubResponse also find values split
+  // across events). A Content-Encoding other than identity:
+  // InvalidArgument(kUnscrubbable).
   Status BodyEdits(std::string_view body, std::string_view content_type,
                    std::string_view content_encoding, std::vector<Edit>* edits,
                    Counts* counts = nullptr) const;
@@ -124,6 +129,10 @@ class Scrubber {
                  std::vector<Edit>* edits, Counts* counts) const;
   void LineEdits(std::string_view text, bool sse, std::vector<Edit>* edits,
                  Counts* counts) const;
+  // The edits for values split across a stream's events, in a body whose
+  // events have been scrubbed one by one already.
+  void SplitValueEdits(std::string_view body, bool sse,
+                       std::vector<Edit>* edits, Counts* counts) const;
   // The value scrubbed, or the value itself when nothing was found.
   std::string Decoded(std::string_view decoded, int depth,
                       Counts* counts) const;
