@@ -127,19 +127,6 @@ class PassthroughMode final : public Mode {
   Answer Serve(const Call& call) override;
 
  private:
-  // Serve() itself; may throw.
-  Answer Record(const Call& call);
-  // Recording "call" failed before it was forwarded ("what"): a relay
-  // without recording (--fail-open) or a 500.
-  Answer Failed(const Call& call, const std::string& what);
-  // Storing a finished exchange failed ("what"): whether the client's
-  // answer may still complete (--fail-open).
-  bool StoreFailed(const std::string& method, const std::string& path,
-                   const std::string& what);
-  // Stores the finished exchange; may throw.
-  void Keep(const RequestKey& key, const std::string& method,
-            const std::string& path, CapturePolicy::Admission* admission,
-            Exchange&& e);
   ModeCounters* const counters_;
 };
 
