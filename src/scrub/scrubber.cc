@@ -442,21 +442,13 @@ void Scrubber::RegionEdits(std::string_view region, size_t base,
 
 void Scrubber::LineEdits(std::string_view s, bool sse,
                          std::vector<Edit>* edits, Counts* counts) const {
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t nl = s.find('\n', start);
-    size_t end = nl == std::string_view::npos ? s.size() : nl;
-    std::string_view line = s.substr(start, end - start);
-    size_t skip = 0;
-    if (sse && line.substr(0, 5) == "data:") skip = 5;
-    std::string_view payload = line.substr(skip);
+  ForEachLine(s, sse, [&](std::string_view payload, size_t offset, bool) {
     if (LooksLikeJson(payload)) {
-      JsonEdits(payload, start + skip, 0, edits, counts);
+      JsonEdits(payload, offset, 0, edits, counts);
     } else {
-      TextEdits(payload, start + skip, false, edits, counts);
+      TextEdits(payload, offset, false, edits, counts);
     }
-    start = end + 1;
-  }
+  });
 }
 
 std::string Scrubber::Text(std::string_view text, Counts* counts) const {

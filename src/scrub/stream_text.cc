@@ -202,27 +202,18 @@ bool StartsJsonObject(std::string_view s) {
 std::vector<StreamText> StreamTexts(std::string_view body, bool sse) {
   std::map<std::string, StreamText> texts;
   std::vector<std::string> order;  // paths as first seen
-  size_t start = 0;
-  while (start < body.size()) {
-    size_t nl = body.find('\n', start);
-    size_t end = nl == std::string_view::npos ? body.size() : nl;
-    std::string_view line = body.substr(start, end - start);
-    size_t skip = 0;
-    if (sse) skip = line.substr(0, 5) == "data:" ? 5 : line.size();
-    std::string_view event = line.substr(skip);
-    if (StartsJsonObject(event)) {
-      rapidjson::MemoryStream ms(event.data(), event.size());
-      rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
-      FieldFinder finder(event, start + skip, &ms);
-      rapidjson::Reader reader;
-      // Pieces read before an error stay: a line cut short still holds them.
-      reader.Parse<rapidjson::kParseIterativeFlag |
-                   rapidjson::kParseNumbersAsStringsFlag |
-                   rapidjson::kParseStopWhenDoneFlag>(is, finder);
-      finder.Finish(&texts, &order);
-    }
-    start = end + 1;
-  }
+  ForEachLine(body, sse, [&](std::string_view event, size_t offset, bool data) {
+    if (!data || !StartsJsonObject(event)) return;
+    rapidjson::MemoryStream ms(event.data(), event.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    FieldFinder finder(event, offset, &ms);
+    rapidjson::Reader reader;
+    // Pieces read before an error stay: a line cut short still holds them.
+    reader.Parse<rapidjson::kParseIterativeFlag |
+                 rapidjson::kParseNumbersAsStringsFlag |
+                 rapidjson::kParseStopWhenDoneFlag>(is, finder);
+    finder.Finish(&texts, &order);
+  });
   std::vector<StreamText> out;
   out.reserve(order.size());
   for (const std::string& path : order) out.push_back(std::move(texts[path]));

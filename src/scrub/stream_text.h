@@ -44,6 +44,24 @@ struct StreamText {
   std::vector<StreamPiece> pieces;
 };
 
+// Calls fn(payload, offset, is_data) for each line of a streamed body:
+// with "sse", a "data:" line's payload after the prefix (is_data true) and
+// any other line whole (false); else every line whole (true). "offset" is
+// the payload's first byte in "body".
+template <typename Fn>
+void ForEachLine(std::string_view body, bool sse, Fn fn) {
+  size_t start = 0;
+  while (start < body.size()) {
+    size_t nl = body.find('\n', start);
+    size_t end = nl == std::string_view::npos ? body.size() : nl;
+    std::string_view line = body.substr(start, end - start);
+    const bool data = !sse || line.substr(0, 5) == "data:";
+    const size_t skip = sse && data ? 5 : 0;
+    fn(line.substr(skip), start + skip, data);
+    start = end + 1;
+  }
+}
+
 // The texts of a streamed body: SSE ("data: {...}" lines) when "sse", else
 // one JSON document per line (NDJSON). Lines that are not JSON, and JSON
 // nested deeper than the paths above, are skipped.
