@@ -222,6 +222,7 @@ TEST(Capture, PathGlobsChooseTheEndpointsRecordedAndASkipWins) {
     o.skip_paths = {"/v1/chat/internal*"};
     InProcessRewind rec(o);
     httplib::Client c("127.0.0.1", rec.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     struct Case {
       const char* path;
       const char* outcome;
@@ -261,6 +262,7 @@ TEST(Capture, MaxPerKeyKeepsKRecordingsOfARequestAcrossRuns) {
     o.max_per_key = 2;
     InProcessRewind rec(o);
     httplib::Client c("127.0.0.1", rec.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     std::vector<std::string> outcomes;
     for (int i = 0; i < 4; ++i) {
       auto r = c.Post("/v1/chat/completions", "{\"q\":\"same\"}",
@@ -448,6 +450,7 @@ TEST(Capture, RotationUnderConcurrentLoadLosesNoRequestAndMergeGetsAll) {
     // One more, so that the last file holds one (a file given nothing is
     // removed at the end).
     httplib::Client c("127.0.0.1", rec.port());
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     send(c, 99999);
     rec.Signal(SIGTERM);
     EXPECT_EQ(rec.Wait(), 0);

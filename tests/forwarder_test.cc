@@ -143,6 +143,7 @@ int64_t FetchAndCheck(int port, const std::string& path, int* status) {
 
 std::string Metrics(int port) {
   httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto res = c.Get("/metrics");
   return res ? res->body : "";
 }

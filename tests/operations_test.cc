@@ -196,6 +196,7 @@ TEST(Operations, SighupReopensTheLogFile) {
   RewindProcess replay({"replay", "--db", sample, "--listen", "127.0.0.1:0", "--log-file", log});
   ASSERT_GT(replay.port(), 0);
   httplib::Client c("127.0.0.1", replay.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   ASSERT_TRUE(c.Get("/first"));
   std::filesystem::rename(log, log + ".1");  // what logrotate does
   replay.Signal(SIGHUP);
@@ -281,9 +282,11 @@ TEST(Operations, SigtermGivesUpOnStreamsAfterTheDrainTimeout) {
                      "--drain-timeout", "1", "--quiet"});
   ASSERT_GT(rec.port(), 0);
   httplib::Client c("127.0.0.1", rec.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   ASSERT_TRUE(c.Post("/v1/chat/completions", kChat, "application/json"));
   std::thread slow([&] {
     httplib::Client s("127.0.0.1", rec.port());
+    s.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     s.Post("/slow", "{}", "application/json");  // 5 s stream; cut short
   });
   std::this_thread::sleep_for(300ms);
@@ -436,6 +439,7 @@ TEST(Cli, PortFileHoldsTheBoundPortOnceListening) {
     // Written before the "listening" line, whole: the number and a newline.
     EXPECT_EQ(ReadFile(port_file), std::to_string(proc.port()) + "\n") << args[0];
     httplib::Client c("127.0.0.1", std::stoi(ReadFile(port_file)));
+    c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     auto health = c.Get("/__rewind/health");
     ASSERT_TRUE(health) << args[0];
     EXPECT_EQ(health->status, 200);

@@ -549,6 +549,7 @@ TEST(Serve, ModelToolAndEmbeddingFlagsOfTheBinary) {
                                 "--embedding-dimensions", "3"});
   ASSERT_GT(serve.port(), 0) << serve.first_line();
   httplib::Client c("127.0.0.1", serve.port());
+  c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto models = c.Get("/v1/models");
   ASSERT_TRUE(models);
   EXPECT_NE(models->body.find(R"("id":"a-sql","object":"model","created":0,"owned_by":"rewind","root":"a-sql","parent":"a")"),
