@@ -12,9 +12,9 @@ cd "$(dirname "$0")/../.."
 build=${REWIND_BUILD_DIR:-build}
 echo "demo: checking the Debian packages rewind needs (installing what is missing takes a few minutes)"
 tools/setup/deps.sh
-echo "demo: building rewind into $build/ (the first build takes several minutes; cmake shows its progress)"
+echo "demo: building rewind into $build/ (the first build takes several minutes; cmake shows its progress; the tests are built by tools/test.sh)"
 # Targets already up to date say so in a line each: not news.
-tools/build.sh | sed -u '/Built target/d; /Consolidate compiler generated/d'
+tools/build.sh --demo | sed -u '/Built target/d; /Consolidate compiler generated/d'
 echo "demo: built; running the demo"
 
 work=$(mktemp -d)

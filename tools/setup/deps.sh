@@ -26,6 +26,7 @@ packages=(
   python3-yaml         # tests: tools/deploy/check.py parses the manifests
   python3-pytest       # tests: the pytest plugin in clients/python
   dpkg-dev             # tools/package.sh: dpkg-shlibdeps derives the Depends
+  file                 # tools/package.sh: cpack runs dpkg-shlibdeps only with file(1)
 )
 # tools/deploy/check.py has kubectl parse the manifests. Debian's is in
 # kubernetes-client; a kubectl already on PATH does as well (and the two
@@ -58,7 +59,9 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
   sudo="sudo"
 fi
-echo "rewind setup: installing ${#missing[@]} Debian packages (a few minutes on a fresh machine): ${missing[*]}" >&2
+noun=packages
+[[ ${#missing[@]} -eq 1 ]] && noun=package
+echo "rewind setup: installing ${#missing[@]} Debian $noun (a few minutes on a fresh machine): ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 echo "rewind setup: apt-get update" >&2
 $sudo apt-get update -qq
