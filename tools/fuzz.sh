@@ -3,14 +3,14 @@
 # a bounded time on a copy of its seed corpus (tests/fuzz/corpus/TARGET).
 # Usage: tools/fuzz.sh [SECONDS per target, default 60] [TARGET ...]
 # A crash stops the run; its input is kept in build-fuzz/artifacts/.
-# Targets: request_key import openai http_front stream request_parser.
+# Targets: request_key import openai http_front stream request_parser scrub.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup/deps.sh --fuzz
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(request_key import openai http_front stream request_parser)
+[[ ${#targets[@]} -gt 0 ]] || targets=(request_key import openai http_front stream request_parser scrub)
 
 CXX=clang++ CC=clang cmake -S . -B build-fuzz -DREWIND_FUZZ=ON \
   -DREWIND_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
