@@ -41,7 +41,7 @@ struct Replay {
     ServerOptions o;
     o.mode = ServerMode::kReplay;
     o.store = &store;
-    o.latency = LatencyModel::Parse("none").value();
+    o.replay.latency = LatencyModel::Parse("none").value();
     return o;
   }
   MemoryStore store;
@@ -66,9 +66,9 @@ TEST(Admin, ConfigIsOneJsonDocumentWithExactValues) {
   Replay r;
   ServerOptions o = r.Options();
   o.seed = std::numeric_limits<uint64_t>::max();
-  o.redact_headers = {"X-\"Quoted\"\\Name", "X-Tab\tName"};
-  o.admin_token = "s3cret";
-  o.max_body_bytes = 12345;
+  o.record.redact_headers = {"X-\"Quoted\"\\Name", "X-Tab\tName"};
+  o.front.admin_token = "s3cret";
+  o.front.max_body_bytes = 12345;
   InProcessRewind replay(o);
   RawResponse config = RawExchange(
       replay.port(), RequestText("GET", "/__rewind/config", "",

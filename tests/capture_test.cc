@@ -81,8 +81,8 @@ ServerOptions Recording(Store* store, const std::string& backend) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   o.store = store;
-  o.backend = backend;
-  o.quiet = true;
+  o.upstream.backend = backend;
+  o.front.quiet = true;
   return o;
 }
 
@@ -176,7 +176,7 @@ TEST(Capture, SampleRecordsASeededShareWithinABinomialBoundAndRepeatsIt) {
     {
       auto store = OpenTestStore(db);
       ServerOptions o = Recording(store.get(), backend.url());
-      o.sample = p;
+      o.record.sample = p;
       o.seed = 42;
       InProcessRewind rec(o);
       // Concurrent, so the arrival order differs between the runs.
@@ -203,7 +203,7 @@ TEST(Capture, SampleRecordsASeededShareWithinABinomialBoundAndRepeatsIt) {
   // Another seed, another share.
   auto store = OpenTestStore(dir.File("other.sqlite"));
   ServerOptions o = Recording(store.get(), backend.url());
-  o.sample = p;
+  o.record.sample = p;
   o.seed = 43;
   InProcessRewind rec(o);
   const std::set<int> other = SendDistinct(rec.port(), 400, 4);
@@ -218,8 +218,8 @@ TEST(Capture, PathGlobsChooseTheEndpointsRecordedAndASkipWins) {
   {
     auto store = OpenTestStore(db);
     ServerOptions o = Recording(store.get(), backend.url());
-    o.record_paths = {"/v1/chat/*", "/v1/embeddings"};
-    o.skip_paths = {"/v1/chat/internal*"};
+    o.record.record_paths = {"/v1/chat/*", "/v1/embeddings"};
+    o.record.skip_paths = {"/v1/chat/internal*"};
     InProcessRewind rec(o);
     httplib::Client c("127.0.0.1", rec.port());
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
@@ -259,7 +259,7 @@ TEST(Capture, MaxPerKeyKeepsKRecordingsOfARequestAcrossRuns) {
   for (int run = 0; run < 2; ++run) {
     auto store = OpenTestStore(db);
     ServerOptions o = Recording(store.get(), backend.url());
-    o.max_per_key = 2;
+    o.record.max_per_key = 2;
     InProcessRewind rec(o);
     httplib::Client c("127.0.0.1", rec.port());
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
@@ -325,8 +325,8 @@ TEST(Capture, MaxExchangesKeepsProxyingReportsFullAndSaysSoOnce) {
   {
     auto store = OpenTestStore(db);
     ServerOptions o = Recording(store.get(), backend.url());
-    o.max_exchanges = 3;
-    o.log_path = log;
+    o.record.max_exchanges = 3;
+    o.front.log_path = log;
     InProcessRewind rec(o);
     EXPECT_EQ(HealthStatus(rec.port()), "ok");
     EXPECT_EQ(MetricLine(rec.port(), "rewind_record_full"), "0");
@@ -369,7 +369,7 @@ TEST(Capture, MaxDbBytesCountsTheFileItAppendsTo) {
     // Below the file's size: full from the start, nothing stored.
     auto store = OpenTestStore(db);
     ServerOptions o = Recording(store.get(), backend.url());
-    o.max_db_bytes = before - 4096;
+    o.record.max_db_bytes = before - 4096;
     InProcessRewind rec(o);
     EXPECT_EQ(HealthStatus(rec.port()), "full");
     EXPECT_EQ(PostMany(rec.port(), 100, 3, 2000),
@@ -381,7 +381,7 @@ TEST(Capture, MaxDbBytesCountsTheFileItAppendsTo) {
     // Room for about 20 more exchanges of 2 KB.
     auto store = OpenTestStore(db);
     ServerOptions o = Recording(store.get(), backend.url());
-    o.max_db_bytes = before + 100'000;
+    o.record.max_db_bytes = before + 100'000;
     InProcessRewind rec(o);
     EXPECT_EQ(HealthStatus(rec.port()), "ok");
     PostMany(rec.port(), 200, 80, 2000);
@@ -503,9 +503,9 @@ TEST(Capture, FailOpenKeepsEveryAnswerWhenRecordingThrows) {
     auto sqlite = OpenTestStore(db);
     testing::FaultyStore store(sqlite.get());
     ServerOptions o = Recording(&store, backend.url());
-    o.fail_open = true;
-    o.max_db_bytes = 1u << 30;  // admitting reads the store's size
-    o.log_path = log;
+    o.record.fail_open = true;
+    o.record.max_db_bytes = 1u << 30;  // admitting reads the store's size
+    o.front.log_path = log;
     InProcessRewind rec(o);
     const std::string chat =
         RequestText("POST", "/v1/chat/completions", "{\"q\":\"hello\"}");
@@ -561,7 +561,7 @@ TEST(Capture, WithoutFailOpenAnInternalErrorShowsInTheAnswer) {
   auto sqlite = OpenTestStore(db);
   testing::FaultyStore store(sqlite.get());
   ServerOptions o = Recording(&store, backend.url());
-  o.max_db_bytes = 1u << 30;
+  o.record.max_db_bytes = 1u << 30;
   InProcessRewind rec(o);
   const std::string chat =
       RequestText("POST", "/v1/chat/completions", "{\"q\":\"hello\"}");

@@ -83,8 +83,8 @@ void Record(Store* store, Backend* backend) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   o.store = store;
-  o.backend = backend->url();
-  o.quiet = true;
+  o.upstream.backend = backend->url();
+  o.front.quiet = true;
   testing::InProcessRewind rec(o);
   auto c = rec.Client();
   ASSERT_TRUE(c->Post("/v1/chat/completions",
@@ -269,8 +269,8 @@ TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
     ServerOptions o;
     o.mode = ServerMode::kRecord;
     o.store = store.get();
-    o.backend = backend.url();
-    o.quiet = true;
+    o.upstream.backend = backend.url();
+    o.front.quiet = true;
     testing::InProcessRewind rec(o);
     for (const char* q : {"capital of France?", "capital of Italy?"}) {
       auto r = rec.Client()->Post(

@@ -259,8 +259,8 @@ TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
     ServerOptions ro;
     ro.mode = ServerMode::kRecord;
     ro.store = store.get();
-    ro.backend = "http://127.0.0.1:" + std::to_string(backend.port());
-    ro.quiet = true;
+    ro.upstream.backend = "http://127.0.0.1:" + std::to_string(backend.port());
+    ro.front.quiet = true;
     InProcessRewind rec(ro);
     // Recorded: the chat as a stream, the completion whole.
     RawResponse s = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", kChatStream));
@@ -281,8 +281,8 @@ TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
   ServerOptions po;
   po.mode = ServerMode::kReplay;
   po.store = store.get();
-  po.on_miss = MissPolicy::kConvert;
-  po.quiet = true;
+  po.replay.on_miss = MissPolicy::kConvert;
+  po.front.quiet = true;
   InProcessRewind replay(po);
 
   // The stream, asked for whole: one chat.completion, at the stream's end
@@ -357,8 +357,8 @@ TEST(ConvertOverHttp, WithoutConvertTheFlippedRequestIsAMiss) {
     ServerOptions ro;
     ro.mode = ServerMode::kRecord;
     ro.store = store.get();
-    ro.backend = "http://127.0.0.1:" + std::to_string(backend.port());
-    ro.quiet = true;
+    ro.upstream.backend = "http://127.0.0.1:" + std::to_string(backend.port());
+    ro.front.quiet = true;
     InProcessRewind rec(ro);
     ASSERT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", kChatStream)).status,
               200);
@@ -366,7 +366,7 @@ TEST(ConvertOverHttp, WithoutConvertTheFlippedRequestIsAMiss) {
   ServerOptions po;
   po.mode = ServerMode::kReplay;
   po.store = store.get();
-  po.quiet = true;
+  po.front.quiet = true;
   InProcessRewind replay(po);
   RawResponse r =
       RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", kChatNoStream));

@@ -776,7 +776,7 @@ TEST(DialectsOverHttp, ReplayMissesSpeakTheRequestsDialect) {
     ServerOptions ro;
     ro.mode = ServerMode::kRecord;
     ro.store = store.get();
-    ro.backend = "http://127.0.0.1:" + std::to_string(serve.port());
+    ro.upstream.backend = "http://127.0.0.1:" + std::to_string(serve.port());
     InProcessRewind rec(ro);
     EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage)).status, 200);
     EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/api/chat", kOllamaChat)).status, 200);
@@ -784,7 +784,7 @@ TEST(DialectsOverHttp, ReplayMissesSpeakTheRequestsDialect) {
   ServerOptions po;
   po.mode = ServerMode::kReplay;
   po.store = store.get();
-  po.latency = LatencyModel::Parse("none").value();
+  po.replay.latency = LatencyModel::Parse("none").value();
   InProcessRewind replay(po);
   EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage)).status, 200);
 
@@ -839,7 +839,7 @@ TEST(DialectsOverHttp, BackendDown502InTheDialect) {
   ServerOptions ro;
   ro.mode = ServerMode::kRecord;
   ro.store = store.get();
-  ro.backend = "http://127.0.0.1:" + std::to_string(dead_port);
+  ro.upstream.backend = "http://127.0.0.1:" + std::to_string(dead_port);
   InProcessRewind rec(ro);
   RawResponse a = RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage));
   EXPECT_EQ(a.status, 502);
@@ -861,7 +861,7 @@ TEST(DialectsOverHttp, ReplayOnMissSynthesizeAnswersTheDialects) {
   ServerOptions po;
   po.mode = ServerMode::kReplay;
   po.store = store.get();
-  po.on_miss = MissPolicy::kSynthesize;
+  po.replay.on_miss = MissPolicy::kSynthesize;
   po.synth.output = OutputMode::Parse("echo", nullptr).value();
   InProcessRewind replay(po);
   RawResponse a = RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage));

@@ -59,7 +59,7 @@ ServerOptions ReplayOf(Store* store) {
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store;
-  o.latency = LatencyModel::Parse("none").value();
+  o.replay.latency = LatencyModel::Parse("none").value();
   return o;
 }
 
@@ -131,7 +131,7 @@ TEST(Scopes, ThePrefixAndTheHeaderNeverReachTheKeyTheBackendOrTheRecording) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   o.store = &store;
-  o.backend = backend.url();
+  o.upstream.backend = backend.url();
   {
     InProcessRewind record(o);
     RawResponse a = Ask(record.port(), "/__scope/t1" + kChatPath + "?v=1", "hi",
@@ -374,7 +374,7 @@ TEST(Journal, AScopedResetRestartsThatScopeAlone) {
 TEST(Journal, TheAdminTokenGuardsTheNewEndpoints) {
   ThreeRecordings r;
   ServerOptions o = ReplayOf(&r.store);
-  o.admin_token = "t0ken";
+  o.front.admin_token = "t0ken";
   InProcessRewind replay(o);
   for (const auto& [method, path] :
        std::vector<std::pair<std::string, std::string>>{

@@ -443,7 +443,7 @@ TEST(RewindHeaders, ARewindBehindRecordLeavesNoRewindHeadersInTheRecording) {
     ServerOptions record;
     record.mode = ServerMode::kRecord;
     record.store = store.get();
-    record.backend = "http://127.0.0.1:" + std::to_string(engine.port());
+    record.upstream.backend = "http://127.0.0.1:" + std::to_string(engine.port());
     InProcessRewind rec(record);
     RawResponse r = RawExchange(
         rec.port(), testing::RequestText("POST", "/v1/chat/completions", kChainChat,
@@ -458,7 +458,7 @@ TEST(RewindHeaders, ARewindBehindRecordLeavesNoRewindHeadersInTheRecording) {
   ServerOptions replay;
   replay.mode = ServerMode::kReplay;
   replay.store = store.get();
-  replay.latency = LatencyModel::Parse("none").value();
+  replay.replay.latency = LatencyModel::Parse("none").value();
   InProcessRewind rep(replay);
   RawResponse r = RawExchange(rep.port(), ChatRequest());
   EXPECT_EQ(r.status, 200);
@@ -499,7 +499,7 @@ TEST(RewindHeaders, OldRecordingsWithRewindHeadersReplayOneOfEach) {
   ServerOptions replay;
   replay.mode = ServerMode::kReplay;
   replay.store = store.get();
-  replay.latency = LatencyModel::Parse("none").value();
+  replay.replay.latency = LatencyModel::Parse("none").value();
   InProcessRewind rep(replay);
   RawResponse r = RawExchange(rep.port(), ChatRequest());
   EXPECT_EQ(r.status, 200);

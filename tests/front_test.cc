@@ -146,8 +146,8 @@ ServerOptions RecordTo(Store* store, const std::string& backend) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   o.store = store;
-  o.backend = backend;
-  o.quiet = true;
+  o.upstream.backend = backend;
+  o.front.quiet = true;
   return o;
 }
 
@@ -155,8 +155,8 @@ ServerOptions ReplayFrom(Store* store) {
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store;
-  o.latency = LatencyModel::Parse("none").value();
-  o.quiet = true;
+  o.replay.latency = LatencyModel::Parse("none").value();
+  o.front.quiet = true;
   return o;
 }
 
@@ -183,8 +183,8 @@ TEST(Front, BusyPortIsRefusedInEveryMode) {
   InProcessRewind first(ReplayFrom(store.get()));
   const std::string where = "127.0.0.1:" + std::to_string(first.port());
   ServerOptions o = ReplayFrom(store.get());
-  o.host = "127.0.0.1";
-  o.port = first.port();
+  o.front.host = "127.0.0.1";
+  o.front.port = first.port();
   auto second = Server::Create(o);
   ASSERT_TRUE(second.ok());
   Result<int> bound = second.value()->Bind();
@@ -492,8 +492,8 @@ TEST(Front, TricklingClientsDoNotStarveOthers) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
   ServerOptions o = ReplayFrom(store.get());
-  o.max_connections = 4;
-  o.client_timeout_s = 2;
+  o.front.max_connections = 4;
+  o.front.client_timeout_s = 2;
   InProcessRewind replay(o);
   std::vector<int> slow;
   for (int i = 0; i < 40; ++i) slow.push_back(Connect(replay.port()));
@@ -575,7 +575,7 @@ TEST(Front, BackendTimeoutIsHonouredOnPost) {
     std::this_thread::sleep_for(2500ms);
   });
   ServerOptions o = RecordTo(store.get(), silent.url());
-  o.backend_timeout_s = 1;
+  o.upstream.backend_timeout_s = 1;
   InProcessRewind rec(o);
   const auto start = Steady::now();
   RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));

@@ -178,7 +178,7 @@ ServerOptions RecordOptions(Store* store, const std::string& backend) {
   ServerOptions o;
   o.mode = ServerMode::kRecord;
   o.store = store;
-  o.backend = backend;
+  o.upstream.backend = backend;
   return o;
 }
 
@@ -186,7 +186,7 @@ ServerOptions ReplayOptions(Store* store, const std::string& latency = "none") {
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store;
-  o.latency = LatencyModel::Parse(latency).value();
+  o.replay.latency = LatencyModel::Parse(latency).value();
   return o;
 }
 
@@ -295,7 +295,7 @@ TEST(RecordReplay, RedactHeaderAddsToTheSecrets) {
   {
     auto store = OpenTestStore(db);
     ServerOptions o = RecordOptions(store.get(), backend.url());
-    o.redact_headers = {"X-Tenant-Token"};
+    o.record.redact_headers = {"X-Tenant-Token"};
     InProcessRewind rec(o);
     RawResponse r = RawExchange(
         rec.port(), RequestText("POST", "/v1/chat/completions", kChat,
@@ -313,7 +313,7 @@ TEST(RecordReplay, BackendTimeoutGets504AndRecordsNothing) {
   Backend backend;
   auto store = OpenTestStore(db);
   ServerOptions o = RecordOptions(store.get(), backend.url());
-  o.backend_timeout_s = 1;
+  o.upstream.backend_timeout_s = 1;
   InProcessRewind rec(o);
   RawResponse r = RawExchange(rec.port(), RequestText("GET", "/slow", ""));
   EXPECT_EQ(r.status, 504);
@@ -419,8 +419,8 @@ TEST(RecordReplay, MissPassthroughForwardsWithoutRecording) {
   Backend backend;
   auto store = OpenTestStore(db);
   ServerOptions o = ReplayOptions(store.get());
-  o.on_miss = MissPolicy::kPassthrough;
-  o.backend = backend.url();
+  o.replay.on_miss = MissPolicy::kPassthrough;
+  o.upstream.backend = backend.url();
   InProcessRewind replay(o);
   RawResponse r = RawExchange(replay.port(), Requests()[0].request);
   EXPECT_EQ(r.status, 200);
@@ -436,8 +436,8 @@ TEST(RecordReplay, MissRecordGrowsTheRecording) {
   Backend backend;
   auto store = OpenTestStore(db);
   ServerOptions o = ReplayOptions(store.get());
-  o.on_miss = MissPolicy::kRecord;
-  o.backend = backend.url();
+  o.replay.on_miss = MissPolicy::kRecord;
+  o.upstream.backend = backend.url();
   InProcessRewind replay(o);
   RawResponse first = RawExchange(replay.port(), Requests()[0].request);
   EXPECT_EQ(HeaderOf(first, "X-Rewind"), "record");
@@ -455,7 +455,7 @@ TEST(RecordReplay, OversizedBodyGets413WithJsonAndIsNotRecorded) {
   Backend backend;
   auto store = OpenTestStore(db);
   ServerOptions o = RecordOptions(store.get(), backend.url());
-  o.max_body_bytes = 1024;
+  o.front.max_body_bytes = 1024;
   InProcessRewind rec(o);
   RawResponse r = RawExchange(
       rec.port(), RequestText("POST", "/v1/chat/completions", std::string(4096, 'x')));
@@ -703,7 +703,7 @@ TEST(Streaming, ConnectionsBeyondCapacityWaitAndComplete) {
     TimedPost(rec.port(), "/sse", "{}");
   }
   ServerOptions o = ReplayOptions(store.get(), "scaled:0.2");
-  o.max_connections = 2;
+  o.front.max_connections = 2;
   InProcessRewind replay(o);
   const std::string expected = store->Get(1)->response.Body();
   std::vector<std::thread> clients;
@@ -775,7 +775,7 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
               404);
   }
   ServerOptions o = ReplayOptions(store.get());
-  o.include_incomplete = true;
+  o.replay.include_incomplete = true;
   InProcessRewind replay(o);
   RawResponse r = RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}"));
   EXPECT_EQ(r.status, 200);
@@ -1043,7 +1043,7 @@ TEST(Hardening, AdminEndpointsNeedTheTokenWhenOneIsSet) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
   ServerOptions o = ReplayOptions(store.get());
-  o.admin_token = "let-me-in";
+  o.front.admin_token = "let-me-in";
   InProcessRewind replay(o);
   EXPECT_EQ(RawExchange(replay.port(), RequestText("GET", "/__rewind/health", "")).status, 200);
   RawResponse denied = RawExchange(replay.port(), RequestText("GET", "/__rewind/config", ""));
@@ -1073,7 +1073,7 @@ TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
       R"({"api_key":"sk-PLANTED-IN-BODY","messages":[{"role":"user","content":"hi"}]})";
   {
     ServerOptions o = RecordOptions(store.get(), backend.url());
-    o.redact_fields = {"api_key"};
+    o.record.redact_fields = {"api_key"};
     InProcessRewind rec(o);
     ASSERT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body)).status, 200);
   }
@@ -1088,7 +1088,7 @@ TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
   EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
   // A redact field the key does not ignore is refused up front.
   ServerOptions bad = RecordOptions(store.get(), backend.url());
-  bad.redact_fields = {"password"};
+  bad.record.redact_fields = {"password"};
   Result<std::unique_ptr<Server>> refused = Server::Create(bad);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("left out of the key"), std::string::npos);
@@ -1117,8 +1117,8 @@ TEST(Hardening, SlowClientHoldsNoWorkerAndIsCutAtClientTimeout) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
   ServerOptions o = ReplayOptions(store.get());
-  o.max_connections = 1;
-  o.client_timeout_s = 1;
+  o.front.max_connections = 1;
+  o.front.client_timeout_s = 1;
   InProcessRewind replay(o);
   const auto connected = Steady::now();
   int slow = Connect(replay.port());

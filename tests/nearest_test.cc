@@ -167,9 +167,9 @@ struct NearReplay {
     store.Append(e);
     options.mode = ServerMode::kReplay;
     options.store = &store;
-    options.latency = LatencyModel::Parse("none").value();
-    options.on_miss = MissPolicy::kNearest;
-    options.near_max_fields = max_fields;
+    options.replay.latency = LatencyModel::Parse("none").value();
+    options.replay.on_miss = MissPolicy::kNearest;
+    options.replay.near_max_fields = max_fields;
   }
   RawResponse Ask(int port, const std::string& body,
                   const std::string& headers = "") {

@@ -88,8 +88,8 @@ TEST(Operations, ServerMakesRoomForItsConnectionsDescriptorsUpFront) {
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
   ServerOptions o;
   o.mode = ServerMode::kServe;
-  o.quiet = true;
-  o.max_connections = 500;  // room for 500 * 4 + 64 = 2,064
+  o.front.quiet = true;
+  o.front.max_connections = 500;  // room for 500 * 4 + 64 = 2,064
   const long need = 500 * 4 + 64;
   InProcessRewind serve(o);
   ASSERT_NE(serve.port(), 0);
@@ -110,8 +110,8 @@ TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
     ServerOptions o;
     o.mode = ServerMode::kRecord;
     o.store = store.get();
-    o.backend = backend.server.url();
-    o.quiet = true;
+    o.upstream.backend = backend.server.url();
+    o.front.quiet = true;
     InProcessRewind rec(o);
     auto c = rec.Client();
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(c->Post("/v1/chat/completions", kChat, "application/json"));
@@ -139,8 +139,8 @@ TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store.get();
-  o.latency = LatencyModel::Parse("none").value();
-  o.quiet = true;
+  o.replay.latency = LatencyModel::Parse("none").value();
+  o.front.quiet = true;
   InProcessRewind replay(o);
   auto c = replay.Client();
   auto before = Scrape(*c);
@@ -162,9 +162,9 @@ TEST(Operations, AccessLogIsOneJsonLinePerRequestWithoutSecrets) {
     ServerOptions o;
     o.mode = ServerMode::kRecord;
     o.store = store.get();
-    o.backend = backend.server.url();
-    o.log_path = log;
-    o.log_json = true;
+    o.upstream.backend = backend.server.url();
+    o.front.log_path = log;
+    o.front.log_json = true;
     InProcessRewind rec(o);
     auto c = rec.Client();
     httplib::Headers h = {{"Authorization", "Bearer sk-LOG-SECRET"}};

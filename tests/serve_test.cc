@@ -300,7 +300,7 @@ TEST(Serve, ReplaySynthesizesMisses) {
   ServerOptions o = Serve("static:synthesized");
   o.mode = ServerMode::kReplay;
   o.store = store.get();
-  o.on_miss = MissPolicy::kSynthesize;
+  o.replay.on_miss = MissPolicy::kSynthesize;
   InProcessRewind replay(o);
   Answer a = Post(replay.port(), "/v1/chat/completions", kChat);
   EXPECT_EQ(a.status, 200);
@@ -527,7 +527,7 @@ TEST(Serve, ReplaySynthesizesResponsesAndEmbeddingsOnAMiss) {
   ServerOptions o = Serve("static:synthesized");
   o.mode = ServerMode::kReplay;
   o.store = store.get();
-  o.on_miss = MissPolicy::kSynthesize;
+  o.replay.on_miss = MissPolicy::kSynthesize;
   InProcessRewind replay(o);
   Answer r = Post(replay.port(), "/v1/responses", R"({"input":"x"})");
   EXPECT_EQ(r.status, 200);

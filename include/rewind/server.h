@@ -45,47 +45,61 @@ constexpr size_t kMaxNearFields = 20;
 // The largest --max-record-bytes accepted: 512 MiB.
 constexpr size_t kMaxRecordBytesLimit = 512u << 20;
 
-struct ServerOptions {
+// The front: how rewind listens, talks to its clients, guards its admin
+// endpoints and logs. The same in every mode.
+struct FrontOptions {
   // Parameters that affect behavior
-  ServerMode mode = ServerMode::kReplay;
   // Address to bind. Default: 127.0.0.1.
   std::string host = "127.0.0.1";
   // Port to bind; 0 picks a free one. Default: 8080.
   int port = 8080;
+  // Largest request body accepted; larger ones get 413. Default: 64 MiB.
+  size_t max_body_bytes = 64u << 20;
+  // Seconds a client may take to send a request (or to read the answer)
+  // before its connection is dropped and its worker freed. Default: 5.
+  int client_timeout_s = 5;
+  // Bearer token the admin endpoints (/__rewind/* except health) require.
+  // Empty: required nowhere on loopback; off the loopback the endpoints
+  // are then refused (403). Default: "".
+  std::string admin_token;
+  // Bearer token /metrics requires when set. Default: "".
+  std::string metrics_token;
+  // Access and error log: a file ("" = stderr), JSON lines or text, and
+  // whether to leave out the access lines. Default: stderr, text, not quiet.
+  std::string log_path;
+  bool log_json = false;
+  bool quiet = false;
+
+  // Parameters that affect performance
+  // Worker threads, one per open connection (streams hold theirs while
+  // they are paced). Default: 1024.
+  size_t max_connections = 1024;
+  // Seconds an idle keep-alive connection stays open. cpp-httplib polls
+  // each idle connection every ~10 ms (about 0.08 % of a core each), so
+  // this bounds what idle clients cost. Default: 2.
+  int keep_alive_timeout_s = 2;
+};
+
+// The backend rewind relays to: record, and replay with --on-miss
+// passthrough or record.
+struct UpstreamOptions {
   // Backend base URL ("http://127.0.0.1:8000"). Required for record, and
   // for replay with --on-miss passthrough or record. Default: none.
   std::string backend;
-  // The recording. Must outlive the Server. Required except for serve
-  // (where it feeds --output history).
-  Store* store = nullptr;
-  // Replay: pacing of recorded responses. Default: recorded.
-  LatencyModel latency;
-  // Replay: which recording answers the n-th identical request.
-  // Default: sequence.
-  RepeatPolicy repeat = RepeatPolicy::kSequence;
-  // Replay: what answers an unrecorded request. Default: error (404).
-  MissPolicy on_miss = MissPolicy::kError;
-  // Replay --on-miss nearest: the most fields a request may differ in from
-  // the recording that answers it, 1 to kMaxNearFields. Default: 3.
-  size_t near_max_fields = 3;
-  // Serve, and replay with --on-miss synthesize: the dummy engine.
-  SynthOptions synth;
-  // Seeds random latency models, the random repeat policy and record's
-  // --sample. Default: 0.
-  uint64_t seed = 0;
-  // Replay: also serve exchanges whose recording broke off. Default: false.
-  bool include_incomplete = false;
-  // Replay: the verdict at exit (Server::Report): failed when a request
-  // missed (--strict), or when a recording was never served
-  // (--require-all). Default: neither.
-  bool strict = false;
-  bool require_all = false;
-  // Headers stored as "[REDACTED]" on top of DefaultRedactedHeaders().
-  std::vector<std::string> redact_headers;
   // Seconds to wait for the backend to connect or send data. Default: 600.
   int backend_timeout_s = 600;
-  // Largest request body accepted; larger ones get 413. Default: 64 MiB.
-  size_t max_body_bytes = 64u << 20;
+};
+
+// What is stored, and how: record, and replay with --on-miss record.
+// (The record mode's own RecordOptions, src/modes/record_mode.h, is made
+// from these and what the server derives: the full header list, the key
+// rules' headers, the scrubber.)
+struct ServerRecordOptions {
+  // Headers stored as "[REDACTED]" on top of DefaultRedactedHeaders().
+  std::vector<std::string> redact_headers;
+  // Dotted JSON paths in request bodies whose values are secrets: stored
+  // as "[REDACTED]" and left out of the key. Default: none.
+  std::vector<std::string> redact_fields;
   // Record (and replay with --on-miss record): the largest response body
   // stored. A larger answer is relayed to the client in full but not
   // recorded (logged, and counted in rewind_record_skipped_total). Bounds
@@ -132,41 +146,64 @@ struct ServerOptions {
   // itself is the store's (a RotatingStore, src/store/rotating_store.h),
   // and the caps above count all its files. Default: "" (none).
   std::string rotate_every;
-  // Seconds a client may take to send a request (or to read the answer)
-  // before its connection is dropped and its worker freed. Default: 5.
-  int client_timeout_s = 5;
-  // Dotted JSON paths in request bodies whose values are secrets: stored
-  // as "[REDACTED]" and left out of the key. Default: none.
-  std::vector<std::string> redact_fields;
   // Record (and replay with --on-miss record) into a recording whose key
   // rules scrub (KeyRules::scrub): the secret of the placeholders'
   // HMAC. Never stored, never shown by ConfigJson(). Empty: a random one
   // for this run. Default: "".
   std::string scrub_secret;
-  // Bearer token the admin endpoints (/__rewind/* except health) require.
-  // Empty: required nowhere on loopback; off the loopback the endpoints
-  // are then refused (403). Default: "".
-  std::string admin_token;
-  // Bearer token /metrics requires when set. Default: "".
-  std::string metrics_token;
-  // Access and error log: a file ("" = stderr), JSON lines or text, and
-  // whether to leave out the access lines. Default: stderr, text, not quiet.
-  std::string log_path;
-  bool log_json = false;
-  bool quiet = false;
-  // Time source for pacing and timestamps. Default: SystemClock().
-  Clock* clock = nullptr;
+
+  // Checks these fields; "records" says whether the server records
+  // (record, replay --on-miss record): the flags that choose what is
+  // recorded are refused otherwise. InvalidArgument says what to fix.
+  Status Validate(bool records) const;
+};
+
+// How recordings answer: replay.
+struct ServerReplayOptions {
+  // Parameters that affect behavior
+  // Replay: pacing of recorded responses. Default: recorded.
+  LatencyModel latency;
+  // Replay: which recording answers the n-th identical request.
+  // Default: sequence.
+  RepeatPolicy repeat = RepeatPolicy::kSequence;
+  // Replay: what answers an unrecorded request. Default: error (404).
+  MissPolicy on_miss = MissPolicy::kError;
+  // Replay --on-miss nearest: the most fields a request may differ in from
+  // the recording that answers it, 1 to kMaxNearFields. Default: 3.
+  size_t near_max_fields = 3;
+  // Replay: also serve exchanges whose recording broke off. Default: false.
+  bool include_incomplete = false;
+  // Replay: the verdict at exit (Server::Report): failed when a request
+  // missed (--strict), or when a recording was never served
+  // (--require-all). Default: neither.
+  bool strict = false;
+  bool require_all = false;
 
   // Parameters that affect performance
-  // Worker threads, one per open connection (streams hold theirs while
-  // they are paced). Default: 1024.
-  size_t max_connections = 1024;
-  // Seconds an idle keep-alive connection stays open. cpp-httplib polls
-  // each idle connection every ~10 ms (about 0.08 % of a core each), so
-  // this bounds what idle clients cost. Default: 2.
-  int keep_alive_timeout_s = 2;
   // Replay: bytes of decoded exchanges kept in memory. Default: 256 MiB.
   size_t cache_bytes = 256u << 20;
+};
+
+// Everything Server::Create takes, grouped by who uses it: the front (every
+// mode), the upstream (the modes that relay), record, replay and the dummy
+// engine (serve, replay --on-miss synthesize), and what they share.
+struct ServerOptions {
+  // Record, replay or serve. Default: replay.
+  ServerMode mode = ServerMode::kReplay;
+  FrontOptions front;
+  UpstreamOptions upstream;
+  ServerRecordOptions record;
+  ServerReplayOptions replay;
+  // Serve, and replay with --on-miss synthesize: the dummy engine.
+  SynthOptions synth;
+  // The recording. Must outlive the Server. Required except for serve
+  // (where it feeds --output history).
+  Store* store = nullptr;
+  // Seeds random latency models, the random repeat policy and record's
+  // --sample. Default: 0.
+  uint64_t seed = 0;
+  // Time source for pacing and timestamps. Default: SystemClock().
+  Clock* clock = nullptr;
 
   // Checks the combination of fields, all but "store" (Create requires
   // it), touching no file: a command validates before it opens or creates

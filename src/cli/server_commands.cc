@@ -438,14 +438,14 @@ int Serve(ServerOptions options, const std::string& mode_name,
     if (!written.ok()) return Fail(written);
   }
   *started = true;
-  if (!IsLoopback(options.host)) {
-    std::cerr << "rewind: warning: listening on " << options.host
+  if (!IsLoopback(options.front.host)) {
+    std::cerr << "rewind: warning: listening on " << options.front.host
               << ", reachable from other machines; recordings may hold "
                  "private prompts and answers\n";
   }
-  std::string host = options.host.find(':') != std::string::npos
-                         ? "[" + options.host + "]"
-                         : options.host;
+  std::string host = options.front.host.find(':') != std::string::npos
+                         ? "[" + options.front.host + "]"
+                         : options.front.host;
   std::cout << "rewind " << mode_name << " listening on http://" << host << ":"
             << port.value() << std::endl;
 
@@ -619,41 +619,41 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
 Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
   Result<ListenAddress> listen = ParseListen(f.listen);
   if (!listen.ok()) return listen.status();
-  o->host = listen->host;
-  o->port = listen->port;
-  o->backend = f.backend;
-  o->redact_headers = f.redact_headers;
-  o->redact_fields = f.redact_fields;
+  o->front.host = listen->host;
+  o->front.port = listen->port;
+  o->upstream.backend = f.backend;
+  o->record.redact_headers = f.redact_headers;
+  o->record.redact_fields = f.redact_fields;
   Status scrub_flags = CheckScrubFlags(f);
   if (!scrub_flags.ok()) return scrub_flags;
-  o->scrub_secret = f.scrub_key;
-  o->client_timeout_s = f.client_timeout_s;
-  o->admin_token = f.admin_token;
-  o->metrics_token = f.metrics_token;
-  o->log_path = f.log_file;
-  o->log_json = f.log_format == "json";
-  o->quiet = f.quiet;
+  o->record.scrub_secret = f.scrub_key;
+  o->front.client_timeout_s = f.client_timeout_s;
+  o->front.admin_token = f.admin_token;
+  o->front.metrics_token = f.metrics_token;
+  o->front.log_path = f.log_file;
+  o->front.log_json = f.log_format == "json";
+  o->front.quiet = f.quiet;
   if (f.drain_timeout_s <= 0) {
     return Status::InvalidArgument("--drain-timeout must be positive");
   }
-  o->max_connections = f.max_connections;
-  o->backend_timeout_s = f.backend_timeout_s;
-  o->keep_alive_timeout_s = f.keep_alive_timeout_s;
-  o->max_body_bytes = f.max_body_bytes;
-  o->max_record_bytes = f.max_record_bytes;
+  o->front.max_connections = f.max_connections;
+  o->upstream.backend_timeout_s = f.backend_timeout_s;
+  o->front.keep_alive_timeout_s = f.keep_alive_timeout_s;
+  o->front.max_body_bytes = f.max_body_bytes;
+  o->record.max_record_bytes = f.max_record_bytes;
   o->seed = f.seed;
-  o->sample = f.sample;
-  o->record_paths = f.record_paths;
-  o->skip_paths = f.skip_paths;
-  if (f.max_per_key_given) o->max_per_key = f.max_per_key;
-  if (f.max_exchanges_given) o->max_exchanges = f.max_exchanges;
-  if (f.max_db_bytes_given) o->max_db_bytes = f.max_db_bytes;
-  o->fail_open = f.fail_open;
+  o->record.sample = f.sample;
+  o->record.record_paths = f.record_paths;
+  o->record.skip_paths = f.skip_paths;
+  if (f.max_per_key_given) o->record.max_per_key = f.max_per_key;
+  if (f.max_exchanges_given) o->record.max_exchanges = f.max_exchanges;
+  if (f.max_db_bytes_given) o->record.max_db_bytes = f.max_db_bytes;
+  o->record.fail_open = f.fail_open;
   if (!f.rotate_every.empty()) {
     RotationOptions rotation;
     Status s = ParseRotateEvery(f.rotate_every, &rotation);
     if (!s.ok()) return s;
-    o->rotate_every = f.rotate_every;
+    o->record.rotate_every = f.rotate_every;
   }
   if (!f.log_file.empty()) {
     Status s = CheckOutputPath("--log-file", f.log_file);
@@ -706,24 +706,24 @@ int RunReplay(const ServeFlags& f) {
   if (!s.ok()) return Fail(s);
   Result<LatencyModel> latency = LatencyModel::Parse(f.latency);
   if (!latency.ok()) return Fail(latency.status());
-  o.latency = latency.value();
+  o.replay.latency = latency.value();
   Result<MissPolicy> miss = ParseMissPolicy(f.on_miss);
   if (!miss.ok()) return Fail(miss.status());
-  o.on_miss = miss.value();
-  o.near_max_fields = f.near_max_fields;
+  o.replay.on_miss = miss.value();
+  o.replay.near_max_fields = f.near_max_fields;
   Result<RepeatPolicy> repeat = ParseRepeatPolicy(f.repeat);
   if (!repeat.ok()) return Fail(repeat.status());
-  o.repeat = repeat.value();
+  o.replay.repeat = repeat.value();
   o.seed = f.seed;
-  o.include_incomplete = f.include_incomplete;
-  o.strict = f.strict;
-  o.require_all = f.require_all;
+  o.replay.include_incomplete = f.include_incomplete;
+  o.replay.strict = f.strict;
+  o.replay.require_all = f.require_all;
   s = o.Validate();
-  const bool synthesizes = o.on_miss == MissPolicy::kSynthesize;
+  const bool synthesizes = o.replay.on_miss == MissPolicy::kSynthesize;
   if (s.ok() && synthesizes && f.synth.output != "history") {
     s = BuildSynthOptions(f.synth, f.seed, f.seeded, nullptr, &o.synth);
   }
-  const bool writable = o.on_miss == MissPolicy::kRecord;
+  const bool writable = o.replay.on_miss == MissPolicy::kRecord;
   if (s.ok()) s = CheckRecordingPath(f.db, writable);
   if (!s.ok()) return Fail(s);
   return OpenAndServe(o, f, writable, "replay",

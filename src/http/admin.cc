@@ -164,7 +164,7 @@ void Admin::Serve(const httplib::Request& req, const std::string& name,
     res->set_content(HealthJson(), "application/json");
     return;
   }
-  if (!Authorized(req, s_.options->admin_token, s_.loopback, res)) return;
+  if (!Authorized(req, s_.options->front.admin_token, s_.loopback, res)) return;
   if (req.method == "GET" && name == "config") {
     res->set_content(ConfigJson(), "application/json");
     return;
@@ -234,33 +234,33 @@ std::string Admin::ConfigJson() const {
   Key(w, "mode");
   w.String(ModeName(o.mode));
   Key(w, "backend");
-  String(w, o.backend);
+  String(w, o.upstream.backend);
   Key(w, "latency");
-  String(w, o.latency.ToString());
+  String(w, o.replay.latency.ToString());
   Key(w, "repeat");
-  w.String(RepeatPolicyName(o.repeat));
+  w.String(RepeatPolicyName(o.replay.repeat));
   Key(w, "on_miss");
-  w.String(MissPolicyName(o.on_miss));
-  if (o.on_miss == MissPolicy::kNearest) {
+  w.String(MissPolicyName(o.replay.on_miss));
+  if (o.replay.on_miss == MissPolicy::kNearest) {
     Key(w, "near_max_fields");
-    w.Uint64(o.near_max_fields);
+    w.Uint64(o.replay.near_max_fields);
   }
   Key(w, "seed");
   w.Uint64(o.seed);
   Key(w, "include_incomplete");
-  w.Bool(o.include_incomplete);
+  w.Bool(o.replay.include_incomplete);
   Key(w, "strict");
-  w.Bool(o.strict);
+  w.Bool(o.replay.strict);
   Key(w, "require_all");
-  w.Bool(o.require_all);
+  w.Bool(o.replay.require_all);
   Key(w, "redact_headers");
   StringList(w, *s_.redact_headers);
   Key(w, "redact_fields");
-  StringList(w, o.redact_fields);
+  StringList(w, o.record.redact_fields);
   Key(w, "client_timeout_s");
-  w.Int(o.client_timeout_s);
+  w.Int(o.front.client_timeout_s);
   Key(w, "admin_token");
-  w.Bool(!o.admin_token.empty());  // whether one is set, never its value
+  w.Bool(!o.front.admin_token.empty());  // whether one is set, never its value
   Key(w, "canonicalizer");
   w.String(Canonicalizer::NameFor(s_.canonicalizer->rules()));
   Key(w, "key_rules");
@@ -270,17 +270,17 @@ std::string Admin::ConfigJson() const {
     Raw(w, s_.synth->ConfigJson(), rapidjson::kObjectType);
   }
   Key(w, "max_connections");
-  w.Uint64(o.max_connections);
+  w.Uint64(o.front.max_connections);
   Key(w, "max_body_bytes");
-  w.Uint64(o.max_body_bytes);
+  w.Uint64(o.front.max_body_bytes);
   Key(w, "max_record_bytes");
-  w.Uint64(o.max_record_bytes);
+  w.Uint64(o.record.max_record_bytes);
   Key(w, "sample");
-  w.Double(o.sample);
+  w.Double(o.record.sample);
   Key(w, "record_paths");
-  StringList(w, o.record_paths);
+  StringList(w, o.record.record_paths);
   Key(w, "skip_paths");
-  StringList(w, o.skip_paths);
+  StringList(w, o.record.skip_paths);
   auto optional = [&w](const char* name, const std::optional<uint64_t>& v) {
     Key(w, name);
     if (v) {
@@ -289,25 +289,26 @@ std::string Admin::ConfigJson() const {
       w.Null();
     }
   };
-  optional("max_per_key", o.max_per_key);
-  optional("max_exchanges", o.max_exchanges);
-  optional("max_db_bytes", o.max_db_bytes);
+  optional("max_per_key", o.record.max_per_key);
+  optional("max_exchanges", o.record.max_exchanges);
+  optional("max_db_bytes", o.record.max_db_bytes);
   Key(w, "fail_open");
-  w.Bool(o.fail_open);
+  w.Bool(o.record.fail_open);
   Key(w, "rotate_every");
-  if (o.rotate_every.empty()) {
+  if (o.record.rotate_every.empty()) {
     w.Null();
   } else {
-    String(w, o.rotate_every);
+    String(w, o.record.rotate_every);
   }
   Key(w, "keep_alive_timeout_s");
-  w.Int(o.keep_alive_timeout_s);
+  w.Int(o.front.keep_alive_timeout_s);
   Key(w, "log");
-  String(w, o.log_path.empty() ? std::string("stderr") : o.log_path);
+  String(w, o.front.log_path.empty() ? std::string("stderr")
+                                     : o.front.log_path);
   Key(w, "log_format");
-  w.String(o.log_json ? "json" : "text");
+  w.String(o.front.log_json ? "json" : "text");
   Key(w, "quiet");
-  w.Bool(o.quiet);
+  w.Bool(o.front.quiet);
   w.EndObject();
   return Done(buffer);
 }
@@ -416,10 +417,10 @@ RunReport Admin::Report() const {
   const ServerOptions& o = *s_.options;
   RunReport report;
   std::string failed;
-  if (o.strict && totals.misses > 0) {
+  if (o.replay.strict && totals.misses > 0) {
     failed = Count(totals.misses, "miss", "misses") + " (--strict)";
   }
-  if (o.require_all && unused_total > 0) {
+  if (o.replay.require_all && unused_total > 0) {
     failed += (failed.empty() ? "" : " and ") +
               Count(unused_total, "unused recording", "unused recordings") +
               " (--require-all)";
@@ -447,7 +448,7 @@ RunReport Admin::Report() const {
     text += "rewind: ... and " + std::to_string(totals.misses - kListed) +
             " more misses\n";
   }
-  if (o.require_all) {
+  if (o.replay.require_all) {
     for (size_t i = 0; i < unused.size() && i < kListed; ++i) {
       const ReplayIndex::Recording& r = unused[i];
       text += "rewind: unused: recording #" + std::to_string(r.id) + " " +
@@ -459,7 +460,7 @@ RunReport Admin::Report() const {
               " more unused recordings\n";
     }
   }
-  if (o.strict || o.require_all) {
+  if (o.replay.strict || o.replay.require_all) {
     text +=
         report.passed ? "rewind: passed\n" : "rewind: failed: " + failed + "\n";
   }

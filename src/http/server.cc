@@ -116,25 +116,27 @@ class FrontServer final : public Server {
       : options_(options),
         clock_(options.clock ? options.clock : SystemClock()),
         canonicalizer_(RulesOf(options.store)),
-        index_(options.repeat, options.seed),
-        cache_(options.store, options.cache_bytes),
+        index_(options.replay.repeat, options.seed),
+        cache_(options.store, options.replay.cache_bytes),
         samples_(&index_, &cache_),
         session_start_us_(clock_->NowMicros()),
-        loopback_(options.host == "localhost" || options.host == "::1" ||
-                  options.host.rfind("127.", 0) == 0),
+        loopback_(options.front.host == "localhost" ||
+                  options.front.host == "::1" ||
+                  options.front.host.rfind("127.", 0) == 0),
         metrics_(ModeName(options.mode)),
-        log_(options.log_path,
-             options.log_json ? AccessLog::Format::kJson : AccessLog::Format::kText,
-             options.quiet),
+        log_(options.front.log_path,
+             options.front.log_json ? AccessLog::Format::kJson
+                                    : AccessLog::Format::kText,
+             options.front.quiet),
         events_(&log_, &metrics_),
-        loop_(LoopOptions(options),
+        loop_(LoopOptions(options.front),
               [this](httplib::Stream& strm, bool close, bool& closed) {
                 return http_.ServeOne(strm, close, closed);
               },
               [this](int status, const std::string&) { Refused(status); }) {
     redact_ = DefaultRedactedHeaders();
-    redact_.insert(redact_.end(), options.redact_headers.begin(),
-                   options.redact_headers.end());
+    redact_.insert(redact_.end(), options.record.redact_headers.begin(),
+                   options.record.redact_headers.end());
     // A recording whose rules scrub is written scrubbed, whoever writes it,
     // and its logs name scrubbed paths.
     const KeyRules& rules = canonicalizer_.rules();
@@ -143,8 +145,8 @@ class FrontServer final : public Server {
       if (detectors.ok()) {
         store_scrubber_ = std::make_shared<scrub::Scrubber>(
             detectors.value(), scrub::Mode::kStore,
-            options.scrub_secret.empty() ? scrub::NewSecret()
-                                         : options.scrub_secret);
+            options.record.scrub_secret.empty() ? scrub::NewSecret()
+                                                : options.record.scrub_secret);
         events_.scrubber = std::make_unique<scrub::Scrubber>(
             detectors.value(), scrub::Mode::kKey);
       }
@@ -174,7 +176,7 @@ class FrontServer final : public Server {
   Status InitModes() {
     Status opened = log_.Open();
     if (!opened.ok()) return opened;
-    for (const std::string& field : options_.redact_fields) {
+    for (const std::string& field : options_.record.redact_fields) {
       const auto& ignored = canonicalizer_.rules().ignore_fields;
       if (std::find(ignored.begin(), ignored.end(), field) == ignored.end()) {
         return Status::InvalidArgument(
@@ -185,10 +187,10 @@ class FrontServer final : public Server {
       }
     }
     if (needs_backend()) {
-      Result<BackendUrl> url = BackendUrl::Parse(options_.backend);
+      Result<BackendUrl> url = BackendUrl::Parse(options_.upstream.backend);
       if (!url.ok()) return url.status();
       forwarder_ = std::make_unique<Forwarder>(
-          url.value(), options_.backend_timeout_s, clock_);
+          url.value(), options_.upstream.backend_timeout_s, clock_);
     }
     if (synthesizes()) {
       synth_ = std::make_unique<SynthMode>(options_.synth, clock_, &counters_);
@@ -200,22 +202,23 @@ class FrontServer final : public Server {
     if (needs_backend()) {
       RecordOptions record;
       record.redact_headers = redact_;
-      record.redact_fields = options_.redact_fields;
+      record.redact_fields = options_.record.redact_fields;
       record.match_headers = canonicalizer_.rules().match_headers;
-      record.max_record_bytes = options_.max_record_bytes;
+      record.max_record_bytes = options_.record.max_record_bytes;
       record.session_start_us = session_start_us_;
       record.scrubber = store_scrubber_;
-      record.capture.sample = options_.sample;
+      record.capture.sample = options_.record.sample;
       record.capture.seed = options_.seed;
-      record.capture.record_paths = options_.record_paths;
-      record.capture.skip_paths = options_.skip_paths;
-      record.capture.max_per_key = options_.max_per_key.value_or(0);
-      record.capture.max_exchanges = options_.max_exchanges.value_or(0);
-      record.capture.max_db_bytes = options_.max_db_bytes.value_or(0);
-      record.fail_open = options_.fail_open;
+      record.capture.record_paths = options_.record.record_paths;
+      record.capture.skip_paths = options_.record.skip_paths;
+      record.capture.max_per_key = options_.record.max_per_key.value_or(0);
+      record.capture.max_exchanges =
+          options_.record.max_exchanges.value_or(0);
+      record.capture.max_db_bytes = options_.record.max_db_bytes.value_or(0);
+      record.fail_open = options_.record.fail_open;
       const bool replays = options_.mode == ServerMode::kReplay;
       if (options_.mode == ServerMode::kRecord ||
-          options_.on_miss == MissPolicy::kRecord) {
+          options_.replay.on_miss == MissPolicy::kRecord) {
         auto recorder = std::make_unique<RecordMode>(
             options_.store, clock_, std::move(record),
             replays ? &index_ : nullptr, &counters_, &events_);
@@ -231,25 +234,26 @@ class FrontServer final : public Server {
       }
     }
     // Replay.
-    Result<size_t> n = index_.Load(options_.store, options_.include_incomplete);
+    Result<size_t> n =
+        index_.Load(options_.store, options_.replay.include_incomplete);
     if (!n.ok()) return n.status();
-    pacing_.latency = options_.latency;
+    pacing_.latency = options_.replay.latency;
     pacing_.seed = options_.seed;
     pacing_.samples = &samples_;
-    if (options_.on_miss == MissPolicy::kConvert) {
+    if (options_.replay.on_miss == MissPolicy::kConvert) {
       Result<std::unique_ptr<ConvertMode>> convert = ConvertMode::Load(
-          options_.store, index_, canonicalizer_.rules(), options_.repeat,
-          &cache_, &pacing_, &counters_, &events_);
+          options_.store, index_, canonicalizer_.rules(),
+          options_.replay.repeat, &cache_, &pacing_, &counters_, &events_);
       if (!convert.ok()) return convert.status();
       convert_ = std::move(convert.value());
     }
-    if (options_.on_miss == MissPolicy::kNearest) {
+    if (options_.replay.on_miss == MissPolicy::kNearest) {
       nearest_ = std::make_unique<NearestMode>(
-          options_.store, &index_, &canonicalizer_, options_.near_max_fields,
-          &cache_, &pacing_, &counters_);
+          options_.store, &index_, &canonicalizer_,
+          options_.replay.near_max_fields, &cache_, &pacing_, &counters_);
     }
     miss_ = std::make_unique<MissMode>(
-        options_.on_miss,
+        options_.replay.on_miss,
         MissMode::Wrapped{convert_.get(), nearest_.get(), relay_.get(),
                           synth_.get()},
         options_.store, &index_, &canonicalizer_, &counters_, &events_);
@@ -261,17 +265,19 @@ class FrontServer final : public Server {
 
   Result<int> Bind() override {
     http_.set_tcp_nodelay(true);
-    http_.set_payload_max_length(options_.max_body_bytes);
+    http_.set_payload_max_length(options_.front.max_body_bytes);
     Routes();
-    Result<int> port = loop_.Bind(options_.host, options_.port, kListenBacklog);
+    Result<int> port =
+        loop_.Bind(options_.front.host, options_.front.port, kListenBacklog);
     if (!port.ok()) return port.status();
     http_.MarkListening(loop_.listening_socket());
-    const size_t need = DescriptorsFor(options_.max_connections);
+    const size_t need = DescriptorsFor(options_.front.max_connections);
     const size_t fds = PrepareDescriptors(need, loop_.listening_socket());
     if (fds < need) {
       log_.Error("the open-file limit (" + std::to_string(fds) +
                  ") is below what --max-connections " +
-                 std::to_string(options_.max_connections) + " can use (" +
+                 std::to_string(options_.front.max_connections) +
+                 " can use (" +
                  std::to_string(need) +
                  "); raise it (ulimit -n) or lower --max-connections");
     }
@@ -279,7 +285,8 @@ class FrontServer final : public Server {
   }
 
   Status Run() override {
-    loop_.Run(std::make_unique<CountingPool>(options_.max_connections, &metrics_));
+    loop_.Run(std::make_unique<CountingPool>(options_.front.max_connections,
+                                             &metrics_));
     // Every worker has finished: no handler runs any more.
     if (forwarder_) forwarder_->Shutdown();
     return options_.store ? options_.store->Flush() : Status::Ok();
@@ -293,13 +300,13 @@ class FrontServer final : public Server {
   bool needs_backend() const {
     return options_.mode == ServerMode::kRecord ||
            (options_.mode == ServerMode::kReplay &&
-            (options_.on_miss == MissPolicy::kPassthrough ||
-             options_.on_miss == MissPolicy::kRecord));
+            (options_.replay.on_miss == MissPolicy::kPassthrough ||
+             options_.replay.on_miss == MissPolicy::kRecord));
   }
   bool synthesizes() const {
     return options_.mode == ServerMode::kServe ||
            (options_.mode == ServerMode::kReplay &&
-            options_.on_miss == MissPolicy::kSynthesize);
+            options_.replay.on_miss == MissPolicy::kSynthesize);
   }
 
   void Routes() {
@@ -364,7 +371,7 @@ class FrontServer final : public Server {
     log_.Access(r);
   }
 
-  static ConnectionOptions LoopOptions(const ServerOptions& o) {
+  static ConnectionOptions LoopOptions(const FrontOptions& o) {
     ConnectionOptions c;
     c.client_timeout_s = o.client_timeout_s;
     c.keep_alive_timeout_s = o.keep_alive_timeout_s;
@@ -471,12 +478,12 @@ class FrontServer final : public Server {
       return;
     }
     if (req.method == "GET" && path == "/metrics") {
-      if (!options_.metrics_token.empty() &&
-          !Authorized(req, options_.metrics_token, loopback_, &res)) {
+      if (!options_.front.metrics_token.empty() &&
+          !Authorized(req, options_.front.metrics_token, loopback_, &res)) {
         return;
       }
       res.set_header("X-Rewind", "admin");
-      std::string body = metrics_.Render(options_.max_connections,
+      std::string body = metrics_.Render(options_.front.max_connections,
                                          options_.store, counters_);
       if (synth_) body += synth_->RenderMetrics();
       res.set_content(body, "text/plain; version=0.0.4");
@@ -653,43 +660,48 @@ class FrontServer final : public Server {
 }  // namespace
 
 Status ServerOptions::Validate() const {
-  if (port < 0 || port > 65535) {
-    return Status::InvalidArgument("port " + std::to_string(port) +
+  if (front.port < 0 || front.port > 65535) {
+    return Status::InvalidArgument("port " + std::to_string(front.port) +
                                    " is out of range");
   }
+  const MissPolicy on_miss = replay.on_miss;
   const bool needs_backend =
       mode == ServerMode::kRecord ||
       (mode == ServerMode::kReplay && (on_miss == MissPolicy::kPassthrough ||
                                        on_miss == MissPolicy::kRecord));
-  if (needs_backend && backend.empty()) {
+  if (needs_backend && upstream.backend.empty()) {
     return Status::InvalidArgument(
         mode == ServerMode::kRecord
             ? "record needs --backend URL"
             : "--on-miss passthrough/record needs --backend URL");
   }
   if (needs_backend) {
-    Result<BackendUrl> url = BackendUrl::Parse(backend);
+    Result<BackendUrl> url = BackendUrl::Parse(upstream.backend);
     if (!url.ok()) return url.status();
   }
-  if (near_max_fields < 1 || near_max_fields > kMaxNearFields) {
+  if (replay.near_max_fields < 1 || replay.near_max_fields > kMaxNearFields) {
     return Status::InvalidArgument("--near-max-fields must be between 1 and " +
                                    std::to_string(kMaxNearFields));
   }
-  if (max_connections == 0) {
+  if (front.max_connections == 0) {
     return Status::InvalidArgument("--max-connections must be at least 1");
   }
-  if (client_timeout_s <= 0) {
+  if (front.client_timeout_s <= 0) {
     return Status::InvalidArgument("--client-timeout must be positive");
   }
-  if (keep_alive_timeout_s <= 0) {
+  if (front.keep_alive_timeout_s <= 0) {
     return Status::InvalidArgument("--keep-alive-timeout must be positive");
   }
-  if (backend_timeout_s <= 0) {
+  if (upstream.backend_timeout_s <= 0) {
     return Status::InvalidArgument("--backend-timeout must be positive");
   }
   const bool records =
       mode == ServerMode::kRecord ||
       (mode == ServerMode::kReplay && on_miss == MissPolicy::kRecord);
+  return record.Validate(records);
+}
+
+Status ServerRecordOptions::Validate(bool records) const {
   const bool chooses = sample != 1 || !record_paths.empty() ||
                        !skip_paths.empty() || max_per_key.has_value() ||
                        max_exchanges.has_value() || max_db_bytes.has_value() ||

@@ -100,9 +100,11 @@ class InProcessRewind {
  public:
   // "options.store" must outlive this object.
   explicit InProcessRewind(ServerOptions options) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    if (options.max_connections == 1024) options.max_connections = 64;
+    options.front.host = "127.0.0.1";
+    options.front.port = 0;
+    if (options.front.max_connections == 1024) {
+      options.front.max_connections = 64;
+    }
     Result<std::unique_ptr<Server>> s = Server::Create(options);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return;
