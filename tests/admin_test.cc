@@ -91,7 +91,8 @@ TEST(Admin, ConfigIsOneJsonDocumentWithExactValues) {
       << "never the token itself";
   // The name the recording's rules are stamped with (v3: content
   // equivalence is on in new rules).
-  EXPECT_STREQ(d["canonicalizer"].GetString(), Canonicalizer::NameFor(o.store->rules()));
+  EXPECT_STREQ(d["canonicalizer"].GetString(),
+               Canonicalizer::NameFor(o.store->rules()));
   EXPECT_STREQ(d["canonicalizer"].GetString(), "rewind.json-v3");
   EXPECT_TRUE(d["key_rules"]["content_equivalence"].GetBool());
   EXPECT_TRUE(d["key_rules"]["ignore_fields"].IsArray());
@@ -146,18 +147,17 @@ TEST(Admin, StatsCountEachOutcome) {
   rapidjson::Document d = Json(stats.body);
   EXPECT_EQ(d["hits"].GetUint64(), 2u);
   EXPECT_EQ(d["misses"].GetUint64(), 1u);
-  for (const char* zero :
-       {"near", "recorded", "passthrough", "synthesized", "converted",
-        "errors"}) {
+  for (const char* zero : {"near", "recorded", "passthrough", "synthesized",
+                           "converted", "errors"}) {
     ASSERT_TRUE(d.HasMember(zero)) << zero;
     EXPECT_EQ(d[zero].GetUint64(), 0u) << zero;
   }
   // Answers relayed but not recorded, by reason: none in replay.
   ASSERT_TRUE(d.HasMember("not_recorded") && d["not_recorded"].IsObject());
   const auto& skipped = d["not_recorded"];
-  for (const char* reason : {"too_large", "unredactable", "unscrubbable",
-                             "path", "sampled_out", "max_per_key", "full",
-                             "internal_error"}) {
+  for (const char* reason :
+       {"too_large", "unredactable", "unscrubbable", "path", "sampled_out",
+        "max_per_key", "full", "internal_error"}) {
     ASSERT_TRUE(skipped.HasMember(reason)) << reason;
     EXPECT_EQ(skipped[reason].GetUint64(), 0u) << reason;
   }

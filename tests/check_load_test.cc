@@ -1,14 +1,13 @@
 // rewind check and rewind load against real servers on 127.0.0.1.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -35,41 +34,50 @@ class Backend {
   bool rechunk = false;
 
   Backend() {
-    server_.server().Post("/v1/chat/completions", [this](const httplib::Request& req,
-                                                         httplib::Response& res) {
-      const int n = ++calls;
-      const std::string id = "chatcmpl-" + std::to_string(n);
-      if (req.body.find("\"stream\":true") == std::string::npos) {
-        res.set_content("{\"id\":\"" + id + "\",\"created\":" + std::to_string(1700000000 + n) +
-                            ",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
-                            "{\"role\":\"assistant\",\"content\":\"" + content +
-                            "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
-                            "\"completion_tokens\":2,\"total_tokens\":5}}",
-                        "application/json");
-        return;
-      }
-      std::vector<std::string> events;
-      auto event = [&](const std::string& delta, const char* finish) {
-        return "data: {\"id\":\"" + id + "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
-               delta + "\"},\"finish_reason\":" + finish + "}]}\n\n";
-      };
-      events = {event("Par", "null"), event("is.", "null"), event("", "\"stop\""), "data: [DONE]\n\n"};
-      const bool whole = rechunk;
-      res.set_chunked_content_provider("text/event-stream", [events, whole](size_t, httplib::DataSink& sink) {
-        if (whole) {
-          std::string all;
-          for (const auto& e : events) all += e;
-          sink.write(all.data(), all.size());
-        } else {
-          for (const auto& e : events) {
-            sink.write(e.data(), e.size());
-            std::this_thread::sleep_for(5ms);
+    server_.server().Post(
+        "/v1/chat/completions",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          const int n = ++calls;
+          const std::string id = "chatcmpl-" + std::to_string(n);
+          if (req.body.find("\"stream\":true") == std::string::npos) {
+            res.set_content("{\"id\":\"" + id + "\",\"created\":" +
+                                std::to_string(1700000000 + n) +
+                                ",\"object\":\"chat.completion\",\"choices\":[{"
+                                "\"index\":0,\"message\":"
+                                "{\"role\":\"assistant\",\"content\":\"" +
+                                content +
+                                "\"},\"finish_reason\":\"stop\"}],\"usage\":{"
+                                "\"prompt_tokens\":3,"
+                                "\"completion_tokens\":2,\"total_tokens\":5}}",
+                            "application/json");
+            return;
           }
-        }
-        sink.done();
-        return true;
-      });
-    });
+          std::vector<std::string> events;
+          auto event = [&](const std::string& delta, const char* finish) {
+            return "data: {\"id\":\"" + id +
+                   "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+                   delta + "\"},\"finish_reason\":" + finish + "}]}\n\n";
+          };
+          events = {event("Par", "null"), event("is.", "null"),
+                    event("", "\"stop\""), "data: [DONE]\n\n"};
+          const bool whole = rechunk;
+          res.set_chunked_content_provider(
+              "text/event-stream",
+              [events, whole](size_t, httplib::DataSink& sink) {
+                if (whole) {
+                  std::string all;
+                  for (const auto& e : events) all += e;
+                  sink.write(all.data(), all.size());
+                } else {
+                  for (const auto& e : events) {
+                    sink.write(e.data(), e.size());
+                    std::this_thread::sleep_for(5ms);
+                  }
+                }
+                sink.done();
+                return true;
+              });
+        });
     server_.Start();
   }
   std::string url() const { return server_.url(); }
@@ -87,12 +95,14 @@ void Record(Store* store, Backend* backend) {
   o.front.quiet = true;
   testing::InProcessRewind rec(o);
   auto c = rec.Client();
-  ASSERT_TRUE(c->Post("/v1/chat/completions",
-                      R"({"messages":[{"role":"user","content":"capital of France?"}]})",
-                      "application/json"));
-  ASSERT_TRUE(c->Post("/v1/chat/completions",
-                      R"({"stream":true,"messages":[{"role":"user","content":"capital of France?"}]})",
-                      "application/json"));
+  ASSERT_TRUE(c->Post(
+      "/v1/chat/completions",
+      R"({"messages":[{"role":"user","content":"capital of France?"}]})",
+      "application/json"));
+  ASSERT_TRUE(c->Post(
+      "/v1/chat/completions",
+      R"({"stream":true,"messages":[{"role":"user","content":"capital of France?"}]})",
+      "application/json"));
 }
 
 CheckFlags Flags(const Backend& b) {
@@ -109,8 +119,10 @@ TEST(Check, PassesAgainstTheRecordedBackendIgnoringIdAndCreated) {
   Record(store.get(), &backend);
   // Every answer now carries a new id and created: still a pass.
   std::ostringstream out, err;
-  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk) << out.str() << err.str();
-  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos) << out.str();
+  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk)
+      << out.str() << err.str();
+  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos)
+      << out.str();
 }
 
 TEST(Check, FailsWithAPreciseFieldDiffWhenOneFieldChanges) {
@@ -124,21 +136,26 @@ TEST(Check, FailsWithAPreciseFieldDiffWhenOneFieldChanges) {
   f.json_path = dir.File("check.json");
   std::ostringstream out, err;
   EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitFindings);
-  EXPECT_NE(out.str().find("choices[0].message.content: \"Paris.\" -> \"Paris, France.\""),
+  EXPECT_NE(out.str().find(
+                "choices[0].message.content: \"Paris.\" -> \"Paris, France.\""),
             std::string::npos)
       << out.str();
   // The unchanged stream ("Paris.") still passes.
-  EXPECT_NE(out.str().find("1 passed, 1 changed"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("1 passed, 1 changed"), std::string::npos)
+      << out.str();
   // JUnit XML: well-formed, one testcase per exchange, one failure.
   const std::string xml = testing::ReadFile(f.junit_path);
-  EXPECT_EQ(std::system(("/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; "
-                         "s = E.parse(sys.argv[1]).getroot().find('testsuite'); "
-                         "assert s.get('tests') == '2' and s.get('failures') == '1', s.attrib; "
-                         "assert len(s.findall('testcase')) == 2; "
-                         "assert len(s.findall('testcase/failure')) == 1\" " +
-                         f.junit_path)
-                            .c_str()),
-            0)
+  EXPECT_EQ(
+      std::system(
+          ("/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; "
+           "s = E.parse(sys.argv[1]).getroot().find('testsuite'); "
+           "assert s.get('tests') == '2' and s.get('failures') == '1', "
+           "s.attrib; "
+           "assert len(s.findall('testcase')) == 2; "
+           "assert len(s.findall('testcase/failure')) == 1\" " +
+           f.junit_path)
+              .c_str()),
+      0)
       << xml;
   rapidjson::Document d;
   d.Parse(testing::ReadFile(f.json_path).c_str());
@@ -154,7 +171,8 @@ TEST(Check, AReChunkedStreamWithTheSameContentIsEqual) {
   Record(store.get(), &backend);
   backend.rechunk = true;  // one piece instead of four
   std::ostringstream out, err;
-  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk) << out.str();
+  EXPECT_EQ(RunCheck(store.get(), Flags(backend), out, err), kExitOk)
+      << out.str();
 }
 
 TEST(Check, NoAnswerIsExitTwo) {
@@ -166,19 +184,32 @@ TEST(Check, NoAnswerIsExitTwo) {
   f.target = "http://127.0.0.1:1";
   std::ostringstream out, err;
   EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitError);
-  EXPECT_NE(out.str().find("2 failed to answer"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("2 failed to answer"), std::string::npos)
+      << out.str();
 }
 
 TEST(Compare, StreamsCompareByContentToolCallsAndFloatsWithinTolerance) {
   Response a, b;
   a.headers = b.headers = {{"Content-Type", "text/event-stream"}};
-  a.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
-                  "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"},
-              {5, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                  "\"function\":{\"arguments\":\"1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"}};
-  b.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\","
-                  "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
-                  "\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"}};
+  a.chunks = {
+      {0,
+       "data: "
+       "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+       "\"id\":\"call_1\","
+       "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}"
+       "\n\n"},
+      {5,
+       "data: "
+       "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+       "\"function\":{\"arguments\":\"1}\"}}]},\"finish_reason\":\"tool_"
+       "calls\"}]}\n\ndata: [DONE]\n\n"}};
+  b.chunks = {
+      {0,
+       "data: "
+       "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+       "\"id\":\"call_9\","
+       "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+       "\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"}};
   EXPECT_TRUE(CompareResponses(a, b, {}).empty())
       << CompareResponses(a, b, {})[0].path;
   Response x, y;
@@ -219,10 +250,15 @@ TEST(Compare, BodiesTooDeepForJsonAreComparedAsBytes) {
   // An SSE event too deep to read is compared by its data, as text.
   Response s, t;
   s.headers = t.headers = {{"Content-Type", "text/event-stream"}};
-  s.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"x\":" +
-                      nest(1000000, "") + "}\n\ndata: [DONE]\n\n"}};
-  t.chunks = {{0, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
-                  "data: [DONE]\n\n"}};
+  s.chunks = {
+      {0,
+       "data: "
+       "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"x\":" +
+           nest(1000000, "") + "}\n\ndata: [DONE]\n\n"}};
+  t.chunks = {
+      {0,
+       "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+       "data: [DONE]\n\n"}};
   EXPECT_FALSE(CompareResponses(s, t, {}).empty());
   EXPECT_TRUE(CompareResponses(s, s, {}).empty());
 }
@@ -234,24 +270,30 @@ class OllamaBackend {
   std::vector<std::string> words = {"Par", "is."};
 
   OllamaBackend() {
-    server_.server().Post("/api/chat", [this](const httplib::Request&, httplib::Response& res) {
+    server_.server().Post("/api/chat", [this](const httplib::Request&,
+                                              httplib::Response& res) {
       const auto now = std::chrono::system_clock::now().time_since_epoch();
-      const std::string at =
-          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+      const std::string at = std::to_string(
+          std::chrono::duration_cast<std::chrono::microseconds>(now).count());
       std::string body;
       for (const std::string& w : words) {
-        body += R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" + at +
-                R"(Z","message":{"role":"assistant","content":")" + w + R"("},"done":false})" "\n";
+        body += R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" +
+                at + R"(Z","message":{"role":"assistant","content":")" + w +
+                R"("},"done":false})"
+                "\n";
       }
-      body += R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" + at +
-              R"(Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":)" +
-              at + R"(,"load_duration":)" + at + R"(,"prompt_eval_count":3,"prompt_eval_duration":)" + at +
-              R"(,"eval_count":2,"eval_duration":)" + at + "}\n";
-      res.set_chunked_content_provider("application/x-ndjson", [body](size_t, httplib::DataSink& sink) {
-        sink.write(body.data(), body.size());
-        sink.done();
-        return true;
-      });
+      body +=
+          R"({"model":"llama3.2","created_at":"2026-11-29T00:00:00.)" + at +
+          R"(Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":)" +
+          at + R"(,"load_duration":)" + at +
+          R"(,"prompt_eval_count":3,"prompt_eval_duration":)" + at +
+          R"(,"eval_count":2,"eval_duration":)" + at + "}\n";
+      res.set_chunked_content_provider("application/x-ndjson",
+                                       [body](size_t, httplib::DataSink& sink) {
+                                         sink.write(body.data(), body.size());
+                                         sink.done();
+                                         return true;
+                                       });
     });
     server_.Start();
   }
@@ -275,7 +317,9 @@ TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
     for (const char* q : {"capital of France?", "capital of Italy?"}) {
       auto r = rec.Client()->Post(
           "/api/chat",
-          std::string(R"({"model":"llama3.2","messages":[{"role":"user","content":")") + q + "\"}]}",
+          std::string(
+              R"({"model":"llama3.2","messages":[{"role":"user","content":")") +
+              q + "\"}]}",
           "application/json");
       ASSERT_TRUE(r);
       ASSERT_EQ(r->status, 200);
@@ -286,8 +330,10 @@ TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
   f.target = backend.url();
   f.ignore_fields = {"created_at"};
   std::ostringstream out, err;
-  EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitOk) << out.str() << err.str();
-  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos) << out.str();
+  EXPECT_EQ(RunCheck(store.get(), f, out, err), kExitOk)
+      << out.str() << err.str();
+  EXPECT_NE(out.str().find("2 passed, 0 changed, 0 failed"), std::string::npos)
+      << out.str();
   // created_at and Ollama's durations are volatile by default too.
   f.ignore_fields.clear();
   std::ostringstream out2;
@@ -297,7 +343,8 @@ TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
   backend.words = {"Par", "is!"};
   std::ostringstream out3;
   EXPECT_EQ(RunCheck(store.get(), f, out3, err), kExitFindings);
-  EXPECT_NE(out3.str().find("stream[1].message.content: \"is.\" -> \"is!\""), std::string::npos)
+  EXPECT_NE(out3.str().find("stream[1].message.content: \"is.\" -> \"is!\""),
+            std::string::npos)
       << out3.str();
   // --ignore-field applies to every line.
   f.ignore_fields = {"message.content"};
@@ -308,11 +355,13 @@ TEST(Check, NdjsonStreamsCompareLineByLineAsJson) {
   f.ignore_fields.clear();
   std::ostringstream out5;
   EXPECT_EQ(RunCheck(store.get(), f, out5, err), kExitFindings);
-  EXPECT_NE(out5.str().find("stream[3]: (absent)"), std::string::npos) << out5.str();
+  EXPECT_NE(out5.str().find("stream[3]: (absent)"), std::string::npos)
+      << out5.str();
 }
 
 TEST(Compare, NdjsonLinesThatAreNotJsonStayText) {
-  EXPECT_EQ(NdjsonArray("{\"a\":1}\n\nnot json\r\n[2]\n"), R"([{"a":1},"not json",[2]])");
+  EXPECT_EQ(NdjsonArray("{\"a\":1}\n\nnot json\r\n[2]\n"),
+            R"([{"a":1},"not json",[2]])");
   EXPECT_EQ(NdjsonArray(""), "[]");
   Response a, b;
   a.headers = b.headers = {{"Content-Type", "application/x-ndjson"}};
@@ -328,11 +377,12 @@ TEST(Compare, NdjsonLinesThatAreNotJsonStayText) {
 class Stopwatch {
  public:
   Stopwatch() {
-    server_.server().Post(".*", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      arrivals_.push_back(std::chrono::steady_clock::now());
-      res.set_content("{}", "application/json");
-    });
+    server_.server().Post(
+        ".*", [this](const httplib::Request&, httplib::Response& res) {
+          std::lock_guard<std::mutex> lock(mu_);
+          arrivals_.push_back(std::chrono::steady_clock::now());
+          res.set_content("{}", "application/json");
+        });
     server_.Start();
   }
   std::string url() const { return server_.url(); }
@@ -340,7 +390,9 @@ class Stopwatch {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<double> gaps;
     for (size_t i = 1; i < arrivals_.size(); ++i) {
-      gaps.push_back(std::chrono::duration<double, std::milli>(arrivals_[i] - arrivals_[i - 1]).count());
+      gaps.push_back(std::chrono::duration<double, std::milli>(arrivals_[i] -
+                                                               arrivals_[i - 1])
+                         .count());
     }
     return gaps;
   }
@@ -432,12 +484,14 @@ TEST(Load, PacesItsSendsOnItsClock) {
   const std::vector<int64_t> sleeps = clock.sleeps();
   ASSERT_FALSE(sleeps.empty());
   for (int64_t planned_ms : {100, 130, 280, 300}) {
-    EXPECT_NE(std::find(sleeps.begin(), sleeps.end(), t0 + planned_ms * 1000), sleeps.end())
+    EXPECT_NE(std::find(sleeps.begin(), sleeps.end(), t0 + planned_ms * 1000),
+              sleeps.end())
         << planned_ms;
   }
   EXPECT_TRUE(std::is_sorted(sleeps.begin(), sleeps.end()));
   EXPECT_EQ(sleeps.back(), t0 + 300000);
-  EXPECT_NE(out.str().find("5 requests in 0.3 s"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("5 requests in 0.3 s"), std::string::npos)
+      << out.str();
   rapidjson::Document d;
   d.Parse(testing::ReadFile(f.json_path).c_str());
   ASSERT_FALSE(d.HasParseError());
@@ -506,7 +560,8 @@ TEST(Load, JsonReportEscapesPathsAndStaysValid) {
   unwritable.json_path = dir.File("missing/load.json");
   std::ostringstream out2, err2;
   EXPECT_EQ(RunLoad(store.get(), unwritable, out2, err2), kExitError);
-  EXPECT_NE(err2.str().find("cannot write --json"), std::string::npos) << err2.str();
+  EXPECT_NE(err2.str().find("cannot write --json"), std::string::npos)
+      << err2.str();
 }
 
 // A target whose every answer is a slow stream: headers at once, then a
@@ -515,20 +570,22 @@ class SlowStreams {
  public:
   std::atomic<int> started{0}, abandoned{0};
   SlowStreams() {
-    server_.server().Post(".*", [this](const httplib::Request&, httplib::Response& res) {
-      ++started;
-      res.set_chunked_content_provider("text/plain", [this](size_t, httplib::DataSink& sink) {
-        for (int i = 0; i < 200; ++i) {
-          if (!sink.write("x", 1)) {
-            ++abandoned;
-            return false;
-          }
-          std::this_thread::sleep_for(50ms);
-        }
-        sink.done();
-        return true;
-      });
-    });
+    server_.server().Post(
+        ".*", [this](const httplib::Request&, httplib::Response& res) {
+          ++started;
+          res.set_chunked_content_provider(
+              "text/plain", [this](size_t, httplib::DataSink& sink) {
+                for (int i = 0; i < 200; ++i) {
+                  if (!sink.write("x", 1)) {
+                    ++abandoned;
+                    return false;
+                  }
+                  std::this_thread::sleep_for(50ms);
+                }
+                sink.done();
+                return true;
+              });
+        });
     server_.Start();
   }
   std::string url() const { return server_.url(); }
@@ -554,7 +611,8 @@ void FillThree(Store* store) {
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
 }
 
 TEST(Load, StopsAtTheDurationAndCutsOffWhatIsStillInFlight) {
@@ -576,7 +634,8 @@ TEST(Load, StopsAtTheDurationAndCutsOffWhatIsStillInFlight) {
   double took = SecondsSince(start);
   EXPECT_GE(took, 0.95);
   EXPECT_LT(took, 1.6) << out.str();
-  EXPECT_NE(out.str().find("stopped by --duration, "), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("stopped by --duration, "), std::string::npos)
+      << out.str();
   rapidjson::Document d;
   d.Parse(testing::ReadFile(f.json_path).c_str());
   ASSERT_FALSE(d.HasParseError());
@@ -599,7 +658,8 @@ TEST(Load, StopsAtTheDurationAndCutsOffWhatIsStillInFlight) {
   took = SecondsSince(start);
   EXPECT_GE(took, 0.45);
   EXPECT_LT(took, 1.0) << out2.str();
-  EXPECT_NE(out2.str().find("stopped by --duration"), std::string::npos) << out2.str();
+  EXPECT_NE(out2.str().find("stopped by --duration"), std::string::npos)
+      << out2.str();
 }
 
 TEST(Load, AStopSignalEndsTheRunWithAPartialReport) {
@@ -624,15 +684,17 @@ TEST(Load, AStopSignalEndsTheRunWithAPartialReport) {
   stopper.join();
   EXPECT_LT(took, 0.8) << out.str();
   EXPECT_NE(out.str().find("0 requests in"), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("stopped by SIGINT, 2 in flight cut off"), std::string::npos)
+  EXPECT_NE(out.str().find("stopped by SIGINT, 2 in flight cut off"),
+            std::string::npos)
       << out.str();
 }
 
 // Runs the rewind binary with "args", sends it "sig" after "delay", and
 // waits for it at most 10 s. Returns its exit code (-1 if it had to be
 // killed) and what it wrote.
-int RunAndSignal(const std::vector<std::string>& args, std::chrono::milliseconds delay, int sig,
-                 std::string* output, double* seconds_after_signal) {
+int RunAndSignal(const std::vector<std::string>& args,
+                 std::chrono::milliseconds delay, int sig, std::string* output,
+                 double* seconds_after_signal) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return -2;
   const pid_t pid = fork();
@@ -654,7 +716,8 @@ int RunAndSignal(const std::vector<std::string>& args, std::chrono::milliseconds
   std::thread reader([&] {
     char buf[4096];
     ssize_t n;
-    while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) output->append(buf, static_cast<size_t>(n));
+    while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0)
+      output->append(buf, static_cast<size_t>(n));
   });
   std::this_thread::sleep_for(delay);
   kill(pid, sig);
@@ -687,17 +750,21 @@ TEST(Load, SigtermStopsTheRealCommandWithAPartialReport) {
   SlowStreams target;
   std::string out;
   double after = 0;
-  const int code = RunAndSignal({"load", "--db", dir.File("rec.sqlite"), "--target", target.url(),
-                                 "--concurrency", "2", "--timeout", "60"},
-                                500ms, SIGTERM, &out, &after);
+  const int code =
+      RunAndSignal({"load", "--db", dir.File("rec.sqlite"), "--target",
+                    target.url(), "--concurrency", "2", "--timeout", "60"},
+                   500ms, SIGTERM, &out, &after);
   EXPECT_EQ(code, 0) << out;
   EXPECT_LT(after, 1.0) << out;
-  EXPECT_NE(out.find("stopped by SIGTERM, 2 in flight cut off"), std::string::npos) << out;
+  EXPECT_NE(out.find("stopped by SIGTERM, 2 in flight cut off"),
+            std::string::npos)
+      << out;
   // Other commands end on SIGINT at once, as any program does.
   std::string check_out;
-  const int check_code = RunAndSignal({"check", "--db", dir.File("rec.sqlite"), "--target",
-                                       target.url(), "--timeout", "60"},
-                                      500ms, SIGINT, &check_out, &after);
+  const int check_code =
+      RunAndSignal({"check", "--db", dir.File("rec.sqlite"), "--target",
+                    target.url(), "--timeout", "60"},
+                   500ms, SIGINT, &check_out, &after);
   EXPECT_EQ(check_code, 128 + SIGINT) << check_out;
   EXPECT_LT(after, 1.0);
 }

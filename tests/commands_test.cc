@@ -1,5 +1,7 @@
 // The recording commands (ls, show, stats, export, import, merge, verify,
 // rekey, prune) run on fixtures as the CLI runs them.
+#include "cli/commands.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -11,7 +13,6 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/commands.h"
 #include "cli/usage.h"
 #include "rewind/redact.h"
 #include "rewind/server.h"
@@ -30,16 +31,21 @@ Exchange Make(int n, const std::string& model = "m1", int status = 200) {
   e.request.path = n % 3 == 0 ? "/v1/completions" : "/v1/chat/completions";
   e.request.headers = {{"Content-Type", "application/json"},
                        {"Authorization", "[REDACTED]"}};
-  e.request.body = R"({"model":")" + model + R"(","messages":[{"role":"user","content":"q)" +
+  e.request.body = R"({"model":")" + model +
+                   R"(","messages":[{"role":"user","content":"q)" +
                    std::to_string(n % 5) + "\"}]}";
-  e.key_hex = Canonicalizer(KeyRules{DefaultIgnoredFields(), {}}).Key(e.request).ToHex();
+  e.key_hex = Canonicalizer(KeyRules{DefaultIgnoredFields(), {}})
+                  .Key(e.request)
+                  .ToHex();
   e.response.status = status;
   e.response.headers = {{"Content-Type", "text/event-stream"}};
   e.response.chunked = true;
   e.response.headers_us = 1000 + n;
-  e.response.chunks = {{20000 + n * 10, "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"},
-                       {35000 + n * 10, std::string("bin\0\xff", 5)},
-                       {36000 + n * 10, "data: [DONE]\n\n"}};
+  e.response.chunks = {
+      {20000 + n * 10,
+       "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"},
+      {35000 + n * 10, std::string("bin\0\xff", 5)},
+      {36000 + n * 10, "data: [DONE]\n\n"}};
   e.started_at_us = 1700000000000000 + n * 1000;
   e.arrival_offset_us = n * 1000;
   return e;
@@ -89,7 +95,8 @@ TEST(Commands, ShowPrintsHeadersStreamOffsetsAndCanonicalForm) {
   ASSERT_EQ(RunShow(store.get(), "2", false, out, err), kExitOk) << err.str();
   const std::string s = out.str();
   EXPECT_NE(s.find("Authorization: [REDACTED]"), std::string::npos) << s;
-  EXPECT_NE(s.find("\"model\": \"m1\""), std::string::npos) << s;  // pretty JSON
+  EXPECT_NE(s.find("\"model\": \"m1\""), std::string::npos)
+      << s;  // pretty JSON
   EXPECT_NE(s.find("+     20.0 ms  data:"), std::string::npos) << s;
   EXPECT_NE(s.find("bin\\x00"), std::string::npos) << s;
   EXPECT_NE(s.find("4:POST20:/v1/chat/completions"), std::string::npos) << s;
@@ -114,8 +121,9 @@ TEST(Commands, ShowPrintsBodiesTooDeepForJsonAsTheyAre) {
   e.response.chunks = {{1000, nest(50000)}};
   store->Append(e);
   Exchange exact = Make(2);
-  exact.request.body = R"({"seed":18446744073709551617,"t":1.8072080523879883,"x":)" +
-                       nest(3) + "}";
+  exact.request.body =
+      R"({"seed":18446744073709551617,"t":1.8072080523879883,"x":)" + nest(3) +
+      "}";
   store->Append(exact);
   ASSERT_TRUE(store->Flush().ok());
   std::ostringstream out, err;
@@ -123,9 +131,11 @@ TEST(Commands, ShowPrintsBodiesTooDeepForJsonAsTheyAre) {
   EXPECT_LT(out.str().size(), 600000u);
   EXPECT_NE(out.str().find(nest(50000)), std::string::npos);
   std::ostringstream pretty;
-  ASSERT_EQ(RunShow(store.get(), "2", false, pretty, err), kExitOk) << err.str();
+  ASSERT_EQ(RunShow(store.get(), "2", false, pretty, err), kExitOk)
+      << err.str();
   // Numbers as recorded, not as a double would print them.
-  EXPECT_NE(pretty.str().find("\"seed\": 18446744073709551617"), std::string::npos);
+  EXPECT_NE(pretty.str().find("\"seed\": 18446744073709551617"),
+            std::string::npos);
   EXPECT_NE(pretty.str().find("\"t\": 1.8072080523879883"), std::string::npos);
 }
 
@@ -150,7 +160,8 @@ TEST(Commands, StatsGivesPercentilesPerEndpointAndModel) {
   f.by = "model";
   std::ostringstream by_model;
   ASSERT_EQ(RunStats(store.get(), f, by_model, err), kExitOk);
-  EXPECT_NE(by_model.str().find("m2  POST /v1/chat/completions"), std::string::npos)
+  EXPECT_NE(by_model.str().find("m2  POST /v1/chat/completions"),
+            std::string::npos)
       << by_model.str();
 }
 
@@ -244,12 +255,14 @@ TEST(Commands, ImportRefusesANewerSchemaAndOtherRulesWithoutRekey) {
   std::ostringstream exported, err;
   RunExport(a.get(), "json", exported, err);
   std::string newer = exported.str();
-  newer.replace(newer.find("\"schema_version\": 1"), 19, "\"schema_version\": 9");
+  newer.replace(newer.find("\"schema_version\": 1"), 19,
+                "\"schema_version\": 9");
   auto b = OpenTestStore(dir.File("b.sqlite"));
   std::istringstream in(newer);
   std::ostringstream e1;
   EXPECT_EQ(RunImport(b.get(), "json", in, false, e1), kExitError);
-  EXPECT_NE(e1.str().find("newer than this rewind reads"), std::string::npos) << e1.str();
+  EXPECT_NE(e1.str().find("newer than this rewind reads"), std::string::npos)
+      << e1.str();
 
   StoreOptions o;
   o.path = dir.File("c.sqlite");
@@ -281,7 +294,8 @@ TEST(Commands, ImportRefusesDamagedBase64) {
   const size_t at = good.find("\"encoding\": \"base64\"");
   ASSERT_NE(at, std::string::npos);
   // The chunk's "data" comes before its "encoding".
-  const size_t data = good.rfind("\"data\": \"", at) + std::strlen("\"data\": \"");
+  const size_t data =
+      good.rfind("\"data\": \"", at) + std::strlen("\"data\": \"");
   const size_t end = good.find('"', data);
   ASSERT_GT(end, data + 2);
   std::string changed = good;
@@ -303,7 +317,8 @@ TEST(Commands, ImportRefusesDamagedBase64) {
 TEST(Commands, ImportOfOddNumbersFailsCleanly) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("r.sqlite"));
-  std::istringstream in(R"({"canonicalizer":"rewind.json-v1","exchanges":[],"format":"rewind.recording","key_rules":{"ignore_fields":[],"match_headers":[]},"schema_version":0e55})");
+  std::istringstream in(
+      R"({"canonicalizer":"rewind.json-v1","exchanges":[],"format":"rewind.recording","key_rules":{"ignore_fields":[],"match_headers":[]},"schema_version":0e55})");
   std::ostringstream err;
   EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
   EXPECT_FALSE(err.str().empty());
@@ -314,11 +329,13 @@ TEST(Commands, ImportOfOddNumbersFailsCleanly) {
 TEST(Commands, ImportRefusesDeeplyNestedInput) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("r.sqlite"));
-  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  const std::string deep =
+      std::string(1000000, '[') + std::string(1000000, ']');
   for (const char* format : {"", "json", "har"}) {
     std::istringstream in(deep);
     std::ostringstream err;
-    EXPECT_EQ(RunImport(store.get(), format, in, false, err), kExitError) << format;
+    EXPECT_EQ(RunImport(store.get(), format, in, false, err), kExitError)
+        << format;
     EXPECT_NE(err.str().find("levels deep"), std::string::npos) << err.str();
   }
   std::istringstream in(R"({"canonicalizer":)" + std::string(300, '[') +
@@ -336,7 +353,8 @@ TEST(Commands, ImportRefusesDeeplyNestedInput) {
   std::ostringstream exported;
   ASSERT_EQ(RunExport(a.get(), "json", exported, err), kExitOk);
   std::istringstream back(exported.str());
-  ASSERT_EQ(RunImport(store.get(), "json", back, false, err), kExitOk) << err.str();
+  ASSERT_EQ(RunImport(store.get(), "json", back, false, err), kExitOk)
+      << err.str();
   std::ostringstream verify;
   EXPECT_EQ(RunVerify(store.get(), verify, err), kExitOk) << verify.str();
 }
@@ -347,8 +365,8 @@ TEST(Commands, ImportRefusesDeeplyNestedInput) {
 // ignored by the file's rules, so 4 and 6 share one.
 TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
   TempDir dir;
-  const std::string fixture =
-      ReadFile(std::string(REWIND_SOURCE_DIR) + "/tests/fixtures/v1-export.json");
+  const std::string fixture = ReadFile(std::string(REWIND_SOURCE_DIR) +
+                                       "/tests/fixtures/v1-export.json");
   ASSERT_FALSE(fixture.empty()) << "fixture missing";
   KeyRules rules{DefaultIgnoredFields(), {}};
   rules.ignore_fields.push_back("api_key");
@@ -369,14 +387,18 @@ TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
     EXPECT_EQ(RunImport(store.get(), "json", in, false, err), kExitError);
     EXPECT_NE(err.str().find("rewind.json-v1"), std::string::npos) << err.str();
     std::istringstream again(fixture);
-    ASSERT_EQ(RunImport(store.get(), "json", again, true, err), kExitOk) << err.str();
+    ASSERT_EQ(RunImport(store.get(), "json", again, true, err), kExitOk)
+        << err.str();
   }
   // Make it what rewind.json-v1 wrote: its keys and its name.
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("UPDATE meta SET value = 'rewind.json-v1' WHERE name = 'canonicalizer'");
+    db.exec(
+        "UPDATE meta SET value = 'rewind.json-v1' WHERE name = "
+        "'canonicalizer'");
     for (size_t i = 0; i < v1_keys.size(); ++i) {
-      SQLite::Statement st(db, "UPDATE exchanges SET request_key = ? WHERE id = ?");
+      SQLite::Statement st(db,
+                           "UPDATE exchanges SET request_key = ? WHERE id = ?");
       st.bind(1, v1_keys[i]);
       st.bind(2, static_cast<int64_t>(i + 1));
       st.exec();
@@ -387,7 +409,8 @@ TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
   o.read_only = true;
   Result<std::unique_ptr<Store>> refused = Store::Open(o);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("rewind rekey --db " + path), std::string::npos)
+  EXPECT_NE(refused.status().message().find("rewind rekey --db " + path),
+            std::string::npos)
       << refused.status().message();
   std::string out;
   ASSERT_EQ(testing::RunRewind("rekey --db " + path, &out), 0) << out;
@@ -397,8 +420,8 @@ TEST(Commands, ARecordingKeyedByV1IsRefusedUntilRekeyed) {
   EXPECT_TRUE(store->rules() == rules) << store->rules().ToJson();  // kept
   std::vector<std::string> keys;
   for (int64_t id = 1; id <= 6; ++id) keys.push_back(store->Get(id)->key_hex);
-  EXPECT_NE(keys[0], keys[1]);  // the two temperatures part
-  EXPECT_EQ(keys[3], keys[5]);  // the ignored api_key still ignored
+  EXPECT_NE(keys[0], keys[1]);     // the two temperatures part
+  EXPECT_EQ(keys[3], keys[5]);     // the ignored api_key still ignored
   EXPECT_EQ(keys[5], v1_keys[5]);  // no number, no repeated name: as in v1
   EXPECT_NE(keys[4], v1_keys[4]);  // ?ids=2&ids=1 keeps its order now
   // rewind.json-v2's golden keys.
@@ -449,19 +472,22 @@ TEST(Commands, HarExportImportsBackWithTheSameTimeline) {
 TEST(Commands, ImportsAHarFromARealBrowser) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("r.sqlite"));
-  std::ifstream in(std::string(REWIND_SOURCE_DIR) + "/tests/fixtures/chromium.har");
+  std::ifstream in(std::string(REWIND_SOURCE_DIR) +
+                   "/tests/fixtures/chromium.har");
   ASSERT_TRUE(in) << "fixture missing";
   std::ostringstream err;
   ASSERT_EQ(RunImport(store.get(), "", in, false, err), kExitOk) << err.str();
   std::vector<ExchangeSummary> rows;
-  ASSERT_TRUE(store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); }).ok());
+  ASSERT_TRUE(
+      store->Scan([&](const ExchangeSummary& e) { rows.push_back(e); }).ok());
   ASSERT_GE(rows.size(), 2u);
   bool saw_post = false;
   for (const ExchangeSummary& e : rows) {
     Exchange x = store->Get(e.id).value();
     if (x.request.method == "POST") {
       saw_post = true;
-      EXPECT_NE(x.request.body.find("capital"), std::string::npos) << x.request.body;
+      EXPECT_NE(x.request.body.find("capital"), std::string::npos)
+          << x.request.body;
       EXPECT_NE(x.response.Body().find("Paris"), std::string::npos);
       EXPECT_GT(x.response.headers_us, 0);  // timings.wait
       EXPECT_EQ(FindHeader(x.request.headers, "Authorization"), "[REDACTED]");
@@ -481,18 +507,21 @@ TEST(Commands, HarImportRedactsTheHeadersTheRecorderRedacts) {
   std::string headers;
   for (const std::string& name : DefaultRedactedHeaders()) {
     std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    headers += R"({"name":")" + lower + R"(","value":"secret-)" + name + R"("},)";
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    headers +=
+        R"({"name":")" + lower + R"(","value":"secret-)" + name + R"("},)";
   }
   headers += R"({"name":"X-Kept","value":"visible"})";
   const std::string har =
       R"({"log":{"version":"1.2","entries":[{"startedDateTime":"2024-01-02T03:04:05.000Z",)"
-      R"("request":{"method":"GET","url":"http://h/v1/models","headers":[)" + headers +
-      R"(]},"response":{"status":200,"headers":[)" + headers +
+      R"("request":{"method":"GET","url":"http://h/v1/models","headers":[)" +
+      headers + R"(]},"response":{"status":200,"headers":[)" + headers +
       R"(],"content":{"text":"{}"}},"timings":{"wait":1,"receive":1}}]}})";
   std::istringstream in(har);
   std::ostringstream err;
-  ASSERT_EQ(RunImport(store.get(), "har", in, false, err), kExitOk) << err.str();
+  ASSERT_EQ(RunImport(store.get(), "har", in, false, err), kExitOk)
+      << err.str();
   Exchange x = store->Get(1).value();
   for (const HeaderList* list : {&x.request.headers, &x.response.headers}) {
     for (const std::string& name : DefaultRedactedHeaders()) {
@@ -522,7 +551,8 @@ TEST(Commands, VerifyCatchesACorruptRowAndAWrongKey) {
   auto store = OpenTestStore(path, false);
   std::ostringstream out, err;
   EXPECT_EQ(RunVerify(store.get(), out, err), kExitFindings);
-  EXPECT_NE(out.str().find("1 undecodable; 1 with a wrong key"), std::string::npos)
+  EXPECT_NE(out.str().find("1 undecodable; 1 with a wrong key"),
+            std::string::npos)
       << out.str();
   EXPECT_NE(out.str().find("exchange 2:"), std::string::npos);
   EXPECT_NE(out.str().find("exchange 4: stored key 0000"), std::string::npos);
@@ -590,11 +620,13 @@ TEST(Commands, MergeOrdersByArrivalRecomputesKeysAndDedupes) {
   o.rules = KeyRules{{"model"}, {}};
   auto out = std::move(Store::Open(o).value());
   std::ostringstream err;
-  ASSERT_EQ(RunMerge(out.get(), {dir.File("a.sqlite"), dir.File("b.sqlite")}, true, err),
+  ASSERT_EQ(RunMerge(out.get(), {dir.File("a.sqlite"), dir.File("b.sqlite")},
+                     true, err),
             kExitOk)
       << err.str();
   std::vector<int64_t> started;
-  out->Scan([&](const ExchangeSummary& e) { started.push_back(e.started_at_us); });
+  out->Scan(
+      [&](const ExchangeSummary& e) { started.push_back(e.started_at_us); });
   EXPECT_EQ(started.size(), 6u) << "the duplicate is collapsed";
   EXPECT_TRUE(std::is_sorted(started.begin(), started.end()));
   std::ostringstream verify;
@@ -610,21 +642,29 @@ TEST(Commands, VerifyShowsACorruptedKeyEscapedNotAsRawBytes) {
   }
   {
     SQLite::Database sql(db, SQLite::OPEN_READWRITE);
-    // An escape sequence that would clear the screen, and a byte that is no text.
-    sql.exec("UPDATE exchanges SET request_key = char(27) || '[2J' || char(255) || '\"' "
-             "WHERE id = 1");
+    // An escape sequence that would clear the screen, and a byte that is no
+    // text.
+    sql.exec(
+        "UPDATE exchanges SET request_key = char(27) || '[2J' || char(255) || "
+        "'\"' "
+        "WHERE id = 1");
   }
   auto store = OpenTestStore(db, false);
   std::ostringstream out, err;
   EXPECT_EQ(RunVerify(store.get(), out, err), kExitFindings) << err.str();
   EXPECT_EQ(out.str().find('\x1b'), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find(R"(exchange 1: stored key "\x1b[2J\xc3\xbf\x22" but the request hashes to )"),
-            std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("1 with a wrong key"), std::string::npos) << out.str();
+  EXPECT_NE(
+      out.str().find(
+          R"(exchange 1: stored key "\x1b[2J\xc3\xbf\x22" but the request hashes to )"),
+      std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("1 with a wrong key"), std::string::npos)
+      << out.str();
   std::ostringstream shown;
   ASSERT_EQ(RunShow(store.get(), "1", false, shown, err), kExitOk);
   EXPECT_EQ(shown.str().find('\x1b'), std::string::npos);
-  EXPECT_NE(shown.str().find(R"(key "\x1b[2J)"), std::string::npos) << shown.str();
+  EXPECT_NE(shown.str().find(R"(key "\x1b[2J)"), std::string::npos)
+      << shown.str();
 }
 
 TEST(Commands, HeadersAndFirstByteAreNamedAlikeInLsStatsAndShow) {
@@ -635,8 +675,10 @@ TEST(Commands, HeadersAndFirstByteAreNamedAlikeInLsStatsAndShow) {
   ASSERT_EQ(RunLs(store.get(), {}, ls, err), kExitOk);
   EXPECT_NE(ls.str().find("HEADERS ms"), std::string::npos) << ls.str();
   ASSERT_EQ(RunStats(store.get(), {}, stats, err), kExitOk);
-  EXPECT_NE(stats.str().find("    headers      1.0 / "), std::string::npos) << stats.str();
-  EXPECT_NE(stats.str().find("    first byte   20.0 / "), std::string::npos) << stats.str();
+  EXPECT_NE(stats.str().find("    headers      1.0 / "), std::string::npos)
+      << stats.str();
+  EXPECT_NE(stats.str().find("    first byte   20.0 / "), std::string::npos)
+      << stats.str();
   StatsFlags sf;
   sf.json = true;
   ASSERT_EQ(RunStats(store.get(), sf, json, err), kExitOk);
@@ -646,11 +688,16 @@ TEST(Commands, HeadersAndFirstByteAreNamedAlikeInLsStatsAndShow) {
   EXPECT_NEAR(d[0]["headers_ms"]["p50"].GetDouble(), 1.0, 0.05);
   EXPECT_NEAR(d[0]["first_byte_ms"]["p50"].GetDouble(), 20.0, 0.05);
   ASSERT_EQ(RunShow(store.get(), "1", false, show, err), kExitOk);
-  EXPECT_NE(show.str().find("headers at 1.0 ms, first byte at 20.0 ms, last byte at 36.0 ms"),
-            std::string::npos) << show.str();
-  for (const std::string& text : {ls.str(), stats.str(), json.str(), show.str()}) {
+  EXPECT_NE(
+      show.str().find(
+          "headers at 1.0 ms, first byte at 20.0 ms, last byte at 36.0 ms"),
+      std::string::npos)
+      << show.str();
+  for (const std::string& text :
+       {ls.str(), stats.str(), json.str(), show.str()}) {
     for (const char* other : {"TTFB", "ttfb", "ttft", "TTFT"}) {
-      EXPECT_EQ(text.find(other), std::string::npos) << other << " in\n" << text;
+      EXPECT_EQ(text.find(other), std::string::npos) << other << " in\n"
+                                                     << text;
     }
   }
 }
@@ -659,8 +706,9 @@ TEST(Usage, NearestWordForgivesTyposButNotStrangers) {
   EXPECT_EQ(EditDistance("recrod", "record"), 1u);  // a transposition
   EXPECT_EQ(EditDistance("", "ls"), 2u);
   EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
-  const std::vector<std::string> commands = {"record", "replay", "serve", "ls", "show",
-                                             "stats", "export", "import", "verify"};
+  const std::vector<std::string> commands = {"record", "replay", "serve",
+                                             "ls",     "show",   "stats",
+                                             "export", "import", "verify"};
   EXPECT_EQ(NearestWord("recrod", commands), "record");
   EXPECT_EQ(NearestWord("--replya", commands), "replay");
   EXPECT_EQ(NearestWord("EXPROT", commands), "export");

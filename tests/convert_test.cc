@@ -1,12 +1,13 @@
 // One recording, streamed or not (src/modes/convert.h), and replay
 // --on-miss convert over real HTTP, recording through rewind record.
+#include "modes/convert.h"
+
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
 #include <sstream>
 
-#include "modes/convert.h"
 #include "rewind/server.h"
 #include "testutil/raw_http.h"
 #include "testutil/test_server.h"
@@ -30,7 +31,8 @@ rapidjson::Document Json(const std::string& text) {
 }
 
 // The JSON payloads of an SSE body, without [DONE].
-std::vector<std::string> Payloads(const std::string& body, bool* done = nullptr) {
+std::vector<std::string> Payloads(const std::string& body,
+                                  bool* done = nullptr) {
   std::vector<std::string> out;
   std::istringstream in(body);
   std::string line;
@@ -51,7 +53,8 @@ Response Sse(std::vector<std::pair<int64_t, std::string>> events) {
   r.chunked = true;
   r.headers = {{"Content-Type", "text/event-stream"}, {"X-Request-Id", "abc"}};
   r.headers_us = 1000;
-  for (auto& [at, data] : events) r.chunks.push_back({at, "data: " + data + "\n\n"});
+  for (auto& [at, data] : events)
+    r.chunks.push_back({at, "data: " + data + "\n\n"});
   return r;
 }
 
@@ -59,7 +62,8 @@ TEST(StreamRequest, ReadsStreamAndIncludeUsage) {
   EXPECT_FALSE(StreamRequest::Of(R"({"messages":[]})").stream);
   EXPECT_TRUE(StreamRequest::Of(R"({"stream":true})").stream);
   EXPECT_FALSE(StreamRequest::Of(R"({"stream":false})").stream);
-  EXPECT_TRUE(StreamRequest::Of(R"({"stream":true,"stream_options":{"include_usage":true}})")
+  EXPECT_TRUE(StreamRequest::Of(
+                  R"({"stream":true,"stream_options":{"include_usage":true}})")
                   .include_usage);
   EXPECT_FALSE(StreamRequest::Of("not json").stream);
 }
@@ -68,11 +72,21 @@ TEST(Convert, StreamAssembledIntoOneChatCompletion) {
   const std::string head =
       R"("id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000001,"model":"gpt-x","system_fingerprint":"fp_1")";
   Response s = Sse({
-      {100000, "{" + head + R"(,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]})"},
-      {120000, "{" + head + R"(,"choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":{"content":[{"token":"Hello","logprob":-0.1}]},"finish_reason":null}]})"},
-      {140000, "{" + head + R"(,"choices":[{"index":0,"delta":{"content":" world"},"logprobs":{"content":[{"token":" world","logprob":-0.2}]},"finish_reason":null}]})"},
-      {150000, "{" + head + R"(,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]})"},
-      {150000, "{" + head + R"(,"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}})"},
+      {100000,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]})"},
+      {120000,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":{"content":[{"token":"Hello","logprob":-0.1}]},"finish_reason":null}]})"},
+      {140000,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"content":" world"},"logprobs":{"content":[{"token":" world","logprob":-0.2}]},"finish_reason":null}]})"},
+      {150000,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]})"},
+      {150000,
+       "{" + head +
+           R"(,"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}})"},
       {150000, "[DONE]"},
   });
   Result<Response> c = StreamToCompletion(s, /*chat=*/true);
@@ -102,13 +116,24 @@ TEST(Convert, StreamAssembledIntoOneChatCompletion) {
 }
 
 TEST(Convert, StreamedToolCallsAndSeveralChoices) {
-  const std::string head = R"("id":"c","object":"chat.completion.chunk","created":1,"model":"m")";
+  const std::string head =
+      R"("id":"c","object":"chat.completion.chunk","created":1,"model":"m")";
   Response s = Sse({
-      {10, "{" + head + R"(,"choices":[{"index":1,"delta":{"role":"assistant","content":"B"},"finish_reason":null}]})"},
-      {10, "{" + head + R"(,"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get","arguments":""}}]},"finish_reason":null}]})"},
-      {20, "{" + head + R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]})"},
-      {30, "{" + head + R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]})"},
-      {30, "{" + head + R"(,"choices":[{"index":1,"delta":{},"finish_reason":"length"}]})"},
+      {10,
+       "{" + head +
+           R"(,"choices":[{"index":1,"delta":{"role":"assistant","content":"B"},"finish_reason":null}]})"},
+      {10,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get","arguments":""}}]},"finish_reason":null}]})"},
+      {20,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]})"},
+      {30,
+       "{" + head +
+           R"(,"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]})"},
+      {30,
+       "{" + head +
+           R"(,"choices":[{"index":1,"delta":{},"finish_reason":"length"}]})"},
       {30, "[DONE]"},
   });
   Result<Response> c = StreamToCompletion(s, true);
@@ -119,8 +144,11 @@ TEST(Convert, StreamedToolCallsAndSeveralChoices) {
   EXPECT_EQ(tool["index"].GetInt(), 0);
   EXPECT_TRUE(tool["message"]["content"].IsNull());
   EXPECT_STREQ(tool["message"]["tool_calls"][0]["id"].GetString(), "call_1");
-  EXPECT_STREQ(tool["message"]["tool_calls"][0]["function"]["name"].GetString(), "get");
-  EXPECT_STREQ(tool["message"]["tool_calls"][0]["function"]["arguments"].GetString(), "{\"a\":1}");
+  EXPECT_STREQ(tool["message"]["tool_calls"][0]["function"]["name"].GetString(),
+               "get");
+  EXPECT_STREQ(
+      tool["message"]["tool_calls"][0]["function"]["arguments"].GetString(),
+      "{\"a\":1}");
   EXPECT_STREQ(tool["finish_reason"].GetString(), "tool_calls");
   EXPECT_STREQ(d["choices"][1]["message"]["content"].GetString(), "B");
   EXPECT_STREQ(d["choices"][1]["finish_reason"].GetString(), "length");
@@ -128,10 +156,15 @@ TEST(Convert, StreamedToolCallsAndSeveralChoices) {
 }
 
 TEST(Convert, CompletionsStreamAndRefusals) {
-  const std::string head = R"("id":"cmpl-1","object":"text_completion","created":1,"model":"m")";
+  const std::string head =
+      R"("id":"cmpl-1","object":"text_completion","created":1,"model":"m")";
   Response s = Sse({
-      {10, "{" + head + R"(,"choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":null}]})"},
-      {20, "{" + head + R"(,"choices":[{"index":0,"text":" there","logprobs":null,"finish_reason":"stop"}]})"},
+      {10,
+       "{" + head +
+           R"(,"choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":null}]})"},
+      {20,
+       "{" + head +
+           R"(,"choices":[{"index":0,"text":" there","logprobs":null,"finish_reason":"stop"}]})"},
       {20, "[DONE]"},
   });
   Result<Response> c = StreamToCompletion(s, /*chat=*/false);
@@ -162,7 +195,8 @@ TEST(Convert, CompletionReplayedAsAStreamOverItsTotalTime) {
   Response c = Completion(
       R"({"id":"chatcmpl-9","object":"chat.completion","created":1700000002,"model":"gpt-x","choices":[{"index":0,"message":{"role":"assistant","content":"one two three"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}})",
       400000);
-  Result<Response> s = CompletionToStream(c, /*chat=*/true, /*include_usage=*/true);
+  Result<Response> s =
+      CompletionToStream(c, /*chat=*/true, /*include_usage=*/true);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE(s->chunked);
   EXPECT_EQ(FindHeader(s->headers, "Content-Type"), "text/event-stream");
@@ -240,8 +274,10 @@ const char kChatNoStream[] =
     R"({"model":"demo","messages":[{"role":"user","content":"one two three four"}]})";
 const char kChatStream[] =
     R"({"model":"demo","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two three four"}]})";
-const char kCompletionNoStream[] = R"({"model":"demo","prompt":"alpha beta gamma"})";
-const char kCompletionStream[] = R"({"model":"demo","prompt":"alpha beta gamma","stream":true})";
+const char kCompletionNoStream[] =
+    R"({"model":"demo","prompt":"alpha beta gamma"})";
+const char kCompletionStream[] =
+    R"({"model":"demo","prompt":"alpha beta gamma","stream":true})";
 
 TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
   TempDir dir;
@@ -263,14 +299,17 @@ TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
     ro.front.quiet = true;
     InProcessRewind rec(ro);
     // Recorded: the chat as a stream, the completion whole.
-    RawResponse s = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", kChatStream));
+    RawResponse s = RawExchange(
+        rec.port(), RequestText("POST", "/v1/chat/completions", kChatStream));
     ASSERT_EQ(s.status, 200);
-    RawResponse c =
-        RawExchange(rec.port(), RequestText("POST", "/v1/completions", kCompletionNoStream));
+    RawResponse c = RawExchange(
+        rec.port(),
+        RequestText("POST", "/v1/completions", kCompletionNoStream));
     ASSERT_EQ(c.status, 200);
     for (const std::string& p : Payloads(s.body)) {
       rapidjson::Document d = Json(p);
-      if (!d["choices"].Empty() && d["choices"][0]["delta"].HasMember("content")) {
+      if (!d["choices"].Empty() &&
+          d["choices"][0]["delta"].HasMember("content")) {
         streamed_text += d["choices"][0]["delta"]["content"].GetString();
       }
     }
@@ -289,26 +328,30 @@ TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
   // (TTFT 100 + 3 gaps of 40 = 220 ms).
   auto t0 = std::chrono::steady_clock::now();
   RawResponse whole =
-      RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", kChatNoStream));
-  const double whole_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      RawExchange(replay.port(),
+                  RequestText("POST", "/v1/chat/completions", kChatNoStream));
+  const double whole_ms = std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count();
   EXPECT_EQ(whole.status, 200);
   EXPECT_EQ(HeaderOf(whole, "X-Rewind"), "converted");
   EXPECT_EQ(HeaderOf(whole, "Content-Type"), "application/json");
   EXPECT_FALSE(whole.chunked);
   rapidjson::Document d = Json(whole.body);
   EXPECT_STREQ(d["object"].GetString(), "chat.completion");
-  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), "one two three four");
+  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(),
+               "one two three four");
   EXPECT_EQ(d["usage"]["completion_tokens"].GetInt(), 4);
   EXPECT_GE(whole_ms, 215);
   EXPECT_LT(whole_ms, 1000);
 
   // The completion, asked for as a stream: tokens spread over its time.
   t0 = std::chrono::steady_clock::now();
-  RawResponse stream =
-      RawExchange(replay.port(), RequestText("POST", "/v1/completions", kCompletionStream));
-  const double stream_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  RawResponse stream = RawExchange(
+      replay.port(), RequestText("POST", "/v1/completions", kCompletionStream));
+  const double stream_ms = std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - t0)
+                               .count();
   EXPECT_EQ(stream.status, 200);
   EXPECT_EQ(HeaderOf(stream, "X-Rewind"), "converted");
   EXPECT_TRUE(stream.chunked);
@@ -326,23 +369,29 @@ TEST(ConvertOverHttp, RecordedOnceAnsweredStreamedOrNot) {
 
   // Asked the same way as recorded: an ordinary hit.
   EXPECT_EQ(HeaderOf(RawExchange(replay.port(),
-                                 RequestText("POST", "/v1/chat/completions", kChatStream)),
+                                 RequestText("POST", "/v1/chat/completions",
+                                             kChatStream)),
                      "X-Rewind"),
             "hit");
   // Differing in more than stream: still a miss.
   RawResponse miss = RawExchange(
-      replay.port(), RequestText("POST", "/v1/chat/completions",
-                                 R"({"model":"demo","messages":[{"role":"user","content":"other"}]})"));
+      replay.port(),
+      RequestText(
+          "POST", "/v1/chat/completions",
+          R"({"model":"demo","messages":[{"role":"user","content":"other"}]})"));
   EXPECT_EQ(miss.status, 404);
   EXPECT_EQ(HeaderOf(miss, "X-Rewind"), "miss");
   // Counted apart from hits and misses.
-  RawResponse stats = RawExchange(replay.port(), RequestText("GET", "/__rewind/stats", ""));
+  RawResponse stats =
+      RawExchange(replay.port(), RequestText("GET", "/__rewind/stats", ""));
   rapidjson::Document st = Json(stats.body);
   EXPECT_EQ(st["converted"].GetInt(), 2);
   EXPECT_EQ(st["misses"].GetInt(), 1);
   EXPECT_EQ(st["hits"].GetInt(), 1);
-  RawResponse metrics = RawExchange(replay.port(), RequestText("GET", "/metrics", ""));
-  EXPECT_NE(metrics.body.find("outcome=\"converted\",code=\"200\"} 2"), std::string::npos)
+  RawResponse metrics =
+      RawExchange(replay.port(), RequestText("GET", "/metrics", ""));
+  EXPECT_NE(metrics.body.find("outcome=\"converted\",code=\"200\"} 2"),
+            std::string::npos)
       << metrics.body;
 }
 
@@ -360,8 +409,11 @@ TEST(ConvertOverHttp, WithoutConvertTheFlippedRequestIsAMiss) {
     ro.upstream.backend = "http://127.0.0.1:" + std::to_string(backend.port());
     ro.front.quiet = true;
     InProcessRewind rec(ro);
-    ASSERT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", kChatStream)).status,
-              200);
+    ASSERT_EQ(
+        RawExchange(rec.port(),
+                    RequestText("POST", "/v1/chat/completions", kChatStream))
+            .status,
+        200);
   }
   ServerOptions po;
   po.mode = ServerMode::kReplay;
@@ -369,9 +421,11 @@ TEST(ConvertOverHttp, WithoutConvertTheFlippedRequestIsAMiss) {
   po.front.quiet = true;
   InProcessRewind replay(po);
   RawResponse r =
-      RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", kChatNoStream));
+      RawExchange(replay.port(),
+                  RequestText("POST", "/v1/chat/completions", kChatNoStream));
   EXPECT_EQ(r.status, 404);
-  EXPECT_NE(r.body.find("stream"), std::string::npos) << r.body;  // named as the difference
+  EXPECT_NE(r.body.find("stream"), std::string::npos)
+      << r.body;  // named as the difference
   EXPECT_TRUE(ParseMissPolicy("convert").ok());
   EXPECT_FALSE(ParseMissPolicy("convertx").ok());
 }

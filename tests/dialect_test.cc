@@ -1,6 +1,8 @@
 // The dummy engine's other dialects (Anthropic Messages, Ollama) and the
 // error bodies rewind writes in each: plans unit by unit, then over real
 // HTTP on 127.0.0.1 (serve, replay misses, record's 502).
+#include "synth/dialect.h"
+
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -8,13 +10,12 @@
 
 #include <chrono>
 #include <set>
-#include <tuple>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "rewind/server.h"
 #include "rewind/synth.h"
-#include "synth/dialect.h"
 #include "testutil/raw_http.h"
 #include "testutil/test_server.h"
 
@@ -70,7 +71,8 @@ std::vector<SseEvent> Events(const Response& r) {
     const size_t data = c.data.find("data: ", nl);
     EXPECT_EQ(data, nl + 1) << c.data;
     out.push_back({c.data.substr(7, nl - 7),
-                   c.data.substr(data + 6, c.data.size() - data - 8), c.offset_us});
+                   c.data.substr(data + 6, c.data.size() - data - 8),
+                   c.offset_us});
   }
   return out;
 }
@@ -129,8 +131,8 @@ TEST(Dialect, ChosenByPath) {
 
 TEST(Dialect, ErrorBodiesInEachShape) {
   const std::string extra = R"(,"key":"abc","nearest":null)";
-  rapidjson::Document a = Json(DialectErrorBody(Dialect::kAnthropic, 404, "no recording",
-                                                "rewind_miss", "", extra));
+  rapidjson::Document a = Json(DialectErrorBody(
+      Dialect::kAnthropic, 404, "no recording", "rewind_miss", "", extra));
   EXPECT_STREQ(a["type"].GetString(), "error");
   EXPECT_STREQ(a["error"]["type"].GetString(), "not_found_error");
   EXPECT_STREQ(a["error"]["message"].GetString(), "no recording");
@@ -138,32 +140,38 @@ TEST(Dialect, ErrorBodiesInEachShape) {
   EXPECT_STREQ(a["error"]["key"].GetString(), "abc");
   EXPECT_TRUE(a["error"]["nearest"].IsNull());
 
-  rapidjson::Document o = Json(DialectErrorBody(Dialect::kOllama, 404, "no recording",
-                                                "rewind_miss", "", extra));
+  rapidjson::Document o = Json(DialectErrorBody(
+      Dialect::kOllama, 404, "no recording", "rewind_miss", "", extra));
   EXPECT_STREQ(o["error"].GetString(), "no recording");
   EXPECT_STREQ(o["code"].GetString(), "rewind_miss");
   EXPECT_STREQ(o["key"].GetString(), "abc");
 
   // OpenAI: rewind's own shape with extras; OpenAI's with a code.
-  rapidjson::Document m = Json(DialectErrorBody(Dialect::kOpenAI, 404, "no recording",
-                                                "rewind_miss", "", extra));
+  rapidjson::Document m = Json(DialectErrorBody(
+      Dialect::kOpenAI, 404, "no recording", "rewind_miss", "", extra));
   EXPECT_STREQ(m["error"]["type"].GetString(), "rewind_miss");
   EXPECT_STREQ(m["error"]["key"].GetString(), "abc");
-  EXPECT_EQ(DialectErrorBody(Dialect::kOpenAI, 429, "slow down", "rate_limit_error",
-                             "rate_limit_exceeded"),
-            OpenAIErrorBody("slow down", "rate_limit_error", "rate_limit_exceeded"));
+  EXPECT_EQ(
+      DialectErrorBody(Dialect::kOpenAI, 429, "slow down", "rate_limit_error",
+                       "rate_limit_exceeded"),
+      OpenAIErrorBody("slow down", "rate_limit_error", "rate_limit_exceeded"));
 
   // Anthropic's types by status; an injected fault carries no rewind code.
-  const std::pair<int, const char*> types[] = {
-      {400, "invalid_request_error"}, {401, "authentication_error"},
-      {403, "permission_error"},      {404, "not_found_error"},
-      {413, "request_too_large"},     {429, "rate_limit_error"},
-      {500, "api_error"},             {502, "api_error"},
-      {503, "overloaded_error"},      {529, "overloaded_error"},
-      {504, "timeout_error"},         {408, "invalid_request_error"}};
+  const std::pair<int, const char*> types[] = {{400, "invalid_request_error"},
+                                               {401, "authentication_error"},
+                                               {403, "permission_error"},
+                                               {404, "not_found_error"},
+                                               {413, "request_too_large"},
+                                               {429, "rate_limit_error"},
+                                               {500, "api_error"},
+                                               {502, "api_error"},
+                                               {503, "overloaded_error"},
+                                               {529, "overloaded_error"},
+                                               {504, "timeout_error"},
+                                               {408, "invalid_request_error"}};
   for (const auto& [status, type] : types) {
-    rapidjson::Document d = Json(DialectErrorBody(Dialect::kAnthropic, status, "m",
-                                                  "server_error", "x"));
+    rapidjson::Document d = Json(DialectErrorBody(Dialect::kAnthropic, status,
+                                                  "m", "server_error", "x"));
     EXPECT_STREQ(d["error"]["type"].GetString(), type) << status;
     EXPECT_FALSE(d["error"].HasMember("code"));
   }
@@ -180,12 +188,14 @@ void ExpectFits(const rapidjson::Value& schema, const rapidjson::Value& value,
     EXPECT_TRUE(found) << where;
     return;
   }
-  const std::string type = schema.HasMember("type") ? schema["type"].GetString() : "object";
+  const std::string type =
+      schema.HasMember("type") ? schema["type"].GetString() : "object";
   if (type == "object") {
     ASSERT_TRUE(value.IsObject()) << where;
     if (schema.HasMember("required")) {
       for (const auto& r : schema["required"].GetArray()) {
-        EXPECT_TRUE(value.HasMember(r.GetString())) << where << "." << r.GetString();
+        EXPECT_TRUE(value.HasMember(r.GetString()))
+            << where << "." << r.GetString();
       }
     }
     if (schema.HasMember("properties")) {
@@ -203,7 +213,8 @@ void ExpectFits(const rapidjson::Value& schema, const rapidjson::Value& value,
     if (schema.HasMember("maxItems")) {
       EXPECT_LE(value.Size(), schema["maxItems"].GetUint()) << where;
     }
-    for (const auto& v : value.GetArray()) ExpectFits(schema["items"], v, where + "[]");
+    for (const auto& v : value.GetArray())
+      ExpectFits(schema["items"], v, where + "[]");
   } else if (type == "integer") {
     ASSERT_TRUE(value.IsInt64()) << where;
     if (schema.HasMember("minimum")) {
@@ -223,10 +234,12 @@ void ExpectFits(const rapidjson::Value& schema, const rapidjson::Value& value,
   } else if (type == "string") {
     ASSERT_TRUE(value.IsString()) << where;
     if (schema.HasMember("minLength")) {
-      EXPECT_GE(value.GetStringLength(), schema["minLength"].GetUint()) << where;
+      EXPECT_GE(value.GetStringLength(), schema["minLength"].GetUint())
+          << where;
     }
     if (schema.HasMember("maxLength")) {
-      EXPECT_LE(value.GetStringLength(), schema["maxLength"].GetUint()) << where;
+      EXPECT_LE(value.GetStringLength(), schema["maxLength"].GetUint())
+          << where;
     }
   } else if (type == "boolean") {
     EXPECT_TRUE(value.IsBool()) << where;
@@ -257,13 +270,16 @@ TEST(ValueForSchema, ConstsUnionsAndOddSchemas) {
   EXPECT_EQ(ValueForSchema("not json", rng), "{}");
   EXPECT_EQ(ValueForSchema(R"({"type":"null"})", rng), "null");
   const std::string any = ValueForSchema(
-      R"({"anyOf":[{"type":"integer","minimum":3,"maximum":3},{"type":"boolean"}]})", rng);
+      R"({"anyOf":[{"type":"integer","minimum":3,"maximum":3},{"type":"boolean"}]})",
+      rng);
   EXPECT_TRUE(any == "3" || any == "true" || any == "false") << any;
-  EXPECT_EQ(ValueForSchema(R"({"type":["null","string"],"format":"date"})", rng),
-            "\"2024-05-17\"");
+  EXPECT_EQ(
+      ValueForSchema(R"({"type":["null","string"],"format":"date"})", rng),
+      "\"2024-05-17\"");
   // Deep nesting ends at a bound instead of recursing without one.
   std::string deep;
-  for (int i = 0; i < 5000; ++i) deep += R"({"type":"object","properties":{"a":)";
+  for (int i = 0; i < 5000; ++i)
+    deep += R"({"type":"object","properties":{"a":)";
   deep += "{}";
   for (int i = 0; i < 5000; ++i) deep += "}}";
   Json(ValueForSchema(deep, rng));
@@ -300,15 +316,18 @@ TEST(Anthropic, MessageHasTheMessagesShapeAndTiming) {
 TEST(Anthropic, MaxTokensAndStopSequences) {
   Synthesizer s(Options("static:one two three four five"));
   SynthPlan p = s.Plan(
-      Post("/v1/messages",
-           R"({"model":"m","max_tokens":2,"messages":[{"role":"user","content":"x"}]})"),
+      Post(
+          "/v1/messages",
+          R"({"model":"m","max_tokens":2,"messages":[{"role":"user","content":"x"}]})"),
       {});
   rapidjson::Document d = Json(p.response.Body());
   EXPECT_STREQ(d["content"][0]["text"].GetString(), "one two");
   EXPECT_STREQ(d["stop_reason"].GetString(), "max_tokens");
-  p = s.Plan(Post("/v1/messages",
-                  R"({"model":"m","max_tokens":20,"stop_sequences":[" four"," three"],"system":"be brief","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]})"),
-             {});
+  p = s.Plan(
+      Post(
+          "/v1/messages",
+          R"({"model":"m","max_tokens":20,"stop_sequences":[" four"," three"],"system":"be brief","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]})"),
+      {});
   d = Json(p.response.Body());
   EXPECT_STREQ(d["content"][0]["text"].GetString(), "one two");
   EXPECT_STREQ(d["stop_reason"].GetString(), "stop_sequence");
@@ -362,7 +381,8 @@ TEST(Anthropic, ToolUseWhenToolsAreGiven) {
   // Non-streamed, tool_choice any: a tool_use block whose input fits.
   SynthPlan p = s.Plan(
       Post("/v1/messages",
-           R"({"model":"m","max_tokens":50,"tool_choice":{"type":"any"},)" + tools +
+           R"({"model":"m","max_tokens":50,"tool_choice":{"type":"any"},)" +
+               tools +
                R"(,"messages":[{"role":"user","content":"weather?"}]})"),
       {});
   rapidjson::Document d = Json(p.response.Body());
@@ -393,7 +413,8 @@ TEST(Anthropic, ToolUseWhenToolsAreGiven) {
       EXPECT_STREQ(ev["delta"]["type"].GetString(), "input_json_delta");
       json += ev["delta"]["partial_json"].GetString();
     }
-    if (e.name == "message_delta") stop = ev["delta"]["stop_reason"].GetString();
+    if (e.name == "message_delta")
+      stop = ev["delta"]["stop_reason"].GetString();
   }
   EXPECT_EQ(stop, "tool_use");
   ExpectFits(schema, Json(json), "streamed input");
@@ -405,19 +426,25 @@ TEST(Anthropic, ToolUseWhenToolsAreGiven) {
   d = Json(s.Plan(Post("/v1/messages", followup), {}).response.Body());
   EXPECT_STREQ(d["stop_reason"].GetString(), "end_turn");
   EXPECT_STREQ(d["content"][0]["type"].GetString(), "text");
-  d = Json(s.Plan(Post("/v1/messages",
-                       R"({"model":"m","max_tokens":50,"tool_choice":{"type":"none"},)" +
-                           tools + R"(,"messages":[{"role":"user","content":"hi"}]})"),
-                  {})
-               .response.Body());
+  d = Json(
+      s.Plan(
+           Post(
+               "/v1/messages",
+               R"({"model":"m","max_tokens":50,"tool_choice":{"type":"none"},)" +
+                   tools + R"(,"messages":[{"role":"user","content":"hi"}]})"),
+           {})
+          .response.Body());
   EXPECT_STREQ(d["content"][0]["type"].GetString(), "text");
   // A named tool is always the one called.
-  d = Json(s.Plan(Post("/v1/messages",
-                       R"({"model":"m","max_tokens":50,"tool_choice":{"type":"tool","name":"get_weather"},"tools":[{"name":"other","input_schema":{}},)" +
-                           std::string(kWeatherTool) +
-                           R"(],"messages":[{"role":"user","content":"hi"}]})"),
-                  {})
-               .response.Body());
+  d = Json(
+      s.Plan(
+           Post(
+               "/v1/messages",
+               R"({"model":"m","max_tokens":50,"tool_choice":{"type":"tool","name":"get_weather"},"tools":[{"name":"other","input_schema":{}},)" +
+                   std::string(kWeatherTool) +
+                   R"(],"messages":[{"role":"user","content":"hi"}]})"),
+           {})
+          .response.Body());
   EXPECT_STREQ(d["content"][0]["name"].GetString(), "get_weather");
 }
 
@@ -425,11 +452,15 @@ TEST(Anthropic, BadRequestsAndFaultsUseAnthropicErrors) {
   Synthesizer s(Options());
   const std::pair<const char*, const char*> bad[] = {
       {"{", "not a JSON object"},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"}]})", "max_tokens"},
-      {R"({"max_tokens":5,"messages":[{"role":"user","content":"x"}]})", "model"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}]})",
+       "max_tokens"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":"x"}]})",
+       "model"},
       {R"({"model":"m","max_tokens":5,"messages":[]})", "messages"},
-      {R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]})", "role"},
-      {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"tool","name":"nope"}})", "nope"},
+      {R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]})",
+       "role"},
+      {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"tool","name":"nope"}})",
+       "nope"},
   };
   for (const auto& [body, mentions] : bad) {
     SynthPlan p = s.Plan(Post("/v1/messages", body), {});
@@ -453,7 +484,8 @@ TEST(Anthropic, BadRequestsAndFaultsUseAnthropicErrors) {
     EXPECT_EQ(p.fault, fault);
     EXPECT_STREQ(Json(p.response.Body())["error"]["type"].GetString(), type);
   }
-  EXPECT_EQ(s.Plan(Post("/v1/messages/batches", "{}"), {}).response.status, 404);
+  EXPECT_EQ(s.Plan(Post("/v1/messages/batches", "{}"), {}).response.status,
+            404);
 }
 
 TEST(Anthropic, StreamFaultsBreakTheStream) {
@@ -506,10 +538,12 @@ TEST(Ollama, ChatStreamsNdjsonWithDoneAndTimings) {
   Synthesizer s(Options());
   SynthContext ctx;
   ctx.created = 1700000000;
-  SynthPlan p = s.Plan(Post("/api/chat", kOllamaChat), ctx);  // streams by default
+  SynthPlan p =
+      s.Plan(Post("/api/chat", kOllamaChat), ctx);  // streams by default
   ASSERT_EQ(p.response.status, 200) << p.response.Body();
   EXPECT_TRUE(p.response.chunked);
-  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"), "application/x-ndjson");
+  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"),
+            "application/x-ndjson");
   ASSERT_EQ(p.response.chunks.size(), 5u);  // 4 tokens and the last object
   std::string text;
   for (size_t i = 0; i < p.response.chunks.size(); ++i) {
@@ -543,12 +577,14 @@ TEST(Ollama, ChatStreamsNdjsonWithDoneAndTimings) {
 TEST(Ollama, StreamFalseAndGenerateAndLength) {
   Synthesizer s(Options("static:one two three four"));
   SynthPlan p = s.Plan(
-      Post("/api/chat",
-           R"({"model":"m","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"x"}]})"),
+      Post(
+          "/api/chat",
+          R"({"model":"m","stream":false,"options":{"num_predict":2},"messages":[{"role":"user","content":"x"}]})"),
       {});
   ASSERT_EQ(p.response.status, 200);
   EXPECT_FALSE(p.response.chunked);
-  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"), "application/json; charset=utf-8");
+  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"),
+            "application/json; charset=utf-8");
   ASSERT_EQ(p.response.chunks.size(), 1u);
   rapidjson::Document d = Json(p.response.Body());
   EXPECT_STREQ(d["message"]["content"].GetString(), "one two");
@@ -556,9 +592,11 @@ TEST(Ollama, StreamFalseAndGenerateAndLength) {
   EXPECT_STREQ(d["done_reason"].GetString(), "length");
   EXPECT_EQ(d["eval_count"].GetInt(), 2);
 
-  p = s.Plan(Post("/api/generate",
-                  R"({"model":"m","prompt":"say","stream":false,"options":{"stop":[" three"]}})"),
-             {});
+  p = s.Plan(
+      Post(
+          "/api/generate",
+          R"({"model":"m","prompt":"say","stream":false,"options":{"stop":[" three"]}})"),
+      {});
   d = Json(p.response.Body());
   EXPECT_STREQ(d["response"].GetString(), "one two");
   EXPECT_STREQ(d["done_reason"].GetString(), "stop");
@@ -567,14 +605,17 @@ TEST(Ollama, StreamFalseAndGenerateAndLength) {
   p = s.Plan(Post("/api/generate", R"({"model":"m","prompt":"say"})"), {});
   EXPECT_TRUE(p.response.chunked);
   std::string text;
-  for (const Chunk& c : p.response.chunks) text += Json(c.data)["response"].GetString();
+  for (const Chunk& c : p.response.chunks)
+    text += Json(c.data)["response"].GetString();
   EXPECT_EQ(text, "one two three four");
 
   // No messages, or no prompt: the model is "loaded".
-  for (const char* body : {R"({"model":"m","messages":[]})", R"({"model":"m"})"}) {
-    const std::string path = std::string(body).find("messages") != std::string::npos
-                                 ? "/api/chat"
-                                 : "/api/generate";
+  for (const char* body :
+       {R"({"model":"m","messages":[]})", R"({"model":"m"})"}) {
+    const std::string path =
+        std::string(body).find("messages") != std::string::npos
+            ? "/api/chat"
+            : "/api/generate";
     d = Json(s.Plan(Post(path, body), {}).response.Body());
     EXPECT_STREQ(d["done_reason"].GetString(), "load") << body;
     EXPECT_TRUE(d["done"].GetBool());
@@ -585,11 +626,14 @@ TEST(Ollama, ToolCallsWithObjectArguments) {
   Synthesizer s(Options());
   const rapidjson::Document schema = Json(WeatherSchema());
   const std::string tools =
-      std::string(R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":)") +
+      std::string(
+          R"("tools":[{"type":"function","function":{"name":"get_weather","parameters":)") +
       WeatherSchema() + "}}]";
-  SynthPlan p = s.Plan(Post("/api/chat", R"({"model":"m","stream":false,)" + tools +
-                                             R"(,"messages":[{"role":"user","content":"weather?"}]})"),
-                       {});
+  SynthPlan p =
+      s.Plan(Post("/api/chat",
+                  R"({"model":"m","stream":false,)" + tools +
+                      R"(,"messages":[{"role":"user","content":"weather?"}]})"),
+             {});
   rapidjson::Document d = Json(p.response.Body());
   ASSERT_TRUE(d["message"].HasMember("tool_calls")) << p.response.Body();
   const auto& call = d["message"]["tool_calls"][0]["function"];
@@ -598,33 +642,40 @@ TEST(Ollama, ToolCallsWithObjectArguments) {
   EXPECT_STREQ(d["message"]["content"].GetString(), "");
 
   // Streamed: one object carries the whole call, then the last object.
-  p = s.Plan(Post("/api/chat", R"({"model":"m",)" + tools +
-                                   R"(,"messages":[{"role":"user","content":"weather?"}]})"),
+  p = s.Plan(Post("/api/chat",
+                  R"({"model":"m",)" + tools +
+                      R"(,"messages":[{"role":"user","content":"weather?"}]})"),
              {});
   ASSERT_EQ(p.response.chunks.size(), 2u);
-  EXPECT_TRUE(Json(p.response.chunks[0].data)["message"].HasMember("tool_calls"));
+  EXPECT_TRUE(
+      Json(p.response.chunks[0].data)["message"].HasMember("tool_calls"));
   EXPECT_TRUE(Json(p.response.chunks[1].data)["done"].GetBool());
 
   // After a tool message: text.
-  d = Json(s.Plan(Post("/api/chat",
-                       R"({"model":"m","stream":false,)" + tools +
-                           R"(,"messages":[{"role":"user","content":"weather?"},{"role":"tool","content":"sunny"}]})"),
-                  {})
-               .response.Body());
+  d = Json(
+      s.Plan(
+           Post(
+               "/api/chat",
+               R"({"model":"m","stream":false,)" + tools +
+                   R"(,"messages":[{"role":"user","content":"weather?"},{"role":"tool","content":"sunny"}]})"),
+           {})
+          .response.Body());
   EXPECT_FALSE(d["message"].HasMember("tool_calls"));
   EXPECT_STREQ(d["message"]["content"].GetString(), "weather?");
 }
 
 TEST(Ollama, BadRequestsFaultsAndUnknownPaths) {
   Synthesizer s(Options());
-  for (const char* body : {"{", R"({"messages":[]})", R"({"model":"m","stream":"yes"})",
-                           R"({"model":"m","messages":{}})"}) {
+  for (const char* body :
+       {"{", R"({"messages":[]})", R"({"model":"m","stream":"yes"})",
+        R"({"model":"m","messages":{}})"}) {
     SynthPlan p = s.Plan(Post("/api/chat", body), {});
     EXPECT_EQ(p.response.status, 400) << body;
     rapidjson::Document d = Json(p.response.Body());
     ASSERT_TRUE(d["error"].IsString()) << p.response.Body();
   }
-  EXPECT_STREQ(Json(s.Plan(Post("/api/chat", R"({"messages":[]})"), {}).response.Body())["error"]
+  EXPECT_STREQ(Json(s.Plan(Post("/api/chat", R"({"messages":[]})"), {})
+                        .response.Body())["error"]
                    .GetString(),
                "model is required");
   SynthContext ctx;
@@ -643,8 +694,11 @@ TEST(Ollama, BadRequestsFaultsAndUnknownPaths) {
   }
   EXPECT_EQ(malformed, 1);
   ctx.forced_fault = FaultType::kDrop;
-  p = s.Plan(Post("/api/chat", R"({"model":"m","stream":false,"messages":[{"role":"user","content":"a b"}]})"),
-             ctx);
+  p = s.Plan(
+      Post(
+          "/api/chat",
+          R"({"model":"m","stream":false,"messages":[{"role":"user","content":"a b"}]})"),
+      ctx);
   EXPECT_TRUE(p.abort);
   EXPECT_GT(p.content_length, p.response.Body().size());
   p = s.Plan(Post("/api/pull", "{}"), {});
@@ -678,9 +732,11 @@ TEST(DialectsOverHttp, ServeAnswersAnthropicAndOllama) {
   o.synth.ttft = Distribution::Parse("fixed:120").value();
   InProcessRewind serve(o);
   auto started = std::chrono::steady_clock::now();
-  RawResponse a = RawExchange(serve.port(), RequestText("POST", "/v1/messages", kStreamMessage));
+  RawResponse a = RawExchange(
+      serve.port(), RequestText("POST", "/v1/messages", kStreamMessage));
   const double ms = std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - started).count();
+                        std::chrono::steady_clock::now() - started)
+                        .count();
   ASSERT_EQ(a.status, 200) << a.body;
   EXPECT_GE(ms, 120);  // the TTFT applies
   EXPECT_EQ(HeaderOf(a, "X-Rewind"), "synth");
@@ -690,44 +746,55 @@ TEST(DialectsOverHttp, ServeAnswersAnthropicAndOllama) {
   EXPECT_EQ(events.front().name, "message_start");
   EXPECT_EQ(events.back().name, "message_stop");
 
-  RawResponse c = RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat));
+  RawResponse c =
+      RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat));
   ASSERT_EQ(c.status, 200) << c.body;
   EXPECT_EQ(HeaderOf(c, "Content-Type"), "application/x-ndjson");
   std::vector<std::string> lines = Lines(c.body);
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_TRUE(Json(lines.back())["done"].GetBool());
 
-  RawResponse tags = RawExchange(serve.port(), RequestText("GET", "/api/tags", ""));
+  RawResponse tags =
+      RawExchange(serve.port(), RequestText("GET", "/api/tags", ""));
   EXPECT_EQ(tags.status, 200);
-  EXPECT_STREQ(Json(tags.body)["models"][0]["name"].GetString(), "rewind-dummy:latest");
+  EXPECT_STREQ(Json(tags.body)["models"][0]["name"].GetString(),
+               "rewind-dummy:latest");
 
   RawResponse g = RawExchange(
-      serve.port(), RequestText("POST", "/api/generate",
-                                R"({"model":"m","prompt":"hello there","stream":false})"));
+      serve.port(),
+      RequestText("POST", "/api/generate",
+                  R"({"model":"m","prompt":"hello there","stream":false})"));
   EXPECT_STREQ(Json(g.body)["response"].GetString(), "hello there");
 
   // Unknown paths answer in their dialect.
-  RawResponse pull = RawExchange(serve.port(), RequestText("POST", "/api/pull", "{}"));
+  RawResponse pull =
+      RawExchange(serve.port(), RequestText("POST", "/api/pull", "{}"));
   EXPECT_EQ(pull.status, 404);
   EXPECT_TRUE(Json(pull.body)["error"].IsString()) << pull.body;
-  RawResponse count =
-      RawExchange(serve.port(), RequestText("POST", "/v1/messages/count_tokens", "{}"));
+  RawResponse count = RawExchange(
+      serve.port(), RequestText("POST", "/v1/messages/count_tokens", "{}"));
   EXPECT_EQ(count.status, 404);
-  EXPECT_STREQ(Json(count.body)["error"]["type"].GetString(), "not_found_error");
+  EXPECT_STREQ(Json(count.body)["error"]["type"].GetString(),
+               "not_found_error");
 
   // A forced fault and a bad fault name.
-  RawResponse f = RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage,
-                                                        "X-Rewind-Fault: 503\r\n"));
+  RawResponse f = RawExchange(
+      serve.port(),
+      RequestText("POST", "/v1/messages", kMessage, "X-Rewind-Fault: 503\r\n"));
   EXPECT_EQ(f.status, 503);
   EXPECT_STREQ(Json(f.body)["error"]["type"].GetString(), "overloaded_error");
-  RawResponse bad = RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat,
-                                                          "X-Rewind-Fault: bogus\r\n"));
+  RawResponse bad =
+      RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat,
+                                            "X-Rewind-Fault: bogus\r\n"));
   EXPECT_EQ(bad.status, 400);
-  EXPECT_NE(std::string(Json(bad.body)["error"].GetString()).find("bogus"), std::string::npos);
+  EXPECT_NE(std::string(Json(bad.body)["error"].GetString()).find("bogus"),
+            std::string::npos);
 
   // The engine's metrics count the dialects' tokens.
-  RawResponse metrics = RawExchange(serve.port(), RequestText("GET", "/metrics", ""));
-  EXPECT_NE(metrics.body.find("vllm:generation_tokens_total{model_name=\"rewind-dummy\"} 10"),
+  RawResponse metrics =
+      RawExchange(serve.port(), RequestText("GET", "/metrics", ""));
+  EXPECT_NE(metrics.body.find(
+                "vllm:generation_tokens_total{model_name=\"rewind-dummy\"} 10"),
             std::string::npos)
       << metrics.body;
 }
@@ -744,23 +811,27 @@ TEST(DialectsOverHttp, AtCapacityThe429IsInTheDialect) {
   std::thread slow([&] {
     RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage));
   });
-  const std::string running = "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1\n";
+  const std::string running =
+      "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1\n";
   bool admitted = false;
   for (int i = 0; i < 500 && !admitted; ++i) {
-    admitted = RawExchange(serve.port(), RequestText("GET", "/metrics", "")).body.find(running) !=
-               std::string::npos;
+    admitted = RawExchange(serve.port(), RequestText("GET", "/metrics", ""))
+                   .body.find(running) != std::string::npos;
     if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!admitted) {
     slow.join();
     FAIL() << "the slow request was never running";
   }
-  RawResponse a = RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage));
-  RawResponse c = RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat));
+  RawResponse a =
+      RawExchange(serve.port(), RequestText("POST", "/v1/messages", kMessage));
+  RawResponse c =
+      RawExchange(serve.port(), RequestText("POST", "/api/chat", kOllamaChat));
   slow.join();
   EXPECT_EQ(a.status, 429);
   EXPECT_STREQ(Json(a.body)["error"]["type"].GetString(), "rate_limit_error");
-  EXPECT_NE(std::string(Json(a.body)["error"]["message"].GetString()).find("at capacity"),
+  EXPECT_NE(std::string(Json(a.body)["error"]["message"].GetString())
+                .find("at capacity"),
             std::string::npos);
   EXPECT_EQ(c.status, 429);
   EXPECT_NE(std::string(Json(c.body)["error"].GetString()).find("at capacity"),
@@ -778,35 +849,48 @@ TEST(DialectsOverHttp, ReplayMissesSpeakTheRequestsDialect) {
     ro.store = store.get();
     ro.upstream.backend = "http://127.0.0.1:" + std::to_string(serve.port());
     InProcessRewind rec(ro);
-    EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage)).status, 200);
-    EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/api/chat", kOllamaChat)).status, 200);
+    EXPECT_EQ(
+        RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage))
+            .status,
+        200);
+    EXPECT_EQ(
+        RawExchange(rec.port(), RequestText("POST", "/api/chat", kOllamaChat))
+            .status,
+        200);
   }
   ServerOptions po;
   po.mode = ServerMode::kReplay;
   po.store = store.get();
   po.replay.latency = LatencyModel::Parse("none").value();
   InProcessRewind replay(po);
-  EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage)).status, 200);
+  EXPECT_EQ(
+      RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage))
+          .status,
+      200);
 
   const std::string other_message =
       R"({"model":"claude-test","max_tokens":64,"messages":[{"role":"user","content":"something else"}]})";
-  RawResponse a = RawExchange(replay.port(), RequestText("POST", "/v1/messages", other_message));
+  RawResponse a = RawExchange(
+      replay.port(), RequestText("POST", "/v1/messages", other_message));
   EXPECT_EQ(a.status, 404);
   EXPECT_EQ(HeaderOf(a, "X-Rewind"), "miss");
   rapidjson::Document d = Json(a.body);
   EXPECT_STREQ(d["type"].GetString(), "error");
   EXPECT_STREQ(d["error"]["type"].GetString(), "not_found_error");
   EXPECT_STREQ(d["error"]["code"].GetString(), "rewind_miss");
-  EXPECT_NE(std::string(d["error"]["message"].GetString()).find("no recorded response"),
+  EXPECT_NE(std::string(d["error"]["message"].GetString())
+                .find("no recorded response"),
             std::string::npos);
-  EXPECT_EQ(std::string(d["error"]["key"].GetString()), HeaderOf(a, "X-Rewind-Key"));
+  EXPECT_EQ(std::string(d["error"]["key"].GetString()),
+            HeaderOf(a, "X-Rewind-Key"));
   EXPECT_EQ(d["error"]["nearest"]["id"].GetInt(), 1);
   EXPECT_STREQ(d["error"]["nearest"]["differences"][0].GetString(),
                "messages[0].content");
 
   const std::string other_chat =
       R"({"model":"llama3.2","messages":[{"role":"user","content":"something else"}]})";
-  RawResponse c = RawExchange(replay.port(), RequestText("POST", "/api/chat", other_chat));
+  RawResponse c =
+      RawExchange(replay.port(), RequestText("POST", "/api/chat", other_chat));
   EXPECT_EQ(c.status, 404);
   d = Json(c.body);
   ASSERT_TRUE(d["error"].IsString()) << c.body;
@@ -817,12 +901,14 @@ TEST(DialectsOverHttp, ReplayMissesSpeakTheRequestsDialect) {
   EXPECT_EQ(d["nearest"]["id"].GetInt(), 2);
 
   // OpenAI paths keep rewind's shape.
-  RawResponse o = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  RawResponse o = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", "{}"));
   EXPECT_EQ(o.status, 404);
   EXPECT_STREQ(Json(o.body)["error"]["type"].GetString(), "rewind_miss");
   // A bad latency header is an error in the dialect too.
-  RawResponse l = RawExchange(replay.port(), RequestText("POST", "/api/chat", kOllamaChat,
-                                                         "X-Rewind-Latency: warp\r\n"));
+  RawResponse l =
+      RawExchange(replay.port(), RequestText("POST", "/api/chat", kOllamaChat,
+                                             "X-Rewind-Latency: warp\r\n"));
   EXPECT_EQ(l.status, 400);
   EXPECT_TRUE(Json(l.body)["error"].IsString()) << l.body;
 }
@@ -841,18 +927,22 @@ TEST(DialectsOverHttp, BackendDown502InTheDialect) {
   ro.store = store.get();
   ro.upstream.backend = "http://127.0.0.1:" + std::to_string(dead_port);
   InProcessRewind rec(ro);
-  RawResponse a = RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage));
+  RawResponse a =
+      RawExchange(rec.port(), RequestText("POST", "/v1/messages", kMessage));
   EXPECT_EQ(a.status, 502);
   rapidjson::Document d = Json(a.body);
   EXPECT_STREQ(d["error"]["type"].GetString(), "api_error");
   EXPECT_STREQ(d["error"]["code"].GetString(), "rewind_backend_unavailable");
-  EXPECT_NE(std::string(d["error"]["message"].GetString()).find("did not answer"),
-            std::string::npos);
-  RawResponse c = RawExchange(rec.port(), RequestText("POST", "/api/chat", kOllamaChat));
+  EXPECT_NE(
+      std::string(d["error"]["message"].GetString()).find("did not answer"),
+      std::string::npos);
+  RawResponse c =
+      RawExchange(rec.port(), RequestText("POST", "/api/chat", kOllamaChat));
   EXPECT_EQ(c.status, 502);
   d = Json(c.body);
   ASSERT_TRUE(d["error"].IsString()) << c.body;
-  EXPECT_NE(std::string(d["error"].GetString()).find("did not answer"), std::string::npos);
+  EXPECT_NE(std::string(d["error"].GetString()).find("did not answer"),
+            std::string::npos);
 }
 
 TEST(DialectsOverHttp, ReplayOnMissSynthesizeAnswersTheDialects) {
@@ -864,11 +954,14 @@ TEST(DialectsOverHttp, ReplayOnMissSynthesizeAnswersTheDialects) {
   po.replay.on_miss = MissPolicy::kSynthesize;
   po.synth.output = OutputMode::Parse("echo", nullptr).value();
   InProcessRewind replay(po);
-  RawResponse a = RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage));
+  RawResponse a =
+      RawExchange(replay.port(), RequestText("POST", "/v1/messages", kMessage));
   EXPECT_EQ(a.status, 200);
   EXPECT_EQ(HeaderOf(a, "X-Rewind"), "synth");
-  EXPECT_STREQ(Json(a.body)["content"][0]["text"].GetString(), "tell me three words");
-  RawResponse c = RawExchange(replay.port(), RequestText("POST", "/api/chat", kOllamaChat));
+  EXPECT_STREQ(Json(a.body)["content"][0]["text"].GetString(),
+               "tell me three words");
+  RawResponse c =
+      RawExchange(replay.port(), RequestText("POST", "/api/chat", kOllamaChat));
   EXPECT_EQ(c.status, 200);
   EXPECT_EQ(Lines(c.body).size(), 5u);
 }

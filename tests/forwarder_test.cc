@@ -3,6 +3,8 @@
 // --max-record-bytes are relayed but not stored, a client that goes away
 // stops the backend's transfer, and request headers are forwarded in
 // linear time.
+#include "http/forwarder.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -14,7 +16,6 @@
 #include <fstream>
 #include <string>
 
-#include "http/forwarder.h"
 #include "rewind/clock.h"
 #include "rewind/server.h"
 #include "testutil/raw_http.h"
@@ -57,36 +58,41 @@ class FastBackend {
  public:
   FastBackend() {
     httplib::Server& s = bg_.server();
-    s.Get(R"(/length/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
-      const size_t n = std::stoull(req.matches[1]);
-      res.set_content_provider(
-          n, "application/octet-stream",
-          [](size_t offset, size_t length, httplib::DataSink& sink) {
-            std::string piece;
-            FillPattern(offset, std::min(length, kPiece), &piece);
-            return sink.write(piece.data(), piece.size());
+    s.Get(R"(/length/(\d+))",
+          [](const httplib::Request& req, httplib::Response& res) {
+            const size_t n = std::stoull(req.matches[1]);
+            res.set_content_provider(
+                n, "application/octet-stream",
+                [](size_t offset, size_t length, httplib::DataSink& sink) {
+                  std::string piece;
+                  FillPattern(offset, std::min(length, kPiece), &piece);
+                  return sink.write(piece.data(), piece.size());
+                });
           });
-    });
-    s.Get(R"(/chunked/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
-      const size_t n = std::stoull(req.matches[1]);
-      res.set_chunked_content_provider(
-          "application/octet-stream", [n](size_t offset, httplib::DataSink& sink) {
-            if (offset >= n) {
-              sink.done();
-              return true;
-            }
-            std::string piece;
-            FillPattern(offset, std::min(n - offset, kPiece), &piece);
-            return sink.write(piece.data(), piece.size());
+    s.Get(R"(/chunked/(\d+))",
+          [](const httplib::Request& req, httplib::Response& res) {
+            const size_t n = std::stoull(req.matches[1]);
+            res.set_chunked_content_provider(
+                "application/octet-stream",
+                [n](size_t offset, httplib::DataSink& sink) {
+                  if (offset >= n) {
+                    sink.done();
+                    return true;
+                  }
+                  std::string piece;
+                  FillPattern(offset, std::min(n - offset, kPiece), &piece);
+                  return sink.write(piece.data(), piece.size());
+                });
           });
-    });
     s.Get("/endless", [this](const httplib::Request&, httplib::Response& res) {
       res.set_chunked_content_provider(
-          "application/octet-stream", [this](size_t offset, httplib::DataSink& sink) {
+          "application/octet-stream",
+          [this](size_t offset, httplib::DataSink& sink) {
             std::string piece;
             FillPattern(offset, kPiece, &piece);
             // Bounded: 16 GB or 30 s, far beyond what any test waits for.
-            if (offset > (16ull << 30) || Steady::now() - endless_start_ > 30s ||
+            if (offset > (16ull << 30) ||
+                Steady::now() - endless_start_ > 30s ||
                 !sink.write(piece.data(), piece.size())) {
               endless_sent_ = offset;
               endless_broke_ = Steady::now();
@@ -117,7 +123,8 @@ long StatusKb(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    if (line.rfind(field + ":", 0) == 0)
+      return std::stol(line.substr(field.size() + 1));
   }
   return -1;
 }
@@ -155,7 +162,9 @@ int CountExchanges(const std::string& path) {
 
 size_t CountOf(const std::string& text, const std::string& what) {
   size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1))
+    ++n;
   return n;
 }
 
@@ -168,24 +177,28 @@ TEST(RecordLimits, AnswerBeyondMaxRecordBytesIsRelayedWholeButNotStored) {
   FastBackend backend;
   const std::string db = dir.File("rec.sqlite");
   const std::string log = dir.File("rewind.log");
-  RewindProcess rec({"record", "--backend", backend.url(), "--db", db, "--listen",
-                     "127.0.0.1:0", "--max-record-bytes", "1048576", "--log-file", log});
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0", "--max-record-bytes", "1048576",
+                     "--log-file", log});
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   const long rss_before = StatusKb(rec.pid(), "VmRSS");
   ASSERT_GT(rss_before, 0);
   constexpr int64_t kSize = 64 << 20;
   for (const std::string path : {"/length/", "/chunked/"}) {
     int status = 0;
-    EXPECT_EQ(FetchAndCheck(rec.port(), path + std::to_string(kSize), &status), kSize)
+    EXPECT_EQ(FetchAndCheck(rec.port(), path + std::to_string(kSize), &status),
+              kSize)
         << path;
     EXPECT_EQ(status, 200);
   }
   const long peak = StatusKb(rec.pid(), "VmHWM");
   if (kMemoryIsMeasurable) {
     EXPECT_LT(peak - rss_before, 16 * 1024)
-        << "the recorder grew by " << (peak - rss_before) << " kB for 64 MB answers";
+        << "the recorder grew by " << (peak - rss_before)
+        << " kB for 64 MB answers";
   }
-  EXPECT_NE(Metrics(rec.port()).find("rewind_record_skipped_total{reason=\"too_large\"} 2"),
+  EXPECT_NE(Metrics(rec.port())
+                .find("rewind_record_skipped_total{reason=\"too_large\"} 2"),
             std::string::npos)
       << Metrics(rec.port());
   rec.Signal(SIGTERM);
@@ -201,13 +214,15 @@ TEST(RecordLimits, LargeAnswerWithinTheLimitIsRecordedWithBoundedMemory) {
   TempDir dir;
   FastBackend backend;
   const std::string db = dir.File("rec.sqlite");
-  RewindProcess rec({"record", "--backend", backend.url(), "--db", db, "--listen",
-                     "127.0.0.1:0", "--quiet"});
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0", "--quiet"});
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   const long rss_before = StatusKb(rec.pid(), "VmRSS");
   constexpr int64_t kSize = 32 << 20;
   int status = 0;
-  EXPECT_EQ(FetchAndCheck(rec.port(), "/chunked/" + std::to_string(kSize), &status), kSize);
+  EXPECT_EQ(
+      FetchAndCheck(rec.port(), "/chunked/" + std::to_string(kSize), &status),
+      kSize);
   const long grew_kb = StatusKb(rec.pid(), "VmHWM") - rss_before;
   if (kMemoryIsMeasurable) {
     EXPECT_LT(grew_kb, 5 * (kSize >> 10) / 2)
@@ -216,7 +231,8 @@ TEST(RecordLimits, LargeAnswerWithinTheLimitIsRecordedWithBoundedMemory) {
   rec.Signal(SIGTERM);
   ASSERT_EQ(rec.Wait(), 0);
   SQLite::Database sql(db, SQLite::OPEN_READONLY);
-  SQLite::Statement st(sql, "SELECT length(response_body), complete FROM exchanges");
+  SQLite::Statement st(sql,
+                       "SELECT length(response_body), complete FROM exchanges");
   ASSERT_TRUE(st.executeStep());
   EXPECT_EQ(st.getColumn(0).getInt64(), kSize);
   EXPECT_EQ(st.getColumn(1).getInt(), 1);
@@ -242,8 +258,9 @@ TEST(RecordLimits, ClientGoneCancelsAFastBackendAtOnce) {
   TempDir dir;
   FastBackend backend;
   const std::string db = dir.File("rec.sqlite");
-  RewindProcess rec({"record", "--backend", backend.url(), "--db", db, "--listen",
-                     "127.0.0.1:0", "--max-record-bytes", "1048576", "--quiet"});
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0", "--max-record-bytes", "1048576",
+                     "--quiet"});
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   int fd = Connect(rec.port());
   ASSERT_GE(fd, 0);
@@ -260,10 +277,12 @@ TEST(RecordLimits, ClientGoneCancelsAFastBackendAtOnce) {
   }
   close(fd);  // unread data: the kernel resets the connection
   const auto closed = Steady::now();
-  for (int i = 0; i < 500 && !backend.endless_broken(); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && !backend.endless_broken(); ++i)
+    std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(backend.endless_broken()) << "the backend kept streaming";
-  const double cancel_ms =
-      std::chrono::duration<double, std::milli>(backend.endless_broke() - closed).count();
+  const double cancel_ms = std::chrono::duration<double, std::milli>(
+                               backend.endless_broke() - closed)
+                               .count();
   std::printf("client gone -> backend transfer ended: %.1f ms\n", cancel_ms);
   EXPECT_LT(cancel_ms, 500.0);
   rec.Signal(SIGTERM);
@@ -298,7 +317,9 @@ class CountingBackend {
     close(listen_fd_);
     thread_.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
   // Header lines of the request received, or -1 before it came.
   long headers() const { return headers_; }
 
@@ -310,7 +331,8 @@ class CountingBackend {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     std::string head;
     char buf[65536];
-    while (head.find("\r\n\r\n") == std::string::npos && head.size() < (64u << 20)) {
+    while (head.find("\r\n\r\n") == std::string::npos &&
+           head.size() < (64u << 20)) {
       const ssize_t n = recv(fd, buf, sizeof(buf), 0);
       if (n <= 0) break;
       head.append(buf, static_cast<size_t>(n));
@@ -318,7 +340,9 @@ class CountingBackend {
     const size_t end = head.find("\r\n\r\n");
     if (end != std::string::npos) {
       long lines = 0;
-      for (size_t at = head.find("\r\n"); at < end; at = head.find("\r\n", at + 2)) ++lines;
+      for (size_t at = head.find("\r\n"); at < end;
+           at = head.find("\r\n", at + 2))
+        ++lines;
       headers_ = lines;
       const std::string answer =
           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -352,17 +376,21 @@ std::string BodyOf(httplib::Response& res) {
 // walks its list on every call: 8 s for these, minutes for 300,000).
 TEST(ForwardHeaders, HundredThousandHeadersAreForwardedInLinearTime) {
   CountingBackend backend;
-  Forwarder forwarder(BackendUrl::Parse(backend.url()).value(), 30, SystemClock());
+  Forwarder forwarder(BackendUrl::Parse(backend.url()).value(), 30,
+                      SystemClock());
   Request request;
   request.method = "GET";
   request.path = "/many";
   constexpr int kHeaders = 100000;
-  for (int i = 0; i < kHeaders; ++i) request.headers.emplace_back("X-A", std::to_string(i % 10));
+  for (int i = 0; i < kHeaders; ++i)
+    request.headers.emplace_back("X-A", std::to_string(i % 10));
   httplib::Response res;
   const auto start = Steady::now();
-  ASSERT_TRUE(forwarder.Forward(request, false, SystemClock()->NowMicros(), {}, &res))
+  ASSERT_TRUE(
+      forwarder.Forward(request, false, SystemClock()->NowMicros(), {}, &res))
       << res.body;
-  const double ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(Steady::now() - start).count();
   std::printf("forwarded %d headers in %.1f ms\n", kHeaders, ms);
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(BodyOf(res), "ok");
@@ -377,17 +405,21 @@ TEST(ForwardHeaders, HundredThousandHeadersAreForwardedInLinearTime) {
 // "502 backend did not answer: Out of memory".
 TEST(ForwardHeaders, HeadTooLargeToForwardGets431) {
   CountingBackend backend;
-  Forwarder forwarder(BackendUrl::Parse(backend.url()).value(), 30, SystemClock());
+  Forwarder forwarder(BackendUrl::Parse(backend.url()).value(), 30,
+                      SystemClock());
   Request request;
   request.method = "GET";
   request.path = "/many";
   for (int i = 0; i < 100000; ++i) {
-    request.headers.emplace_back("X-Header-Number-" + std::to_string(i), "value");
+    request.headers.emplace_back("X-Header-Number-" + std::to_string(i),
+                                 "value");
   }
   httplib::Response res;
-  EXPECT_FALSE(forwarder.Forward(request, false, SystemClock()->NowMicros(), {}, &res));
+  EXPECT_FALSE(
+      forwarder.Forward(request, false, SystemClock()->NowMicros(), {}, &res));
   EXPECT_EQ(res.status, 431);
-  EXPECT_NE(res.body.find("rewind_headers_too_large"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find("rewind_headers_too_large"), std::string::npos)
+      << res.body;
   EXPECT_EQ(backend.headers(), -1) << "the backend was sent a request";
   forwarder.Shutdown();
 }
@@ -422,7 +454,8 @@ std::string StoredHeaders(const std::string& db) {
   SQLite::Database sql(db, SQLite::OPEN_READONLY);
   return sql
       .execAndGet(
-          "SELECT group_concat(request_headers || ' ' || response_headers, ' ') "
+          "SELECT group_concat(request_headers || ' ' || response_headers, ' "
+          "') "
           "FROM exchanges")
       .getString();
 }
@@ -443,11 +476,13 @@ TEST(RewindHeaders, ARewindBehindRecordLeavesNoRewindHeadersInTheRecording) {
     ServerOptions record;
     record.mode = ServerMode::kRecord;
     record.store = store.get();
-    record.upstream.backend = "http://127.0.0.1:" + std::to_string(engine.port());
+    record.upstream.backend =
+        "http://127.0.0.1:" + std::to_string(engine.port());
     InProcessRewind rec(record);
     RawResponse r = RawExchange(
-        rec.port(), testing::RequestText("POST", "/v1/chat/completions", kChainChat,
-                                         "X-Rewind-Latency: none\r\n"));
+        rec.port(),
+        testing::RequestText("POST", "/v1/chat/completions", kChainChat,
+                             "X-Rewind-Latency: none\r\n"));
     EXPECT_EQ(r.status, 200);
     ExpectOneOfEach(r, "record");
     ASSERT_TRUE(rec.Stop().ok());
@@ -464,7 +499,8 @@ TEST(RewindHeaders, ARewindBehindRecordLeavesNoRewindHeadersInTheRecording) {
   EXPECT_EQ(r.status, 200);
   ExpectOneOfEach(r, "hit");
   const std::string metrics = Metrics(rep.port());
-  EXPECT_NE(metrics.find("outcome=\"hit\",code=\"200\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("outcome=\"hit\",code=\"200\"} 1"), std::string::npos)
+      << metrics;
   EXPECT_EQ(metrics.find("outcome=\"synth\""), std::string::npos) << metrics;
 }
 
@@ -486,7 +522,8 @@ TEST(RewindHeaders, OldRecordingsWithRewindHeadersReplayOneOfEach) {
   Exchange e;
   e.request.method = "POST";
   e.request.path = "/v1/chat/completions";
-  e.request.headers = {{"Content-Type", "application/json"}, {"X-Rewind-Latency", "none"}};
+  e.request.headers = {{"Content-Type", "application/json"},
+                       {"X-Rewind-Latency", "none"}};
   e.request.body = kChainChat;
   e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
   e.response.status = 200;

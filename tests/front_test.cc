@@ -58,7 +58,9 @@ class RawBackend {
     thread_.join();
     for (auto& t : connections_) t.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
   std::vector<std::string> heads() {
     std::lock_guard<std::mutex> lock(mu_);
     return heads_;
@@ -118,11 +120,10 @@ class RawBackend {
       }
       const size_t sp1 = head.find(' ');
       const size_t sp2 = head.find(' ', sp1 + 1);
-      const std::string reply = "{\"method\":\"" + head.substr(0, sp1) +
-                                "\",\"path\":\"" +
-                                head.substr(sp1 + 1, sp2 - sp1 - 1) +
-                                "\",\"body_bytes\":" +
-                                std::to_string(body.size()) + "}";
+      const std::string reply =
+          "{\"method\":\"" + head.substr(0, sp1) + "\",\"path\":\"" +
+          head.substr(sp1 + 1, sp2 - sp1 - 1) +
+          "\",\"body_bytes\":" + std::to_string(body.size()) + "}";
       const std::string response =
           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
           "Content-Length: " +
@@ -201,8 +202,10 @@ TEST(Front, BusyPortIsRefusedInEveryMode) {
         << mode << ": " << out;
   }
   // The first one still serves alone.
-  EXPECT_EQ(RawExchange(first.port(), RequestText("GET", "/__rewind/health", "")).status,
-            200);
+  EXPECT_EQ(
+      RawExchange(first.port(), RequestText("GET", "/__rewind/health", ""))
+          .status,
+      200);
 }
 
 TEST(Front, WhitespaceBeforeColonAndFoldedLinesNeverReachTheBackend) {
@@ -253,10 +256,11 @@ TEST(Front, FramingInDoubtIsRefused) {
   }
   EXPECT_TRUE(backend.heads().empty());
   // The same length twice is one length.
-  RawResponse same = RawExchange(
-      rec.port(),
-      "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n"
-      "Connection: close\r\n\r\n{}");
+  RawResponse same =
+      RawExchange(rec.port(),
+                  "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                  "2\r\nContent-Length: 2\r\n"
+                  "Connection: close\r\n\r\n{}");
   EXPECT_EQ(same.status, 200);
   EXPECT_NE(same.body.find("\"body_bytes\":2"), std::string::npos);
 }
@@ -311,7 +315,8 @@ TEST(Front, AnyMethodIsForwardedRecordedAndReplayed) {
   {
     InProcessRewind rec(RecordTo(store.get(), backend.url()));
     for (const char* method : {"PROPFIND", "PURGE", "MKCOL"}) {
-      RawResponse r = RawExchange(rec.port(), RequestText(method, "/dav/x", "<a/>"));
+      RawResponse r =
+          RawExchange(rec.port(), RequestText(method, "/dav/x", "<a/>"));
       EXPECT_EQ(r.status, 200) << method;
       EXPECT_NE(r.body.find(std::string("\"method\":\"") + method + "\""),
                 std::string::npos)
@@ -319,14 +324,16 @@ TEST(Front, AnyMethodIsForwardedRecordedAndReplayed) {
       EXPECT_NE(r.body.find("\"body_bytes\":4"), std::string::npos);
     }
     // A GET with a body keeps both.
-    RawResponse get = RawExchange(rec.port(), RequestText("GET", "/search", "{\"q\":1}"));
+    RawResponse get =
+        RawExchange(rec.port(), RequestText("GET", "/search", "{\"q\":1}"));
     EXPECT_NE(get.body.find("\"method\":\"GET\""), std::string::npos);
     EXPECT_NE(get.body.find("\"body_bytes\":7"), std::string::npos);
   }
   ASSERT_EQ(backend.heads().size(), 4u);
   EXPECT_EQ(backend.heads()[0].rfind("PROPFIND /dav/x HTTP/1.1", 0), 0u);
   InProcessRewind replay(ReplayFrom(store.get()));
-  RawResponse r = RawExchange(replay.port(), RequestText("PURGE", "/dav/x", "<a/>"));
+  RawResponse r =
+      RawExchange(replay.port(), RequestText("PURGE", "/dav/x", "<a/>"));
   EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
   EXPECT_NE(r.body.find("\"method\":\"PURGE\""), std::string::npos);
 }
@@ -348,7 +355,8 @@ TEST(Front, BodiesReachTheBackendWhateverTheirContentType) {
       "filename=\"a.wav\"\r\n\r\nRIFF....\r\n--XX--\r\n";
   RawResponse m = RawExchange(
       rec.port(),
-      "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nConnection: "
+      "close\r\n"
       "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: " +
           std::to_string(multipart.size()) + "\r\n\r\n" + multipart);
   EXPECT_EQ(m.status, 200);
@@ -393,15 +401,18 @@ TEST(Front, LimitsOnTheHeadAnswer414And431) {
   EXPECT_EQ(long_target.status, 414);
   std::string many;
   for (int i = 0; i < 1001; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
-  EXPECT_EQ(RawExchange(rec.port(), RequestText("GET", "/", "", many)).status, 431);
+  EXPECT_EQ(RawExchange(rec.port(), RequestText("GET", "/", "", many)).status,
+            431);
   RawResponse long_line = RawExchange(
-      rec.port(), RequestText("GET", "/", "", "X-Big: " + std::string(9000, 'v') + "\r\n"));
+      rec.port(),
+      RequestText("GET", "/", "", "X-Big: " + std::string(9000, 'v') + "\r\n"));
   EXPECT_EQ(long_line.status, 431);
   // 100,000 headers: refused at once, without reading them one by one.
   std::string huge;
   for (int i = 0; i < 100000; ++i) huge += "X-H: v\r\n";
   const auto start = Steady::now();
-  EXPECT_EQ(RawExchange(rec.port(), RequestText("GET", "/", "", huge)).status, 431);
+  EXPECT_EQ(RawExchange(rec.port(), RequestText("GET", "/", "", huge)).status,
+            431);
   EXPECT_LT(MsSince(start), 2000.0);
   EXPECT_TRUE(backend.heads().empty());
 }
@@ -422,7 +433,8 @@ TEST(Front, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
   char buf[64] = {0};
   ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
   ASSERT_GT(n, 0);
-  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+            "HTTP/1.1 100 Continue\r\n\r\n");
   send(fd, "{}", 2, MSG_NOSIGNAL);
   const std::string rest = ReadToEnd(fd);
   close(fd);
@@ -452,14 +464,15 @@ TEST(Front, Http10ClientsGetStreamsWithoutChunking) {
   auto store = OpenTestStore(dir.File("rec.sqlite"));
   ASSERT_TRUE(store->WaitCommitted(store->Append(StreamExchange(*store))).ok());
   InProcessRewind replay(ReplayFrom(store.get()));
-  RawResponse r = RawExchange(replay.port(),
-                              "POST /sse HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}");
+  RawResponse r = RawExchange(
+      replay.port(), "POST /sse HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}");
   EXPECT_EQ(r.status, 200);
   EXPECT_FALSE(r.chunked) << r.head;
   EXPECT_EQ(HeaderOf(r, "Connection"), "close");
   EXPECT_EQ(r.body, "data: 1\n\ndata: 2\n\n");
   // HTTP/1.1 still gets the recorded chunks.
-  RawResponse r11 = RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
+  RawResponse r11 =
+      RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
   EXPECT_TRUE(r11.chunked);
   EXPECT_EQ(r11.chunks.size(), 2u);
 }
@@ -477,7 +490,8 @@ TEST(Front, HeadReplaySendsTheRecordedLength) {
   ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
   InProcessRewind replay(ReplayFrom(store.get()));
   int fd = Connect(replay.port());
-  const std::string req = "HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      "HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   const std::string data = ReadToEnd(fd);
   close(fd);
@@ -499,7 +513,8 @@ TEST(Front, TricklingClientsDoNotStarveOthers) {
   for (int i = 0; i < 40; ++i) slow.push_back(Connect(replay.port()));
   std::atomic<bool> done{false};
   std::thread trickle([&] {
-    const std::string text = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n";
+    const std::string text =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n";
     for (size_t at = 0; at < text.size() && !done; ++at) {
       for (int fd : slow) send(fd, &text[at], 1, MSG_NOSIGNAL);
       std::this_thread::sleep_for(50ms);
@@ -509,7 +524,8 @@ TEST(Front, TricklingClientsDoNotStarveOthers) {
   double worst = 0;
   for (int i = 0; i < 30; ++i) {
     const auto start = Steady::now();
-    RawResponse r = RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
+    RawResponse r =
+        RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
     worst = std::max(worst, MsSince(start));
     EXPECT_EQ(r.status, 200);
     std::this_thread::sleep_for(20ms);
@@ -523,7 +539,8 @@ TEST(Front, TricklingClientsDoNotStarveOthers) {
     timeval tv{4, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char buf[16] = {0};
-    if (recv(fd, buf, 12, MSG_WAITALL) == 12 && std::string(buf, 12) == "HTTP/1.1 408") {
+    if (recv(fd, buf, 12, MSG_WAITALL) == 12 &&
+        std::string(buf, 12) == "HTTP/1.1 408") {
       answered_408++;
     }
     close(fd);
@@ -555,7 +572,9 @@ class ScriptedBackend {
     thread_.join();
     for (auto& t : connections_) t.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
 
  private:
   std::function<void(int)> script_;
@@ -578,10 +597,12 @@ TEST(Front, BackendTimeoutIsHonouredOnPost) {
   o.upstream.backend_timeout_s = 1;
   InProcessRewind rec(o);
   const auto start = Steady::now();
-  RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  RawResponse r = RawExchange(
+      rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
   const double took = MsSince(start);
   EXPECT_EQ(r.status, 504);
-  EXPECT_NE(r.body.find("--backend-timeout (1 s)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("--backend-timeout (1 s)"), std::string::npos)
+      << r.body;
   EXPECT_GT(took, 900.0);
   EXPECT_LT(took, 2500.0);
 }
@@ -596,7 +617,8 @@ TEST(Front, BackendClosingMidHeadersIsNamedAsSuch) {
     send(fd, part.data(), part.size(), MSG_NOSIGNAL);
   });
   InProcessRewind rec(RecordTo(store.get(), broken.url()));
-  RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  RawResponse r = RawExchange(
+      rec.port(), RequestText("POST", "/v1/chat/completions", "{}"));
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(r.body.find("No error"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("did not answer"), std::string::npos) << r.body;

@@ -26,12 +26,12 @@ using testing::BackgroundServer;
 using testing::Connect;
 using testing::CountOf;
 using testing::HeaderOf;
-using testing::RawExchange;
-using testing::RawResponse;
-using testing::RequestText;
 using testing::InProcessRewind;
 using testing::OpenTestStore;
+using testing::RawExchange;
+using testing::RawResponse;
 using testing::ReadFile;
+using testing::RequestText;
 using testing::RewindProcess;
 using testing::TempDir;
 
@@ -42,7 +42,7 @@ double MsSince(Steady::time_point t) {
 }
 
 // Uneven gaps between SSE events, 5 to 50 ms: 20 events, 500 ms in all.
-const std::vector<int> kGapsMs = {20, 5, 50, 12, 30, 7, 45, 18, 25, 9,
+const std::vector<int> kGapsMs = {20, 5,  50, 12, 30, 7,  45, 18, 25, 9,
                                   40, 15, 35, 6,  28, 11, 48, 22, 33, 41};
 
 const char kGzipBody[] =
@@ -125,11 +125,9 @@ class Backend {
             return false;  // breaks the connection without the last chunk
           });
     });
-    s.Post("/short-body", [](const httplib::Request&,
-                             httplib::Response& res) {
+    s.Post("/short-body", [](const httplib::Request&, httplib::Response& res) {
       res.set_content_provider(
-          100, "application/json",
-          [](size_t, size_t, httplib::DataSink& sink) {
+          100, "application/json", [](size_t, size_t, httplib::DataSink& sink) {
             sink.write("{\"partial\":\"forty bytes of a hundred...\"", 40);
             return false;  // closes with 60 of the 100 bytes never sent
           });
@@ -232,7 +230,8 @@ TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
       EXPECT_EQ(HeaderOf(c.response, "X-Rewind"), "record") << c.name;
     }
     EXPECT_EQ(backend.last_authorization(), "Bearer sk-test-SECRET-1");
-    EXPECT_FALSE(backend.saw_internal_header()) << "rewind's pseudo-header was forwarded";
+    EXPECT_FALSE(backend.saw_internal_header())
+        << "rewind's pseudo-header was forwarded";
     ASSERT_TRUE(rec.Stop().ok());
     backend.Stop();
   }
@@ -241,9 +240,11 @@ TEST(RecordReplay, ReplaysByteIdenticalResponsesWithTheBackendGone) {
   EXPECT_EQ(live[1].response.chunks.size(), kGapsMs.size());
   EXPECT_TRUE(live[1].response.chunked);
   EXPECT_EQ(live[2].response.status, 503);
-  EXPECT_EQ(live[3].response.body, std::string("\0\x01\x02\xff\xfe binary", 12));
+  EXPECT_EQ(live[3].response.body,
+            std::string("\0\x01\x02\xff\xfe binary", 12));
   // Encoded bodies pass through untouched and are not compressed again.
-  EXPECT_EQ(live[4].response.body, std::string(kGzipBody, sizeof(kGzipBody) - 1));
+  EXPECT_EQ(live[4].response.body,
+            std::string(kGzipBody, sizeof(kGzipBody) - 1));
   EXPECT_EQ(CountOf(live[4].response, "Content-Encoding"), 1);
   EXPECT_EQ(CountExchanges(db), 5);
 
@@ -350,8 +351,8 @@ TEST(RecordReplay, MissNamesTheNearestRecordingAndTheFieldsThatDiffer) {
   InProcessRewind replay(ReplayOptions(store.get()));
   const std::string changed =
       R"({"model":"demo","temperature":0.3,"messages":[{"role":"user","content":"What is the capital of Italy?"}]})";
-  RawResponse r =
-      RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", changed));
+  RawResponse r = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", changed));
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(HeaderOf(r, "X-Rewind"), "miss");
   rapidjson::Document d;
@@ -363,12 +364,16 @@ TEST(RecordReplay, MissNamesTheNearestRecordingAndTheFieldsThatDiffer) {
   ASSERT_TRUE(err["nearest"].IsObject()) << r.body;
   EXPECT_EQ(err["nearest"]["id"].GetInt(), 1);
   std::vector<std::string> diffs;
-  for (const auto& v : err["nearest"]["differences"].GetArray()) diffs.push_back(v.GetString());
-  EXPECT_EQ(diffs, (std::vector<std::string>{"messages[0].content", "temperature"}));
+  for (const auto& v : err["nearest"]["differences"].GetArray())
+    diffs.push_back(v.GetString());
+  EXPECT_EQ(diffs,
+            (std::vector<std::string>{"messages[0].content", "temperature"}));
 
-  RawResponse other = RawExchange(replay.port(), RequestText("GET", "/nothing", ""));
+  RawResponse other =
+      RawExchange(replay.port(), RequestText("GET", "/nothing", ""));
   EXPECT_EQ(other.status, 404);
-  EXPECT_NE(other.body.find("\"nearest\":null"), std::string::npos) << other.body;
+  EXPECT_NE(other.body.find("\"nearest\":null"), std::string::npos)
+      << other.body;
 }
 
 TEST(RecordReplay, BackendDownGets502AndRecordsNothing) {
@@ -385,7 +390,8 @@ TEST(RecordReplay, BackendDownGets502AndRecordsNothing) {
       store.get(), "http://127.0.0.1:" + std::to_string(dead_port)));
   RawResponse r = RawExchange(rec.port(), Requests()[0].request);
   EXPECT_EQ(r.status, 502);
-  EXPECT_NE(r.body.find("rewind_backend_unavailable"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("rewind_backend_unavailable"), std::string::npos)
+      << r.body;
   EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/json");
   ASSERT_TRUE(rec.Stop().ok());
   EXPECT_EQ(CountExchanges(db), 0);
@@ -404,11 +410,14 @@ TEST(RecordReplay, SequenceOfIdenticalRequestsAndReset) {
   }
   ASSERT_NE(recorded[0], recorded[1]);  // chatcmpl-1 vs chatcmpl-2
   InProcessRewind replay(ReplayOptions(store.get()));
-  auto ask = [&] { return RawExchange(replay.port(), Requests()[0].request).body; };
+  auto ask = [&] {
+    return RawExchange(replay.port(), Requests()[0].request).body;
+  };
   EXPECT_EQ(ask(), recorded[0]);
   EXPECT_EQ(ask(), recorded[1]);
   EXPECT_EQ(ask(), recorded[1]);
-  RawResponse reset = RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", ""));
+  RawResponse reset =
+      RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", ""));
   EXPECT_EQ(reset.status, 200);
   EXPECT_EQ(ask(), recorded[0]);
 }
@@ -458,7 +467,8 @@ TEST(RecordReplay, OversizedBodyGets413WithJsonAndIsNotRecorded) {
   o.front.max_body_bytes = 1024;
   InProcessRewind rec(o);
   RawResponse r = RawExchange(
-      rec.port(), RequestText("POST", "/v1/chat/completions", std::string(4096, 'x')));
+      rec.port(),
+      RequestText("POST", "/v1/chat/completions", std::string(4096, 'x')));
   EXPECT_EQ(r.status, 413);
   EXPECT_NE(r.body.find("\"error\""), std::string::npos) << r.body;
   EXPECT_EQ(backend.calls(), 0);
@@ -545,12 +555,13 @@ TEST(Streaming, ReplayFollowsTheRecordedTimelineAndItsScale) {
   ASSERT_GT(recorded_total, 490.0);
 
   for (double scale : {1.0, 0.5}) {
-    InProcessRewind replay(ReplayOptions(
-        store.get(), scale == 1.0 ? "recorded" : "scaled:0.5"));
+    InProcessRewind replay(
+        ReplayOptions(store.get(), scale == 1.0 ? "recorded" : "scaled:0.5"));
     Timed t = TimedPost(replay.port(), "/sse", "{}");
     EXPECT_EQ(t.body, e->response.Body());
     EXPECT_GE(t.first_ms, recorded_first * scale - 1.0) << "scale " << scale;
-    EXPECT_NEAR(t.total_ms, recorded_total * scale, recorded_total * scale * 0.15)
+    EXPECT_NEAR(t.total_ms, recorded_total * scale,
+                recorded_total * scale * 0.15)
         << "scale " << scale;
   }
 }
@@ -564,13 +575,15 @@ TEST(Streaming, LatencyHeaderOverridesTheServerModelPerRequest) {
     TimedPost(rec.port(), "/sse", "{}");
   }
   InProcessRewind replay(ReplayOptions(store.get(), "recorded"));
-  Timed fast = TimedPost(replay.port(), "/sse", "{}", {{"X-Rewind-Latency", "none"}});
+  Timed fast =
+      TimedPost(replay.port(), "/sse", "{}", {{"X-Rewind-Latency", "none"}});
   Timed slow = TimedPost(replay.port(), "/sse", "{}");
   EXPECT_LT(fast.total_ms, 100.0);
   EXPECT_GT(slow.total_ms, 450.0);
   EXPECT_EQ(fast.body, slow.body);
   RawResponse bad = RawExchange(
-      replay.port(), RequestText("POST", "/sse", "{}", "X-Rewind-Latency: soon\r\n"));
+      replay.port(),
+      RequestText("POST", "/sse", "{}", "X-Rewind-Latency: soon\r\n"));
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("rewind_bad_latency"), std::string::npos);
 }
@@ -632,7 +645,8 @@ TEST(Streaming, RecordMeasuresItsOwnTimeAndRecordedNetReplaysTheBackendsAlone) {
   std::vector<double> recorded, net;
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kRequests; ++i) {
-      recorded.push_back(TimedPost(replay.port(), "/delayed", body(i)).first_ms);
+      recorded.push_back(
+          TimedPost(replay.port(), "/delayed", body(i)).first_ms);
       net.push_back(TimedPost(replay.port(), "/delayed", body(i),
                               {{"X-Rewind-Latency", "recorded-net"}})
                         .first_ms);
@@ -642,8 +656,8 @@ TEST(Streaming, RecordMeasuresItsOwnTimeAndRecordedNetReplaysTheBackendsAlone) {
   // (which adds rewind's own); the machine is shared, so generously.
   EXPECT_GE(Median(net), 29.0);
   EXPECT_LE(Median(net), Median(recorded) + 2.0)
-      << "recorded-net " << Median(net) << " ms, recorded "
-      << Median(recorded) << " ms";
+      << "recorded-net " << Median(net) << " ms, recorded " << Median(recorded)
+      << " ms";
 }
 
 // recorded-net over real HTTP, on an exchange whose own time is large
@@ -688,8 +702,8 @@ TEST(Streaming, PacerSleepsUntilAbsoluteDeadlines) {
   InProcessRewind replay(o);
   RawResponse r = RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
   EXPECT_EQ(r.chunks, (std::vector<std::string>{"a", "b", "c"}));
-  EXPECT_EQ(clock.sleeps(), (std::vector<int64_t>{5'002'000, 5'080'000,
-                                                  5'090'000, 5'180'000}));
+  EXPECT_EQ(clock.sleeps(),
+            (std::vector<int64_t>{5'002'000, 5'080'000, 5'090'000, 5'180'000}));
 }
 
 // More streams than worker threads: the extra connections wait for a free
@@ -710,7 +724,8 @@ TEST(Streaming, ConnectionsBeyondCapacityWaitAndComplete) {
   std::atomic<int> complete{0};
   for (int i = 0; i < 6; ++i) {
     clients.emplace_back([&] {
-      RawResponse r = RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
+      RawResponse r =
+          RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
       if (r.complete && r.body == expected) complete++;
     });
   }
@@ -732,10 +747,12 @@ TEST(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
   ASSERT_GT(recv(fd, buf, sizeof(buf), 0), 0);
   close(fd);
   auto closed = Steady::now();
-  for (int i = 0; i < 300 && !backend.endless_broken(); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 300 && !backend.endless_broken(); ++i)
+    std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(backend.endless_broken()) << "the backend kept streaming";
-  const double cancel_ms =
-      std::chrono::duration<double, std::milli>(backend.endless_broke() - closed).count();
+  const double cancel_ms = std::chrono::duration<double, std::milli>(
+                               backend.endless_broke() - closed)
+                               .count();
   EXPECT_LT(cancel_ms, 1000.0);
   ASSERT_TRUE(rec.Stop().ok());
   SQLite::Database sql(db, SQLite::OPEN_READONLY);
@@ -763,7 +780,8 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
-    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/reset-midstream", "{}"));
+    RawResponse r =
+        RawExchange(rec.port(), RequestText("POST", "/reset-midstream", "{}"));
     EXPECT_EQ(r.status, 200);
     EXPECT_FALSE(r.complete) << "a broken stream must not look complete";
     EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
@@ -771,13 +789,16 @@ TEST(Streaming, BackendResetTruncatesTheClientAndIsStoredIncomplete) {
   ExpectStoredIncompleteByTheBackend(db);
   {
     InProcessRewind replay(ReplayOptions(store.get()));
-    EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}")).status,
+    EXPECT_EQ(RawExchange(replay.port(),
+                          RequestText("POST", "/reset-midstream", "{}"))
+                  .status,
               404);
   }
   ServerOptions o = ReplayOptions(store.get());
   o.replay.include_incomplete = true;
   InProcessRewind replay(o);
-  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}"));
+  RawResponse r =
+      RawExchange(replay.port(), RequestText("POST", "/reset-midstream", "{}"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, SseEvent(0) + SseEvent(1) + SseEvent(2));
 }
@@ -796,24 +817,27 @@ TEST(RecordReplay, MissOnAKeyRecordedOnlyIncompleteSaysHowToServeIt) {
   store->Append(broken);
   ASSERT_TRUE(store->Flush().ok());
   InProcessRewind replay(ReplayOptions(store.get()));
-  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", "{}"));
+  RawResponse r = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", "{}"));
   EXPECT_EQ(r.status, 404);
   rapidjson::Document d;
   d.Parse(r.body.c_str());
   ASSERT_FALSE(d.HasParseError()) << r.body;
   const std::string message = d["error"]["message"].GetString();
   EXPECT_NE(message.find("exchange #1 recorded this request but is incomplete"),
-            std::string::npos) << message;
+            std::string::npos)
+      << message;
   EXPECT_NE(message.find("--include-incomplete"), std::string::npos) << message;
   EXPECT_EQ(message.find("nothing was recorded"), std::string::npos) << message;
   ASSERT_TRUE(d["error"]["incomplete"].IsArray()) << r.body;
   ASSERT_EQ(d["error"]["incomplete"].Size(), 1u);
   EXPECT_EQ(d["error"]["incomplete"][0].GetInt(), 1);
   // Another request on that path was never recorded at all.
-  RawResponse other = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions",
-                                                             R"({"x":1})"));
+  RawResponse other = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", R"({"x":1})"));
   EXPECT_EQ(other.status, 404);
-  EXPECT_NE(other.body.find("nothing was recorded"), std::string::npos) << other.body;
+  EXPECT_NE(other.body.find("nothing was recorded"), std::string::npos)
+      << other.body;
   EXPECT_EQ(other.body.find("incomplete"), std::string::npos) << other.body;
 }
 
@@ -826,11 +850,13 @@ TEST(Streaming, BackendCutsALengthBodyShortAndTheClientSeesItBroken) {
   {
     Backend backend;
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
-    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/short-body", "{}"));
+    RawResponse r =
+        RawExchange(rec.port(), RequestText("POST", "/short-body", "{}"));
     EXPECT_EQ(r.status, 200);
     EXPECT_FALSE(r.chunked);
     EXPECT_FALSE(r.complete) << "a body cut short must not look complete";
-    EXPECT_EQ(r.body, std::string("{\"partial\":\"forty bytes of a hundred...\"", 40));
+    EXPECT_EQ(r.body,
+              std::string("{\"partial\":\"forty bytes of a hundred...\"", 40));
   }
   ExpectStoredIncompleteByTheBackend(db);
 }
@@ -853,7 +879,8 @@ TEST(Process, SigkillDuringARecordingBurstLosesNoCompletedExchange) {
         std::string body = R"({"messages":[{"content":"client )" +
                            std::to_string(t) + " request " + std::to_string(i) +
                            "\"}]}";
-        RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+        RawResponse r = RawExchange(
+            rec.port(), RequestText("POST", "/v1/chat/completions", body));
         if (r.status == 200 && r.complete) {
           std::lock_guard<std::mutex> lock(mu);
           completed_keys.push_back(HeaderOf(r, "X-Rewind-Key"));
@@ -887,9 +914,8 @@ TEST(Process, SigtermDrainsAndExitsZero) {
   RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
                      "--listen", "127.0.0.1:0"});
   ASSERT_GT(rec.port(), 0) << rec.first_line();
-  EXPECT_EQ(rec.first_line(),
-            "rewind record listening on http://127.0.0.1:" +
-                std::to_string(rec.port()) + "\n");
+  EXPECT_EQ(rec.first_line(), "rewind record listening on http://127.0.0.1:" +
+                                  std::to_string(rec.port()) + "\n");
   // A slow stream is in flight when the signal arrives; it must finish.
   std::thread slow([&] {
     RawResponse r = RawExchange(rec.port(), RequestText("POST", "/sse", "{}"));
@@ -897,8 +923,11 @@ TEST(Process, SigtermDrainsAndExitsZero) {
     EXPECT_EQ(r.chunks.size(), kGapsMs.size());
   });
   for (int i = 0; i < 10; ++i) {
-    std::string body = R"({"messages":[{"content":"n)" + std::to_string(i) + "\"}]}";
-    EXPECT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body)).status,
+    std::string body =
+        R"({"messages":[{"content":"n)" + std::to_string(i) + "\"}]}";
+    EXPECT_EQ(RawExchange(rec.port(),
+                          RequestText("POST", "/v1/chat/completions", body))
+                  .status,
               200);
   }
   rec.Signal(SIGTERM);
@@ -915,37 +944,46 @@ TEST(Process, RecordSurvivesDeepJsonAndNeverStoresASecretItCannotRedact) {
   TempDir dir;
   const std::string db = dir.File("rec.sqlite");
   BackgroundServer backend;  // answers without parsing what it gets
-  backend.server().Post(".*", [](const httplib::Request& req, httplib::Response& res) {
-    res.set_content("{\"bytes\":" + std::to_string(req.body.size()) + "}", "application/json");
-  });
+  backend.server().Post(
+      ".*", [](const httplib::Request& req, httplib::Response& res) {
+        res.set_content("{\"bytes\":" + std::to_string(req.body.size()) + "}",
+                        "application/json");
+      });
   backend.Start();
-  RewindProcess rec({"record", "--backend", backend.url(), "--db", db, "--listen",
-                     "127.0.0.1:0", "--redact-field", "api_key"});
+  RewindProcess rec({"record", "--backend", backend.url(), "--db", db,
+                     "--listen", "127.0.0.1:0", "--redact-field", "api_key"});
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
   auto post = [&](const std::string& body) {
-    return RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+    return RawExchange(rec.port(),
+                       RequestText("POST", "/v1/chat/completions", body));
   };
   // Too deep to redact and key alike, or not parseable: answered, not stored.
   for (int depth : {100000, 1000000, 300}) {
-    const std::string body = R"({"api_key":"S3CRET-deep","x":)" + nest(depth) + "}";
+    const std::string body =
+        R"({"api_key":"S3CRET-deep","x":)" + nest(depth) + "}";
     RawResponse r = post(body);
     EXPECT_EQ(r.status, 200) << depth;
     EXPECT_EQ(r.body, "{\"bytes\":" + std::to_string(body.size()) + "}");
     EXPECT_EQ(HeaderOf(r, "X-Rewind"), "passthrough") << depth;
   }
-  EXPECT_EQ(HeaderOf(post(R"({"api_key":"S3CRET-nan","t":NaN})"), "X-Rewind"), "passthrough");
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":"S3CRET-nan","t":NaN})"), "X-Rewind"),
+            "passthrough");
   // Recorded: too deep without a secret (keyed as bytes), a deep secret
   // (gone with its value), and a secret given twice.
   const std::string deep_plain = R"({"model":"m","x":)" + nest(300) + "}";
   EXPECT_EQ(HeaderOf(post(deep_plain), "X-Rewind"), "record");
-  EXPECT_EQ(HeaderOf(post(R"({"api_key":["S3CRET-under",)" + nest(100000) + R"(],"m":1})"),
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":["S3CRET-under",)" + nest(100000) +
+                          R"(],"m":1})"),
                      "X-Rewind"),
             "record");
-  EXPECT_EQ(HeaderOf(post(R"({"api_key":"x","api_key":"S3CRET-dup","m":2})"), "X-Rewind"),
+  EXPECT_EQ(HeaderOf(post(R"({"api_key":"x","api_key":"S3CRET-dup","m":2})"),
+                     "X-Rewind"),
             "record");
-  RawResponse metrics = RawExchange(rec.port(), RequestText("GET", "/metrics", ""));
-  EXPECT_NE(metrics.body.find("rewind_record_skipped_total{reason=\"unredactable\"} 4"),
+  RawResponse metrics =
+      RawExchange(rec.port(), RequestText("GET", "/metrics", ""));
+  EXPECT_NE(metrics.body.find(
+                "rewind_record_skipped_total{reason=\"unredactable\"} 4"),
             std::string::npos)
       << metrics.body;
   rec.Signal(SIGTERM);
@@ -956,14 +994,16 @@ TEST(Process, RecordSurvivesDeepJsonAndNeverStoresASecretItCannotRedact) {
   EXPECT_EQ(CountExchanges(db), 3);
   std::string out;
   EXPECT_EQ(testing::RunRewind("verify --db " + db, &out), 0) << out;
-  EXPECT_EQ(testing::RunRewind("show --db " + db + " 1 >/dev/null", &out), 0) << out;
+  EXPECT_EQ(testing::RunRewind("show --db " + db + " 1 >/dev/null", &out), 0)
+      << out;
   // Each replays, the secrets being other ones now.
   RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0"});
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   for (const std::string& body :
        {deep_plain, std::string(R"({"api_key":"another","m":1})"),
         std::string(R"({"api_key":"y","api_key":"another","m":2})")}) {
-    RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", body));
+    RawResponse r = RawExchange(
+        replay.port(), RequestText("POST", "/v1/chat/completions", body));
     EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit") << body.substr(0, 40);
   }
 }
@@ -971,26 +1011,33 @@ TEST(Process, RecordSurvivesDeepJsonAndNeverStoresASecretItCannotRedact) {
 TEST(Process, ReplayHealthAndClearErrors) {
   TempDir dir;
   std::string out;
-  EXPECT_EQ(testing::RunRewind("replay --db " + dir.File("none.sqlite"), &out), 2);
+  EXPECT_EQ(testing::RunRewind("replay --db " + dir.File("none.sqlite"), &out),
+            2);
   EXPECT_NE(out.find("no recording at"), std::string::npos) << out;
   {
     std::ofstream garbage(dir.File("garbage.sqlite"));
     for (int i = 0; i < 100; ++i) garbage << "not sqlite at all\n";
   }
-  EXPECT_EQ(testing::RunRewind("replay --db " + dir.File("garbage.sqlite"), &out), 2);
-  EXPECT_NE(out.find("not a readable rewind recording"), std::string::npos) << out;
+  EXPECT_EQ(
+      testing::RunRewind("replay --db " + dir.File("garbage.sqlite"), &out), 2);
+  EXPECT_NE(out.find("not a readable rewind recording"), std::string::npos)
+      << out;
   EXPECT_EQ(testing::RunRewind("replay --db x --latency sometimes", &out), 2);
   EXPECT_NE(out.find("unknown latency model"), std::string::npos) << out;
   EXPECT_EQ(testing::RunRewind("record --db x", &out), 2);
   EXPECT_NE(out.find("--backend"), std::string::npos) << out;
 
-  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::string sample =
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
   RewindProcess replay({"replay", "--db", sample, "--listen", "127.0.0.1:0"});
   ASSERT_GT(replay.port(), 0) << replay.first_line();
-  RawResponse health = RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
+  RawResponse health =
+      RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
   EXPECT_EQ(health.status, 200);
-  EXPECT_NE(health.body.find("\"status\":\"ok\""), std::string::npos) << health.body;
-  EXPECT_NE(health.body.find("\"mode\":\"replay\""), std::string::npos) << health.body;
+  EXPECT_NE(health.body.find("\"status\":\"ok\""), std::string::npos)
+      << health.body;
+  EXPECT_NE(health.body.find("\"mode\":\"replay\""), std::string::npos)
+      << health.body;
 }
 
 }  // namespace
@@ -1017,7 +1064,8 @@ TEST(Hardening, RecordedHeaderWithALineBreakIsNotReplayed) {
   ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
 
   InProcessRewind replay(ReplayOptions(store.get()));
-  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/split", "{}"));
+  RawResponse r =
+      RawExchange(replay.port(), RequestText("POST", "/split", "{}"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "{}");
   EXPECT_NE(r.head.find("X-Fine: yes"), std::string::npos) << r.head;
@@ -1031,8 +1079,9 @@ TEST(Hardening, AbsoluteFormTargetIsRefusedAndNeverForwarded) {
   Backend backend;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
   InProcessRewind rec(RecordOptions(store.get(), backend.url()));
-  RawResponse r = RawExchange(
-      rec.port(), "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\n"
+  RawResponse r =
+      RawExchange(rec.port(),
+                  "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\n"
                   "Host: 169.254.169.254\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("rewind_bad_target"), std::string::npos) << r.body;
@@ -1045,17 +1094,27 @@ TEST(Hardening, AdminEndpointsNeedTheTokenWhenOneIsSet) {
   ServerOptions o = ReplayOptions(store.get());
   o.front.admin_token = "let-me-in";
   InProcessRewind replay(o);
-  EXPECT_EQ(RawExchange(replay.port(), RequestText("GET", "/__rewind/health", "")).status, 200);
-  RawResponse denied = RawExchange(replay.port(), RequestText("GET", "/__rewind/config", ""));
+  EXPECT_EQ(
+      RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""))
+          .status,
+      200);
+  RawResponse denied =
+      RawExchange(replay.port(), RequestText("GET", "/__rewind/config", ""));
   EXPECT_EQ(denied.status, 401);
-  EXPECT_EQ(RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", "")).status, 401);
+  EXPECT_EQ(
+      RawExchange(replay.port(), RequestText("POST", "/__rewind/reset", ""))
+          .status,
+      401);
   RawResponse wrong = RawExchange(
-      replay.port(), RequestText("GET", "/__rewind/config", "", "Authorization: Bearer let-me-out\r\n"));
+      replay.port(), RequestText("GET", "/__rewind/config", "",
+                                 "Authorization: Bearer let-me-out\r\n"));
   EXPECT_EQ(wrong.status, 401);
   RawResponse ok = RawExchange(
-      replay.port(), RequestText("GET", "/__rewind/config", "", "Authorization: Bearer let-me-in\r\n"));
+      replay.port(), RequestText("GET", "/__rewind/config", "",
+                                 "Authorization: Bearer let-me-in\r\n"));
   EXPECT_EQ(ok.status, 200);
-  EXPECT_EQ(ok.body.find("let-me-in"), std::string::npos) << "config must not echo the token";
+  EXPECT_EQ(ok.body.find("let-me-in"), std::string::npos)
+      << "config must not echo the token";
 }
 
 TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
@@ -1075,7 +1134,10 @@ TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
     ServerOptions o = RecordOptions(store.get(), backend.url());
     o.record.redact_fields = {"api_key"};
     InProcessRewind rec(o);
-    ASSERT_EQ(RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body)).status, 200);
+    ASSERT_EQ(RawExchange(rec.port(),
+                          RequestText("POST", "/v1/chat/completions", body))
+                  .status,
+              200);
   }
   ASSERT_TRUE(store->Flush().ok());
   std::string bytes = ReadFile(db) + ReadFile(db + "-wal");
@@ -1084,31 +1146,36 @@ TEST(Hardening, RedactFieldKeepsBodySecretsOffDiskAndOutOfTheKey) {
   InProcessRewind replay(ReplayOptions(store.get()));
   const std::string other =
       R"({"api_key":"sk-another","messages":[{"role":"user","content":"hi"}]})";
-  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", other));
+  RawResponse r = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", other));
   EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
   // A redact field the key does not ignore is refused up front.
   ServerOptions bad = RecordOptions(store.get(), backend.url());
   bad.record.redact_fields = {"password"};
   Result<std::unique_ptr<Server>> refused = Server::Create(bad);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("left out of the key"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("left out of the key"),
+            std::string::npos);
 }
 
 TEST(Hardening, MalformedJsonIsRecordedAndReplayedAsBytes) {
   TempDir dir;
   Backend backend;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  const std::string truncated = R"({"model":"m","messages":[{"role":"user","content":"hi"})";
+  const std::string truncated =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"})";
   std::string recorded;
   {
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
-    RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", truncated));
+    RawResponse r = RawExchange(
+        rec.port(), RequestText("POST", "/v1/chat/completions", truncated));
     EXPECT_EQ(r.status, 200);  // the backend answered; rewind passed it on
     recorded = r.body;
   }
   EXPECT_NE(store->Get(1)->request.body, "");
   InProcessRewind replay(ReplayOptions(store.get()));
-  RawResponse r = RawExchange(replay.port(), RequestText("POST", "/v1/chat/completions", truncated));
+  RawResponse r = RawExchange(
+      replay.port(), RequestText("POST", "/v1/chat/completions", truncated));
   EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit");
   EXPECT_EQ(r.body, recorded);
 }
@@ -1123,12 +1190,14 @@ TEST(Hardening, SlowClientHoldsNoWorkerAndIsCutAtClientTimeout) {
   const auto connected = Steady::now();
   int slow = Connect(replay.port());
   ASSERT_GE(slow, 0);
-  const std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le";
+  const std::string partial =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le";
   send(slow, partial.data(), partial.size(), MSG_NOSIGNAL);
   std::this_thread::sleep_for(100ms);
   // A request still arriving holds no worker: the only one serves others.
   auto start = Steady::now();
-  RawResponse r = RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
+  RawResponse r =
+      RawExchange(replay.port(), RequestText("GET", "/__rewind/health", ""));
   EXPECT_EQ(r.status, 200);
   EXPECT_LT(MsSince(start), 500.0);
   // The slow client is answered 408 once --client-timeout (1 s) is up.
@@ -1155,7 +1224,8 @@ TEST(Hardening, LockedDatabaseDegradesHealthButKeepsProxying) {
   auto store = std::move(Store::Open(so).value());
   InProcessRewind rec(RecordOptions(store.get(), backend.url()));
   auto health = [&] {
-    return RawExchange(rec.port(), RequestText("GET", "/__rewind/health", "")).body;
+    return RawExchange(rec.port(), RequestText("GET", "/__rewind/health", ""))
+        .body;
   };
   {
     SQLite::Database other(db, SQLite::OPEN_READWRITE);
@@ -1180,8 +1250,10 @@ TEST(Hardening, FullDiskDegradesHealthButKeepsProxyingAndTheFileStaysValid) {
   TempDir dir;
   const std::string mnt = dir.File("small");
   std::filesystem::create_directories(mnt);
-  const std::string mount = "mount -t tmpfs -o size=512k tmpfs " + mnt + " 2>/dev/null";
-  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  const std::string mount =
+      "mount -t tmpfs -o size=512k tmpfs " + mnt + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here";
   struct Unmount {
     std::string dir;
     ~Unmount() { std::system(("umount " + dir).c_str()); }
@@ -1198,12 +1270,15 @@ TEST(Hardening, FullDiskDegradesHealthButKeepsProxyingAndTheFileStaysValid) {
     auto store = std::move(Store::Open(so).value());
     InProcessRewind rec(RecordOptions(store.get(), backend.url()));
     for (int i = 0; i < 120 && !degraded; ++i) {
-      const std::string body = R"({"messages":[{"content":")" + std::to_string(i) +
-                               std::string(8000, 'p') + "\"}]}";
-      RawResponse r = RawExchange(rec.port(), RequestText("POST", "/v1/chat/completions", body));
+      const std::string body = R"({"messages":[{"content":")" +
+                               std::to_string(i) + std::string(8000, 'p') +
+                               "\"}]}";
+      RawResponse r = RawExchange(
+          rec.port(), RequestText("POST", "/v1/chat/completions", body));
       if (r.status == 200 && r.complete) ++answered;
-      degraded = RawExchange(rec.port(), RequestText("GET", "/__rewind/health", ""))
-                     .body.find("degraded") != std::string::npos;
+      degraded =
+          RawExchange(rec.port(), RequestText("GET", "/__rewind/health", ""))
+              .body.find("degraded") != std::string::npos;
     }
     EXPECT_TRUE(degraded) << "512 KB never filled up";
     EXPECT_GT(answered, 5);

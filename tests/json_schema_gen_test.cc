@@ -51,7 +51,9 @@ const Value* Resolve(const Value& root, const std::string& ref) {
 bool HasType(const Value& v, const std::string& type) {
   if (type == "null") return v.IsNull();
   if (type == "boolean") return v.IsBool();
-  if (type == "integer") return v.IsInt64() || (v.IsDouble() && v.GetDouble() == std::floor(v.GetDouble()));
+  if (type == "integer")
+    return v.IsInt64() ||
+           (v.IsDouble() && v.GetDouble() == std::floor(v.GetDouble()));
   if (type == "number") return v.IsNumber();
   if (type == "string") return v.IsString();
   if (type == "object") return v.IsObject();
@@ -59,7 +61,8 @@ bool HasType(const Value& v, const std::string& type) {
   return false;
 }
 
-bool Validate(const Value& root, const Value& s, const Value& v, std::string* why) {
+bool Validate(const Value& root, const Value& s, const Value& v,
+              std::string* why) {
   auto fail = [&](const std::string& m) {
     *why = m + " at " + Dump(v);
     return false;
@@ -70,7 +73,8 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
     if (!t) return fail("bad ref");
     return Validate(root, *t, v, why);
   }
-  if (const Value* n = Get(s, "nullable"); n && n->GetBool() && v.IsNull()) return true;
+  if (const Value* n = Get(s, "nullable"); n && n->GetBool() && v.IsNull())
+    return true;
   if (const Value* c = Get(s, "const"); c && !(*c == v)) return fail("const");
   if (const Value* e = Get(s, "enum")) {
     bool found = false;
@@ -80,7 +84,8 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
   if (const Value* a = Get(s, "anyOf")) {
     bool any = false;
     std::string ignored;
-    for (const auto& b : a->GetArray()) any = any || Validate(root, b, v, &ignored);
+    for (const auto& b : a->GetArray())
+      any = any || Validate(root, b, v, &ignored);
     if (!any) return fail("anyOf");
   }
   if (const Value* a = Get(s, "oneOf")) {
@@ -108,17 +113,21 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
     const Value* emin = Get(s, "exclusiveMinimum");
     const Value* emax = Get(s, "exclusiveMaximum");
     if (const Value* m = Get(s, "minimum")) {
-      if (emin && emin->IsBool() && emin->GetBool() ? x <= m->GetDouble() : x < m->GetDouble()) {
+      if (emin && emin->IsBool() && emin->GetBool() ? x <= m->GetDouble()
+                                                    : x < m->GetDouble()) {
         return fail("minimum");
       }
     }
     if (const Value* m = Get(s, "maximum")) {
-      if (emax && emax->IsBool() && emax->GetBool() ? x >= m->GetDouble() : x > m->GetDouble()) {
+      if (emax && emax->IsBool() && emax->GetBool() ? x >= m->GetDouble()
+                                                    : x > m->GetDouble()) {
         return fail("maximum");
       }
     }
-    if (emin && emin->IsNumber() && x <= emin->GetDouble()) return fail("exclusiveMinimum");
-    if (emax && emax->IsNumber() && x >= emax->GetDouble()) return fail("exclusiveMaximum");
+    if (emin && emin->IsNumber() && x <= emin->GetDouble())
+      return fail("exclusiveMinimum");
+    if (emax && emax->IsNumber() && x >= emax->GetDouble())
+      return fail("exclusiveMaximum");
     if (const Value* m = Get(s, "multipleOf")) {
       const double q = x / m->GetDouble();
       if (std::fabs(q - std::round(q)) > 1e-9) return fail("multipleOf");
@@ -126,8 +135,10 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
   }
   if (v.IsString()) {
     const size_t n = v.GetStringLength();
-    if (const Value* m = Get(s, "minLength"); m && n < m->GetUint64()) return fail("minLength");
-    if (const Value* m = Get(s, "maxLength"); m && n > m->GetUint64()) return fail("maxLength");
+    if (const Value* m = Get(s, "minLength"); m && n < m->GetUint64())
+      return fail("minLength");
+    if (const Value* m = Get(s, "maxLength"); m && n > m->GetUint64())
+      return fail("maxLength");
     if (const Value* f = Get(s, "format")) {
       static const std::map<std::string, std::regex> kFormats = {
           {"date-time", std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")},
@@ -137,9 +148,12 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
           {"uri", std::regex(R"(https://[a-z.]+/[a-z]+)")},
           {"hostname", std::regex(R"([a-z]+\.[a-z]+)")},
           {"ipv4", std::regex(R"((\d{1,3}\.){3}\d{1,3})")},
-          {"uuid", std::regex(R"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})")}};
+          {"uuid",
+           std::regex(
+               R"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})")}};
       auto it = kFormats.find(f->GetString());
-      if (it != kFormats.end() && !std::regex_match(v.GetString(), it->second)) {
+      if (it != kFormats.end() &&
+          !std::regex_match(v.GetString(), it->second)) {
         return fail(std::string("format ") + f->GetString());
       }
     }
@@ -148,10 +162,12 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
     const Value* props = Get(s, "properties");
     if (const Value* r = Get(s, "required")) {
       for (const auto& name : r->GetArray()) {
-        if (!v.HasMember(name)) return fail(std::string("required ") + name.GetString());
+        if (!v.HasMember(name))
+          return fail(std::string("required ") + name.GetString());
       }
     }
-    if (const Value* m = Get(s, "minProperties"); m && v.MemberCount() < m->GetUint()) {
+    if (const Value* m = Get(s, "minProperties");
+        m && v.MemberCount() < m->GetUint()) {
       return fail("minProperties");
     }
     const Value* extra = Get(s, "additionalProperties");
@@ -166,8 +182,10 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
     }
   }
   if (v.IsArray()) {
-    if (const Value* m = Get(s, "minItems"); m && v.Size() < m->GetUint()) return fail("minItems");
-    if (const Value* m = Get(s, "maxItems"); m && v.Size() > m->GetUint()) return fail("maxItems");
+    if (const Value* m = Get(s, "minItems"); m && v.Size() < m->GetUint())
+      return fail("minItems");
+    if (const Value* m = Get(s, "maxItems"); m && v.Size() > m->GetUint())
+      return fail("maxItems");
     const Value* prefix = Get(s, "prefixItems");
     const Value* items = Get(s, "items");
     if (items && items->IsArray()) {
@@ -175,7 +193,8 @@ bool Validate(const Value& root, const Value& s, const Value& v, std::string* wh
       items = Get(s, "additionalItems");
     }
     for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-      const Value* schema = prefix && i < prefix->Size() ? &(*prefix)[i] : items;
+      const Value* schema =
+          prefix && i < prefix->Size() ? &(*prefix)[i] : items;
       if (schema && !Validate(root, *schema, v[i], why)) return false;
     }
     if (const Value* u = Get(s, "uniqueItems"); u && u->GetBool()) {
@@ -214,7 +233,9 @@ std::vector<std::string> Valid(const std::string& schema, int count = 300) {
     v.Parse(text.c_str());
     EXPECT_FALSE(v.HasParseError()) << text;
     std::string why;
-    EXPECT_TRUE(Validate(s, s, v, &why)) << schema << "\n" << text << "\n" << why;
+    EXPECT_TRUE(Validate(s, s, v, &why)) << schema << "\n"
+                                         << text << "\n"
+                                         << why;
     out.push_back(text);
   }
   return out;
@@ -229,7 +250,8 @@ rapidjson::Document Parse(const std::string& text) {
 // ---- One test per keyword.
 
 TEST(JsonSchemaGen, EachTypeGivesThatType) {
-  for (const char* type : {"string", "integer", "number", "boolean", "null", "object", "array"}) {
+  for (const char* type :
+       {"string", "integer", "number", "boolean", "null", "object", "array"}) {
     const std::string schema = std::string(R"({"type":")") + type + "\"}";
     for (const std::string& v : Valid(schema, 50)) {
       EXPECT_TRUE(HasType(Parse(v), type)) << type << ": " << v;
@@ -239,9 +261,13 @@ TEST(JsonSchemaGen, EachTypeGivesThatType) {
 
 TEST(JsonSchemaGen, TypeUnionPicksEachMember) {
   std::set<std::string> seen;
-  for (const std::string& v : Valid(R"({"type":["string","integer","null"]})")) {
+  for (const std::string& v :
+       Valid(R"({"type":["string","integer","null"]})")) {
     rapidjson::Document d = Parse(v);
-    seen.insert(d.IsString() ? "string" : d.IsInt64() ? "integer" : d.IsNull() ? "null" : "?");
+    seen.insert(d.IsString()  ? "string"
+                : d.IsInt64() ? "integer"
+                : d.IsNull()  ? "null"
+                              : "?");
   }
   EXPECT_EQ(seen, (std::set<std::string>{"integer", "null", "string"}));
 }
@@ -271,8 +297,9 @@ TEST(JsonSchemaGen, RequiredNamesOutsidePropertiesAndMinProperties) {
 }
 
 TEST(JsonSchemaGen, AdditionalPropertiesFalseAddsNothing) {
-  for (const std::string& v : Valid(
-           R"({"type":"object","properties":{"a":{"type":"boolean"}},"minProperties":1,
+  for (
+      const std::string& v : Valid(
+          R"({"type":"object","properties":{"a":{"type":"boolean"}},"minProperties":1,
                "additionalProperties":false})")) {
     EXPECT_EQ(Parse(v).MemberCount(), 1u) << v;
   }
@@ -280,7 +307,8 @@ TEST(JsonSchemaGen, AdditionalPropertiesFalseAddsNothing) {
 
 TEST(JsonSchemaGen, EnumDrawsEveryValue) {
   std::set<std::string> seen;
-  for (const std::string& v : Valid(R"({"enum":["red","green",3,null]})")) seen.insert(v);
+  for (const std::string& v : Valid(R"({"enum":["red","green",3,null]})"))
+    seen.insert(v);
   EXPECT_EQ(seen, (std::set<std::string>{"\"red\"", "\"green\"", "3", "null"}));
 }
 
@@ -292,21 +320,25 @@ TEST(JsonSchemaGen, ConstIsCopied) {
 
 TEST(JsonSchemaGen, ItemsWithinMinAndMaxItems) {
   std::set<size_t> sizes;
-  for (const std::string& v :
-       Valid(R"({"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":4})")) {
+  for (
+      const std::string& v : Valid(
+          R"({"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":4})")) {
     sizes.insert(Parse(v).Size());
   }
   EXPECT_EQ(sizes, (std::set<size_t>{2, 3, 4}));
-  for (const std::string& v : Valid(R"({"type":"array","items":{"type":"string"},"minItems":6})", 50)) {
+  for (const std::string& v : Valid(
+           R"({"type":"array","items":{"type":"string"},"minItems":6})", 50)) {
     EXPECT_GE(Parse(v).Size(), 6u);
   }
-  for (const std::string& v : Valid(R"({"type":"array","maxItems":0})", 20)) EXPECT_EQ(v, "[]");
+  for (const std::string& v : Valid(R"({"type":"array","maxItems":0})", 20))
+    EXPECT_EQ(v, "[]");
 }
 
 TEST(JsonSchemaGen, PrefixItemsAndTuples) {
-  for (const char* schema :
-       {R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false})",
-        R"({"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false})"}) {
+  for (
+      const char* schema :
+      {R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false})",
+       R"({"type":"array","items":[{"type":"string"},{"type":"integer"}],"additionalItems":false})"}) {
     for (const std::string& v : Valid(schema, 50)) {
       rapidjson::Document d = Parse(v);
       ASSERT_EQ(d.Size(), 2u) << v;
@@ -317,8 +349,9 @@ TEST(JsonSchemaGen, PrefixItemsAndTuples) {
 }
 
 TEST(JsonSchemaGen, UniqueItems) {
-  for (const std::string& v : Valid(
-           R"({"type":"array","items":{"type":"integer","minimum":0,"maximum":5},
+  for (
+      const std::string& v : Valid(
+          R"({"type":"array","items":{"type":"integer","minimum":0,"maximum":5},
                "minItems":4,"maxItems":5,"uniqueItems":true})")) {
     EXPECT_GE(Parse(v).Size(), 4u);
   }
@@ -326,13 +359,14 @@ TEST(JsonSchemaGen, UniqueItems) {
 
 TEST(JsonSchemaGen, IntegerBoundsInclusiveAndExclusive) {
   std::set<int64_t> seen;
-  for (const std::string& v : Valid(R"({"type":"integer","minimum":-2,"maximum":2})")) {
+  for (const std::string& v :
+       Valid(R"({"type":"integer","minimum":-2,"maximum":2})")) {
     seen.insert(Parse(v).GetInt64());
   }
   EXPECT_EQ(seen, (std::set<int64_t>{-2, -1, 0, 1, 2}));
   seen.clear();
-  for (const std::string& v :
-       Valid(R"({"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":3})")) {
+  for (const std::string& v : Valid(
+           R"({"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":3})")) {
     seen.insert(Parse(v).GetInt64());
   }
   EXPECT_EQ(seen, (std::set<int64_t>{1, 2}));
@@ -342,17 +376,20 @@ TEST(JsonSchemaGen, IntegerBoundsInclusiveAndExclusive) {
                "exclusiveMaximum":true})")) {
     EXPECT_EQ(v, "6");
   }
-  for (const std::string& v : Valid(R"({"type":"integer","minimum":1000000})", 50)) {
+  for (const std::string& v :
+       Valid(R"({"type":"integer","minimum":1000000})", 50)) {
     EXPECT_GE(Parse(v).GetInt64(), 1000000);
   }
-  for (const std::string& v : Valid(R"({"type":"integer","maximum":-50})", 50)) {
+  for (const std::string& v :
+       Valid(R"({"type":"integer","maximum":-50})", 50)) {
     EXPECT_LE(Parse(v).GetInt64(), -50);
   }
 }
 
 TEST(JsonSchemaGen, NumberBoundsAndMultipleOf) {
   double lo = 1e9, hi = -1e9;
-  for (const std::string& v : Valid(R"({"type":"number","minimum":0.5,"maximum":0.75})")) {
+  for (const std::string& v :
+       Valid(R"({"type":"number","minimum":0.5,"maximum":0.75})")) {
     const double x = Parse(v).GetDouble();
     lo = std::min(lo, x);
     hi = std::max(hi, x);
@@ -361,25 +398,30 @@ TEST(JsonSchemaGen, NumberBoundsAndMultipleOf) {
   EXPECT_GT(hi, 0.7);
   Valid(R"({"type":"number","exclusiveMinimum":0,"exclusiveMaximum":0.01})");
   Valid(R"({"type":"number","minimum":0,"maximum":1,"multipleOf":0.25})");
-  for (const std::string& v : Valid(R"({"type":"integer","minimum":1,"maximum":100,"multipleOf":7})")) {
+  for (const std::string& v : Valid(
+           R"({"type":"integer","minimum":1,"maximum":100,"multipleOf":7})")) {
     EXPECT_EQ(Parse(v).GetInt64() % 7, 0) << v;
   }
 }
 
 TEST(JsonSchemaGen, StringLengths) {
   std::set<size_t> lengths;
-  for (const std::string& v : Valid(R"({"type":"string","minLength":3,"maxLength":6})")) {
+  for (const std::string& v :
+       Valid(R"({"type":"string","minLength":3,"maxLength":6})")) {
     lengths.insert(Parse(v).GetStringLength());
   }
   EXPECT_EQ(lengths, (std::set<size_t>{3, 4, 5, 6}));
-  for (const std::string& v : Valid(R"({"type":"string","minLength":40})", 50)) {
+  for (const std::string& v :
+       Valid(R"({"type":"string","minLength":40})", 50)) {
     EXPECT_GE(Parse(v).GetStringLength(), 40u);
   }
-  for (const std::string& v : Valid(R"({"type":"string","maxLength":0})", 20)) EXPECT_EQ(v, "\"\"");
+  for (const std::string& v : Valid(R"({"type":"string","maxLength":0})", 20))
+    EXPECT_EQ(v, "\"\"");
 }
 
 TEST(JsonSchemaGen, Formats) {
-  for (const char* f : {"date-time", "date", "time", "email", "uri", "hostname", "ipv4", "uuid"}) {
+  for (const char* f : {"date-time", "date", "time", "email", "uri", "hostname",
+                        "ipv4", "uuid"}) {
     Valid(std::string(R"({"type":"string","format":")") + f + "\"}", 100);
   }
 }
@@ -387,8 +429,9 @@ TEST(JsonSchemaGen, Formats) {
 TEST(JsonSchemaGen, AnyOfAndOneOfPickOneBranch) {
   for (const char* keyword : {"anyOf", "oneOf"}) {
     std::set<std::string> seen;
-    for (const std::string& v : Valid(std::string("{\"") + keyword +
-                                      R"(":[{"type":"string"},{"type":"integer"},
+    for (const std::string& v :
+         Valid(std::string("{\"") + keyword +
+               R"(":[{"type":"string"},{"type":"integer"},
                                             {"type":"object","properties":{"k":{"const":1}},
                                              "required":["k"]}]})")) {
       rapidjson::Document d = Parse(v);
@@ -399,8 +442,9 @@ TEST(JsonSchemaGen, AnyOfAndOneOfPickOneBranch) {
 }
 
 TEST(JsonSchemaGen, AllOfMergesObjectBranches) {
-  for (const std::string& v : Valid(
-           R"({"allOf":[{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]},
+  for (
+      const std::string& v : Valid(
+          R"({"allOf":[{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]},
                         {"properties":{"b":{"type":"integer"}},"required":["b"]}]})")) {
     rapidjson::Document d = Parse(v);
     EXPECT_TRUE(d["a"].IsString() && d["b"].IsInt64()) << v;
@@ -408,8 +452,9 @@ TEST(JsonSchemaGen, AllOfMergesObjectBranches) {
 }
 
 TEST(JsonSchemaGen, RefsToDefsAndDefinitionsAndRecursion) {
-  for (const std::string& v : Valid(
-           R"({"$defs":{"Pt":{"type":"object","properties":{"x":{"type":"number"}},
+  for (
+      const std::string& v : Valid(
+          R"({"$defs":{"Pt":{"type":"object","properties":{"x":{"type":"number"}},
                               "required":["x"],"additionalProperties":false}},
                "type":"object","properties":{"at":{"$ref":"#/$defs/Pt"}},"required":["at"]})")) {
     EXPECT_TRUE(Parse(v)["at"]["x"].IsNumber()) << v;
@@ -422,30 +467,37 @@ TEST(JsonSchemaGen, RefsToDefsAndDefinitionsAndRecursion) {
                  "name":{"type":"string"},
                  "children":{"type":"array","items":{"$ref":"#/$defs/Node"}}},
                  "required":["name","children"]}},
-               "$ref":"#/$defs/Node"})", 100)) {
+               "$ref":"#/$defs/Node"})",
+           100)) {
     EXPECT_LT(v.size(), 100000u);
   }
   // The root itself.
-  Valid(R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]}},
-            "required":["next"]})", 100);
+  Valid(
+      R"({"type":"object","properties":{"next":{"anyOf":[{"$ref":"#"},{"type":"null"}]}},
+            "required":["next"]})",
+      100);
 }
 
 TEST(JsonSchemaGen, NullableSometimesNull) {
   int nulls = 0;
-  for (const std::string& v : Valid(R"({"type":"string","nullable":true})")) nulls += v == "null";
+  for (const std::string& v : Valid(R"({"type":"string","nullable":true})"))
+    nulls += v == "null";
   EXPECT_GT(nulls, 20);
   EXPECT_LT(nulls, 150);
 }
 
 TEST(JsonSchemaGen, BooleanSchemas) {
   Valid("true", 20);
-  EXPECT_EQ(Gen(R"({"type":"object","properties":{"a":true},"required":["a"]})", 1).find("\"a\": "),
-            1u);
+  EXPECT_EQ(
+      Gen(R"({"type":"object","properties":{"a":true},"required":["a"]})", 1)
+          .find("\"a\": "),
+      1u);
 }
 
 TEST(JsonSchemaGen, RejectsWhatItCannotFollow) {
-  for (const char* schema : {"", "[1]", "{\"type\":", R"({"$ref":"https://x.example/s.json"})",
-                             R"({"$ref":"#/$defs/Missing"})"}) {
+  for (const char* schema :
+       {"", "[1]", "{\"type\":", R"({"$ref":"https://x.example/s.json"})",
+        R"({"$ref":"#/$defs/Missing"})"}) {
     EXPECT_FALSE(JsonSchemaGenerator::Create(schema).ok()) << schema;
   }
   std::string deep;

@@ -23,8 +23,10 @@ Canonicalizer Default() {
 
 TEST(Canonicalizer, KeyOrderAndWhitespaceDoNotChangeTheKey) {
   Canonicalizer c = Default();
-  EXPECT_EQ(c.Key(Post(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})")),
-            c.Key(Post(R"({ "messages" : [ {"content":"hi", "role":"user"} ],
+  EXPECT_EQ(
+      c.Key(
+          Post(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})")),
+      c.Key(Post(R"({ "messages" : [ {"content":"hi", "role":"user"} ],
                             "model": "m" })")));
 }
 
@@ -50,7 +52,8 @@ TEST(Canonicalizer, NestedIgnoredFieldIsDroppedOnlyAtItsPath) {
   EXPECT_FALSE(c.Key(Post(R"({"extra":{"keep":2}})")) ==
                c.Key(Post(R"({"extra":{"keep":3}})")));
   // "user" is not ignored under these rules.
-  EXPECT_FALSE(c.Key(Post(R"({"user":"a"})")) == c.Key(Post(R"({"user":"b"})")));
+  EXPECT_FALSE(c.Key(Post(R"({"user":"a"})")) ==
+               c.Key(Post(R"({"user":"b"})")));
 }
 
 TEST(Canonicalizer, NonJsonBodiesAreHashedAsBytes) {
@@ -72,14 +75,18 @@ TEST(Canonicalizer, QueryParameterOrderDoesNotMatter) {
 
 TEST(Canonicalizer, RepeatedQueryParametersKeepTheirOrder) {
   Canonicalizer c = Default();
-  EXPECT_FALSE(c.Key(Post("", "ids=1&ids=2")) == c.Key(Post("", "ids=2&ids=1")));
+  EXPECT_FALSE(c.Key(Post("", "ids=1&ids=2")) ==
+               c.Key(Post("", "ids=2&ids=1")));
   // Different names still sort; one name's values keep their order.
-  EXPECT_EQ(c.Key(Post("", "ids=1&b=x&ids=2")), c.Key(Post("", "b=x&ids=1&ids=2")));
-  EXPECT_NE(c.Canonical(Post("", "z=1&ids=2&a=0&ids=1")).find("3:a=05:ids=25:ids=13:z=1"),
+  EXPECT_EQ(c.Key(Post("", "ids=1&b=x&ids=2")),
+            c.Key(Post("", "b=x&ids=1&ids=2")));
+  EXPECT_NE(c.Canonical(Post("", "z=1&ids=2&a=0&ids=1"))
+                .find("3:a=05:ids=25:ids=13:z=1"),
             std::string::npos);
   EXPECT_EQ(c.Diff(Post("", "ids=1&ids=2&x=1"), Post("", "ids=2&ids=1&x=1")),
             std::vector<std::string>{"query.ids"});
-  EXPECT_TRUE(c.Diff(Post("", "ids=1&b=x&ids=2"), Post("", "b=x&ids=1&ids=2")).empty());
+  EXPECT_TRUE(
+      c.Diff(Post("", "ids=1&b=x&ids=2"), Post("", "b=x&ids=1&ids=2")).empty());
 }
 
 TEST(Canonicalizer, MethodAndPathAreFieldsOfTheKey) {
@@ -126,9 +133,12 @@ TEST(Canonicalizer, GoldenKeysNeverChangeSilently) {
   Canonicalizer c = Default();
   // rewind.json-v1 gave these two the same keys: v2 changed only numbers,
   // repeated member names and repeated query parameters.
-  EXPECT_EQ(c.Key(Post(R"({"model":"demo-model","messages":[{"role":"user","content":"hello"}]})"))
-                .ToHex(),
-            "f61f916df024c05df3bf236e28840b6b");
+  EXPECT_EQ(
+      c
+          .Key(Post(
+              R"({"model":"demo-model","messages":[{"role":"user","content":"hello"}]})"))
+          .ToHex(),
+      "f61f916df024c05df3bf236e28840b6b");
   Request get;
   get.method = "GET";
   get.path = "/v1/models";
@@ -138,11 +148,12 @@ TEST(Canonicalizer, GoldenKeysNeverChangeSilently) {
       R"({"model":"m","temperature":1.8072080523879885,"seed":18446744073709551617,)"
       R"("top_p":1.0,"tiny":2.4703282292062328e-324,"a":1,"a":2,"user":"u","user":"v"})",
       "ids=2&ids=1&b=0");
-  EXPECT_EQ(c.Canonical(v2),
-            "4:POST20:/v1/chat/completions1:33:b=05:ids=25:ids=11:04:json"
-            "127:{\"a\":1,\"a\":2,\"model\":\"m\",\"seed\":18446744073709551617,"
-            "\"temperature\":1.8072080523879885,\"tiny\":2.4703282292062328e-324,"
-            "\"top_p\":1}");
+  EXPECT_EQ(
+      c.Canonical(v2),
+      "4:POST20:/v1/chat/completions1:33:b=05:ids=25:ids=11:04:json"
+      "127:{\"a\":1,\"a\":2,\"model\":\"m\",\"seed\":18446744073709551617,"
+      "\"temperature\":1.8072080523879885,\"tiny\":2.4703282292062328e-324,"
+      "\"top_p\":1}");
   EXPECT_EQ(c.Key(v2).ToHex(), "3ed2f9b5bc01792615e5345f6843a747");
   EXPECT_EQ(std::string(Canonicalizer::Name()), "rewind.json-v2");
 }
@@ -168,7 +179,8 @@ TEST(Canonicalizer, DiffNamesTheFieldsThatDiffer) {
 TEST(Canonicalizer, ZeroWithAHugeExponentIsZero) {
   Canonicalizer c = Default();
   EXPECT_EQ(c.Key(Post(R"({"t":0e55})")), c.Key(Post(R"({"t":0.0})")));
-  EXPECT_NE(c.Canonical(Post(R"({"t":0e55})")).find(R"({"t":0})"), std::string::npos)
+  EXPECT_NE(c.Canonical(Post(R"({"t":0e55})")).find(R"({"t":0})"),
+            std::string::npos)
       << c.Canonical(Post(R"({"t":0e55})"));
 }
 
@@ -188,17 +200,20 @@ std::string CanonicalNumber(std::string_view number) {
 }
 
 TEST(CanonicalNumber, DependsOnTheExactValueOnly) {
-  for (const char* one : {"1", "1.0", "1e0", "10E-1", "0.1e1", "1.000e+0", "100e-2"}) {
+  for (const char* one :
+       {"1", "1.0", "1e0", "10E-1", "0.1e1", "1.000e+0", "100e-2"}) {
     EXPECT_EQ(CanonicalNumber(one), "1") << one;
   }
-  for (const char* zero : {"0", "-0", "0.0", "0e55", "-0.000E-7", "0e-99999999999999999999999"}) {
+  for (const char* zero :
+       {"0", "-0", "0.0", "0e55", "-0.000E-7", "0e-99999999999999999999999"}) {
     EXPECT_EQ(CanonicalNumber(zero), "0") << zero;
   }
   EXPECT_EQ(CanonicalNumber("1.8072080523879885"), "1.8072080523879885");
   EXPECT_EQ(CanonicalNumber("1.8072080523879883"), "1.8072080523879883");
   EXPECT_EQ(CanonicalNumber("18446744073709551616"), "18446744073709551616");
   EXPECT_EQ(CanonicalNumber("18446744073709551617"), "18446744073709551617");
-  EXPECT_EQ(CanonicalNumber("2.4703282292062328e-324"), "2.4703282292062328e-324");
+  EXPECT_EQ(CanonicalNumber("2.4703282292062328e-324"),
+            "2.4703282292062328e-324");
   EXPECT_EQ(CanonicalNumber("-1.5E+3"), "-1500");
   EXPECT_EQ(CanonicalNumber("0.250"), "0.25");
   EXPECT_EQ(CanonicalNumber("0.000001"), "0.000001");
@@ -210,11 +225,16 @@ TEST(CanonicalNumber, DependsOnTheExactValueOnly) {
   EXPECT_EQ(CanonicalNumber("1e21"), "1e21");
   EXPECT_EQ(CanonicalNumber("-0.001e300"), "-1e297");
   // Exponents beyond 64 bits stay exact.
-  EXPECT_EQ(CanonicalNumber("1e-99999999999999999999"), "1e-99999999999999999999");
-  EXPECT_EQ(CanonicalNumber("12.5e-99999999999999999999"), "1.25e-99999999999999999998");
-  EXPECT_EQ(CanonicalNumber("0.0125e-99999999999999999999"), "1.25e-100000000000000000001");
-  EXPECT_EQ(CanonicalNumber("1e99999999999999999999"), "1e99999999999999999999");
-  EXPECT_EQ(CanonicalNumber("0.5e10000000000000000000"), "5e9999999999999999999");
+  EXPECT_EQ(CanonicalNumber("1e-99999999999999999999"),
+            "1e-99999999999999999999");
+  EXPECT_EQ(CanonicalNumber("12.5e-99999999999999999999"),
+            "1.25e-99999999999999999998");
+  EXPECT_EQ(CanonicalNumber("0.0125e-99999999999999999999"),
+            "1.25e-100000000000000000001");
+  EXPECT_EQ(CanonicalNumber("1e99999999999999999999"),
+            "1e99999999999999999999");
+  EXPECT_EQ(CanonicalNumber("0.5e10000000000000000000"),
+            "5e9999999999999999999");
 }
 
 // Every number of up to 2 + 2 digits and exponents -3..3: canonical forms
@@ -229,16 +249,21 @@ TEST(CanonicalNumber, EqualFormsExactlyForEqualValues) {
       for (const char* f : fracs) {
         for (const char* e : exps) {
           std::string text = std::string(sign) + i + (*f ? "." : "") + f + e;
-          // value * 10^10 as an integer: digits, then 10 + exponent - |f| zeros.
+          // value * 10^10 as an integer: digits, then 10 + exponent - |f|
+          // zeros.
           int exponent = 0;
           if (*e) exponent = std::stoi(std::string(e + 1));
           std::string digits = std::string(i) + f;
-          digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
-          std::string value = digits.empty() ? "0"
-                              : std::string(digits.empty() || !*sign ? "" : "-") + digits +
-                                    std::string(static_cast<size_t>(10 + exponent -
-                                                                    static_cast<int>(std::strlen(f))),
-                                                '0');
+          digits.erase(0,
+                       std::min(digits.find_first_not_of('0'), digits.size()));
+          std::string value =
+              digits.empty()
+                  ? "0"
+                  : std::string(digits.empty() || !*sign ? "" : "-") + digits +
+                        std::string(static_cast<size_t>(
+                                        10 + exponent -
+                                        static_cast<int>(std::strlen(f))),
+                                    '0');
           numbers.emplace_back(text, value);
         }
       }
@@ -246,7 +271,8 @@ TEST(CanonicalNumber, EqualFormsExactlyForEqualValues) {
   }
   for (const auto& [ta, va] : numbers) {
     for (const auto& [tb, vb] : numbers) {
-      EXPECT_EQ(CanonicalNumber(ta) == CanonicalNumber(tb), va == vb) << ta << " vs " << tb;
+      EXPECT_EQ(CanonicalNumber(ta) == CanonicalNumber(tb), va == vb)
+          << ta << " vs " << tb;
     }
   }
 }
@@ -264,7 +290,8 @@ TEST(Canonicalizer, NumbersThatDifferInValueNeverShareAKey) {
   EXPECT_EQ(key("1.0"), key("1e0"));
   EXPECT_EQ(key("1.0"), key("10E-1"));
   EXPECT_EQ(key("0"), key("-0.0"));
-  EXPECT_NE(c.Canonical(Post(R"({"t":1.50})")).find(R"({"t":1.5})"), std::string::npos);
+  EXPECT_NE(c.Canonical(Post(R"({"t":1.50})")).find(R"({"t":1.5})"),
+            std::string::npos);
   // The diff agrees with the key.
   EXPECT_EQ(c.Diff(Post(R"({"temperature":1.8072080523879885})"),
                    Post(R"({"temperature":1.8072080523879883})")),
@@ -280,14 +307,17 @@ TEST(Canonicalizer, RepeatedMemberNamesAreAllKeptInTheirOrder) {
   const Request ba = Post(R"({"a":2,"a":1})");
   EXPECT_FALSE(c.Key(ab) == c.Key(ba));
   EXPECT_FALSE(c.Key(ab) == c.Key(Post(R"({"a":2})")));
-  EXPECT_EQ(c.Key(Post(R"({"a":1,"b":0,"a":2})")), c.Key(Post(R"({"b":0,"a":1,"a":2})")));
-  EXPECT_NE(c.Canonical(Post(R"({"b":0,"a":1,"a":2})")).find(R"({"a":1,"a":2,"b":0})"),
+  EXPECT_EQ(c.Key(Post(R"({"a":1,"b":0,"a":2})")),
+            c.Key(Post(R"({"b":0,"a":1,"a":2})")));
+  EXPECT_NE(c.Canonical(Post(R"({"b":0,"a":1,"a":2})"))
+                .find(R"({"a":1,"a":2,"b":0})"),
             std::string::npos);
   EXPECT_EQ(c.Diff(ab, ba), (std::vector<std::string>{"a", "a"}));
   EXPECT_EQ(c.Diff(ab, Post(R"({"a":1})")), std::vector<std::string>{"a"});
   EXPECT_TRUE(c.Diff(ab, ab).empty());
   // Every occurrence of an ignored field goes.
-  EXPECT_EQ(c.Key(Post(R"({"user":"u1","m":1,"user":"u2"})")), c.Key(Post(R"({"m":1})")));
+  EXPECT_EQ(c.Key(Post(R"({"user":"u1","m":1,"user":"u2"})")),
+            c.Key(Post(R"({"m":1})")));
   Canonicalizer nested(KeyRules{{"x.secret"}, {}});
   EXPECT_EQ(nested.Key(Post(R"({"x":{"secret":1,"k":1},"x":{"secret":2}})")),
             nested.Key(Post(R"({"x":{"k":1},"x":{}})")));
@@ -310,8 +340,10 @@ TEST(Canonicalizer, ObjectsLeftEmptyKeyAndDiff) {
 TEST(Canonicalizer, JsonUpToTheDepthLimitIsCanonicalDeeperIsBytes) {
   Canonicalizer c = Default();
   auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
-  EXPECT_NE(c.Canonical(Post(nest(kMaxJsonDepth))).find("4:json"), std::string::npos);
-  EXPECT_NE(c.Canonical(Post(nest(kMaxJsonDepth + 1))).find("5:bytes"), std::string::npos);
+  EXPECT_NE(c.Canonical(Post(nest(kMaxJsonDepth))).find("4:json"),
+            std::string::npos);
+  EXPECT_NE(c.Canonical(Post(nest(kMaxJsonDepth + 1))).find("5:bytes"),
+            std::string::npos);
   EXPECT_NE(c.Canonical(Post(" " + nest(kMaxJsonDepth + 1))).find("5:bytes"),
             std::string::npos);
   // What is ignored does not count: a deep "metadata" leaves the rest JSON.
@@ -319,9 +351,11 @@ TEST(Canonicalizer, JsonUpToTheDepthLimitIsCanonicalDeeperIsBytes) {
   EXPECT_EQ(c.Key(Post(deep)), c.Key(Post(R"({"model":"m"})")));
   EXPECT_TRUE(c.Diff(Post(deep), Post(R"({"model":"m"})")).empty());
   // Bodies too deep are compared as bytes, like any other.
-  EXPECT_EQ(c.Diff(Post(nest(300)), Post(nest(301))), std::vector<std::string>{"body"});
+  EXPECT_EQ(c.Diff(Post(nest(300)), Post(nest(301))),
+            std::vector<std::string>{"body"});
   EXPECT_TRUE(c.Diff(Post(nest(100000)), Post(nest(100000))).empty());
-  EXPECT_EQ(c.Diff(Post(nest(300)), Post("[]")), std::vector<std::string>{"body"});
+  EXPECT_EQ(c.Diff(Post(nest(300)), Post("[]")),
+            std::vector<std::string>{"body"});
 }
 
 TEST(Canonicalizer, BytesAfterANulByteAreNotIgnored) {
@@ -332,21 +366,27 @@ TEST(Canonicalizer, BytesAfterANulByteAreNotIgnored) {
 }
 
 TEST(RedactJsonFields, EveryOccurrenceIsRedacted) {
-  std::string body = R"({"api_key":"x","api_key":"SECRET", "n":1.50,"s":"a\u00e9\n"})";
+  std::string body =
+      R"({"api_key":"x","api_key":"SECRET", "n":1.50,"s":"a\u00e9\n"})";
   Result<bool> r = RedactJsonFields(&body, {"api_key"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r.value());
-  EXPECT_EQ(body, "{\"api_key\":\"[REDACTED]\",\"api_key\":\"[REDACTED]\",\"n\":1.50,"
-                  "\"s\":\"a\xC3\xA9\\n\"}");
-  body = R"({"auth":{"token":"A"},"auth":{"token":"B","x":[{"token":"keep"}]},"token":"k"})";
+  EXPECT_EQ(body,
+            "{\"api_key\":\"[REDACTED]\",\"api_key\":\"[REDACTED]\",\"n\":1.50,"
+            "\"s\":\"a\xC3\xA9\\n\"}");
+  body =
+      R"({"auth":{"token":"A"},"auth":{"token":"B","x":[{"token":"keep"}]},"token":"k"})";
   ASSERT_TRUE(RedactJsonFields(&body, {"auth.token"}).ok());
-  EXPECT_EQ(body, R"({"auth":{"token":"[REDACTED]"},"auth":{"token":"[REDACTED]","x":[{"token":"keep"}]},"token":"k"})");
+  EXPECT_EQ(
+      body,
+      R"({"auth":{"token":"[REDACTED]"},"auth":{"token":"[REDACTED]","x":[{"token":"keep"}]},"token":"k"})");
   body = R"({"api_key":{"a":[1,{"b":2}]},"m":1})";
   ASSERT_TRUE(RedactJsonFields(&body, {"api_key"}).ok());
   EXPECT_EQ(body, R"({"api_key":"[REDACTED]","m":1})");
   // Nothing to redact: the body is left byte for byte.
-  for (std::string same : {std::string(R"({ "m" : 1.0 })"), std::string("plain text"),
-                           std::string(""), std::string(R"(["api_key"])")}) {
+  for (std::string same :
+       {std::string(R"({ "m" : 1.0 })"), std::string("plain text"),
+        std::string(""), std::string(R"(["api_key"])")}) {
     const std::string before = same;
     Result<bool> none = RedactJsonFields(&same, {"api_key"});
     ASSERT_TRUE(none.ok()) << before;
@@ -379,7 +419,8 @@ TEST(RedactJsonFields, RefusesWhatItCannotRedactAndKeyAlike) {
     }
   }
   // One level less is fine; too deep without a secret is left alone.
-  std::string fits = R"({"api_key":"SECRET","x":)" + nest(kMaxJsonDepth - 1) + "}";
+  std::string fits =
+      R"({"api_key":"SECRET","x":)" + nest(kMaxJsonDepth - 1) + "}";
   EXPECT_TRUE(RedactJsonFields(&fits, {"api_key"}).ok());
   EXPECT_EQ(fits.find("SECRET"), std::string::npos);
   std::string deep = R"({"model":"m","x":)" + nest(100000) + "}";
@@ -397,17 +438,21 @@ TEST(RedactJsonFields, RefusesWhatItCannotRedactAndKeyAlike) {
 TEST(RedactJsonFields, RedactedBodiesKeepTheKeyOfTheOriginal) {
   Canonicalizer c(KeyRules{{"api_key", "auth.token"}, {}});
   auto nest = [](int n) { return std::string(n, '[') + std::string(n, ']'); };
-  for (const std::string& body :
-       {std::string(R"({"api_key":"x","api_key":"SECRET","t":1.8072080523879885})"),
-        std::string(R"( {"auth" : {"token":"A","k":[1,2e5]},"auth":{"token":{"deep":)") +
-            nest(1000) + R"(}},"b":"\u0041\/"})",
-        std::string(R"({"api_key":)") + nest(100000) + R"(,"m":1})",
-        R"({"x":)" + nest(kMaxJsonDepth - 1) + R"(,"api_key":"S"})"}) {
+  for (
+      const std::string& body :
+      {std::string(
+           R"({"api_key":"x","api_key":"SECRET","t":1.8072080523879885})"),
+       std::string(
+           R"( {"auth" : {"token":"A","k":[1,2e5]},"auth":{"token":{"deep":)") +
+           nest(1000) + R"(}},"b":"\u0041\/"})",
+       std::string(R"({"api_key":)") + nest(100000) + R"(,"m":1})",
+       R"({"x":)" + nest(kMaxJsonDepth - 1) + R"(,"api_key":"S"})"}) {
     std::string redacted = body;
     Result<bool> r = RedactJsonFields(&redacted, {"api_key", "auth.token"});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_TRUE(r.value());
-    EXPECT_EQ(c.Key(Post(body)), c.Key(Post(redacted))) << redacted.substr(0, 200);
+    EXPECT_EQ(c.Key(Post(body)), c.Key(Post(redacted)))
+        << redacted.substr(0, 200);
     EXPECT_NE(c.Canonical(Post(redacted)).find("4:json"), std::string::npos);
   }
 }
@@ -428,7 +473,8 @@ TEST(KeyRules, JsonRoundTrip) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(back.value() == r);
   EXPECT_FALSE(KeyRules::FromJson("[]").ok());
-  EXPECT_FALSE(KeyRules::FromJson(R"({"ignore_fields":[1],"match_headers":[]})").ok());
+  EXPECT_FALSE(
+      KeyRules::FromJson(R"({"ignore_fields":[1],"match_headers":[]})").ok());
 }
 
 }  // namespace

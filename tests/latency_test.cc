@@ -1,3 +1,5 @@
+#include "rewind/latency.h"
+
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
 
@@ -7,7 +9,6 @@
 #include <thread>
 
 #include "rewind/clock.h"
-#include "rewind/latency.h"
 
 namespace rwd {
 namespace {
@@ -172,29 +173,32 @@ TEST(LatencyModel, EmpiricalDrawsTtftAndGapsFromTheSamples) {
     ttfts.insert(s.chunk_us[0]);
     for (size_t i = 1; i < s.chunk_us.size(); ++i) {
       int64_t gap = s.chunk_us[i] - s.chunk_us[i - 1];
-      EXPECT_TRUE(gap == 2000 || gap == 3000 || gap == 10000 || gap == 25000) << gap;
+      EXPECT_TRUE(gap == 2000 || gap == 3000 || gap == 10000 || gap == 25000)
+          << gap;
     }
   }
   EXPECT_EQ(ttfts, (std::set<int64_t>{7000, 50000}));
   EXPECT_EQ(m.Apply(Stream(), 3, &samples).chunk_us,
             m.Apply(Stream(), 3, &samples).chunk_us);
   // Without samples it keeps the recorded timeline.
-  EXPECT_EQ(m.Apply(Stream(), 3).chunk_us, Model("recorded").Apply(Stream(), 3).chunk_us);
+  EXPECT_EQ(m.Apply(Stream(), 3).chunk_us,
+            Model("recorded").Apply(Stream(), 3).chunk_us);
 }
 
 TEST(LatencyModel, RejectsMalformedSpecs) {
   for (const char* spec :
        {"", "fast", "scaled:", "scaled:-1", "scaled:x", "fixed:", "fixed:-5",
-        "uniform:5..1", "uniform:5", "normal:1", "normal:1,-2",
-        "lognormal:0,1", "fixed:1,2;itl=3", "normal:1,1;gap=2", "nan",
-        "uniform:0..inf", "recorded-", "recorded-net:1", "net"}) {
+        "uniform:5..1", "uniform:5", "normal:1", "normal:1,-2", "lognormal:0,1",
+        "fixed:1,2;itl=3", "normal:1,1;gap=2", "nan", "uniform:0..inf",
+        "recorded-", "recorded-net:1", "net"}) {
     EXPECT_FALSE(LatencyModel::Parse(spec).ok()) << spec;
   }
 }
 
 TEST(LatencyModel, ToStringRoundTrips) {
-  for (const char* spec : {"recorded", "recorded-net", "none", "empirical", "scaled:0.25", "fixed:100",
-                           "uniform:10..50", "normal:100,20;itl=fixed:5"}) {
+  for (const char* spec :
+       {"recorded", "recorded-net", "none", "empirical", "scaled:0.25",
+        "fixed:100", "uniform:10..50", "normal:100,20;itl=fixed:5"}) {
     EXPECT_EQ(Model(Model(spec).ToString()).ToString(), Model(spec).ToString());
   }
   EXPECT_EQ(Model("fixed:100,20").ToString(), "fixed:100;itl=fixed:20");

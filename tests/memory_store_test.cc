@@ -64,7 +64,9 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 
   std::vector<ExchangeSummary> Scanned() {
     std::vector<ExchangeSummary> rows;
-    EXPECT_TRUE(store_->Scan([&](const ExchangeSummary& s) { rows.push_back(s); }).ok());
+    EXPECT_TRUE(
+        store_->Scan([&](const ExchangeSummary& s) { rows.push_back(s); })
+            .ok());
     return rows;
   }
 
@@ -90,7 +92,8 @@ TEST_P(StoreContract, GetReturnsTheAppendedExchange) {
   EXPECT_EQ(out->response.headers_us, in.response.headers_us);
   ASSERT_EQ(out->response.chunks.size(), in.response.chunks.size());
   for (size_t i = 0; i < in.response.chunks.size(); ++i) {
-    EXPECT_EQ(out->response.chunks[i].offset_us, in.response.chunks[i].offset_us);
+    EXPECT_EQ(out->response.chunks[i].offset_us,
+              in.response.chunks[i].offset_us);
     EXPECT_EQ(out->response.chunks[i].data, in.response.chunks[i].data);
   }
   EXPECT_EQ(out->started_at_us, in.started_at_us);
@@ -163,7 +166,8 @@ TEST_P(StoreContract, ScanSummarizesEveryExchangeInIdOrder) {
     EXPECT_EQ(rows[i].started_at_us, e.started_at_us);
     EXPECT_EQ(rows[i].headers_us, 1500);
     EXPECT_EQ(rows[i].total_us, 36000 + n[i]);
-    EXPECT_EQ(rows[i].response_bytes, static_cast<int64_t>(e.response.Body().size()));
+    EXPECT_EQ(rows[i].response_bytes,
+              static_cast<int64_t>(e.response.Body().size()));
     EXPECT_EQ(rows[i].chunks, 3);
   }
 }
@@ -171,9 +175,13 @@ TEST_P(StoreContract, ScanSummarizesEveryExchangeInIdOrder) {
 TEST_P(StoreContract, ScanKeysFillsWhatAnIndexNeeds) {
   for (int i = 0; i < 4; ++i) Add(Sample(i));
   std::vector<ExchangeSummary> keys;
-  ASSERT_TRUE(store_->ScanKeys([&](const ExchangeSummary& s) { keys.push_back(s); }).ok());
+  ASSERT_TRUE(
+      store_->ScanKeys([&](const ExchangeSummary& s) { keys.push_back(s); })
+          .ok());
   std::sort(keys.begin(), keys.end(),
-            [](const ExchangeSummary& a, const ExchangeSummary& b) { return a.id < b.id; });
+            [](const ExchangeSummary& a, const ExchangeSummary& b) {
+              return a.id < b.id;
+            });
   ASSERT_EQ(keys.size(), 4u);
   for (int i = 0; i < 4; ++i) {
     const Exchange e = Sample(i);
@@ -189,9 +197,11 @@ TEST_P(StoreContract, ScanKeysFillsWhatAnIndexNeeds) {
 TEST_P(StoreContract, ScanCallbacksMayReadTheStore) {
   for (int i = 0; i < 3; ++i) Add(Sample(i));
   int read = 0;
-  ASSERT_TRUE(store_->Scan([&](const ExchangeSummary& s) {
-    if (store_->Get(s.id).ok()) ++read;
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->Scan([&](const ExchangeSummary& s) {
+                    if (store_->Get(s.id).ok()) ++read;
+                  })
+                  .ok());
   EXPECT_EQ(read, 3);
 }
 
@@ -255,8 +265,8 @@ std::string StoreName(const ::testing::TestParamInfo<std::string>& param) {
   return param.param;
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values("memory", "sqlite"),
-                         StoreName);
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract,
+                         ::testing::Values("memory", "sqlite"), StoreName);
 
 TEST(MemoryStore, KeepsTheRulesItWasMadeWith) {
   const KeyRules rules{{"user"}, {"x-model"}};

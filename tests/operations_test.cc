@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,8 +13,6 @@
 #include <map>
 #include <sstream>
 #include <thread>
-
-#include <sys/resource.h>
 
 #include "rewind/server.h"
 #include "testutil/test_server.h"
@@ -29,7 +28,8 @@ using testing::ReadFile;
 using testing::RewindProcess;
 using testing::TempDir;
 
-const char kChat[] = R"({"model":"m","messages":[{"role":"user","content":"hello"}]})";
+const char kChat[] =
+    R"({"model":"m","messages":[{"role":"user","content":"hello"}]})";
 
 // name{labels} -> value, from Prometheus text.
 std::map<std::string, double> Scrape(httplib::Client& c) {
@@ -52,20 +52,22 @@ std::map<std::string, double> Scrape(httplib::Client& c) {
 struct Backend {
   BackgroundServer server;
   Backend() {
-    server.server().Post("/v1/chat/completions",
-                         [](const httplib::Request&, httplib::Response& res) {
-                           res.set_content("{\"answer\":\"hi\"}", "application/json");
-                         });
-    server.server().Post("/slow", [](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
-        for (int i = 0; i < 50; ++i) {
-          if (!sink.write("x", 1)) return false;
-          std::this_thread::sleep_for(100ms);
-        }
-        sink.done();
-        return true;
-      });
+    server.server().Post("/v1/chat/completions", [](const httplib::Request&,
+                                                    httplib::Response& res) {
+      res.set_content("{\"answer\":\"hi\"}", "application/json");
     });
+    server.server().Post(
+        "/slow", [](const httplib::Request&, httplib::Response& res) {
+          res.set_chunked_content_provider(
+              "text/plain", [](size_t, httplib::DataSink& sink) {
+                for (int i = 0; i < 50; ++i) {
+                  if (!sink.write("x", 1)) return false;
+                  std::this_thread::sleep_for(100ms);
+                }
+                sink.done();
+                return true;
+              });
+        });
     server.Start();
   }
 };
@@ -95,8 +97,10 @@ TEST(Operations, ServerMakesRoomForItsConnectionsDescriptorsUpFront) {
   ASSERT_NE(serve.port(), 0);
   rlimit now{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
-  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < static_cast<rlim_t>(need)) {
-    GTEST_SKIP() << "hard open-file limit " << limit.rlim_max << " is below " << need;
+  if (limit.rlim_max != RLIM_INFINITY &&
+      limit.rlim_max < static_cast<rlim_t>(need)) {
+    GTEST_SKIP() << "hard open-file limit " << limit.rlim_max << " is below "
+                 << need;
   }
   EXPECT_GE(now.rlim_cur, static_cast<rlim_t>(need));
   EXPECT_GE(DescriptorTableSize(), need);
@@ -114,16 +118,21 @@ TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
     o.front.quiet = true;
     InProcessRewind rec(o);
     auto c = rec.Client();
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(c->Post("/v1/chat/completions", kChat, "application/json"));
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(c->Post("/v1/chat/completions", kChat, "application/json"));
     // A request is counted when the server releases it, just after the
     // client has read the last byte: wait for that, briefly.
-    const std::string recorded = "rewind_requests_total{mode=\"record\",outcome=\"record\",code=\"200\"}";
+    const std::string recorded =
+        "rewind_requests_total{mode=\"record\",outcome=\"record\",code="
+        "\"200\"}";
     auto m = Scrape(*c);
     for (int i = 0; i < 100 && m[recorded] < 3; ++i) {
       std::this_thread::sleep_for(10ms);
       m = Scrape(*c);
     }
-    EXPECT_EQ((m["rewind_requests_total{mode=\"record\",outcome=\"record\",code=\"200\"}"]), 3);
+    EXPECT_EQ((m["rewind_requests_total{mode=\"record\",outcome=\"record\","
+                 "code=\"200\"}"]),
+              3);
     EXPECT_EQ(m["rewind_store_exchanges_written_total"], 3);
     EXPECT_GE(m["rewind_store_commits_total"], 1);
     // Every counted request, the scrapes included, is in the histograms.
@@ -147,8 +156,12 @@ TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
   ASSERT_TRUE(c->Post("/v1/chat/completions", kChat, "application/json"));
   ASSERT_TRUE(c->Post("/v1/other", "{}", "application/json"));
   auto after = Scrape(*c);
-  EXPECT_EQ((after["rewind_requests_total{mode=\"replay\",outcome=\"hit\",code=\"200\"}"]), 1);
-  EXPECT_EQ((after["rewind_requests_total{mode=\"replay\",outcome=\"miss\",code=\"404\"}"]), 1);
+  EXPECT_EQ((after["rewind_requests_total{mode=\"replay\",outcome=\"hit\",code="
+                   "\"200\"}"]),
+            1);
+  EXPECT_EQ((after["rewind_requests_total{mode=\"replay\",outcome=\"miss\","
+                   "code=\"404\"}"]),
+            1);
   EXPECT_GT(after["rewind_response_bytes_total{mode=\"replay\"}"],
             before["rewind_response_bytes_total{mode=\"replay\"}"]);
 }
@@ -168,8 +181,10 @@ TEST(Operations, AccessLogIsOneJsonLinePerRequestWithoutSecrets) {
     InProcessRewind rec(o);
     auto c = rec.Client();
     httplib::Headers h = {{"Authorization", "Bearer sk-LOG-SECRET"}};
-    ASSERT_TRUE(c->Post("/v1/chat/completions?api_key=QUERY-SECRET", h, kChat, "application/json"));
-    ASSERT_TRUE(c->Post("/v1/nowhere?token=QUERY-SECRET", h, "{}", "application/json"));
+    ASSERT_TRUE(c->Post("/v1/chat/completions?api_key=QUERY-SECRET", h, kChat,
+                        "application/json"));
+    ASSERT_TRUE(
+        c->Post("/v1/nowhere?token=QUERY-SECRET", h, "{}", "application/json"));
   }
   const std::string text = ReadFile(log);
   EXPECT_EQ(text.find("SECRET"), std::string::npos) << text;
@@ -182,8 +197,9 @@ TEST(Operations, AccessLogIsOneJsonLinePerRequestWithoutSecrets) {
     ASSERT_FALSE(d.HasParseError()) << line;
     if (d.HasMember("status")) {
       ++access;
-      EXPECT_TRUE(d.HasMember("time") && d.HasMember("path") && d.HasMember("outcome") &&
-                  d.HasMember("total_ms") && d.HasMember("key"));
+      EXPECT_TRUE(d.HasMember("time") && d.HasMember("path") &&
+                  d.HasMember("outcome") && d.HasMember("total_ms") &&
+                  d.HasMember("key"));
     }
   }
   EXPECT_EQ(access, 2);
@@ -192,8 +208,10 @@ TEST(Operations, AccessLogIsOneJsonLinePerRequestWithoutSecrets) {
 TEST(Operations, SighupReopensTheLogFile) {
   TempDir dir;
   const std::string log = dir.File("rewind.log");
-  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
-  RewindProcess replay({"replay", "--db", sample, "--listen", "127.0.0.1:0", "--log-file", log});
+  const std::string sample =
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  RewindProcess replay(
+      {"replay", "--db", sample, "--listen", "127.0.0.1:0", "--log-file", log});
   ASSERT_GT(replay.port(), 0);
   httplib::Client c("127.0.0.1", replay.port());
   c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
@@ -214,9 +232,11 @@ TEST(Operations, SighupReopensTheLogFile) {
 
 TEST(Operations, ConfigFileFlagsOverrideItAndUnknownKeysAreErrors) {
   TempDir dir;
-  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::string sample =
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
   const std::string cfg = dir.File("rewind.json");
-  std::ofstream(cfg) << R"({"latency":"scaled:0.25","seed":7,"quiet":true,"redact-header":["X-A","X-B"]})";
+  std::ofstream(cfg)
+      << R"({"latency":"scaled:0.25","seed":7,"quiet":true,"redact-header":["X-A","X-B"]})";
   std::string out;
   ASSERT_EQ(testing::RunRewind("replay --db " + sample + " --config " + cfg +
                                    " --seed 9 --print-config 2>/dev/null",
@@ -231,14 +251,17 @@ TEST(Operations, ConfigFileFlagsOverrideItAndUnknownKeysAreErrors) {
   EXPECT_TRUE(d["quiet"].GetBool());
   EXPECT_NE(out.find("\"X-B\""), std::string::npos);
   std::ofstream(cfg) << R"({"latencyy":"none"})";
-  EXPECT_EQ(testing::RunRewind("replay --db " + sample + " --config " + cfg, &out), 2);
+  EXPECT_EQ(
+      testing::RunRewind("replay --db " + sample + " --config " + cfg, &out),
+      2);
   EXPECT_NE(out.find("unknown key \"latencyy\""), std::string::npos) << out;
 }
 
 TEST(Operations, ImmutableReplicasShareOneReadOnlyFileUnderLoad) {
   TempDir dir;
   const std::string db = dir.File("shared.sqlite");
-  std::filesystem::copy_file(std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite", db);
+  std::filesystem::copy_file(
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite", db);
   std::filesystem::permissions(db, std::filesystem::perms::owner_read |
                                        std::filesystem::perms::group_read |
                                        std::filesystem::perms::others_read);
@@ -255,8 +278,10 @@ TEST(Operations, ImmutableReplicasShareOneReadOnlyFileUnderLoad) {
   std::vector<std::thread> clients;
   for (int t = 0; t < 6; ++t) {
     clients.emplace_back([&, t] {
-      httplib::Client c("127.0.0.1", replicas[static_cast<size_t>(t % 3)]->port());
-      c.set_read_timeout(60, 0);  // sanitizer builds are slow; a miss is still a failure
+      httplib::Client c("127.0.0.1",
+                        replicas[static_cast<size_t>(t % 3)]->port());
+      c.set_read_timeout(
+          60, 0);  // sanitizer builds are slow; a miss is still a failure
       for (int i = 0; i < 100; ++i) {
         auto r = c.Post("/v1/chat/completions", body, "application/json");
         if (r && r->status == 200 && r->get_header_value("X-Rewind") == "hit") {
@@ -293,13 +318,18 @@ TEST(Operations, SigtermGivesUpOnStreamsAfterTheDrainTimeout) {
   const auto start = std::chrono::steady_clock::now();
   rec.Signal(SIGTERM);
   EXPECT_EQ(rec.Wait(), 0);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   EXPECT_GT(secs, 0.9);
   EXPECT_LT(secs, 3.0);
   slow.join();
   SQLite::Database check(dir.File("rec.sqlite"), SQLite::OPEN_READONLY);
   EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
-  EXPECT_GE(check.execAndGet("SELECT count(*) FROM exchanges WHERE complete = 1").getInt(), 1);
+  EXPECT_GE(
+      check.execAndGet("SELECT count(*) FROM exchanges WHERE complete = 1")
+          .getInt(),
+      1);
 }
 
 // The names in "dir", sorted.
@@ -319,25 +349,40 @@ TEST(Cli, AUsageErrorOrAFailedStartLeavesNoFileBehind) {
     std::ofstream notjson(d + "in.json");
     notjson << "this is not JSON\n";
   }
-  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::string sample =
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"record --db " + d + "a.sqlite --backend localhost:8000", "not an http:// or https:// URL"},
-      {"record --db " + d + "b.sqlite --backend http://127.0.0.1:9 --log-file " + d +
-           "no/such/dir/x.log", "does not exist"},
-      {"record --db " + d + "c.sqlite --backend http://127.0.0.1:9 --max-connections 0",
+      {"record --db " + d + "a.sqlite --backend localhost:8000",
+       "not an http:// or https:// URL"},
+      {"record --db " + d +
+           "b.sqlite --backend http://127.0.0.1:9 --log-file " + d +
+           "no/such/dir/x.log",
+       "does not exist"},
+      {"record --db " + d +
+           "c.sqlite --backend http://127.0.0.1:9 --max-connections 0",
        "--max-connections"},
-      {"record --db " + d + "c.sqlite --backend http://127.0.0.1:9 --listen 192.0.2.1:8080",
+      {"record --db " + d +
+           "c.sqlite --backend http://127.0.0.1:9 --listen 192.0.2.1:8080",
        "cannot listen"},
-      {"replay --db " + d + "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
-           "--latency sometimes", "unknown latency model"},
-      {"replay --db " + d + "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
-           "--listen 192.0.2.1:8080", "cannot listen"},
-      {"import --db " + d + "f.sqlite --in " + d + "missing.json", "no such file"},
-      {"import --db " + d + "f.sqlite --in " + d + "in.json", "not a rewind JSON export"},
-      {"import --db " + d + "f.sqlite --in " + d + "in.json --format yaml", "yaml"},
+      {"replay --db " + d +
+           "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
+           "--latency sometimes",
+       "unknown latency model"},
+      {"replay --db " + d +
+           "e.sqlite --on-miss record --backend http://127.0.0.1:9 "
+           "--listen 192.0.2.1:8080",
+       "cannot listen"},
+      {"import --db " + d + "f.sqlite --in " + d + "missing.json",
+       "no such file"},
+      {"import --db " + d + "f.sqlite --in " + d + "in.json",
+       "not a rewind JSON export"},
+      {"import --db " + d + "f.sqlite --in " + d + "in.json --format yaml",
+       "yaml"},
       {"merge --db " + d + "g.sqlite " + d + "missing.sqlite", "no such file"},
-      {"merge --db " + d + "g.sqlite " + d + "in.json", "not a readable rewind recording"},
-      {"export --db " + sample + " --out " + d + "x.json --format yaml", "yaml"},
+      {"merge --db " + d + "g.sqlite " + d + "in.json",
+       "not a readable rewind recording"},
+      {"export --db " + sample + " --out " + d + "x.json --format yaml",
+       "yaml"},
   };
   for (const auto& [args, says] : cases) {
     std::string out;
@@ -347,13 +392,21 @@ TEST(Cli, AUsageErrorOrAFailedStartLeavesNoFileBehind) {
   }
   // --print-config starts nothing, so it leaves nothing either.
   std::string out;
-  EXPECT_EQ(testing::RunRewind("record --db " + d + "h.sqlite --backend http://127.0.0.1:9 "
-                               "--print-config", &out), 0) << out;
+  EXPECT_EQ(testing::RunRewind("record --db " + d +
+                                   "h.sqlite --backend http://127.0.0.1:9 "
+                                   "--print-config",
+                               &out),
+            0)
+      << out;
   EXPECT_EQ(Listing(d), std::vector<std::string>{"in.json"});
   // A recording that existed is never removed, even when the start fails.
   std::filesystem::copy_file(sample, d + "kept.sqlite");
-  EXPECT_EQ(testing::RunRewind("record --db " + d + "kept.sqlite --backend http://127.0.0.1:9 "
-                               "--listen 192.0.2.1:8080", &out), 2) << out;
+  EXPECT_EQ(testing::RunRewind("record --db " + d +
+                                   "kept.sqlite --backend http://127.0.0.1:9 "
+                                   "--listen 192.0.2.1:8080",
+                               &out),
+            2)
+      << out;
   EXPECT_TRUE(std::filesystem::exists(d + "kept.sqlite"));
 }
 
@@ -361,22 +414,36 @@ TEST(Cli, ADbThatIsADirectoryOrADanglingLinkIsSaidPlainly) {
   TempDir dir;
   std::filesystem::create_directory(dir.File("recs"));
   std::filesystem::create_symlink("nowhere/x.sqlite", dir.File("dangling"));
-  for (const std::string cmd : {"ls", "verify", "record --backend http://127.0.0.1:9",
-                                "replay", "import --in -"}) {
+  for (const std::string cmd :
+       {"ls", "verify", "record --backend http://127.0.0.1:9", "replay",
+        "import --in -"}) {
     std::string out;
-    EXPECT_EQ(testing::RunRewind(cmd + " --db " + dir.File("recs") + " </dev/null", &out), 2)
+    EXPECT_EQ(testing::RunRewind(
+                  cmd + " --db " + dir.File("recs") + " </dev/null", &out),
+              2)
         << cmd;
-    EXPECT_NE(out.find("--db " + dir.File("recs") + " is a directory"), std::string::npos)
-        << cmd << "\n" << out;
-    EXPECT_EQ(testing::RunRewind(cmd + " --db " + dir.File("dangling") + " </dev/null", &out), 2)
+    EXPECT_NE(out.find("--db " + dir.File("recs") + " is a directory"),
+              std::string::npos)
+        << cmd << "\n"
+        << out;
+    EXPECT_EQ(testing::RunRewind(
+                  cmd + " --db " + dir.File("dangling") + " </dev/null", &out),
+              2)
         << cmd;
-    EXPECT_NE(out.find("is a symbolic link to nowhere/x.sqlite, which does not exist"),
-              std::string::npos) << cmd << "\n" << out;
+    EXPECT_NE(
+        out.find(
+            "is a symbolic link to nowhere/x.sqlite, which does not exist"),
+        std::string::npos)
+        << cmd << "\n"
+        << out;
   }
   std::string out;
   EXPECT_EQ(testing::RunRewind("record --backend http://127.0.0.1:9 --db " +
-                               dir.File("no/dir/r.sqlite"), &out), 2);
-  EXPECT_NE(out.find("directory " + dir.File("no/dir") + " does not exist"), std::string::npos)
+                                   dir.File("no/dir/r.sqlite"),
+                               &out),
+            2);
+  EXPECT_NE(out.find("directory " + dir.File("no/dir") + " does not exist"),
+            std::string::npos)
       << out;
   EXPECT_FALSE(std::filesystem::exists(dir.File("recs/x")));
 }
@@ -384,22 +451,36 @@ TEST(Cli, ADbThatIsADirectoryOrADanglingLinkIsSaidPlainly) {
 TEST(Cli, AMistypedCommandOrOptionIsNamedWithTheNearestOne) {
   std::string out;
   EXPECT_EQ(testing::RunRewind("recrod --db x.sqlite", &out), 2);
-  EXPECT_NE(out.find("unknown command \"recrod\"; did you mean `rewind record`?"),
-            std::string::npos) << out;
+  EXPECT_NE(
+      out.find("unknown command \"recrod\"; did you mean `rewind record`?"),
+      std::string::npos)
+      << out;
   EXPECT_EQ(testing::RunRewind("--bogus", &out), 2);
   EXPECT_NE(out.find("unknown option \"--bogus\""), std::string::npos) << out;
   EXPECT_NE(out.find("record, replay, serve"), std::string::npos) << out;
   EXPECT_EQ(testing::RunRewind("--replay", &out), 2);
-  EXPECT_NE(out.find("did you mean `rewind replay`?"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean `rewind replay`?"), std::string::npos)
+      << out;
   EXPECT_EQ(testing::RunRewind("", &out), 2);
-  EXPECT_NE(out.find("a command is required: record, replay"), std::string::npos) << out;
-  EXPECT_EQ(testing::RunRewind("record --db x.sqlite --bakend http://127.0.0.1:9", &out), 2);
-  EXPECT_NE(out.find("`rewind record` has no option --bakend; did you mean --backend?"),
-            std::string::npos) << out;
+  EXPECT_NE(out.find("a command is required: record, replay"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(testing::RunRewind(
+                "record --db x.sqlite --bakend http://127.0.0.1:9", &out),
+            2);
+  EXPECT_NE(
+      out.find(
+          "`rewind record` has no option --bakend; did you mean --backend?"),
+      std::string::npos)
+      << out;
   // A value that looks like an option is the value, not an unknown option.
-  EXPECT_EQ(testing::RunRewind("check --db /nonexistent.sqlite --target http://127.0.0.1:9 "
-                               "--header --x-trace:1", &out), 2);
-  EXPECT_NE(out.find("no recording at /nonexistent.sqlite"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunRewind(
+                "check --db /nonexistent.sqlite --target http://127.0.0.1:9 "
+                "--header --x-trace:1",
+                &out),
+            2);
+  EXPECT_NE(out.find("no recording at /nonexistent.sqlite"), std::string::npos)
+      << out;
   EXPECT_EQ(testing::RunRewind("help serve", &out), 0) << out;
   EXPECT_NE(out.find("--output"), std::string::npos) << out;
 }
@@ -418,26 +499,33 @@ TEST(Cli, EachServerCommandListsAndTakesOnlyItsOwnFlags) {
     EXPECT_NE(help->find("--port-file"), std::string::npos);
   }
   std::string out;
-  EXPECT_EQ(testing::RunRewind("serve --backend-timeout 5 --print-config", &out), 2);
-  EXPECT_NE(out.find("`rewind serve` has no option --backend-timeout"), std::string::npos) << out;
+  EXPECT_EQ(
+      testing::RunRewind("serve --backend-timeout 5 --print-config", &out), 2);
+  EXPECT_NE(out.find("`rewind serve` has no option --backend-timeout"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Cli, PortFileHoldsTheBoundPortOnceListening) {
   TempDir dir;
   Backend backend;
-  const std::string sample = std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
+  const std::string sample =
+      std::string(REWIND_SOURCE_DIR) + "/recordings/sample.sqlite";
   const std::vector<std::vector<std::string>> commands = {
-      {"record", "--backend", backend.server.url(), "--db", dir.File("rec.sqlite")},
+      {"record", "--backend", backend.server.url(), "--db",
+       dir.File("rec.sqlite")},
       {"replay", "--db", sample},
       {"serve"},
   };
   for (std::vector<std::string> args : commands) {
     const std::string port_file = dir.File("port");
-    args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file, "--quiet"});
+    args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file",
+                             port_file, "--quiet"});
     RewindProcess proc(args);
     ASSERT_GT(proc.port(), 0) << args[0] << ": " << proc.first_line();
     // Written before the "listening" line, whole: the number and a newline.
-    EXPECT_EQ(ReadFile(port_file), std::to_string(proc.port()) + "\n") << args[0];
+    EXPECT_EQ(ReadFile(port_file), std::to_string(proc.port()) + "\n")
+        << args[0];
     httplib::Client c("127.0.0.1", std::stoi(ReadFile(port_file)));
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     auto health = c.Get("/__rewind/health");
@@ -445,14 +533,17 @@ TEST(Cli, PortFileHoldsTheBoundPortOnceListening) {
     EXPECT_EQ(health->status, 200);
     proc.Signal(SIGTERM);
     EXPECT_EQ(proc.Wait(), 0) << args[0];
-    EXPECT_FALSE(std::filesystem::exists(port_file)) << args[0] << ": removed at exit";
+    EXPECT_FALSE(std::filesystem::exists(port_file))
+        << args[0] << ": removed at exit";
     for (const std::string& name : Listing(dir.File(""))) {
       EXPECT_EQ(name.find("port.tmp"), std::string::npos) << name;
     }
   }
   std::string out;
   EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --port-file " +
-                               dir.File("no/such/port"), &out), 2);
+                                   dir.File("no/such/port"),
+                               &out),
+            2);
   EXPECT_NE(out.find("--port-file"), std::string::npos) << out;
 }
 

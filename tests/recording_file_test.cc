@@ -42,7 +42,9 @@ Exchange Sample(int n) {
   e.request.method = "POST";
   e.request.path = "/v1/chat/completions";
   e.request.body = "{\"n\":" + std::to_string(n) + "}";
-  e.key_hex = Canonicalizer(KeyRules{DefaultIgnoredFields(), {}}).Key(e.request).ToHex();
+  e.key_hex = Canonicalizer(KeyRules{DefaultIgnoredFields(), {}})
+                  .Key(e.request)
+                  .ToHex();
   e.response.status = 200;
   e.response.headers = {{"Content-Type", "application/json"}};
   e.response.chunks = {{1000, "{\"answer\":" + std::to_string(n) + "}"}};
@@ -79,15 +81,19 @@ class ReadOnlyDir {
     // is read-only to it, whatever its privileges.
     const std::string probe =
         "sh -c 'touch \"$0\"/probe 2>/dev/null && echo writable || echo "
-        "read-only' " + Quote(dir_);
+        "read-only' " +
+        Quote(dir_);
     if (geteuid() != 0) {
       fs::permissions(dir_, fs::perms(0555));
       prefix_ = "";
-    } else if (getenv("REWIND_TEST_NO_UNSHARE") == nullptr && Run("unshare -m sh -c 'mount --bind -o ro \"$0\" \"$0\" && "
-                   "exec \"$@\"' " + Quote(dir_) + " " + probe) ==
-               "read-only\n") {
-      prefix_ = "unshare -m sh -c 'mount --bind -o ro \"$0\" \"$0\" && exec "
-                "\"$@\"' " + Quote(dir_) + " ";
+    } else if (getenv("REWIND_TEST_NO_UNSHARE") == nullptr &&
+               Run("unshare -m sh -c 'mount --bind -o ro \"$0\" \"$0\" && "
+                   "exec \"$@\"' " +
+                   Quote(dir_) + " " + probe) == "read-only\n") {
+      prefix_ =
+          "unshare -m sh -c 'mount --bind -o ro \"$0\" \"$0\" && exec "
+          "\"$@\"' " +
+          Quote(dir_) + " ";
     } else {
       fs::permissions(dir_, fs::perms(0555));
       // Recordings are created 0600 in a 0700 temporary directory: nobody
@@ -101,8 +107,9 @@ class ReadOnlyDir {
           "read-only\n") {
         prefix_ = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
       } else {
-        why_not_ = "neither a private read-only mount (unshare -m) nor "
-                   "running as nobody (setpriv) works here";
+        why_not_ =
+            "neither a private read-only mount (unshare -m) nor "
+            "running as nobody (setpriv) works here";
       }
     }
     if (!why_not_.empty()) return;
@@ -124,9 +131,8 @@ class ReadOnlyDir {
 
   // The argv that runs rewind "args" with the directory read-only.
   std::vector<std::string> Argv(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {"/bin/sh", "-c",
-                                     "exec " + prefix_ + "\"$0\" \"$@\"",
-                                     REWIND_BINARY};
+    std::vector<std::string> argv = {
+        "/bin/sh", "-c", "exec " + prefix_ + "\"$0\" \"$@\"", REWIND_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -156,25 +162,26 @@ std::vector<std::string> RewindArgv(const std::vector<std::string>& args) {
 class RecordingFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    backend_.server().Post("/v1/chat/completions",
-                           [](const httplib::Request& req, httplib::Response& res) {
-                             res.set_content("{\"echo\":" + req.body + "}",
-                                             "application/json");
-                           });
+    backend_.server().Post(
+        "/v1/chat/completions",
+        [](const httplib::Request& req, httplib::Response& res) {
+          res.set_content("{\"echo\":" + req.body + "}", "application/json");
+        });
     backend_.Start();
   }
 
   // Records "n" exchanges through the real binary in "db"; stops it with
   // "sig" and returns its exit code.
   int Record(const std::string& db, int n, int sig) {
-    testing::ChildProcess rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
-                          "--listen", "127.0.0.1:0", "--quiet"}));
+    testing::ChildProcess rec(
+        RewindArgv({"record", "--backend", backend_.url(), "--db", db,
+                    "--listen", "127.0.0.1:0", "--quiet"}));
     EXPECT_GT(rec.port(), 0) << rec.first_line();
     httplib::Client c("127.0.0.1", rec.port());
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
     for (int i = 0; i < n; ++i) {
-      auto r = c.Post("/v1/chat/completions", "{\"n\":" + std::to_string(i) + "}",
-                      "application/json");
+      auto r = c.Post("/v1/chat/completions",
+                      "{\"n\":" + std::to_string(i) + "}", "application/json");
       EXPECT_TRUE(r && r->status == 200);
     }
     rec.Signal(sig);
@@ -191,7 +198,8 @@ TEST_F(RecordingFile, CleanRecordLeavesOneFileThatEveryCommandReadsReadOnly) {
   const std::string db = dir + "/rec.sqlite";
   ASSERT_EQ(Record(db, 3, SIGTERM), 0);
   EXPECT_EQ(Files(dir), std::vector<std::string>{"rec.sqlite"});
-  EXPECT_EQ(JournalVersion(db), 1) << "a cleanly closed recording stays in WAL mode";
+  EXPECT_EQ(JournalVersion(db), 1)
+      << "a cleanly closed recording stays in WAL mode";
 
   ReadOnlyDir ro(dir);
   if (!ro.why_not().empty()) GTEST_SKIP() << ro.why_not();
@@ -206,8 +214,9 @@ TEST_F(RecordingFile, CleanRecordLeavesOneFileThatEveryCommandReadsReadOnly) {
   EXPECT_EQ(ro.Rewind("export --db " + Quote(db) + " --out -", &out), 0) << out;
   EXPECT_NE(out.find("\"schema_version\""), std::string::npos) << out;
 
-  testing::ChildProcess replay(ro.Argv({"replay", "--db", db, "--listen", "127.0.0.1:0",
-                        "--latency", "none", "--quiet"}));
+  testing::ChildProcess replay(
+      ro.Argv({"replay", "--db", db, "--listen", "127.0.0.1:0", "--latency",
+               "none", "--quiet"}));
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client c("127.0.0.1", replay.port());
   c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
@@ -230,12 +239,14 @@ TEST_F(RecordingFile, KilledRecordIsReportedMidWriteAndSettles) {
   ASSERT_GT(fs::file_size(db + "-wal"), 0u);
 
   std::string out;
-  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out), kExitFindings);
+  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out),
+            kExitFindings);
   EXPECT_NE(out.find("3 exchanges; integrity ok"), std::string::npos) << out;
   EXPECT_NE(out.find("left mid-write"), std::string::npos) << out;
   EXPECT_NE(out.find("rewind verify --settle"), std::string::npos) << out;
   // An immutable open would not see the log: refused.
-  EXPECT_EQ(testing::RunRewind("replay --immutable --db " + Quote(db), &out), 2);
+  EXPECT_EQ(testing::RunRewind("replay --immutable --db " + Quote(db), &out),
+            2);
   EXPECT_NE(out.find("left mid-write"), std::string::npos) << out;
 
   // Read-only, without its -shm file, SQLite cannot read the log: said so.
@@ -249,7 +260,8 @@ TEST_F(RecordingFile, KilledRecordIsReportedMidWriteAndSettles) {
     }
   }
 
-  EXPECT_EQ(testing::RunRewind("verify --settle --db " + Quote(db), &out), kExitOk)
+  EXPECT_EQ(testing::RunRewind("verify --settle --db " + Quote(db), &out),
+            kExitOk)
       << out;
   EXPECT_NE(out.find("3 exchanges; integrity ok"), std::string::npos) << out;
   EXPECT_EQ(Files(dir), std::vector<std::string>{"rec.sqlite"});
@@ -259,8 +271,9 @@ TEST_F(RecordingFile, KilledRecordIsReportedMidWriteAndSettles) {
 TEST_F(RecordingFile, SettleRefusesWhileARecorderHasTheFileOpen) {
   TempDir tmp;
   const std::string db = tmp.File("rec.sqlite");
-  testing::ChildProcess rec(RewindArgv({"record", "--backend", backend_.url(), "--db", db,
-                        "--listen", "127.0.0.1:0", "--quiet"}));
+  testing::ChildProcess rec(
+      RewindArgv({"record", "--backend", backend_.url(), "--db", db, "--listen",
+                  "127.0.0.1:0", "--quiet"}));
   ASSERT_GT(rec.port(), 0) << rec.first_line();
   httplib::Client c("127.0.0.1", rec.port());
   c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
@@ -270,12 +283,14 @@ TEST_F(RecordingFile, SettleRefusesWhileARecorderHasTheFileOpen) {
   EXPECT_NE(out.find("another process has it open"), std::string::npos) << out;
   // The failed settle may have copied the log in; either way the file is
   // not settled while its recorder runs.
-  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out), kExitFindings);
+  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out),
+            kExitFindings);
   EXPECT_NE(out.find("recorder is still running"), std::string::npos) << out;
   rec.Signal(SIGTERM);
   EXPECT_EQ(rec.Wait(), 0);
   EXPECT_EQ(JournalVersion(db), 1);
-  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out), kExitOk) << out;
+  EXPECT_EQ(testing::RunRewind("verify --db " + Quote(db), &out), kExitOk)
+      << out;
 }
 
 // A file still in WAL mode with no -wal beside it (an older rewind closed
@@ -354,7 +369,8 @@ TEST(RecordingStore, CloseLeavesWalWhileAnotherConnectionReads) {
     EXPECT_EQ(reader.execAndGet("SELECT count(*) FROM exchanges").getInt(), 1);
     Status s = store->Settle();
     EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find("another process has it open"), std::string::npos)
+    EXPECT_NE(s.message().find("another process has it open"),
+              std::string::npos)
         << s.message();
     EXPECT_EQ(JournalVersion(db), 2);
     EXPECT_EQ(reader.execAndGet("SELECT count(*) FROM exchanges").getInt(), 1);

@@ -95,7 +95,8 @@ TEST(ReplayIndex, MissAndSamePath) {
   ReplayIndex index(RepeatPolicy::kSequence, 0);
   AddThree(&index);
   EXPECT_FALSE(index.Select(RequestKey{9, 9}).has_value());
-  EXPECT_EQ(index.SamePath("POST", "/x", 10), (std::vector<int64_t>{10, 11, 12}));
+  EXPECT_EQ(index.SamePath("POST", "/x", 10),
+            (std::vector<int64_t>{10, 11, 12}));
   EXPECT_EQ(index.SamePath("POST", "/x", 2), (std::vector<int64_t>{11, 12}));
   EXPECT_TRUE(index.SamePath("GET", "/x", 10).empty());
   EXPECT_EQ(index.size(), 4u);
@@ -125,12 +126,14 @@ Request Chat(const std::string& content) {
   r.method = "POST";
   r.path = "/v1/chat/completions";
   r.headers = {{"Content-Type", "application/json"}};
-  r.body = R"({"model":"m","messages":[{"role":"user","content":")" + content + R"("}]})";
+  r.body = R"({"model":"m","messages":[{"role":"user","content":")" + content +
+           R"("}]})";
   return r;
 }
 
 // 2,000 recordings on one path, "question N", and the index over them.
-void RecordQuestions(Store* store, ReplayIndex* index, const Canonicalizer& canon) {
+void RecordQuestions(Store* store, ReplayIndex* index,
+                     const Canonicalizer& canon) {
   for (int i = 0; i < 2000; ++i) {
     Exchange e;
     e.request = Chat("question " + std::to_string(i));
@@ -156,7 +159,8 @@ TEST(FindNearest, ALargeMissIsExplainedWithinABound) {
 
   const Request large = Chat(std::string(20u << 20, 'w'));
   const auto start = std::chrono::steady_clock::now();
-  std::optional<NearestMatch> nearest = FindNearest(store.get(), index, canon, large);
+  std::optional<NearestMatch> nearest =
+      FindNearest(store.get(), index, canon, large);
   const double ms = std::chrono::duration<double, std::milli>(
                         std::chrono::steady_clock::now() - start)
                         .count();
@@ -180,8 +184,9 @@ TEST(FindNearest, FieldsDecideAmongCandidatesOfEveryLength) {
   ASSERT_TRUE(store);
   Canonicalizer canon(store->rules());
   ReplayIndex index(RepeatPolicy::kSequence, 0);
-  for (const std::string& content : {std::string("same words, then more of them"),
-                                     std::string("other words")}) {
+  for (const std::string& content :
+       {std::string("same words, then more of them"),
+        std::string("other words")}) {
     Exchange e;
     e.request = Chat(content);
     e.request.body.insert(e.request.body.size() - 1, R"(,"temperature":0.5)");
@@ -191,8 +196,8 @@ TEST(FindNearest, FieldsDecideAmongCandidatesOfEveryLength) {
   ASSERT_TRUE(store->Flush().ok());
   ASSERT_TRUE(index.Load(store.get(), false).ok());
   // Shorter than both; its length is nearer the second's.
-  std::optional<NearestMatch> nearest =
-      FindNearest(store.get(), index, canon, Chat("same words, then more of them"));
+  std::optional<NearestMatch> nearest = FindNearest(
+      store.get(), index, canon, Chat("same words, then more of them"));
   ASSERT_TRUE(nearest.has_value());
   EXPECT_EQ(nearest->id, 1);
   EXPECT_EQ(nearest->differences, std::vector<std::string>{"temperature"});

@@ -22,7 +22,8 @@ State ParseByteByByte(RequestParser* p, const std::string& wire) {
 TEST(RequestParser, NormalizesARequestForCppHttplib) {
   RequestParser p{RequestLimits{}};
   const std::string wire =
-      "\r\nPOST /v1/chat?x=1 HTTP/1.1\r\nHost: a\r\nContent-Type:  application/json \r\n"
+      "\r\nPOST /v1/chat?x=1 HTTP/1.1\r\nHost: a\r\nContent-Type:  "
+      "application/json \r\n"
       "X-Tab:\tv\r\nContent-Length: 2\r\n\r\n{}";
   ASSERT_EQ(p.Parse(wire), State::kComplete);
   EXPECT_EQ(p.consumed(), wire.size());
@@ -86,7 +87,8 @@ TEST(RequestParser, MethodsCppHttplibRefusesAreRoutedAsPost) {
   ParsedRequest r = p.Take();
   EXPECT_EQ(r.method, "PROPFIND");
   EXPECT_EQ(r.normalized.rfind("POST /d HTTP/1.1\r\n", 0), 0u);
-  ASSERT_EQ(p.Parse("GET /q HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"), State::kComplete);
+  ASSERT_EQ(p.Parse("GET /q HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"),
+            State::kComplete);
   r = p.Take();
   EXPECT_EQ(r.method, "GET");
   EXPECT_EQ(r.normalized.rfind("POST /q HTTP/1.1\r\n", 0), 0u);
@@ -98,15 +100,18 @@ TEST(RequestParser, Http10ClosesUnlessKeepAlive) {
   ParsedRequest r = p.Take();
   EXPECT_TRUE(r.http10);
   EXPECT_TRUE(r.close);
-  ASSERT_EQ(p.Parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), State::kComplete);
+  ASSERT_EQ(p.Parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
+            State::kComplete);
   EXPECT_FALSE(p.Take().close);
-  ASSERT_EQ(p.Parse("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n"), State::kComplete);
+  ASSERT_EQ(p.Parse("GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n"),
+            State::kComplete);
   EXPECT_TRUE(p.Take().close);
 }
 
 TEST(RequestParser, ExpectContinueIsAskedOnlyWhileTheBodyIsMissing) {
   RequestParser p{RequestLimits{}};
-  const std::string head = "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  const std::string head =
+      "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
   ASSERT_EQ(p.Parse(head), State::kIncomplete);
   EXPECT_TRUE(p.wants_continue());
   p.continue_sent();
@@ -132,10 +137,13 @@ TEST(RequestParser, RefusesWhatAProxyMustNotGuess) {
       {"G(T / HTTP/1.1\r\n\r\n", 400},
       {"GET / HTTP/2.0\r\n\r\n", 505},
       {"GET / HTTX/1.1\r\n\r\n", 400},
-      {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       400},
       {"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400},
       {"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 413},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+       "1\r\n\r\n",
+       400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 501},
       {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},

@@ -28,8 +28,8 @@ constexpr char kToken[] = "sk-proj-PLANTEDabcdefghijklmnop123456";
 // it (a value re-encoded would still hold them).
 const std::vector<std::string>& Needles() {
   static const std::vector<std::string> needles = {
-      kEmail, "bob.planted", "415 555 0132", kCard, "4111111111111111",
-      "PLANTEDabcdef"};
+      kEmail, "bob.planted",      "415 555 0132",
+      kCard,  "4111111111111111", "PLANTEDabcdef"};
   return needles;
 }
 
@@ -55,7 +55,8 @@ std::string JoinedContent(const std::string& stream) {
 }
 
 std::string ChatBody(const std::string& email) {
-  return std::string(R"({"model":"m","messages":[{"role":"user","content":"I am )") +
+  return std::string(
+             R"({"model":"m","messages":[{"role":"user","content":"I am )") +
          email + ", phone " + kPhone + ", card " + kCard + ", key " + kToken +
          R"("},{"role":"tool","content":"{\"to\":\")" + email +
          R"(\",\"cc\":\"bob.planted\u0040example.com\"}"}]})";
@@ -64,30 +65,33 @@ std::string ChatBody(const std::string& email) {
 class ScrubRecord : public ::testing::Test {
  protected:
   void SetUp() override {
-    backend_.server().Post("/v1/chat/completions", [](const httplib::Request& req,
-                                                      httplib::Response& res) {
-      const std::string answer = std::string("Reply to ") + kEmail +
-                                 ", call " + kPhone + ", card " + kCard +
-                                 ", key " + kToken;
-      res.set_header("X-Echo-User", kEmail);
-      if (req.body.find("\"stream\":true") != std::string::npos) {
-        // Three characters per event, as a model streams tokens: every
-        // planted value is split across events.
-        std::string events;
-        for (size_t i = 0; i < answer.size(); i += 3) {
-          events += "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
-                    answer.substr(i, 3) + "\"}}]}\n\n";
-        }
-        res.set_content(events + "data: [DONE]\n\n", "text/event-stream");
-      } else {
-        res.set_content(
-            R"({"choices":[{"message":{"content":")" + answer + R"("}}]})",
-            "application/json");
-      }
-    });
+    backend_.server().Post(
+        "/v1/chat/completions",
+        [](const httplib::Request& req, httplib::Response& res) {
+          const std::string answer = std::string("Reply to ") + kEmail +
+                                     ", call " + kPhone + ", card " + kCard +
+                                     ", key " + kToken;
+          res.set_header("X-Echo-User", kEmail);
+          if (req.body.find("\"stream\":true") != std::string::npos) {
+            // Three characters per event, as a model streams tokens: every
+            // planted value is split across events.
+            std::string events;
+            for (size_t i = 0; i < answer.size(); i += 3) {
+              events +=
+                  "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+                  answer.substr(i, 3) + "\"}}]}\n\n";
+            }
+            res.set_content(events + "data: [DONE]\n\n", "text/event-stream");
+          } else {
+            res.set_content(
+                R"({"choices":[{"message":{"content":")" + answer + R"("}}]})",
+                "application/json");
+          }
+        });
     backend_.server().Get(R"(/v1/users/(.*)/profile)",
                           [](const httplib::Request&, httplib::Response& res) {
-                            res.set_content(R"({"ok":true})", "application/json");
+                            res.set_content(R"({"ok":true})",
+                                            "application/json");
                           });
     backend_.Start();
   }
@@ -108,9 +112,10 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
     ASSERT_GT(record.port(), 0) << record.first_line();
     httplib::Client c("127.0.0.1", record.port());
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
-    httplib::Headers headers = {{"X-User-Email", kEmail},
-                                {"Authorization", std::string("Bearer ") + kToken},
-                                {"Accept-Encoding", "gzip"}};
+    httplib::Headers headers = {
+        {"X-User-Email", kEmail},
+        {"Authorization", std::string("Bearer ") + kToken},
+        {"Accept-Encoding", "gzip"}};
     auto r = c.Post("/v1/chat/completions?user=bob.planted%40example.com",
                     headers, ChatBody(kEmail), "application/json");
     ASSERT_TRUE(r);
@@ -122,10 +127,11 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
 
     std::string streamed = ChatBody(kEmail);
     streamed.insert(1, "\"stream\":true,");
-    auto s = c.Post("/v1/chat/completions", headers, streamed,
-                    "application/json");
+    auto s =
+        c.Post("/v1/chat/completions", headers, streamed, "application/json");
     ASSERT_TRUE(s);
-    EXPECT_NE(JoinedContent(s->body).find(kEmail), std::string::npos) << s->body;
+    EXPECT_NE(JoinedContent(s->body).find(kEmail), std::string::npos)
+        << s->body;
 
     auto g = c.Get("/v1/users/bob.planted@example.com/profile");
     ASSERT_TRUE(g);
@@ -139,18 +145,21 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
   ExpectClean("the -wal", wal);
   ExpectClean("the recording", ReadFile(db));
   ExpectClean("the log", ReadFile(log));
-  EXPECT_NE(ReadFile(log).find("/v1/users/%3Cemail%3E/profile"), std::string::npos)
+  EXPECT_NE(ReadFile(log).find("/v1/users/%3Cemail%3E/profile"),
+            std::string::npos)
       << ReadFile(log);
 
   std::string out;
-  ASSERT_EQ(RunRewind("export --db " + db + " --out " + dir_.File("x.json"), &out), 0)
+  ASSERT_EQ(
+      RunRewind("export --db " + db + " --out " + dir_.File("x.json"), &out), 0)
       << out;
   const std::string exported = ReadFile(dir_.File("x.json"));
   ExpectClean("the export", exported);
   EXPECT_NE(exported.find("\"scrub\""), std::string::npos);
   EXPECT_NE(exported.find("<email:"), std::string::npos);
   ASSERT_EQ(RunRewind("export --format har --db " + db + " --out " +
-                          dir_.File("x.har"), &out),
+                          dir_.File("x.har"),
+                      &out),
             0)
       << out;
   ExpectClean("the HAR", ReadFile(dir_.File("x.har")));
@@ -170,8 +179,8 @@ TEST_F(ScrubRecord, NothingPlantedReachesAnyFileAndAnotherValueStillHits) {
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client c("127.0.0.1", replay.port());
   c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
-  for (const std::string& email : {std::string(kEmail),
-                                    std::string("ann.other@example.org")}) {
+  for (const std::string& email :
+       {std::string(kEmail), std::string("ann.other@example.org")}) {
     std::string target = "/v1/chat/completions?user=" + email;
     target.replace(target.find('@'), 1, "%40");
     auto r = c.Post(target, ChatBody(email), "application/json");
@@ -214,7 +223,8 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
     ASSERT_GT(record.port(), 0) << record.first_line();
     httplib::Client c("127.0.0.1", record.port());
     c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
-    auto r = c.Post("/v1/chat/completions", ChatBody(kEmail), "application/json");
+    auto r =
+        c.Post("/v1/chat/completions", ChatBody(kEmail), "application/json");
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200);
     record.Signal(SIGTERM);
@@ -232,16 +242,19 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
   ExpectClean("scan's report", out);
   // Only what is asked for.
   EXPECT_EQ(RunRewind("scan --db " + db + " --scrub iban", &out), 0) << out;
-  EXPECT_NE(out.find("no match of iban in 1 exchanges"), std::string::npos) << out;
+  EXPECT_NE(out.find("no match of iban in 1 exchanges"), std::string::npos)
+      << out;
 
   ASSERT_EQ(RunRewind("scrub --db " + db + " --scrub all", &out), 0) << out;
-  EXPECT_NE(out.find("scrubbed 1 exchanges (email 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("scrubbed 1 exchanges (email 5"), std::string::npos)
+      << out;
   ExpectClean("the scrubbed recording", ReadFile(db));
   EXPECT_FALSE(std::filesystem::exists(db + ".scrubbing"));
   EXPECT_EQ(RunRewind("scan --db " + db, &out), 0) << out;
   EXPECT_EQ(RunRewind("verify --db " + db, &out), 0) << out;
   // Scrubbing again changes nothing that was scrubbed.
-  ASSERT_EQ(RunRewind("scrub --db " + db + " --scrub-key 0123456789abcdef0", &out), 0)
+  ASSERT_EQ(
+      RunRewind("scrub --db " + db + " --scrub-key 0123456789abcdef0", &out), 0)
       << out;
   EXPECT_NE(out.find("nothing found"), std::string::npos) << out;
 
@@ -258,12 +271,13 @@ TEST_F(ScrubRecord, ScanFindsWhatAPlainRecordingHoldsAndScrubTakesItOut) {
 TEST_F(ScrubRecord, EncodedBodiesAreRelayedButNotRecorded) {
   std::atomic<bool> saw_accept_encoding{false};
   BackgroundServer gz;
-  gz.server().Post("/gz", [&](const httplib::Request& req, httplib::Response& res) {
-    if (req.has_header("Accept-Encoding")) saw_accept_encoding = true;
-    res.set_header("Content-Encoding", "gzip");
-    res.set_content(std::string("\x1f\x8b not really gzip ") + kEmail,
-                    "text/plain");
-  });
+  gz.server().Post(
+      "/gz", [&](const httplib::Request& req, httplib::Response& res) {
+        if (req.has_header("Accept-Encoding")) saw_accept_encoding = true;
+        res.set_header("Content-Encoding", "gzip");
+        res.set_content(std::string("\x1f\x8b not really gzip ") + kEmail,
+                        "text/plain");
+      });
   gz.Start();
   const std::string db = dir_.File("gz.sqlite");
   const std::string log = dir_.File("gz.log");
@@ -291,7 +305,8 @@ TEST_F(ScrubRecord, EncodedBodiesAreRelayedButNotRecorded) {
   }
   EXPECT_FALSE(saw_accept_encoding) << "Accept-Encoding was forwarded";
   ExpectClean("the recording", ReadFile(db));
-  EXPECT_NE(ReadFile(log).find("cannot scrub"), std::string::npos) << ReadFile(log);
+  EXPECT_NE(ReadFile(log).find("cannot scrub"), std::string::npos)
+      << ReadFile(log);
   std::string out;
   EXPECT_EQ(RunRewind("ls --db " + db + " --json", &out), 0) << out;
   EXPECT_EQ(out.find("\"id\""), std::string::npos) << out;
@@ -304,7 +319,8 @@ TEST_F(ScrubRecord, BadScrubFlagsCreateNoFile) {
                           " --scrub emails",
                       &out),
             2);
-  EXPECT_NE(out.find("unknown scrub kind \"emails\""), std::string::npos) << out;
+  EXPECT_NE(out.find("unknown scrub kind \"emails\""), std::string::npos)
+      << out;
   EXPECT_EQ(RunRewind("record --backend " + backend_.url() + " --db " + db +
                           " --scrub-pattern 'x=('",
                       &out),

@@ -52,8 +52,9 @@ TEST(ScrubDetectors, Emails) {
             V{"user@xn--p1ai.xn--p1ai"});
   // Not e-mails: a handle, a scoped package, no dot, a numeric top label,
   // a local part ending in a dot.
-  EXPECT_EQ(Found(FindEmails, "@mention, @types/node, root@localhost, "
-                              "x@1.2.3.4, a.@b.com, @@, a@.com, a@b.c"),
+  EXPECT_EQ(Found(FindEmails,
+                  "@mention, @types/node, root@localhost, "
+                  "x@1.2.3.4, a.@b.com, @@, a@.com, a@b.c"),
             V{});
 }
 
@@ -62,34 +63,38 @@ TEST(ScrubDetectors, Phones) {
             V{"+1 415 555 0132"});
   EXPECT_EQ(Found(FindPhones, "+44 (0)20 7946 0958; +33612345678"),
             (V{"+44 (0)20 7946 0958", "+33612345678"}));
-  EXPECT_EQ(Found(FindPhones, "(415) 555-0132 or 415-555-0132 or "
-                              "415.555.0132 or 415 555 0132"),
-            (V{"(415) 555-0132", "415-555-0132", "415.555.0132",
-               "415 555 0132"}));
+  EXPECT_EQ(
+      Found(FindPhones,
+            "(415) 555-0132 or 415-555-0132 or "
+            "415.555.0132 or 415 555 0132"),
+      (V{"(415) 555-0132", "415-555-0132", "415.555.0132", "415 555 0132"}));
   // Not phones: bare digit runs (timestamps, ids), dates, versions, IPs,
   // arithmetic, area codes starting with 0 or 1, a longer dashed number,
   // too few digits after '+'.
-  EXPECT_EQ(Found(FindPhones, "created 1700000000, id 4155550132, "
-                              "2024-01-15, v1.2.3, 10.0.0.1, 3+5=8, "
-                              "123-456-7890, 415-555-0132-99, +12345, "
-                              "x415-555-0132"),
+  EXPECT_EQ(Found(FindPhones,
+                  "created 1700000000, id 4155550132, "
+                  "2024-01-15, v1.2.3, 10.0.0.1, 3+5=8, "
+                  "123-456-7890, 415-555-0132-99, +12345, "
+                  "x415-555-0132"),
             V{});
 }
 
 TEST(ScrubDetectors, CardsAreLuhnChecked) {
   EXPECT_EQ(Found(FindCards, "card 4111 1111 1111 1111 exp"),
             V{"4111 1111 1111 1111"});
-  EXPECT_EQ(Found(FindCards, "4111-1111-1111-1111, 5500005555555559, "
-                             "378282246310005"),
+  EXPECT_EQ(Found(FindCards,
+                  "4111-1111-1111-1111, 5500005555555559, "
+                  "378282246310005"),
             (V{"4111-1111-1111-1111", "5500005555555559", "378282246310005"}));
   // Groups after the card do not hide it.
   EXPECT_EQ(Found(FindCards, "4111 1111 1111 1111 2 items"),
             V{"4111 1111 1111 1111"});
   // A 16-digit order id that fails Luhn is not a card, nor one starting
   // with 9, nor a longer run, nor a decimal, nor digits inside a word.
-  EXPECT_EQ(Found(FindCards, "order 4111111111111112, 9111111111111119, "
-                             "41111111111111111111, 0.4111111111111111, "
-                             "id_4111111111111111, abc4111111111111111"),
+  EXPECT_EQ(Found(FindCards,
+                  "order 4111111111111112, 9111111111111119, "
+                  "41111111111111111111, 0.4111111111111111, "
+                  "id_4111111111111111, abc4111111111111111"),
             V{});
   EXPECT_TRUE(LuhnValid("4111111111111111"));
   EXPECT_FALSE(LuhnValid("4111111111111112"));
@@ -98,8 +103,9 @@ TEST(ScrubDetectors, CardsAreLuhnChecked) {
 TEST(ScrubDetectors, Ipv4) {
   EXPECT_EQ(Found(FindIpv4, "from 10.0.0.1:8080 and 192.168.100.254."),
             (V{"10.0.0.1", "192.168.100.254"}));
-  EXPECT_EQ(Found(FindIpv4, "256.1.1.1 1.2.3 1.2.3.4.5 v1.2.3.4 01.2.3.4 "
-                            "3.14159"),
+  EXPECT_EQ(Found(FindIpv4,
+                  "256.1.1.1 1.2.3 1.2.3.4.5 v1.2.3.4 01.2.3.4 "
+                  "3.14159"),
             V{});
 }
 
@@ -109,18 +115,21 @@ TEST(ScrubDetectors, Ipv6) {
   EXPECT_EQ(Found(FindIpv6, "::ffff:192.0.2.1 and ::1"),
             (V{"::ffff:192.0.2.1", "::1"}));
   // Not addresses: times, MACs, C++ scopes, a word with colons.
-  EXPECT_EQ(Found(FindIpv6, "12:30:45 00:1a:2b:3c:4d:5e std::string "
-                            "::foo a:b:c"),
+  EXPECT_EQ(Found(FindIpv6,
+                  "12:30:45 00:1a:2b:3c:4d:5e std::string "
+                  "::foo a:b:c"),
             V{});
 }
 
 TEST(ScrubDetectors, IbansAreMod97Checked) {
-  EXPECT_EQ(Found(FindIbans, "IBAN DE89370400440532013000, "
-                             "GB82 WEST 1234 5698 7654 32."),
+  EXPECT_EQ(Found(FindIbans,
+                  "IBAN DE89370400440532013000, "
+                  "GB82 WEST 1234 5698 7654 32."),
             (V{"DE89370400440532013000", "GB82 WEST 1234 5698 7654 32"}));
   // A wrong check digit, a wrong length, an unknown country.
-  EXPECT_EQ(Found(FindIbans, "DE88370400440532013000 DE8937040044053201300 "
-                             "ZZ89370400440532013000"),
+  EXPECT_EQ(Found(FindIbans,
+                  "DE88370400440532013000 DE8937040044053201300 "
+                  "ZZ89370400440532013000"),
             V{});
   EXPECT_TRUE(IbanValid("NL91ABNA0417164300"));
 }
@@ -129,16 +138,18 @@ TEST(ScrubDetectors, Tokens) {
   const std::string jwt =
       "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
       "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
-  EXPECT_EQ(Found(FindTokens, "key sk-proj-abcdefghijklmnopqrstuvwx1234 and " +
-                                  jwt),
-            (V{"sk-proj-abcdefghijklmnopqrstuvwx1234", jwt}));
+  EXPECT_EQ(
+      Found(FindTokens, "key sk-proj-abcdefghijklmnopqrstuvwx1234 and " + jwt),
+      (V{"sk-proj-abcdefghijklmnopqrstuvwx1234", jwt}));
   EXPECT_EQ(Found(FindTokens, "Authorization: Bearer abc.DEF_ghi-jkl~mno123"),
             V{"abc.DEF_ghi-jkl~mno123"});
-  EXPECT_EQ(Found(FindTokens, "AKIAIOSFODNN7EXAMPLE ghp_" + std::string(36, 'a')),
-            (V{"AKIAIOSFODNN7EXAMPLE", "ghp_" + std::string(36, 'a')}));
+  EXPECT_EQ(
+      Found(FindTokens, "AKIAIOSFODNN7EXAMPLE ghp_" + std::string(36, 'a')),
+      (V{"AKIAIOSFODNN7EXAMPLE", "ghp_" + std::string(36, 'a')}));
   // Too short, inside a word, a lone base64 part.
-  EXPECT_EQ(Found(FindTokens, "sk-short task-abcdefghijklmnopqrstuvwxyz "
-                              "eyJhbGciOiJIUzI1NiJ9 Bearer short"),
+  EXPECT_EQ(Found(FindTokens,
+                  "sk-short task-abcdefghijklmnopqrstuvwxyz "
+                  "eyJhbGciOiJIUzI1NiJ9 Bearer short"),
             V{});
 }
 
@@ -155,8 +166,8 @@ TEST(ScrubDetectors, UserPatternsUseRe2) {
   EXPECT_EQ(text.substr(m[1].begin, m[1].end - m[1].begin), "42");
 
   EXPECT_FALSE(Detectors::Make({}, {"x=("}).ok());
-  EXPECT_FALSE(Detectors::Make({}, {"x=a*"}).ok());          // matches ""
-  EXPECT_FALSE(Detectors::Make({}, {"email=x"}).ok());       // a built-in
+  EXPECT_FALSE(Detectors::Make({}, {"x=a*"}).ok());     // matches ""
+  EXPECT_FALSE(Detectors::Make({}, {"email=x"}).ok());  // a built-in
   EXPECT_FALSE(Detectors::Make({}, {"Bad Name=x"}).ok());
   EXPECT_FALSE(Detectors::Make({}, {"noequals"}).ok());
   // A pattern that backtracks exponentially in other engines.
@@ -181,8 +192,7 @@ TEST(Scrubber, PlaceholdersAreStableWithinAKeyAndDifferAcrossKeys) {
   std::string one = a.Text("bob@x.com");
   EXPECT_EQ(one.size(), std::string("<email:12345678>").size());
   EXPECT_EQ(one.substr(0, 7), "<email:");
-  EXPECT_EQ(a.Text("to bob@x.com, cc bob@x.com"),
-            "to " + one + ", cc " + one);
+  EXPECT_EQ(a.Text("to bob@x.com, cc bob@x.com"), "to " + one + ", cc " + one);
   EXPECT_NE(a.Text("ann@x.com"), one);
   EXPECT_NE(b.Text("bob@x.com"), one);
   // Scrubbing again changes nothing: placeholders are left alone.
@@ -217,13 +227,16 @@ TEST(Scrubber, JsonStringsAreDecodedEscapedJsonIncluded) {
             R"({"a": "mail )" + tag + R"(",  "n":1})");
   // Escapes hide it from a byte scan: b\u006fb, and an e-mail inside a
   // string that is itself escaped JSON, two levels deep.
-  EXPECT_EQ(s.Body(R"({"a":"b\u006fb@x.com\n"})", "application/json", "").value(),
-            R"({"a":")" + tag + R"(\n"})");
-  EXPECT_EQ(s.Body(R"({"args":"{\"to\":\"bob@x.com\",\"x\":\"{\\\"cc\\\":\\\"bob@x.com\\\"}\"}"})",
-                   "", "")
-                .value(),
-            R"({"args":"{\"to\":\")" + tag + R"(\",\"x\":\"{\\\"cc\\\":\\\")" +
-                tag + R"(\\\"}\"}"})");
+  EXPECT_EQ(
+      s.Body(R"({"a":"b\u006fb@x.com\n"})", "application/json", "").value(),
+      R"({"a":")" + tag + R"(\n"})");
+  EXPECT_EQ(
+      s.Body(
+           R"({"args":"{\"to\":\"bob@x.com\",\"x\":\"{\\\"cc\\\":\\\"bob@x.com\\\"}\"}"})",
+           "", "")
+          .value(),
+      R"({"args":"{\"to\":\")" + tag + R"(\",\"x\":\"{\\\"cc\\\":\\\")" + tag +
+          R"(\\\"}\"}"})");
   // A card as a JSON number becomes a string; an order id stays a number.
   std::string out =
       s.Body(R"({"card":4111111111111111,"order":4111111111111112})",
@@ -262,10 +275,16 @@ std::string ChatStream(const std::vector<std::string>& pieces, int choice = 0) {
 
 TEST(StreamText, FindsTokenFieldsWithTheirLiterals) {
   const std::string body =
-      "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"a\\\"b\"}}]}\n\n"
-      "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}},{\"delta\":{\"content\":\"x\"}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"a\\\"b\"}"
+      "}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"content\":\"c\"}},{\"delta\":{\"content\":"
+      "\"x\"}}]}\n\n"
       "event: content_block_delta\n"
-      "data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n"
+      "data: "
+      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
+      "\"text\":\"hi\"}}\n\n"
       "data: {\"type\":\"response.output_text.delta\",\"delta\":\"yo\"}\n\n"
       "data: [DONE]\n\n";
   std::vector<StreamText> texts = StreamTexts(body, true);
@@ -290,7 +309,8 @@ TEST(StreamText, IndexFieldsNameTheText) {
   const std::string body =
       "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"a\"}}]}\n\n"
       "data: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"index\":0}]}\n\n"
-      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":2,"
+      "data: "
+      "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":2,"
       "\"function\":{\"arguments\":\"{\\\"x\"}}]}}]}\n\n"
       "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
       "{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n";
@@ -305,7 +325,8 @@ TEST(StreamText, IndexFieldsNameTheText) {
 
 TEST(StreamText, NdjsonAndWhatIsNotATokenField) {
   const std::string body =
-      "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"he\"}}\n"
+      "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"he\"}"
+      "}\n"
       "{\"model\":\"m\",\"message\":{\"content\":\"llo\"},\"done\":false}\n"
       "{\"response\":\"r\",\"x\":{\"response\":\"nested\"}}\n"
       "not json\n[\"an\",\"array\"]\n{\"cut\":\"short";
@@ -325,10 +346,11 @@ TEST(Scrubber, AValueSplitAcrossEventsIsFoundAndTakenOut) {
   Scrubber s = Store("email,phone,card");
   const std::string tag = s.Text("bob.smith@example.com");
   const std::string phone = s.Text("+1 415 555 0132");
-  const std::string streamed = ChatStream(
-      {"Write to bo", "b.smith", "@exam", "ple.com or call +1 4", "15 555 0132",
-       " today"});
-  const std::string scrubbed = s.Body(streamed, "text/event-stream", "").value();
+  const std::string streamed =
+      ChatStream({"Write to bo", "b.smith", "@exam", "ple.com or call +1 4",
+                  "15 555 0132", " today"});
+  const std::string scrubbed =
+      s.Body(streamed, "text/event-stream", "").value();
   // The placeholder where the value starts; the rest of it gone from the
   // events after; every event still there.
   EXPECT_EQ(scrubbed, ChatStream({"Write to " + tag, "", "",
@@ -350,13 +372,15 @@ TEST(Scrubber, SplitValuesInResponsesKeepChunksAndTheirOffsets) {
   const std::string tag = s.Text("ann@site.org");
   Response r;
   r.headers = {{"Content-Type", "text/event-stream"}};
-  const std::string a = "data: {\"choices\":[{\"delta\":{\"content\":\"ann@\"}}]}\n\n";
-  const std::string b = "data: {\"choices\":[{\"delta\":{\"content\":\"site.org!\"}}]}\n\n";
+  const std::string a =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"ann@\"}}]}\n\n";
+  const std::string b =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"site.org!\"}}]}\n\n";
   r.chunks = {{1000, a}, {2000, b}, {3000, "data: [DONE]\n\n"}};
   ASSERT_TRUE(s.ScrubResponse(&r).ok());
   ASSERT_EQ(r.chunks.size(), 3u);
-  EXPECT_EQ(r.chunks[0].data,
-            "data: {\"choices\":[{\"delta\":{\"content\":\"" + tag + "\"}}]}\n\n");
+  EXPECT_EQ(r.chunks[0].data, "data: {\"choices\":[{\"delta\":{\"content\":\"" +
+                                  tag + "\"}}]}\n\n");
   EXPECT_EQ(r.chunks[1].data,
             "data: {\"choices\":[{\"delta\":{\"content\":\"!\"}}]}\n\n");
   EXPECT_EQ(r.chunks[0].offset_us, 1000);
@@ -377,7 +401,8 @@ TEST(Scrubber, SplitValuesAreJoinedWithinOneTextOnly) {
   EXPECT_EQ(s.Body(ids, "text/event-stream", "").value(), ids);
   // NDJSON (Ollama) is joined too.
   std::string nd =
-      "{\"message\":{\"content\":\"ann\"}}\n{\"message\":{\"content\":\"@site.org\"}}\n";
+      "{\"message\":{\"content\":\"ann\"}}\n{\"message\":{\"content\":\"@site."
+      "org\"}}\n";
   EXPECT_EQ(s.Body(nd, "application/x-ndjson", "").value(),
             "{\"message\":{\"content\":\"" + s.Text("ann@site.org") +
                 "\"}}\n{\"message\":{\"content\":\"\"}}\n");
@@ -392,13 +417,12 @@ TEST(Scrubber, QueryPathFormAndHeaders) {
   EXPECT_EQ(q.substr(q.size() - 2), "&b");
   EXPECT_EQ(s.Query(q), q);  // idempotent
   EXPECT_EQ(s.Path("/users/bob@x.com/info").find("bob"), std::string::npos);
-  EXPECT_EQ(s.Body("name=a&mail=bob%40x.com", "application/x-www-form-urlencoded",
-                   "")
-                .value()
-                .find("bob"),
-            std::string::npos);
-  EXPECT_EQ(s.HeaderValue("X-Forwarded-For", "10.1.2.3"),
-            s.Text("10.1.2.3"));
+  EXPECT_EQ(
+      s.Body("name=a&mail=bob%40x.com", "application/x-www-form-urlencoded", "")
+          .value()
+          .find("bob"),
+      std::string::npos);
+  EXPECT_EQ(s.HeaderValue("X-Forwarded-For", "10.1.2.3"), s.Text("10.1.2.3"));
   EXPECT_EQ(s.HeaderValue("Content-Length", "10.1.2.3"), "10.1.2.3");
   EXPECT_EQ(s.HeaderValue("Authorization", "[REDACTED]"), "[REDACTED]");
 }
@@ -461,12 +485,14 @@ TEST(Scrubber, RequestKeysUnderScrubRulesIgnoreTheValue) {
   EXPECT_EQ(c.Key(request("mail bob@x.com")), c.Key(stored));
   // Keying the scrubbed request without scanning it again gives the same.
   EXPECT_EQ(c.KeyOfScrubbed(stored), c.Key(stored));
-  Request with_query = request("to \\u0062ob@x.com, {\\\"cc\\\":\\\"ann@y.org\\\"}");
+  Request with_query =
+      request("to \\u0062ob@x.com, {\\\"cc\\\":\\\"ann@y.org\\\"}");
   with_query.query = "to=bob%40x.com&n=1";
   with_query.path = "/v1/users/bob@x.com";
   Request scrubbed_query = with_query;
   ASSERT_TRUE(store.ScrubRequest(&scrubbed_query).ok());
-  EXPECT_EQ(scrubbed_query.body.find("ann"), std::string::npos) << scrubbed_query.body;
+  EXPECT_EQ(scrubbed_query.body.find("ann"), std::string::npos)
+      << scrubbed_query.body;
   EXPECT_EQ(c.KeyOfScrubbed(scrubbed_query), c.Key(with_query));
   EXPECT_EQ(c.Key(scrubbed_query), c.Key(with_query));
   EXPECT_EQ(c.Key(request("mail ann@other.org")), c.Key(stored));

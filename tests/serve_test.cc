@@ -49,7 +49,9 @@ Answer Post(int port, const std::string& path, const std::string& body,
   auto start = Steady::now();
   req.content_receiver = [&](const char* d, size_t n, uint64_t, uint64_t) {
     if (a.first_ms < 0) {
-      a.first_ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+      a.first_ms =
+          std::chrono::duration<double, std::milli>(Steady::now() - start)
+              .count();
     }
     a.body.append(d, n);
     return true;
@@ -98,7 +100,8 @@ TEST(Serve, StreamsTheOpenAIEventFormat) {
       continue;
     }
     const auto& choice = d["choices"][0];
-    if (choice["delta"].HasMember("content")) text += choice["delta"]["content"].GetString();
+    if (choice["delta"].HasMember("content"))
+      text += choice["delta"]["content"].GetString();
     if (choice["finish_reason"].IsString()) finished = true;
   }
   EXPECT_TRUE(done && usage && finished);
@@ -129,29 +132,38 @@ TEST(Serve, ModelsHealthAndUnknownPaths) {
 // in every dialect, and the engine lives (a million levels killed it).
 TEST(Serve, RequestsNestedTooDeepAreRefusedInEveryDialect) {
   InProcessRewind serve(Serve());
-  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  const std::string deep =
+      std::string(1000000, '[') + std::string(1000000, ']');
   const std::string tools =
       R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tool_choice":"required",)"
       R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",)"
-      R"("properties":{"a":{"const":)" + deep + R"(}},"required":["a"]}}}]})";
+      R"("properties":{"a":{"const":)" +
+      deep + R"(}},"required":["a"]}}}]})";
   const std::string anthropic =
       R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],)"
       R"("tool_choice":{"type":"any"},"tools":[{"name":"f","input_schema":{"type":"object",)"
-      R"("properties":{"a":{"const":)" + deep + R"(}},"required":["a"]}}]})";
+      R"("properties":{"a":{"const":)" +
+      deep + R"(}},"required":["a"]}}]})";
   const std::string ollama =
-      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"format":)" + deep + "}";
-  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"format":)" +
+      deep + "}";
+  for (const auto& [path, body] :
+       std::vector<std::pair<std::string, std::string>>{
            {"/v1/chat/completions", tools},
-           {"/v1/completions", R"({"model":"m","prompt":"hi","x":)" + deep + "}"},
+           {"/v1/completions",
+            R"({"model":"m","prompt":"hi","x":)" + deep + "}"},
            {"/v1/messages", anthropic},
            {"/api/chat", ollama},
-           {"/api/generate", R"({"model":"m","prompt":"hi","format":)" + deep + "}"},
-           {"/v1/responses", R"({"model":"m","input":"hi","metadata":)" + deep + "}"},
+           {"/api/generate",
+            R"({"model":"m","prompt":"hi","format":)" + deep + "}"},
+           {"/v1/responses",
+            R"({"model":"m","input":"hi","metadata":)" + deep + "}"},
            {"/v1/embeddings", R"({"model":"m","input":)" + deep + "}"},
            {"/tokenize", R"({"model":"m","prompt":"hi","x":)" + deep + "}"}}) {
     Answer a = Post(serve.port(), path, body);
     EXPECT_EQ(a.status, 400) << path;
-    EXPECT_NE(a.body.find("deeper than 256 levels"), std::string::npos) << path << a.body;
+    EXPECT_NE(a.body.find("deeper than 256 levels"), std::string::npos)
+        << path << a.body;
   }
   EXPECT_EQ(Post(serve.port(), "/v1/chat/completions", kChat).status, 200);
 }
@@ -162,9 +174,11 @@ TEST(Serve, SameSeedGivesIdenticalBytesOnTwoServers) {
     InProcessRewind serve(Serve("random", 1234));
     for (int i = 0; i < 10; ++i) {
       const std::string body =
-          std::string(R"({"model":"m","max_tokens":12,"messages":[{"role":"user","content":"q)") +
+          std::string(
+              R"({"model":"m","max_tokens":12,"messages":[{"role":"user","content":"q)") +
           std::to_string(i % 3) + "\"}]" + (i % 2 ? ",\"stream\":true}" : "}");
-      bodies[server].push_back(Post(serve.port(), "/v1/chat/completions", body).body);
+      bodies[server].push_back(
+          Post(serve.port(), "/v1/chat/completions", body).body);
     }
   }
   EXPECT_EQ(bodies[0], bodies[1]);
@@ -179,7 +193,8 @@ TEST(Serve, TtftAndItlAreHonoured) {
   InProcessRewind serve(o);
   auto start = Steady::now();
   Answer a = Post(serve.port(), "/v1/chat/completions", kStreamChat);
-  double total = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
+  double total =
+      std::chrono::duration<double, std::milli>(Steady::now() - start).count();
   EXPECT_GE(a.first_ms, 119.0);
   EXPECT_LT(a.first_ms, 250.0);
   // 4 tokens: 120 + 3 × 30 = 210 ms.
@@ -247,16 +262,18 @@ TEST(Serve, BeyondTheQueueAnswers429AndQueueWaitCountsInTtft) {
   // machine).
   std::vector<Answer> answers(3);
   const auto t0 = Steady::now();
-  std::thread first([&] { answers[0] = Post(serve.port(), "/v1/chat/completions", kChat); });
-  const bool running =
-      WaitForMetric(serve, "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1");
+  std::thread first(
+      [&] { answers[0] = Post(serve.port(), "/v1/chat/completions", kChat); });
+  const bool running = WaitForMetric(
+      serve, "vllm:num_requests_running{model_name=\"rewind-dummy\"} 1");
   double second_sent_ms = 0;
   std::thread second([&] {
-    second_sent_ms = std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
+    second_sent_ms =
+        std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
     answers[1] = Post(serve.port(), "/v1/chat/completions", kChat);
   });
-  const bool waiting =
-      WaitForMetric(serve, "vllm:num_requests_waiting{model_name=\"rewind-dummy\"} 1");
+  const bool waiting = WaitForMetric(
+      serve, "vllm:num_requests_waiting{model_name=\"rewind-dummy\"} 1");
   answers[2] = Post(serve.port(), "/v1/chat/completions", kChat);
   first.join();
   second.join();
@@ -311,12 +328,12 @@ TEST(Serve, ReplaySynthesizesMisses) {
   EXPECT_EQ(other.rewind, "miss");
 }
 
-
 // ---- The Responses API, tools, structured output, logprobs, embeddings,
 // several models and /tokenize, over HTTP.
 
 // The "event:" names and JSON data of a Responses API stream.
-std::vector<std::pair<std::string, std::string>> SseEvents(const std::string& body) {
+std::vector<std::pair<std::string, std::string>> SseEvents(
+    const std::string& body) {
   std::vector<std::pair<std::string, std::string>> out;
   std::istringstream in(body);
   std::string line, name;
@@ -331,7 +348,8 @@ TEST(Serve, ResponsesApiStreamedAndNot) {
   ServerOptions o = Serve("echo", 3);
   o.synth.ttft = Distribution::Parse("fixed:120").value();
   InProcessRewind serve(o);
-  Answer plain = Post(serve.port(), "/v1/responses", R"({"model":"m","input":"hello there"})");
+  Answer plain = Post(serve.port(), "/v1/responses",
+                      R"({"model":"m","input":"hello there"})");
   ASSERT_EQ(plain.status, 200) << plain.body;
   EXPECT_EQ(plain.rewind, "synth");
   rapidjson::Document d;
@@ -341,8 +359,9 @@ TEST(Serve, ResponsesApiStreamedAndNot) {
   EXPECT_STREQ(d["output"][0]["content"][0]["text"].GetString(), "hello there");
   EXPECT_GE(plain.first_ms, 119.0);
 
-  Answer streamed = Post(serve.port(), "/v1/responses",
-                         R"({"model":"m","input":"hello there","stream":true})");
+  Answer streamed =
+      Post(serve.port(), "/v1/responses",
+           R"({"model":"m","input":"hello there","stream":true})");
   ASSERT_TRUE(streamed.ok);
   auto events = SseEvents(streamed.body);
   ASSERT_EQ(events.size(), 10u) << streamed.body;
@@ -355,7 +374,8 @@ TEST(Serve, ResponsesApiStreamedAndNot) {
     ASSERT_FALSE(e.HasParseError()) << events[i].second;
     EXPECT_EQ(events[i].first, e["type"].GetString());
     EXPECT_EQ(e["sequence_number"].GetInt(), static_cast<int>(i));
-    if (events[i].first == "response.output_text.delta") text += e["delta"].GetString();
+    if (events[i].first == "response.output_text.delta")
+      text += e["delta"].GetString();
   }
   EXPECT_EQ(text, "hello there");
   // response.created arrives at once; the text after the TTFT.
@@ -406,13 +426,15 @@ TEST(Serve, ToolCallsStructuredOutputLogprobsOverHttp) {
   EXPECT_GE(content["n"].GetInt(), 1);
   EXPECT_LE(content["n"].GetInt(), 3);
 
-  Answer lp = Post(serve.port(), "/v1/chat/completions",
-                   R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,
+  Answer lp =
+      Post(serve.port(), "/v1/chat/completions",
+           R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,
                        "top_logprobs":2,"max_tokens":4})");
   rapidjson::Document ld;
   ld.Parse(lp.body.c_str());
   ASSERT_TRUE(ld["choices"][0]["logprobs"]["content"].IsArray()) << lp.body;
-  EXPECT_EQ(ld["choices"][0]["logprobs"]["content"][0]["top_logprobs"].Size(), 2u);
+  EXPECT_EQ(ld["choices"][0]["logprobs"]["content"][0]["top_logprobs"].Size(),
+            2u);
 
   // The Responses API, as the AI SDK's logprobs option asks for them.
   Answer rlp = Post(serve.port(), "/v1/responses",
@@ -423,7 +445,8 @@ TEST(Serve, ToolCallsStructuredOutputLogprobsOverHttp) {
   ASSERT_FALSE(rd.HasParseError()) << rlp.body;
   const auto& rcontent = rd["output"][0]["content"][0];
   ASSERT_TRUE(rcontent["logprobs"].IsArray()) << rlp.body;
-  ASSERT_EQ(rcontent["logprobs"].Size(), Tokenize(rcontent["text"].GetString()).size());
+  ASSERT_EQ(rcontent["logprobs"].Size(),
+            Tokenize(rcontent["text"].GetString()).size());
   EXPECT_EQ(rcontent["logprobs"][0]["top_logprobs"].Size(), 2u) << rlp.body;
 }
 
@@ -442,14 +465,18 @@ TEST(Serve, EmbeddingsAreDeterministicUnitVectors) {
   rapidjson::Document d;
   d.Parse(a.body.c_str());
   double norm = 0;
-  for (const auto& x : d["data"][0]["embedding"].GetArray()) norm += x.GetDouble() * x.GetDouble();
+  for (const auto& x : d["data"][0]["embedding"].GetArray())
+    norm += x.GetDouble() * x.GetDouble();
   EXPECT_NEAR(norm, 1.0, 1e-5);
-  Answer b64 = Post(serve.port(), "/v1/embeddings",
-                    R"({"input":"same text","encoding_format":"base64","dimensions":4})");
+  Answer b64 = Post(
+      serve.port(), "/v1/embeddings",
+      R"({"input":"same text","encoding_format":"base64","dimensions":4})");
   rapidjson::Document e;
   e.Parse(b64.body.c_str());
-  EXPECT_EQ(std::string(e["data"][0]["embedding"].GetString()).size(), 24u);  // 16 bytes
-  Answer forced = Post(serve.port(), "/v1/embeddings", body, {{"X-Rewind-Fault", "429"}});
+  EXPECT_EQ(std::string(e["data"][0]["embedding"].GetString()).size(),
+            24u);  // 16 bytes
+  Answer forced =
+      Post(serve.port(), "/v1/embeddings", body, {{"X-Rewind-Fault", "429"}});
   EXPECT_EQ(forced.status, 429);
 }
 
@@ -467,19 +494,24 @@ TEST(Serve, SeveralModelsAdaptersUnknownModelAndTokenize) {
   ASSERT_EQ(m["data"].Size(), 3u) << models->body;
   EXPECT_STREQ(m["data"][2]["id"].GetString(), "base-sql");
   EXPECT_STREQ(m["data"][2]["parent"].GetString(), "base");
-  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
-           {"/v1/chat/completions", R"({"model":"gpt-4o","messages":[{"role":"user","content":"x"}]})"},
+  for (const auto& [path, body] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/v1/chat/completions",
+            R"({"model":"gpt-4o","messages":[{"role":"user","content":"x"}]})"},
            {"/v1/responses", R"({"model":"gpt-4o","input":"x","stream":true})"},
            {"/v1/embeddings", R"({"model":"gpt-4o","input":"x"})"},
            {"/tokenize", R"({"model":"gpt-4o","prompt":"x"})"}}) {
     Answer a = Post(serve.port(), path, body);
     EXPECT_EQ(a.status, 404) << path;
-    EXPECT_NE(a.body.find("\"code\":\"model_not_found\""), std::string::npos) << a.body;
+    EXPECT_NE(a.body.find("\"code\":\"model_not_found\""), std::string::npos)
+        << a.body;
   }
-  Answer ok = Post(serve.port(), "/v1/chat/completions",
-                   R"({"model":"base-sql","messages":[{"role":"user","content":"x"}]})");
+  Answer ok = Post(
+      serve.port(), "/v1/chat/completions",
+      R"({"model":"base-sql","messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(ok.status, 200);
-  Answer t = Post(serve.port(), "/tokenize", R"({"model":"small","prompt":"one two three"})");
+  Answer t = Post(serve.port(), "/tokenize",
+                  R"({"model":"small","prompt":"one two three"})");
   ASSERT_EQ(t.status, 200) << t.body;
   rapidjson::Document td;
   td.Parse(t.body.c_str());
@@ -487,7 +519,8 @@ TEST(Serve, SeveralModelsAdaptersUnknownModelAndTokenize) {
   rapidjson::StringBuffer ids;
   rapidjson::Writer<rapidjson::StringBuffer> w(ids);
   td["tokens"].Accept(w);
-  Answer back = Post(serve.port(), "/detokenize", std::string(R"({"tokens":)") + ids.GetString() + "}");
+  Answer back = Post(serve.port(), "/detokenize",
+                     std::string(R"({"tokens":)") + ids.GetString() + "}");
   EXPECT_EQ(back.status, 200);
   EXPECT_EQ(back.body, R"({"prompt":"one two three"})");
 }
@@ -498,7 +531,8 @@ TEST(Serve, NewEndpointsSameSeedIdenticalBytesAndMetrics) {
       {"/v1/responses", R"({"model":"m","input":"a b","tool_choice":"required",
                            "tools":[{"type":"function","name":"f","parameters":{"type":"object",
                            "properties":{"x":{"type":"number"}},"required":["x"]}}]})"},
-      {"/v1/chat/completions", R"({"model":"m","n":2,"stream":true,"logprobs":true,
+      {"/v1/chat/completions",
+       R"({"model":"m","n":2,"stream":true,"logprobs":true,
                                   "messages":[{"role":"user","content":"q"}],
                                   "stream_options":{"include_usage":true,"continuous_usage_stats":true}})"},
       {"/v1/embeddings", R"({"model":"m","input":"a b"})"}};
@@ -506,13 +540,16 @@ TEST(Serve, NewEndpointsSameSeedIdenticalBytesAndMetrics) {
   for (int server = 0; server < 2; ++server) {
     InProcessRewind serve(Serve("random", 4321));
     for (int round = 0; round < 2; ++round) {
-      for (const auto& [path, body] : requests) bodies[server].push_back(Post(serve.port(), path, body).body);
+      for (const auto& [path, body] : requests)
+        bodies[server].push_back(Post(serve.port(), path, body).body);
     }
     if (server == 1) {
       auto m = serve.Client()->Get("/metrics");
       ASSERT_TRUE(m);
-      EXPECT_NE(m->body.find("vllm:request_success_total{model_name=\"rewind-dummy\"} 8"),
-                std::string::npos)
+      EXPECT_NE(
+          m->body.find(
+              "vllm:request_success_total{model_name=\"rewind-dummy\"} 8"),
+          std::string::npos)
           << m->body;
     }
   }
@@ -533,27 +570,36 @@ TEST(Serve, ReplaySynthesizesResponsesAndEmbeddingsOnAMiss) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.rewind, "synth");
   EXPECT_NE(r.body.find("\"synthesized\""), std::string::npos);
-  EXPECT_EQ(Post(replay.port(), "/v1/embeddings", R"({"input":"x"})").status, 200);
+  EXPECT_EQ(Post(replay.port(), "/v1/embeddings", R"({"input":"x"})").status,
+            200);
 }
-
 
 TEST(Serve, ModelToolAndEmbeddingFlagsOfTheBinary) {
   std::string err;
-  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --tool-rate 1.5", &err), 2);
+  EXPECT_EQ(
+      testing::RunRewind("serve --listen 127.0.0.1:0 --tool-rate 1.5", &err),
+      2);
   EXPECT_NE(err.find("--tool-rate"), std::string::npos) << err;
-  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --model a --lora x=b", &err), 2);
+  EXPECT_EQ(testing::RunRewind(
+                "serve --listen 127.0.0.1:0 --model a --lora x=b", &err),
+            2);
   EXPECT_NE(err.find("is not a --model"), std::string::npos) << err;
-  EXPECT_EQ(testing::RunRewind("serve --listen 127.0.0.1:0 --embedding-dimensions 0", &err), 2);
-  testing::RewindProcess serve({"serve", "--listen", "127.0.0.1:0", "--quiet", "--model", "a",
-                                "--model", "b", "--lora", "a-sql=a", "--tool-rate", "1",
+  EXPECT_EQ(testing::RunRewind(
+                "serve --listen 127.0.0.1:0 --embedding-dimensions 0", &err),
+            2);
+  testing::RewindProcess serve({"serve", "--listen", "127.0.0.1:0", "--quiet",
+                                "--model", "a", "--model", "b", "--lora",
+                                "a-sql=a", "--tool-rate", "1",
                                 "--embedding-dimensions", "3"});
   ASSERT_GT(serve.port(), 0) << serve.first_line();
   httplib::Client c("127.0.0.1", serve.port());
   c.set_read_timeout(60, 0);  // a sanitizer build under load is slow
   auto models = c.Get("/v1/models");
   ASSERT_TRUE(models);
-  EXPECT_NE(models->body.find(R"("id":"a-sql","object":"model","created":0,"owned_by":"rewind","root":"a-sql","parent":"a")"),
-            std::string::npos)
+  EXPECT_NE(
+      models->body.find(
+          R"("id":"a-sql","object":"model","created":0,"owned_by":"rewind","root":"a-sql","parent":"a")"),
+      std::string::npos)
       << models->body;
   auto e = c.Post("/v1/embeddings", R"({"input":"x"})", "application/json");
   ASSERT_TRUE(e);
@@ -569,7 +615,9 @@ TEST(Serve, ModelToolAndEmbeddingFlagsOfTheBinary) {
   EXPECT_NE(t->body.find("\"tool_calls\""), std::string::npos) << t->body;
   auto config = c.Get("/__rewind/config");
   ASSERT_TRUE(config);
-  EXPECT_NE(config->body.find(R"("models":["a","b","a-sql=a"],"tool_rate":1.0)"), std::string::npos)
+  EXPECT_NE(
+      config->body.find(R"("models":["a","b","a-sql=a"],"tool_rate":1.0)"),
+      std::string::npos)
       << config->body;
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(), 0);

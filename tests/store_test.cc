@@ -1,3 +1,5 @@
+#include "rewind/store.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -6,7 +8,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "rewind/store.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -61,7 +62,8 @@ TEST(Store, RoundTripsAnExchangeExactly) {
   EXPECT_EQ(out->response.headers_us, 1500);
   ASSERT_EQ(out->response.chunks.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(out->response.chunks[i].offset_us, in.response.chunks[i].offset_us);
+    EXPECT_EQ(out->response.chunks[i].offset_us,
+              in.response.chunks[i].offset_us);
     EXPECT_EQ(out->response.chunks[i].data, in.response.chunks[i].data);
   }
   EXPECT_EQ(out->started_at_us, in.started_at_us);
@@ -160,7 +162,8 @@ TEST(Store, UpgradesASchemaOneFileWhenOpenedForWriting) {
     auto ro = Store::Open(o);
     ASSERT_TRUE(ro.ok()) << ro.status().ToString();
     int n = 0;
-    ASSERT_TRUE(ro.value()->ScanKeys([&](const ExchangeSummary&) { ++n; }).ok());
+    ASSERT_TRUE(
+        ro.value()->ScanKeys([&](const ExchangeSummary&) { ++n; }).ok());
     EXPECT_EQ(n, 1);
   }
   SQLite::Database before(path, SQLite::OPEN_READONLY);
@@ -168,8 +171,10 @@ TEST(Store, UpgradesASchemaOneFileWhenOpenedForWriting) {
   OpenTestStore(path, false).reset();
   SQLite::Database after(path, SQLite::OPEN_READONLY);
   EXPECT_EQ(after.execAndGet("PRAGMA user_version").getInt(), kSchemaVersion);
-  EXPECT_TRUE(after.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = "
-                               "'exchanges_by_key_cover'").getInt() == 1);
+  EXPECT_TRUE(after
+                  .execAndGet("SELECT count(*) FROM sqlite_master WHERE name = "
+                              "'exchanges_by_key_cover'")
+                  .getInt() == 1);
 }
 
 TEST(Store, RoundTripsRewindsOwnTimeAndKeepsUnknownAsUnknown) {
@@ -289,7 +294,9 @@ TEST(Store, RefusesAnotherCanonicalizer) {
   OpenTestStore(path).reset();
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("UPDATE meta SET value = 'rewind.json-v0' WHERE name = 'canonicalizer'");
+    db.exec(
+        "UPDATE meta SET value = 'rewind.json-v0' WHERE name = "
+        "'canonicalizer'");
   }
   StoreOptions o;
   o.path = path;
@@ -314,7 +321,8 @@ TEST(Store, ConcurrentReadersSeeCommittedExchangesWhileWriting) {
         int64_t max = committed.load();
         if (max == 0) continue;
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-        int64_t id = 1 + static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(max));
+        int64_t id =
+            1 + static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(max));
         Result<Exchange> e = store->Get(id);
         if (!e.ok() || e->response.chunks.size() != 3) read_failures++;
         reads++;
@@ -323,12 +331,15 @@ TEST(Store, ConcurrentReadersSeeCommittedExchangesWhileWriting) {
   }
   for (int batch = 0; batch < 20; ++batch) {
     std::vector<std::shared_ptr<Store::Ticket>> tickets;
-    for (int i = 0; i < 50; ++i) tickets.push_back(store->Append(Sample(batch * 50 + i)));
+    for (int i = 0; i < 50; ++i)
+      tickets.push_back(store->Append(Sample(batch * 50 + i)));
     for (auto& t : tickets) {
       Result<int64_t> id = store->WaitCommitted(t);
       ASSERT_TRUE(id.ok());
       int64_t prev = committed.load();
-      while (id.value() > prev && !committed.compare_exchange_weak(prev, id.value())) {}
+      while (id.value() > prev &&
+             !committed.compare_exchange_weak(prev, id.value())) {
+      }
     }
   }
   writing = false;
@@ -385,7 +396,8 @@ TEST(Store, WriteAheadLogStaysBoundedUnderASteadyLoad) {
     std::thread monitor([&] {
       while (!done) {
         struct stat st;
-        if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > peak_wal) {
+        if (::stat((path + "-wal").c_str(), &st) == 0 &&
+            st.st_size > peak_wal) {
           peak_wal = st.st_size;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -410,7 +422,8 @@ TEST(Store, WriteAheadLogStaysBoundedUnderASteadyLoad) {
   // The log starts over at 16 MB; one batch more may land before it does.
   EXPECT_LT(peak_wal, 24 << 20) << "peak -wal size " << peak_wal;
   SQLite::Database db(path, SQLite::OPEN_READONLY);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM exchanges").getInt(), kWriters * kEach);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM exchanges").getInt(),
+            kWriters * kEach);
   EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 

@@ -107,9 +107,11 @@ const char kTimeTool[] =
     R"({"type":"function","function":{"name":"get_time","parameters":{"type":"object",
         "properties":{"zone":{"type":"string"}},"required":["zone"]}}})";
 
-std::string ChatWithTools(const std::string& extra, const std::string& tools = "") {
+std::string ChatWithTools(const std::string& extra,
+                          const std::string& tools = "") {
   return R"({"model":"m","messages":[{"role":"user","content":"what is the weather"}],"tools":[)" +
-         (tools.empty() ? std::string(kWeatherTool) + "," + kTimeTool : tools) + "]" + extra + "}";
+         (tools.empty() ? std::string(kWeatherTool) + "," + kTimeTool : tools) +
+         "]" + extra + "}";
 }
 
 // Checks get_weather's arguments against its schema.
@@ -130,12 +132,13 @@ void ExpectWeatherArguments(const std::string& arguments) {
     ASSERT_TRUE(a["hours"].IsArray());
     EXPECT_GE(a["hours"].Size(), 1u);
     EXPECT_LE(a["hours"].Size(), 3u);
-    for (const auto& h : a["hours"].GetArray()) EXPECT_TRUE(h.IsInt() && h.GetInt() <= 23);
+    for (const auto& h : a["hours"].GetArray())
+      EXPECT_TRUE(h.IsInt() && h.GetInt() <= 23);
   }
   for (const auto& m : a.GetObject()) {
     const std::string name = m.name.GetString();
-    EXPECT_TRUE(name == "city" || name == "unit" || name == "days" || name == "where" ||
-                name == "hours")
+    EXPECT_TRUE(name == "city" || name == "unit" || name == "days" ||
+                name == "where" || name == "hours")
         << "additionalProperties is false: " << name;
   }
 }
@@ -144,11 +147,12 @@ void ExpectWeatherArguments(const std::string& arguments) {
 
 TEST(ResponsesApi, NonStreamedResponseObject) {
   Synthesizer s(Options());
-  SynthPlan p = s.Plan(Post("/v1/responses",
-                            R"({"model":"m","input":"one two three","instructions":"be brief",
+  SynthPlan p = s.Plan(
+      Post("/v1/responses",
+           R"({"model":"m","input":"one two three","instructions":"be brief",
                                 "previous_response_id":"resp_prev","metadata":{"k":"v"},
                                 "temperature":0.5})"),
-                       Seed(7));
+      Seed(7));
   ASSERT_EQ(p.response.status, 200);
   ASSERT_EQ(p.response.chunks.size(), 1u);
   // TTFT 100 ms, then two more tokens 10 ms apart.
@@ -177,27 +181,32 @@ TEST(ResponsesApi, NonStreamedResponseObject) {
   EXPECT_EQ(d["usage"]["output_tokens"].GetInt(), 3);
   EXPECT_EQ(d["usage"]["total_tokens"].GetInt(), 8);
   EXPECT_EQ(d["usage"]["input_tokens_details"]["cached_tokens"].GetInt(), 0);
-  EXPECT_EQ(d["usage"]["output_tokens_details"]["reasoning_tokens"].GetInt(), 0);
+  EXPECT_EQ(d["usage"]["output_tokens_details"]["reasoning_tokens"].GetInt(),
+            0);
 }
 
 TEST(ResponsesApi, StreamedEventSequence) {
   Synthesizer s(Options());
   SynthContext ctx = Seed(3);
   ctx.admitted_us = 2000;
-  SynthPlan p = s.Plan(Post("/v1/responses", R"({"input":"alpha beta gamma","stream":true})"),
-                       ctx);
+  SynthPlan p = s.Plan(
+      Post("/v1/responses", R"({"input":"alpha beta gamma","stream":true})"),
+      ctx);
   ASSERT_EQ(p.response.status, 200);
   ASSERT_TRUE(p.response.chunked);
-  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"), "text/event-stream");
+  EXPECT_EQ(FindHeader(p.response.headers, "Content-Type"),
+            "text/event-stream");
   std::vector<Event> events = ResponsesEvents(p.response);
   std::vector<std::string> names;
   for (const Event& e : events) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "response.created", "response.in_progress", "response.output_item.added",
-                       "response.content_part.added", "response.output_text.delta",
-                       "response.output_text.delta", "response.output_text.delta",
-                       "response.output_text.done", "response.content_part.done",
-                       "response.output_item.done", "response.completed"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "response.created", "response.in_progress",
+                "response.output_item.added", "response.content_part.added",
+                "response.output_text.delta", "response.output_text.delta",
+                "response.output_text.delta", "response.output_text.done",
+                "response.content_part.done", "response.output_item.done",
+                "response.completed"}));
   std::string deltas, item_id;
   for (size_t i = 0; i < events.size(); ++i) {
     const rapidjson::Document& d = events[i].data;
@@ -209,7 +218,8 @@ TEST(ResponsesApi, StreamedEventSequence) {
       EXPECT_EQ(d["output_index"].GetInt(), 0);
       EXPECT_EQ(d["content_index"].GetInt(), 0);
     }
-    if (events[i].name == "response.output_text.delta") deltas += d["delta"].GetString();
+    if (events[i].name == "response.output_text.delta")
+      deltas += d["delta"].GetString();
   }
   EXPECT_EQ(deltas, "alpha beta gamma");
   EXPECT_STREQ(events[0].data["response"]["status"].GetString(), "in_progress");
@@ -220,12 +230,14 @@ TEST(ResponsesApi, StreamedEventSequence) {
   EXPECT_STREQ(events[3].data["part"]["text"].GetString(), "");
   EXPECT_STREQ(events[7].data["text"].GetString(), "alpha beta gamma");
   EXPECT_STREQ(events[8].data["part"]["text"].GetString(), "alpha beta gamma");
-  EXPECT_STREQ(events[9].data["item"]["content"][0]["text"].GetString(), "alpha beta gamma");
+  EXPECT_STREQ(events[9].data["item"]["content"][0]["text"].GetString(),
+               "alpha beta gamma");
   const auto& final = events[10].data["response"];
   EXPECT_STREQ(final["status"].GetString(), "completed");
   EXPECT_EQ(final["id"], events[0].data["response"]["id"]);
   EXPECT_EQ(final["usage"]["output_tokens"].GetInt(), 3);
-  EXPECT_STREQ(final["output"][0]["content"][0]["text"].GetString(), "alpha beta gamma");
+  EXPECT_STREQ(final["output"][0]["content"][0]["text"].GetString(),
+               "alpha beta gamma");
   // Created at once; the first token at 2 ms queue + 100 ms TTFT; 10 ms apart.
   EXPECT_EQ(p.response.headers_us, 2000);
   EXPECT_EQ(events[0].offset_us, 2000);
@@ -236,24 +248,29 @@ TEST(ResponsesApi, StreamedEventSequence) {
 
 TEST(ResponsesApi, InputMessagesAndMaxOutputTokens) {
   Synthesizer s(Options());
-  SynthPlan p = s.Plan(
-      Post("/v1/responses",
-           R"({"input":[{"role":"developer","content":"sys words"},
+  SynthPlan p =
+      s.Plan(Post("/v1/responses",
+                  R"({"input":[{"role":"developer","content":"sys words"},
                         {"type":"message","role":"user","content":[{"type":"input_text","text":"a b c d e"}]},
                         {"role":"assistant","content":[{"type":"output_text","text":"ok"}]}],
                "max_output_tokens":2})"),
-      Seed(1));
+             Seed(1));
   rapidjson::Document d = Json(p.response.Body());
   EXPECT_STREQ(d["status"].GetString(), "incomplete");
-  EXPECT_STREQ(d["incomplete_details"]["reason"].GetString(), "max_output_tokens");
-  EXPECT_STREQ(d["output"][0]["content"][0]["text"].GetString(), "a b");  // echo of the user
+  EXPECT_STREQ(d["incomplete_details"]["reason"].GetString(),
+               "max_output_tokens");
+  EXPECT_STREQ(d["output"][0]["content"][0]["text"].GetString(),
+               "a b");  // echo of the user
   EXPECT_EQ(d["usage"]["input_tokens"].GetInt(), 8);
   EXPECT_EQ(d["max_output_tokens"].GetInt(), 2);
   SynthPlan streamed = s.Plan(
-      Post("/v1/responses", R"({"input":"a b c d e","max_output_tokens":2,"stream":true})"), Seed(1));
+      Post("/v1/responses",
+           R"({"input":"a b c d e","max_output_tokens":2,"stream":true})"),
+      Seed(1));
   std::vector<Event> events = ResponsesEvents(streamed.response);
   EXPECT_EQ(events.back().name, "response.incomplete");
-  EXPECT_STREQ(events.back().data["response"]["status"].GetString(), "incomplete");
+  EXPECT_STREQ(events.back().data["response"]["status"].GetString(),
+               "incomplete");
 }
 
 TEST(ResponsesApi, FunctionCallsStreamTheirArguments) {
@@ -306,35 +323,41 @@ TEST(ResponsesApi, AFunctionCallOutputGetsAText) {
   Synthesizer s(o);
   const std::string tools =
       R"("tools":[{"type":"function","name":"get_time","parameters":{"type":"object"}}])";
-  SynthPlan first = s.Plan(Post("/v1/responses", "{\"input\":\"time?\"," + tools + "}"), Seed(1));
+  SynthPlan first = s.Plan(
+      Post("/v1/responses", "{\"input\":\"time?\"," + tools + "}"), Seed(1));
   rapidjson::Document d = Json(first.response.Body());
   ASSERT_STREQ(d["output"][0]["type"].GetString(), "function_call");
   const std::string call_id = d["output"][0]["call_id"].GetString();
   SynthPlan second = s.Plan(
-      Post("/v1/responses",
-           R"({"previous_response_id":"resp_x","input":[{"role":"user","content":"time?"},
-               {"type":"function_call","call_id":")" + call_id +
-               R"(","name":"get_time","arguments":"{}"},
-               {"type":"function_call_output","call_id":")" + call_id +
-               R"(","output":"12:00"}],)" + tools + "}"),
+      Post(
+          "/v1/responses",
+          R"({"previous_response_id":"resp_x","input":[{"role":"user","content":"time?"},
+               {"type":"function_call","call_id":")" +
+              call_id +
+              R"(","name":"get_time","arguments":"{}"},
+               {"type":"function_call_output","call_id":")" +
+              call_id + R"(","output":"12:00"}],)" + tools + "}"),
       Seed(1));
   rapidjson::Document e = Json(second.response.Body());
   EXPECT_STREQ(e["output"][0]["type"].GetString(), "message");
-  EXPECT_STREQ(e["output"][0]["content"][0]["text"].GetString(), "It is sunny.");
+  EXPECT_STREQ(e["output"][0]["content"][0]["text"].GetString(),
+               "It is sunny.");
 }
 
 TEST(ResponsesApi, TextFormatJsonSchema) {
   Synthesizer s(Options());
   for (uint64_t seed = 0; seed < 30; ++seed) {
     SynthPlan p = s.Plan(
-        Post("/v1/responses",
-             R"({"input":"x","text":{"format":{"type":"json_schema","name":"p","strict":true,
+        Post(
+            "/v1/responses",
+            R"({"input":"x","text":{"format":{"type":"json_schema","name":"p","strict":true,
                  "schema":{"type":"object","properties":{"n":{"type":"integer","minimum":3,
                  "maximum":4}},"required":["n"],"additionalProperties":false}}}})"),
         Seed(seed));
     rapidjson::Document d = Json(p.response.Body());
     EXPECT_STREQ(d["text"]["format"]["type"].GetString(), "json_schema");
-    rapidjson::Document out = Json(d["output"][0]["content"][0]["text"].GetString());
+    rapidjson::Document out =
+        Json(d["output"][0]["content"][0]["text"].GetString());
     ASSERT_TRUE(out.IsObject());
     EXPECT_EQ(out.MemberCount(), 1u);
     EXPECT_TRUE(out["n"].GetInt() == 3 || out["n"].GetInt() == 4);
@@ -345,20 +368,26 @@ TEST(ResponsesApi, BadRequestsAndFaults) {
   Synthesizer s(Options());
   for (const char* body :
        {"{", R"({"model":"m"})", R"({"input":3})", R"({"input":[3]})",
-        R"({"input":"x","max_output_tokens":0})", R"({"input":"x","tool_choice":"sometimes"})",
+        R"({"input":"x","max_output_tokens":0})",
+        R"({"input":"x","tool_choice":"sometimes"})",
         R"({"input":"x","tools":[{"type":"function"}]})",
         R"({"input":"x","text":{"format":{"type":"xml"}}})"}) {
     SynthPlan p = s.Plan(Post("/v1/responses", body), {});
     EXPECT_EQ(p.response.status, 400) << body;
-    EXPECT_NE(p.response.Body().find("\"invalid_request_error\""), std::string::npos);
+    EXPECT_NE(p.response.Body().find("\"invalid_request_error\""),
+              std::string::npos);
   }
   SynthContext ctx;
   ctx.forced_fault = FaultType::k429;
-  EXPECT_EQ(s.Plan(Post("/v1/responses", R"({"input":"x"})"), ctx).response.status, 429);
+  EXPECT_EQ(
+      s.Plan(Post("/v1/responses", R"({"input":"x"})"), ctx).response.status,
+      429);
   ctx.forced_fault = FaultType::kDrop;
-  SynthPlan dropped = s.Plan(Post("/v1/responses", R"({"input":"a b c d","stream":true})"), ctx);
+  SynthPlan dropped = s.Plan(
+      Post("/v1/responses", R"({"input":"a b c d","stream":true})"), ctx);
   EXPECT_TRUE(dropped.abort);
-  EXPECT_EQ(dropped.response.Body().find("response.completed"), std::string::npos);
+  EXPECT_EQ(dropped.response.Body().find("response.completed"),
+            std::string::npos);
 }
 
 // ---------------------------------------------------------------- Tool calls
@@ -370,7 +399,8 @@ TEST(ToolCalls, RequiredAndNamedAlwaysCallNoneNever) {
   std::set<std::string> names;
   for (uint64_t seed = 0; seed < 40; ++seed) {
     rapidjson::Document d =
-        Json(s.Plan(Post("/v1/chat/completions", ChatWithTools(R"(,"tool_choice":"required")")),
+        Json(s.Plan(Post("/v1/chat/completions",
+                         ChatWithTools(R"(,"tool_choice":"required")")),
                     Seed(seed))
                  .response.Body());
     const auto& choice = d["choices"][0];
@@ -382,23 +412,31 @@ TEST(ToolCalls, RequiredAndNamedAlwaysCallNoneNever) {
     EXPECT_EQ(std::string(call["id"].GetString()).rfind("call_", 0), 0u);
     const std::string name = call["function"]["name"].GetString();
     names.insert(name);
-    if (name == "get_weather") ExpectWeatherArguments(call["function"]["arguments"].GetString());
-    d = Json(s.Plan(Post("/v1/chat/completions",
-                         ChatWithTools(R"(,"tool_choice":{"type":"function","function":{"name":"get_time"}})")),
-                    Seed(seed))
-                 .response.Body());
-    EXPECT_STREQ(d["choices"][0]["message"]["tool_calls"][0]["function"]["name"].GetString(),
+    if (name == "get_weather")
+      ExpectWeatherArguments(call["function"]["arguments"].GetString());
+    d = Json(
+        s.Plan(
+             Post(
+                 "/v1/chat/completions",
+                 ChatWithTools(
+                     R"(,"tool_choice":{"type":"function","function":{"name":"get_time"}})")),
+             Seed(seed))
+            .response.Body());
+    EXPECT_STREQ(d["choices"][0]["message"]["tool_calls"][0]["function"]["name"]
+                     .GetString(),
                  "get_time");
     o.tool_rate = 1;
     d = Json(Synthesizer(o)
-                 .Plan(Post("/v1/chat/completions", ChatWithTools(R"(,"tool_choice":"none")")),
+                 .Plan(Post("/v1/chat/completions",
+                            ChatWithTools(R"(,"tool_choice":"none")")),
                        Seed(seed))
                  .response.Body());
     o.tool_rate = 0;
     EXPECT_FALSE(d["choices"][0]["message"].HasMember("tool_calls"));
     EXPECT_STREQ(d["choices"][0]["finish_reason"].GetString(), "stop");
   }
-  EXPECT_EQ(names, (std::set<std::string>{"get_time", "get_weather"})) << "a seeded choice of tool";
+  EXPECT_EQ(names, (std::set<std::string>{"get_time", "get_weather"}))
+      << "a seeded choice of tool";
 }
 
 TEST(ToolCalls, AutoCallsAtTheToolRate) {
@@ -408,7 +446,8 @@ TEST(ToolCalls, AutoCallsAtTheToolRate) {
   int calls = 0;
   for (uint64_t seed = 0; seed < 400; ++seed) {
     rapidjson::Document d =
-        Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("")), Seed(seed)).response.Body());
+        Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("")), Seed(seed))
+                 .response.Body());
     calls += d["choices"][0]["message"].HasMember("tool_calls");
   }
   // Binomial(400, 0.3): mean 120, sd 9.2; ±4.5 sd.
@@ -425,10 +464,13 @@ TEST(ToolCalls, AToolResultGetsATextAnswer) {
           {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
            "function":{"name":"get_time","arguments":"{}"}}]},
           {"role":"tool","tool_call_id":"call_1","content":"{\"t\":1}"}],
-         "tools":[)" + std::string(kTimeTool) + "]}";
+         "tools":[)" +
+      std::string(kTimeTool) + "]}";
   for (uint64_t seed = 0; seed < 20; ++seed) {
-    rapidjson::Document d = Json(s.Plan(Post("/v1/chat/completions", body), Seed(seed)).response.Body());
-    EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), "Sunny, 21 degrees.");
+    rapidjson::Document d = Json(
+        s.Plan(Post("/v1/chat/completions", body), Seed(seed)).response.Body());
+    EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(),
+                 "Sunny, 21 degrees.");
     EXPECT_STREQ(d["choices"][0]["finish_reason"].GetString(), "stop");
   }
 }
@@ -436,13 +478,15 @@ TEST(ToolCalls, AToolResultGetsATextAnswer) {
 TEST(ToolCalls, StreamedAsToolCallDeltas) {
   SynthOptions o = Options();
   Synthesizer s(o);
-  SynthPlan p = s.Plan(Post("/v1/chat/completions",
-                            ChatWithTools(R"(,"stream":true,"tool_choice":{"type":"function",
+  SynthPlan p = s.Plan(
+      Post("/v1/chat/completions",
+           ChatWithTools(R"(,"stream":true,"tool_choice":{"type":"function",
                                 "function":{"name":"get_weather"}})")),
-                       Seed(5));
+      Seed(5));
   std::vector<rapidjson::Document> events = ChatEvents(p.response);
   ASSERT_GE(events.size(), 5u);
-  EXPECT_STREQ(events[0]["choices"][0]["delta"]["role"].GetString(), "assistant");
+  EXPECT_STREQ(events[0]["choices"][0]["delta"]["role"].GetString(),
+               "assistant");
   const auto& head = events[1]["choices"][0]["delta"]["tool_calls"][0];
   EXPECT_EQ(head["index"].GetInt(), 0);
   EXPECT_EQ(std::string(head["id"].GetString()).rfind("call_", 0), 0u);
@@ -459,7 +503,8 @@ TEST(ToolCalls, StreamedAsToolCallDeltas) {
     arguments += delta["function"]["arguments"].GetString();
   }
   EXPECT_GT(i, 3u);
-  EXPECT_STREQ(events.back()["choices"][0]["finish_reason"].GetString(), "tool_calls");
+  EXPECT_STREQ(events.back()["choices"][0]["finish_reason"].GetString(),
+               "tool_calls");
   ExpectWeatherArguments(arguments);
   // One token per event, TTFT then ITL.
   EXPECT_EQ(p.response.chunks[1].offset_us, 100000);
@@ -482,30 +527,40 @@ TEST(ToolCalls, RulesReturnAGivenCall) {
   o.tool_rate = 0;  // rules decide, not the rate
   Synthesizer s(o);
   rapidjson::Document d =
-      Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("")), Seed(1)).response.Body());
+      Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("")), Seed(1))
+               .response.Body());
   const auto& call = d["choices"][0]["message"]["tool_calls"][0]["function"];
   EXPECT_STREQ(call["name"].GetString(), "get_weather");
-  EXPECT_STREQ(call["arguments"].GetString(), R"({"city": "Paris", "days": 2})");
+  EXPECT_STREQ(call["arguments"].GetString(),
+               R"({"city": "Paris", "days": 2})");
   // Parallel calls from one rule.
   std::string both = ChatWithTools("");
   both.replace(both.find("what is the weather"), 19, "both please");
   d = Json(s.Plan(Post("/v1/chat/completions", both), Seed(1)).response.Body());
   ASSERT_EQ(d["choices"][0]["message"]["tool_calls"].Size(), 2u);
-  EXPECT_STREQ(d["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].GetString(),
-               R"({"zone": "UTC"})");
-  EXPECT_STREQ(d["choices"][0]["message"]["tool_calls"][1]["function"]["arguments"].GetString(),
-               "{}");
+  EXPECT_STREQ(
+      d["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+          .GetString(),
+      R"({"zone": "UTC"})");
+  EXPECT_STREQ(
+      d["choices"][0]["message"]["tool_calls"][1]["function"]["arguments"]
+          .GetString(),
+      "{}");
   // Without the tool on offer, the next rule's reply.
-  d = Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("", kTimeTool)), Seed(1))
+  d = Json(s.Plan(Post("/v1/chat/completions", ChatWithTools("", kTimeTool)),
+                  Seed(1))
                .response.Body());
-  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), "No tools here.");
+  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(),
+               "No tools here.");
   // And none at all without tools.
   d = Json(s.Plan(Post("/v1/chat/completions",
                        R"({"messages":[{"role":"user","content":"weather"}]})"),
                   Seed(1))
                .response.Body());
-  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), "No tools here.");
-  std::ofstream(path) << R"({"rules":[{"pattern":"x","tool_call":{"arguments":{}}}]})";
+  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(),
+               "No tools here.");
+  std::ofstream(path)
+      << R"({"rules":[{"pattern":"x","tool_call":{"arguments":{}}}]})";
   EXPECT_FALSE(OutputMode::Parse("rules:" + path, nullptr).ok());
   std::ofstream(path) << R"({"rules":[{"pattern":"x"}]})";
   EXPECT_FALSE(OutputMode::Parse("rules:" + path, nullptr).ok());
@@ -513,12 +568,19 @@ TEST(ToolCalls, RulesReturnAGivenCall) {
 
 TEST(ToolCalls, BadToolsAndChoicesAre400) {
   Synthesizer s(Options());
-  for (const std::string& body :
-       {ChatWithTools(R"(,"tool_choice":{"type":"function","function":{"name":"nope"}})"),
-        std::string(R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})"),
-        std::string(R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})"),
-        std::string(R"({"messages":[{"role":"user","content":"x"}],"tools":{}})"),
-        ChatWithTools("", R"({"type":"function","function":{"name":"f","parameters":{"$ref":"http://x"}}})")}) {
+  for (
+      const std::string& body :
+      {ChatWithTools(
+           R"(,"tool_choice":{"type":"function","function":{"name":"nope"}})"),
+       std::string(
+           R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})"),
+       std::string(
+           R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})"),
+       std::string(
+           R"({"messages":[{"role":"user","content":"x"}],"tools":{}})"),
+       ChatWithTools(
+           "",
+           R"({"type":"function","function":{"name":"f","parameters":{"$ref":"http://x"}}})")}) {
     SynthPlan p = s.Plan(Post("/v1/chat/completions", body), {});
     EXPECT_EQ(p.response.status, 400) << body;
   }
@@ -534,15 +596,18 @@ TEST(StructuredOutput, JsonObject) {
                          "response_format":{"type":"json_object"},"max_tokens":1})"),
                 {})
           .response.Body());
-  rapidjson::Document content = Json(d["choices"][0]["message"]["content"].GetString());
+  rapidjson::Document content =
+      Json(d["choices"][0]["message"]["content"].GetString());
   EXPECT_STREQ(content["answer"].GetString(), "say \"hi\"");
   Synthesizer fixed(Options(R"(static:{"a":[1,2],"b":"c"})"));
-  d = Json(fixed.Plan(Post("/v1/chat/completions",
-                           R"({"messages":[{"role":"user","content":"x"}],
+  d = Json(fixed
+               .Plan(Post("/v1/chat/completions",
+                          R"({"messages":[{"role":"user","content":"x"}],
                                "response_format":{"type":"json_object"}})"),
-                      {})
+                     {})
                .response.Body());
-  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), R"({"a": [1, 2], "b": "c"})");
+  EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(),
+               R"({"a": [1, 2], "b": "c"})");
 }
 
 TEST(StructuredOutput, JsonSchemaStreamedAndNot) {
@@ -554,8 +619,9 @@ TEST(StructuredOutput, JsonSchemaStreamedAndNot) {
              "tags":{"type":"array","items":{"enum":["x","y"]},"minItems":1,"maxItems":2}}}}})";
   for (uint64_t seed = 0; seed < 30; ++seed) {
     for (bool stream : {false, true}) {
-      const std::string body = R"({"messages":[{"role":"user","content":"who"}],"max_tokens":2,)" +
-                               format + (stream ? R"(,"stream":true})" : "}");
+      const std::string body =
+          R"({"messages":[{"role":"user","content":"who"}],"max_tokens":2,)" +
+          format + (stream ? R"(,"stream":true})" : "}");
       SynthPlan p = s.Plan(Post("/v1/chat/completions", body), Seed(seed));
       std::string text;
       if (stream) {
@@ -564,14 +630,17 @@ TEST(StructuredOutput, JsonSchemaStreamedAndNot) {
           if (delta.HasMember("content")) text += delta["content"].GetString();
         }
       } else {
-        text = Json(p.response.Body())["choices"][0]["message"]["content"].GetString();
+        text = Json(p.response.Body())["choices"][0]["message"]["content"]
+                   .GetString();
       }
       rapidjson::Document v = Json(text);
       ASSERT_TRUE(v.IsObject()) << text;
       EXPECT_EQ(v.MemberCount(), 3u) << text;
       EXPECT_TRUE(v["name"].IsString());
-      EXPECT_TRUE(v["age"].IsInt() && v["age"].GetInt() >= 0 && v["age"].GetInt() <= 9);
-      EXPECT_TRUE(v["tags"].IsArray() && v["tags"].Size() >= 1 && v["tags"].Size() <= 2);
+      EXPECT_TRUE(v["age"].IsInt() && v["age"].GetInt() >= 0 &&
+                  v["age"].GetInt() <= 9);
+      EXPECT_TRUE(v["tags"].IsArray() && v["tags"].Size() >= 1 &&
+                  v["tags"].Size() <= 2);
     }
   }
   SynthPlan bad = s.Plan(Post("/v1/chat/completions",
@@ -586,10 +655,12 @@ TEST(StructuredOutput, JsonSchemaStreamedAndNot) {
 TEST(Logprobs, ChatNonStreamedAndStreamed) {
   Synthesizer s(Options());
   rapidjson::Document d = Json(
-      s.Plan(Post("/v1/chat/completions",
-                  R"({"messages":[{"role":"user","content":"the quick fox"}],"logprobs":true,
+      s.Plan(
+           Post(
+               "/v1/chat/completions",
+               R"({"messages":[{"role":"user","content":"the quick fox"}],"logprobs":true,
                       "top_logprobs":3})"),
-             Seed(2))
+           Seed(2))
           .response.Body());
   const auto& content = d["choices"][0]["logprobs"]["content"];
   ASSERT_EQ(content.Size(), 3u);
@@ -599,8 +670,10 @@ TEST(Logprobs, ChatNonStreamedAndStreamed) {
     EXPECT_LE(t["logprob"].GetDouble(), 0);
     ASSERT_EQ(t["top_logprobs"].Size(), 3u);
     EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);
-    EXPECT_GE(t["top_logprobs"][0]["logprob"].GetDouble(), t["top_logprobs"][1]["logprob"].GetDouble());
-    EXPECT_GE(t["top_logprobs"][1]["logprob"].GetDouble(), t["top_logprobs"][2]["logprob"].GetDouble());
+    EXPECT_GE(t["top_logprobs"][0]["logprob"].GetDouble(),
+              t["top_logprobs"][1]["logprob"].GetDouble());
+    EXPECT_GE(t["top_logprobs"][1]["logprob"].GetDouble(),
+              t["top_logprobs"][2]["logprob"].GetDouble());
     const std::string token = t["token"].GetString();
     ASSERT_EQ(t["bytes"].Size(), token.size());
     for (size_t i = 0; i < token.size(); ++i) {
@@ -610,9 +683,11 @@ TEST(Logprobs, ChatNonStreamedAndStreamed) {
   }
   EXPECT_EQ(joined, "the quick fox");
   std::vector<rapidjson::Document> events = ChatEvents(
-      s.Plan(Post("/v1/chat/completions",
-                  R"({"messages":[{"role":"user","content":"a b"}],"logprobs":true,"stream":true})"),
-             Seed(2))
+      s.Plan(
+           Post(
+               "/v1/chat/completions",
+               R"({"messages":[{"role":"user","content":"a b"}],"logprobs":true,"stream":true})"),
+           Seed(2))
           .response);
   ASSERT_EQ(events.size(), 4u);  // role, 2 tokens, finish
   for (size_t i = 1; i <= 2; ++i) {
@@ -622,21 +697,29 @@ TEST(Logprobs, ChatNonStreamedAndStreamed) {
     EXPECT_EQ(lp[0]["top_logprobs"].Size(), 0u);
   }
   // Not asked: null.
-  d = Json(s.Plan(Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"}]})"), {})
+  d = Json(s.Plan(Post("/v1/chat/completions",
+                       R"({"messages":[{"role":"user","content":"a"}]})"),
+                  {})
                .response.Body());
   EXPECT_TRUE(d["choices"][0]["logprobs"].IsNull());
-  for (const char* body : {R"({"messages":[{"role":"user","content":"a"}],"top_logprobs":2})",
-                           R"({"messages":[{"role":"user","content":"a"}],"logprobs":true,"top_logprobs":21})",
-                           R"({"messages":[{"role":"user","content":"a"}],"logprobs":3})"}) {
-    EXPECT_EQ(s.Plan(Post("/v1/chat/completions", body), {}).response.status, 400) << body;
+  for (
+      const char* body :
+      {R"({"messages":[{"role":"user","content":"a"}],"top_logprobs":2})",
+       R"({"messages":[{"role":"user","content":"a"}],"logprobs":true,"top_logprobs":21})",
+       R"({"messages":[{"role":"user","content":"a"}],"logprobs":3})"}) {
+    EXPECT_EQ(s.Plan(Post("/v1/chat/completions", body), {}).response.status,
+              400)
+        << body;
   }
 }
 
 TEST(Logprobs, Completions) {
   Synthesizer s(Options());
-  rapidjson::Document d = Json(
-      s.Plan(Post("/v1/completions", R"({"prompt":"one two three","logprobs":2})"), Seed(4))
-          .response.Body());
+  rapidjson::Document d =
+      Json(s.Plan(Post("/v1/completions",
+                       R"({"prompt":"one two three","logprobs":2})"),
+                  Seed(4))
+               .response.Body());
   const auto& lp = d["choices"][0]["logprobs"];
   ASSERT_EQ(lp["tokens"].Size(), 3u);
   EXPECT_STREQ(lp["tokens"][1].GetString(), " two");
@@ -648,13 +731,18 @@ TEST(Logprobs, Completions) {
   EXPECT_EQ(lp["top_logprobs"][1].MemberCount(), 2u);
   EXPECT_EQ(lp["top_logprobs"][1][" two"], lp["token_logprobs"][1]);
   std::vector<rapidjson::Document> events = ChatEvents(
-      s.Plan(Post("/v1/completions", R"({"prompt":"one two","logprobs":0,"stream":true})"), Seed(4))
+      s.Plan(Post("/v1/completions",
+                  R"({"prompt":"one two","logprobs":0,"stream":true})"),
+             Seed(4))
           .response);
   ASSERT_EQ(events.size(), 3u);  // 2 tokens, finish
-  EXPECT_STREQ(events[1]["choices"][0]["logprobs"]["tokens"][0].GetString(), " two");
+  EXPECT_STREQ(events[1]["choices"][0]["logprobs"]["tokens"][0].GetString(),
+               " two");
   EXPECT_EQ(events[1]["choices"][0]["logprobs"]["text_offset"][0].GetInt(), 3);
-  EXPECT_EQ(s.Plan(Post("/v1/completions", R"({"prompt":"x","logprobs":true})"), {}).response.status,
-            400);
+  EXPECT_EQ(
+      s.Plan(Post("/v1/completions", R"({"prompt":"x","logprobs":true})"), {})
+          .response.status,
+      400);
 }
 
 // The Responses API gives logprobs when "include" asks for
@@ -665,7 +753,8 @@ TEST(Logprobs, ResponsesWhenIncluded) {
   Synthesizer s(Options());
   // Checks one part's logprobs: one entry per token of "text", "top"
   // alternatives each, the chosen token first.
-  auto expect_logprobs = [](const rapidjson::Value& lp, const std::string& text, size_t top) {
+  auto expect_logprobs = [](const rapidjson::Value& lp, const std::string& text,
+                            size_t top) {
     ASSERT_TRUE(lp.IsArray()) << Dump(lp);
     std::string joined;
     for (const auto& t : lp.GetArray()) {
@@ -686,12 +775,14 @@ TEST(Logprobs, ResponsesWhenIncluded) {
   };
   const std::string asked =
       R"({"input":"one two three","top_logprobs":2,"include":["message.output_text.logprobs"])";
-  rapidjson::Document d = Json(s.Plan(Post("/v1/responses", asked + "}"), Seed(5)).response.Body());
+  rapidjson::Document d =
+      Json(s.Plan(Post("/v1/responses", asked + "}"), Seed(5)).response.Body());
   EXPECT_EQ(d["top_logprobs"].GetInt(), 2);
   expect_logprobs(d["output"][0]["content"][0]["logprobs"], "one two three", 2);
 
-  std::vector<Event> events =
-      ResponsesEvents(s.Plan(Post("/v1/responses", asked + R"(,"stream":true})"), Seed(5)).response);
+  std::vector<Event> events = ResponsesEvents(
+      s.Plan(Post("/v1/responses", asked + R"(,"stream":true})"), Seed(5))
+          .response);
   ASSERT_EQ(events.size(), 11u);
   size_t deltas = 0;
   for (const Event& e : events) {
@@ -702,29 +793,40 @@ TEST(Logprobs, ResponsesWhenIncluded) {
     }
   }
   EXPECT_EQ(deltas, 3u);
-  EXPECT_TRUE(events[3].data["part"]["logprobs"].Empty());  // content_part.added
-  expect_logprobs(events[7].data["logprobs"], "one two three", 2);           // output_text.done
-  expect_logprobs(events[8].data["part"]["logprobs"], "one two three", 2);   // content_part.done
-  expect_logprobs(events[9].data["item"]["content"][0]["logprobs"], "one two three", 2);
-  expect_logprobs(events[10].data["response"]["output"][0]["content"][0]["logprobs"],
+  EXPECT_TRUE(
+      events[3].data["part"]["logprobs"].Empty());  // content_part.added
+  expect_logprobs(events[7].data["logprobs"], "one two three",
+                  2);  // output_text.done
+  expect_logprobs(events[8].data["part"]["logprobs"], "one two three",
+                  2);  // content_part.done
+  expect_logprobs(events[9].data["item"]["content"][0]["logprobs"],
                   "one two three", 2);
+  expect_logprobs(
+      events[10].data["response"]["output"][0]["content"][0]["logprobs"],
+      "one two three", 2);
   EXPECT_EQ(events[10].data["response"]["top_logprobs"].GetInt(), 2);
 
   // "include" alone: the tokens' own logprobs, no alternatives.
-  d = Json(s.Plan(Post("/v1/responses",
-                       R"({"input":"a b","include":["message.output_text.logprobs"]})"),
-                  Seed(5))
-               .response.Body());
+  d = Json(
+      s.Plan(
+           Post(
+               "/v1/responses",
+               R"({"input":"a b","include":["message.output_text.logprobs"]})"),
+           Seed(5))
+          .response.Body());
   expect_logprobs(d["output"][0]["content"][0]["logprobs"], "a b", 0);
   // Not asked: empty, and top_logprobs alone does not ask.
-  for (const char* body : {R"({"input":"a b"})", R"({"input":"a b","top_logprobs":3})",
-                           R"({"input":"a b","include":["reasoning.encrypted_content"]})"}) {
+  for (const char* body :
+       {R"({"input":"a b"})", R"({"input":"a b","top_logprobs":3})",
+        R"({"input":"a b","include":["reasoning.encrypted_content"]})"}) {
     d = Json(s.Plan(Post("/v1/responses", body), Seed(5)).response.Body());
     EXPECT_TRUE(d["output"][0]["content"][0]["logprobs"].Empty()) << body;
   }
-  for (const char* body : {R"({"input":"a","top_logprobs":21})", R"({"input":"a","top_logprobs":-1})",
-                           R"({"input":"a","top_logprobs":"2"})", R"({"input":"a","include":"x"})",
-                           R"({"input":"a","include":[3]})"}) {
+  for (const char* body :
+       {R"({"input":"a","top_logprobs":21})",
+        R"({"input":"a","top_logprobs":-1})",
+        R"({"input":"a","top_logprobs":"2"})", R"({"input":"a","include":"x"})",
+        R"({"input":"a","include":[3]})"}) {
     SynthPlan p = s.Plan(Post("/v1/responses", body), {});
     EXPECT_EQ(p.response.status, 400) << body;
   }
@@ -735,9 +837,11 @@ TEST(Logprobs, ResponsesWhenIncluded) {
 TEST(Streams, SeveralChoicesCarryTheirIndexes) {
   Synthesizer s(Options("random"));
   std::vector<rapidjson::Document> events = ChatEvents(
-      s.Plan(Post("/v1/chat/completions",
-                  R"({"messages":[{"role":"user","content":"x"}],"n":3,"stream":true,"max_tokens":6})"),
-             Seed(11))
+      s.Plan(
+           Post(
+               "/v1/chat/completions",
+               R"({"messages":[{"role":"user","content":"x"}],"n":3,"stream":true,"max_tokens":6})"),
+           Seed(11))
           .response);
   std::map<int, int> roles, finishes, tokens;
   for (const auto& e : events) {
@@ -745,7 +849,8 @@ TEST(Streams, SeveralChoicesCarryTheirIndexes) {
     const int i = c["index"].GetInt();
     if (c["delta"].HasMember("role")) roles[i]++;
     if (c["finish_reason"].IsString()) finishes[i]++;
-    if (c["delta"].HasMember("content") && !c["delta"].HasMember("role")) tokens[i]++;
+    if (c["delta"].HasMember("content") && !c["delta"].HasMember("role"))
+      tokens[i]++;
   }
   EXPECT_EQ(roles, (std::map<int, int>{{0, 1}, {1, 1}, {2, 1}}));
   EXPECT_EQ(finishes, (std::map<int, int>{{0, 1}, {1, 1}, {2, 1}}));
@@ -757,7 +862,8 @@ TEST(Streams, ContinuousUsageStatsAsVllm) {
   const std::string body =
       R"({"messages":[{"role":"user","content":"a b c"}],"n":2,"stream":true,
           "stream_options":{"include_usage":true,"continuous_usage_stats":true}})";
-  std::vector<rapidjson::Document> events = ChatEvents(s.Plan(Post("/v1/chat/completions", body), {}).response);
+  std::vector<rapidjson::Document> events =
+      ChatEvents(s.Plan(Post("/v1/chat/completions", body), {}).response);
   std::map<int, int> last;
   for (size_t i = 0; i + 1 < events.size(); ++i) {
     const auto& e = events[i];
@@ -774,17 +880,22 @@ TEST(Streams, ContinuousUsageStatsAsVllm) {
   EXPECT_TRUE(events.back()["choices"].Empty());
   // Only with include_usage, as vLLM.
   std::string no_usage = body;
-  no_usage.replace(no_usage.find("\"include_usage\":true"), 20, "\"include_usage\":false");
-  for (const auto& e : ChatEvents(s.Plan(Post("/v1/chat/completions", no_usage), {}).response)) {
+  no_usage.replace(no_usage.find("\"include_usage\":true"), 20,
+                   "\"include_usage\":false");
+  for (const auto& e : ChatEvents(
+           s.Plan(Post("/v1/chat/completions", no_usage), {}).response)) {
     EXPECT_FALSE(e.HasMember("usage"));
   }
   // Text completions too.
-  for (const auto& e : ChatEvents(
-           s.Plan(Post("/v1/completions",
-                       R"({"prompt":"a b","stream":true,"stream_options":{"include_usage":true,
+  for (
+      const auto& e : ChatEvents(
+          s.Plan(
+               Post(
+                   "/v1/completions",
+                   R"({"prompt":"a b","stream":true,"stream_options":{"include_usage":true,
                            "continuous_usage_stats":true}})"),
-                  {})
-               .response)) {
+               {})
+              .response)) {
     EXPECT_TRUE(e.HasMember("usage"));
   }
 }
@@ -793,7 +904,8 @@ TEST(Streams, ContinuousUsageStatsAsVllm) {
 
 std::vector<float> Floats(const rapidjson::Value& embedding) {
   std::vector<float> v;
-  for (const auto& x : embedding.GetArray()) v.push_back(static_cast<float>(x.GetDouble()));
+  for (const auto& x : embedding.GetArray())
+    v.push_back(static_cast<float>(x.GetDouble()));
   return v;
 }
 
@@ -829,9 +941,10 @@ TEST(Embeddings, SameInputSameUnitVector) {
   o.embedding_dimensions = 64;
   o.seed = 5;
   Synthesizer s(o);
-  SynthPlan p = s.Plan(Post("/v1/embeddings",
-                            R"({"model":"emb","input":["hello world","other","hello world"]})"),
-                       Seed(1));
+  SynthPlan p = s.Plan(
+      Post("/v1/embeddings",
+           R"({"model":"emb","input":["hello world","other","hello world"]})"),
+      Seed(1));
   ASSERT_EQ(p.response.status, 200) << p.response.Body();
   EXPECT_EQ(p.response.chunks[0].offset_us, 100000);  // TTFT, no decoding
   rapidjson::Document d = Json(p.response.Body());
@@ -844,17 +957,24 @@ TEST(Embeddings, SameInputSameUnitVector) {
     EXPECT_EQ(d["data"][i]["embedding"].Size(), 64u);
     EXPECT_NEAR(Norm(Floats(d["data"][i]["embedding"])), 1.0, 1e-5);
   }
-  EXPECT_EQ(Floats(d["data"][0]["embedding"]), Floats(d["data"][2]["embedding"]));
-  EXPECT_NE(Floats(d["data"][0]["embedding"]), Floats(d["data"][1]["embedding"]));
+  EXPECT_EQ(Floats(d["data"][0]["embedding"]),
+            Floats(d["data"][2]["embedding"]));
+  EXPECT_NE(Floats(d["data"][0]["embedding"]),
+            Floats(d["data"][1]["embedding"]));
   EXPECT_EQ(d["usage"]["prompt_tokens"].GetInt(), 5);
   EXPECT_EQ(d["usage"]["total_tokens"].GetInt(), 5);
   // Another request (another per-request seed), one string: the same vector.
   rapidjson::Document again = Json(
-      s.Plan(Post("/v1/embeddings", R"({"model":"emb","input":"hello world"})"), Seed(99)).response.Body());
-  EXPECT_EQ(Floats(again["data"][0]["embedding"]), Floats(d["data"][0]["embedding"]));
+      s.Plan(Post("/v1/embeddings", R"({"model":"emb","input":"hello world"})"),
+             Seed(99))
+          .response.Body());
+  EXPECT_EQ(Floats(again["data"][0]["embedding"]),
+            Floats(d["data"][0]["embedding"]));
   // Fewer dimensions: the same direction cut and renormalized.
   rapidjson::Document small = Json(
-      s.Plan(Post("/v1/embeddings", R"({"model":"emb","input":"hello world","dimensions":8})"), {})
+      s.Plan(Post("/v1/embeddings",
+                  R"({"model":"emb","input":"hello world","dimensions":8})"),
+             {})
           .response.Body());
   std::vector<float> cut = Floats(small["data"][0]["embedding"]);
   ASSERT_EQ(cut.size(), 8u);
@@ -863,30 +983,38 @@ TEST(Embeddings, SameInputSameUnitVector) {
   for (size_t i = 0; i < 8; ++i) EXPECT_NEAR(cut[i], full[i] * scale, 1e-5);
   // base64: the same float32s, little-endian.
   rapidjson::Document b64 = Json(
-      s.Plan(Post("/v1/embeddings",
-                  R"({"model":"emb","input":"hello world","encoding_format":"base64"})"),
-             {})
+      s.Plan(
+           Post(
+               "/v1/embeddings",
+               R"({"model":"emb","input":"hello world","encoding_format":"base64"})"),
+           {})
           .response.Body());
   EXPECT_EQ(FromBase64(b64["data"][0]["embedding"].GetString()), full);
   // Token ids count as tokens.
-  rapidjson::Document ids = Json(
-      s.Plan(Post("/v1/embeddings", R"({"input":[[1,2,3],[4]]})"), {}).response.Body());
+  rapidjson::Document ids =
+      Json(s.Plan(Post("/v1/embeddings", R"({"input":[[1,2,3],[4]]})"), {})
+               .response.Body());
   EXPECT_EQ(ids["data"].Size(), 2u);
   EXPECT_EQ(ids["usage"]["prompt_tokens"].GetInt(), 4);
   // Another seed: other vectors.
   o.seed = 6;
-  rapidjson::Document reseeded = Json(
-      Synthesizer(o).Plan(Post("/v1/embeddings", R"({"model":"emb","input":"hello world"})"), {})
-          .response.Body());
+  rapidjson::Document reseeded =
+      Json(Synthesizer(o)
+               .Plan(Post("/v1/embeddings",
+                          R"({"model":"emb","input":"hello world"})"),
+                     {})
+               .response.Body());
   EXPECT_NE(Floats(reseeded["data"][0]["embedding"]), full);
 }
 
 TEST(Embeddings, BadRequestsAndFaults) {
   Synthesizer s(Options());
-  for (const char* body : {"[]", R"({"model":"m"})", R"({"input":3})", R"({"input":[]})",
-                           R"({"input":[["a"]]})", R"({"input":"x","dimensions":0})",
-                           R"({"input":"x","encoding_format":"hex"})"}) {
-    EXPECT_EQ(s.Plan(Post("/v1/embeddings", body), {}).response.status, 400) << body;
+  for (const char* body :
+       {"[]", R"({"model":"m"})", R"({"input":3})", R"({"input":[]})",
+        R"({"input":[["a"]]})", R"({"input":"x","dimensions":0})",
+        R"({"input":"x","encoding_format":"hex"})"}) {
+    EXPECT_EQ(s.Plan(Post("/v1/embeddings", body), {}).response.status, 400)
+        << body;
   }
   // At most 2,048 x 4,096 numbers in one answer.
   std::string many = R"({"dimensions":65536,"input":[)";
@@ -896,7 +1024,9 @@ TEST(Embeddings, BadRequestsAndFaults) {
   EXPECT_NE(huge.response.Body().find("dimensions"), std::string::npos);
   SynthContext ctx;
   ctx.forced_fault = FaultType::k503;
-  EXPECT_EQ(s.Plan(Post("/v1/embeddings", R"({"input":"x"})"), ctx).response.status, 503);
+  EXPECT_EQ(
+      s.Plan(Post("/v1/embeddings", R"({"input":"x"})"), ctx).response.status,
+      503);
   ctx.forced_fault = FaultType::kDrop;
   SynthPlan dropped = s.Plan(Post("/v1/embeddings", R"({"input":"x"})"), ctx);
   EXPECT_TRUE(dropped.abort);
@@ -918,8 +1048,10 @@ TEST(Models, ListedWithAdaptersAndUnknownNamesAre404) {
   EXPECT_STREQ(list["data"][2]["id"].GetString(), "base-lora");
   EXPECT_STREQ(list["data"][2]["parent"].GetString(), "base");
   EXPECT_EQ(list["data"][0]["max_model_len"].GetInt(), 32768);
-  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
-           {"/v1/chat/completions", R"({"model":"gpt-x","messages":[{"role":"user","content":"x"}]})"},
+  for (const auto& [path, body] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/v1/chat/completions",
+            R"({"model":"gpt-x","messages":[{"role":"user","content":"x"}]})"},
            {"/v1/completions", R"({"model":"gpt-x","prompt":"x"})"},
            {"/v1/responses", R"({"model":"gpt-x","input":"x"})"},
            {"/v1/embeddings", R"({"model":"gpt-x","input":"x"})"}}) {
@@ -928,28 +1060,35 @@ TEST(Models, ListedWithAdaptersAndUnknownNamesAre404) {
     rapidjson::Document e = Json(p.response.Body());
     EXPECT_STREQ(e["error"]["code"].GetString(), "model_not_found");
     EXPECT_STREQ(e["error"]["type"].GetString(), "invalid_request_error");
-    EXPECT_NE(std::string(e["error"]["message"].GetString()).find("gpt-x"), std::string::npos);
+    EXPECT_NE(std::string(e["error"]["message"].GetString()).find("gpt-x"),
+              std::string::npos);
   }
   for (const char* model : {"base", "other", "base-lora"}) {
     rapidjson::Document d = Json(
         s.Plan(Post("/v1/chat/completions",
-                    std::string(R"({"model":")") + model + R"(","messages":[{"role":"user","content":"x"}]})"),
+                    std::string(R"({"model":")") + model +
+                        R"(","messages":[{"role":"user","content":"x"}]})"),
                {})
             .response.Body());
     EXPECT_STREQ(d["model"].GetString(), model);
   }
   // No model named: the first.
-  rapidjson::Document d = Json(
-      s.Plan(Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}]})"), {})
-          .response.Body());
+  rapidjson::Document d =
+      Json(s.Plan(Post("/v1/chat/completions",
+                       R"({"messages":[{"role":"user","content":"x"}]})"),
+                  {})
+               .response.Body());
   EXPECT_STREQ(d["model"].GetString(), "base");
   // Without --model every name is answered.
   Synthesizer open(Options());
-  EXPECT_EQ(open.Plan(Post("/v1/chat/completions",
-                           R"({"model":"anything","messages":[{"role":"user","content":"x"}]})"),
-                      {})
-                .response.status,
-            200);
+  EXPECT_EQ(
+      open.Plan(
+              Post(
+                  "/v1/chat/completions",
+                  R"({"model":"anything","messages":[{"role":"user","content":"x"}]})"),
+              {})
+          .response.status,
+      200);
 }
 
 // ------------------------------------------------------- Tokenize/detokenize
@@ -958,7 +1097,9 @@ TEST(Tokenizer, RoundTripsTheEnginesTokens) {
   SynthOptions o = Options();
   o.models = {"base"};
   Synthesizer s(o);
-  Request r = Post("/tokenize", R"({"model":"base","prompt":"Hello  big world!","return_token_strs":true})");
+  Request r = Post(
+      "/tokenize",
+      R"({"model":"base","prompt":"Hello  big world!","return_token_strs":true})");
   std::optional<Synthesizer::Reply> t = s.Immediate(r);
   ASSERT_TRUE(t);
   ASSERT_EQ(t->status, 200) << t->body;
@@ -970,19 +1111,23 @@ TEST(Tokenizer, RoundTripsTheEnginesTokens) {
   // Another engine (another run) gives the same ids.
   Synthesizer s2(o);
   EXPECT_EQ(Json(s2.Immediate(r)->body)["tokens"], d["tokens"]);
-  std::optional<Synthesizer::Reply> back =
-      s.Immediate(Post("/detokenize", R"({"model":"base","tokens":)" + Dump(d["tokens"]) + "}"));
+  std::optional<Synthesizer::Reply> back = s.Immediate(Post(
+      "/detokenize", R"({"model":"base","tokens":)" + Dump(d["tokens"]) + "}"));
   ASSERT_EQ(back->status, 200) << back->body;
   EXPECT_STREQ(Json(back->body)["prompt"].GetString(), "Hello  big world!");
   // Chat messages.
-  rapidjson::Document m = Json(
-      s.Immediate(Post("/tokenize", R"({"messages":[{"role":"system","content":"a b"},
+  rapidjson::Document m =
+      Json(s.Immediate(Post("/tokenize",
+                            R"({"messages":[{"role":"system","content":"a b"},
                                                     {"role":"user","content":"c"}]})"))
-          ->body);
+               ->body);
   EXPECT_EQ(m["count"].GetInt(), 3);
   EXPECT_TRUE(m["token_strs"].IsNull());
-  EXPECT_EQ(s.Immediate(Post("/detokenize", R"({"tokens":[12345]})"))->status, 400);
-  EXPECT_EQ(s.Immediate(Post("/tokenize", R"({"model":"nope","prompt":"x"})"))->status, 404);
+  EXPECT_EQ(s.Immediate(Post("/detokenize", R"({"tokens":[12345]})"))->status,
+            400);
+  EXPECT_EQ(s.Immediate(Post("/tokenize", R"({"model":"nope","prompt":"x"})"))
+                ->status,
+            404);
   EXPECT_EQ(s.Immediate(Post("/tokenize", R"({"prompt":3})"))->status, 400);
   Request get;
   get.method = "GET";
@@ -1001,8 +1146,10 @@ TEST(Determinism, SameSeedSameBytesOnEveryNewSurface) {
   o.tool_rate = 0.5;
   const std::vector<std::pair<std::string, std::string>> requests = {
       {"/v1/responses", R"({"input":"x","stream":true})"},
-      {"/v1/responses", R"({"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"a":{"type":"integer"}}}}]})"},
-      {"/v1/chat/completions", ChatWithTools(R"(,"stream":true,"logprobs":true,"top_logprobs":2)")},
+      {"/v1/responses",
+       R"({"input":"x","tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"a":{"type":"integer"}}}}]})"},
+      {"/v1/chat/completions",
+       ChatWithTools(R"(,"stream":true,"logprobs":true,"top_logprobs":2)")},
       {"/v1/embeddings", R"({"input":["a","b"]})"}};
   for (const auto& [path, body] : requests) {
     SynthPlan a = Synthesizer(o).Plan(Post(path, body), Seed(77));

@@ -1,12 +1,13 @@
+#include "rewind/synth.h"
+
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <atomic>
-#include <set>
 #include <fstream>
+#include <set>
 #include <thread>
 
-#include "rewind/synth.h"
 #include "testutil/test_server.h"
 
 namespace rwd {
@@ -81,20 +82,24 @@ TEST(OpenAIRequest, RejectsInvalidRequestsWithAReason) {
         R"({"messages":[{"role":"user","content":"x"}],"n":0})",
         R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})",
         R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})"}) {
-    Result<OpenAIRequest> r = OpenAIRequest::Parse(OpenAIRequest::Kind::kChat, body);
+    Result<OpenAIRequest> r =
+        OpenAIRequest::Parse(OpenAIRequest::Kind::kChat, body);
     EXPECT_FALSE(r.ok()) << body;
     EXPECT_FALSE(r.status().message().empty());
   }
-  EXPECT_FALSE(OpenAIRequest::Parse(OpenAIRequest::Kind::kCompletion, "{}").ok());
+  EXPECT_FALSE(
+      OpenAIRequest::Parse(OpenAIRequest::Kind::kCompletion, "{}").ok());
 }
 
 TEST(OutputMode, StaticEchoAndRandom) {
   OpenAIRequest r;
   r.prompt = "say this back";
   std::mt19937_64 rng(1);
-  EXPECT_EQ(OutputMode::Parse("static:Fixed answer.", nullptr)->Generate(r, rng),
-            "Fixed answer.");
-  EXPECT_EQ(OutputMode::Parse("echo", nullptr)->Generate(r, rng), "say this back");
+  EXPECT_EQ(
+      OutputMode::Parse("static:Fixed answer.", nullptr)->Generate(r, rng),
+      "Fixed answer.");
+  EXPECT_EQ(OutputMode::Parse("echo", nullptr)->Generate(r, rng),
+            "say this back");
   OutputMode random = OutputMode::Parse("random", nullptr).value();
   r.max_tokens = 6;
   std::set<std::string> distinct;
@@ -131,7 +136,8 @@ TEST(OutputMode, RulesFirstMatchWinsElseDefault) {
   Result<OutputMode> bad = OutputMode::Parse("rules:" + path, nullptr);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("bad pattern"), std::string::npos);
-  EXPECT_FALSE(OutputMode::Parse("rules:" + dir.File("none.json"), nullptr).ok());
+  EXPECT_FALSE(
+      OutputMode::Parse("rules:" + dir.File("none.json"), nullptr).ok());
 }
 
 TEST(OutputMode, HistoryReplaysRecordedAnswersOfTheSameModel) {
@@ -146,8 +152,10 @@ TEST(OutputMode, HistoryReplaysRecordedAnswersOfTheSameModel) {
     store->Append(e);
   };
   add("a", R"({"choices":[{"message":{"content":"from a"}}]})");
-  add("b", "data: {\"choices\":[{\"delta\":{\"content\":\"from\"}}]}\n\n"
-           "data: {\"choices\":[{\"delta\":{\"content\":\" b\"}}]}\n\ndata: [DONE]\n\n");
+  add("b",
+      "data: {\"choices\":[{\"delta\":{\"content\":\"from\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\" b\"}}]}\n\ndata: "
+      "[DONE]\n\n");
   ASSERT_TRUE(store->Flush().ok());
   OutputMode history = OutputMode::Parse("history", store.get()).value();
   OpenAIRequest r;
@@ -164,7 +172,8 @@ TEST(Synthesizer, NonStreamingChatHasOpenAIShapeAndTiming) {
   ctx.seed = 42;
   ctx.created = 123;
   SynthPlan p = s.Plan(
-      Chat(R"({"model":"m","messages":[{"role":"user","content":"one two three four"}],"n":2,"max_tokens":3})"),
+      Chat(
+          R"({"model":"m","messages":[{"role":"user","content":"one two three four"}],"n":2,"max_tokens":3})"),
       ctx);
   ASSERT_EQ(p.response.status, 200);
   EXPECT_FALSE(p.response.chunked);
@@ -176,7 +185,8 @@ TEST(Synthesizer, NonStreamingChatHasOpenAIShapeAndTiming) {
   EXPECT_EQ(d["created"].GetInt(), 123);
   EXPECT_STREQ(d["model"].GetString(), "m");
   ASSERT_EQ(d["choices"].Size(), 2u);
-  EXPECT_STREQ(d["choices"][1]["message"]["content"].GetString(), "one two three");
+  EXPECT_STREQ(d["choices"][1]["message"]["content"].GetString(),
+               "one two three");
   EXPECT_STREQ(d["choices"][0]["finish_reason"].GetString(), "length");
   EXPECT_EQ(d["usage"]["prompt_tokens"].GetInt(), 4);
   EXPECT_EQ(d["usage"]["completion_tokens"].GetInt(), 6);
@@ -186,7 +196,8 @@ TEST(Synthesizer, NonStreamingChatHasOpenAIShapeAndTiming) {
 TEST(Synthesizer, StopSequenceEndsTheAnswer) {
   Synthesizer s(Options("static:Paris. Then more text."));
   SynthPlan p = s.Plan(
-      Chat(R"({"messages":[{"role":"user","content":"?"}],"stop":[" Then"]})"), {});
+      Chat(R"({"messages":[{"role":"user","content":"?"}],"stop":[" Then"]})"),
+      {});
   rapidjson::Document d = Json(p.response.chunks[0].data);
   EXPECT_STREQ(d["choices"][0]["message"]["content"].GetString(), "Paris.");
   EXPECT_STREQ(d["choices"][0]["finish_reason"].GetString(), "stop");
@@ -199,7 +210,8 @@ TEST(Synthesizer, StreamingEventsFollowTheOpenAIFormat) {
   SynthContext ctx;
   ctx.admitted_us = 5000;  // waited 5 ms in the queue
   SynthPlan p = s.Plan(
-      Chat(R"({"messages":[{"role":"user","content":"a b c"}],"stream":true,"stream_options":{"include_usage":true}})"),
+      Chat(
+          R"({"messages":[{"role":"user","content":"a b c"}],"stream":true,"stream_options":{"include_usage":true}})"),
       ctx);
   ASSERT_TRUE(p.response.chunked);
   EXPECT_EQ(p.response.headers_us, 5000);
@@ -217,7 +229,8 @@ TEST(Synthesizer, StreamingEventsFollowTheOpenAIFormat) {
     if (i == 0) {
       EXPECT_STREQ(d["choices"][0]["delta"]["role"].GetString(), "assistant");
     }
-    if (i >= 1 && i <= 3) text += d["choices"][0]["delta"]["content"].GetString();
+    if (i >= 1 && i <= 3)
+      text += d["choices"][0]["delta"]["content"].GetString();
     if (i == 4) {
       EXPECT_STREQ(d["choices"][0]["finish_reason"].GetString(), "stop");
     }
@@ -249,7 +262,8 @@ TEST(Synthesizer, SameSeedSameAnswerAndLatency) {
   o.ttft = Distribution::Parse("normal:100,30").value();
   o.itl = Distribution::Parse("uniform:5..15").value();
   Synthesizer s(o);
-  Request r = Chat(R"({"messages":[{"role":"user","content":"?"}],"stream":true})");
+  Request r =
+      Chat(R"({"messages":[{"role":"user","content":"?"}],"stream":true})");
   SynthContext a;
   a.seed = 9;
   SynthPlan p1 = s.Plan(r, a), p2 = s.Plan(r, a);
@@ -334,10 +348,12 @@ TEST(Synthesizer, FaultRateIsSeededAndNearItsTarget) {
 }
 
 TEST(FaultSpec, ParsesAndRejects) {
-  Result<FaultSpec> f = FaultSpec::Parse("rate=0.05,types=429|drop,stall_ms=200");
+  Result<FaultSpec> f =
+      FaultSpec::Parse("rate=0.05,types=429|drop,stall_ms=200");
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_DOUBLE_EQ(f->rate, 0.05);
-  EXPECT_EQ(f->types, (std::vector<FaultType>{FaultType::k429, FaultType::kDrop}));
+  EXPECT_EQ(f->types,
+            (std::vector<FaultType>{FaultType::k429, FaultType::kDrop}));
   EXPECT_EQ(f->stall_ms, 200);
   for (const char* bad : {"rate=2,types=429", "rate=0.1", "types=boom",
                           "rate=0.1,types=429,color=red", "rate"}) {
@@ -356,7 +372,9 @@ TEST(Synthesizer, LoadFactorGrowsLinearlyToMaxConcurrency) {
   EXPECT_DOUBLE_EQ(s.LoadMultiplier(9), 3);
   SynthContext ctx;
   ctx.load_multiplier = 2;
-  SynthPlan p = s.Plan(Chat(R"({"messages":[{"role":"user","content":"a b"}],"stream":true})"), ctx);
+  SynthPlan p = s.Plan(
+      Chat(R"({"messages":[{"role":"user","content":"a b"}],"stream":true})"),
+      ctx);
   EXPECT_EQ(p.response.chunks[1].offset_us, 200000);  // TTFT 100 ms × 2
   EXPECT_EQ(p.response.chunks[2].offset_us, 220000);  // ITL 10 ms × 2
 }

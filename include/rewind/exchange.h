@@ -58,9 +58,9 @@ struct Chunk {
 
 struct Response {
   int status = 0;
-  HeaderList headers;       // end-to-end headers (no framing headers)
-  bool chunked = false;     // sent with Transfer-Encoding: chunked
-  int64_t headers_us = 0;   // offset at which the headers were ready
+  HeaderList headers;      // end-to-end headers (no framing headers)
+  bool chunked = false;    // sent with Transfer-Encoding: chunked
+  int64_t headers_us = 0;  // offset at which the headers were ready
   std::vector<Chunk> chunks;
   // rewind's own share of a recorded answer's time, measured by the
   // rewind that recorded it; -1 when not known (recorded before rewind
@@ -86,14 +86,14 @@ struct Response {
 };
 
 struct Exchange {
-  int64_t id = 0;        // assigned by the store; 0 before it is stored
-  std::string key_hex;   // RequestKey::ToHex() of the request
-  Request request;       // secrets already redacted
+  int64_t id = 0;       // assigned by the store; 0 before it is stored
+  std::string key_hex;  // RequestKey::ToHex() of the request
+  Request request;      // secrets already redacted
   Response response;
   int64_t started_at_us = 0;      // wall-clock time of receipt (Unix, µs)
   int64_t arrival_offset_us = 0;  // receipt time since the session started
-  bool complete = true;  // false when the upstream response broke off
-  std::string error;     // why it is incomplete; "" when complete
+  bool complete = true;           // false when the upstream response broke off
+  std::string error;              // why it is incomplete; "" when complete
 };
 
 }  // namespace rwd

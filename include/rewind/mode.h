@@ -139,14 +139,15 @@ struct Answer {
 // rewind_record_skipped_total{reason} and of GET /__rewind/stats'
 // "not_recorded" (SkipName() gives each one's name there).
 enum class Skip {
-  kTooLarge,      // "too_large": beyond --max-record-bytes
-  kUnredactable,  // "unredactable": a --redact-field that cannot be taken out
-  kUnscrubbable,  // "unscrubbable": with --scrub, a body with a Content-Encoding
-  kPath,          // "path": not chosen by --record-path / --skip-path
-  kSampledOut,    // "sampled_out": left out by --sample
-  kMaxPerKey,     // "max_per_key": its key has --max-per-key recordings
-  kFull,          // "full": --max-exchanges or --max-db-bytes reached
-  kInternalError, // "internal_error": recording it failed (an exception)
+  kTooLarge,       // "too_large": beyond --max-record-bytes
+  kUnredactable,   // "unredactable": a --redact-field that cannot be taken out
+  kUnscrubbable,   // "unscrubbable": with --scrub, a body with a
+                   // Content-Encoding
+  kPath,           // "path": not chosen by --record-path / --skip-path
+  kSampledOut,     // "sampled_out": left out by --sample
+  kMaxPerKey,      // "max_per_key": its key has --max-per-key recordings
+  kFull,           // "full": --max-exchanges or --max-db-bytes reached
+  kInternalError,  // "internal_error": recording it failed (an exception)
 };
 inline constexpr size_t kSkipReasons = 8;
 const char* SkipName(Skip reason);

@@ -17,11 +17,11 @@
 #define REWIND_REPLAY_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <list>
-#include <mutex>
-#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -114,9 +114,9 @@ class ReplayIndex {
   // Those of the recordings Load indexed (not those added later by Add)
   // for which "skip" is false, by id, at most "limit" of them; "*total"
   // (when given) gets how many there are in all.
-  std::vector<Recording> Recordings(
-      const std::function<bool(int64_t id)>& skip, size_t limit,
-      size_t* total = nullptr) const;
+  std::vector<Recording> Recordings(const std::function<bool(int64_t id)>& skip,
+                                    size_t limit,
+                                    size_t* total = nullptr) const;
 
  private:
   struct Entry {
@@ -128,11 +128,11 @@ class ReplayIndex {
   const uint64_t seed_;
   mutable std::shared_mutex mu_;
   // Entries live in the map's nodes, which never move.
-  std::unordered_map<RequestKey, Entry, RequestKeyHash> by_key_;  // guarded
+  std::unordered_map<RequestKey, Entry, RequestKeyHash> by_key_;   // guarded
   std::unordered_map<std::string, std::vector<int64_t>> by_path_;  // guarded
   std::unordered_map<RequestKey, std::vector<int64_t>, RequestKeyHash>
-      incomplete_;  // guarded
-  size_t size_ = 0;                                             // guarded
+      incomplete_;                     // guarded
+  size_t size_ = 0;                    // guarded
   std::unordered_set<int64_t> added_;  // guarded: ids given by Add
   // Incomplete ids Load indexed (with "include_incomplete").
   std::unordered_set<int64_t> indexed_incomplete_;  // guarded
@@ -164,7 +164,7 @@ class ExchangeCache {
   std::mutex mu_;
   std::list<int64_t> lru_;  // guarded by mu_; most recent first
   std::unordered_map<int64_t, Slot> slots_;  // guarded by mu_
-  size_t bytes_ = 0;                                          // guarded
+  size_t bytes_ = 0;                         // guarded
 };
 
 // The recorded request most like "request" on the same method and path.

@@ -176,10 +176,10 @@ class Store {
 
   // What the writer has done so far, for metrics.
   struct WriterStats {
-    uint64_t queued = 0;    // exchanges waiting now
-    uint64_t written = 0;   // exchanges committed
-    uint64_t commits = 0;   // transactions committed
-    uint64_t failures = 0;  // transactions that failed
+    uint64_t queued = 0;        // exchanges waiting now
+    uint64_t written = 0;       // exchanges committed
+    uint64_t commits = 0;       // transactions committed
+    uint64_t failures = 0;      // transactions that failed
     double commit_seconds = 0;  // time spent in commits, failed ones too
     // The recording's size as of the last commit: SQLite's pages in use
     // times the page size, what was there before it was opened included;
@@ -197,11 +197,13 @@ class Store {
   virtual Result<std::vector<StoredRequest>> GetRequests(
       const std::vector<int64_t>& ids, size_t max_body);
   // Calls "fn" for every exchange in id order.
-  virtual Status Scan(const std::function<void(const ExchangeSummary&)>& fn) = 0;
+  virtual Status Scan(
+      const std::function<void(const ExchangeSummary&)>& fn) = 0;
   // Like Scan, but fills only id, key_hex, method, path, status and
   // complete: what a replay index needs, without reading bodies. The
   // order is unspecified.
-  virtual Status ScanKeys(const std::function<void(const ExchangeSummary&)>& fn) {
+  virtual Status ScanKeys(
+      const std::function<void(const ExchangeSummary&)>& fn) {
     return Scan(fn);
   }
   // Number of exchanges.

@@ -100,12 +100,14 @@ class OutputMode {
   static Result<OutputMode> Parse(const std::string& spec, Store* store);
 
   // The full answer before max_tokens and stop are applied.
-  std::string Generate(const OpenAIRequest& request, std::mt19937_64& rng) const;
+  std::string Generate(const OpenAIRequest& request,
+                       std::mt19937_64& rng) const;
 
   // rules: the tool calls of the first rule that matches the request and
   // names only tools it offers (and, for a named tool_choice, that one).
   // False, leaving *calls empty, when no such rule exists.
-  bool RuleToolCalls(const OpenAIRequest& request, std::vector<ToolCall>* calls) const;
+  bool RuleToolCalls(const OpenAIRequest& request,
+                     std::vector<ToolCall>* calls) const;
 
   std::string ToString() const { return spec_; }
 
@@ -114,23 +116,33 @@ class OutputMode {
   struct Rule;
   Kind kind_ = Kind::kEcho;
   std::string spec_ = "echo";
-  std::string text_;                       // static text, or rules' default
+  std::string text_;  // static text, or rules' default
   std::shared_ptr<const std::vector<Rule>> rules_;
   // history: recorded answers by "path model", and by "path" alone.
   std::shared_ptr<const std::vector<std::pair<std::string, std::string>>>
       history_;
 };
 
-enum class FaultType { kNone, k429, k500, k503, k400, kTimeout, kDrop, kStall, kGarbage };
+enum class FaultType {
+  kNone,
+  k429,
+  k500,
+  k503,
+  k400,
+  kTimeout,
+  kDrop,
+  kStall,
+  kGarbage
+};
 
 Result<FaultType> ParseFaultType(const std::string& name);
 const char* FaultTypeName(FaultType type);
 
 struct FaultSpec {
-  double rate = 0;                // share of requests that fail
-  std::vector<FaultType> types;   // drawn uniformly among these
-  int64_t stall_ms = 5000;        // how long a stall lasts
-  int64_t timeout_ms = 120000;    // how long a "timeout" holds the request
+  double rate = 0;               // share of requests that fail
+  std::vector<FaultType> types;  // drawn uniformly among these
+  int64_t stall_ms = 5000;       // how long a stall lasts
+  int64_t timeout_ms = 120000;   // how long a "timeout" holds the request
 
   // "rate=0.05,types=429|500|timeout[,stall_ms=N][,timeout_ms=N]", or "".
   static Result<FaultSpec> Parse(const std::string& spec);
@@ -185,8 +197,8 @@ struct SynthOptions {
 
 // A synthesized answer, ready for the paced writer.
 struct SynthPlan {
-  Response response;      // chunk offsets are from request receipt
-  bool abort = false;     // break the connection after the last chunk
+  Response response;   // chunk offsets are from request receipt
+  bool abort = false;  // break the connection after the last chunk
   // Content-Length to announce for a non-chunked body; 0 = the chunks'
   // total. A "drop" fault announces more than it sends.
   size_t content_length = 0;
@@ -239,8 +251,10 @@ class Synthesizer {
   double LoadMultiplier(size_t running) const;
 
  private:
-  SynthPlan PlanResponses(const Request& request, const SynthContext& context) const;
-  SynthPlan PlanEmbeddings(const Request& request, const SynthContext& context) const;
+  SynthPlan PlanResponses(const Request& request,
+                          const SynthContext& context) const;
+  SynthPlan PlanEmbeddings(const Request& request,
+                           const SynthContext& context) const;
   Reply Tokenize(const std::string& body) const;
   Reply Detokenize(const std::string& body) const;
 
@@ -249,7 +263,8 @@ class Synthesizer {
   std::shared_ptr<TokenTable> tokens_;
 };
 
-// OpenAI's error body: {"error":{"message":..,"type":..,"param":null,"code":..}}
+// OpenAI's error body:
+// {"error":{"message":..,"type":..,"param":null,"code":..}}
 std::string OpenAIErrorBody(const std::string& message, const std::string& type,
                             const std::string& code);
 
@@ -282,11 +297,11 @@ class Admission {
   const size_t max_queue_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  size_t running_ = 0;   // guarded by mu_
-  size_t waiting_ = 0;   // guarded by mu_
+  size_t running_ = 0;        // guarded by mu_
+  size_t waiting_ = 0;        // guarded by mu_
   uint64_t next_ticket_ = 0;  // guarded by mu_; FIFO order of waiters
   uint64_t serving_ = 0;      // guarded by mu_
-  int64_t tokens_ = 0;   // guarded by mu_
+  int64_t tokens_ = 0;        // guarded by mu_
 };
 
 }  // namespace rwd

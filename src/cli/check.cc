@@ -30,25 +30,39 @@ struct Outcome {
 };
 
 double FirstByteMs(const Response& r) {
-  return static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0;
+  return static_cast<double>(r.chunks.empty() ? r.headers_us
+                                              : r.chunks.front().offset_us) /
+         1000.0;
 }
 
-double TotalMs(const Response& r) { return static_cast<double>(r.TotalMicros()) / 1000.0; }
+double TotalMs(const Response& r) {
+  return static_cast<double>(r.TotalMicros()) / 1000.0;
+}
 
 double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+  return v[std::min(
+      v.size() - 1,
+      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 std::string Xml(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
         if (c < 0x20 && c != '\n' && c != '\t') {
           out += ' ';  // not allowed in XML 1.0
@@ -69,12 +83,14 @@ void WriteJunit(const std::string& path, const std::vector<Outcome>& results,
   }
   std::ofstream f(path);
   f << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
-    << "<testsuite name=\"rewind check " << Xml(target) << "\" tests=\"" << results.size()
-    << "\" failures=\"" << failures << "\" errors=\"" << errors << "\" time=\""
-    << std::fixed << std::setprecision(3) << seconds << "\">\n";
+    << "<testsuite name=\"rewind check " << Xml(target) << "\" tests=\""
+    << results.size() << "\" failures=\"" << failures << "\" errors=\""
+    << errors << "\" time=\"" << std::fixed << std::setprecision(3) << seconds
+    << "\">\n";
   for (const Outcome& o : results) {
-    f << "  <testcase classname=\"" << Xml(o.method + " " + o.path) << "\" name=\"exchange "
-      << o.id << "\" time=\"" << o.target_total_ms / 1000.0 << "\"";
+    f << "  <testcase classname=\"" << Xml(o.method + " " + o.path)
+      << "\" name=\"exchange " << o.id << "\" time=\""
+      << o.target_total_ms / 1000.0 << "\"";
     if (o.kind == Outcome::kPassed) {
       f << "/>\n";
       continue;
@@ -85,7 +101,8 @@ void WriteJunit(const std::string& path, const std::vector<Outcome>& results,
     } else {
       f << "    <failure message=\"" << o.diffs.size() << " difference"
         << (o.diffs.size() == 1 ? "" : "s") << "\">";
-      for (const Difference& d : o.diffs) f << Xml(d.path + ": " + d.was + " -> " + d.now) << "\n";
+      for (const Difference& d : o.diffs)
+        f << Xml(d.path + ": " + d.was + " -> " + d.now) << "\n";
       f << "</failure>\n";
     }
     f << "  </testcase>\n";
@@ -95,7 +112,8 @@ void WriteJunit(const std::string& path, const std::vector<Outcome>& results,
 
 }  // namespace
 
-int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostream& err) {
+int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out,
+             std::ostream& err) {
   if (flags.concurrency < 1) {
     err << "rewind: --concurrency must be at least 1\n";
     return kExitError;
@@ -103,11 +121,15 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
   std::vector<ExchangeSummary> rows;
   Status s = store->Scan([&](const ExchangeSummary& e) {
     if (!flags.ids.empty() &&
-        std::find(flags.ids.begin(), flags.ids.end(), e.id) == flags.ids.end()) return;
-    if (!flags.path_glob.empty() && fnmatch(flags.path_glob.c_str(), e.path.c_str(), 0) != 0) return;
+        std::find(flags.ids.begin(), flags.ids.end(), e.id) == flags.ids.end())
+      return;
+    if (!flags.path_glob.empty() &&
+        fnmatch(flags.path_glob.c_str(), e.path.c_str(), 0) != 0)
+      return;
     if (!flags.method.empty() && e.method != flags.method) return;
     if (!e.complete) return;
-    if (flags.limit > 0 && static_cast<int64_t>(rows.size()) >= flags.limit) return;
+    if (flags.limit > 0 && static_cast<int64_t>(rows.size()) >= flags.limit)
+      return;
     rows.push_back(e);
   });
   if (!s.ok()) {
@@ -115,8 +137,8 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
     return kExitError;
   }
   // Probe the options once: a bad target or header fails before any work.
-  Result<std::unique_ptr<FetchClient>> probe =
-      FetchClient::Create(flags.target, flags.timeout_s, flags.extra_headers, nullptr);
+  Result<std::unique_ptr<FetchClient>> probe = FetchClient::Create(
+      flags.target, flags.timeout_s, flags.extra_headers, nullptr);
   if (!probe.ok()) {
     err << "rewind: " << probe.status().message() << "\n";
     return kExitError;
@@ -131,8 +153,9 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
   Progress progress("check", static_cast<int64_t>(rows.size()));
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
-    auto client = std::move(
-        FetchClient::Create(flags.target, flags.timeout_s, flags.extra_headers, nullptr).value());
+    auto client = std::move(FetchClient::Create(flags.target, flags.timeout_s,
+                                                flags.extra_headers, nullptr)
+                                .value());
     for (size_t i = next++; i < rows.size(); i = next++) {
       Outcome& o = results[i];
       o.id = rows[i].id;
@@ -168,7 +191,8 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
   for (auto& t : threads) t.join();
   progress.Update(static_cast<int64_t>(rows.size()));
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
 
   const char* red = flags.color ? "\033[31m" : "";
   const char* green = flags.color ? "\033[32m" : "";
@@ -182,26 +206,29 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
     }
     if (o.kind == Outcome::kFailed) {
       ++failed;
-      out << yellow << "! #" << o.id << " " << o.method << " " << o.path << ": " << o.error
-          << reset << "\n";
+      out << yellow << "! #" << o.id << " " << o.method << " " << o.path << ": "
+          << o.error << reset << "\n";
       continue;
     }
     ++changed;
-    out << red << "x #" << o.id << " " << o.method << " " << o.path << reset << "\n";
+    out << red << "x #" << o.id << " " << o.method << " " << o.path << reset
+        << "\n";
     for (const Difference& d : o.diffs) {
-      out << "    " << d.path << ": " << red << d.was << reset << " -> " << green << d.now
-          << reset << "\n";
+      out << "    " << d.path << ": " << red << d.was << reset << " -> "
+          << green << d.now << reset << "\n";
     }
   }
-  out << passed << " passed, " << changed << " changed, " << failed << " failed to answer ("
-      << rows.size() << " exchanges against " << flags.target << " in " << std::fixed
-      << std::setprecision(1) << seconds << " s)\n";
+  out << passed << " passed, " << changed << " changed, " << failed
+      << " failed to answer (" << rows.size() << " exchanges against "
+      << flags.target << " in " << std::fixed << std::setprecision(1) << seconds
+      << " s)\n";
 
   // Timing beside correctness: the target's TTFT and total against the
   // recording, per endpoint.
   std::map<std::string, std::vector<const Outcome*>> by_endpoint;
   for (const Outcome& o : results) {
-    if (o.kind != Outcome::kFailed) by_endpoint[o.method + " " + o.path].push_back(&o);
+    if (o.kind != Outcome::kFailed)
+      by_endpoint[o.method + " " + o.path].push_back(&o);
   }
   std::ostringstream timing_json;
   timing_json << "[";
@@ -215,42 +242,55 @@ int RunCheck(Store* store, const CheckFlags& flags, std::ostream& out, std::ostr
       ttot.push_back(o->target_total_ms);
     }
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-    out << endpoint << "  (target / recorded, ms)\n" << std::setprecision(1)
-        << "  first byte p50 " << Pct(tt, .5) << " / " << Pct(rt, .5) << " ("
-        << std::setprecision(2) << ratio(Pct(tt, .5), Pct(rt, .5)) << "x)" << std::setprecision(1)
-        << "   p99 " << Pct(tt, .99) << " / " << Pct(rt, .99) << " (" << std::setprecision(2)
-        << ratio(Pct(tt, .99), Pct(rt, .99)) << "x)\n" << std::setprecision(1)
-        << "  total      p50 " << Pct(ttot, .5) << " / " << Pct(rtot, .5) << " ("
-        << std::setprecision(2) << ratio(Pct(ttot, .5), Pct(rtot, .5)) << "x)"
-        << std::setprecision(1) << "   p99 " << Pct(ttot, .99) << " / " << Pct(rtot, .99)
-        << " (" << std::setprecision(2) << ratio(Pct(ttot, .99), Pct(rtot, .99)) << "x)\n";
+    out << endpoint << "  (target / recorded, ms)\n"
+        << std::setprecision(1) << "  first byte p50 " << Pct(tt, .5) << " / "
+        << Pct(rt, .5) << " (" << std::setprecision(2)
+        << ratio(Pct(tt, .5), Pct(rt, .5)) << "x)" << std::setprecision(1)
+        << "   p99 " << Pct(tt, .99) << " / " << Pct(rt, .99) << " ("
+        << std::setprecision(2) << ratio(Pct(tt, .99), Pct(rt, .99)) << "x)\n"
+        << std::setprecision(1) << "  total      p50 " << Pct(ttot, .5) << " / "
+        << Pct(rtot, .5) << " (" << std::setprecision(2)
+        << ratio(Pct(ttot, .5), Pct(rtot, .5)) << "x)" << std::setprecision(1)
+        << "   p99 " << Pct(ttot, .99) << " / " << Pct(rtot, .99) << " ("
+        << std::setprecision(2) << ratio(Pct(ttot, .99), Pct(rtot, .99))
+        << "x)\n";
     timing_json << (first ? "" : ",") << "{\"endpoint\":" << JsonQuote(endpoint)
-                << ",\"first_byte_ms\":{\"target_p50\":" << Pct(tt, .5) << ",\"recorded_p50\":" << Pct(rt, .5)
-                << ",\"target_p99\":" << Pct(tt, .99) << ",\"recorded_p99\":" << Pct(rt, .99)
-                << "},\"total_ms\":{\"target_p50\":" << Pct(ttot, .5) << ",\"recorded_p50\":"
-                << Pct(rtot, .5) << ",\"target_p99\":" << Pct(ttot, .99)
+                << ",\"first_byte_ms\":{\"target_p50\":" << Pct(tt, .5)
+                << ",\"recorded_p50\":" << Pct(rt, .5)
+                << ",\"target_p99\":" << Pct(tt, .99)
+                << ",\"recorded_p99\":" << Pct(rt, .99)
+                << "},\"total_ms\":{\"target_p50\":" << Pct(ttot, .5)
+                << ",\"recorded_p50\":" << Pct(rtot, .5)
+                << ",\"target_p99\":" << Pct(ttot, .99)
                 << ",\"recorded_p99\":" << Pct(rtot, .99) << "}}";
     first = false;
   }
   timing_json << "]";
 
-  if (!flags.junit_path.empty()) WriteJunit(flags.junit_path, results, seconds, flags.target);
+  if (!flags.junit_path.empty())
+    WriteJunit(flags.junit_path, results, seconds, flags.target);
   if (!flags.json_path.empty()) {
     std::ofstream f(flags.json_path);
-    f << "{\"target\":" << JsonQuote(flags.target) << ",\"passed\":" << passed << ",\"changed\":"
-      << changed << ",\"failed\":" << failed << ",\"seconds\":" << seconds << ",\"exchanges\":[";
+    f << "{\"target\":" << JsonQuote(flags.target) << ",\"passed\":" << passed
+      << ",\"changed\":" << changed << ",\"failed\":" << failed
+      << ",\"seconds\":" << seconds << ",\"exchanges\":[";
     for (size_t i = 0; i < results.size(); ++i) {
       const Outcome& o = results[i];
-      f << (i ? ",\n" : "\n") << "{\"id\":" << o.id << ",\"method\":" << JsonQuote(o.method)
+      f << (i ? ",\n" : "\n") << "{\"id\":" << o.id
+        << ",\"method\":" << JsonQuote(o.method)
         << ",\"path\":" << JsonQuote(o.path) << ",\"result\":\""
-        << (o.kind == Outcome::kPassed ? "passed" : o.kind == Outcome::kChanged ? "changed" : "failed")
+        << (o.kind == Outcome::kPassed    ? "passed"
+            : o.kind == Outcome::kChanged ? "changed"
+                                          : "failed")
         << "\",\"error\":" << JsonQuote(o.error) << ",\"differences\":[";
       for (size_t k = 0; k < o.diffs.size(); ++k) {
-        f << (k ? "," : "") << "{\"path\":" << JsonQuote(o.diffs[k].path) << ",\"was\":"
-          << JsonQuote(o.diffs[k].was) << ",\"now\":" << JsonQuote(o.diffs[k].now) << "}";
+        f << (k ? "," : "") << "{\"path\":" << JsonQuote(o.diffs[k].path)
+          << ",\"was\":" << JsonQuote(o.diffs[k].was)
+          << ",\"now\":" << JsonQuote(o.diffs[k].now) << "}";
       }
-      f << "],\"recorded\":{\"first_byte_ms\":" << o.recorded_first_byte_ms << ",\"total_ms\":"
-        << o.recorded_total_ms << "},\"target\":{\"first_byte_ms\":" << o.target_first_byte_ms
+      f << "],\"recorded\":{\"first_byte_ms\":" << o.recorded_first_byte_ms
+        << ",\"total_ms\":" << o.recorded_total_ms
+        << "},\"target\":{\"first_byte_ms\":" << o.target_first_byte_ms
         << ",\"total_ms\":" << o.target_total_ms << "}}";
     }
     f << "],\"timing\":" << timing_json.str() << "}\n";

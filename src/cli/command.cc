@@ -25,7 +25,8 @@ sigset_t StopSignals() {
   return signals;
 }
 
-int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn) {
+int WithStopSignal(std::atomic<int>* stop_signal,
+                   const std::function<int()>& fn) {
   const sigset_t signals = StopSignals();
   std::atomic<bool> running{true};
   std::thread watcher([&] {
@@ -35,7 +36,10 @@ int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn
       if (!running) return;  // woken by the main thread below
       if (stop_signal->load() == 0) {
         stop_signal->store(sig);
-        std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP")
+        std::cerr << "rewind: "
+                  << (sig == SIGINT    ? "SIGINT"
+                      : sig == SIGTERM ? "SIGTERM"
+                                       : "SIGHUP")
                   << ": stopping (again to end at once)\n";
         continue;
       }
@@ -54,7 +58,8 @@ int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn
   return code;
 }
 
-NewRecordingGuard::NewRecordingGuard(std::string path) : path_(std::move(path)) {
+NewRecordingGuard::NewRecordingGuard(std::string path)
+    : path_(std::move(path)) {
   for (const char* suffix : kSuffixes) {
     struct stat st;
     existed_.push_back(::lstat((path_ + suffix).c_str(), &st) == 0);

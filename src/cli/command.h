@@ -41,7 +41,8 @@ sigset_t StopSignals();
 // "*stop_signal" (so "fn" can stop and report); a second one ends the
 // process as if it were not handled.
 // REQUIRES: StopSignals() blocked in every thread (main does it first).
-int WithStopSignal(std::atomic<int>* stop_signal, const std::function<int()>& fn);
+int WithStopSignal(std::atomic<int>* stop_signal,
+                   const std::function<int()>& fn);
 
 // Removes a recording this process created when the command fails before
 // anything was stored in it, so a failed start leaves no empty file behind.

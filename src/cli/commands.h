@@ -29,9 +29,9 @@ constexpr int kExportSchemaVersion = 1;
 struct LsFlags {
   std::string path_glob;  // fnmatch pattern on the path; "" = all
   std::string method;
-  int status = 0;         // 0 = all
+  int status = 0;  // 0 = all
   bool json = false;
-  int width = 0;          // terminal columns; 0 = do not truncate
+  int width = 0;  // terminal columns; 0 = do not truncate
 };
 int RunLs(Store* store, const LsFlags& flags, std::ostream& out,
           std::ostream& err);
@@ -77,25 +77,25 @@ int RunSettle(Store* store, std::ostream& err);
 int RunRekey(Store* store, const KeyRules& rules, std::ostream& err);
 
 struct PruneFlags {
-  bool incomplete = false;           // drop exchanges that broke off
-  std::optional<int> status;         // drop this status
-  std::optional<int> keep_last;      // keep the newest K per key
+  bool incomplete = false;       // drop exchanges that broke off
+  std::optional<int> status;     // drop this status
+  std::optional<int> keep_last;  // keep the newest K per key
 };
 int RunPrune(Store* store, const PruneFlags& flags, std::ostream& err);
 
 struct CheckFlags {
-  std::string target;                      // required: http://host:port
-  std::string path_glob;                   // only paths matching
-  std::string method;                      // only this method
-  int64_t limit = 0;                       // at most this many (0: all)
-  std::vector<int64_t> ids;                // only these ids
+  std::string target;        // required: http://host:port
+  std::string path_glob;     // only paths matching
+  std::string method;        // only this method
+  int64_t limit = 0;         // at most this many (0: all)
+  std::vector<int64_t> ids;  // only these ids
   int concurrency = 4;
   std::vector<std::string> compare_headers;
   std::vector<std::string> ignore_fields;  // besides the volatile ones
   std::vector<std::string> extra_headers;  // "Name: value" sent with each
   double float_tolerance = 0;
-  std::string junit_path;                  // JUnit XML report
-  std::string json_path;                   // full JSON report
+  std::string junit_path;  // JUnit XML report
+  std::string json_path;   // full JSON report
   int timeout_s = 120;
   bool color = false;
 };
@@ -109,13 +109,13 @@ struct LoadFlags {
   // When set, the run stops as soon as it holds a signal number (SIGINT,
   // SIGTERM) and reports what it measured so far. Not owned.
   const std::atomic<int>* stop_signal = nullptr;
-  double speed = 1;          // recorded inter-arrival times / speed
-  double rate = 0;           // open loop at this many requests/s instead
-  int concurrency = 0;       // closed loop with N in flight instead
-  double duration_s = 0;     // stop after this long; requests still in
-                             // flight are cut off (0: no bound)
-  int64_t count = 0;         // stop after this many (0: one pass)
-  int max_in_flight = 256;   // open loop: senders available
+  double speed = 1;         // recorded inter-arrival times / speed
+  double rate = 0;          // open loop at this many requests/s instead
+  int concurrency = 0;      // closed loop with N in flight instead
+  double duration_s = 0;    // stop after this long; requests still in
+                            // flight are cut off (0: no bound)
+  int64_t count = 0;        // stop after this many (0: one pass)
+  int max_in_flight = 256;  // open loop: senders available
   std::string path_glob;
   std::vector<std::string> extra_headers;
   std::string json_path;

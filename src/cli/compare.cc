@@ -41,7 +41,8 @@ bool IsNdjson(const Response& r) {
 std::string Str(const rapidjson::Value& obj, const char* name) {
   if (!obj.IsObject()) return "";
   auto it = obj.FindMember(name);
-  return it != obj.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+  return it != obj.MemberEnd() && it->value.IsString() ? it->value.GetString()
+                                                       : "";
 }
 
 struct Split {
@@ -63,7 +64,8 @@ std::vector<std::string> SplitDots(const std::string& s) {
   return out;
 }
 
-void RemovePath(rapidjson::Value& v, const std::vector<std::string>& path, size_t i) {
+void RemovePath(rapidjson::Value& v, const std::vector<std::string>& path,
+                size_t i) {
   if (i >= path.size()) return;
   const std::string& seg = path[i];
   const bool last = i + 1 == path.size();
@@ -79,7 +81,8 @@ void RemovePath(rapidjson::Value& v, const std::vector<std::string>& path, size_
       }
       return;
     }
-    auto m = v.FindMember(rapidjson::StringRef(seg.data(), static_cast<rapidjson::SizeType>(seg.size())));
+    auto m = v.FindMember(rapidjson::StringRef(
+        seg.data(), static_cast<rapidjson::SizeType>(seg.size())));
     if (m == v.MemberEnd()) return;
     if (last) {
       v.EraseMember(m);
@@ -97,7 +100,8 @@ void RemovePath(rapidjson::Value& v, const std::vector<std::string>& path, size_
 
 // Bodies are parsed only when they nest at most kMaxJsonDepth levels
 // (ParseBounded), so these walks and Compact() recurse at most that deep.
-void RemoveNames(rapidjson::Value& v, const std::vector<std::string>& names, int depth) {
+void RemoveNames(rapidjson::Value& v, const std::vector<std::string>& names,
+                 int depth) {
   if (depth > kMaxJsonDepth) return;
   if (v.IsObject()) {
     for (auto m = v.MemberBegin(); m != v.MemberEnd();) {
@@ -114,14 +118,16 @@ void RemoveNames(rapidjson::Value& v, const std::vector<std::string>& names, int
   }
 }
 
-void Diff(const rapidjson::Value& a, const rapidjson::Value& b, const std::string& path,
-          const CompareOptions& o, size_t limit, std::vector<Difference>* out, int depth) {
+void Diff(const rapidjson::Value& a, const rapidjson::Value& b,
+          const std::string& path, const CompareOptions& o, size_t limit,
+          std::vector<Difference>* out, int depth) {
   if (out->size() >= limit) return;
   const std::string here = path.empty() ? "body" : path;
   if (depth > kMaxJsonDepth) return;
   if (a.IsNumber() && b.IsNumber()) {
     const double x = a.GetDouble(), y = b.GetDouble();
-    const bool same = o.float_tolerance > 0 ? std::fabs(x - y) <= o.float_tolerance : a == b;
+    const bool same =
+        o.float_tolerance > 0 ? std::fabs(x - y) <= o.float_tolerance : a == b;
     if (!same) out->push_back({here, Compact(a), Compact(b)});
     return;
   }
@@ -131,8 +137,10 @@ void Diff(const rapidjson::Value& a, const rapidjson::Value& b, const std::strin
   }
   if (a.IsObject()) {
     std::vector<std::string> names;
-    for (auto m = a.MemberBegin(); m != a.MemberEnd(); ++m) names.emplace_back(m->name.GetString());
-    for (auto m = b.MemberBegin(); m != b.MemberEnd(); ++m) names.emplace_back(m->name.GetString());
+    for (auto m = a.MemberBegin(); m != a.MemberEnd(); ++m)
+      names.emplace_back(m->name.GetString());
+    for (auto m = b.MemberBegin(); m != b.MemberEnd(); ++m)
+      names.emplace_back(m->name.GetString());
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
     for (const std::string& n : names) {
@@ -176,7 +184,8 @@ bool ParseBounded(const std::string& text, rapidjson::Document* d) {
 }
 
 std::string Quote(const std::string& s, size_t max = 120) {
-  rapidjson::Value v(rapidjson::StringRef(s.data(), static_cast<rapidjson::SizeType>(s.size())));
+  rapidjson::Value v(rapidjson::StringRef(
+      s.data(), static_cast<rapidjson::SizeType>(s.size())));
   return Compact(v, max);
 }
 
@@ -208,11 +217,13 @@ std::string StreamSummary(const std::string& body) {
       raw += data + "\n";
       continue;
     }
-    if (d.HasMember("usage") && d["usage"].IsObject()) usage = Compact(d["usage"], 1 << 20);
+    if (d.HasMember("usage") && d["usage"].IsObject())
+      usage = Compact(d["usage"], 1 << 20);
     if (!d.HasMember("choices") || !d["choices"].IsArray()) continue;
     for (const auto& c : d["choices"].GetArray()) {
       if (!c.IsObject()) continue;
-      const int index = c.HasMember("index") && c["index"].IsInt() ? c["index"].GetInt() : 0;
+      const int index =
+          c.HasMember("index") && c["index"].IsInt() ? c["index"].GetInt() : 0;
       Choice& ch = choices[index];
       ch.text += Str(c, "text");
       if (c.HasMember("delta") && c["delta"].IsObject()) {
@@ -220,7 +231,9 @@ std::string StreamSummary(const std::string& body) {
         ch.text += Str(delta, "content");
         if (delta.HasMember("tool_calls") && delta["tool_calls"].IsArray()) {
           for (const auto& t : delta["tool_calls"].GetArray()) {
-            const int ti = t.HasMember("index") && t["index"].IsInt() ? t["index"].GetInt() : 0;
+            const int ti = t.HasMember("index") && t["index"].IsInt()
+                               ? t["index"].GetInt()
+                               : 0;
             if (t.HasMember("function") && t["function"].IsObject()) {
               ch.tools[ti].name += Str(t["function"], "name");
               ch.tools[ti].arguments += Str(t["function"], "arguments");
@@ -236,15 +249,18 @@ std::string StreamSummary(const std::string& body) {
   std::string out = "{\"choices\":[";
   bool first = true;
   for (const auto& [index, ch] : choices) {
-    out += std::string(first ? "" : ",") + "{\"index\":" + std::to_string(index) +
+    out += std::string(first ? "" : ",") +
+           "{\"index\":" + std::to_string(index) +
            ",\"text\":" + Quote(ch.text, 1 << 30) + ",\"tool_calls\":[";
     bool ft = true;
     for (const auto& [ti, tool] : ch.tools) {
-      out += std::string(ft ? "" : ",") + "{\"name\":" + Quote(tool.name, 1 << 30) +
+      out += std::string(ft ? "" : ",") +
+             "{\"name\":" + Quote(tool.name, 1 << 30) +
              ",\"arguments\":" + Quote(tool.arguments, 1 << 30) + "}";
       ft = false;
     }
-    out += "],\"finish_reason\":" + (ch.finish.empty() ? std::string("null") : Quote(ch.finish)) + "}";
+    out += "],\"finish_reason\":" +
+           (ch.finish.empty() ? std::string("null") : Quote(ch.finish)) + "}";
     first = false;
   }
   out += "],\"usage\":" + usage;
@@ -271,14 +287,18 @@ std::string NdjsonArray(const std::string& body) {
   return out + "]";
 }
 
-std::vector<Difference> CompareResponses(const Response& recorded, const Response& now,
-                                         const CompareOptions& o, size_t limit) {
+std::vector<Difference> CompareResponses(const Response& recorded,
+                                         const Response& now,
+                                         const CompareOptions& o,
+                                         size_t limit) {
   std::vector<Difference> out;
   if (recorded.status != now.status) {
-    out.push_back({"status", std::to_string(recorded.status), std::to_string(now.status)});
+    out.push_back({"status", std::to_string(recorded.status),
+                   std::to_string(now.status)});
   }
   for (const std::string& h : o.headers) {
-    const std::string a = FindHeader(recorded.headers, h), b = FindHeader(now.headers, h);
+    const std::string a = FindHeader(recorded.headers, h),
+                      b = FindHeader(now.headers, h);
     if (a != b) {
       std::string lower = h;
       for (char& c : lower) c = static_cast<char>(std::tolower(c));

@@ -16,10 +16,16 @@ namespace rwd {
 struct CompareOptions {
   // Member names ignored wherever they appear (volatile per call).
   // Ollama's created_at and measured durations among them.
-  std::vector<std::string> volatile_names = {
-      "id", "created", "system_fingerprint", "service_tier", "obfuscation",
-      "created_at", "total_duration", "load_duration", "prompt_eval_duration",
-      "eval_duration"};
+  std::vector<std::string> volatile_names = {"id",
+                                             "created",
+                                             "system_fingerprint",
+                                             "service_tier",
+                                             "obfuscation",
+                                             "created_at",
+                                             "total_duration",
+                                             "load_duration",
+                                             "prompt_eval_duration",
+                                             "eval_duration"};
   // Dotted paths ignored; "*" matches any array index or member.
   std::vector<std::string> ignore_fields;
   // Headers whose values must match (case-insensitive names).

@@ -1,8 +1,8 @@
 #include "cli/config_file.h"
 
-#include <CLI/CLI.hpp>
 #include <rapidjson/document.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -11,8 +11,9 @@
 namespace rwd {
 
 void AddConfigOption(CLI::App* cmd) {
-  cmd->add_option("--config", "JSON file of flags (keys are flag names without "
-                              "the dashes); flags on the command line win");
+  cmd->add_option("--config",
+                  "JSON file of flags (keys are flag names without "
+                  "the dashes); flags on the command line win");
 }
 
 Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
@@ -21,7 +22,8 @@ Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
   auto at = std::find(args.begin(), args.end(), "--config");
   std::string path;
   if (at != args.end()) {
-    if (at + 1 == args.end()) return Status::InvalidArgument("--config needs a FILE");
+    if (at + 1 == args.end())
+      return Status::InvalidArgument("--config needs a FILE");
     path = *(at + 1);
     args.erase(at, at + 2);
   } else {
@@ -38,14 +40,17 @@ Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
   for (CLI::App* candidate : app.get_subcommands({})) {
     if (candidate->get_name() == args[1]) sub = candidate;
   }
-  if (!sub) return Status::InvalidArgument("--config goes after a command: rewind COMMAND --config FILE");
+  if (!sub)
+    return Status::InvalidArgument(
+        "--config goes after a command: rewind COMMAND --config FILE");
   std::ifstream in(path);
   if (!in) return Status::IOError("cannot read config file " + path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) {
-    return Status::InvalidArgument("config file " + path + " is not a JSON object");
+    return Status::InvalidArgument("config file " + path +
+                                   " is not a JSON object");
   }
   std::vector<std::string> from_file;
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
@@ -53,9 +58,9 @@ Result<std::vector<std::string>> ExpandConfig(CLI::App& app,
     const std::string flag = "--" + key;
     CLI::Option* opt = sub->get_option_no_throw(flag);
     if (!opt || key == "config") {
-      return Status::InvalidArgument("config file " + path + ": unknown key \"" + key +
-                                     "\" for `rewind " + sub->get_name() +
-                                     "` (keys are its flags without the dashes)");
+      return Status::InvalidArgument(
+          "config file " + path + ": unknown key \"" + key + "\" for `rewind " +
+          sub->get_name() + "` (keys are its flags without the dashes)");
     }
     const bool on_command_line =
         std::any_of(args.begin(), args.end(), [&](const std::string& a) {

@@ -23,7 +23,8 @@ struct EncodedText {
 };
 EncodedText EncodeBody(const std::string& bytes);
 // "encoding" "utf-8" or "" (text as is) or "base64"; others are refused.
-Result<std::string> DecodeBody(const std::string& text, const std::string& encoding);
+Result<std::string> DecodeBody(const std::string& text,
+                               const std::string& encoding);
 
 // The ids of "store" in order.
 Result<std::vector<int64_t>> ExchangeIds(Store* store);

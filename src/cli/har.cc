@@ -83,7 +83,8 @@ double NumberMember(const rapidjson::Value& v, const char* name) {
 
 HeaderList HarHeaders(const rapidjson::Value& obj, bool response) {
   HeaderList out;
-  if (!obj.IsObject() || !obj.HasMember("headers") || !obj["headers"].IsArray()) {
+  if (!obj.IsObject() || !obj.HasMember("headers") ||
+      !obj["headers"].IsArray()) {
     return out;
   }
   for (const auto& h : obj["headers"].GetArray()) {
@@ -112,8 +113,8 @@ HeaderList RedactSecrets(HeaderList headers) {
   return headers;
 }
 
-Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& canon,
-                         int64_t first_started_us) {
+Result<Exchange> FromHar(const rapidjson::Value& entry,
+                         const Canonicalizer& canon, int64_t first_started_us) {
   if (!entry.IsObject() || !entry.HasMember("request") ||
       !entry.HasMember("response")) {
     return Status::InvalidArgument("an entry lacks request or response");
@@ -135,13 +136,15 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
   }
   e.request.headers = RedactSecrets(HarHeaders(req, false));
   if (req.HasMember("postData") && req["postData"].IsObject()) {
-    Result<std::string> body = DecodeBody(StringMember(req["postData"], "text"),
-                                      StringMember(req["postData"], "encoding"));
+    Result<std::string> body =
+        DecodeBody(StringMember(req["postData"], "text"),
+                   StringMember(req["postData"], "encoding"));
     if (!body.ok()) return body.status();
     e.request.body = body.value();
   }
   e.response.status = res.HasMember("status") && res["status"].IsInt()
-                          ? res["status"].GetInt() : 0;
+                          ? res["status"].GetInt()
+                          : 0;
   HeaderList response_headers = HarHeaders(res, true);
   if (res.HasMember("headers") && res["headers"].IsArray()) {
     for (const auto& h : res["headers"].GetArray()) {
@@ -154,8 +157,9 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
   e.response.headers = RedactSecrets(response_headers);
   std::string body;
   if (res.HasMember("content") && res["content"].IsObject()) {
-    Result<std::string> b = DecodeBody(StringMember(res["content"], "text"),
-                                   StringMember(res["content"], "encoding"));
+    Result<std::string> b =
+        DecodeBody(StringMember(res["content"], "text"),
+                   StringMember(res["content"], "encoding"));
     if (!b.ok()) return b.status();
     body = b.value();
   }
@@ -164,7 +168,8 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
   const double wait_ms = timings ? NumberMember(*timings, "wait") : 0;
   const double receive_ms = timings ? NumberMember(*timings, "receive") : 0;
   e.response.headers_us = static_cast<int64_t>(wait_ms * 1000);
-  const rapidjson::Value* ours = entry.HasMember("_rewind") ? &entry["_rewind"] : nullptr;
+  const rapidjson::Value* ours =
+      entry.HasMember("_rewind") ? &entry["_rewind"] : nullptr;
   if (ours && ours->IsObject() && ours->HasMember("chunks") &&
       (*ours)["chunks"].IsArray()) {
     // Written by rewind: rebuild the exact timeline.
@@ -172,10 +177,12 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
     for (const auto& c : (*ours)["chunks"].GetArray()) {
       if (!c.IsArray() || c.Size() != 2 || !c[0].IsInt64() || !c[1].IsInt64() ||
           static_cast<size_t>(c[1].GetInt64()) > body.size() - pos) {
-        return Status::InvalidArgument("_rewind.chunks does not match the body");
+        return Status::InvalidArgument(
+            "_rewind.chunks does not match the body");
       }
       e.response.chunks.push_back(
-          {c[0].GetInt64(), body.substr(pos, static_cast<size_t>(c[1].GetInt64()))});
+          {c[0].GetInt64(),
+           body.substr(pos, static_cast<size_t>(c[1].GetInt64()))});
       pos += static_cast<size_t>(c[1].GetInt64());
     }
     if (ours->HasMember("chunked") && (*ours)["chunked"].IsBool()) {
@@ -186,8 +193,9 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
     }
     e.error = StringMember(*ours, "error");
     // rewind's own time, when the exporting rewind knew it.
-    for (auto [name, us] : {std::pair{"own_before_us", &e.response.own_before_us},
-                            std::pair{"own_after_us", &e.response.own_after_us}}) {
+    for (auto [name, us] :
+         {std::pair{"own_before_us", &e.response.own_before_us},
+          std::pair{"own_after_us", &e.response.own_after_us}}) {
       if (ours->HasMember(name) && (*ours)[name].IsInt64() &&
           (*ours)[name].GetInt64() >= 0) {
         *us = (*ours)[name].GetInt64();
@@ -205,7 +213,8 @@ Result<Exchange> FromHar(const rapidjson::Value& entry, const Canonicalizer& can
   return e;
 }
 
-int ImportHarDocument(Store* store, const rapidjson::Document& doc, std::ostream& err) {
+int ImportHarDocument(Store* store, const rapidjson::Document& doc,
+                      std::ostream& err) {
   if (!doc.IsObject() || !doc.HasMember("log") || !doc["log"].IsObject() ||
       !doc["log"].HasMember("entries") || !doc["log"]["entries"].IsArray()) {
     err << "rewind: not a HAR file (no log.entries array)\n";
@@ -224,7 +233,8 @@ int ImportHarDocument(Store* store, const rapidjson::Document& doc, std::ostream
   for (const auto& entry : entries.GetArray()) {
     Result<Exchange> e = FromHar(entry, canon, first);
     if (!e.ok()) {
-      err << "rewind: HAR entry " << done << ": " << e.status().message() << "\n";
+      err << "rewind: HAR entry " << done << ": " << e.status().message()
+          << "\n";
       return kExitError;
     }
     tickets.push_back(store->Append(std::move(e.value())));
@@ -268,7 +278,8 @@ int WriteHarExport(Store* store, std::ostream& out, std::ostream& err) {
   const KeyRules& rules = store->rules();
   if (!rules.scrub.empty() || !rules.scrub_patterns.empty()) {
     std::string what;
-    for (const std::string& k : rules.scrub) what += (what.empty() ? "" : ", ") + k;
+    for (const std::string& k : rules.scrub)
+      what += (what.empty() ? "" : ", ") + k;
     for (const std::string& p : rules.scrub_patterns) {
       what += (what.empty() ? "" : ", ") + p.substr(0, p.find('='));
     }
@@ -289,8 +300,10 @@ int WriteHarExport(Store* store, std::ostream& out, std::ostream& err) {
     const Exchange& e = r.value();
     std::string host = FindHeader(e.request.headers, "Host");
     if (host.empty()) host = "recorded.invalid";
-    const double headers_ms = static_cast<double>(e.response.headers_us) / 1000.0;
-    const double total_ms = static_cast<double>(e.response.TotalMicros()) / 1000.0;
+    const double headers_ms =
+        static_cast<double>(e.response.headers_us) / 1000.0;
+    const double total_ms =
+        static_cast<double>(e.response.TotalMicros()) / 1000.0;
     w.StartObject();
     w.Key("startedDateTime");
     Str(&w, Iso8601Utc(e.started_at_us));

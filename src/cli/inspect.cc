@@ -44,7 +44,9 @@ class PrettyCopy
   bool String(const char* s, rapidjson::SizeType n, bool) {
     return w_->String(s, n) && Fits();
   }
-  bool Key(const char* s, rapidjson::SizeType n, bool) { return w_->Key(s, n) && Fits(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    return w_->Key(s, n) && Fits();
+  }
   bool StartObject() { return ++depth_ <= kMaxJsonDepth && w_->StartObject(); }
   bool StartArray() { return ++depth_ <= kMaxJsonDepth && w_->StartArray(); }
   bool EndObject(rapidjson::SizeType n) {
@@ -109,7 +111,8 @@ std::string Printable(const std::string& bytes) {
 std::string OwnTimeLine(const Response& r) {
   auto ms = [](int64_t us) {
     std::ostringstream out;
-    out << std::fixed << std::setprecision(2) << static_cast<double>(us) / 1000.0;
+    out << std::fixed << std::setprecision(2)
+        << static_cast<double>(us) / 1000.0;
     return out.str();
   };
   if (r.own_before_us < 0 && r.own_after_us < 0) {
@@ -128,7 +131,8 @@ std::string OwnTimeLine(const Response& r) {
 double Percentile(std::vector<int64_t> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const size_t i =
+      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return static_cast<double>(v[std::min(i, v.size() - 1)]) / 1000.0;
 }
 
@@ -141,7 +145,8 @@ std::string RulesLine(const KeyRules& rules) {
     return s.empty() ? std::string("none") : s;
   };
   std::vector<std::string> normalizers;
-  for (const Normalizer& n : rules.normalizers) normalizers.push_back(n.ToString());
+  for (const Normalizer& n : rules.normalizers)
+    normalizers.push_back(n.ToString());
   return "ignore " + list(rules.ignore_fields) + "; match headers " +
          list(rules.match_headers) + "; normalize " + list(normalizers) +
          "; content equivalence " + (rules.content_equivalence ? "on" : "off");
@@ -149,13 +154,16 @@ std::string RulesLine(const KeyRules& rules) {
 
 }  // namespace
 
-int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) {
+int RunLs(Store* store, const LsFlags& f, std::ostream& out,
+          std::ostream& err) {
   std::vector<ExchangeSummary> rows;
   std::unordered_map<std::string, int> seen;  // key -> how many so far
   std::vector<int> sequence;
   Status s = store->Scan([&](const ExchangeSummary& e) {
     const int seq = ++seen[e.key_hex];
-    if (!f.path_glob.empty() && fnmatch(f.path_glob.c_str(), e.path.c_str(), 0) != 0) return;
+    if (!f.path_glob.empty() &&
+        fnmatch(f.path_glob.c_str(), e.path.c_str(), 0) != 0)
+      return;
     if (!f.method.empty() && e.method != f.method) return;
     if (f.status != 0 && e.status != f.status) return;
     rows.push_back(e);
@@ -177,9 +185,10 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
           << ",\"query\":" << JsonQuote(e.query)
           << ",\"model\":" << JsonQuote(e.model) << ",\"status\":" << e.status
           << ",\"complete\":" << (e.complete ? "true" : "false")
-          << ",\"headers_us\":" << e.headers_us << ",\"total_us\":" << e.total_us
-          << ",\"bytes\":" << e.response_bytes << ",\"chunks\":" << e.chunks
-          << ",\"sequence\":" << sequence[i] << "}";
+          << ",\"headers_us\":" << e.headers_us
+          << ",\"total_us\":" << e.total_us << ",\"bytes\":" << e.response_bytes
+          << ",\"chunks\":" << e.chunks << ",\"sequence\":" << sequence[i]
+          << "}";
     }
     out << (rows.empty() ? "]\n" : "\n]\n");
     return kExitOk;
@@ -191,16 +200,17 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
   for (size_t i = 0; i < rows.size(); ++i) {
     const ExchangeSummary& e = rows[i];
     any_incomplete |= !e.complete;
-    table.push_back({std::to_string(e.id), TableTimeUtc(e.started_at_us), e.method,
-                     e.query.empty() ? e.path : e.path + "?" + e.query, e.model,
-                     std::to_string(e.status) + (e.complete ? "" : "!"),
-                     Ms(e.headers_us), Ms(e.total_us),
-                     std::to_string(e.response_bytes), std::to_string(e.chunks),
-                     std::to_string(sequence[i])});
+    table.push_back(
+        {std::to_string(e.id), TableTimeUtc(e.started_at_us), e.method,
+         e.query.empty() ? e.path : e.path + "?" + e.query, e.model,
+         std::to_string(e.status) + (e.complete ? "" : "!"), Ms(e.headers_us),
+         Ms(e.total_us), std::to_string(e.response_bytes),
+         std::to_string(e.chunks), std::to_string(sequence[i])});
   }
   std::vector<size_t> widths(table[0].size(), 0);
   for (const auto& row : table) {
-    for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    for (size_t c = 0; c < row.size(); ++c)
+      widths[c] = std::max(widths[c], row[c].size());
   }
   const size_t path_col = 3;
   if (f.width > 0) {
@@ -208,10 +218,12 @@ int RunLs(Store* store, const LsFlags& f, std::ostream& out, std::ostream& err) 
     for (size_t w : widths) total += w + 2;
     if (total > static_cast<size_t>(f.width)) {
       const size_t over = total - static_cast<size_t>(f.width);
-      widths[path_col] = std::max<size_t>(8, widths[path_col] > over ? widths[path_col] - over : 8);
+      widths[path_col] = std::max<size_t>(
+          8, widths[path_col] > over ? widths[path_col] - over : 8);
     }
   }
-  const std::vector<bool> right = {true, false, false, false, false, true, true, true, true, true, true};
+  const std::vector<bool> right = {true, false, false, false, false, true,
+                                   true, true,  true,  true,  true};
   for (const auto& row : table) {
     std::string line;
     for (size_t c = 0; c < row.size(); ++c) {
@@ -249,12 +261,14 @@ static std::string ScrubbedLine(const KeyRules& rules) {
 int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
             std::ostream& err) {
   int64_t id = 0;
-  if (!what.empty() && what.find_first_not_of("0123456789") == std::string::npos) {
+  if (!what.empty() &&
+      what.find_first_not_of("0123456789") == std::string::npos) {
     id = std::stoll(what);
   } else {
     std::vector<int64_t> matches;
     Status s = store->Scan([&](const ExchangeSummary& e) {
-      if (!what.empty() && e.key_hex.rfind(what, 0) == 0) matches.push_back(e.id);
+      if (!what.empty() && e.key_hex.rfind(what, 0) == 0)
+        matches.push_back(e.id);
     });
     if (!s.ok()) {
       err << "rewind: " << s.message() << "\n";
@@ -285,13 +299,17 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   if (!scrubbed.empty()) out << scrubbed << "\n";
   out << "\n";
   out << "request\n  " << e.request.method << " " << e.request.Target() << "\n";
-  for (const auto& [n, v] : e.request.headers) out << "  " << n << ": " << v << "\n";
+  for (const auto& [n, v] : e.request.headers)
+    out << "  " << n << ": " << v << "\n";
   if (!e.request.body.empty()) {
     std::string pretty = raw ? "" : PrettyJson(e.request.body);
-    out << "\n" << Indent(pretty.empty() ? Printable(e.request.body) : pretty, "  ");
+    out << "\n"
+        << Indent(pretty.empty() ? Printable(e.request.body) : pretty, "  ");
   }
-  out << "\nresponse " << res.status << ", headers at " << Ms(res.headers_us) << " ms, ";
-  if (!res.chunks.empty()) out << "first byte at " << Ms(res.chunks.front().offset_us) << " ms, ";
+  out << "\nresponse " << res.status << ", headers at " << Ms(res.headers_us)
+      << " ms, ";
+  if (!res.chunks.empty())
+    out << "first byte at " << Ms(res.chunks.front().offset_us) << " ms, ";
   out << "last byte at " << Ms(res.TotalMicros()) << " ms, "
       << res.chunks.size() << " chunk" << (res.chunks.size() == 1 ? "" : "s")
       << ", " << res.Body().size() << " bytes, "
@@ -300,8 +318,10 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   for (const auto& [n, v] : res.headers) out << "  " << n << ": " << v << "\n";
   out << "\n";
   const std::string body = res.Body();
-  const bool stream = FindHeader(res.headers, "Content-Type").find("event-stream") !=
-                          std::string::npos || res.chunks.size() > 1;
+  const bool stream =
+      FindHeader(res.headers, "Content-Type").find("event-stream") !=
+          std::string::npos ||
+      res.chunks.size() > 1;
   if (stream) {
     for (const Chunk& c : res.chunks) {
       std::ostringstream offset;
@@ -316,7 +336,8 @@ int RunShow(Store* store, const std::string& what, bool raw, std::ostream& out,
   }
   out << "\ncanonical form of the key (what was hashed)\n  "
       << Printable(Canonicalizer(store->rules()).Canonical(e.request)) << "\n";
-  out << "under the recording's key rules: " << RulesLine(store->rules()) << "\n";
+  out << "under the recording's key rules: " << RulesLine(store->rules())
+      << "\n";
   return kExitOk;
 }
 
@@ -335,7 +356,8 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
   std::vector<std::pair<int64_t, std::string>> ids;  // id, group name
   Status s = store->Scan([&](const ExchangeSummary& e) {
     std::string name = e.method + " " + e.path;
-    if (f.by == "model") name = (e.model.empty() ? "(no model)" : e.model) + "  " + name;
+    if (f.by == "model")
+      name = (e.model.empty() ? "(no model)" : e.model) + "  " + name;
     ids.emplace_back(e.id, name);
   });
   if (!s.ok()) {
@@ -357,12 +379,14 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
     ++g.count;
     ++g.statuses[r.status];
     g.headers.push_back(r.headers_us);
-    g.first_byte.push_back(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us);
+    g.first_byte.push_back(r.chunks.empty() ? r.headers_us
+                                            : r.chunks.front().offset_us);
     g.total.push_back(r.TotalMicros());
     for (size_t i = 1; i < r.chunks.size(); ++i) {
       g.gaps.push_back(r.chunks[i].offset_us - r.chunks[i - 1].offset_us);
     }
-    for (const Chunk& c : r.chunks) g.bytes += static_cast<int64_t>(c.data.size());
+    for (const Chunk& c : r.chunks)
+      g.bytes += static_cast<int64_t>(c.data.size());
   }
   auto dist = [](const std::vector<int64_t>& v) {
     std::ostringstream o;
@@ -374,7 +398,8 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
   auto dist_json = [](const std::vector<int64_t>& v) {
     std::ostringstream o;
     o << "{\"p50\":" << Percentile(v, 0.5) << ",\"p90\":" << Percentile(v, 0.9)
-      << ",\"p99\":" << Percentile(v, 0.99) << ",\"max\":" << Percentile(v, 1.0) << "}";
+      << ",\"p99\":" << Percentile(v, 0.99) << ",\"max\":" << Percentile(v, 1.0)
+      << "}";
     return o.str();
   };
   if (f.json) {
@@ -391,7 +416,8 @@ int RunStats(Store* store, const StatsFlags& f, std::ostream& out,
       out << "},\"headers_ms\":" << dist_json(g.headers)
           << ",\"first_byte_ms\":" << dist_json(g.first_byte)
           << ",\"total_ms\":" << dist_json(g.total)
-          << ",\"gap_ms\":" << dist_json(g.gaps) << ",\"bytes\":" << g.bytes << "}";
+          << ",\"gap_ms\":" << dist_json(g.gaps) << ",\"bytes\":" << g.bytes
+          << "}";
       first = false;
     }
     out << (groups.empty() ? "]\n" : "\n]\n");

@@ -30,7 +30,8 @@ constexpr int64_t kStopCheckUs = 20000;
 
 // Sleeps on "clock" until "deadline", or until "stop" is set (seen within
 // kStopCheckUs). Returns false if it stopped.
-bool SleepUntilUnlessStopped(Clock* clock, int64_t deadline, const std::atomic<bool>& stop) {
+bool SleepUntilUnlessStopped(Clock* clock, int64_t deadline,
+                             const std::atomic<bool>& stop) {
   while (!stop) {
     const int64_t now = clock->NowMicros();
     if (now >= deadline) return true;
@@ -42,7 +43,9 @@ bool SleepUntilUnlessStopped(Clock* clock, int64_t deadline, const std::atomic<b
 double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+  return v[std::min(
+      v.size() - 1,
+      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 struct Series {
@@ -83,8 +86,9 @@ void JsonSeries(JsonWriter& w, const Series& s) {
 // What --json writes: the run's totals and each endpoint's timings,
 // measured against the target and as recorded. Strings (the target, an
 // endpoint's path) are escaped whatever they hold.
-std::string LoadReportJson(const std::string& target, int64_t requests, double seconds,
-                           const std::string& stopped_by, int64_t cut_off,
+std::string LoadReportJson(const std::string& target, int64_t requests,
+                           double seconds, const std::string& stopped_by,
+                           int64_t cut_off,
                            const std::map<std::string, int64_t>& errors,
                            const std::vector<double>& lag_ms,
                            const std::map<std::string, Series>& measured,
@@ -132,36 +136,46 @@ std::string LoadReportJson(const std::string& target, int64_t requests, double s
 
 std::string Dist(const std::vector<double>& v) {
   char buf[128];
-  std::snprintf(buf, sizeof(buf), "%.1f / %.1f / %.1f / %.1f", Pct(v, .5), Pct(v, .9),
-                Pct(v, .99), Pct(v, 1));
+  std::snprintf(buf, sizeof(buf), "%.1f / %.1f / %.1f / %.1f", Pct(v, .5),
+                Pct(v, .9), Pct(v, .99), Pct(v, 1));
   return buf;
 }
 
 void AddTimings(const Response& r, Series* s) {
-  s->first_byte.push_back(static_cast<double>(r.chunks.empty() ? r.headers_us : r.chunks.front().offset_us) / 1000.0);
+  s->first_byte.push_back(
+      static_cast<double>(r.chunks.empty() ? r.headers_us
+                                           : r.chunks.front().offset_us) /
+      1000.0);
   s->total.push_back(static_cast<double>(r.TotalMicros()) / 1000.0);
   for (size_t i = 1; i < r.chunks.size(); ++i) {
-    s->gap.push_back(static_cast<double>(r.chunks[i].offset_us - r.chunks[i - 1].offset_us) / 1000.0);
+    s->gap.push_back(
+        static_cast<double>(r.chunks[i].offset_us - r.chunks[i - 1].offset_us) /
+        1000.0);
   }
 }
 
 }  // namespace
 
-int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& err) {
+int RunLoad(Store* store, const LoadFlags& f, std::ostream& out,
+            std::ostream& err) {
   const int modes = (f.rate > 0) + (f.concurrency > 0);
   if (modes > 1) {
-    err << "rewind: choose one of --rate and --concurrency (or neither: recorded arrival times)\n";
+    err << "rewind: choose one of --rate and --concurrency (or neither: "
+           "recorded arrival times)\n";
     return kExitError;
   }
   if (f.speed <= 0 || f.max_in_flight < 1 || f.rate < 0 || f.concurrency < 0 ||
       f.duration_s < 0 || f.count < 0) {
-    err << "rewind: --speed, --max-in-flight must be positive; --rate, --concurrency, "
+    err << "rewind: --speed, --max-in-flight must be positive; --rate, "
+           "--concurrency, "
            "--duration, --count not negative\n";
     return kExitError;
   }
   std::vector<ExchangeSummary> rows;
   Status s = store->Scan([&](const ExchangeSummary& e) {
-    if (!f.path_glob.empty() && fnmatch(f.path_glob.c_str(), e.path.c_str(), 0) != 0) return;
+    if (!f.path_glob.empty() &&
+        fnmatch(f.path_glob.c_str(), e.path.c_str(), 0) != 0)
+      return;
     rows.push_back(e);
   });
   if (!s.ok()) {
@@ -172,9 +186,10 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     err << "rewind: nothing to replay (no exchanges match)\n";
     return kExitError;
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const ExchangeSummary& a, const ExchangeSummary& b) {
-    return a.started_at_us < b.started_at_us;
-  });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const ExchangeSummary& a, const ExchangeSummary& b) {
+                     return a.started_at_us < b.started_at_us;
+                   });
   // Requests are loaded up front so that sending costs no disk reads.
   std::vector<Exchange> exchanges;
   Series recorded_all;
@@ -185,7 +200,9 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
       err << "rewind: " << e.status().message() << "\n";
       return kExitError;
     }
-    if (e->complete) AddTimings(e->response, &recorded[e->request.method + " " + e->request.path]);
+    if (e->complete)
+      AddTimings(e->response,
+                 &recorded[e->request.method + " " + e->request.path]);
     exchanges.push_back(std::move(e.value()));
   }
   Clock* const clock = f.clock ? f.clock : SystemClock();
@@ -197,16 +214,20 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   }
   const int64_t first_arrival = exchanges.front().started_at_us;
   const int64_t span = exchanges.back().started_at_us - first_arrival;
-  const int64_t count = f.count > 0 ? f.count : static_cast<int64_t>(exchanges.size());
+  const int64_t count =
+      f.count > 0 ? f.count : static_cast<int64_t>(exchanges.size());
   // Planned send time of the i-th request, µs from the start (open loop).
   auto planned_us = [&](int64_t i) -> int64_t {
-    if (f.rate > 0) return static_cast<int64_t>(static_cast<double>(i) * 1e6 / f.rate);
+    if (f.rate > 0)
+      return static_cast<int64_t>(static_cast<double>(i) * 1e6 / f.rate);
     const int64_t n = static_cast<int64_t>(exchanges.size());
     const int64_t lap = i / n;
-    const int64_t offset = exchanges[static_cast<size_t>(i % n)].started_at_us - first_arrival;
+    const int64_t offset =
+        exchanges[static_cast<size_t>(i % n)].started_at_us - first_arrival;
     // Laps follow each other with the mean gap between them.
     const int64_t lap_span = span + (n > 1 ? span / (n - 1) : 1000);
-    return static_cast<int64_t>(static_cast<double>(lap * lap_span + offset) / f.speed);
+    return static_cast<int64_t>(static_cast<double>(lap * lap_span + offset) /
+                                f.speed);
   };
   const bool closed = f.concurrency > 0;
   const int senders = closed ? f.concurrency : f.max_in_flight;
@@ -214,9 +235,9 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   std::mutex mu;
   std::map<std::string, Series> measured;
   std::map<std::string, int64_t> errors;  // by kind
-  std::vector<double> lag_ms;              // actual - planned send time
+  std::vector<double> lag_ms;             // actual - planned send time
   std::atomic<int64_t> next{0}, completed{0}, issued{0}, cut{0};
-  std::atomic<int> finished{0};            // senders that have returned
+  std::atomic<int> finished{0};  // senders that have returned
   // Set once the run must end (the duration is over, or a signal came):
   // senders stop issuing and requests in flight are cancelled.
   std::atomic<bool> stop{false};
@@ -228,9 +249,12 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   bool paced_all = false;  // no more will be released
   // Each sender's client, so that stopping can cancel what is in flight.
   std::mutex clients_mu;
-  std::vector<std::unique_ptr<FetchClient>> clients(static_cast<size_t>(senders));
+  std::vector<std::unique_ptr<FetchClient>> clients(
+      static_cast<size_t>(senders));
   auto fresh_client = [&](size_t t) {
-    auto c = std::move(FetchClient::Create(f.target, f.timeout_s, f.extra_headers, clock).value());
+    auto c = std::move(
+        FetchClient::Create(f.target, f.timeout_s, f.extra_headers, clock)
+            .value());
     std::lock_guard<std::mutex> lock(clients_mu);
     if (stop) c->Cancel();
     clients[t] = std::move(c);
@@ -267,26 +291,31 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
         if (i >= count) break;
       } else {
         std::unique_lock<std::mutex> lock(pace_mu);
-        pace_cv.wait(lock, [&] { return stop || next < released || paced_all; });
+        pace_cv.wait(lock,
+                     [&] { return stop || next < released || paced_all; });
         if (stop || next >= released) break;
         i = next++;
         lag = static_cast<double>(elapsed_us() - planned_us(i)) / 1000.0;
       }
-      const Exchange& e = exchanges[static_cast<size_t>(i % static_cast<int64_t>(exchanges.size()))];
+      const Exchange& e = exchanges[static_cast<size_t>(
+          i % static_cast<int64_t>(exchanges.size()))];
       ++issued;
       Result<Response> r = client->Fetch(e.request);
       std::lock_guard<std::mutex> lock(mu);
       if (!r.ok() && stop) {
-        ++cut;  // cancelled when the run stopped: neither an answer nor an error
+        ++cut;  // cancelled when the run stopped: neither an answer nor an
+                // error
         continue;
       }
       if (!closed) lag_ms.push_back(lag);
       if (!r.ok()) {
-        ++errors[r.status().code() == Status::Code::kTimeout ? "timeout" : "connection"];
+        ++errors[r.status().code() == Status::Code::kTimeout ? "timeout"
+                                                             : "connection"];
         client = fresh_client(t);
       } else {
         if (r->status >= 400) ++errors["http " + std::to_string(r->status)];
-        AddTimings(r.value(), &measured[e.request.method + " " + e.request.path]);
+        AddTimings(r.value(),
+                   &measured[e.request.method + " " + e.request.path]);
       }
       ++completed;
     }
@@ -294,7 +323,8 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   };
   std::vector<std::thread> threads;
   if (!closed) threads.emplace_back(pacer);
-  for (int t = 0; t < senders; ++t) threads.emplace_back(sender, static_cast<size_t>(t));
+  for (int t = 0; t < senders; ++t)
+    threads.emplace_back(sender, static_cast<size_t>(t));
   Progress progress("load", 0, clock);
   std::string stopped_by;  // "" while running to the end
   auto stop_all = [&] {
@@ -311,8 +341,11 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   while (finished.load() < senders) {
     const int sig = f.stop_signal ? f.stop_signal->load() : 0;
     if (stopped_by.empty() && sig != 0) {
-      stopped_by = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig);
-    } else if (stopped_by.empty() && duration_us > 0 && elapsed_us() >= duration_us) {
+      stopped_by = sig == SIGINT    ? "SIGINT"
+                   : sig == SIGTERM ? "SIGTERM"
+                                    : "signal " + std::to_string(sig);
+    } else if (stopped_by.empty() && duration_us > 0 &&
+               elapsed_us() >= duration_us) {
       stopped_by = "duration";
     }
     // Again while senders remain: a Fetch that began just as the run
@@ -321,7 +354,8 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
     if (!stop) {
       char line[128];
       std::snprintf(line, sizeof(line), "%lld sent, %lld answered, %.1f s",
-                    static_cast<long long>(issued.load()), static_cast<long long>(completed.load()),
+                    static_cast<long long>(issued.load()),
+                    static_cast<long long>(completed.load()),
                     static_cast<double>(elapsed_us()) / 1e6);
       progress.Show(line);
     }
@@ -335,31 +369,38 @@ int RunLoad(Store* store, const LoadFlags& f, std::ostream& out, std::ostream& e
   int64_t error_total = 0;
   for (const auto& [kind, n] : errors) error_total += n;
 
-  out << std::fixed << std::setprecision(1) << completed.load() << " requests in " << seconds
-      << " s: " << static_cast<double>(completed.load()) / seconds << " req/s, " << error_total
-      << " errors";
+  out << std::fixed << std::setprecision(1) << completed.load()
+      << " requests in " << seconds
+      << " s: " << static_cast<double>(completed.load()) / seconds << " req/s, "
+      << error_total << " errors";
   for (const auto& [kind, n] : errors) out << " (" << kind << ": " << n << ")";
   if (!stopped_by.empty()) {
-    out << "; stopped by " << (stopped_by == "duration" ? "--duration" : stopped_by) << ", "
+    out << "; stopped by "
+        << (stopped_by == "duration" ? "--duration" : stopped_by) << ", "
         << cut.load() << " in flight cut off";
   }
   out << "\n";
   if (!closed && !lag_ms.empty()) {
-    out << std::setprecision(3) << "send time vs plan, ms: p50 " << Pct(lag_ms, .5) << ", p99 "
-        << Pct(lag_ms, .99) << ", max " << Pct(lag_ms, 1) << "\n";
+    out << std::setprecision(3) << "send time vs plan, ms: p50 "
+        << Pct(lag_ms, .5) << ", p99 " << Pct(lag_ms, .99) << ", max "
+        << Pct(lag_ms, 1) << "\n";
   }
   out << std::setprecision(1);
   for (const auto& [endpoint, m] : measured) {
     const Series& r = recorded[endpoint];
     out << endpoint << "  ms p50 / p90 / p99 / max   (target | recorded)\n"
-        << "  first byte  " << Dist(m.first_byte) << "  |  " << Dist(r.first_byte) << "\n"
-        << "  total       " << Dist(m.total) << "  |  " << Dist(r.total) << "\n";
-    if (!m.gap.empty()) out << "  chunk gap   " << Dist(m.gap) << "  |  " << Dist(r.gap) << "\n";
+        << "  first byte  " << Dist(m.first_byte) << "  |  "
+        << Dist(r.first_byte) << "\n"
+        << "  total       " << Dist(m.total) << "  |  " << Dist(r.total)
+        << "\n";
+    if (!m.gap.empty())
+      out << "  chunk gap   " << Dist(m.gap) << "  |  " << Dist(r.gap) << "\n";
   }
   if (!f.json_path.empty()) {
     const std::string json =
-        LoadReportJson(f.target, completed.load(), seconds, stopped_by.empty() ? "end" : stopped_by,
-                       cut.load(), errors, lag_ms, measured, recorded);
+        LoadReportJson(f.target, completed.load(), seconds,
+                       stopped_by.empty() ? "end" : stopped_by, cut.load(),
+                       errors, lag_ms, measured, recorded);
     std::ofstream j(f.json_path, std::ios::trunc | std::ios::binary);
     j << json;
     j.close();

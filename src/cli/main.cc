@@ -5,10 +5,10 @@
 //
 // This file only dispatches: each command's flags and runner are in
 // server_commands.cc (record, replay, serve) and recording_commands.cc.
-#include <CLI/CLI.hpp>
 #include <pthread.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -39,17 +39,18 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "rewind 0.1.0");
 
   // In this order in --help.
-  const std::vector<Command> servers = {AddRecordCommand(app), AddReplayCommand(app),
-                                        AddServeCommand(app)};
+  const std::vector<Command> servers = {
+      AddRecordCommand(app), AddReplayCommand(app), AddServeCommand(app)};
   const std::vector<Command> recording_commands = {
-      AddLsCommand(app),     AddShowCommand(app),  AddStatsCommand(app),
+      AddLsCommand(app),     AddShowCommand(app),   AddStatsCommand(app),
       AddExportCommand(app), AddImportCommand(app), AddMergeCommand(app),
-      AddVerifyCommand(app), AddRekeyCommand(app), AddCheckCommand(app),
+      AddVerifyCommand(app), AddRekeyCommand(app),  AddCheckCommand(app),
       AddLoadCommand(app),   AddPruneCommand(app),  AddScanCommand(app),
       AddScrubCommand(app)};
   app.footer(
       "Exit codes: 0 success, 1 findings (verify found problems, show found "
-      "nothing, scan found matches), 2 usage or I/O error.\nrewind COMMAND --help shows each "
+      "nothing, scan found matches), 2 usage or I/O error.\nrewind COMMAND "
+      "--help shows each "
       "command's flags and an example.");
   for (const Command& server : servers) AddConfigOption(server.app);
 
@@ -73,7 +74,8 @@ int main(int argc, char** argv) {
   for (const std::vector<Command>* commands : {&servers, &recording_commands}) {
     for (const Command& command : *commands) {
       if (!*command.app) continue;
-      if (!command.handles_stop_signals) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+      if (!command.handles_stop_signals)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
       return command.run();
     }
   }

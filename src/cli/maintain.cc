@@ -13,10 +13,13 @@ namespace rwd {
 
 Result<std::vector<ExchangeSummary>> KeySummaries(Store* store) {
   std::vector<ExchangeSummary> rows;
-  Status s = store->ScanKeys([&](const ExchangeSummary& e) { rows.push_back(e); });
+  Status s =
+      store->ScanKeys([&](const ExchangeSummary& e) { rows.push_back(e); });
   if (!s.ok()) return s;
   std::sort(rows.begin(), rows.end(),
-            [](const ExchangeSummary& a, const ExchangeSummary& b) { return a.id < b.id; });
+            [](const ExchangeSummary& a, const ExchangeSummary& b) {
+              return a.id < b.id;
+            });
   return rows;
 }
 
@@ -54,9 +57,10 @@ int RunVerify(Store* store, std::ostream& out, std::ostream& err) {
   }
   const bool integrity_ok = integrity.value() == "ok";
   if (!integrity_ok) out << "integrity check: " << integrity.value() << "\n";
-  out << rows.size() << " exchanges; integrity " << (integrity_ok ? "ok" : "FAILED")
-      << "; " << undecodable << " undecodable; " << wrong_keys
-      << " with a wrong key; " << incomplete << " incomplete (allowed)\n";
+  out << rows.size() << " exchanges; integrity "
+      << (integrity_ok ? "ok" : "FAILED") << "; " << undecodable
+      << " undecodable; " << wrong_keys << " with a wrong key; " << incomplete
+      << " incomplete (allowed)\n";
   const bool settled = ReportUnsettled(store->file_state(), out);
   return integrity_ok && undecodable == 0 && wrong_keys == 0 && settled
              ? kExitOk
@@ -128,7 +132,8 @@ int RunRekey(Store* store, const KeyRules& rules, std::ostream& err) {
 
 int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
   if (!f.incomplete && !f.status && !f.keep_last) {
-    err << "rewind: say what to prune: --incomplete, --status N or --keep-last K\n";
+    err << "rewind: say what to prune: --incomplete, --status N or --keep-last "
+           "K\n";
     return kExitError;
   }
   if (f.keep_last && *f.keep_last < 1) {
@@ -148,7 +153,8 @@ int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
   for (const ExchangeSummary& e : rows) {  // id order: oldest first
     const int64_t index = seen[e.key_hex]++;
     const bool old = f.keep_last && per_key[e.key_hex] - index > *f.keep_last;
-    if ((f.incomplete && !e.complete) || (f.status && e.status == *f.status) || old) {
+    if ((f.incomplete && !e.complete) || (f.status && e.status == *f.status) ||
+        old) {
       doomed.push_back(e.id);
     }
   }
@@ -157,7 +163,8 @@ int RunPrune(Store* store, const PruneFlags& f, std::ostream& err) {
     err << "rewind: " << s.message() << "\n";
     return kExitError;
   }
-  err << "rewind: removed " << doomed.size() << " of " << rows.size() << " exchanges\n";
+  err << "rewind: removed " << doomed.size() << " of " << rows.size()
+      << " exchanges\n";
   return kExitOk;
 }
 
@@ -189,9 +196,10 @@ int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
     }
     stores.push_back(std::move(s.value()));
   }
-  std::stable_sort(order.begin(), order.end(), [](const Source& a, const Source& b) {
-    return a.started_at_us < b.started_at_us;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Source& a, const Source& b) {
+                     return a.started_at_us < b.started_at_us;
+                   });
   Canonicalizer canon(out->rules());
   std::set<std::pair<std::string, std::string>> seen;  // key, response digest
   Progress progress("merge", static_cast<int64_t>(order.size()));
@@ -200,14 +208,15 @@ int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
   for (const Source& src : order) {
     Result<Exchange> e = stores[src.input]->Get(src.id);
     if (!e.ok()) {
-      err << "rewind: " << inputs[src.input] << ": " << e.status().message() << "\n";
+      err << "rewind: " << inputs[src.input] << ": " << e.status().message()
+          << "\n";
       return kExitError;
     }
     e->id = 0;
     e->key_hex = canon.Key(e->request).ToHex();
     if (dedupe) {
-      const std::string digest =
-          std::to_string(e->response.status) + ":" + HashBytes(e->response.Body()).ToHex();
+      const std::string digest = std::to_string(e->response.status) + ":" +
+                                 HashBytes(e->response.Body()).ToHex();
       if (!seen.insert({e->key_hex, digest}).second) {
         ++dropped;
         progress.Update(++done);
@@ -224,8 +233,9 @@ int RunMerge(Store* out, const std::vector<std::string>& inputs, bool dedupe,
       return kExitError;
     }
   }
-  err << "rewind: merged " << tickets.size() << " exchanges from " << inputs.size()
-      << " recordings" << (dedupe ? ", " + std::to_string(dropped) + " duplicates dropped" : "")
+  err << "rewind: merged " << tickets.size() << " exchanges from "
+      << inputs.size() << " recordings"
+      << (dedupe ? ", " + std::to_string(dropped) + " duplicates dropped" : "")
       << "\n";
   return kExitOk;
 }

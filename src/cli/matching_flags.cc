@@ -63,8 +63,8 @@ Status ApplyMatchingFlags(const MatchingFlags& f, KeyRules* rules) {
   for (const std::string& spec : f.normalize) {
     Result<Normalizer> n = Normalizer::Parse(spec);
     if (!n.ok()) {
-      return Status::InvalidArgument("--normalize '" + spec + "': " +
-                                     n.status().message());
+      return Status::InvalidArgument("--normalize '" + spec +
+                                     "': " + n.status().message());
     }
     rules->normalizers.push_back(n.value());
   }

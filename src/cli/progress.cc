@@ -23,7 +23,8 @@ void Progress::Update(int64_t done) {
   drawn_ = true;
   last_draw_us_ = now;
   const int width = 30;
-  const double share = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1;
+  const double share =
+      total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1;
   const int filled = static_cast<int>(share * width);
   std::fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld", label_.c_str(), filled,
                "##############################", width - filled, "",

@@ -2,10 +2,10 @@
 // flags and returns what runs it over the opened recording (commands.h).
 #include "cli/recording_commands.h"
 
-#include <CLI/CLI.hpp>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -66,7 +66,8 @@ int ExportTo(Store* store, const std::string& format, const std::string& out) {
     if (!file) return Fail(Status::IOError("cannot write " + tmp));
     code = RunExport(store, format, file, std::cerr);
     file.close();
-    if (code == kExitOk && !file) code = Fail(Status::IOError("writing " + tmp + " failed"));
+    if (code == kExitOk && !file)
+      code = Fail(Status::IOError("writing " + tmp + " failed"));
   }
   std::error_code ec;
   if (code != kExitOk) {
@@ -94,8 +95,9 @@ Command AddLsCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* ls = app.add_subcommand(
-      "ls", "List the exchanges of a recording.\nExample: rewind ls --db "
-            "rec.sqlite --path '/v1/chat/*' --status 200");
+      "ls",
+      "List the exchanges of a recording.\nExample: rewind ls --db "
+      "rec.sqlite --path '/v1/chat/*' --status 200");
   AddDbOption(ls, &f->db);
   ls->add_option("--path", f->ls.path_glob, "Only paths matching this glob");
   ls->add_option("--method", f->ls.method, "Only this method");
@@ -117,9 +119,10 @@ Command AddShowCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* show = app.add_subcommand(
-      "show", "Show one exchange: headers, body, stream events with their "
-              "offsets, and the key's canonical form.\nExample: rewind show "
-              "--db rec.sqlite 12   (or a key prefix: 5bd9f6)");
+      "show",
+      "Show one exchange: headers, body, stream events with their "
+      "offsets, and the key's canonical form.\nExample: rewind show "
+      "--db rec.sqlite 12   (or a key prefix: 5bd9f6)");
   AddDbOption(show, &f->db);
   show->add_option("what", f->what, "Exchange id or key prefix")->required();
   show->add_flag("--raw", f->raw, "Bodies as stored, not pretty-printed");
@@ -137,11 +140,13 @@ Command AddStatsCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* stats = app.add_subcommand(
-      "stats", "Per endpoint (or model): count, statuses, first-byte, total "
-               "and chunk-gap percentiles, bytes.\nExample: rewind stats "
-               "--db rec.sqlite --by model");
+      "stats",
+      "Per endpoint (or model): count, statuses, first-byte, total "
+      "and chunk-gap percentiles, bytes.\nExample: rewind stats "
+      "--db rec.sqlite --by model");
   AddDbOption(stats, &f->db);
-  stats->add_option("--by", f->stats.by, "path or model")->capture_default_str();
+  stats->add_option("--by", f->stats.by, "path or model")
+      ->capture_default_str();
   stats->add_flag("--json", f->stats.json, "JSON, for scripts");
   return {stats, [f] {
             return WithStore(f->db, false, false, [f](Store* s) {
@@ -158,9 +163,10 @@ Command AddExportCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* exp = app.add_subcommand(
-      "export", "Write a recording as reviewable JSON (rewind's format, "
-                "stable and diffable) or HAR 1.2.\nExample: rewind export "
-                "--db rec.sqlite --out rec.json");
+      "export",
+      "Write a recording as reviewable JSON (rewind's format, "
+      "stable and diffable) or HAR 1.2.\nExample: rewind export "
+      "--db rec.sqlite --out rec.json");
   AddDbOption(exp, &f->db);
   exp->add_option("--out", f->out, "Output file, - for stdout")->required();
   exp->add_option("--format", f->format, "json or har")
@@ -186,10 +192,11 @@ Command AddImportCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* imp = app.add_subcommand(
-      "import", "Add the exchanges of a rewind JSON export or a HAR file "
-                "(browsers' devtools, mitmproxy) to a recording, creating "
-                "it if needed.\nExample: rewind import --db rec.sqlite --in "
-                "session.har");
+      "import",
+      "Add the exchanges of a rewind JSON export or a HAR file "
+      "(browsers' devtools, mitmproxy) to a recording, creating "
+      "it if needed.\nExample: rewind import --db rec.sqlite --in "
+      "session.har");
   AddDbOption(imp, &f->db);
   imp->add_option("--in", f->in, "Input file, - for stdin")->required();
   imp->add_option("--format", f->format,
@@ -222,13 +229,15 @@ Command AddMergeCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* merge = app.add_subcommand(
-      "merge", "Combine recordings (one per replica) into one, keys "
-               "recomputed under OUT's rules, in arrival order.\nExample: "
-               "rewind merge --db all.sqlite a.sqlite b.sqlite --dedupe");
+      "merge",
+      "Combine recordings (one per replica) into one, keys "
+      "recomputed under OUT's rules, in arrival order.\nExample: "
+      "rewind merge --db all.sqlite a.sqlite b.sqlite --dedupe");
   AddDbOption(merge, &f->db);
   merge->add_option("inputs", f->inputs, "Recordings to merge")->required();
-  merge->add_flag("--dedupe", f->dedupe,
-                  "Drop an exchange whose key and response equal an earlier one's");
+  merge->add_flag(
+      "--dedupe", f->dedupe,
+      "Drop an exchange whose key and response equal an earlier one's");
   return {merge, [f] {
             for (const std::string& in : f->inputs) {
               Status s = CheckInputPath("input", in);
@@ -236,7 +245,8 @@ Command AddMergeCommand(CLI::App& app) {
               std::error_code ec;
               if (std::filesystem::exists(f->db, ec) &&
                   std::filesystem::equivalent(in, f->db, ec)) {
-                return Fail(Status::InvalidArgument("--db " + f->db + " is also an input"));
+                return Fail(Status::InvalidArgument("--db " + f->db +
+                                                    " is also an input"));
               }
             }
             return WithStore(f->db, true, true, [f](Store* s) {
@@ -252,9 +262,10 @@ Command AddVerifyCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* verify = app.add_subcommand(
-      "verify", "Check a recording: SQLite integrity, every row decodes, "
-                "every key recomputes. Exit 0 only when all holds.\n"
-                "Example: rewind verify --db rec.sqlite");
+      "verify",
+      "Check a recording: SQLite integrity, every row decodes, "
+      "every key recomputes. Exit 0 only when all holds.\n"
+      "Example: rewind verify --db rec.sqlite");
   AddDbOption(verify, &f->db);
   verify->add_flag("--settle", f->settle,
                    "First fold a file left mid-write (a -wal file beside "
@@ -262,8 +273,9 @@ Command AddVerifyCommand(CLI::App& app) {
                    "fails if a recorder still has it open");
   return {verify, [f] {
             if (f->settle) {
-              int code = WithStore(f->db, true, false,
-                                   [](Store* s) { return RunSettle(s, std::cerr); });
+              int code = WithStore(f->db, true, false, [](Store* s) {
+                return RunSettle(s, std::cerr);
+              });
               if (code != kExitOk) return code;
             }
             return WithStore(f->db, false, false, [](Store* s) {
@@ -282,12 +294,13 @@ Command AddRekeyCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* rekey = app.add_subcommand(
-      "rekey", "Recompute every key under new rules without re-recording: "
-               "the rules its flags give, as `record` makes them (without "
-               "rule flags: under the recording's own rules, as a "
-               "recording made by an older rewind needs).\n"
-               "Example: rewind rekey --db rec.sqlite --ignore-field "
-               "temperature --match-header X-Model --normalize date");
+      "rekey",
+      "Recompute every key under new rules without re-recording: "
+      "the rules its flags give, as `record` makes them (without "
+      "rule flags: under the recording's own rules, as a "
+      "recording made by an older rewind needs).\n"
+      "Example: rewind rekey --db rec.sqlite --ignore-field "
+      "temperature --match-header X-Model --normalize date");
   AddDbOption(rekey, &f->db);
   rekey->add_option("--ignore-field", f->ignore_fields,
                     "Dotted JSON body path left out of the key (repeatable; "
@@ -302,13 +315,14 @@ Command AddRekeyCommand(CLI::App& app) {
             // recording made by an older rewind needs, re-keyed by this one.
             // With any, the new rules are what `record` makes of the same
             // flags.
-            const bool new_rules = f->no_default_ignores || !f->ignore_fields.empty() ||
-                                   !f->match_headers.empty() ||
-                                   MatchingFlagsGiven(f->matching);
+            const bool new_rules =
+                f->no_default_ignores || !f->ignore_fields.empty() ||
+                !f->match_headers.empty() || MatchingFlagsGiven(f->matching);
             KeyRules rules{f->no_default_ignores ? std::vector<std::string>{}
                                                  : DefaultIgnoredFields(),
                            f->match_headers};
-            rules.ignore_fields.insert(rules.ignore_fields.end(), f->ignore_fields.begin(),
+            rules.ignore_fields.insert(rules.ignore_fields.end(),
+                                       f->ignore_fields.begin(),
                                        f->ignore_fields.end());
             Status matching = ApplyMatchingFlags(f->matching, &rules);
             if (!matching.ok()) return Fail(matching);
@@ -318,7 +332,8 @@ Command AddRekeyCommand(CLI::App& app) {
             Result<std::unique_ptr<Store>> store = Store::Open(so);
             if (!store.ok()) return Fail(store.status());
             return RunRekey(store.value().get(),
-                            new_rules ? rules : store.value()->rules(), std::cerr);
+                            new_rules ? rules : store.value()->rules(),
+                            std::cerr);
           }};
 }
 
@@ -329,21 +344,24 @@ Command AddCheckCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* check = app.add_subcommand(
-      "check", "Re-send every recorded request to a new backend and compare "
-               "the answers: status, chosen headers, JSON bodies field by "
-               "field (volatile fields ignored), SSE streams by their "
-               "content, NDJSON streams line by line.\n"
-               "Exit 0 all match, 1 some changed, 2 some got no answer.\n"
-               "Example: rewind check --db rec.sqlite --target "
-               "http://127.0.0.1:8001 --junit check.xml");
+      "check",
+      "Re-send every recorded request to a new backend and compare "
+      "the answers: status, chosen headers, JSON bodies field by "
+      "field (volatile fields ignored), SSE streams by their "
+      "content, NDJSON streams line by line.\n"
+      "Exit 0 all match, 1 some changed, 2 some got no answer.\n"
+      "Example: rewind check --db rec.sqlite --target "
+      "http://127.0.0.1:8001 --junit check.xml");
   AddDbOption(check, &f->db);
   CheckFlags& c = f->check;
-  check->add_option("--target", c.target, "Backend to check, http://HOST:PORT")->required();
+  check->add_option("--target", c.target, "Backend to check, http://HOST:PORT")
+      ->required();
   check->add_option("--path", c.path_glob, "Only paths matching this glob");
   check->add_option("--method", c.method, "Only this method");
   check->add_option("--limit", c.limit, "At most this many exchanges");
   check->add_option("--id", c.ids, "Only these exchange ids (repeatable)");
-  check->add_option("--concurrency", c.concurrency, "Requests in flight")->capture_default_str();
+  check->add_option("--concurrency", c.concurrency, "Requests in flight")
+      ->capture_default_str();
   check->add_option("--compare-header", c.compare_headers,
                     "Also compare this response header (repeatable)");
   check->add_option("--ignore-field", c.ignore_fields,
@@ -361,19 +379,20 @@ Command AddCheckCommand(CLI::App& app) {
   check->add_option("--json", c.json_path, "Write the full report as JSON");
   check->add_option("--timeout", c.timeout_s, "Seconds to wait for each answer")
       ->capture_default_str();
-  return {check, [f] {
-            for (const auto& [flag, path] :
-                 {std::pair<std::string, std::string>{"--junit", f->check.junit_path},
-                  {"--json", f->check.json_path}}) {
-              if (path.empty()) continue;
-              Status s = CheckOutputPath(flag, path);
-              if (!s.ok()) return Fail(s);
-            }
-            f->check.color = isatty(STDOUT_FILENO) == 1;
-            return WithStore(f->db, false, false, [f](Store* s) {
-              return RunCheck(s, f->check, std::cout, std::cerr);
-            });
-          }};
+  return {
+      check, [f] {
+        for (const auto& [flag, path] : {std::pair<std::string, std::string>{
+                                             "--junit", f->check.junit_path},
+                                         {"--json", f->check.json_path}}) {
+          if (path.empty()) continue;
+          Status s = CheckOutputPath(flag, path);
+          if (!s.ok()) return Fail(s);
+        }
+        f->check.color = isatty(STDOUT_FILENO) == 1;
+        return WithStore(f->db, false, false, [f](Store* s) {
+          return RunCheck(s, f->check, std::cout, std::cerr);
+        });
+      }};
 }
 
 Command AddLoadCommand(CLI::App& app) {
@@ -383,25 +402,34 @@ Command AddLoadCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* load = app.add_subcommand(
-      "load", "Re-issue recorded traffic against a backend: with the "
-              "recorded arrival times x --speed (default), at --rate R/s, or "
-              "closed-loop with --concurrency N; report throughput, errors and "
-              "latency against the recording.\nExample: rewind load --db "
-              "rec.sqlite --target http://127.0.0.1:8001 --speed 2 --duration 60");
+      "load",
+      "Re-issue recorded traffic against a backend: with the "
+      "recorded arrival times x --speed (default), at --rate R/s, or "
+      "closed-loop with --concurrency N; report throughput, errors and "
+      "latency against the recording.\nExample: rewind load --db "
+      "rec.sqlite --target http://127.0.0.1:8001 --speed 2 --duration 60");
   AddDbOption(load, &f->db);
   LoadFlags& l = f->load;
-  load->add_option("--target", l.target, "Backend to load, http://HOST:PORT")->required();
-  load->add_option("--speed", l.speed, "Recorded inter-arrival times are divided by this")
+  load->add_option("--target", l.target, "Backend to load, http://HOST:PORT")
+      ->required();
+  load->add_option("--speed", l.speed,
+                   "Recorded inter-arrival times are divided by this")
       ->capture_default_str();
-  load->add_option("--rate", l.rate, "Open loop at this many requests per second");
-  load->add_option("--concurrency", l.concurrency, "Closed loop with N requests in flight");
-  load->add_option("--duration", l.duration_s, "Stop issuing after this many seconds");
-  load->add_option("--count", l.count,
-                   "Stop after this many requests (default: one pass over the recording)");
+  load->add_option("--rate", l.rate,
+                   "Open loop at this many requests per second");
+  load->add_option("--concurrency", l.concurrency,
+                   "Closed loop with N requests in flight");
+  load->add_option("--duration", l.duration_s,
+                   "Stop issuing after this many seconds");
+  load->add_option(
+      "--count", l.count,
+      "Stop after this many requests (default: one pass over the recording)");
   load->add_option("--max-in-flight", l.max_in_flight,
-                   "Open loop: concurrent senders available")->capture_default_str();
+                   "Open loop: concurrent senders available")
+      ->capture_default_str();
   load->add_option("--path", l.path_glob, "Only paths matching this glob");
-  load->add_option("--header", l.extra_headers, "Send this header with each request");
+  load->add_option("--header", l.extra_headers,
+                   "Send this header with each request");
   load->add_option("--json", l.json_path, "Write the report as JSON");
   load->add_option("--timeout", l.timeout_s, "Seconds to wait for each answer")
       ->capture_default_str();
@@ -414,8 +442,9 @@ Command AddLoadCommand(CLI::App& app) {
             return WithStore(f->db, false, false, [f](Store* s) {
               std::atomic<int> stop_signal{0};
               f->load.stop_signal = &stop_signal;
-              return WithStopSignal(&stop_signal,
-                                    [&] { return RunLoad(s, f->load, std::cout, std::cerr); });
+              return WithStopSignal(&stop_signal, [&] {
+                return RunLoad(s, f->load, std::cout, std::cerr);
+              });
             });
           },
           /*handles_stop_signals=*/true};
@@ -430,9 +459,10 @@ Command AddPruneCommand(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   CLI::App* prune = app.add_subcommand(
-      "prune", "Remove exchanges: broken-off ones, one status, or all but "
-               "the newest K per key.\nExample: rewind prune --db rec.sqlite "
-               "--incomplete --keep-last 3");
+      "prune",
+      "Remove exchanges: broken-off ones, one status, or all but "
+      "the newest K per key.\nExample: rewind prune --db rec.sqlite "
+      "--incomplete --keep-last 3");
   AddDbOption(prune, &f->db);
   prune->add_flag("--incomplete", f->incomplete, "Remove incomplete exchanges");
   prune->add_option("--status", f->status, "Remove exchanges with this status");

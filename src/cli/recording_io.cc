@@ -60,14 +60,16 @@ EncodedText EncodeBody(const std::string& bytes) {
   return {Base64Encode(bytes), "base64"};
 }
 
-Result<std::string> DecodeBody(const std::string& text, const std::string& encoding) {
+Result<std::string> DecodeBody(const std::string& text,
+                               const std::string& encoding) {
   if (encoding == "utf-8" || encoding.empty()) return text;
   if (encoding == "base64") {
     std::optional<std::string> bytes = Base64Decode(text);
     if (!bytes) {
-      return Status::InvalidArgument("a body marked base64 is not padded base64 (" +
-                                     std::to_string(text.size()) +
-                                     " characters): the file is damaged or truncated");
+      return Status::InvalidArgument(
+          "a body marked base64 is not padded base64 (" +
+          std::to_string(text.size()) +
+          " characters): the file is damaged or truncated");
     }
     return std::move(*bytes);
   }
@@ -87,7 +89,8 @@ int RunExport(Store* store, const std::string& format, std::ostream& out,
               std::ostream& err) {
   if (format == "json") return WriteJsonExport(store, out, err);
   if (format == "har") return WriteHarExport(store, out, err);
-  err << "rewind: unknown export format \"" << format << "\": use json or har\n";
+  err << "rewind: unknown export format \"" << format
+      << "\": use json or har\n";
   return kExitError;
 }
 
@@ -107,12 +110,17 @@ int RunImport(Store* store, const std::string& format, std::istream& in,
     // A HAR's first member is "log"; rewind's export starts with
     // "canonicalizer". Only the HAR path needs a whole DOM up front.
     const size_t brace = text.find_first_not_of(" \t\r\n");
-    const size_t quote = brace == std::string::npos ? brace : text.find_first_not_of(" \t\r\n", brace + 1);
-    kind = quote != std::string::npos && text.compare(quote, 5, "\"log\"") == 0 ? "har" : "json";
+    const size_t quote = brace == std::string::npos
+                             ? brace
+                             : text.find_first_not_of(" \t\r\n", brace + 1);
+    kind = quote != std::string::npos && text.compare(quote, 5, "\"log\"") == 0
+               ? "har"
+               : "json";
   }
   if (kind == "json") return ImportJson(store, std::move(text), rekey, err);
   if (kind != "har") {
-    err << "rewind: unknown import format \"" << format << "\": use json or har\n";
+    err << "rewind: unknown import format \"" << format
+        << "\": use json or har\n";
     return kExitError;
   }
   return ImportHar(store, text, err);

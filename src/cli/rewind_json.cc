@@ -12,7 +12,6 @@
 #include <cereal/archives/json.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
-
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -44,7 +43,6 @@ Result<HeaderList> HeaderPairs(const std::vector<std::string>& lines) {
   }
   return out;
 }
-
 
 struct JsonChunk {
   std::string data;
@@ -202,7 +200,7 @@ JsonExchange ToJson(const Exchange& e) {
   j.id = e.id;
   j.key = e.key_hex;
   EncodedText body = EncodeBody(e.request.body);
-  j.request = {body.text, body.encoding, HeaderLines(e.request.headers),
+  j.request = {body.text,        body.encoding,  HeaderLines(e.request.headers),
                e.request.method, e.request.path, e.request.query};
   j.response.chunked = e.response.chunked;
   for (const Chunk& c : e.response.chunks) {
@@ -225,7 +223,8 @@ Result<Exchange> FromJson(const JsonExchange& j) {
   e.error = j.error;
   e.id = j.id;
   e.key_hex = j.key;
-  Result<std::string> body = DecodeBody(j.request.body, j.request.body_encoding);
+  Result<std::string> body =
+      DecodeBody(j.request.body, j.request.body_encoding);
   if (!body.ok()) return body.status();
   e.request.body = body.value();
   Result<HeaderList> rh = HeaderPairs(j.request.headers);
@@ -261,8 +260,10 @@ int WriteJsonExport(Store* store, std::ostream& out, std::ostream& err) {
   }
   Progress progress("export", static_cast<int64_t>(ids->size()));
   try {
-    cereal::JSONOutputArchive ar(out, cereal::JSONOutputArchive::Options(
-                                          324, cereal::JSONOutputArchive::Options::IndentChar::space, 1));
+    cereal::JSONOutputArchive ar(
+        out,
+        cereal::JSONOutputArchive::Options(
+            324, cereal::JSONOutputArchive::Options::IndentChar::space, 1));
     ar(cereal::make_nvp("canonicalizer",
                         std::string(Canonicalizer::NameFor(store->rules()))));
     ar.setNextName("exchanges");
@@ -344,7 +345,8 @@ int ImportJson(Store* store, std::string text, bool rekey, std::ostream& err) {
       ar(j);
       Result<Exchange> e = FromJson(j);
       if (!e.ok()) {
-        err << "rewind: exchange " << j.id << ": " << e.status().message() << "\n";
+        err << "rewind: exchange " << j.id << ": " << e.status().message()
+            << "\n";
         return kExitError;
       }
       if (!keep_ids) e->id = 0;

@@ -1,7 +1,6 @@
 #include "cli/scrub_commands.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -114,7 +113,8 @@ int RunScan(Store* store, const ScrubFlags& flags, std::ostream& out,
     Result<std::string> body = scanner.Body(
         rq.body, FindHeader(rq.headers, "Content-Type"),
         FindHeader(rq.headers, "Content-Encoding"), place("request.body"));
-    if (!body.ok()) notes.push_back("request.body has a Content-Encoding: not scanned");
+    if (!body.ok())
+      notes.push_back("request.body has a Content-Encoding: not scanned");
     for (const auto& [name, value] : e->response.headers) {
       scanner.HeaderValue(name, value, place("response.header." + name));
     }
@@ -122,7 +122,8 @@ int RunScan(Store* store, const ScrubFlags& flags, std::ostream& out,
                         FindHeader(e->response.headers, "Content-Type"),
                         FindHeader(e->response.headers, "Content-Encoding"),
                         place("response.body"));
-    if (!body.ok()) notes.push_back("response.body has a Content-Encoding: not scanned");
+    if (!body.ok())
+      notes.push_back("response.body has a Content-Encoding: not scanned");
     bool found = !notes.empty();
     std::string line;
     for (const auto& [name, counts] : places) {
@@ -148,8 +149,8 @@ int RunScan(Store* store, const ScrubFlags& flags, std::ostream& out,
         << " exchanges\n";
     return kExitOk;
   }
-  out << exchanges_found << " of " << ids->size()
-      << " exchanges hold matches (" << Described(d, total) << ")";
+  out << exchanges_found << " of " << ids->size() << " exchanges hold matches ("
+      << Described(d, total) << ")";
   if (unreadable > 0) out << "; " << unreadable << " with an unreadable body";
   out << "; scrub them with rewind scrub --db FILE\n";
   return kExitFindings;
@@ -205,12 +206,13 @@ int RunScrubInto(Store* in, Store* out, const std::string& secret,
   }
   progress.Clear();
   std::string found = Described(*detectors.value(), total);
-  err << "rewind: scrubbed " << (ids->size() - dropped.size())
-      << " exchanges (" << (found.empty() ? "nothing found" : found)
+  err << "rewind: scrubbed " << (ids->size() - dropped.size()) << " exchanges ("
+      << (found.empty() ? "nothing found" : found)
       << "), keys recomputed under " << rules.ToJson() << "\n";
   if (!dropped.empty()) {
     std::string list;
-    for (int64_t id : dropped) list += (list.empty() ? "#" : ", #") + std::to_string(id);
+    for (int64_t id : dropped)
+      list += (list.empty() ? "#" : ", #") + std::to_string(id);
     err << "rewind: left out " << dropped.size()
         << " exchanges with an encoded body: " << list << "\n";
   }
@@ -233,21 +235,22 @@ Command AddScanCommand(CLI::App& app) {
   scan->add_option("--scrub", f->scrub.kinds, ScrubHelp())->type_name("KINDS");
   scan->add_option("--scrub-pattern", f->scrub.patterns,
                    "A detector of your own, NAME=REGEX (RE2; repeatable)");
-  return {scan, [f] {
-            Status checked = CheckRecordingPath(f->db, false);
-            if (!checked.ok()) return Fail(checked);
-            Result<std::vector<std::string>> kinds = KindsOf(f->scrub);
-            if (!kinds.ok()) return Fail(kinds.status());
-            Status patterns =
-                scrub::Detectors::Make(kinds.value(), f->scrub.patterns).status();
-            if (!patterns.ok()) return Fail(patterns);
-            StoreOptions so;
-            so.path = f->db;
-            so.read_only = true;
-            Result<std::unique_ptr<Store>> store = Store::Open(so);
-            if (!store.ok()) return Fail(store.status());
-            return RunScan(store.value().get(), f->scrub, std::cout, std::cerr);
-          }};
+  return {
+      scan, [f] {
+        Status checked = CheckRecordingPath(f->db, false);
+        if (!checked.ok()) return Fail(checked);
+        Result<std::vector<std::string>> kinds = KindsOf(f->scrub);
+        if (!kinds.ok()) return Fail(kinds.status());
+        Status patterns =
+            scrub::Detectors::Make(kinds.value(), f->scrub.patterns).status();
+        if (!patterns.ok()) return Fail(patterns);
+        StoreOptions so;
+        so.path = f->db;
+        so.read_only = true;
+        Result<std::unique_ptr<Store>> store = Store::Open(so);
+        if (!store.ok()) return Fail(store.status());
+        return RunScan(store.value().get(), f->scrub, std::cout, std::cerr);
+      }};
 }
 
 Command AddScrubCommand(CLI::App& app) {
@@ -277,93 +280,97 @@ Command AddScrubCommand(CLI::App& app) {
   cmd->add_flag("--drop-unscrubbable", f->drop_unscrubbable,
                 "Leave out exchanges whose body has a Content-Encoding "
                 "(else the command fails and changes nothing)");
-  return {cmd, [f] {
-            Status checked = CheckRecordingPath(f->db, false);
-            if (!checked.ok()) return Fail(checked);
-            Result<std::vector<std::string>> kinds = KindsOf(f->scrub);
-            if (!kinds.ok()) return Fail(kinds.status());
-            Status valid =
-                scrub::Detectors::Make(kinds.value(), f->scrub.patterns).status();
-            if (!valid.ok()) return Fail(valid);
-            if (!f->key.empty() && f->key.size() < 16) {
-              return Fail(Status::InvalidArgument(
-                  "--scrub-key must be at least 16 characters"));
-            }
-            StoreOptions so;
-            so.path = f->db;
-            so.read_only = true;
-            Result<std::unique_ptr<Store>> in = Store::Open(so);
-            if (!in.ok()) return Fail(in.status());
-            if (in.value()->file_state().wal_bytes > 0 ||
-                in.value()->file_state().wal_mode) {
-              return Fail(Status::InvalidArgument(
-                  f->db + " is still being written or was left mid-write; "
-                  "stop its recorder, then settle it: rewind verify --settle "
-                  "--db " + f->db));
-            }
-            // The new rules: the recording's, with these detectors added.
-            KeyRules rules = in.value()->rules();
-            for (const std::string& k : kinds.value()) {
-              if (std::find(rules.scrub.begin(), rules.scrub.end(), k) ==
-                  rules.scrub.end()) {
-                rules.scrub.push_back(k);
-              }
-            }
-            Result<std::vector<std::string>> ordered =
-                scrub::ParseKinds(Joined(rules.scrub));
-            rules.scrub = ordered.ok() ? ordered.value() : rules.scrub;
-            for (const std::string& p : f->scrub.patterns) {
-              if (std::find(rules.scrub_patterns.begin(),
-                            rules.scrub_patterns.end(),
-                            p) == rules.scrub_patterns.end()) {
-                rules.scrub_patterns.push_back(p);
-              }
-            }
-            if (rules.scrub.empty() && rules.scrub_patterns.empty()) {
-              return Fail(Status::InvalidArgument(
-                  "say what to scrub: --scrub KINDS (e.g. all) or "
-                  "--scrub-pattern NAME=REGEX"));
-            }
-            Status s = ValidateScrubRules(rules);
-            if (!s.ok()) return Fail(s);
-            const std::string tmp = f->db + ".scrubbing";
-            if (std::filesystem::exists(tmp)) {
-              return Fail(Status::InvalidArgument(
-                  tmp + " exists (left by an interrupted scrub?); remove it "
-                  "and run again"));
-            }
-            int code;
-            {
-              StoreOptions to;
-              to.path = tmp;
-              to.create_if_missing = true;
-              to.rules = rules;
-              Result<std::unique_ptr<Store>> out = Store::Open(to);
-              if (!out.ok()) return Fail(out.status());
-              code = RunScrubInto(in.value().get(), out.value().get(),
-                                  f->key.empty() ? scrub::NewSecret() : f->key,
-                                  f->drop_unscrubbable, std::cerr);
-              if (code == kExitOk) {
-                Status settled = out.value()->Settle();
-                if (!settled.ok()) code = Fail(settled);
-              }
-            }
-            in.value().reset();
-            std::error_code ec;
-            if (code != kExitOk) {
-              for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-                std::filesystem::remove(tmp + suffix, ec);
-              }
-              return code;
-            }
-            std::filesystem::rename(tmp, f->db, ec);
-            if (ec) {
-              std::filesystem::remove(tmp, ec);
-              return Fail(Status::IOError("cannot replace " + f->db + ": " +
-                                          ec.message()));
-            }
-            return kExitOk;
-          }};
+  return {
+      cmd, [f] {
+        Status checked = CheckRecordingPath(f->db, false);
+        if (!checked.ok()) return Fail(checked);
+        Result<std::vector<std::string>> kinds = KindsOf(f->scrub);
+        if (!kinds.ok()) return Fail(kinds.status());
+        Status valid =
+            scrub::Detectors::Make(kinds.value(), f->scrub.patterns).status();
+        if (!valid.ok()) return Fail(valid);
+        if (!f->key.empty() && f->key.size() < 16) {
+          return Fail(Status::InvalidArgument(
+              "--scrub-key must be at least 16 characters"));
+        }
+        StoreOptions so;
+        so.path = f->db;
+        so.read_only = true;
+        Result<std::unique_ptr<Store>> in = Store::Open(so);
+        if (!in.ok()) return Fail(in.status());
+        if (in.value()->file_state().wal_bytes > 0 ||
+            in.value()->file_state().wal_mode) {
+          return Fail(Status::InvalidArgument(
+              f->db +
+              " is still being written or was left mid-write; "
+              "stop its recorder, then settle it: rewind verify --settle "
+              "--db " +
+              f->db));
+        }
+        // The new rules: the recording's, with these detectors added.
+        KeyRules rules = in.value()->rules();
+        for (const std::string& k : kinds.value()) {
+          if (std::find(rules.scrub.begin(), rules.scrub.end(), k) ==
+              rules.scrub.end()) {
+            rules.scrub.push_back(k);
+          }
+        }
+        Result<std::vector<std::string>> ordered =
+            scrub::ParseKinds(Joined(rules.scrub));
+        rules.scrub = ordered.ok() ? ordered.value() : rules.scrub;
+        for (const std::string& p : f->scrub.patterns) {
+          if (std::find(rules.scrub_patterns.begin(),
+                        rules.scrub_patterns.end(),
+                        p) == rules.scrub_patterns.end()) {
+            rules.scrub_patterns.push_back(p);
+          }
+        }
+        if (rules.scrub.empty() && rules.scrub_patterns.empty()) {
+          return Fail(Status::InvalidArgument(
+              "say what to scrub: --scrub KINDS (e.g. all) or "
+              "--scrub-pattern NAME=REGEX"));
+        }
+        Status s = ValidateScrubRules(rules);
+        if (!s.ok()) return Fail(s);
+        const std::string tmp = f->db + ".scrubbing";
+        if (std::filesystem::exists(tmp)) {
+          return Fail(Status::InvalidArgument(
+              tmp +
+              " exists (left by an interrupted scrub?); remove it "
+              "and run again"));
+        }
+        int code;
+        {
+          StoreOptions to;
+          to.path = tmp;
+          to.create_if_missing = true;
+          to.rules = rules;
+          Result<std::unique_ptr<Store>> out = Store::Open(to);
+          if (!out.ok()) return Fail(out.status());
+          code = RunScrubInto(in.value().get(), out.value().get(),
+                              f->key.empty() ? scrub::NewSecret() : f->key,
+                              f->drop_unscrubbable, std::cerr);
+          if (code == kExitOk) {
+            Status settled = out.value()->Settle();
+            if (!settled.ok()) code = Fail(settled);
+          }
+        }
+        in.value().reset();
+        std::error_code ec;
+        if (code != kExitOk) {
+          for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+            std::filesystem::remove(tmp + suffix, ec);
+          }
+          return code;
+        }
+        std::filesystem::rename(tmp, f->db, ec);
+        if (ec) {
+          std::filesystem::remove(tmp, ec);
+          return Fail(
+              Status::IOError("cannot replace " + f->db + ": " + ec.message()));
+        }
+        return kExitOk;
+      }};
 }
 
 }  // namespace rwd

@@ -2,11 +2,11 @@
 // the runners that turn them into a running Server.
 #include "cli/server_commands.h"
 
-#include <CLI/CLI.hpp>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -45,7 +45,8 @@ Result<ListenAddress> ParseListen(const std::string& spec) {
     a.host = a.host.substr(1, a.host.size() - 2);
   }
   const std::string port = spec.substr(colon + 1);
-  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+  if (port.empty() ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
       port.size() > 5 || std::stoi(port) > 65535) {
     return Status::InvalidArgument("--listen port must be 0-65535, got \"" +
                                    port + "\"");
@@ -222,7 +223,8 @@ Status BuildSynthOptions(const SynthFlags& f, uint64_t seed, bool seeded,
     return Status::InvalidArgument("--tool-rate must be from 0 to 1");
   }
   if (f.embedding_dimensions < 1 || f.embedding_dimensions > 65536) {
-    return Status::InvalidArgument("--embedding-dimensions must be from 1 to 65536");
+    return Status::InvalidArgument(
+        "--embedding-dimensions must be from 1 to 65536");
   }
   if (f.max_model_len < 1) {
     return Status::InvalidArgument("--max-model-len must be positive");
@@ -241,14 +243,16 @@ Status BuildSynthOptions(const SynthFlags& f, uint64_t seed, bool seeded,
   for (const std::string& l : f.loras) {
     const size_t eq = l.find('=');
     const std::string name = l.substr(0, eq);
-    const std::string parent = eq == std::string::npos ? o->model : l.substr(eq + 1);
+    const std::string parent =
+        eq == std::string::npos ? o->model : l.substr(eq + 1);
     if (name.empty() || parent.empty()) {
-      return Status::InvalidArgument("bad --lora \"" + l + "\": use NAME=PARENT");
+      return Status::InvalidArgument("bad --lora \"" + l +
+                                     "\": use NAME=PARENT");
     }
-    if (!o->models.empty() &&
-        std::find(o->models.begin(), o->models.end(), parent) == o->models.end()) {
-      return Status::InvalidArgument("--lora " + name + ": its parent \"" + parent +
-                                     "\" is not a --model");
+    if (!o->models.empty() && std::find(o->models.begin(), o->models.end(),
+                                        parent) == o->models.end()) {
+      return Status::InvalidArgument("--lora " + name + ": its parent \"" +
+                                     parent + "\" is not a --model");
     }
     o->adapters.emplace_back(name, parent);
   }
@@ -297,8 +301,9 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, ServerMode mode) {
   cmd->add_option("--drain-timeout", f->drain_timeout_s,
                   "Seconds SIGTERM waits for in-flight requests")
       ->capture_default_str();
-  cmd->add_option("--log-file", f->log_file,
-                  "Access and error log file (default stderr); SIGHUP reopens it");
+  cmd->add_option(
+      "--log-file", f->log_file,
+      "Access and error log file (default stderr); SIGHUP reopens it");
   cmd->add_option("--log-format", f->log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -321,43 +326,51 @@ void AddCommonFlags(CLI::App* cmd, ServeFlags* f, ServerMode mode) {
 // --on-miss record: "prefix" says so in their help).
 void AddCaptureFlags(CLI::App* cmd, ServeFlags* f, const std::string& prefix) {
   cmd->add_option("--sample", f->sample,
-                  prefix + "Record this share of requests, above 0 and at "
-                  "most 1, and relay the rest untouched (X-Rewind: "
-                  "passthrough). A request is in or out by its key and "
-                  "--seed alone, so its repeats share its fate")
+                  prefix +
+                      "Record this share of requests, above 0 and at "
+                      "most 1, and relay the rest untouched (X-Rewind: "
+                      "passthrough). A request is in or out by its key and "
+                      "--seed alone, so its repeats share its fate")
       ->capture_default_str();
   cmd->add_option("--record-path", f->record_paths,
-                  prefix + "Record only requests whose path (without the "
-                  "query) matches this glob, e.g. '/v1/chat/*' "
-                  "(repeatable; * matches / too)")
+                  prefix +
+                      "Record only requests whose path (without the "
+                      "query) matches this glob, e.g. '/v1/chat/*' "
+                      "(repeatable; * matches / too)")
       ->type_name("GLOB");
   cmd->add_option("--skip-path", f->skip_paths,
-                  prefix + "Never record requests whose path matches this "
-                  "glob, e.g. '/health' (repeatable; wins over "
-                  "--record-path)")
+                  prefix +
+                      "Never record requests whose path matches this "
+                      "glob, e.g. '/health' (repeatable; wins over "
+                      "--record-path)")
       ->type_name("GLOB");
   cmd->add_option("--max-per-key", f->max_per_key,
-                  prefix + "Keep at most K recordings of one request (its "
-                  "key), those already in the recording included; the rest "
-                  "are relayed, not stored")
+                  prefix +
+                      "Keep at most K recordings of one request (its "
+                      "key), those already in the recording included; the rest "
+                      "are relayed, not stored")
       ->type_name("K");
   cmd->add_option("--max-exchanges", f->max_exchanges,
-                  prefix + "Stop recording once the recording holds N "
-                  "exchanges (those already in it included); every request "
-                  "is still relayed, health says \"full\"")
+                  prefix +
+                      "Stop recording once the recording holds N "
+                      "exchanges (those already in it included); every request "
+                      "is still relayed, health says \"full\"")
       ->type_name("N");
-  cmd->add_option("--max-db-bytes", f->max_db_bytes,
-                  prefix + "Stop recording before the recording grows beyond "
-                  "SIZE bytes (its size when opened included), e.g. 500M or "
-                  "2G (K, M, G, T: powers of 1024); every request is still "
-                  "relayed, health says \"full\"")
+  cmd->add_option(
+         "--max-db-bytes", f->max_db_bytes,
+         prefix +
+             "Stop recording before the recording grows beyond "
+             "SIZE bytes (its size when opened included), e.g. 500M or "
+             "2G (K, M, G, T: powers of 1024); every request is still "
+             "relayed, health says \"full\"")
       ->transform(CLI::AsSizeValue(false))
       ->type_name("SIZE");
   cmd->add_flag("--fail-open", f->fail_open,
-                prefix + "An internal error while recording never changes a "
-                "client's answer: the exchange is just not stored (logged, "
-                "counted). Without it the client gets a 500 or an answer "
-                "not completed");
+                prefix +
+                    "An internal error while recording never changes a "
+                    "client's answer: the exchange is just not stored (logged, "
+                    "counted). Without it the client gets a 500 or an answer "
+                    "not completed");
 }
 
 // Which of the flags that have no default the command line gave.
@@ -413,7 +426,6 @@ Status WritePortFile(const std::string& path, int port) {
   return WriteAtomically("--port-file", path, std::to_string(port) + "\n");
 }
 
-
 // Runs "server" until SIGINT or SIGTERM, then drains it: in-flight
 // requests finish (within "drain_timeout_s"; after that the process exits,
 // losing only exchanges whose clients had not got a complete answer) and
@@ -453,33 +465,34 @@ int Serve(ServerOptions options, const std::string& mode_name,
   std::atomic<bool> serving{true};
   Store* store = options.store;
   const std::string port_file = f.port_file;
-  std::thread watcher([raw, signals, &serving, drain_timeout_s, store, port_file,
-                       &f] {
-    int sig = 0;
-    while (true) {
-      sigwait(&signals, &sig);
-      if (!serving) return;  // woken by the main thread below
-      if (sig != SIGHUP) break;
-      Status reopened = raw->ReopenLogs();
-      if (!reopened.ok()) std::cerr << "rewind: " << reopened.message() << "\n";
-    }
-    std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-              << ": draining in-flight requests (at most " << drain_timeout_s
-              << " s)\n";
-    raw->Stop();
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::seconds(drain_timeout_s);
-    while (serving && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (serving) {
-      std::cerr << "rewind: drain timed out after " << drain_timeout_s
-                << " s; exiting with streams still open\n";
-      if (store) store->Flush();
-      if (!port_file.empty()) ::unlink(port_file.c_str());
-      std::_Exit(Verdict(raw, f, kExitOk));
-    }
-  });
+  std::thread watcher(
+      [raw, signals, &serving, drain_timeout_s, store, port_file, &f] {
+        int sig = 0;
+        while (true) {
+          sigwait(&signals, &sig);
+          if (!serving) return;  // woken by the main thread below
+          if (sig != SIGHUP) break;
+          Status reopened = raw->ReopenLogs();
+          if (!reopened.ok())
+            std::cerr << "rewind: " << reopened.message() << "\n";
+        }
+        std::cerr << "rewind: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                  << ": draining in-flight requests (at most "
+                  << drain_timeout_s << " s)\n";
+        raw->Stop();
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::seconds(drain_timeout_s);
+        while (serving && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        if (serving) {
+          std::cerr << "rewind: drain timed out after " << drain_timeout_s
+                    << " s; exiting with streams still open\n";
+          if (store) store->Flush();
+          if (!port_file.empty()) ::unlink(port_file.c_str());
+          std::_Exit(Verdict(raw, f, kExitOk));
+        }
+      });
 
   Status s = raw->Run();
   // The watcher may still be inside Stop(): wake it if no signal came, and
@@ -526,7 +539,8 @@ Status CheckScrubFlags(const ServeFlags& f) {
 Status ParseRotateEvery(const std::string& spec, RotationOptions* options) {
   const std::string usage =
       "--rotate-every wants a duration (90s, 30m, 1h, 1d) or a size with a "
-      "byte unit (64K, 500M, 2G), got \"" + spec + "\"";
+      "byte unit (64K, 500M, 2G), got \"" +
+      spec + "\"";
   const size_t digits = spec.find_first_not_of("0123456789");
   if (spec.empty() || digits == 0) return Status::InvalidArgument(usage);
   if (digits == std::string::npos) {
@@ -534,7 +548,8 @@ Status ParseRotateEvery(const std::string& spec, RotationOptions* options) {
         usage + ": give a unit, as 30m (minutes) and 30M (bytes) differ");
   }
   const std::string unit = spec.substr(digits);
-  if (unit.size() == 1 && std::string("smhd").find(unit[0]) != std::string::npos) {
+  if (unit.size() == 1 &&
+      std::string("smhd").find(unit[0]) != std::string::npos) {
     const int64_t per = unit == "s"   ? 1
                         : unit == "m" ? 60
                         : unit == "h" ? 3600
@@ -543,8 +558,7 @@ Status ParseRotateEvery(const std::string& spec, RotationOptions* options) {
     if (digits > 9) return Status::InvalidArgument(usage + ": too long");
     const int64_t seconds = std::stoll(spec.substr(0, digits)) * per;
     if (seconds <= 0 || seconds > 10ll * 365 * 86400) {
-      return Status::InvalidArgument(usage +
-                                     ": from 1s to ten years, please");
+      return Status::InvalidArgument(usage + ": from 1s to ten years, please");
     }
     options->every_us = seconds * 1'000'000;
     options->every_bytes = 0;
@@ -558,7 +572,8 @@ Status ParseRotateEvery(const std::string& spec, RotationOptions* options) {
     return Status::InvalidArgument(usage + ": " + e.what());
   }
   const uint64_t bytes = std::stoull(value);
-  if (bytes == 0) return Status::InvalidArgument(usage + ": it must be above 0");
+  if (bytes == 0)
+    return Status::InvalidArgument(usage + ": it must be above 0");
   options->every_bytes = bytes;
   options->every_us = 0;
   return Status::Ok();
@@ -601,7 +616,8 @@ Result<std::unique_ptr<Store>> OpenStore(const ServeFlags& f, bool writable) {
   if (!store.ok() && store.status().IsNotFound()) {
     return Status::NotFound(store.status().message() +
                             "; make one with `rewind record --backend URL "
-                            "--db " + f.db + "`");
+                            "--db " +
+                            f.db + "`");
   }
   if (!store.ok() || f.rotate_every.empty() || !writable) return store;
   RotationOptions rotation;
@@ -672,9 +688,10 @@ Status FillServerOptions(const ServeFlags& f, ServerOptions* o) {
 
 // Opens the recording (creating it when "writable") and serves; a start
 // that fails leaves no new empty recording behind.
-int OpenAndServe(ServerOptions o, const ServeFlags& f, bool writable,
-                 const std::string& mode_name,
-                 const std::function<Status(Store*, ServerOptions*)>& with_store) {
+int OpenAndServe(
+    ServerOptions o, const ServeFlags& f, bool writable,
+    const std::string& mode_name,
+    const std::function<Status(Store*, ServerOptions*)>& with_store) {
   NewRecordingGuard guard(f.db);
   Result<std::unique_ptr<Store>> store = OpenStore(f, writable);
   if (!store.ok()) {
@@ -729,8 +746,8 @@ int RunReplay(const ServeFlags& f) {
   return OpenAndServe(o, f, writable, "replay",
                       [&f, synthesizes](Store* store, ServerOptions* opts) {
                         if (!synthesizes) return Status::Ok();
-                        return BuildSynthOptions(f.synth, f.seed, f.seeded, store,
-                                                 &opts->synth);
+                        return BuildSynthOptions(f.synth, f.seed, f.seeded,
+                                                 store, &opts->synth);
                       });
 }
 
@@ -764,8 +781,9 @@ Command AddRecordCommand(CLI::App& app) {
       "timings.\nExample: rewind record --backend http://127.0.0.1:8000 "
       "--db recordings/prod.sqlite");
   AddCommonFlags(record, f.get(), ServerMode::kRecord);
-  record->add_option("--backend", f->backend,
-                     "Backend base URL, e.g. http://127.0.0.1:8000")
+  record
+      ->add_option("--backend", f->backend,
+                   "Backend base URL, e.g. http://127.0.0.1:8000")
       ->required();
   record->add_option("--ignore-field", f->ignore_fields,
                      "Dotted JSON body path left out of the request key "
@@ -778,33 +796,37 @@ Command AddRecordCommand(CLI::App& app) {
   record->add_option("--redact-field", f->redact_fields,
                      "Dotted JSON body path holding a secret: stored as "
                      "[REDACTED] and left out of the key (repeatable)");
-  record->add_option("--scrub", f->scrub,
-                     "Replace personal data and secrets before anything is "
-                     "written: a comma list of email, phone, card, ipv4, "
-                     "ipv6, ip, iban, token, all (repeatable). Each value "
-                     "becomes <kind:hhhhhhhh>, keyed by --scrub-key")
+  record
+      ->add_option("--scrub", f->scrub,
+                   "Replace personal data and secrets before anything is "
+                   "written: a comma list of email, phone, card, ipv4, "
+                   "ipv6, ip, iban, token, all (repeatable). Each value "
+                   "becomes <kind:hhhhhhhh>, keyed by --scrub-key")
       ->type_name("KINDS");
   record->add_option("--scrub-pattern", f->scrub_patterns,
                      "A detector of your own, NAME=REGEX (RE2 syntax; the "
                      "first group, if any, is what is replaced; "
                      "repeatable)");
-  record->add_option("--scrub-key", f->scrub_key,
-                     "Secret of the scrub placeholders (at least 16 "
-                     "characters; never stored). Without it a random one per "
-                     "run: the same value then gets another placeholder in "
-                     "another run")
+  record
+      ->add_option("--scrub-key", f->scrub_key,
+                   "Secret of the scrub placeholders (at least 16 "
+                   "characters; never stored). Without it a random one per "
+                   "run: the same value then gets another placeholder in "
+                   "another run")
       ->envname("REWIND_SCRUB_KEY");
-  record->add_option("--max-record-bytes", f->max_record_bytes,
-                     "Largest response body recorded; a larger one is "
-                     "relayed to the client in full but not stored")
+  record
+      ->add_option("--max-record-bytes", f->max_record_bytes,
+                   "Largest response body recorded; a larger one is "
+                   "relayed to the client in full but not stored")
       ->capture_default_str();
   AddCaptureFlags(record, f.get(), "");
-  record->add_option("--rotate-every", f->rotate_every,
-                     "For long captures: once the recording file is this old "
-                     "(90s, 30m, 1h, 1d) or this large (64K, 500M, 2G), go on "
-                     "into a new one beside it, rec-0002.sqlite, "
-                     "rec-0003.sqlite, ... without losing a request; `rewind "
-                     "merge` combines them")
+  record
+      ->add_option("--rotate-every", f->rotate_every,
+                   "For long captures: once the recording file is this old "
+                   "(90s, 30m, 1h, 1d) or this large (64K, 500M, 2G), go on "
+                   "into a new one beside it, rec-0002.sqlite, "
+                   "rec-0003.sqlite, ... without losing a request; `rewind "
+                   "merge` combines them")
       ->type_name("DURATION|SIZE");
   record->add_option("--seed", f->seed, "Seed of --sample's draw")
       ->capture_default_str();
@@ -863,9 +885,10 @@ Command AddReplayCommand(CLI::App& app) {
                    "Which recording answers the n-th identical request: "
                    "sequence | cycle | random | first")
       ->capture_default_str();
-  replay->add_option("--seed", f->seed,
-                     "Seed of random latencies, --repeat random, the "
-                     "dummy engine and --sample")
+  replay
+      ->add_option("--seed", f->seed,
+                   "Seed of random latencies, --repeat random, the "
+                   "dummy engine and --sample")
       ->capture_default_str();
   replay->add_option("--backend", f->backend,
                      "Backend for --on-miss passthrough or record");
@@ -873,13 +896,15 @@ Command AddReplayCommand(CLI::App& app) {
                      "With --on-miss record: JSON body path stored as "
                      "[REDACTED] (must be among the recording's ignored "
                      "fields; repeatable)");
-  replay->add_option("--scrub-key", f->scrub_key,
-                     "With --on-miss record into a scrubbed recording: the "
-                     "placeholders' secret (as record --scrub-key)")
+  replay
+      ->add_option("--scrub-key", f->scrub_key,
+                   "With --on-miss record into a scrubbed recording: the "
+                   "placeholders' secret (as record --scrub-key)")
       ->envname("REWIND_SCRUB_KEY");
-  replay->add_option("--max-record-bytes", f->max_record_bytes,
-                     "With --on-miss record: largest response body recorded; "
-                     "a larger one is relayed but not stored")
+  replay
+      ->add_option("--max-record-bytes", f->max_record_bytes,
+                   "With --on-miss record: largest response body recorded; "
+                   "a larger one is relayed but not stored")
       ->capture_default_str();
   AddCaptureFlags(replay, f.get(), "With --on-miss record: ");
   replay->add_flag("--include-incomplete", f->include_incomplete,
@@ -895,10 +920,11 @@ Command AddReplayCommand(CLI::App& app) {
   replay->add_flag("--require-all", f->require_all,
                    "At exit, exit 1 if a recording was never served, after "
                    "a summary on stderr listing them");
-  replay->add_option("--report", f->report,
-                     "At exit, write the summary as JSON to FILE: "
-                     "{\"requests\",\"hits\",\"near\",\"misses\":[...],"
-                     "\"unused\":[...],\"passed\"}")
+  replay
+      ->add_option("--report", f->report,
+                   "At exit, write the summary as JSON to FILE: "
+                   "{\"requests\",\"hits\",\"near\",\"misses\":[...],"
+                   "\"unused\":[...],\"passed\"}")
       ->type_name("FILE");
   AddSynthFlags(replay, &f->synth);
   return Command{replay,

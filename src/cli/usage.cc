@@ -1,9 +1,9 @@
 #include "cli/usage.h"
 
-#include <CLI/CLI.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -20,8 +20,10 @@ std::string Joined(const std::vector<std::string>& words) {
 }
 
 std::string Folded(const std::string& word) {
-  std::string out = word.substr(std::min(word.find_first_not_of('-'), word.size()));
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out =
+      word.substr(std::min(word.find_first_not_of('-'), word.size()));
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -36,7 +38,8 @@ Status CheckDirectory(const std::string& what, const std::string& path) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
     return Status::InvalidArgument(what + ": directory " + dir +
-                                   " does not exist (make it with mkdir -p " + dir + ")");
+                                   " does not exist (make it with mkdir -p " +
+                                   dir + ")");
   }
   if (!S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument(what + ": " + dir + " is not a directory");
@@ -47,15 +50,17 @@ Status CheckDirectory(const std::string& what, const std::string& path) {
 // A symbolic link whose target does not exist: says so, else Ok.
 Status CheckNotDangling(const std::string& what, const std::string& path) {
   struct stat st;
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return Status::Ok();
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode))
+    return Status::Ok();
   if (::stat(path.c_str(), &st) == 0) return Status::Ok();
   std::string target;
   std::error_code ec;
   target = std::filesystem::read_symlink(path, ec).string();
-  return Status::InvalidArgument(what + " is a symbolic link to " +
-                                 (ec ? std::string("a missing file") : target) +
-                                 ", which does not exist; point the link at a file "
-                                 "or give the file's own path");
+  return Status::InvalidArgument(
+      what + " is a symbolic link to " +
+      (ec ? std::string("a missing file") : target) +
+      ", which does not exist; point the link at a file "
+      "or give the file's own path");
 }
 
 }  // namespace
@@ -68,7 +73,8 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   for (size_t i = 1; i <= n; ++i) {
     for (size_t j = 1; j <= m; ++j) {
       const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      d[i][j] =
+          std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
@@ -96,22 +102,27 @@ std::string NearestWord(const std::string& word,
 
 Status CheckCommandLine(CLI::App& app, const std::vector<std::string>& args) {
   std::vector<std::string> commands;
-  for (CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  for (CLI::App* sub : app.get_subcommands({}))
+    commands.push_back(sub->get_name());
   if (args.size() < 2) {
-    return Status::InvalidArgument("a command is required: " + Joined(commands) +
-                                   " (rewind --help says what each does)");
+    return Status::InvalidArgument(
+        "a command is required: " + Joined(commands) +
+        " (rewind --help says what each does)");
   }
   const std::string& first = args[1];
-  if (first == "-h" || first == "--help" || first == "--version") return Status::Ok();
+  if (first == "-h" || first == "--help" || first == "--version")
+    return Status::Ok();
   CLI::App* sub = nullptr;
   for (CLI::App* candidate : app.get_subcommands({})) {
     if (candidate->get_name() == first) sub = candidate;
   }
   if (sub == nullptr) {
     const bool option = first.rfind('-', 0) == 0;
-    std::string message = std::string(option ? "unknown option \"" : "unknown command \"") +
-                          first + "\"";
-    if (option) message += " (options go after the command: rewind COMMAND --OPTION)";
+    std::string message =
+        std::string(option ? "unknown option \"" : "unknown command \"") +
+        first + "\"";
+    if (option)
+      message += " (options go after the command: rewind COMMAND --OPTION)";
     const std::string nearest = NearestWord(first, commands);
     message += nearest.empty() ? "; the commands are " + Joined(commands)
                                : "; did you mean `rewind " + nearest + "`?";
@@ -143,14 +154,16 @@ Status CheckCommandLine(CLI::App& app, const std::vector<std::string>& args) {
 
 Status CheckRecordingPath(const std::string& path, bool create) {
   const std::string what = "--db " + path;
-  if (path.empty()) return Status::InvalidArgument("--db needs a recording file's path");
+  if (path.empty())
+    return Status::InvalidArgument("--db needs a recording file's path");
   Status s = CheckNotDangling(what, path);
   if (!s.ok()) return s;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument(what + " is a directory, not a recording; give a file, e.g. " +
-                                     (path.back() == '/' ? path : path + "/") + "rec.sqlite");
+      return Status::InvalidArgument(
+          what + " is a directory, not a recording; give a file, e.g. " +
+          (path.back() == '/' ? path : path + "/") + "rec.sqlite");
     }
     if (!S_ISREG(st.st_mode)) {
       return Status::InvalidArgument(what + " is not a regular file");
@@ -163,12 +176,14 @@ Status CheckRecordingPath(const std::string& path, bool create) {
 
 Status CheckOutputPath(const std::string& flag, const std::string& path) {
   const std::string what = flag + " " + path;
-  if (path.empty()) return Status::InvalidArgument(flag + " needs a file's path");
+  if (path.empty())
+    return Status::InvalidArgument(flag + " needs a file's path");
   Status s = CheckNotDangling(what, path);
   if (!s.ok()) return s;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument(what + " is a directory; give a file's path");
+    return Status::InvalidArgument(what +
+                                   " is a directory; give a file's path");
   }
   return CheckDirectory(what, path);
 }
@@ -181,9 +196,11 @@ Status CheckInputPath(const std::string& flag, const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) {
     return Status::InvalidArgument(what + ": no such file");
   }
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(what + " is a directory, not a file");
+  if (S_ISDIR(st.st_mode))
+    return Status::InvalidArgument(what + " is a directory, not a file");
   if (::access(path.c_str(), R_OK) != 0) {
-    return Status::InvalidArgument(what + ": cannot read it (" + std::strerror(errno) + ")");
+    return Status::InvalidArgument(what + ": cannot read it (" +
+                                   std::strerror(errno) + ")");
   }
   return Status::Ok();
 }

@@ -210,9 +210,7 @@ std::string Admin::HealthJson() const {
   w.StartObject();
   Key(w, "status");
   // A failing store is the more urgent news.
-  w.String(!store.ok()                ? "degraded"
-           : s_.counters->full.load() ? "full"
-                                      : "ok");
+  w.String(!store.ok() ? "degraded" : s_.counters->full.load() ? "full" : "ok");
   Key(w, "mode");
   w.String(ModeName(o.mode));
   Key(w, "exchanges");
@@ -303,8 +301,8 @@ std::string Admin::ConfigJson() const {
   Key(w, "keep_alive_timeout_s");
   w.Int(o.front.keep_alive_timeout_s);
   Key(w, "log");
-  String(w, o.front.log_path.empty() ? std::string("stderr")
-                                     : o.front.log_path);
+  String(w,
+         o.front.log_path.empty() ? std::string("stderr") : o.front.log_path);
   Key(w, "log_format");
   w.String(o.front.log_json ? "json" : "text");
   Key(w, "quiet");

@@ -24,7 +24,8 @@ Result<std::unique_ptr<FetchClient>> FetchClient::Create(
   for (const std::string& h : extra_headers) {
     const size_t colon = h.find(':');
     if (colon == std::string::npos || colon == 0) {
-      return Status::InvalidArgument("--header wants \"Name: value\", got \"" + h + "\"");
+      return Status::InvalidArgument("--header wants \"Name: value\", got \"" +
+                                     h + "\"");
     }
     std::string value = h.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.erase(0, 1);
@@ -79,7 +80,8 @@ Result<Response> FetchClient::Fetch(const Request& request) {
   if (!client_->send(req, res, error)) {
     if (cancelled_) return Status::Unavailable("cancelled");
     const std::string what = httplib::to_string(error);
-    if (error == httplib::Error::Read || error == httplib::Error::ConnectionTimeout) {
+    if (error == httplib::Error::Read ||
+        error == httplib::Error::ConnectionTimeout) {
       return Status::Timeout(what);
     }
     return Status::Unavailable(what);

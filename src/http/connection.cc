@@ -181,8 +181,8 @@ Result<int> ConnectionLoop::Bind(const std::string& host, int port,
   }
   int error = 0;
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                          ai->ai_protocol);
+    const int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       error = errno;
       continue;
@@ -294,8 +294,8 @@ void ConnectionLoop::Accept() {
   for (int i = 0; i < 256; ++i) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
-    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer),
-                           &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
           errno == ENOMEM) {
@@ -386,8 +386,8 @@ bool ConnectionLoop::Advance(Conn* c) {
   }
   if (c->parser.head_done() && !c->head_seen) {
     c->head_seen = true;
-    c->deadline_ms += static_cast<int64_t>(
-        c->parser.announced_body() * kBodyMsPerMiB / (1u << 20));
+    c->deadline_ms += static_cast<int64_t>(c->parser.announced_body() *
+                                           kBodyMsPerMiB / (1u << 20));
   }
   if (c->parser.wants_continue()) {
     static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -427,7 +427,8 @@ void ConnectionLoop::Dispatch(std::unique_ptr<Conn> c) {
   // std::function needs a copyable callable: the task owns a raw pointer
   // and rebuilds the unique_ptr when it runs.
   Conn* raw = c.release();
-  workers_->enqueue([this, raw] { ServeConnection(std::unique_ptr<Conn>(raw)); });
+  workers_->enqueue(
+      [this, raw] { ServeConnection(std::unique_ptr<Conn>(raw)); });
 }
 
 void ConnectionLoop::Adopt(std::unique_ptr<Conn> c) {
@@ -518,8 +519,8 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
     if (eof || stopping_) break;
     if (c->parser.head_done() && !c->head_seen) {
       c->head_seen = true;
-      c->deadline_ms += static_cast<int64_t>(
-          c->parser.announced_body() * kBodyMsPerMiB / (1u << 20));
+      c->deadline_ms += static_cast<int64_t>(c->parser.announced_body() *
+                                             kBodyMsPerMiB / (1u << 20));
     }
     Adopt(std::move(c));
     return;

@@ -8,11 +8,16 @@ namespace rwd {
 bool IsHopByHop(const std::string& name) {
   // string_views: no temporary strings per comparison (this runs for every
   // header of every request and response).
-  static constexpr std::string_view kNames[] = {
-      "Connection", "Keep-Alive",        "Proxy-Connection",
-      "TE",         "Trailer",           "Transfer-Encoding",
-      "Upgrade",    "Content-Length",    "Proxy-Authorization",
-      "Proxy-Authenticate"};
+  static constexpr std::string_view kNames[] = {"Connection",
+                                                "Keep-Alive",
+                                                "Proxy-Connection",
+                                                "TE",
+                                                "Trailer",
+                                                "Transfer-Encoding",
+                                                "Upgrade",
+                                                "Content-Length",
+                                                "Proxy-Authorization",
+                                                "Proxy-Authenticate"};
   for (std::string_view n : kNames) {
     if (HeaderNameEquals(name, n)) return true;
   }

@@ -15,8 +15,20 @@ bool IsTokenChar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
   if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
     case '~':
       return true;
     default:
@@ -33,8 +45,10 @@ bool IsToken(std::string_view s) {
 }
 
 std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -77,15 +91,24 @@ bool ParseDecimal(std::string_view s, size_t* out) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 
@@ -105,8 +128,8 @@ RequestParser::State RequestParser::Parse(std::string_view in) {
            in[skip_ + 1] == '\n') {
       skip_ += 2;
     }
-    if (skip_ < in.size() &&
-        (in[skip_] != '\r' || (skip_ + 1 < in.size() && in[skip_ + 1] != '\n'))) {
+    if (skip_ < in.size() && (in[skip_] != '\r' || (skip_ + 1 < in.size() &&
+                                                    in[skip_ + 1] != '\n'))) {
       started_ = true;
     }
     if (!started_) {
@@ -147,14 +170,15 @@ RequestParser::State RequestParser::Parse(std::string_view in) {
   } else if (in.size() - head_end_ < content_length_) {
     return State::kIncomplete;
   }
-  const std::string_view body =
-      chunked_ ? std::string_view(body_) : in.substr(head_end_, content_length_);
+  const std::string_view body = chunked_
+                                    ? std::string_view(body_)
+                                    : in.substr(head_end_, content_length_);
   if (!chunked_) consumed_ = head_end_ + content_length_;
   expect_continue_ = false;
   request_.body_size = body.size();
   request_.normalized = std::move(head_out_);
-  request_.normalized += "Content-Length: " + std::to_string(body.size()) +
-                         "\r\n\r\n";
+  request_.normalized +=
+      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   request_.normalized += body;
   // A GET (or any method cpp-httplib does not read a body for) that
   // carries one is routed as POST, so its body is read; the handler sees
@@ -186,8 +210,10 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
                          std::to_string(limits_.max_request_line) + " bytes");
   }
   const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+  const size_t sp2 =
+      sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos ||
+      line.find(' ', sp2 + 1) != std::string_view::npos) {
     return Fail(400, "malformed request line");
   }
   const std::string_view method = line.substr(0, sp1);
@@ -232,8 +258,9 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
                            std::to_string(limits_.max_header_line) + " bytes");
     }
     if (!h.empty() && (h[0] == ' ' || h[0] == '\t')) {
-      return Fail(400, "obsolete line folding (a header line starting with "
-                       "white space) is not accepted");
+      return Fail(400,
+                  "obsolete line folding (a header line starting with "
+                  "white space) is not accepted");
     }
     const size_t colon = h.find(':');
     if (colon == std::string_view::npos) {
@@ -250,8 +277,8 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
     for (char c : value) {
       const auto u = static_cast<unsigned char>(c);
       if ((u < 0x20 && u != '\t') || u == 0x7f) {
-        return Fail(400, "header " + std::string(name) +
-                             " holds a control character");
+        return Fail(
+            400, "header " + std::string(name) + " holds a control character");
       }
     }
     if (EqualsIgnoreCase(name, "Content-Length")) {
@@ -404,9 +431,10 @@ ParsedRequest RequestParser::Take() {
 }
 
 std::string RejectionResponse(int status, const std::string& message) {
-  const std::string body = "{\"error\":{\"type\":\"rewind_bad_request\","
-                           "\"message\":" +
-                           JsonQuote(message) + "}}\n";
+  const std::string body =
+      "{\"error\":{\"type\":\"rewind_bad_request\","
+      "\"message\":" +
+      JsonQuote(message) + "}}\n";
   return "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
          "\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) +

@@ -99,8 +99,12 @@ class RequestParser {
   size_t content_length_ = 0;
   // Chunked decoding: the next unread byte of "in", and what is decoded.
   size_t chunk_pos_ = 0;
-  enum class ChunkStep { kSize, kData, kDataEnd, kTrailer } chunk_step_ =
-      ChunkStep::kSize;
+  enum class ChunkStep {
+    kSize,
+    kData,
+    kDataEnd,
+    kTrailer
+  } chunk_step_ = ChunkStep::kSize;
   size_t chunk_left_ = 0;
   size_t trailer_lines_ = 0;
   std::string body_;

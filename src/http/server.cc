@@ -129,11 +129,12 @@ class FrontServer final : public Server {
                                     : AccessLog::Format::kText,
              options.front.quiet),
         events_(&log_, &metrics_),
-        loop_(LoopOptions(options.front),
-              [this](httplib::Stream& strm, bool close, bool& closed) {
-                return http_.ServeOne(strm, close, closed);
-              },
-              [this](int status, const std::string&) { Refused(status); }) {
+        loop_(
+            LoopOptions(options.front),
+            [this](httplib::Stream& strm, bool close, bool& closed) {
+              return http_.ServeOne(strm, close, closed);
+            },
+            [this](int status, const std::string&) { Refused(status); }) {
     redact_ = DefaultRedactedHeaders();
     redact_.insert(redact_.end(), options.record.redact_headers.begin(),
                    options.record.redact_headers.end());
@@ -141,14 +142,15 @@ class FrontServer final : public Server {
     // and its logs name scrubbed paths.
     const KeyRules& rules = canonicalizer_.rules();
     if (!rules.scrub.empty() || !rules.scrub_patterns.empty()) {
-      auto detectors = scrub::Detectors::Make(rules.scrub, rules.scrub_patterns);
+      auto detectors =
+          scrub::Detectors::Make(rules.scrub, rules.scrub_patterns);
       if (detectors.ok()) {
         store_scrubber_ = std::make_shared<scrub::Scrubber>(
             detectors.value(), scrub::Mode::kStore,
             options.record.scrub_secret.empty() ? scrub::NewSecret()
                                                 : options.record.scrub_secret);
-        events_.scrubber = std::make_unique<scrub::Scrubber>(
-            detectors.value(), scrub::Mode::kKey);
+        events_.scrubber = std::make_unique<scrub::Scrubber>(detectors.value(),
+                                                             scrub::Mode::kKey);
       }
     }
   }
@@ -212,8 +214,7 @@ class FrontServer final : public Server {
       record.capture.record_paths = options_.record.record_paths;
       record.capture.skip_paths = options_.record.skip_paths;
       record.capture.max_per_key = options_.record.max_per_key.value_or(0);
-      record.capture.max_exchanges =
-          options_.record.max_exchanges.value_or(0);
+      record.capture.max_exchanges = options_.record.max_exchanges.value_or(0);
       record.capture.max_db_bytes = options_.record.max_db_bytes.value_or(0);
       record.fail_open = options_.record.fail_open;
       const bool replays = options_.mode == ServerMode::kReplay;
@@ -257,8 +258,8 @@ class FrontServer final : public Server {
         MissMode::Wrapped{convert_.get(), nearest_.get(), relay_.get(),
                           synth_.get()},
         options_.store, &index_, &canonicalizer_, &counters_, &events_);
-    replay_ = std::make_unique<ReplayMode>(&index_, &cache_, pacing_, miss_.get(),
-                                           &counters_);
+    replay_ = std::make_unique<ReplayMode>(&index_, &cache_, pacing_,
+                                           miss_.get(), &counters_);
     mode_ = replay_.get();
     return Status::Ok();
   }
@@ -276,8 +277,7 @@ class FrontServer final : public Server {
     if (fds < need) {
       log_.Error("the open-file limit (" + std::to_string(fds) +
                  ") is below what --max-connections " +
-                 std::to_string(options_.front.max_connections) +
-                 " can use (" +
+                 std::to_string(options_.front.max_connections) + " can use (" +
                  std::to_string(need) +
                  "); raise it (ulimit -n) or lower --max-connections");
     }
@@ -341,22 +341,22 @@ class FrontServer final : public Server {
         }));
     // Requests cpp-httplib refused before any handler ran are logged here;
     // handled ones are logged by their RequestLog.
-    http_.set_logger([this](const httplib::Request& req,
-                            const httplib::Response& res) {
-      // cpp-httplib calls the logger on the thread that ran the handler.
-      if (t_handled) {
-        t_handled = false;
-        return;
-      }
-      AccessRecord r;
-      r.wall_us = clock_->WallMicros();
-      r.method = req.method;
-      r.path = events_.LoggedPath(req.path);
-      r.status = res.status;
-      r.outcome = "error";
-      metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
-      log_.Access(r);
-    });
+    http_.set_logger(
+        [this](const httplib::Request& req, const httplib::Response& res) {
+          // cpp-httplib calls the logger on the thread that ran the handler.
+          if (t_handled) {
+            t_handled = false;
+            return;
+          }
+          AccessRecord r;
+          r.wall_us = clock_->WallMicros();
+          r.method = req.method;
+          r.path = events_.LoggedPath(req.path);
+          r.status = res.status;
+          r.outcome = "error";
+          metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
+          log_.Access(r);
+        });
   }
 
   // A request the connection layer refused before any handler ran.
@@ -589,8 +589,7 @@ class FrontServer final : public Server {
         problem = "the path's scope prefix (/__scope/NAME/): " +
                   split.status().message();
         // The API's shape for the error: the path after the prefix.
-        const size_t rest =
-            request->path.find('/', kScopePrefix.size());
+        const size_t rest = request->path.find('/', kScopePrefix.size());
         request->path =
             rest == std::string::npos ? "/" : request->path.substr(rest);
       }
@@ -598,8 +597,9 @@ class FrontServer final : public Server {
     if (problem.empty() && has_header) {
       Status ok = CheckScopeName(header);
       if (conflict) {
-        problem = "the request has two X-Rewind-Scope headers naming "
-                  "different scopes";
+        problem =
+            "the request has two X-Rewind-Scope headers naming "
+            "different scopes";
       } else if (!ok.ok()) {
         problem = std::string(kScopeHeader) + ": " + ok.message();
       } else if (!name->empty() && *name != header) {
@@ -642,8 +642,8 @@ class FrontServer final : public Server {
   // The modes: the one that answers (mode_), and those it wraps. Made by
   // Init() for this server's mode and --on-miss policy.
   Pacing pacing_;
-  std::unique_ptr<SynthMode> synth_;    // serve, --on-miss synthesize
-  std::unique_ptr<Mode> relay_;         // record, passthrough
+  std::unique_ptr<SynthMode> synth_;  // serve, --on-miss synthesize
+  std::unique_ptr<Mode> relay_;       // record, passthrough
   std::unique_ptr<ConvertMode> convert_;
   std::unique_ptr<NearestMode> nearest_;
   std::unique_ptr<MissMode> miss_;
@@ -667,8 +667,8 @@ Status ServerOptions::Validate() const {
   const MissPolicy on_miss = replay.on_miss;
   const bool needs_backend =
       mode == ServerMode::kRecord ||
-      (mode == ServerMode::kReplay && (on_miss == MissPolicy::kPassthrough ||
-                                       on_miss == MissPolicy::kRecord));
+      (mode == ServerMode::kReplay &&
+       (on_miss == MissPolicy::kPassthrough || on_miss == MissPolicy::kRecord));
   if (needs_backend && upstream.backend.empty()) {
     return Status::InvalidArgument(
         mode == ServerMode::kRecord
@@ -717,7 +717,8 @@ Status ServerRecordOptions::Validate(bool records) const {
     given << sample;
     return Status::InvalidArgument(
         "--sample must be a share above 0 and at most 1 (0.25 records a "
-        "quarter of the requests), got " + given.str());
+        "quarter of the requests), got " +
+        given.str());
   }
   for (const auto* list : {&record_paths, &skip_paths}) {
     const char* flag = list == &record_paths ? "--record-path" : "--skip-path";
@@ -752,10 +753,9 @@ Status ServerRecordOptions::Validate(bool records) const {
         "leave it out for no cap)");
   }
   if (max_record_bytes == 0 || max_record_bytes > kMaxRecordBytesLimit) {
-    return Status::InvalidArgument(
-        "--max-record-bytes must be between 1 and " +
-        std::to_string(kMaxRecordBytesLimit) +
-        " (SQLite stores a value of at most 1 GB)");
+    return Status::InvalidArgument("--max-record-bytes must be between 1 and " +
+                                   std::to_string(kMaxRecordBytesLimit) +
+                                   " (SQLite stores a value of at most 1 GB)");
   }
   return Status::Ok();
 }

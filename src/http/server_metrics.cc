@@ -4,14 +4,16 @@ namespace rwd {
 namespace {
 
 std::vector<double> LatencyBounds() {
-  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-          0.5,    1.0,   2.5,    5.0,   10.0, 30.0,  60.0};
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+          0.25,   0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
 }
 
 }  // namespace
 
 ServerMetrics::ServerMetrics(std::string mode)
-    : mode_(std::move(mode)), headers_(LatencyBounds()), total_(LatencyBounds()) {}
+    : mode_(std::move(mode)),
+      headers_(LatencyBounds()),
+      total_(LatencyBounds()) {}
 
 void ServerMetrics::ObserveRequest(const std::string& outcome, int code,
                                    double headers_s, double total_s) {
@@ -79,9 +81,12 @@ std::string ServerMetrics::Render(size_t workers, Store* store,
                "Client connections being served (each holds a worker) and "
                "waiting for one.",
                &out);
-  out += "rewind_connections{state=\"active\"} " + std::to_string(active.load()) + "\n";
-  out += "rewind_connections{state=\"queued\"} " + std::to_string(queued.load()) + "\n";
-  MetricHeader("rewind_workers", "gauge", "Size of the worker pool (--max-connections).", &out);
+  out += "rewind_connections{state=\"active\"} " +
+         std::to_string(active.load()) + "\n";
+  out += "rewind_connections{state=\"queued\"} " +
+         std::to_string(queued.load()) + "\n";
+  MetricHeader("rewind_workers", "gauge",
+               "Size of the worker pool (--max-connections).", &out);
   out += "rewind_workers " + std::to_string(workers) + "\n";
   if (store) {
     const Store::WriterStats w = store->writer_stats();
@@ -92,16 +97,20 @@ std::string ServerMetrics::Render(size_t workers, Store* store,
                  "Transactions committed by the writer.", &out);
     out += "rewind_store_commits_total " + std::to_string(w.commits) + "\n";
     MetricHeader("rewind_store_commit_failures_total", "counter",
-                 "Transactions that failed (locked file, full disk, ...).", &out);
-    out += "rewind_store_commit_failures_total " + std::to_string(w.failures) + "\n";
+                 "Transactions that failed (locked file, full disk, ...).",
+                 &out);
+    out += "rewind_store_commit_failures_total " + std::to_string(w.failures) +
+           "\n";
     MetricHeader("rewind_store_commit_seconds", "summary",
                  "Time spent committing batches.", &out);
-    out += "rewind_store_commit_seconds_sum " + MetricNumber(w.commit_seconds) + "\n";
+    out += "rewind_store_commit_seconds_sum " + MetricNumber(w.commit_seconds) +
+           "\n";
     out += "rewind_store_commit_seconds_count " +
            std::to_string(w.commits + w.failures) + "\n";
     MetricHeader("rewind_store_exchanges_written_total", "counter",
                  "Exchanges committed to the recording.", &out);
-    out += "rewind_store_exchanges_written_total " + std::to_string(w.written) + "\n";
+    out += "rewind_store_exchanges_written_total " + std::to_string(w.written) +
+           "\n";
     MetricHeader("rewind_store_bytes", "gauge",
                  "Size of the recording (SQLite pages in use x page size) "
                  "as of the last commit.",

@@ -35,8 +35,8 @@ class ServerMetrics {
  public:
   explicit ServerMetrics(std::string mode);
 
-  void ObserveRequest(const std::string& outcome, int code,
-                      double headers_s, double total_s);
+  void ObserveRequest(const std::string& outcome, int code, double headers_s,
+                      double total_s);
   void AddBytes(uint64_t n) { bytes_ += n; }
   // An answer relayed but not recorded; "reason" is a SkipName().
   void RecordSkipped(const std::string& reason);
@@ -53,8 +53,8 @@ class ServerMetrics {
   const std::string mode_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // guarded
-  Histogram headers_;  // guarded by mu_
-  Histogram total_;    // guarded by mu_
+  Histogram headers_;                                         // guarded by mu_
+  Histogram total_;                                           // guarded by mu_
   std::atomic<uint64_t> bytes_{0};
   // By Skip (rewind/mode.h).
   std::array<std::atomic<uint64_t>, kSkipReasons> skipped_{};

@@ -70,7 +70,7 @@ std::vector<std::string> SplitPath(const std::string& dotted) {
 }  // namespace
 
 std::vector<std::string> DefaultIgnoredFields() {
-  return {"user",  "request_id",        "metadata",        "store",
+  return {"user",         "request_id",        "metadata",        "store",
           "service_tier", "safety_identifier", "prompt_cache_key"};
 }
 
@@ -101,7 +101,8 @@ Result<RequestKey> RequestKey::FromHex(const std::string& hex) {
     uint64_t& half = i < 16 ? key.high : key.low;
     half = (half << 4) | digit;
   }
-  if (!ok) return Status::InvalidArgument("a request key is 32 lowercase hex digits");
+  if (!ok)
+    return Status::InvalidArgument("a request key is 32 lowercase hex digits");
   return key;
 }
 
@@ -134,7 +135,8 @@ Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
   for (std::string& name : rules_.match_headers) name = Lower(name);
   std::sort(rules_.match_headers.begin(), rules_.match_headers.end());
   if (!rules_.scrub.empty() || !rules_.scrub_patterns.empty()) {
-    auto detectors = scrub::Detectors::Make(rules_.scrub, rules_.scrub_patterns);
+    auto detectors =
+        scrub::Detectors::Make(rules_.scrub, rules_.scrub_patterns);
     if (detectors.ok()) {
       placeholders_ = std::make_shared<const scrub::Scrubber>(
           detectors.value()->PlaceholdersOnly(), scrub::Mode::kKey);
@@ -162,7 +164,7 @@ const Request& Canonicalizer::Keyed(const Request& request, Request* scratch,
   // record does not store such a body.
   Result<std::string> body =
       scrubber->Body(request.body, FindHeader(request.headers, "Content-Type"),
-                      FindHeader(request.headers, "Content-Encoding"));
+                     FindHeader(request.headers, "Content-Encoding"));
   scratch->body = body.ok() ? std::move(body).value() : request.body;
   return *scratch;
 }

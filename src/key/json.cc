@@ -79,17 +79,20 @@ bool LooksLikeJson(const std::string& body) {
 // nothing else: RapidJSON stops at a NUL byte as at the end of its input,
 // so bytes after an embedded NUL must fail the parse, not be ignored.
 template <typename Handler>
-bool ParseAll(const std::string& text, Handler* handler, rapidjson::Reader* reader,
+bool ParseAll(const std::string& text, Handler* handler,
+              rapidjson::Reader* reader,
               rapidjson::ParseResult* error = nullptr) {
   rapidjson::MemoryStream ms(text.data(), text.size());
-  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(
+      ms);
   rapidjson::ParseResult r = reader->Parse<kParseFlags>(is, *handler);
   if (r.IsError()) {
     if (error) *error = r;
     return false;
   }
   if (ms.Tell() != text.size()) {
-    if (error) error->Set(rapidjson::kParseErrorDocumentRootNotSingular, ms.Tell());
+    if (error)
+      error->Set(rapidjson::kParseErrorDocumentRootNotSingular, ms.Tell());
     return false;
   }
   return true;
@@ -97,7 +100,15 @@ bool ParseAll(const std::string& text, Handler* handler, rapidjson::Reader* read
 
 // ---- A document as a flat tree ---------------------------------------------
 
-enum class Kind : uint8_t { kNull, kFalse, kTrue, kNumber, kString, kObject, kArray };
+enum class Kind : uint8_t {
+  kNull,
+  kFalse,
+  kTrue,
+  kNumber,
+  kString,
+  kObject,
+  kArray
+};
 
 // One value, in document order; a container's values follow it, up to
 // "end". Texts (member names, strings, canonical numbers) live in the
@@ -124,7 +135,8 @@ struct Tree {
   }
   // The values of container "i", in document order.
   void Children(size_t i, std::vector<size_t>* out) const {
-    for (size_t c = i + 1; c < nodes[i].end; c = nodes[c].end) out->push_back(c);
+    for (size_t c = i + 1; c < nodes[i].end; c = nodes[c].end)
+      out->push_back(c);
   }
   // Object members by name, bytewise; members of one name keep their order.
   void SortByName(std::vector<size_t>::iterator begin,
@@ -272,7 +284,7 @@ class TreeBuilder
   const FieldPaths& ignore_;
   Tree* t_;
   std::vector<size_t>& open_;  // the open containers, outermost first
-  size_t live_ = 0;           // how many of them are on a path
+  size_t live_ = 0;            // how many of them are on a path
   size_t name_ = 0, name_len_ = 0;
   bool skip_next_ = false;  // the next value is an ignored member's
   int64_t skipping_ = 0;    // nesting inside an ignored value
@@ -322,12 +334,14 @@ void CollapseTextParts(Tree* t) {
       fields.clear();
       t->Children(msg, &fields);
       for (size_t content : fields) {
-        if (t->nodes[content].kind != Kind::kArray || t->Name(content) != "content") {
+        if (t->nodes[content].kind != Kind::kArray ||
+            t->Name(content) != "content") {
           continue;
         }
         parts.clear();
         t->Children(content, &parts);
-        if (parts.size() != 1 || t->nodes[parts[0]].kind != Kind::kObject) continue;
+        if (parts.size() != 1 || t->nodes[parts[0]].kind != Kind::kObject)
+          continue;
         part.clear();
         t->Children(parts[0], &part);
         if (part.size() != 2) continue;
@@ -391,8 +405,8 @@ void Normalize(const BodyRules& rules, Tree* t, std::string* scratch) {
         if (len > depth) continue;
         bool match = true;
         for (size_t j = 0; j < len && match; ++j) {
-          match = n->SegmentMatches(j, t->Name(path[j].node),
-                                    path[j].is_index, path[j].index);
+          match = n->SegmentMatches(j, t->Name(path[j].node), path[j].is_index,
+                                    path[j].index);
         }
         if (!match) continue;
         const std::string_view text =
@@ -432,12 +446,23 @@ void WriteScalar(const Tree& t, size_t i, Writer* w) {
   const std::string_view text = t.Text(i);
   const auto size = static_cast<rapidjson::SizeType>(text.size());
   switch (t.nodes[i].kind) {
-    case Kind::kNull: w->Null(); break;
-    case Kind::kFalse: w->Bool(false); break;
-    case Kind::kTrue: w->Bool(true); break;
-    case Kind::kNumber: w->RawValue(text.data(), text.size(), rapidjson::kNumberType); break;
-    case Kind::kString: w->String(text.data(), size); break;
-    default: break;
+    case Kind::kNull:
+      w->Null();
+      break;
+    case Kind::kFalse:
+      w->Bool(false);
+      break;
+    case Kind::kTrue:
+      w->Bool(true);
+      break;
+    case Kind::kNumber:
+      w->RawValue(text.data(), text.size(), rapidjson::kNumberType);
+      break;
+    case Kind::kString:
+      w->String(text.data(), size);
+      break;
+    default:
+      break;
   }
 }
 
@@ -551,7 +576,8 @@ void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
 
 // SAX handler copying a document to a Writer, the values of "paths"
 // replaced with "[REDACTED]".
-class Redactor : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Redactor> {
+class Redactor
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Redactor> {
  public:
   Redactor(const FieldPaths& paths, Writer* w) : paths_(paths), w_(w) {}
 
@@ -575,7 +601,8 @@ class Redactor : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Redactor
       for (const auto& path : paths_) {
         if (path.size() != depth_ || path.back() != key) continue;
         bool match = true;
-        for (size_t j = 0; j + 1 < depth_ && match; ++j) match = names_[j + 1] == path[j];
+        for (size_t j = 0; j + 1 < depth_ && match; ++j)
+          match = names_[j + 1] == path[j];
         if (!match) continue;
         w_->String(kRedacted);
         ++redacted_;
@@ -682,7 +709,8 @@ void AppendCanonicalNumber(std::string_view s, std::string* out) {
   std::string_view exp_digits;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) exp_negative = s[i++] == '-';
+    if (i < s.size() && (s[i] == '+' || s[i] == '-'))
+      exp_negative = s[i++] == '-';
     const size_t begin = i;
     while (i < s.size() && IsDigit(s[i])) ++i;
     exp_digits = s.substr(begin, i - begin);
@@ -714,8 +742,10 @@ void AppendCanonicalNumber(std::string_view s, std::string* out) {
   };
   if (negative) out->push_back('-');
   // S, the exponent of the first significant digit, is X + k.
-  const int64_t k = static_cast<int64_t>(int_part.size()) - 1 - static_cast<int64_t>(first);
-  while (!exp_digits.empty() && exp_digits.front() == '0') exp_digits.remove_prefix(1);
+  const int64_t k =
+      static_cast<int64_t>(int_part.size()) - 1 - static_cast<int64_t>(first);
+  while (!exp_digits.empty() && exp_digits.front() == '0')
+    exp_digits.remove_prefix(1);
   if (exp_digits.size() <= 18) {
     int64_t x = 0;
     for (char c : exp_digits) x = x * 10 + (c - '0');
@@ -743,7 +773,8 @@ void AppendCanonicalNumber(std::string_view s, std::string* out) {
   // |X| >= 10^18 > |k|, so S has X's sign and |S| = |X| +- |k|.
   append_mantissa();
   if (exp_negative) out->push_back('-');
-  const uint64_t magnitude = k >= 0 ? static_cast<uint64_t>(k) : static_cast<uint64_t>(-k);
+  const uint64_t magnitude =
+      k >= 0 ? static_cast<uint64_t>(k) : static_cast<uint64_t>(-k);
   const bool same_sign = (k >= 0) != exp_negative;
   out->append(same_sign ? AddSmall(exp_digits, magnitude)
                         : SubtractSmall(exp_digits, magnitude));

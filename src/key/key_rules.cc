@@ -22,8 +22,8 @@ Status ReadList(const rapidjson::Value& obj, const char* name,
                 std::vector<std::string>* out) {
   auto it = obj.FindMember(name);
   if (it == obj.MemberEnd() || !it->value.IsArray()) {
-    return Status::Corruption(std::string("key rules lack the list \"") +
-                              name + "\"");
+    return Status::Corruption(std::string("key rules lack the list \"") + name +
+                              "\"");
   }
   for (const auto& v : it->value.GetArray()) {
     if (!v.IsString()) {
@@ -60,10 +60,11 @@ Status ReadNormalizers(const rapidjson::Value& obj,
       return Status::Corruption("key rules: a normalizer is not an object");
     }
     Normalizer n;
-    for (auto [field, into] : {std::pair<const char*, std::string*>{"path", &n.path},
-                               {"name", &n.name},
-                               {"pattern", &n.pattern},
-                               {"replacement", &n.replacement}}) {
+    for (auto [field, into] :
+         {std::pair<const char*, std::string*>{"path", &n.path},
+          {"name", &n.name},
+          {"pattern", &n.pattern},
+          {"replacement", &n.replacement}}) {
       Status s = ReadString(v, field, into);
       if (!s.ok()) return s;
     }
@@ -160,7 +161,8 @@ Result<KeyRules> KeyRules::FromJson(const std::string& json) {
   } else if (eq->value.IsBool()) {
     rules.content_equivalence = eq->value.GetBool();
   } else {
-    return Status::Corruption("key rules: \"content_equivalence\" is not true or false");
+    return Status::Corruption(
+        "key rules: \"content_equivalence\" is not true or false");
   }
   return rules;
 }

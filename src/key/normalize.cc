@@ -153,9 +153,8 @@ Status Normalizer::Check() const {
           "a normalizer is a ready-made name or a pattern, not both");
     }
     if (!FindReadyMade(name)) {
-      return Status::InvalidArgument("\"" + name +
-                                     "\" is not a ready-made normalizer" +
-                                     choices);
+      return Status::InvalidArgument(
+          "\"" + name + "\" is not a ready-made normalizer" + choices);
     }
     return Status::Ok();
   }
@@ -189,8 +188,9 @@ Result<std::shared_ptr<const CompiledNormalizer>> CompiledNormalizer::Compile(
   c->path_ = Segments(normalizer.path);
   for (const std::string& seg : c->path_) {
     const bool digits =
-        seg.size() <= 18 && std::all_of(seg.begin(), seg.end(),
-                                        [](char ch) { return ch >= '0' && ch <= '9'; });
+        seg.size() <= 18 && std::all_of(seg.begin(), seg.end(), [](char ch) {
+          return ch >= '0' && ch <= '9';
+        });
     c->index_.push_back(digits ? std::stoll(seg) : -1);
   }
   if (normalizer.name.empty()) {
@@ -210,7 +210,8 @@ bool CompiledNormalizer::SegmentMatches(size_t i, std::string_view name,
                                         bool is_index, size_t index) const {
   const std::string& seg = path_[i];
   if (seg == "*") return true;
-  if (is_index) return index_[i] >= 0 && static_cast<size_t>(index_[i]) == index;
+  if (is_index)
+    return index_[i] >= 0 && static_cast<size_t>(index_[i]) == index;
   return seg == name;
 }
 

@@ -99,8 +99,8 @@ int64_t Distribution::SampleMicros(std::mt19937_64& rng) const {
       ms = b == 0 ? a : std::normal_distribution<double>(a, b)(rng);
       break;
     case Kind::kLogNormal:
-      ms = b == 0 ? a
-                  : std::lognormal_distribution<double>(std::log(a), b)(rng);
+      ms =
+          b == 0 ? a : std::lognormal_distribution<double>(std::log(a), b)(rng);
       break;
   }
   return MillisToMicros(ms);
@@ -108,10 +108,14 @@ int64_t Distribution::SampleMicros(std::mt19937_64& rng) const {
 
 std::string Distribution::ToString() const {
   switch (kind) {
-    case Kind::kFixed: return "fixed:" + Format(a);
-    case Kind::kUniform: return "uniform:" + Format(a) + ".." + Format(b);
-    case Kind::kNormal: return "normal:" + Format(a) + "," + Format(b);
-    case Kind::kLogNormal: return "lognormal:" + Format(a) + "," + Format(b);
+    case Kind::kFixed:
+      return "fixed:" + Format(a);
+    case Kind::kUniform:
+      return "uniform:" + Format(a) + ".." + Format(b);
+    case Kind::kNormal:
+      return "normal:" + Format(a) + "," + Format(b);
+    case Kind::kLogNormal:
+      return "lognormal:" + Format(a) + "," + Format(b);
   }
   return "";
 }
@@ -224,8 +228,8 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
   auto pick = [&rng](const std::vector<int64_t>& v) {
     return v[std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng)];
   };
-  const int64_t ttft = empirical ? pick(samples->ttft_us)
-                                 : ttft_.SampleMicros(rng);
+  const int64_t ttft =
+      empirical ? pick(samples->ttft_us) : ttft_.SampleMicros(rng);
   s.headers_us = std::min(recorded.headers_us, ttft);
   int64_t at = ttft;
   for (size_t i = 0; i < n; ++i) {
@@ -235,8 +239,8 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
       } else if (has_itl_) {
         at += itl_.SampleMicros(rng);
       } else {
-        at += std::max<int64_t>(0, recorded.chunks[i].offset_us -
-                                       recorded.chunks[i - 1].offset_us);
+        at += std::max<int64_t>(
+            0, recorded.chunks[i].offset_us - recorded.chunks[i - 1].offset_us);
       }
     }
     s.chunk_us[i] = at;
@@ -247,11 +251,16 @@ Schedule LatencyModel::Apply(const Response& recorded, uint64_t seed,
 
 std::string LatencyModel::ToString() const {
   switch (kind_) {
-    case Kind::kRecorded: return "recorded";
-    case Kind::kRecordedNet: return "recorded-net";
-    case Kind::kNone: return "none";
-    case Kind::kEmpirical: return "empirical";
-    case Kind::kScaled: return "scaled:" + Format(scale_);
+    case Kind::kRecorded:
+      return "recorded";
+    case Kind::kRecordedNet:
+      return "recorded-net";
+    case Kind::kNone:
+      return "none";
+    case Kind::kEmpirical:
+      return "empirical";
+    case Kind::kScaled:
+      return "scaled:" + Format(scale_);
     case Kind::kSampled: {
       std::string out = ttft_.ToString();
       if (has_itl_) out += ";itl=" + itl_.ToString();

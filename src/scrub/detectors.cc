@@ -1,8 +1,8 @@
 #include "scrub/detectors.h"
 
 #include <arpa/inet.h>
-#include <strings.h>
 #include <re2/re2.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cstring>
@@ -26,8 +26,7 @@ char Before(std::string_view s, size_t i) { return i == 0 ? '\0' : s[i - 1]; }
 char At(std::string_view s, size_t i) { return i < s.size() ? s[i] : '\0'; }
 
 bool IsEmailLocal(char c) {
-  return IsAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' ||
-         c == '-';
+  return IsAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
 bool IsDomainChar(char c) { return IsAlnum(c) || c == '-' || c == '.'; }
 
@@ -68,7 +67,9 @@ struct TokenBodyTable {
   }
 };
 const TokenBodyTable kTokenBody;
-bool IsTokenBody(char c) { return kTokenBody.of[static_cast<unsigned char>(c)]; }
+bool IsTokenBody(char c) {
+  return kTokenBody.of[static_cast<unsigned char>(c)];
+}
 
 // Length of the run of characters from i for which pred holds.
 template <typename Pred>
@@ -345,9 +346,8 @@ void FindPhones(std::string_view s, int detector, std::vector<Match>* out) {
     size_t end = 0;
     if (c == '+' && !IsAlnum(before) && before != '+') {
       end = InternationalPhone(s, i);
-    } else if ((IsDigit(c) || c == '(') && !IsAlnum(before) &&
-               before != '+' && before != '.' && before != '-' &&
-               before != '(') {
+    } else if ((IsDigit(c) || c == '(') && !IsAlnum(before) && before != '+' &&
+               before != '.' && before != '-' && before != '(') {
       end = NorthAmericanPhone(s, i);
     }
     if (end > i) {
@@ -491,7 +491,8 @@ void FindIpv6(std::string_view s, int detector, std::vector<Match>* out) {
     size_t j = i + RunLength(s, i, in_run);
     char after = At(s, j);
     bool found = false;
-    size_t colons = static_cast<size_t>(std::count(s.begin() + i, s.begin() + j, ':'));
+    size_t colons =
+        static_cast<size_t>(std::count(s.begin() + i, s.begin() + j, ':'));
     if (colons >= 2 && j - i <= 45 && !IsAlnum(after) && after != '_') {
       char buf[64];
       unsigned char addr[16];
@@ -627,8 +628,8 @@ void FindTokens(std::string_view s, int detector, std::vector<Match>* out) {
     // announce a token.
     size_t word = RunLength(s, i, IsTokenBody);
     if ((word < 15 && word != 6) || IsTokenBody(Before(s, i)) ||
-        (c != 'e' && c != 'B' && c != 'b' && c != 's' && c != 'r' &&
-         c != 'g' && c != 'x' && c != 'A' && c != 'h')) {
+        (c != 'e' && c != 'B' && c != 'b' && c != 's' && c != 'r' && c != 'g' &&
+         c != 'x' && c != 'A' && c != 'h')) {
       i += word;
       continue;
     }
@@ -764,9 +765,8 @@ void Detectors::FindPattern(const re2::RE2& regex, int detector,
   re2::StringPiece input(text.data(), text.size());
   re2::StringPiece sub[2];
   size_t pos = 0;
-  while (pos <= text.size() &&
-         regex.Match(input, pos, text.size(), RE2::UNANCHORED, sub,
-                     groups + 1)) {
+  while (pos <= text.size() && regex.Match(input, pos, text.size(),
+                                           RE2::UNANCHORED, sub, groups + 1)) {
     const re2::StringPiece& whole = sub[0];
     const re2::StringPiece& part = groups == 1 ? sub[1] : sub[0];
     size_t whole_end =
@@ -841,13 +841,20 @@ struct Census {
 bool Detectors::MayMatch(Builtin kind, const void* census_ptr) const {
   const Census& c = *static_cast<const Census*>(census_ptr);
   switch (kind) {
-    case Builtin::kEmail: return c.at() > 0;
-    case Builtin::kPhone: return c.digits() >= 8;
-    case Builtin::kCard: return c.digits() >= 13;
-    case Builtin::kIpv4: return c.digits() >= 4 && c.dots() >= 3;
-    case Builtin::kIpv6: return c.colons() >= 2;
-    case Builtin::kIban: return c.upper() >= 2 && c.digits() >= 2;
-    case Builtin::kToken: return true;
+    case Builtin::kEmail:
+      return c.at() > 0;
+    case Builtin::kPhone:
+      return c.digits() >= 8;
+    case Builtin::kCard:
+      return c.digits() >= 13;
+    case Builtin::kIpv4:
+      return c.digits() >= 4 && c.dots() >= 3;
+    case Builtin::kIpv6:
+      return c.colons() >= 2;
+    case Builtin::kIban:
+      return c.upper() >= 2 && c.digits() >= 2;
+    case Builtin::kToken:
+      return true;
   }
   return true;
 }

@@ -103,14 +103,30 @@ bool Unescape(std::string_view s, std::string* out) {
     }
     if (++i >= s.size()) return false;
     switch (s[i]) {
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
-      case '/': out->push_back('/'); break;
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
       case 'u': {
         uint32_t cp;
         if (!ReadHex4(s, i + 1, &cp)) return false;
@@ -145,13 +161,27 @@ std::string Escape(std::string_view s) {
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";
@@ -209,8 +239,7 @@ bool IsBinaryType(std::string_view ct) {
 
 bool IsFraming(std::string_view name) {
   return NameIs(name, "Content-Type") || NameIs(name, "Content-Length") ||
-         NameIs(name, "Content-Encoding") ||
-         NameIs(name, "Transfer-Encoding");
+         NameIs(name, "Content-Encoding") || NameIs(name, "Transfer-Encoding");
 }
 
 // How a body is framed, for where the scrubber looks in it.
@@ -261,8 +290,8 @@ std::string ApplyEdits(std::string_view text, const std::vector<Edit>& edits) {
 void ApplyEditsToChunks(std::vector<Chunk>* chunks,
                         const std::vector<Edit>& edits) {
   if (edits.empty()) return;
-  size_t start = 0;  // the chunk's first byte in the concatenation
-  size_t e = 0;      // the next edit
+  size_t start = 0;    // the chunk's first byte in the concatenation
+  size_t e = 0;        // the next edit
   size_t skip_to = 0;  // bytes before this belong to an edit already applied
   for (Chunk& chunk : *chunks) {
     const size_t end = start + chunk.data.size();
@@ -411,7 +440,8 @@ void Scrubber::JsonEdits(std::string_view s, size_t base, int depth,
       escaped = true;
       j += slash + 2;  // past the escaped character
     }
-    if (j == std::string_view::npos || j >= s.size()) break;  // unterminated: the rest is text
+    if (j == std::string_view::npos || j >= s.size())
+      break;  // unterminated: the rest is text
     RegionEdits(s.substr(region, i - region), base + region, edits, counts);
     std::string_view content = s.substr(i + 1, j - i - 1);
     if (!escaped || !Unescape(content, &decoded)) {
@@ -440,8 +470,8 @@ void Scrubber::RegionEdits(std::string_view region, size_t base,
   }
 }
 
-void Scrubber::LineEdits(std::string_view s, bool sse,
-                         std::vector<Edit>* edits, Counts* counts) const {
+void Scrubber::LineEdits(std::string_view s, bool sse, std::vector<Edit>* edits,
+                         Counts* counts) const {
   ForEachLine(s, sse, [&](std::string_view payload, size_t offset, bool) {
     if (LooksLikeJson(payload)) {
       JsonEdits(payload, offset, 0, edits, counts);
@@ -473,8 +503,8 @@ std::string Scrubber::Query(std::string_view query, Counts* counts) const {
   size_t start = 0;
   while (true) {
     size_t amp = query.find('&', start);
-    std::string_view param = query.substr(
-        start, amp == std::string_view::npos ? amp : amp - start);
+    std::string_view param =
+        query.substr(start, amp == std::string_view::npos ? amp : amp - start);
     size_t eq = param.find('=');
     if (eq == std::string_view::npos) {
       out += Percent(param, counts);
@@ -495,10 +525,10 @@ std::string Scrubber::Path(std::string_view path, Counts* counts) const {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    out += Percent(path.substr(start, slash == std::string_view::npos
-                                          ? slash
-                                          : slash - start),
-                   counts);
+    out += Percent(
+        path.substr(start,
+                    slash == std::string_view::npos ? slash : slash - start),
+        counts);
     if (slash == std::string_view::npos) break;
     out.push_back('/');
     start = slash + 1;
@@ -512,8 +542,7 @@ std::string Scrubber::HeaderValue(std::string_view name, std::string_view value,
   return Text(value, counts);
 }
 
-Status Scrubber::BodyEdits(std::string_view body,
-                           std::string_view content_type,
+Status Scrubber::BodyEdits(std::string_view body, std::string_view content_type,
                            std::string_view content_encoding,
                            std::vector<Edit>* edits, Counts* counts) const {
   if (body.empty()) return Status::Ok();
@@ -546,8 +575,7 @@ Status Scrubber::BodyEdits(std::string_view body,
 }
 
 void Scrubber::SplitValueEdits(std::string_view body, bool sse,
-                               std::vector<Edit>* edits,
-                               Counts* counts) const {
+                               std::vector<Edit>* edits, Counts* counts) const {
   std::vector<Edit> found;
   for (const StreamText& text : StreamTexts(body, sse)) {
     const std::vector<StreamPiece>& pieces = text.pieces;
@@ -562,7 +590,8 @@ void Scrubber::SplitValueEdits(std::string_view body, bool sse,
     // The piece holding byte "at" of "joined" (empty pieces hold none).
     auto piece_of = [&starts](size_t at) {
       return static_cast<size_t>(
-          std::upper_bound(starts.begin(), starts.end(), at) - starts.begin() - 1);
+          std::upper_bound(starts.begin(), starts.end(), at) - starts.begin() -
+          1);
     };
     std::vector<Match> matches;
     detectors_->Find(joined, &matches);
@@ -580,7 +609,8 @@ void Scrubber::SplitValueEdits(std::string_view body, bool sse,
       // taken out of the events after it.
       piece_edits[first].push_back(
           {m.begin - starts[first], pieces[first].value.size(),
-           Replacement(m, std::string_view(joined).substr(m.begin, m.end - m.begin))});
+           Replacement(
+               m, std::string_view(joined).substr(m.begin, m.end - m.begin))});
       for (size_t k = first + 1; k < last; ++k) {
         piece_edits[k].push_back({0, pieces[k].value.size(), std::string()});
       }
@@ -644,9 +674,9 @@ Status Scrubber::ScrubResponse(Response* response, Counts* counts) const {
   if (!body.empty()) {
     const std::string ct = Lower(HeaderOf(response->headers, "Content-Type"));
     std::vector<Edit> edits;
-    Status s = BodyEdits(body, ct,
-                         HeaderOf(response->headers, "Content-Encoding"),
-                         &edits, counts);
+    Status s =
+        BodyEdits(body, ct, HeaderOf(response->headers, "Content-Encoding"),
+                  &edits, counts);
     if (!s.ok()) return s;
     ApplyEditsToChunks(&response->chunks, edits);
     const Framing framing = FramingOf(body, ct);

@@ -106,8 +106,7 @@ class Scrubber {
                    std::string_view content_encoding, std::vector<Edit>* edits,
                    Counts* counts = nullptr) const;
   // The body scrubbed (returns an error as BodyEdits).
-  Result<std::string> Body(std::string_view body,
-                           std::string_view content_type,
+  Result<std::string> Body(std::string_view body, std::string_view content_type,
                            std::string_view content_encoding,
                            Counts* counts = nullptr) const;
 

@@ -108,9 +108,9 @@ class FieldFinder
         it->second.path = path;
         order->push_back(path);
       }
-      it->second.pieces.push_back(
-          {base_ + p.literal.first, base_ + p.literal.second,
-           std::move(p.value)});
+      it->second.pieces.push_back({base_ + p.literal.first,
+                                   base_ + p.literal.second,
+                                   std::move(p.value)});
     }
   }
 
@@ -152,9 +152,10 @@ class FieldFinder
         size_t dot = field.find('.', pos);
         if (dot == std::string_view::npos) dot = field.size();
         std::string_view part = field.substr(pos, dot - pos);
-        match = depth < stack_.size() &&
-                (part == "#" ? stack_[depth].array
-                             : !stack_[depth].array && stack_[depth].key == part);
+        match =
+            depth < stack_.size() &&
+            (part == "#" ? stack_[depth].array
+                         : !stack_[depth].array && stack_[depth].key == part);
         ++depth;
         pos = dot + 1;
       }
@@ -205,7 +206,8 @@ std::vector<StreamText> StreamTexts(std::string_view body, bool sse) {
   ForEachLine(body, sse, [&](std::string_view event, size_t offset, bool data) {
     if (!data || !StartsJsonObject(event)) return;
     rapidjson::MemoryStream ms(event.data(), event.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>
+        is(ms);
     FieldFinder finder(event, offset, &ms);
     rapidjson::Reader reader;
     // Pieces read before an error stay: a line cut short still holds them.

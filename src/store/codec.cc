@@ -79,7 +79,8 @@ Status DecodeTimeline(const std::string& timeline, const std::string& body,
     if (length < 0 || static_cast<uint64_t>(length) > body.size() - pos) {
       return Status::Corruption("timeline chunk runs past the stored body");
     }
-    out->push_back(Chunk{offset, body.substr(pos, static_cast<size_t>(length))});
+    out->push_back(
+        Chunk{offset, body.substr(pos, static_cast<size_t>(length))});
     pos += static_cast<size_t>(length);
   }
   if (pos != body.size()) {

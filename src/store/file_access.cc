@@ -63,7 +63,8 @@ Status ChooseReadAccess(const StoreOptions& options, Store::FileState* state) {
           std::to_string(state->wal_bytes) +
           " bytes beside it holds commits an immutable open would not "
           "see. Settle it first where it is writable: rewind verify "
-          "--settle --db " + options.path);
+          "--settle --db " +
+          options.path);
     }
     immutable = true;
   } else if (state->wal_mode && !LocationWritable(options.path)) {

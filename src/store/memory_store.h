@@ -44,7 +44,8 @@ class MemoryStore final : public Store {
 
   Result<Exchange> Get(int64_t id) override;
   Status Scan(const std::function<void(const ExchangeSummary&)>& fn) override;
-  Status ScanKeys(const std::function<void(const ExchangeSummary&)>& fn) override;
+  Status ScanKeys(
+      const std::function<void(const ExchangeSummary&)>& fn) override;
   Result<int64_t> Count() override;
 
   Status SetRules(const KeyRules& rules) override;

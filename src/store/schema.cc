@@ -99,8 +99,8 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
     if (version > kSchemaVersion) {
       return Status::Corruption(
           options.path + " has schema version " + std::to_string(version) +
-          ", newer than this rewind reads (" +
-          std::to_string(kSchemaVersion) + "); upgrade rewind");
+          ", newer than this rewind reads (" + std::to_string(kSchemaVersion) +
+          "); upgrade rewind");
     }
     std::string canonicalizer = Meta(db, "canonicalizer");
     if (!Canonicalizer::Reads(canonicalizer) && !options.any_canonicalizer) {
@@ -108,7 +108,8 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
           options.path + " was keyed by canonicalizer \"" + canonicalizer +
           "\"; this rewind uses \"" + Canonicalizer::Name() +
           "\". Re-key it once (its rules and exchanges are kept): "
-          "rewind rekey --db " + options.path);
+          "rewind rekey --db " +
+          options.path);
     }
     Result<KeyRules> stored = KeyRules::FromJson(Meta(db, "key_rules"));
     if (!stored.ok()) return stored.status();
@@ -141,13 +142,15 @@ Status CheckOrCreateSchema(SQLite::Database* db, const StoreOptions& options,
 }
 
 bool HasOwnTimeColumns(SQLite::Database* db) {
-  return db->execAndGet("SELECT count(*) FROM pragma_table_info('exchanges') "
-                        "WHERE name IN ('own_before_us', 'own_after_us')")
+  return db->execAndGet(
+               "SELECT count(*) FROM pragma_table_info('exchanges') "
+               "WHERE name IN ('own_before_us', 'own_after_us')")
              .getInt() == 2;
 }
 
 void WriteKeyRules(SQLite::Database* db, const KeyRules& rules) {
-  SQLite::Statement st(*db, "UPDATE meta SET value = ? WHERE name = 'key_rules'");
+  SQLite::Statement st(*db,
+                       "UPDATE meta SET value = ? WHERE name = 'key_rules'");
   st.bind(1, rules.ToJson());
   st.exec();
   SQLite::Statement name(

@@ -30,8 +30,7 @@ std::string SelectOne(bool own_time_columns) {
 SELECT id, request_key, method, path, query, request_headers, request_body,
   status, response_headers, chunked, headers_us, timeline, response_body,
   started_at_us, arrival_offset_us, complete, error, )sql") +
-         (own_time_columns ? "own_before_us, own_after_us"
-                           : "NULL, NULL") +
+         (own_time_columns ? "own_before_us, own_after_us" : "NULL, NULL") +
          "\nFROM exchanges WHERE id = ?";
 }
 
@@ -52,7 +51,8 @@ class SqliteStore final : public Store {
 
   Status Init() {
     if (options_.immutable && !options_.read_only) {
-      return Status::InvalidArgument("an immutable recording must be opened read-only");
+      return Status::InvalidArgument(
+          "an immutable recording must be opened read-only");
     }
     const bool exists = FileExists(options_.path);
     if (!exists && !options_.create_if_missing) {
@@ -60,7 +60,8 @@ class SqliteStore final : public Store {
     }
     if (exists && !options_.read_only && !LocationWritable(options_.path)) {
       return Status::IOError(
-          options_.path + " is on storage this process cannot write (a "
+          options_.path +
+          " is on storage this process cannot write (a "
           "read-only file, directory or mount); this command writes the "
           "recording, so run it on a writable copy");
     }
@@ -73,8 +74,8 @@ class SqliteStore final : public Store {
       if (!s.ok()) return s;
     }
     try {
-      int flags = options_.read_only ? SQLite::OPEN_READONLY
-                                     : SQLite::OPEN_READWRITE;
+      int flags =
+          options_.read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE;
       if (state_.immutable) flags = SQLite::OPEN_READONLY | SQLite::OPEN_URI;
       db_ = std::make_unique<SQLite::Database>(ReadPath(), flags,
                                                options_.busy_timeout_ms);
@@ -88,7 +89,8 @@ class SqliteStore final : public Store {
       }
     } catch (const SQLite::Exception& e) {
       if (state_.wal_bytes > 0 && !LocationWritable(options_.path)) {
-        return Status::IOError(MidWriteReadOnly(options_.path, state_.wal_bytes));
+        return Status::IOError(
+            MidWriteReadOnly(options_.path, state_.wal_bytes));
       }
       return Status::Corruption(options_.path +
                                 " is not a readable rewind recording (" +
@@ -203,8 +205,8 @@ class SqliteStore final : public Store {
     }
   }
 
-  Result<std::vector<StoredRequest>> GetRequests(const std::vector<int64_t>& ids,
-                                                 size_t max_body) override {
+  Result<std::vector<StoredRequest>> GetRequests(
+      const std::vector<int64_t>& ids, size_t max_body) override {
     ReadConnection conn(this);
     std::vector<StoredRequest> out;
     try {
@@ -226,7 +228,8 @@ class SqliteStore final : public Store {
         r.request.method = st.getColumn(1).getString();
         r.request.path = st.getColumn(2).getString();
         r.request.query = st.getColumn(3).getString();
-        Status s = DecodeHeaders(st.getColumn(4).getString(), &r.request.headers);
+        Status s =
+            DecodeHeaders(st.getColumn(4).getString(), &r.request.headers);
         if (!s.ok()) {
           return Status::Corruption("exchange " + std::to_string(id) + ": " +
                                     s.message());
@@ -277,14 +280,16 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  Status ScanKeys(const std::function<void(const ExchangeSummary&)>& fn) override {
+  Status ScanKeys(
+      const std::function<void(const ExchangeSummary&)>& fn) override {
     ReadConnection conn(this);
     try {
       // No ORDER BY: SQLite then scans the covering index (schema 2), a
       // fraction of the table's pages; callers order ids themselves.
-      SQLite::Statement st(conn.db(),
-                           "SELECT id, request_key, method, path, status, complete "
-                           "FROM exchanges");
+      SQLite::Statement st(
+          conn.db(),
+          "SELECT id, request_key, method, path, status, complete "
+          "FROM exchanges");
       ExchangeSummary s;
       while (st.executeStep()) {
         s.id = st.getColumn(0).getInt64();
@@ -296,7 +301,8 @@ class SqliteStore final : public Store {
         fn(s);
       }
     } catch (const SQLite::Exception& ex) {
-      return Status::IOError(std::string("scanning the recording: ") + ex.what());
+      return Status::IOError(std::string("scanning the recording: ") +
+                             ex.what());
     }
     return Status::Ok();
   }
@@ -411,8 +417,8 @@ class SqliteStore final : public Store {
             SQLite::OPEN_READONLY |
                 (store_->state_.immutable ? SQLite::OPEN_URI : 0),
             store_->options_.busy_timeout_ms);
-        reader_.select = std::make_unique<SQLite::Statement>(*reader_.db,
-                                                             store_->select_);
+        reader_.select =
+            std::make_unique<SQLite::Statement>(*reader_.db, store_->select_);
       }
     }
     ~ReadConnection() {
@@ -433,7 +439,7 @@ class SqliteStore final : public Store {
 
   const StoreOptions options_;
   KeyRules rules_;
-  std::string select_;  // one exchange by id (SelectOne), set by Init()
+  std::string select_;    // one exchange by id (SelectOne), set by Init()
   FileState state_;       // for a read-only open; .immutable: opened so
   bool settled_ = false;  // guarded by maintenance_mu_
   std::unique_ptr<SQLite::Database> db_;  // the writer's connection

@@ -1,9 +1,9 @@
 // What the Store interface (rewind/store.h) implements itself: the default
 // GetRequests(), on Get(), for stores without a cheaper way. Store::Open()
 // is in sqlite_store.cc.
-#include <utility>
-
 #include "rewind/store.h"
+
+#include <utility>
 
 namespace rwd {
 

@@ -62,8 +62,8 @@ WriteBatcher::WriteBatcher(SQLite::Database* db, std::mutex* db_mu,
       restart_at_(kRestartPages) {
   insert_ = std::make_unique<SQLite::Statement>(*db_, kInsert);
   page_count_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA page_count");
-  page_size_ = static_cast<uint64_t>(
-      db_->execAndGet("PRAGMA page_size").getInt64());
+  page_size_ =
+      static_cast<uint64_t>(db_->execAndGet("PRAGMA page_size").getInt64());
   {
     std::lock_guard<std::mutex> lock(*db_mu_);
     stats_.bytes = DatabaseBytes();
@@ -85,7 +85,7 @@ WriteBatcher::~WriteBatcher() {
 }
 
 std::shared_ptr<Store::Ticket> WriteBatcher::Append(Exchange exchange,
-                                                   bool recorded) {
+                                                    bool recorded) {
   auto ticket = std::make_shared<Store::Ticket>();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -95,8 +95,9 @@ std::shared_ptr<Store::Ticket> WriteBatcher::Append(Exchange exchange,
       return ticket;
     }
     queue_.push_back(Pending{std::move(exchange), ticket, recorded,
-                             recorded ? std::chrono::steady_clock::now()
-                                      : std::chrono::steady_clock::time_point()});
+                             recorded
+                                 ? std::chrono::steady_clock::now()
+                                 : std::chrono::steady_clock::time_point()});
   }
   work_cv_.notify_one();
   return ticket;
@@ -247,15 +248,15 @@ void WriteBatcher::RestartLogIfLong() {
   const uint64_t target = checkpoints_done_ + (checkpoint_running_ ? 2 : 1);
   checkpoint_wanted_ = true;
   checkpoint_cv_.notify_one();
-  checkpoint_cv_.wait(lock, [&] {
-    return checkpoint_stop_ || checkpoints_done_ >= target;
-  });
+  checkpoint_cv_.wait(
+      lock, [&] { return checkpoint_stop_ || checkpoints_done_ >= target; });
 }
 
 void WriteBatcher::CheckpointLoop() {
   std::unique_lock<std::mutex> lock(checkpoint_mu_);
   while (true) {
-    checkpoint_cv_.wait(lock, [&] { return checkpoint_stop_ || checkpoint_wanted_; });
+    checkpoint_cv_.wait(lock,
+                        [&] { return checkpoint_stop_ || checkpoint_wanted_; });
     if (checkpoint_stop_) return;
     checkpoint_wanted_ = false;
     checkpoint_running_ = true;
@@ -321,9 +322,10 @@ void WriteBatcher::WriterLoop() {
       finished_ += batch.size();
       in_flight_ = 0;
       write_health_ = status;
-      stats_.commit_seconds += std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - commit_start)
-                                   .count();
+      stats_.commit_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        commit_start)
+              .count();
       if (status.ok()) {
         ++stats_.commits;
         stats_.written += batch.size();

@@ -82,7 +82,9 @@ class WriteBatcher {
   void RestartLogIfLong();
   void CheckpointLoop();
   void WriterLoop();
-  uint64_t enqueued_total() const { return finished_ + queue_.size() + in_flight_; }
+  uint64_t enqueued_total() const {
+    return finished_ + queue_.size() + in_flight_;
+  }
   // The database's size now, on "db" (under *db_mu_): pages × page size.
   uint64_t DatabaseBytes();
 

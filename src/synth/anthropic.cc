@@ -19,7 +19,9 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-Status Bad(const std::string& message) { return Status::InvalidArgument(message); }
+Status Bad(const std::string& message) {
+  return Status::InvalidArgument(message);
+}
 
 std::string Serialize(const rapidjson::Value& v) {
   rapidjson::StringBuffer b;
@@ -42,8 +44,9 @@ std::string ContentText(const rapidjson::Value& content, bool* has_tool_result,
   for (const auto& block : content.GetArray()) {
     if (!block.IsObject()) continue;
     auto type = block.FindMember("type");
-    const std::string t =
-        type != block.MemberEnd() && type->value.IsString() ? type->value.GetString() : "";
+    const std::string t = type != block.MemberEnd() && type->value.IsString()
+                              ? type->value.GetString()
+                              : "";
     if (t == "text" && block.HasMember("text") && block["text"].IsString()) {
       out += block["text"].GetString();
     } else if (t == "tool_result") {
@@ -77,15 +80,18 @@ Result<DialectTurn> Parse(const std::string& body) {
   }
   r.model = model->value.GetString();
   auto max = doc.FindMember("max_tokens");
-  if (max == doc.MemberEnd() || !max->value.IsInt() || max->value.GetInt() < 1) {
+  if (max == doc.MemberEnd() || !max->value.IsInt() ||
+      max->value.GetInt() < 1) {
     return Bad("max_tokens: Field required (a positive integer)");
   }
   r.max_tokens = max->value.GetInt();
-  if (auto s = doc.FindMember("system"); s != doc.MemberEnd() && !s->value.IsNull()) {
+  if (auto s = doc.FindMember("system");
+      s != doc.MemberEnd() && !s->value.IsNull()) {
     if (!s->value.IsString() && !s->value.IsArray()) {
       return Bad("system: must be a string or a list of text blocks");
     }
-    r.prompt_tokens += static_cast<int>(Tokenize(ContentText(s->value, nullptr)).size());
+    r.prompt_tokens +=
+        static_cast<int>(Tokenize(ContentText(s->value, nullptr)).size());
   }
   auto messages = doc.FindMember("messages");
   if (messages == doc.MemberEnd() || !messages->value.IsArray() ||
@@ -100,11 +106,14 @@ Result<DialectTurn> Parse(const std::string& body) {
     }
     const std::string role = m["role"].GetString();
     if (role != "user" && role != "assistant") {
-      return Bad("messages: role must be 'user' or 'assistant', not '" + role + "'");
+      return Bad("messages: role must be 'user' or 'assistant', not '" + role +
+                 "'");
     }
     if (!m.HasMember("content") ||
         !(m["content"].IsString() || m["content"].IsArray())) {
-      return Bad("messages: each message needs 'content' (a string or a list of blocks)");
+      return Bad(
+          "messages: each message needs 'content' (a string or a list of "
+          "blocks)");
     }
     bool tool_result = false;
     std::string text = ContentText(m["content"], &tool_result);
@@ -119,20 +128,25 @@ Result<DialectTurn> Parse(const std::string& body) {
   if (!have_user) r.prompt = last_any;
   if (auto s = doc.FindMember("stop_sequences");
       s != doc.MemberEnd() && !s->value.IsNull()) {
-    if (!s->value.IsArray()) return Bad("stop_sequences: must be a list of strings");
+    if (!s->value.IsArray())
+      return Bad("stop_sequences: must be a list of strings");
     for (const auto& v : s->value.GetArray()) {
-      if (!v.IsString()) return Bad("stop_sequences: must be a list of strings");
+      if (!v.IsString())
+        return Bad("stop_sequences: must be a list of strings");
       r.stop.push_back(v.GetString());
     }
   }
-  if (auto s = doc.FindMember("stream"); s != doc.MemberEnd() && !s->value.IsNull()) {
+  if (auto s = doc.FindMember("stream");
+      s != doc.MemberEnd() && !s->value.IsNull()) {
     if (!s->value.IsBool()) return Bad("stream: must be a boolean");
     r.stream = s->value.GetBool();
   }
-  if (auto t = doc.FindMember("tools"); t != doc.MemberEnd() && !t->value.IsNull()) {
+  if (auto t = doc.FindMember("tools");
+      t != doc.MemberEnd() && !t->value.IsNull()) {
     if (!t->value.IsArray()) return Bad("tools: must be a list");
     for (const auto& tool : t->value.GetArray()) {
-      if (!tool.IsObject() || !tool.HasMember("name") || !tool["name"].IsString()) {
+      if (!tool.IsObject() || !tool.HasMember("name") ||
+          !tool["name"].IsString()) {
         return Bad("tools: each tool needs a string 'name'");
       }
       DialectTool dt;
@@ -164,8 +178,11 @@ Result<DialectTurn> Parse(const std::string& body) {
       turn.tool_choice = TC::kNamed;
       turn.tool_name = name->value.GetString();
       bool known = false;
-      for (const DialectTool& dt : turn.tools) known = known || dt.name == turn.tool_name;
-      if (!known) return Bad("tool_choice: no tool named '" + turn.tool_name + "' in tools");
+      for (const DialectTool& dt : turn.tools)
+        known = known || dt.name == turn.tool_name;
+      if (!known)
+        return Bad("tool_choice: no tool named '" + turn.tool_name +
+                   "' in tools");
     } else {
       return Bad("tool_choice: type must be auto, any, tool or none");
     }
@@ -212,8 +229,8 @@ void StartBlock(Writer* w, const Draft& d, const std::string& tool_id) {
 }
 
 std::string Event(const char* name, const rapidjson::StringBuffer& json) {
-  return std::string("event: ") + name + "\ndata: " +
-         std::string(json.GetString(), json.GetSize()) + "\n\n";
+  return std::string("event: ") + name +
+         "\ndata: " + std::string(json.GetString(), json.GetSize()) + "\n\n";
 }
 
 }  // namespace
@@ -239,7 +256,8 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
   char id_buf[40];
   std::snprintf(id_buf, sizeof(id_buf), "msg_%016" PRIx64, ctx.seed);
   const std::string id = id_buf;
-  std::snprintf(id_buf, sizeof(id_buf), "toolu_%016" PRIx64, ctx.seed ^ 0x5bd1e995u);
+  std::snprintf(id_buf, sizeof(id_buf), "toolu_%016" PRIx64,
+                ctx.seed ^ 0x5bd1e995u);
   const std::string tool_id = id_buf;
   std::snprintf(id_buf, sizeof(id_buf), "req_%016" PRIx64, ctx.seed);
   const std::string request_id = id_buf;
@@ -274,7 +292,8 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
       w.Key("name");
       Str(&w, d.tool_name);
       w.Key("input");
-      w.RawValue(d.tool_arguments.data(), d.tool_arguments.size(), rapidjson::kObjectType);
+      w.RawValue(d.tool_arguments.data(), d.tool_arguments.size(),
+                 rapidjson::kObjectType);
       w.EndObject();
     } else {
       std::string text;
@@ -298,7 +317,8 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
     w.Int(d.completion_tokens);
     w.EndObject();
     w.EndObject();
-    res.headers = {{"Content-Type", "application/json"}, {"request-id", request_id}};
+    res.headers = {{"Content-Type", "application/json"},
+                   {"request-id", request_id}};
     res.headers_us = d.end_us;
     res.chunks = {{d.end_us, std::string(b.GetString(), b.GetSize())}};
     ApplyBodyFault(options, &plan);
@@ -357,7 +377,8 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
     w.EndObject();
     res.chunks.push_back({d.ttft_us, Event("content_block_start", b)});
   }
-  res.chunks.push_back({d.ttft_us, "event: ping\ndata: {\"type\":\"ping\"}\n\n"});
+  res.chunks.push_back(
+      {d.ttft_us, "event: ping\ndata: {\"type\":\"ping\"}\n\n"});
   for (size_t i = 0; i < d.pieces.size(); ++i) {
     rapidjson::StringBuffer b;
     Writer w(b);
@@ -382,8 +403,9 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
     res.chunks.push_back({d.at_us[i], Event("content_block_delta", b)});
   }
   const int64_t end = std::max(d.end_us, d.ttft_us);
-  res.chunks.push_back(
-      {end, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"});
+  res.chunks.push_back({end,
+                        "event: content_block_stop\ndata: "
+                        "{\"type\":\"content_block_stop\",\"index\":0}\n\n"});
   {
     rapidjson::StringBuffer b;
     Writer w(b);
@@ -404,10 +426,12 @@ SynthPlan PlanAnthropic(const SynthOptions& options, const Request& http,
     w.EndObject();
     res.chunks.push_back({end, Event("message_delta", b)});
   }
-  res.chunks.push_back({end, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"});
+  res.chunks.push_back(
+      {end, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"});
   std::mt19937_64 rng(ctx.seed ^ 0xA4A4A4A4u);
   ApplyStreamFault(options,
-                   "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\x01\n\n",
+                   "event: content_block_delta\ndata: "
+                   "{\"type\":\"content_block_delta\",\x01\n\n",
                    rng, &plan);
   return plan;
 }

@@ -52,7 +52,8 @@ std::string TypeOf(const rapidjson::Value& schema) {
   if (it->value.IsString()) return it->value.GetString();
   if (it->value.IsArray()) {
     for (const auto& t : it->value.GetArray()) {
-      if (t.IsString() && std::string(t.GetString()) != "null") return t.GetString();
+      if (t.IsString() && std::string(t.GetString()) != "null")
+        return t.GetString();
     }
     return "null";
   }
@@ -83,9 +84,10 @@ void WriteValue(const rapidjson::Value& schema, std::mt19937_64& rng, Writer* w,
     if (a != schema.MemberEnd() && a->value.IsArray() && !a->value.Empty()) {
       // allOf: the first part (enough for the usual single-schema wrapper).
       const auto n = a->value.Size();
-      const unsigned i = std::string(any) == "allOf"
-                             ? 0
-                             : std::uniform_int_distribution<unsigned>(0, n - 1)(rng);
+      const unsigned i =
+          std::string(any) == "allOf"
+              ? 0
+              : std::uniform_int_distribution<unsigned>(0, n - 1)(rng);
       WriteValue(a->value[i], rng, w, depth + 1);
       return;
     }
@@ -103,7 +105,8 @@ void WriteValue(const rapidjson::Value& schema, std::mt19937_64& rng, Writer* w,
     w->EndObject();
   } else if (type == "array") {
     const int64_t min = std::max<int64_t>(0, Int(schema, "minItems", 1));
-    const int64_t max = std::max(min, std::min<int64_t>(Int(schema, "maxItems", min + 2), min + 8));
+    const int64_t max = std::max(
+        min, std::min<int64_t>(Int(schema, "maxItems", min + 2), min + 8));
     const int64_t n = std::uniform_int_distribution<int64_t>(min, max)(rng);
     static const rapidjson::Value kEmpty(rapidjson::kObjectType);
     auto items = schema.FindMember("items");
@@ -115,16 +118,22 @@ void WriteValue(const rapidjson::Value& schema, std::mt19937_64& rng, Writer* w,
   } else if (type == "integer") {
     int64_t lo = Int(schema, "minimum", 0);
     int64_t hi = Int(schema, "maximum", lo + 100);
-    if (schema.HasMember("exclusiveMinimum")) lo = Int(schema, "exclusiveMinimum", lo - 1) + 1;
-    if (schema.HasMember("exclusiveMaximum")) hi = Int(schema, "exclusiveMaximum", hi + 1) - 1;
+    if (schema.HasMember("exclusiveMinimum"))
+      lo = Int(schema, "exclusiveMinimum", lo - 1) + 1;
+    if (schema.HasMember("exclusiveMaximum"))
+      hi = Int(schema, "exclusiveMaximum", hi + 1) - 1;
     if (hi < lo) hi = lo;
     w->Int64(std::uniform_int_distribution<int64_t>(lo, hi)(rng));
   } else if (type == "number") {
-    const double lo = Num(schema, "minimum", Num(schema, "exclusiveMinimum", 0));
-    double hi = Num(schema, "maximum", Num(schema, "exclusiveMaximum", lo + 100));
+    const double lo =
+        Num(schema, "minimum", Num(schema, "exclusiveMinimum", 0));
+    double hi =
+        Num(schema, "maximum", Num(schema, "exclusiveMaximum", lo + 100));
     if (hi < lo) hi = lo;
     // Two decimals, inside the bounds.
-    double v = std::round(std::uniform_real_distribution<double>(lo, hi)(rng) * 100) / 100;
+    double v =
+        std::round(std::uniform_real_distribution<double>(lo, hi)(rng) * 100) /
+        100;
     w->Double(std::clamp(v, lo, hi));
   } else if (type == "boolean") {
     w->Bool(std::uniform_int_distribution<int>(0, 1)(rng) == 1);
@@ -195,16 +204,25 @@ bool IsDialectEnginePath(std::string_view path) {
 
 const char* AnthropicErrorType(int status) {
   switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
+    case 400:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
     case 503:
-    case 529: return "overloaded_error";
-    case 504: return "timeout_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    case 529:
+      return "overloaded_error";
+    case 504:
+      return "timeout_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
   }
 }
 
@@ -218,8 +236,8 @@ std::string DialectErrorBody(Dialect dialect, int status,
   switch (dialect) {
     case Dialect::kAnthropic:
       return std::string("{\"type\":\"error\",\"error\":{\"type\":\"") +
-             AnthropicErrorType(status) + "\",\"message\":" +
-             JsonQuote(message) + own_code + extra + "}}\n";
+             AnthropicErrorType(status) +
+             "\",\"message\":" + JsonQuote(message) + own_code + extra + "}}\n";
     case Dialect::kOllama:
       return "{\"error\":" + JsonQuote(message) + own_code + extra + "}\n";
     case Dialect::kOpenAI:
@@ -364,25 +382,29 @@ SynthPlan FaultErrorPlan(Dialect dialect, const SynthOptions& options,
   const int64_t at = d.start_us;
   switch (d.fault) {
     case FaultType::k429:
-      plan = DialectErrorPlan(dialect, 429, "Rate limit reached (injected by rewind)",
+      plan = DialectErrorPlan(dialect, 429,
+                              "Rate limit reached (injected by rewind)",
                               "rate_limit_error", "rate_limit_exceeded", at);
       break;
     case FaultType::k500:
-      plan = DialectErrorPlan(dialect, 500, "The server had an error (injected by rewind)",
+      plan = DialectErrorPlan(dialect, 500,
+                              "The server had an error (injected by rewind)",
                               "server_error", "", at);
       break;
     case FaultType::k503:
-      plan = DialectErrorPlan(dialect, 503, "The engine is overloaded (injected by rewind)",
+      plan = DialectErrorPlan(dialect, 503,
+                              "The engine is overloaded (injected by rewind)",
                               "server_error", "overloaded", at);
       break;
     case FaultType::k400:
-      plan = DialectErrorPlan(dialect, 400, "Invalid request (injected by rewind)",
-                              "invalid_request_error", "", at);
+      plan =
+          DialectErrorPlan(dialect, 400, "Invalid request (injected by rewind)",
+                           "invalid_request_error", "", at);
       break;
     case FaultType::kTimeout:
-      plan = DialectErrorPlan(dialect, 504, "No answer in time (injected by rewind)",
-                              "server_error", "timeout",
-                              at + options.faults.timeout_ms * 1000);
+      plan = DialectErrorPlan(
+          dialect, 504, "No answer in time (injected by rewind)",
+          "server_error", "timeout", at + options.faults.timeout_ms * 1000);
       break;
     default:
       return plan;
@@ -418,8 +440,8 @@ void ApplyStreamFault(const SynthOptions& options, const std::string& garbage,
                       std::mt19937_64& rng, SynthPlan* plan) {
   std::vector<Chunk>& chunks = plan->response.chunks;
   const FaultType f = plan->fault;
-  if (chunks.size() < 2 ||
-      (f != FaultType::kDrop && f != FaultType::kStall && f != FaultType::kGarbage)) {
+  if (chunks.size() < 2 || (f != FaultType::kDrop && f != FaultType::kStall &&
+                            f != FaultType::kGarbage)) {
     return;
   }
   // Somewhere after the first event and before the last.
@@ -443,7 +465,8 @@ std::string Rfc3339(int64_t seconds, int64_t offset_us) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[48];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
+  std::snprintf(buf, sizeof(buf),
+                "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec, micros % 1000000);
   return buf;

@@ -64,8 +64,8 @@ struct DialectTurn {
   std::vector<DialectTool> tools;
   enum class ToolChoice { kAuto, kAny, kNamed, kNone };
   ToolChoice tool_choice = ToolChoice::kAuto;
-  std::string tool_name;   // kNamed
-  bool after_tool = false; // the last turn carries tool results
+  std::string tool_name;    // kNamed
+  bool after_tool = false;  // the last turn carries tool results
 };
 
 // One planned answer before it is written in a dialect's shape.
@@ -79,7 +79,7 @@ struct Draft {
   int64_t start_us = 0;        // admission
   // "stop", "length", "stop_sequence" (a stop string matched) or "tool".
   std::string finish = "stop";
-  std::string stop_sequence;   // the matched stop string
+  std::string stop_sequence;  // the matched stop string
   bool tool_call = false;
   std::string tool_name;
   std::string tool_arguments;  // JSON object text

@@ -39,7 +39,8 @@ Status ReadInputs(const rapidjson::Value& input, std::vector<Input>* out) {
     return true;
   };
   const char* kShape =
-      "'input' must be a string, an array of strings, an array of token ids or an array of "
+      "'input' must be a string, an array of strings, an array of token ids or "
+      "an array of "
       "token id arrays";
   if (input.IsString()) {
     Input in;
@@ -65,14 +66,14 @@ Status ReadInputs(const rapidjson::Value& input, std::vector<Input>* out) {
     return Status::InvalidArgument(kShape);
   }
   if (out->size() > kMaxInputs) {
-    return Status::InvalidArgument("'input' holds more than " + std::to_string(kMaxInputs) +
-                                   " items");
+    return Status::InvalidArgument("'input' holds more than " +
+                                   std::to_string(kMaxInputs) + " items");
   }
   return Status::Ok();
 }
 
-std::vector<float> Embed(uint64_t seed, const std::string& model, const std::string& text,
-                         int dimensions) {
+std::vector<float> Embed(uint64_t seed, const std::string& model,
+                         const std::string& text, int dimensions) {
   std::string keyed = model;
   keyed += '\0';
   keyed += text;
@@ -86,13 +87,15 @@ std::vector<float> Embed(uint64_t seed, const std::string& model, const std::str
   }
   norm = std::sqrt(norm);
   std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = static_cast<float>(v[i] / norm);
+  for (size_t i = 0; i < v.size(); ++i)
+    out[i] = static_cast<float>(v[i] / norm);
   return out;
 }
 
 }  // namespace
 
-SynthPlan Synthesizer::PlanEmbeddings(const Request& http, const SynthContext& ctx) const {
+SynthPlan Synthesizer::PlanEmbeddings(const Request& http,
+                                      const SynthContext& ctx) const {
   const int64_t start = ctx.admitted_us;
   auto bad = [&](const std::string& message) {
     return ErrorPlan(400, message, "invalid_request_error", "", start);
@@ -100,31 +103,40 @@ SynthPlan Synthesizer::PlanEmbeddings(const Request& http, const SynthContext& c
   if (Status s = CheckRequestDepth(http.body); !s.ok()) return bad(s.message());
   rapidjson::Document d;
   d.Parse<rapidjson::kParseIterativeFlag>(http.body.data(), http.body.size());
-  if (d.HasParseError() || !d.IsObject()) return bad("the request body is not a JSON object");
+  if (d.HasParseError() || !d.IsObject())
+    return bad("the request body is not a JSON object");
   std::string asked;
-  if (auto m = d.FindMember("model"); m != d.MemberEnd() && !m->value.IsNull()) {
+  if (auto m = d.FindMember("model");
+      m != d.MemberEnd() && !m->value.IsNull()) {
     if (!m->value.IsString()) return bad("'model' must be a string");
     asked = m->value.GetString();
   }
   auto input = d.FindMember("input");
   if (input == d.MemberEnd()) return bad("'input' is required");
   std::vector<Input> inputs;
-  if (Status s = ReadInputs(input->value, &inputs); !s.ok()) return bad(s.message());
+  if (Status s = ReadInputs(input->value, &inputs); !s.ok())
+    return bad(s.message());
   int dimensions = options_.embedding_dimensions;
-  if (auto m = d.FindMember("dimensions"); m != d.MemberEnd() && !m->value.IsNull()) {
-    if (!m->value.IsInt() || m->value.GetInt() < 1 || m->value.GetInt() > kMaxDimensions) {
-      return bad("'dimensions' must be an integer from 1 to " + std::to_string(kMaxDimensions));
+  if (auto m = d.FindMember("dimensions");
+      m != d.MemberEnd() && !m->value.IsNull()) {
+    if (!m->value.IsInt() || m->value.GetInt() < 1 ||
+        m->value.GetInt() > kMaxDimensions) {
+      return bad("'dimensions' must be an integer from 1 to " +
+                 std::to_string(kMaxDimensions));
     }
     dimensions = m->value.GetInt();
   }
   bool base64 = false;
-  if (auto m = d.FindMember("encoding_format"); m != d.MemberEnd() && !m->value.IsNull()) {
+  if (auto m = d.FindMember("encoding_format");
+      m != d.MemberEnd() && !m->value.IsNull()) {
     const std::string f = m->value.IsString() ? m->value.GetString() : "";
-    if (f != "float" && f != "base64") return bad("'encoding_format' must be float or base64");
+    if (f != "float" && f != "base64")
+      return bad("'encoding_format' must be float or base64");
     base64 = f == "base64";
   }
   if (inputs.size() * static_cast<size_t>(dimensions) > kMaxNumbers) {
-    return bad("'input' items x 'dimensions' is over " + std::to_string(kMaxNumbers));
+    return bad("'input' items x 'dimensions' is over " +
+               std::to_string(kMaxNumbers));
   }
   const std::optional<std::string> model = ServedModel(options_, asked);
   if (!model) return UnknownModelPlan(asked, start);
@@ -133,7 +145,8 @@ SynthPlan Synthesizer::PlanEmbeddings(const Request& http, const SynthContext& c
 
   std::mt19937_64 rng(ctx.seed);
   const FaultType fault = DrawFault(options_, ctx, rng);
-  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
+  if (std::optional<SynthPlan> failed =
+          ErrorFaultPlan(fault, options_, start)) {
     failed->prompt_tokens = prompt_tokens;
     return std::move(*failed);
   }
@@ -142,15 +155,18 @@ SynthPlan Synthesizer::PlanEmbeddings(const Request& http, const SynthContext& c
 
   std::string body = "{\"object\":\"list\",\"data\":[";
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::vector<float> v = Embed(options_.seed, *model, inputs[i].text, dimensions);
+    const std::vector<float> v =
+        Embed(options_.seed, *model, inputs[i].text, dimensions);
     if (i) body += ',';
-    body += "{\"object\":\"embedding\",\"index\":" + std::to_string(i) + ",\"embedding\":";
+    body += "{\"object\":\"embedding\",\"index\":" + std::to_string(i) +
+            ",\"embedding\":";
     if (base64) {
       std::string bytes(v.size() * 4, '\0');
       for (size_t k = 0; k < v.size(); ++k) {
         uint32_t bits;
         std::memcpy(&bits, &v[k], 4);
-        for (int j = 0; j < 4; ++j) bytes[k * 4 + j] = static_cast<char>(bits >> (8 * j));
+        for (int j = 0; j < 4; ++j)
+          bytes[k * 4 + j] = static_cast<char>(bits >> (8 * j));
       }
       body += '"' + Base64Encode(bytes) + '"';
     } else {

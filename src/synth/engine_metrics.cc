@@ -23,8 +23,8 @@ EngineMetrics::EngineMetrics(std::string model)
     : labels_("model_name=\"" + model + "\""),
       ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
              1.0, 2.5, 5.0, 7.5, 10.0}),
-      tpot_({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
-             1.0, 2.5}),
+      tpot_({0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+             2.5}),
       e2e_({0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
             40.0, 50.0, 60.0}) {}
 
@@ -60,7 +60,8 @@ std::string EngineMetrics::Render(size_t running, size_t waiting,
   for (const auto& [name, help, h] :
        {std::tuple<const char*, const char*, const Histogram*>{
             "vllm:time_to_first_token_seconds", "Time to first token.", &ttft_},
-        {"vllm:time_per_output_token_seconds", "Time per output token.", &tpot_},
+        {"vllm:time_per_output_token_seconds", "Time per output token.",
+         &tpot_},
         {"vllm:e2e_request_latency_seconds", "End-to-end request latency.",
          &e2e_}}) {
     MetricHeader(name, "histogram", help, &out);

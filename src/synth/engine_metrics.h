@@ -27,9 +27,9 @@ class EngineMetrics {
  private:
   const std::string labels_;
   mutable std::mutex mu_;
-  Histogram ttft_;   // guarded by mu_
-  Histogram tpot_;   // guarded by mu_
-  Histogram e2e_;    // guarded by mu_
+  Histogram ttft_;                  // guarded by mu_
+  Histogram tpot_;                  // guarded by mu_
+  Histogram e2e_;                   // guarded by mu_
   uint64_t prompt_tokens_ = 0;      // guarded by mu_
   uint64_t generation_tokens_ = 0;  // guarded by mu_
   uint64_t requests_ = 0;           // guarded by mu_

@@ -51,8 +51,9 @@ inline std::string TakeJson(rapidjson::StringBuffer* b) {
 std::string HexId(const char* prefix, uint64_t value);
 
 // A plan answering with an OpenAI error body at "at_us".
-SynthPlan ErrorPlan(int status, const std::string& message, const std::string& type,
-                    const std::string& code, int64_t at_us);
+SynthPlan ErrorPlan(int status, const std::string& message,
+                    const std::string& type, const std::string& code,
+                    int64_t at_us);
 
 // The fault for this request: forced by the context, or drawn at the
 // configured rate. Always takes one draw from "rng" first, so a seed fails
@@ -62,7 +63,8 @@ FaultType DrawFault(const SynthOptions& options, const SynthContext& ctx,
 
 // The answer of an error fault (429, 500, 503, 400, timeout), or nullopt
 // for the others (none, drop, stall, garbage).
-std::optional<SynthPlan> ErrorFaultPlan(FaultType fault, const SynthOptions& options,
+std::optional<SynthPlan> ErrorFaultPlan(FaultType fault,
+                                        const SynthOptions& options,
                                         int64_t start);
 
 // Offset of the first token: admission + (TTFT + prefill) x load.
@@ -70,18 +72,20 @@ int64_t FirstTokenAt(const SynthOptions& options, const SynthContext& ctx,
                      int prompt_tokens, std::mt19937_64& rng);
 
 // One inter-token gap, x load.
-int64_t TokenGap(const SynthOptions& options, const SynthContext& ctx, std::mt19937_64& rng);
+int64_t TokenGap(const SynthOptions& options, const SynthContext& ctx,
+                 std::mt19937_64& rng);
 
 // A non-streamed body at "at": whole, or stalled, garbled or cut by
 // "fault" (drop, stall, garbage).
-void SetBody(std::string body, int64_t at, FaultType fault, const SynthOptions& options,
-             SynthPlan* plan);
+void SetBody(std::string body, int64_t at, FaultType fault,
+             const SynthOptions& options, SynthPlan* plan);
 
 // Applies a stream fault (drop, stall, garbage) to a planned stream at a
 // seeded event after the first and before the last; "garbage" replaces
 // that event with "garbage_event".
 void BreakStream(FaultType fault, const SynthOptions& options,
-                 const std::string& garbage_event, std::mt19937_64& rng, SynthPlan* plan);
+                 const std::string& garbage_event, std::mt19937_64& rng,
+                 SynthPlan* plan);
 
 // A message's content as text: a string, or the "text" of each part of a
 // list joined (input_text, output_text and text parts all carry one); ""
@@ -97,7 +101,8 @@ Status ParseResponseFormat(const rapidjson::Value& format, bool responses_shape,
 
 // The name a request's "model" is answered as: itself, or the first
 // --model when it is empty. nullopt when the engine does not serve it.
-std::optional<std::string> ServedModel(const SynthOptions& options, const std::string& asked);
+std::optional<std::string> ServedModel(const SynthOptions& options,
+                                       const std::string& asked);
 
 // OpenAI's 404 for a model the engine does not serve.
 SynthPlan UnknownModelPlan(const std::string& model, int64_t at_us);

@@ -11,11 +11,12 @@ namespace rwd {
 namespace {
 
 // Tokens offered as the less likely alternatives in top_logprobs.
-const char* const kAlternatives[] = {"the", "a",    "and",   "of",   "to",    "it",
-                                     "is",  "that", "model", "text", "token", "answer",
-                                     "in",  "for",  "with",  "on",   "as",    "was",
-                                     "be",  "this", "by",    "at",   "or",    "one"};
-constexpr size_t kAlternativeCount = sizeof(kAlternatives) / sizeof(kAlternatives[0]);
+const char* const kAlternatives[] = {
+    "the",   "a",    "and",   "of",     "to", "it",  "is",   "that",
+    "model", "text", "token", "answer", "in", "for", "with", "on",
+    "as",    "was",  "be",    "this",   "by", "at",  "or",   "one"};
+constexpr size_t kAlternativeCount =
+    sizeof(kAlternatives) / sizeof(kAlternatives[0]);
 
 // The JSON answer to a response_format: the text itself when it already
 // is a JSON object (json_object), else {"answer": text}; a value generated
@@ -29,16 +30,18 @@ std::string StructuredText(const OpenAIRequest& r, const std::string& text,
   rapidjson::Document d;
   d.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   std::string out;
-  if (!d.HasParseError() && d.IsObject() && JsonDepthAtMost(d, kMaxRequestDepth)) {
+  if (!d.HasParseError() && d.IsObject() &&
+      JsonDepthAtMost(d, kMaxRequestDepth)) {
     WriteSpacedJson(d, &out);
     return out;
   }
-  rapidjson::Value s(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  rapidjson::Value s(text.data(),
+                     static_cast<rapidjson::SizeType>(text.size()));
   return "{\"answer\": " + CompactJson(s) + "}";
 }
 
-std::vector<TokenLogprob> Logprobs(const std::vector<std::string>& tokens, int top,
-                                   std::mt19937_64& rng) {
+std::vector<TokenLogprob> Logprobs(const std::vector<std::string>& tokens,
+                                   int top, std::mt19937_64& rng) {
   std::vector<TokenLogprob> out;
   out.reserve(tokens.size());
   std::uniform_real_distribution<double> unit(0, 1);
@@ -50,12 +53,14 @@ std::vector<TokenLogprob> Logprobs(const std::vector<std::string>& tokens, int t
     lp.top.emplace_back(token, lp.logprob);
     const bool spaced = !token.empty() && token[0] == ' ';
     double next = lp.logprob;
-    size_t pick = std::uniform_int_distribution<size_t>(0, kAlternativeCount - 1)(rng);
+    size_t pick =
+        std::uniform_int_distribution<size_t>(0, kAlternativeCount - 1)(rng);
     for (int i = 1; i < top; ++i) {
       next -= std::round((0.25 + unit(rng) * 1.5) * 1e6) / 1e6;
       std::string alt;
       do {
-        alt = std::string(spaced ? " " : "") + kAlternatives[pick++ % kAlternativeCount];
+        alt = std::string(spaced ? " " : "") +
+              kAlternatives[pick++ % kAlternativeCount];
       } while (alt == token);
       lp.top.emplace_back(std::move(alt), next);
     }
@@ -82,7 +87,8 @@ void WriteTokenLogprob(JsonWriter* w, const TokenLogprob& lp, int top) {
   WriteBytes(w, lp.token);
   w->Key("top_logprobs");
   w->StartArray();
-  for (size_t i = 0; i < lp.top.size() && i < static_cast<size_t>(std::max(top, 0)); ++i) {
+  for (size_t i = 0;
+       i < lp.top.size() && i < static_cast<size_t>(std::max(top, 0)); ++i) {
     w->StartObject();
     w->Key("token");
     WriteString(w, lp.top[i].first);

@@ -24,7 +24,7 @@ struct TokenLogprob {
 };
 
 struct PlannedCall {
-  std::string id;         // "call_..."
+  std::string id;  // "call_..."
   std::string name;
   std::string arguments;  // JSON text
   // The arguments in the pieces a stream sends, in order.
@@ -52,8 +52,8 @@ void WriteTokenLogprob(JsonWriter* w, const TokenLogprob& lp, int top);
 // them; else the output mode's text, shaped as JSON when the request asks
 // for a response format (never cut by stop or max_tokens then), else cut
 // at a stop string or max_tokens.
-PlannedChoice PlanChoice(const OpenAIRequest& request, const SynthOptions& options,
-                         std::mt19937_64& rng);
+PlannedChoice PlanChoice(const OpenAIRequest& request,
+                         const SynthOptions& options, std::mt19937_64& rng);
 
 }  // namespace rwd
 

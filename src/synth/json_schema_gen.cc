@@ -31,10 +31,10 @@ constexpr int kSoftDepth = 5;
 constexpr double kMaxExact = 9007199254740992.0;  // 2^53
 
 const char* const kWords[] = {
-    "alpha", "blue",  "cedar", "delta", "ember",  "fjord", "green", "harbor",
-    "iris",  "jade",  "kite",  "lemon", "maple",  "north", "ocean", "pearl",
-    "quill", "river", "stone", "tulip", "umber",  "violet", "willow", "yarrow",
-    "zephyr", "Paris", "seven", "quiet", "bright", "engine", "token", "cache"};
+    "alpha",  "blue",  "cedar", "delta", "ember",  "fjord",  "green",  "harbor",
+    "iris",   "jade",  "kite",  "lemon", "maple",  "north",  "ocean",  "pearl",
+    "quill",  "river", "stone", "tulip", "umber",  "violet", "willow", "yarrow",
+    "zephyr", "Paris", "seven", "quiet", "bright", "engine", "token",  "cache"};
 constexpr size_t kWordCount = sizeof(kWords) / sizeof(kWords[0]);
 
 // Looks up a local JSON pointer ("#", "#/$defs/Name", "#/a/0/b").
@@ -49,7 +49,8 @@ const Value* ResolvePointer(const Value& root, const std::string& ref) {
     if (end == std::string::npos) end = ref.size();
     std::string token;
     for (size_t i = pos; i < end; ++i) {
-      if (ref[i] == '~' && i + 1 < end && (ref[i + 1] == '0' || ref[i + 1] == '1')) {
+      if (ref[i] == '~' && i + 1 < end &&
+          (ref[i + 1] == '0' || ref[i + 1] == '1')) {
         token += ref[i + 1] == '0' ? '~' : '/';
         ++i;
       } else {
@@ -58,8 +59,8 @@ const Value* ResolvePointer(const Value& root, const std::string& ref) {
     }
     pos = end;
     if (at->IsObject()) {
-      auto m = at->FindMember(Value(token.data(),
-                                    static_cast<rapidjson::SizeType>(token.size())));
+      auto m = at->FindMember(
+          Value(token.data(), static_cast<rapidjson::SizeType>(token.size())));
       if (m == at->MemberEnd()) return nullptr;
       at = &m->value;
     } else if (at->IsArray()) {
@@ -96,7 +97,8 @@ bool UintMember(const Value& s, const char* name, uint64_t* out) {
 
 class Generation {
  public:
-  Generation(const Value& root, std::mt19937_64& rng) : root_(root), rng_(rng) {}
+  Generation(const Value& root, std::mt19937_64& rng)
+      : root_(root), rng_(rng) {}
 
   std::string Take() { return std::move(out_); }
 
@@ -129,7 +131,8 @@ class Generation {
       return;
     }
     if (const Value* e = Member(s, "enum"); e && e->IsArray() && !e->Empty()) {
-      WriteSpacedJson((*e)[static_cast<rapidjson::SizeType>(Below(e->Size()))], &out_);
+      WriteSpacedJson((*e)[static_cast<rapidjson::SizeType>(Below(e->Size()))],
+                      &out_);
       return;
     }
     for (const char* name : {"anyOf", "oneOf"}) {
@@ -139,7 +142,8 @@ class Generation {
         return;
       }
     }
-    if (const Value* all = Member(s, "allOf"); all && all->IsArray() && !all->Empty()) {
+    if (const Value* all = Member(s, "allOf");
+        all && all->IsArray() && !all->Empty()) {
       rapidjson::Document merged;
       Merge(s, *all, depth, &merged);
       Generate(merged, depth + 1);
@@ -170,7 +174,9 @@ class Generation {
   int64_t Between(int64_t lo, int64_t hi) {
     return lo >= hi ? lo : std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
   }
-  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+  bool Chance(double p) {
+    return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
+  }
 
   std::string Words(int lo, int hi) {
     const int n = static_cast<int>(Between(lo, hi));
@@ -219,7 +225,8 @@ class Generation {
 
   // allOf: the parent's keywords and each branch's, "properties" and
   // "required" combined, the first occurrence of any other keyword kept.
-  void Merge(const Value& parent, const Value& all, int depth, rapidjson::Document* merged) {
+  void Merge(const Value& parent, const Value& all, int depth,
+             rapidjson::Document* merged) {
     auto& a = merged->GetAllocator();
     merged->SetObject();
     Value properties(rapidjson::kObjectType);
@@ -228,7 +235,8 @@ class Generation {
     auto add = [&](const Value& s, auto& self, int level) -> void {
       if (level > JsonSchemaGenerator::kMaxSchemaDepth || !s.IsObject()) return;
       if (const Value* ref = Member(s, "$ref"); ref && ref->IsString()) {
-        if (const Value* t = ResolvePointer(root_, ref->GetString())) self(*t, self, level + 1);
+        if (const Value* t = ResolvePointer(root_, ref->GetString()))
+          self(*t, self, level + 1);
       }
       for (const auto& m : s.GetObject()) {
         const std::string name(m.name.GetString(), m.name.GetStringLength());
@@ -252,7 +260,8 @@ class Generation {
       }
     };
     add(parent, add, depth);
-    if (!properties.ObjectEmpty()) merged->AddMember("properties", properties, a);
+    if (!properties.ObjectEmpty())
+      merged->AddMember("properties", properties, a);
     if (!required.Empty()) merged->AddMember("required", required, a);
   }
 
@@ -274,18 +283,20 @@ class Generation {
         }
         return false;
       };
-      if (has({"properties", "required", "additionalProperties", "minProperties"})) {
+      if (has({"properties", "required", "additionalProperties",
+               "minProperties"})) {
         types.emplace_back("object");
       } else if (has({"items", "prefixItems", "minItems", "maxItems"})) {
         types.emplace_back("array");
-      } else if (has({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                      "multipleOf"})) {
+      } else if (has({"minimum", "maximum", "exclusiveMinimum",
+                      "exclusiveMaximum", "multipleOf"})) {
         types.emplace_back("number");
       } else {
         types.emplace_back("string");
       }
     }
-    if (const Value* n = Member(s, "nullable"); n && n->IsBool() && n->GetBool()) {
+    if (const Value* n = Member(s, "nullable");
+        n && n->IsBool() && n->GetBool()) {
       if (depth >= kSoftDepth || Chance(0.2)) return "null";
     }
     if (types.size() > 1 && depth >= kSoftDepth &&
@@ -354,11 +365,13 @@ class Generation {
     int64_t value;
     if (NumberMember(s, "multipleOf", &m) && m >= 1 && m == std::floor(m)) {
       const double kmin = std::ceil(lo / m), kmax = std::floor(hi / m);
-      value = kmin <= kmax ? static_cast<int64_t>(m) * Between(static_cast<int64_t>(kmin),
-                                                             static_cast<int64_t>(kmax))
+      value = kmin <= kmax ? static_cast<int64_t>(m) *
+                                 Between(static_cast<int64_t>(kmin),
+                                         static_cast<int64_t>(kmax))
                            : static_cast<int64_t>(lo);
     } else {
-      value = Between(static_cast<int64_t>(lo), static_cast<int64_t>(std::max(lo, hi)));
+      value = Between(static_cast<int64_t>(lo),
+                      static_cast<int64_t>(std::max(lo, hi)));
     }
     out_ += std::to_string(value);
   }
@@ -371,15 +384,16 @@ class Generation {
       double kmin = std::ceil(b.lo / m), kmax = std::floor(b.hi / m);
       if (b.lo_excl && kmin * m <= b.lo) kmin += 1;
       if (b.hi_excl && kmax * m >= b.hi) kmax -= 1;
-      const int64_t k = kmin <= kmax
-                            ? Between(static_cast<int64_t>(kmin), static_cast<int64_t>(kmax))
-                            : static_cast<int64_t>(kmin);
+      const int64_t k = kmin <= kmax ? Between(static_cast<int64_t>(kmin),
+                                               static_cast<int64_t>(kmax))
+                                     : static_cast<int64_t>(kmin);
       value = static_cast<double>(k) * m;
     } else {
       value = std::uniform_real_distribution<double>(b.lo, b.hi)(rng_);
       const double rounded = std::round(value * 100) / 100;
       auto inside = [&](double v) {
-        return (b.lo_excl ? v > b.lo : v >= b.lo) && (b.hi_excl ? v < b.hi : v <= b.hi);
+        return (b.lo_excl ? v > b.lo : v >= b.lo) &&
+               (b.hi_excl ? v < b.hi : v <= b.hi);
       };
       if (inside(rounded)) {
         value = rounded;
@@ -397,38 +411,46 @@ class Generation {
     char buf[64];
     if (format == "date-time" || format == "date" || format == "time") {
       const int y = static_cast<int>(Between(2000, 2030));
-      const int mo = static_cast<int>(Between(1, 12)), d = static_cast<int>(Between(1, 28));
-      const int h = static_cast<int>(Between(0, 23)), mi = static_cast<int>(Between(0, 59)),
+      const int mo = static_cast<int>(Between(1, 12)),
+                d = static_cast<int>(Between(1, 28));
+      const int h = static_cast<int>(Between(0, 23)),
+                mi = static_cast<int>(Between(0, 59)),
                 sec = static_cast<int>(Between(0, 59));
       if (format == "date") {
         std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d", y, mo, d);
       } else if (format == "time") {
         std::snprintf(buf, sizeof(buf), "%02d:%02d:%02dZ", h, mi, sec);
       } else {
-        std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, sec);
+        std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo,
+                      d, h, mi, sec);
       }
       return buf;
     }
     auto word = [&] {
       std::string w = kWords[Below(kWordCount)];
-      std::transform(w.begin(), w.end(), w.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+      });
       return w;
     };
     if (format == "email") return word() + "@" + word() + ".example";
-    if (format == "uri" || format == "url") return "https://" + word() + ".example/" + word();
+    if (format == "uri" || format == "url")
+      return "https://" + word() + ".example/" + word();
     if (format == "hostname") return word() + ".example";
     if (format == "ipv4") {
-      std::snprintf(buf, sizeof(buf), "%d.%d.%d.%d", static_cast<int>(Between(1, 254)),
+      std::snprintf(buf, sizeof(buf), "%d.%d.%d.%d",
+                    static_cast<int>(Between(1, 254)),
                     static_cast<int>(Below(256)), static_cast<int>(Below(256)),
                     static_cast<int>(Between(1, 254)));
       return buf;
     }
     if (format == "uuid") {
       const uint64_t a = rng_(), b = rng_();
-      std::snprintf(buf, sizeof(buf), "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64
+      std::snprintf(buf, sizeof(buf),
+                    "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64
                     "-%012" PRIx64,
-                    a >> 32, (a >> 16) & 0xffff, a & 0xfff, static_cast<uint64_t>(0x8000 | (b >> 48 & 0x3fff)),
+                    a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                    static_cast<uint64_t>(0x8000 | (b >> 48 & 0x3fff)),
                     static_cast<uint64_t>(b & 0xffffffffffffULL));
       return buf;
     }
@@ -448,10 +470,12 @@ class Generation {
     }
     std::string text = Words(1, 3);
     if (max_len != UINT64_MAX || text.size() < min_len) {
-      const uint64_t hi = std::min<uint64_t>(max_len, std::max<uint64_t>(min_len, 24) + 8);
-      const uint64_t target =
-          static_cast<uint64_t>(Between(static_cast<int64_t>(min_len), static_cast<int64_t>(hi)));
-      while (text.size() < target) text += " " + std::string(kWords[Below(kWordCount)]);
+      const uint64_t hi =
+          std::min<uint64_t>(max_len, std::max<uint64_t>(min_len, 24) + 8);
+      const uint64_t target = static_cast<uint64_t>(
+          Between(static_cast<int64_t>(min_len), static_cast<int64_t>(hi)));
+      while (text.size() < target)
+        text += " " + std::string(kWords[Below(kWordCount)]);
       text.resize(target);
       if (!text.empty() && text.back() == ' ') text.back() = 'a';
     }
@@ -478,7 +502,8 @@ class Generation {
     if (properties) {
       for (const auto& p : properties->GetObject()) {
         std::string name(p.name.GetString(), p.name.GetStringLength());
-        const bool take = required.count(name) || (depth < kSoftDepth && Chance(0.5));
+        const bool take =
+            required.count(name) || (depth < kSoftDepth && Chance(0.5));
         (take ? chosen : left_out).emplace_back(name, &p.value);
         names.insert(std::move(name));
       }
@@ -529,11 +554,14 @@ class Generation {
     if (depth >= kSoftDepth) {
       n = min_items;
     } else {
-      const uint64_t hi = std::min<uint64_t>(max_items, std::max<uint64_t>(min_items, 1) + 2);
+      const uint64_t hi =
+          std::min<uint64_t>(max_items, std::max<uint64_t>(min_items, 1) + 2);
       n = static_cast<uint64_t>(
-          Between(static_cast<int64_t>(std::min(min_items, hi)), static_cast<int64_t>(hi)));
+          Between(static_cast<int64_t>(std::min(min_items, hi)),
+                  static_cast<int64_t>(hi)));
     }
-    if (prefix && n < std::min<uint64_t>(prefix_size, max_items) && depth < kSoftDepth) {
+    if (prefix && n < std::min<uint64_t>(prefix_size, max_items) &&
+        depth < kSoftDepth) {
       n = std::min<uint64_t>(prefix_size, max_items);
     }
     if (closed) n = std::min<uint64_t>(n, prefix_size);
@@ -543,8 +571,9 @@ class Generation {
     std::set<std::string> seen;
     std::vector<std::string> values;
     for (uint64_t i = 0; i < n; ++i) {
-      const Value& schema = i < prefix_size ? (*prefix)[static_cast<rapidjson::SizeType>(i)]
-                                            : *rest;
+      const Value& schema = i < prefix_size
+                                ? (*prefix)[static_cast<rapidjson::SizeType>(i)]
+                                : *rest;
       std::string value;
       for (int attempt = 0; attempt < 16; ++attempt) {
         Generation inner(root_, rng_);
@@ -571,10 +600,12 @@ class Generation {
 
 }  // namespace
 
-Result<JsonSchemaGenerator> JsonSchemaGenerator::Create(const std::string& schema_json) {
+Result<JsonSchemaGenerator> JsonSchemaGenerator::Create(
+    const std::string& schema_json) {
   auto impl = std::make_shared<Impl>();
   rapidjson::Document& d = impl->schema;
-  d.Parse<rapidjson::kParseIterativeFlag>(schema_json.data(), schema_json.size());
+  d.Parse<rapidjson::kParseIterativeFlag>(schema_json.data(),
+                                          schema_json.size());
   if (d.HasParseError() || !(d.IsObject() || d.IsBool())) {
     return Status::InvalidArgument("the JSON schema is not a JSON object");
   }
@@ -591,10 +622,10 @@ Result<JsonSchemaGenerator> JsonSchemaGenerator::Create(const std::string& schem
       for (const auto& m : v->GetObject()) {
         if (std::string(m.name.GetString()) == "$ref" && m.value.IsString() &&
             ResolvePointer(d, m.value.GetString()) == nullptr) {
-          return Status::InvalidArgument(std::string("the JSON schema's $ref \"") +
-                                         m.value.GetString() +
-                                         "\" does not point into the schema (only local "
-                                         "references such as #/$defs/NAME are followed)");
+          return Status::InvalidArgument(
+              std::string("the JSON schema's $ref \"") + m.value.GetString() +
+              "\" does not point into the schema (only local "
+              "references such as #/$defs/NAME are followed)");
         }
         stack.push_back(&m.value);
       }

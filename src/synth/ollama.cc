@@ -17,7 +17,9 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-Status Bad(const std::string& message) { return Status::InvalidArgument(message); }
+Status Bad(const std::string& message) {
+  return Status::InvalidArgument(message);
+}
 
 void Str(Writer* w, const std::string& s) {
   w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -82,7 +84,8 @@ Result<DialectTurn> Parse(bool chat, const std::string& body, bool* load_only) {
     return Bad("model is required");
   }
   r.model = model->value.GetString();
-  if (auto s = doc.FindMember("stream"); s != doc.MemberEnd() && !s->value.IsNull()) {
+  if (auto s = doc.FindMember("stream");
+      s != doc.MemberEnd() && !s->value.IsNull()) {
     if (!s->value.IsBool()) return Bad("stream must be a boolean");
     r.stream = s->value.GetBool();
   }
@@ -105,8 +108,10 @@ Result<DialectTurn> Parse(bool chat, const std::string& body, bool* load_only) {
         }
         const std::string role = m["role"].GetString();
         std::string text;
-        if (auto c = m.FindMember("content"); c != m.MemberEnd() && !c->value.IsNull()) {
-          if (!c->value.IsString()) return Bad("message content must be a string");
+        if (auto c = m.FindMember("content");
+            c != m.MemberEnd() && !c->value.IsNull()) {
+          if (!c->value.IsString())
+            return Bad("message content must be a string");
           text = c->value.GetString();
         }
         r.prompt_tokens += CountTokens(text);
@@ -119,11 +124,13 @@ Result<DialectTurn> Parse(bool chat, const std::string& body, bool* load_only) {
       }
     }
     if (!have_user) r.prompt = last_any;
-    if (auto t = doc.FindMember("tools"); t != doc.MemberEnd() && !t->value.IsNull()) {
+    if (auto t = doc.FindMember("tools");
+        t != doc.MemberEnd() && !t->value.IsNull()) {
       if (!t->value.IsArray()) return Bad("tools must be an array");
       for (const auto& tool : t->value.GetArray()) {
         const rapidjson::Value* fn = nullptr;
-        if (tool.IsObject() && tool.HasMember("function") && tool["function"].IsObject()) {
+        if (tool.IsObject() && tool.HasMember("function") &&
+            tool["function"].IsObject()) {
           fn = &tool["function"];
         }
         if (!fn || !fn->HasMember("name") || !(*fn)["name"].IsString()) {
@@ -145,7 +152,8 @@ Result<DialectTurn> Parse(bool chat, const std::string& body, bool* load_only) {
     }
     *load_only = r.prompt.empty();
     r.prompt_tokens = CountTokens(r.prompt);
-    if (auto s = doc.FindMember("system"); s != doc.MemberEnd() && s->value.IsString()) {
+    if (auto s = doc.FindMember("system");
+        s != doc.MemberEnd() && s->value.IsString()) {
       r.prompt_tokens += CountTokens(s->value.GetString());
     }
   }
@@ -310,7 +318,8 @@ SynthPlan PlanOllama(const SynthOptions& options, const Request& http,
     // Ollama sends a tool call whole, in one object.
     piece("", &d, end);
   } else {
-    for (size_t i = 0; i < d.pieces.size(); ++i) piece(d.pieces[i], nullptr, d.at_us[i]);
+    for (size_t i = 0; i < d.pieces.size(); ++i)
+      piece(d.pieces[i], nullptr, d.at_us[i]);
   }
   {
     rapidjson::StringBuffer b;

@@ -29,7 +29,8 @@ std::string ContentText(const rapidjson::Value& content) {
   std::string out;
   if (content.IsArray()) {
     for (const auto& part : content.GetArray()) {
-      if (part.IsObject() && part.HasMember("text") && part["text"].IsString()) {
+      if (part.IsObject() && part.HasMember("text") &&
+          part["text"].IsString()) {
         out.append(part["text"].GetString(), part["text"].GetStringLength());
       }
     }
@@ -39,7 +40,8 @@ std::string ContentText(const rapidjson::Value& content) {
 
 Status ParseResponseFormat(const rapidjson::Value& format, bool responses_shape,
                            OpenAIRequest* r) {
-  if (!format.IsObject() || !format.HasMember("type") || !format["type"].IsString()) {
+  if (!format.IsObject() || !format.HasMember("type") ||
+      !format["type"].IsString()) {
     return Bad("the response format must be an object with a string 'type'");
   }
   const std::string type = format["type"].GetString();
@@ -54,7 +56,9 @@ Status ParseResponseFormat(const rapidjson::Value& format, bool responses_shape,
     if (!responses_shape) {
       auto js = format.FindMember("json_schema");
       if (js == format.MemberEnd() || !js->value.IsObject()) {
-        return Bad("'response_format' of type json_schema needs a 'json_schema' object");
+        return Bad(
+            "'response_format' of type json_schema needs a 'json_schema' "
+            "object");
       }
       holder = &js->value;
     }
@@ -65,7 +69,8 @@ Status ParseResponseFormat(const rapidjson::Value& format, bool responses_shape,
       r->schema = CompactJson(schema->value);
     }
     Result<JsonSchemaGenerator> g = JsonSchemaGenerator::Create(r->schema);
-    if (!g.ok()) return Bad("the response format's schema: " + g.status().message());
+    if (!g.ok())
+      return Bad("the response format's schema: " + g.status().message());
     r->format = OpenAIRequest::Format::kJsonSchema;
   } else {
     return Bad("unknown response format type '" + type +
@@ -79,8 +84,12 @@ std::vector<std::string> Tokenize(const std::string& text) {
   size_t i = 0;
   while (i < text.size()) {
     size_t start = i;
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t')) ++i;
-    while (i < text.size() && text[i] != ' ' && text[i] != '\n' && text[i] != '\t') ++i;
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\n' || text[i] == '\t'))
+      ++i;
+    while (i < text.size() && text[i] != ' ' && text[i] != '\n' &&
+           text[i] != '\t')
+      ++i;
     tokens.push_back(text.substr(start, i - start));
   }
   return tokens;
@@ -128,24 +137,30 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
     }
     if (!have_user) r.prompt = last_any;
     if (auto t = doc.FindMember("tools"); t != doc.MemberEnd()) {
-      if (Status s = ParseTools(t->value, /*responses_shape=*/false, &r); !s.ok()) return s;
+      if (Status s = ParseTools(t->value, /*responses_shape=*/false, &r);
+          !s.ok())
+        return s;
     }
     if (auto t = doc.FindMember("tool_choice"); t != doc.MemberEnd()) {
       if (Status s = ParseToolChoice(t->value, &r); !s.ok()) return s;
     }
     if (auto f = doc.FindMember("response_format");
         f != doc.MemberEnd() && !f->value.IsNull()) {
-      if (Status s = ParseResponseFormat(f->value, /*responses_shape=*/false, &r); !s.ok()) {
+      if (Status s =
+              ParseResponseFormat(f->value, /*responses_shape=*/false, &r);
+          !s.ok()) {
         return s;
       }
     }
-    if (auto lp = doc.FindMember("logprobs"); lp != doc.MemberEnd() && !lp->value.IsNull()) {
+    if (auto lp = doc.FindMember("logprobs");
+        lp != doc.MemberEnd() && !lp->value.IsNull()) {
       if (!lp->value.IsBool()) return Bad("'logprobs' must be a boolean");
       r.logprobs = lp->value.GetBool();
     }
     if (auto top = doc.FindMember("top_logprobs");
         top != doc.MemberEnd() && !top->value.IsNull()) {
-      if (!top->value.IsInt() || top->value.GetInt() < 0 || top->value.GetInt() > 20) {
+      if (!top->value.IsInt() || top->value.GetInt() < 0 ||
+          top->value.GetInt() > 20) {
         return Bad("'top_logprobs' must be an integer from 0 to 20");
       }
       if (!r.logprobs) return Bad("'top_logprobs' needs 'logprobs': true");
@@ -166,8 +181,10 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
       return Bad("'prompt' must be a string or an array of strings");
     }
     r.prompt_tokens = CountTokens(r.prompt);
-    if (auto lp = doc.FindMember("logprobs"); lp != doc.MemberEnd() && !lp->value.IsNull()) {
-      if (!lp->value.IsInt() || lp->value.GetInt() < 0 || lp->value.GetInt() > 20) {
+    if (auto lp = doc.FindMember("logprobs");
+        lp != doc.MemberEnd() && !lp->value.IsNull()) {
+      if (!lp->value.IsInt() || lp->value.GetInt() < 0 ||
+          lp->value.GetInt() > 20) {
         return Bad("'logprobs' must be an integer from 0 to 20");
       }
       r.logprobs = true;
@@ -188,28 +205,32 @@ Result<OpenAIRequest> OpenAIRequest::Parse(Kind kind, const std::string& body) {
       r.stop.push_back(it->value.GetString());
     } else if (it->value.IsArray() && it->value.Size() <= 4) {
       for (const auto& s : it->value.GetArray()) {
-        if (!s.IsString()) return Bad("'stop' must be a string or up to 4 strings");
+        if (!s.IsString())
+          return Bad("'stop' must be a string or up to 4 strings");
         r.stop.push_back(s.GetString());
       }
     } else {
       return Bad("'stop' must be a string or up to 4 strings");
     }
   }
-  if (auto it = doc.FindMember("n"); it != doc.MemberEnd() && !it->value.IsNull()) {
-    if (!it->value.IsInt() || it->value.GetInt() < 1 || it->value.GetInt() > 128) {
+  if (auto it = doc.FindMember("n");
+      it != doc.MemberEnd() && !it->value.IsNull()) {
+    if (!it->value.IsInt() || it->value.GetInt() < 1 ||
+        it->value.GetInt() > 128) {
       return Bad("'n' must be an integer from 1 to 128");
     }
     r.n = it->value.GetInt();
   }
-  if (auto it = doc.FindMember("stream"); it != doc.MemberEnd() && !it->value.IsNull()) {
+  if (auto it = doc.FindMember("stream");
+      it != doc.MemberEnd() && !it->value.IsNull()) {
     if (!it->value.IsBool()) return Bad("'stream' must be a boolean");
     r.stream = it->value.GetBool();
   }
   if (auto it = doc.FindMember("stream_options");
       it != doc.MemberEnd() && it->value.IsObject()) {
     auto u = it->value.FindMember("include_usage");
-    r.include_usage = u != it->value.MemberEnd() && u->value.IsBool() &&
-                      u->value.GetBool();
+    r.include_usage =
+        u != it->value.MemberEnd() && u->value.IsBool() && u->value.GetBool();
     // As vLLM: per-chunk usage only along with the final usage.
     auto c = it->value.FindMember("continuous_usage_stats");
     r.continuous_usage = r.include_usage && c != it->value.MemberEnd() &&

@@ -22,10 +22,10 @@ namespace {
 
 // Words for the random output mode.
 const char* const kVocabulary[] = {
-    "the",   "model",  "answer", "is",     "a",      "token",  "stream",
-    "of",    "text",   "that",   "rewind", "made",   "up",     "for",
-    "your",  "test",   "with",   "no",     "GPU",    "and",    "it",
-    "keeps", "coming", "until",  "the",    "limit",  "or",     "a",
+    "the",   "model",  "answer", "is",     "a",       "token", "stream",
+    "of",    "text",   "that",   "rewind", "made",    "up",    "for",
+    "your",  "test",   "with",   "no",     "GPU",     "and",   "it",
+    "keeps", "coming", "until",  "the",    "limit",   "or",    "a",
     "stop",  "word",   "Paris",  "blue",   "quickly", "seven", "river",
     "under", "bright", "quiet",  "engine", "latency", "cache", "batch"};
 
@@ -111,16 +111,19 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
     };
     if (d.HasParseError() || !d.IsObject()) return bad("not a JSON object");
     if (!JsonDepthAtMost(d, kMaxRequestDepth)) return bad("nested too deeply");
-    if (!d.HasMember("rules") || !d["rules"].IsArray()) return bad("no \"rules\" array");
+    if (!d.HasMember("rules") || !d["rules"].IsArray())
+      return bad("no \"rules\" array");
     auto rules = std::make_shared<std::vector<Rule>>();
     for (const auto& r : d["rules"].GetArray()) {
-      if (!r.IsObject() || !r.HasMember("pattern") || !r["pattern"].IsString()) {
+      if (!r.IsObject() || !r.HasMember("pattern") ||
+          !r["pattern"].IsString()) {
         return bad("each rule needs a string \"pattern\"");
       }
       Rule rule;
       rule.source = r["pattern"].GetString();
       try {
-        rule.pattern = std::regex(rule.source, std::regex::ECMAScript | std::regex::icase);
+        rule.pattern =
+            std::regex(rule.source, std::regex::ECMAScript | std::regex::icase);
       } catch (const std::regex_error& e) {
         return bad("bad pattern \"" + rule.source + "\": " + e.what());
       }
@@ -134,11 +137,13 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
         calls.push_back(&one->value);
       }
       if (auto many = r.FindMember("tool_calls"); many != r.MemberEnd()) {
-        if (!many->value.IsArray()) return bad("\"tool_calls\" must be an array");
+        if (!many->value.IsArray())
+          return bad("\"tool_calls\" must be an array");
         for (const auto& c : many->value.GetArray()) calls.push_back(&c);
       }
       for (const rapidjson::Value* c : calls) {
-        if (!c->IsObject() || !c->HasMember("name") || !(*c)["name"].IsString()) {
+        if (!c->IsObject() || !c->HasMember("name") ||
+            !(*c)["name"].IsString()) {
           return bad("each tool call needs a string \"name\"");
         }
         ToolCall call;
@@ -149,13 +154,16 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
           const rapidjson::Value* value = &args->value;
           if (value->IsString()) {  // JSON text, as the API carries it
             parsed.Parse(value->GetString(), value->GetStringLength());
-            if (parsed.HasParseError() || !JsonDepthAtMost(parsed, kMaxRequestDepth)) {
-              return bad("the arguments of tool call \"" + call.name + "\" are not JSON");
+            if (parsed.HasParseError() ||
+                !JsonDepthAtMost(parsed, kMaxRequestDepth)) {
+              return bad("the arguments of tool call \"" + call.name +
+                         "\" are not JSON");
             }
             value = &parsed;
           }
           if (!value->IsObject()) {
-            return bad("the arguments of tool call \"" + call.name + "\" must be an object");
+            return bad("the arguments of tool call \"" + call.name +
+                       "\" must be an object");
           }
           call.arguments.clear();
           WriteSpacedJson(*value, &call.arguments);
@@ -163,7 +171,8 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
         rule.tool_calls.push_back(std::move(call));
       }
       if (!rule.has_reply && rule.tool_calls.empty()) {
-        return bad("rule \"" + rule.source + "\" has neither \"reply\" nor a tool call");
+        return bad("rule \"" + rule.source +
+                   "\" has neither \"reply\" nor a tool call");
       }
       rules->push_back(std::move(rule));
     }
@@ -192,8 +201,9 @@ Result<OutputMode> OutputMode::Parse(const std::string& spec, Store* store) {
       if (!e.ok()) continue;
       std::string text = AnswerText(e->response.Body());
       if (text.empty()) continue;
-      history->emplace_back(e->request.path + " " + RequestModel(e->request.body),
-                            std::move(text));
+      history->emplace_back(
+          e->request.path + " " + RequestModel(e->request.body),
+          std::move(text));
     }
     if (history->empty()) {
       return Status::InvalidArgument(
@@ -223,13 +233,15 @@ std::string OutputMode::Generate(const OpenAIRequest& request,
       std::string out;
       for (int i = 0; i < n; ++i) {
         if (i) out += ' ';
-        out += kVocabulary[std::uniform_int_distribution<size_t>(0, words - 1)(rng)];
+        out += kVocabulary[std::uniform_int_distribution<size_t>(
+            0, words - 1)(rng)];
       }
       return out;
     }
     case Kind::kRules:
       for (const Rule& r : *rules_) {
-        if (r.has_reply && std::regex_search(request.prompt, r.pattern)) return r.reply;
+        if (r.has_reply && std::regex_search(request.prompt, r.pattern))
+          return r.reply;
       }
       return text_;
     case Kind::kHistory: {
@@ -247,7 +259,8 @@ std::string OutputMode::Generate(const OpenAIRequest& request,
             0, history_->size() - 1)(rng)];
         return any.second;
       }
-      return *pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
+      return *pool[std::uniform_int_distribution<size_t>(0,
+                                                         pool.size() - 1)(rng)];
     }
   }
   return "";
@@ -268,7 +281,8 @@ bool OutputMode::RuleToolCalls(const OpenAIRequest& request,
     return false;
   };
   for (const Rule& r : *rules_) {
-    if (r.tool_calls.empty() || !std::regex_search(request.prompt, r.pattern)) continue;
+    if (r.tool_calls.empty() || !std::regex_search(request.prompt, r.pattern))
+      continue;
     bool all = true;
     for (const ToolCall& c : r.tool_calls) all = all && offered(c.name);
     if (!all) continue;

@@ -39,7 +39,9 @@ const Value* Member(const Value& v, const char* name) {
   return m == v.MemberEnd() || m->value.IsNull() ? nullptr : &m->value;
 }
 
-int CountTokens(const std::string& text) { return static_cast<int>(Tokenize(text).size()); }
+int CountTokens(const std::string& text) {
+  return static_cast<int>(Tokenize(text).size());
+}
 
 // What a Responses request asks, beyond the OpenAIRequest the engine
 // generates from: the members the response object echoes.
@@ -53,7 +55,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
   if (Status s = CheckRequestDepth(body); !s.ok()) return s;
   rapidjson::Document& d = out->doc;
   d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (d.HasParseError() || !d.IsObject()) return bad("the request body is not a JSON object");
+  if (d.HasParseError() || !d.IsObject())
+    return bad("the request body is not a JSON object");
   OpenAIRequest& r = out->r;
   r.kind = OpenAIRequest::Kind::kResponses;
   if (const Value* m = Member(d, "model")) {
@@ -77,7 +80,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
     for (const auto& item : input->GetArray()) {
       if (!item.IsObject()) return bad("each 'input' item must be an object");
       const Value* type = Member(item, "type");
-      if (type && !type->IsString()) return bad("an 'input' item's 'type' must be a string");
+      if (type && !type->IsString())
+        return bad("an 'input' item's 'type' must be a string");
       const std::string kind = type ? type->GetString() : "message";
       r.after_tool_result = kind == "function_call_output";
       if (kind == "message") {
@@ -86,7 +90,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
           return bad("each 'input' message needs a string 'role'");
         }
         const Value* content = Member(item, "content");
-        const std::string text = content ? ContentText(*content) : std::string();
+        const std::string text =
+            content ? ContentText(*content) : std::string();
         r.prompt_tokens += CountTokens(text);
         last_text = text;
         if (std::string(role->GetString()) == "user") r.prompt = text;
@@ -96,7 +101,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
         }
       } else if (kind == "function_call_output") {
         if (const Value* o = Member(item, "output")) {
-          r.prompt_tokens += CountTokens(o->IsString() ? o->GetString() : ContentText(*o));
+          r.prompt_tokens +=
+              CountTokens(o->IsString() ? o->GetString() : ContentText(*o));
         }
       }
     }
@@ -105,7 +111,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
     return bad("'input' must be a string or an array of items");
   }
   if (const Value* m = Member(d, "max_output_tokens")) {
-    if (!m->IsInt() || m->GetInt() < 1) return bad("'max_output_tokens' must be a positive integer");
+    if (!m->IsInt() || m->GetInt() < 1)
+      return bad("'max_output_tokens' must be a positive integer");
     r.max_tokens = m->GetInt();
   }
   if (const Value* s = Member(d, "stream")) {
@@ -113,7 +120,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
     r.stream = s->GetBool();
   }
   if (const Value* t = Member(d, "tools")) {
-    if (Status s = ParseTools(*t, /*responses_shape=*/true, &r); !s.ok()) return s;
+    if (Status s = ParseTools(*t, /*responses_shape=*/true, &r); !s.ok())
+      return s;
   }
   if (const Value* t = Member(d, "tool_choice")) {
     if (Status s = ParseToolChoice(*t, &r); !s.ok()) return s;
@@ -124,7 +132,9 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
   if (const Value* text = Member(d, "text")) {
     if (!text->IsObject()) return bad("'text' must be an object");
     if (const Value* f = Member(*text, "format")) {
-      if (Status s = ParseResponseFormat(*f, /*responses_shape=*/true, &r); !s.ok()) return s;
+      if (Status s = ParseResponseFormat(*f, /*responses_shape=*/true, &r);
+          !s.ok())
+        return s;
     }
   }
   for (const char* name : {"temperature", "top_p"}) {
@@ -142,10 +152,12 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
     r.top_logprobs = top->GetInt();
   }
   if (const Value* include = Member(d, "include")) {
-    if (!include->IsArray()) return bad("'include' must be an array of strings");
+    if (!include->IsArray())
+      return bad("'include' must be an array of strings");
     for (const auto& what : include->GetArray()) {
       if (!what.IsString()) return bad("'include' must be an array of strings");
-      if (std::string(what.GetString()) == "message.output_text.logprobs") r.logprobs = true;
+      if (std::string(what.GetString()) == "message.output_text.logprobs")
+        r.logprobs = true;
     }
   }
   return Status::Ok();
@@ -154,8 +166,8 @@ Status ParseResponses(const std::string& body, ResponsesRequest* out) {
 // The answer, ready to be written as a response object or as events.
 struct Answer {
   const ResponsesRequest* request;
-  std::string id;          // resp_...
-  std::string message_id;  // msg_...
+  std::string id;                          // resp_...
+  std::string message_id;                  // msg_...
   std::vector<std::string> call_item_ids;  // fc_..., one per call
   std::string model;
   int64_t created = 0;
@@ -206,7 +218,9 @@ void MessageItem(JsonWriter* w, const Answer& a, bool done) {
   w->Key("type");
   w->String("message");
   w->Key("status");
-  w->String(!done ? "in_progress" : a.incomplete() ? "incomplete" : "completed");
+  w->String(!done            ? "in_progress"
+            : a.incomplete() ? "incomplete"
+                             : "completed");
   w->Key("content");
   w->StartArray();
   if (done) OutputTextPart(w, a, /*done=*/true);
@@ -247,7 +261,9 @@ void ResponseObject(JsonWriter* w, const Answer& a, bool final) {
   w->Key("created_at");
   w->Int64(a.created);
   w->Key("status");
-  w->String(!final ? "in_progress" : a.incomplete() ? "incomplete" : "completed");
+  w->String(!final           ? "in_progress"
+            : a.incomplete() ? "incomplete"
+                             : "completed");
   w->Key("background");
   w->Bool(false);
   w->Key("error");
@@ -273,7 +289,8 @@ void ResponseObject(JsonWriter* w, const Answer& a, bool final) {
     if (a.choice.calls.empty()) {
       MessageItem(w, a, true);
     } else {
-      for (size_t k = 0; k < a.choice.calls.size(); ++k) FunctionCallItem(w, a, k, true);
+      for (size_t k = 0; k < a.choice.calls.size(); ++k)
+        FunctionCallItem(w, a, k, true);
     }
   }
   w->EndArray();
@@ -384,8 +401,8 @@ class EventStream {
     w.Int(sequence_++);
     fill(&w);
     w.EndObject();
-    res_->chunks.push_back(
-        {at, std::string("event: ") + type + "\ndata: " + TakeJson(&b) + "\n\n"});
+    res_->chunks.push_back({at, std::string("event: ") + type +
+                                    "\ndata: " + TakeJson(&b) + "\n\n"});
   }
 
  private:
@@ -395,7 +412,8 @@ class EventStream {
 
 }  // namespace
 
-SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ctx) const {
+SynthPlan Synthesizer::PlanResponses(const Request& http,
+                                     const SynthContext& ctx) const {
   const int64_t start = ctx.admitted_us;
   ResponsesRequest req;
   if (Status s = ParseResponses(http.body, &req); !s.ok()) {
@@ -406,7 +424,8 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
   if (!served) return UnknownModelPlan(r.model, start);
   std::mt19937_64 rng(ctx.seed);
   const FaultType fault = DrawFault(options_, ctx, rng);
-  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
+  if (std::optional<SynthPlan> failed =
+          ErrorFaultPlan(fault, options_, start)) {
     failed->prompt_tokens = r.prompt_tokens;
     return std::move(*failed);
   }
@@ -418,7 +437,8 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
   a.created = ctx.created;
   a.choice = PlanChoice(r, options_, rng);
   a.message_id = HexId("msg_", rng());
-  for (size_t k = 0; k < a.choice.calls.size(); ++k) a.call_item_ids.push_back(HexId("fc_", rng()));
+  for (size_t k = 0; k < a.choice.calls.size(); ++k)
+    a.call_item_ids.push_back(HexId("fc_", rng()));
   const int64_t ttft = FirstTokenAt(options_, ctx, r.prompt_tokens, rng);
   const size_t steps = a.choice.Steps();
 
@@ -440,7 +460,8 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
   }
 
   res.chunked = true;
-  res.headers = {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}};
+  res.headers = {{"Content-Type", "text/event-stream"},
+                 {"Cache-Control", "no-cache"}};
   res.headers_us = start;
   EventStream events(&res);
   auto snapshot = [&](JsonWriter* w) {
@@ -521,19 +542,21 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
       });
       for (const std::string& fragment : call.fragments) {
         advance();
-        events.Add(at, "response.function_call_arguments.delta", [&](JsonWriter* w) {
-          where(w);
-          w->Key("delta");
-          WriteString(w, fragment);
-        });
+        events.Add(at, "response.function_call_arguments.delta",
+                   [&](JsonWriter* w) {
+                     where(w);
+                     w->Key("delta");
+                     WriteString(w, fragment);
+                   });
       }
-      events.Add(at, "response.function_call_arguments.done", [&](JsonWriter* w) {
-        where(w);
-        w->Key("name");
-        WriteString(w, call.name);
-        w->Key("arguments");
-        WriteString(w, call.arguments);
-      });
+      events.Add(at, "response.function_call_arguments.done",
+                 [&](JsonWriter* w) {
+                   where(w);
+                   w->Key("name");
+                   WriteString(w, call.name);
+                   w->Key("arguments");
+                   WriteString(w, call.arguments);
+                 });
       events.Add(at, "response.output_item.done", [&](JsonWriter* w) {
         w->Key("output_index");
         w->Uint64(k);
@@ -548,7 +571,8 @@ SynthPlan Synthesizer::PlanResponses(const Request& http, const SynthContext& ct
                ResponseObject(w, a, /*final=*/true);
              });
   BreakStream(fault, options_,
-              "event: response.output_text.delta\ndata: {\"type\":\"response.output_text."
+              "event: response.output_text.delta\ndata: "
+              "{\"type\":\"response.output_text."
               "delta\",\x01\n\n",
               rng, &plan);
   return plan;

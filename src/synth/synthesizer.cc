@@ -50,7 +50,9 @@ void Head(Writer* w, const std::string& id, const char* object, int64_t created,
   Str(w, model);
 }
 
-std::string SseEvent(const std::string& json) { return "data: " + json + "\n\n"; }
+std::string SseEvent(const std::string& json) {
+  return "data: " + json + "\n\n";
+}
 
 }  // namespace
 
@@ -67,15 +69,24 @@ Result<FaultType> ParseFaultType(const std::string& name) {
 
 const char* FaultTypeName(FaultType type) {
   switch (type) {
-    case FaultType::kNone: return "none";
-    case FaultType::k429: return "429";
-    case FaultType::k500: return "500";
-    case FaultType::k503: return "503";
-    case FaultType::k400: return "400";
-    case FaultType::kTimeout: return "timeout";
-    case FaultType::kDrop: return "drop";
-    case FaultType::kStall: return "stall";
-    case FaultType::kGarbage: return "garbage";
+    case FaultType::kNone:
+      return "none";
+    case FaultType::k429:
+      return "429";
+    case FaultType::k500:
+      return "500";
+    case FaultType::k503:
+      return "503";
+    case FaultType::k400:
+      return "400";
+    case FaultType::kTimeout:
+      return "timeout";
+    case FaultType::kDrop:
+      return "drop";
+    case FaultType::kStall:
+      return "stall";
+    case FaultType::kGarbage:
+      return "garbage";
   }
   return "?";
 }
@@ -96,7 +107,8 @@ Result<FaultSpec> FaultSpec::Parse(const std::string& spec) {
     const std::string item = spec.substr(pos, comma - pos);
     pos = comma + 1;
     const size_t eq = item.find('=');
-    if (eq == std::string::npos) return bad("\"" + item + "\" is not NAME=VALUE");
+    if (eq == std::string::npos)
+      return bad("\"" + item + "\" is not NAME=VALUE");
     const std::string name = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
     char* end = nullptr;
@@ -197,7 +209,8 @@ std::string Synthesizer::ModelsBody() const {
   } else {
     for (const std::string& m : options_.models) entry(m, nullptr);
   }
-  for (const auto& [adapter, parent] : options_.adapters) entry(adapter, &parent);
+  for (const auto& [adapter, parent] : options_.adapters)
+    entry(adapter, &parent);
   w.EndArray();
   w.EndObject();
   return Done(&b);
@@ -216,11 +229,13 @@ std::string Synthesizer::Endpoints() {
          "POST /api/generate, GET /api/tags, GET /health and GET /metrics";
 }
 
-std::optional<Synthesizer::Reply> Synthesizer::Immediate(const Request& request) const {
+std::optional<Synthesizer::Reply> Synthesizer::Immediate(
+    const Request& request) const {
   if (request.method == "GET" && request.path == "/v1/models") {
     return Reply{200, ModelsBody()};
   }
-  if (request.method == "POST" && request.path == "/tokenize") return Tokenize(request.body);
+  if (request.method == "POST" && request.path == "/tokenize")
+    return Tokenize(request.body);
   if (request.method == "POST" && request.path == "/detokenize") {
     return Detokenize(request.body);
   }
@@ -230,8 +245,8 @@ std::optional<Synthesizer::Reply> Synthesizer::Immediate(const Request& request)
 namespace {
 
 // Chat's "logprobs" member for tokens [from, to) of a choice.
-void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c, size_t from,
-                  size_t to) {
+void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c,
+                  size_t from, size_t to) {
   w->Key("logprobs");
   if (!r.logprobs) {
     w->Null();
@@ -255,8 +270,9 @@ void ChatLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c, siz
 
 // Text completions' "logprobs" member for tokens [from, to); "offset" is
 // the first token's offset in the answer's text.
-void CompletionLogprobs(Writer* w, const OpenAIRequest& r, const PlannedChoice& c,
-                        size_t from, size_t to, size_t offset) {
+void CompletionLogprobs(Writer* w, const OpenAIRequest& r,
+                        const PlannedChoice& c, size_t from, size_t to,
+                        size_t offset) {
   w->Key("logprobs");
   if (!r.logprobs) {
     w->Null();
@@ -339,7 +355,8 @@ std::string CompletionBody(const PlannedCompletion& p) {
   rapidjson::StringBuffer b;
   Writer w(b);
   w.StartObject();
-  Head(&w, p.id, p.chat ? "chat.completion" : "text_completion", p.created, p.model);
+  Head(&w, p.id, p.chat ? "chat.completion" : "text_completion", p.created,
+       p.model);
   w.Key("choices");
   w.StartArray();
   for (size_t i = 0; i < p.choices.size(); ++i) {
@@ -420,17 +437,20 @@ void StreamCompletion(const PlannedCompletion& p, int64_t ttft,
   int64_t at = ttft;
   if (chat) {
     for (size_t i = 0; i < p.choices.size(); ++i) {
-      res->chunks.push_back({at, event(i, [&](Writer* w) {
-        w->Key("delta");
-        w->StartObject();
-        w->Key("role");
-        w->String("assistant");
-        w->Key("content");
-        w->String("");
-        w->EndObject();
-        w->Key("logprobs");
-        w->Null();
-      }, nullptr, 0)});
+      res->chunks.push_back({at, event(
+                                     i,
+                                     [&](Writer* w) {
+                                       w->Key("delta");
+                                       w->StartObject();
+                                       w->Key("role");
+                                       w->String("assistant");
+                                       w->Key("content");
+                                       w->String("");
+                                       w->EndObject();
+                                       w->Key("logprobs");
+                                       w->Null();
+                                     },
+                                     nullptr, 0)});
     }
   }
   // The chunk of step "t" of choice "c": a token, or a tool call's head
@@ -438,56 +458,69 @@ void StreamCompletion(const PlannedCompletion& p, int64_t ttft,
   auto step = [&](size_t i, const PlannedChoice& c, size_t t) {
     if (!c.calls.empty()) {
       size_t k = 0, s = t;
-      while (s > c.calls[k].fragments.size()) s -= 1 + c.calls[k++].fragments.size();
+      while (s > c.calls[k].fragments.size())
+        s -= 1 + c.calls[k++].fragments.size();
       const PlannedCall& call = c.calls[k];
-      return event(i, [&](Writer* w) {
-        w->Key("delta");
-        w->StartObject();
-        w->Key("tool_calls");
-        w->StartArray();
-        ToolCallJson(w, call, k, s == 0, s == 0 ? nullptr : &call.fragments[s - 1]);
-        w->EndArray();
-        w->EndObject();
-        w->Key("logprobs");
-        w->Null();
-      }, nullptr, t + 1);
+      return event(
+          i,
+          [&](Writer* w) {
+            w->Key("delta");
+            w->StartObject();
+            w->Key("tool_calls");
+            w->StartArray();
+            ToolCallJson(w, call, k, s == 0,
+                         s == 0 ? nullptr : &call.fragments[s - 1]);
+            w->EndArray();
+            w->EndObject();
+            w->Key("logprobs");
+            w->Null();
+          },
+          nullptr, t + 1);
     }
     size_t offset = 0;
     for (size_t j = 0; j < t; ++j) offset += c.tokens[j].size();
-    return event(i, [&](Writer* w) {
-      if (chat) {
-        w->Key("delta");
-        w->StartObject();
-        w->Key("content");
-        Str(w, c.tokens[t]);
-        w->EndObject();
-        ChatLogprobs(w, r, c, t, t + 1);
-      } else {
-        w->Key("text");
-        Str(w, c.tokens[t]);
-        CompletionLogprobs(w, r, c, t, t + 1, offset);
-      }
-    }, nullptr, t + 1);
+    return event(
+        i,
+        [&](Writer* w) {
+          if (chat) {
+            w->Key("delta");
+            w->StartObject();
+            w->Key("content");
+            Str(w, c.tokens[t]);
+            w->EndObject();
+            ChatLogprobs(w, r, c, t, t + 1);
+          } else {
+            w->Key("text");
+            Str(w, c.tokens[t]);
+            CompletionLogprobs(w, r, c, t, t + 1, offset);
+          }
+        },
+        nullptr, t + 1);
   };
   for (size_t t = 0; t < p.longest; ++t) {
     if (t > 0) at += itl();
     for (size_t i = 0; i < p.choices.size(); ++i) {
-      if (t < p.choices[i].Steps()) res->chunks.push_back({at, step(i, p.choices[i], t)});
+      if (t < p.choices[i].Steps())
+        res->chunks.push_back({at, step(i, p.choices[i], t)});
     }
   }
   for (size_t i = 0; i < p.choices.size(); ++i) {
-    res->chunks.push_back({at, event(i, [&](Writer* w) {
-      if (chat) {
-        w->Key("delta");
-        w->StartObject();
-        w->EndObject();
-      } else {
-        w->Key("text");
-        w->String("");
-      }
-      w->Key("logprobs");
-      w->Null();
-    }, &p.choices[i].finish_reason, p.choices[i].Steps())});
+    res->chunks.push_back(
+        {at, event(
+                 i,
+                 [&](Writer* w) {
+                   if (chat) {
+                     w->Key("delta");
+                     w->StartObject();
+                     w->EndObject();
+                   } else {
+                     w->Key("text");
+                     w->String("");
+                   }
+                   w->Key("logprobs");
+                   w->Null();
+                 },
+                 &p.choices[i].finish_reason, p.choices[i].Steps())});
   }
   if (r.include_usage) {
     rapidjson::StringBuffer b;
@@ -506,12 +539,16 @@ void StreamCompletion(const PlannedCompletion& p, int64_t ttft,
 
 }  // namespace
 
-SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const {
+SynthPlan Synthesizer::Plan(const Request& http,
+                            const SynthContext& ctx) const {
   // Other API dialects have their own planners (synth/dialect.h).
   switch (DialectOf(http.path)) {
-    case Dialect::kAnthropic: return PlanAnthropic(options_, http, ctx);
-    case Dialect::kOllama: return PlanOllama(options_, http, ctx);
-    case Dialect::kOpenAI: break;
+    case Dialect::kAnthropic:
+      return PlanAnthropic(options_, http, ctx);
+    case Dialect::kOllama:
+      return PlanOllama(options_, http, ctx);
+    case Dialect::kOpenAI:
+      break;
   }
   const int64_t start = ctx.admitted_us;
   if (http.path == "/v1/responses") return PlanResponses(http, ctx);
@@ -538,7 +575,8 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
   // Faults are drawn first so that a given seed fails the same requests
   // whatever the output mode.
   const FaultType fault = DrawFault(options_, ctx, rng);
-  if (std::optional<SynthPlan> failed = ErrorFaultPlan(fault, options_, start)) {
+  if (std::optional<SynthPlan> failed =
+          ErrorFaultPlan(fault, options_, start)) {
     failed->prompt_tokens = r.prompt_tokens;
     return std::move(*failed);
   }
@@ -546,11 +584,14 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
   std::vector<PlannedChoice> choices;
   for (int i = 0; i < r.n; ++i) choices.push_back(PlanChoice(r, options_, rng));
   const int64_t ttft = FirstTokenAt(options_, ctx, r.prompt_tokens, rng);
-  const std::function<int64_t()> itl = [&] { return TokenGap(options_, ctx, rng); };
+  const std::function<int64_t()> itl = [&] {
+    return TokenGap(options_, ctx, rng);
+  };
 
   const bool chat = kind == OpenAIRequest::Kind::kChat;
-  PlannedCompletion planned{r, choices, HexId(chat ? "chatcmpl-" : "cmpl-", ctx.seed),
-                            *served, chat, ctx.created};
+  PlannedCompletion planned{
+      r,       choices, HexId(chat ? "chatcmpl-" : "cmpl-", ctx.seed),
+      *served, chat,    ctx.created};
   for (const PlannedChoice& c : choices) {
     planned.completion_tokens += static_cast<int>(c.Steps());
     planned.longest = std::max(planned.longest, c.Steps());
@@ -573,8 +614,9 @@ SynthPlan Synthesizer::Plan(const Request& http, const SynthContext& ctx) const 
                  {"Cache-Control", "no-cache"}};
   res.headers_us = start;
   StreamCompletion(planned, ttft, itl, &res);
-  BreakStream(fault, options_, "data: {\"id\":\"" + planned.id + "\",\"choices\":[{\x01\n\n", rng,
-              &plan);
+  BreakStream(fault, options_,
+              "data: {\"id\":\"" + planned.id + "\",\"choices\":[{\x01\n\n",
+              rng, &plan);
   return plan;
 }
 
@@ -601,9 +643,8 @@ std::shared_ptr<Admission::Slot> Admission::Enter() {
     if (waiting_ >= max_queue_) return nullptr;
     const uint64_t ticket = next_ticket_++;
     ++waiting_;
-    cv_.wait(lock, [&] {
-      return ticket == serving_ && running_ < max_concurrency_;
-    });
+    cv_.wait(lock,
+             [&] { return ticket == serving_ && running_ < max_concurrency_; });
     --waiting_;
     ++serving_;
     cv_.notify_all();  // the next in line may fit too

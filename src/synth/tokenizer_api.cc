@@ -9,7 +9,8 @@ namespace rwd {
 
 int64_t TokenTable::Id(const std::string& token) {
   constexpr int64_t kMask = 0x7fffffff;
-  int64_t id = static_cast<int64_t>(XXH32(token.data(), token.size(), 0)) & kMask;
+  int64_t id =
+      static_cast<int64_t>(XXH32(token.data(), token.size(), 0)) & kMask;
   std::lock_guard<std::mutex> lock(mu_);
   // A collision (rare in 2^31) moves the later token to the next free id.
   for (int probe = 0; probe < 64; ++probe) {
@@ -40,12 +41,15 @@ Synthesizer::Reply BadRequest(const std::string& message) {
 }  // namespace
 
 Synthesizer::Reply Synthesizer::Tokenize(const std::string& body) const {
-  if (Status s = CheckRequestDepth(body); !s.ok()) return BadRequest(s.message());
+  if (Status s = CheckRequestDepth(body); !s.ok())
+    return BadRequest(s.message());
   rapidjson::Document d;
   d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (d.HasParseError() || !d.IsObject()) return BadRequest("the request body is not a JSON object");
+  if (d.HasParseError() || !d.IsObject())
+    return BadRequest("the request body is not a JSON object");
   std::string model;
-  if (auto m = d.FindMember("model"); m != d.MemberEnd() && !m->value.IsNull()) {
+  if (auto m = d.FindMember("model");
+      m != d.MemberEnd() && !m->value.IsNull()) {
     if (!m->value.IsString()) return BadRequest("'model' must be a string");
     model = m->value.GetString();
   }
@@ -53,10 +57,13 @@ Synthesizer::Reply Synthesizer::Tokenize(const std::string& body) const {
   std::vector<std::string> tokens;
   if (auto p = d.FindMember("prompt"); p != d.MemberEnd()) {
     if (!p->value.IsString()) return BadRequest("'prompt' must be a string");
-    tokens = rwd::Tokenize(std::string(p->value.GetString(), p->value.GetStringLength()));
-  } else if (auto m = d.FindMember("messages"); m != d.MemberEnd() && m->value.IsArray()) {
+    tokens = rwd::Tokenize(
+        std::string(p->value.GetString(), p->value.GetStringLength()));
+  } else if (auto m = d.FindMember("messages");
+             m != d.MemberEnd() && m->value.IsArray()) {
     for (const auto& message : m->value.GetArray()) {
-      if (!message.IsObject()) return BadRequest("each message must be an object");
+      if (!message.IsObject())
+        return BadRequest("each message must be an object");
       auto content = message.FindMember("content");
       if (content == message.MemberEnd()) continue;
       for (std::string& t : rwd::Tokenize(ContentText(content->value))) {
@@ -64,10 +71,12 @@ Synthesizer::Reply Synthesizer::Tokenize(const std::string& body) const {
       }
     }
   } else {
-    return BadRequest("'prompt' (a string) or 'messages' (an array) is required");
+    return BadRequest(
+        "'prompt' (a string) or 'messages' (an array) is required");
   }
   bool with_strings = false;
-  if (auto s = d.FindMember("return_token_strs"); s != d.MemberEnd() && s->value.IsBool()) {
+  if (auto s = d.FindMember("return_token_strs");
+      s != d.MemberEnd() && s->value.IsBool()) {
     with_strings = s->value.GetBool();
   }
   rapidjson::StringBuffer b;
@@ -94,12 +103,15 @@ Synthesizer::Reply Synthesizer::Tokenize(const std::string& body) const {
 }
 
 Synthesizer::Reply Synthesizer::Detokenize(const std::string& body) const {
-  if (Status s = CheckRequestDepth(body); !s.ok()) return BadRequest(s.message());
+  if (Status s = CheckRequestDepth(body); !s.ok())
+    return BadRequest(s.message());
   rapidjson::Document d;
   d.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (d.HasParseError() || !d.IsObject()) return BadRequest("the request body is not a JSON object");
+  if (d.HasParseError() || !d.IsObject())
+    return BadRequest("the request body is not a JSON object");
   std::string model;
-  if (auto m = d.FindMember("model"); m != d.MemberEnd() && !m->value.IsNull()) {
+  if (auto m = d.FindMember("model");
+      m != d.MemberEnd() && !m->value.IsNull()) {
     if (!m->value.IsString()) return BadRequest("'model' must be a string");
     model = m->value.GetString();
   }
@@ -110,7 +122,8 @@ Synthesizer::Reply Synthesizer::Detokenize(const std::string& body) const {
   }
   std::string text;
   for (const auto& id : t->value.GetArray()) {
-    if (!id.IsInt64()) return BadRequest("'tokens' must be an array of token ids");
+    if (!id.IsInt64())
+      return BadRequest("'tokens' must be an array of token ids");
     std::optional<std::string> token = tokens_->Token(id.GetInt64());
     if (!token) {
       return BadRequest("token id " + std::to_string(id.GetInt64()) +

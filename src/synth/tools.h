@@ -26,7 +26,8 @@ namespace rwd {
 // "responses_shape", the Responses API's {"type":"function","name":..,
 // "parameters":..}. Tools of other types (web_search, ...) are skipped.
 // InvalidArgument for a malformed tool or an unusable schema.
-Status ParseTools(const rapidjson::Value& tools, bool responses_shape, OpenAIRequest* request);
+Status ParseTools(const rapidjson::Value& tools, bool responses_shape,
+                  OpenAIRequest* request);
 
 // Reads "tool_choice": "auto", "none", "required", or a named function
 // ({"type":"function","function":{"name":..}} or {"type":"function",
@@ -35,7 +36,8 @@ Status ParseTools(const rapidjson::Value& tools, bool responses_shape, OpenAIReq
 Status ParseToolChoice(const rapidjson::Value& choice, OpenAIRequest* request);
 
 // The calls this answer makes; empty for a text answer.
-std::vector<ToolCall> ChooseToolCalls(const OpenAIRequest& request, const SynthOptions& options,
+std::vector<ToolCall> ChooseToolCalls(const OpenAIRequest& request,
+                                      const SynthOptions& options,
                                       std::mt19937_64& rng);
 
 }  // namespace rwd

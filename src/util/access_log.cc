@@ -22,7 +22,9 @@ Status AccessLog::Open() {
     return Status::Ok();
   }
   FILE* f = std::fopen(path_.c_str(), "a");
-  if (!f) return Status::IOError("cannot open log file " + path_ + ": " + std::strerror(errno));
+  if (!f)
+    return Status::IOError("cannot open log file " + path_ + ": " +
+                           std::strerror(errno));
   if (file_ && file_ != stderr) std::fclose(file_);
   file_ = f;
   return Status::Ok();
@@ -35,19 +37,24 @@ std::string AccessLog::Format(const AccessRecord& r, enum Format format) {
   if (format == Format::kJson) {
     std::snprintf(nums, sizeof(nums),
                   ",\"headers_ms\":%.3f,\"total_ms\":%.3f,\"bytes\":%llu}",
-                  r.headers_ms, r.total_ms, static_cast<unsigned long long>(r.bytes));
-    return "{\"time\":\"" + Iso8601Utc(r.wall_us) + "\",\"method\":" + JsonQuote(r.method) +
-           ",\"path\":" + JsonQuote(r.path) + ",\"status\":" +
-           std::to_string(r.status) + ",\"outcome\":" + JsonQuote(r.outcome) +
+                  r.headers_ms, r.total_ms,
+                  static_cast<unsigned long long>(r.bytes));
+    return "{\"time\":\"" + Iso8601Utc(r.wall_us) +
+           "\",\"method\":" + JsonQuote(r.method) +
+           ",\"path\":" + JsonQuote(r.path) +
+           ",\"status\":" + std::to_string(r.status) +
+           ",\"outcome\":" + JsonQuote(r.outcome) +
            ",\"key\":" + JsonQuote(r.key) +
-           (r.near != 0 ? ",\"exchange\":" + std::to_string(r.near) : "") + nums;
+           (r.near != 0 ? ",\"exchange\":" + std::to_string(r.near) : "") +
+           nums;
   }
-  std::snprintf(nums, sizeof(nums), " %.1fms %.1fms %lluB", r.headers_ms, r.total_ms,
-                static_cast<unsigned long long>(r.bytes));
-  return Iso8601Utc(r.wall_us) + " " + r.method + " " + r.path + " " + std::to_string(r.status) +
-         " " + (r.outcome.empty() ? "-" : r.outcome) +
-         (r.near != 0 ? "#" + std::to_string(r.near) : "") + " " + (r.key.empty() ? "-" : r.key) +
-         nums;
+  std::snprintf(nums, sizeof(nums), " %.1fms %.1fms %lluB", r.headers_ms,
+                r.total_ms, static_cast<unsigned long long>(r.bytes));
+  return Iso8601Utc(r.wall_us) + " " + r.method + " " + r.path + " " +
+         std::to_string(r.status) + " " +
+         (r.outcome.empty() ? "-" : r.outcome) +
+         (r.near != 0 ? "#" + std::to_string(r.near) : "") + " " +
+         (r.key.empty() ? "-" : r.key) + nums;
 }
 
 void AccessLog::Access(const AccessRecord& r) {

@@ -17,7 +17,7 @@ namespace rwd {
 struct AccessRecord {
   int64_t wall_us = 0;
   std::string method;
-  std::string path;     // without the query
+  std::string path;  // without the query
   int status = 0;
   std::string outcome;  // X-Rewind
   std::string key;      // key prefix, may be empty

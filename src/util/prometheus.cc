@@ -12,7 +12,8 @@ std::string MetricNumber(double v) {
 
 void MetricHeader(const std::string& name, const std::string& type,
                   const std::string& help, std::string* out) {
-  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  *out +=
+      "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
 Histogram::Histogram(std::vector<double> bounds)
@@ -32,7 +33,8 @@ void Histogram::Render(const std::string& name, const std::string& labels,
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += counts_[i];
-    const std::string le = i < bounds_.size() ? MetricNumber(bounds_[i]) : "+Inf";
+    const std::string le =
+        i < bounds_.size() ? MetricNumber(bounds_[i]) : "+Inf";
     *out += name + "_bucket{" + labels + sep + "le=\"" + le + "\"} " +
             std::to_string(cumulative) + "\n";
   }

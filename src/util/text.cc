@@ -42,18 +42,22 @@ std::string QuotedBytes(const std::string& bytes) {
 }
 
 std::string ShownKey(const std::string& key_hex) {
-  const bool hex = !key_hex.empty() &&
-                   key_hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+  const bool hex =
+      !key_hex.empty() &&
+      key_hex.find_first_not_of("0123456789abcdef") == std::string::npos;
   return hex ? key_hex : QuotedBytes(key_hex);
 }
 
 std::string Iso8601Utc(int64_t unix_us) {
   char ms[8];
-  std::snprintf(ms, sizeof(ms), ".%03dZ", static_cast<int>((unix_us / 1000) % 1000));
+  std::snprintf(ms, sizeof(ms), ".%03dZ",
+                static_cast<int>((unix_us / 1000) % 1000));
   return Utc(unix_us, "%Y-%m-%dT%H:%M:%S") + ms;
 }
 
-std::string TableTimeUtc(int64_t unix_us) { return Utc(unix_us, "%Y-%m-%d %H:%M:%S"); }
+std::string TableTimeUtc(int64_t unix_us) {
+  return Utc(unix_us, "%Y-%m-%d %H:%M:%S");
+}
 
 bool JsonNestsDeeperThan(std::string_view text, int limit) {
   int depth = 0;

@@ -27,7 +27,8 @@ struct Harness {
     rwd::Exchange e;
     e.request.method = "POST";
     e.request.path = "/v1/chat/completions";
-    e.request.body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+    e.request.body =
+        R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
     e.key_hex = rwd::Canonicalizer(store.rules()).Key(e.request).ToHex();
     e.response.status = 200;
     e.response.chunked = true;

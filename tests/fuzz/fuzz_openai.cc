@@ -19,10 +19,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rwd::Request r;
   r.method = "POST";
   r.body.assign(reinterpret_cast<const char*>(data), size);
-  for (const char* path :
-       {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"}) {
+  for (const char* path : {"/v1/chat/completions", "/v1/completions",
+                           "/v1/responses", "/v1/embeddings"}) {
     r.path = path;
-    for (int fault = 0; fault <= static_cast<int>(rwd::FaultType::kGarbage); ++fault) {
+    for (int fault = 0; fault <= static_cast<int>(rwd::FaultType::kGarbage);
+         ++fault) {
       rwd::SynthContext ctx;
       ctx.seed = size;
       ctx.forced_fault = static_cast<rwd::FaultType>(fault);

@@ -42,7 +42,8 @@ void Check(const rwd::Canonicalizer& canon, const std::string& input) {
   if (!(key == canon.Key(r))) __builtin_trap();  // deterministic
   rwd::Request other = r;
   other.body = R"({"model":"m","messages":[{"role":"user","content":"x"}]})";
-  if (canon.Diff(r, other).empty() != (canon.Key(other) == key)) __builtin_trap();
+  if (canon.Diff(r, other).empty() != (canon.Key(other) == key))
+    __builtin_trap();
   if (!canon.Diff(r, r).empty()) __builtin_trap();
   rwd::Request redacted = r;
   rwd::Result<bool> changed = rwd::RedactJsonFields(&redacted.body, kRedacted);

@@ -47,9 +47,9 @@ bool IsJson(const std::string& s) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
   const rwd::scrub::Scrubber& s = Store();
-  for (const char* type : {"application/json", "text/event-stream",
-                           "application/x-ndjson", "text/plain",
-                           "application/x-www-form-urlencoded"}) {
+  for (const char* type :
+       {"application/json", "text/event-stream", "application/x-ndjson",
+        "text/plain", "application/x-www-form-urlencoded"}) {
     auto once = s.Body(input, type, "");
     if (!once.ok()) __builtin_trap();
     auto twice = s.Body(once.value(), type, "");

@@ -21,7 +21,8 @@ TEST(ChildProcess, GivesTheExitCodeAndWhatWasPrinted) {
 }
 
 TEST(ChildProcess, ReadsTheListeningLinesPort) {
-  ChildProcess p({"/bin/sh", "-c", "echo 'x listening on http://127.0.0.1:4321'"});
+  ChildProcess p(
+      {"/bin/sh", "-c", "echo 'x listening on http://127.0.0.1:4321'"});
   EXPECT_EQ(p.port(), 4321);
   EXPECT_EQ(p.Wait(), 0);
 }

@@ -38,9 +38,9 @@ inline int Connect(int port) {
   return fd;
 }
 
-inline std::string RequestText(const std::string& method, const std::string& path,
-                        const std::string& body,
-                        const std::string& extra_headers = "") {
+inline std::string RequestText(const std::string& method,
+                               const std::string& path, const std::string& body,
+                               const std::string& extra_headers = "") {
   return method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
          "Connection: close\r\nContent-Type: application/json\r\n" +
          extra_headers + "Content-Length: " + std::to_string(body.size()) +
@@ -66,7 +66,8 @@ inline std::string ReadToEnd(int fd) {
   std::string data;
   char buf[65536];
   ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) data.append(buf, static_cast<size_t>(n));
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+    data.append(buf, static_cast<size_t>(n));
   return data;
 }
 

@@ -4,10 +4,10 @@
 #ifndef REWIND_TESTS_TESTUTIL_TEST_SERVER_H_
 #define REWIND_TESTS_TESTUTIL_TEST_SERVER_H_
 
-#include <gtest/gtest.h>
-#include <httplib.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -78,7 +78,8 @@ class BackgroundServer {
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() is a no-op until the accept loop runs.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!server_.is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   void Stop() {
     if (thread_.joinable()) {
@@ -87,7 +88,9 @@ class BackgroundServer {
     }
   }
   int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
 
  private:
   httplib::Server server_;
@@ -159,8 +162,8 @@ inline std::string DescribeStuck(pid_t pid) {
     const size_t paren = stat.rfind(')');
     out << "  thread " << task.path().filename().string() << " "
         << read(task.path() / "comm") << " state "
-        << (paren + 2 < stat.size() ? stat.substr(paren + 2, 1) : "?")
-        << " in " << read(task.path() / "wchan") << "\n";
+        << (paren + 2 < stat.size() ? stat.substr(paren + 2, 1) : "?") << " in "
+        << read(task.path() / "wchan") << "\n";
   }
   if (fs::exists("/usr/bin/gdb")) {
     const std::string cmd = "timeout 60 gdb -p " + std::to_string(pid) +
@@ -184,10 +187,9 @@ class ChildProcess {
   // process's stderr). Waits at most "first_line_limit" for the first
   // stdout line (a server's "listening on http://HOST:PORT", whose port
   // port() gives).
-  explicit ChildProcess(std::vector<std::string> argv,
-                        const std::string& stderr_path = "",
-                        std::chrono::seconds first_line_limit =
-                            std::chrono::seconds(60))
+  explicit ChildProcess(
+      std::vector<std::string> argv, const std::string& stderr_path = "",
+      std::chrono::seconds first_line_limit = std::chrono::seconds(60))
       : argv_(std::move(argv)) {
     // Everything the child needs is made before fork: between fork and
     // exec only async-signal-safe calls.
@@ -284,9 +286,8 @@ class ChildProcess {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       pollfd p{stdout_fd_, POLLIN, 0};
-      const int ready = left.count() > 0
-                            ? poll(&p, 1, static_cast<int>(left.count()))
-                            : 0;
+      const int ready =
+          left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
       if (ready < 0 && errno == EINTR) continue;
       if (ready == 0) {
         Stuck("wrote nothing more within " + std::to_string(limit.count()) +
@@ -301,7 +302,8 @@ class ChildProcess {
 
   void Stuck(const std::string& what) {
     std::string command;
-    for (const std::string& a : argv_) command += (command.empty() ? "" : " ") + a;
+    for (const std::string& a : argv_)
+      command += (command.empty() ? "" : " ") + a;
     ADD_FAILURE() << "`" << command << "` " << what << "; "
                   << DescribeStuck(pid_);
     kill(pid_, SIGKILL);

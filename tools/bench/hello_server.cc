@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
   const size_t threads = argc > 2 ? std::stoul(argv[2]) : 1024;
 
   HelloServer server;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(1u << 30);
   server.set_keep_alive_timeout(2);

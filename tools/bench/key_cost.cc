@@ -5,14 +5,14 @@
 // every 180 bytes (about 12,000 replacements).
 // Usage: rewind-bench-key [MILLISECONDS per case, default 1000]
 // Prints the CPU time per key (median of runs) and the throughput.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
-
-#include <time.h>
 
 #include "rewind/request_key.h"
 
@@ -24,7 +24,8 @@ using Clock = std::chrono::steady_clock;
 double CpuMicros() {
   timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+  return static_cast<double>(t.tv_sec) * 1e6 +
+         static_cast<double>(t.tv_nsec) / 1e3;
 }
 
 // Prose, and prose with two ids in every 180 bytes (every string has
@@ -35,7 +36,8 @@ const char kProse[] =
     "eiusmod tempor incididunt ut labore et dolore magna aliqua. ";
 const char kIds[] =
     "The quick brown fox jumps over the lazy dog; session "
-    "123e4567-e89b-12d3-a456-426614174000 trace 0af7651916cd43dd8448eb211c80319c "
+    "123e4567-e89b-12d3-a456-426614174000 trace "
+    "0af7651916cd43dd8448eb211c80319c "
     "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. ";
 
 std::string Text(size_t bytes, const char* filler) {
@@ -55,9 +57,11 @@ rwd::Request Chat(size_t bytes, size_t messages, const char* filler = kProse) {
   for (size_t i = 0; i < messages; ++i) {
     const std::string role = i % 2 == 0 ? "user" : "assistant";
     if (i == 0) {
-      body += R"(,{"role":"user","content":[{"type":"text","text":")" + Text(each, filler) + R"("}]})";
+      body += R"(,{"role":"user","content":[{"type":"text","text":")" +
+              Text(each, filler) + R"("}]})";
     } else {
-      body += R"(,{"role":")" + role + R"(","content":")" + Text(each, filler) + R"("})";
+      body += R"(,{"role":")" + role + R"(","content":")" + Text(each, filler) +
+              R"("})";
     }
   }
   body += "]}";
@@ -68,12 +72,14 @@ rwd::Request Chat(size_t bytes, size_t messages, const char* filler = kProse) {
   return r;
 }
 
-rwd::KeyRules Rules(std::vector<std::string> normalizers, bool content_equivalence) {
+rwd::KeyRules Rules(std::vector<std::string> normalizers,
+                    bool content_equivalence) {
   rwd::KeyRules rules{rwd::DefaultIgnoredFields(), {}};
   for (const std::string& spec : normalizers) {
     rwd::Result<rwd::Normalizer> n = rwd::Normalizer::Parse(spec);
     if (!n.ok()) {
-      std::fprintf(stderr, "%s: %s\n", spec.c_str(), n.status().message().c_str());
+      std::fprintf(stderr, "%s: %s\n", spec.c_str(),
+                   n.status().message().c_str());
       std::exit(2);
     }
     rules.normalizers.push_back(n.value());
@@ -83,7 +89,8 @@ rwd::KeyRules Rules(std::vector<std::string> normalizers, bool content_equivalen
 }
 
 // Median microseconds per key over runs of about "budget_ms".
-double MicrosPerKey(const rwd::Canonicalizer& c, const rwd::Request& r, int budget_ms) {
+double MicrosPerKey(const rwd::Canonicalizer& c, const rwd::Request& r,
+                    int budget_ms) {
   std::vector<double> runs;
   const auto end = Clock::now() + std::chrono::milliseconds(budget_ms);
   uint64_t sink = 0;
@@ -105,9 +112,10 @@ int main(int argc, char** argv) {
     const char* name;
     rwd::Request request;
   };
-  const std::vector<Body> bodies = {{"1 KB, 4 messages", Chat(1000, 4)},
-                                    {"1 MB, 1,000 messages", Chat(1 << 20, 1000)},
-                                    {"1 MB of ids, 1 string", Chat(1 << 20, 1, kIds)}};
+  const std::vector<Body> bodies = {
+      {"1 KB, 4 messages", Chat(1000, 4)},
+      {"1 MB, 1,000 messages", Chat(1 << 20, 1000)},
+      {"1 MB of ids, 1 string", Chat(1 << 20, 1, kIds)}};
   struct Case {
     const char* name;
     rwd::KeyRules rules;
@@ -116,7 +124,8 @@ int main(int argc, char** argv) {
       {"plain (v2 rules)", Rules({}, false)},
       {"content equivalence", Rules({}, true)},
       {"--normalize date", Rules({"date"}, true)},
-      {"date timestamp uuid hex-id", Rules({"date", "timestamp", "uuid", "hex-id"}, true)},
+      {"date timestamp uuid hex-id",
+       Rules({"date", "timestamp", "uuid", "hex-id"}, true)},
       {"custom under messages.*.content",
        Rules({R"(messages.*.content:session [0-9a-f-]{36}=>session S)"}, true)},
   };
@@ -124,12 +133,14 @@ int main(int argc, char** argv) {
   for (const Body& b : bodies) {
     // A first pass settles the allocator (its mmap threshold grows to the
     // largest buffer freed) so that no case pays for it.
-    MicrosPerKey(rwd::Canonicalizer(cases.front().rules), b.request, budget_ms / 2);
+    MicrosPerKey(rwd::Canonicalizer(cases.front().rules), b.request,
+                 budget_ms / 2);
     for (const Case& c : cases) {
       const rwd::Canonicalizer canon(c.rules);
       const double us = MicrosPerKey(canon, b.request, budget_ms);
       const double mb = static_cast<double>(b.request.body.size()) / (1 << 20);
-      std::printf("%-34s %-22s %9.1f us %10.0f\n", c.name, b.name, us, mb / (us / 1e6));
+      std::printf("%-34s %-22s %9.1f us %10.0f\n", c.name, b.name, us,
+                  mb / (us / 1e6));
     }
   }
   return 0;

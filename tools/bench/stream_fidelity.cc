@@ -19,6 +19,7 @@
 // --via-record 1 puts `rewind record` between the client and the replay
 // server (which then plays the backend): the difference from a direct run
 // is what recording adds to each chunk's delivery. RSS is then record's.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,7 +31,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -155,13 +155,20 @@ int main(int argc, char** argv) {
   Flags f;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--rewind") f.rewind = v;
-    else if (k == "--streams") f.streams = std::stoi(v);
-    else if (k == "--events") f.events = std::stoi(v);
-    else if (k == "--duration-ms") f.duration_ms = std::stoi(v);
-    else if (k == "--scale") f.scale = std::stod(v);
-    else if (k == "--ramp-ms") f.ramp_ms = std::stoi(v);
-    else if (k == "--via-record") f.via_record = v == "1";
+    if (k == "--rewind")
+      f.rewind = v;
+    else if (k == "--streams")
+      f.streams = std::stoi(v);
+    else if (k == "--events")
+      f.events = std::stoi(v);
+    else if (k == "--duration-ms")
+      f.duration_ms = std::stoi(v);
+    else if (k == "--scale")
+      f.scale = std::stod(v);
+    else if (k == "--ramp-ms")
+      f.ramp_ms = std::stoi(v);
+    else if (k == "--via-record")
+      f.via_record = v == "1";
     else {
       std::cerr << "unknown flag " << k << "\n";
       return 2;
@@ -196,7 +203,8 @@ int main(int argc, char** argv) {
     e.request.method = "POST";
     e.request.path = "/v1/chat/completions";
     e.request.body = "{\"stream\":true}";
-    e.key_hex = rwd::Canonicalizer(store.value()->rules()).Key(e.request).ToHex();
+    e.key_hex =
+        rwd::Canonicalizer(store.value()->rules()).Key(e.request).ToHex();
     e.response.status = 200;
     e.response.chunked = true;
     e.response.headers = {{"Content-Type", "text/event-stream"}};
@@ -275,11 +283,13 @@ int main(int argc, char** argv) {
       open_one(opened++);
     }
     const int wait_ms = opened < conns.size() ? 1 : 100;
-    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), wait_ms);
+    int n =
+        epoll_wait(ep, events.data(), static_cast<int>(events.size()), wait_ms);
     for (int k = 0; k < n; ++k) {
       Conn& c = conns[events[k].data.u64];
       ssize_t r;
-      while ((r = read(c.fd, buf, sizeof(buf))) > 0) c.buf.append(buf, static_cast<size_t>(r));
+      while ((r = read(c.fd, buf, sizeof(buf))) > 0)
+        c.buf.append(buf, static_cast<size_t>(r));
       const double now = NowMs();
       if (!c.headers_done) {
         size_t end = c.buf.find("\r\n\r\n");
@@ -301,8 +311,7 @@ int main(int argc, char** argv) {
           break;
         }
         if (c.next_chunk < offsets.size()) {
-          double planned =
-              c.sent_ms + offsets[c.next_chunk] / 1000.0 * f.scale;
+          double planned = c.sent_ms + offsets[c.next_chunk] / 1000.0 * f.scale;
           errors.push_back(now - planned);
           if (c.next_chunk == 0) first_errors.push_back(now - planned);
         }
@@ -323,16 +332,18 @@ int main(int argc, char** argv) {
   std::vector<double> abs_err;
   for (double e : errors) abs_err.push_back(std::abs(e));
   // The last stream opens at ramp × (N-1)/N and lasts the recorded time.
-  const double ideal_ms = open_at(conns.size() - 1) - begin_ms +
-                          offsets.back() / 1000.0 * f.scale;
+  const double ideal_ms =
+      open_at(conns.size() - 1) - begin_ms + offsets.back() / 1000.0 * f.scale;
   std::printf(
       "%sstreams=%d finished=%zu chunks=%zu offset_err_ms p50=%.3f p99=%.3f "
-      "max=%.3f earliest=%.3f first_chunk_late_ms p50=%.3f p99=%.3f wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f "
+      "max=%.3f earliest=%.3f first_chunk_late_ms p50=%.3f p99=%.3f "
+      "wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f "
       "rss_peak_mb=%.1f\n",
-      f.via_record ? "via record: " : "", f.streams, finished, errors.size(), Percentile(abs_err, 0.5),
-      Percentile(abs_err, 0.99), Percentile(abs_err, 1.0),
+      f.via_record ? "via record: " : "", f.streams, finished, errors.size(),
+      Percentile(abs_err, 0.5), Percentile(abs_err, 0.99),
+      Percentile(abs_err, 1.0),
       errors.empty() ? 0.0 : *std::min_element(errors.begin(), errors.end()),
-      Percentile(first_errors, 0.5), Percentile(first_errors, 0.99),
-      wall_ms, ideal_ms, ideal_ms / wall_ms, rss_kb / 1024.0);
+      Percentile(first_errors, 0.5), Percentile(first_errors, 0.99), wall_ms,
+      ideal_ms, ideal_ms / wall_ms, rss_kb / 1024.0);
   return finished == conns.size() ? 0 : 1;
 }

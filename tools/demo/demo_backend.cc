@@ -65,10 +65,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     int value = std::atoi(argv[i + 1]);
-    if (flag == "--port") cfg.port = value;
-    else if (flag == "--ttft-ms") cfg.ttft_ms = value;
-    else if (flag == "--itl-ms") cfg.itl_ms = value;
-    else if (flag == "--tokens") cfg.tokens = value;
+    if (flag == "--port")
+      cfg.port = value;
+    else if (flag == "--ttft-ms")
+      cfg.ttft_ms = value;
+    else if (flag == "--itl-ms")
+      cfg.itl_ms = value;
+    else if (flag == "--tokens")
+      cfg.tokens = value;
     else {
       std::cerr << "usage: rewind-demo-backend [--port N] [--ttft-ms N] "
                    "[--itl-ms N] [--tokens N]\n";
@@ -110,8 +114,8 @@ int main(int argc, char** argv) {
               answer +
               "\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":"
               "3,\"completion_tokens\":" +
-              std::to_string(cfg.tokens) + ",\"total_tokens\":" +
-              std::to_string(cfg.tokens + 3) + "}}",
+              std::to_string(cfg.tokens) +
+              ",\"total_tokens\":" + std::to_string(cfg.tokens + 3) + "}}",
           "application/json");
       return;
     }
@@ -120,7 +124,8 @@ int main(int argc, char** argv) {
           auto start = std::chrono::steady_clock::now();
           for (int i = 0; i <= cfg.tokens; ++i) {
             std::this_thread::sleep_until(
-                start + std::chrono::milliseconds(cfg.ttft_ms + i * cfg.itl_ms));
+                start +
+                std::chrono::milliseconds(cfg.ttft_ms + i * cfg.itl_ms));
             std::string delta =
                 i < cfg.tokens ? (i == 0 ? answer : " tok" + std::to_string(i))
                                : "";

@@ -21,17 +21,22 @@ int main(int argc, char** argv) {
   unsigned long long seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--db") db = v;
-    else if (k == "--count") count = std::stoll(v);
-    else if (k == "--stream-share") stream_share = std::stod(v);
-    else if (k == "--seed") seed = std::stoull(v);
+    if (k == "--db")
+      db = v;
+    else if (k == "--count")
+      count = std::stoll(v);
+    else if (k == "--stream-share")
+      stream_share = std::stod(v);
+    else if (k == "--seed")
+      seed = std::stoull(v);
     else {
       std::cerr << "unknown flag " << k << "\n";
       return 2;
     }
   }
   if (db.empty() || count < 0) {
-    std::cerr << "usage: rewind-gen --db FILE --count N [--stream-share F] [--seed S]\n";
+    std::cerr << "usage: rewind-gen --db FILE --count N [--stream-share F] "
+                 "[--seed S]\n";
     return 2;
   }
   rwd::StoreOptions o;
@@ -54,11 +59,13 @@ int main(int argc, char** argv) {
     e.request.path = "/v1/chat/completions";
     e.request.headers = {{"Content-Type", "application/json"},
                          {"Authorization", "[REDACTED]"}};
-    const bool stream = std::uniform_real_distribution<double>(0, 1)(rng) < stream_share;
-    e.request.body = "{\"model\":\"gen-model-" + std::to_string(i % 3) +
-                     "\",\"stream\":" + (stream ? "true" : "false") +
-                     ",\"messages\":[{\"role\":\"user\",\"content\":\"question number " +
-                     std::to_string(i) + "\"}]}";
+    const bool stream =
+        std::uniform_real_distribution<double>(0, 1)(rng) < stream_share;
+    e.request.body =
+        "{\"model\":\"gen-model-" + std::to_string(i % 3) +
+        "\",\"stream\":" + (stream ? "true" : "false") +
+        ",\"messages\":[{\"role\":\"user\",\"content\":\"question number " +
+        std::to_string(i) + "\"}]}";
     e.key_hex = canon.Key(e.request).ToHex();
     e.response.status = i % 50 == 0 ? 429 : 200;
     const int64_t ttft = 50000 + static_cast<int64_t>(rng() % 150000);
@@ -77,10 +84,11 @@ int main(int argc, char** argv) {
     } else {
       e.response.headers = {{"Content-Type", "application/json"}};
       e.response.chunks.push_back(
-          {ttft + 100, "{\"id\":\"chatcmpl-" + std::to_string(i) +
-                           "\",\"object\":\"chat.completion\",\"choices\":[{\"message\":"
-                           "{\"role\":\"assistant\",\"content\":\"" +
-                           std::string(900, 'x') + "\"}}]}"});
+          {ttft + 100,
+           "{\"id\":\"chatcmpl-" + std::to_string(i) +
+               "\",\"object\":\"chat.completion\",\"choices\":[{\"message\":"
+               "{\"role\":\"assistant\",\"content\":\"" +
+               std::string(900, 'x') + "\"}}]}"});
     }
     e.started_at_us = t0 + i * 10000;
     e.arrival_offset_us = i * 10000;
@@ -92,8 +100,10 @@ int main(int argc, char** argv) {
     std::cerr << "rewind-gen: " << s.message() << "\n";
     return 2;
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("wrote %lld exchanges to %s in %.1f s (%.0f/s)\n", count, db.c_str(),
-              secs, static_cast<double>(count) / secs);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::printf("wrote %lld exchanges to %s in %.1f s (%.0f/s)\n", count,
+              db.c_str(), secs, static_cast<double>(count) / secs);
   return 0;
 }
