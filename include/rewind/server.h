@@ -205,6 +205,10 @@ struct ServerOptions {
   // Time source for pacing and timestamps. Default: SystemClock().
   Clock* clock = nullptr;
 
+  // Whether this server forwards to "upstream": record, and replay with
+  // --on-miss passthrough or record.
+  bool NeedsBackend() const;
+
   // Checks the combination of fields, all but "store" (Create requires
   // it), touching no file: a command validates before it opens or creates
   // a recording. InvalidArgument says what to fix.

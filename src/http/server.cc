@@ -297,12 +297,7 @@ class FrontServer final : public Server {
   void Stop() override { loop_.Stop(); }
 
  private:
-  bool needs_backend() const {
-    return options_.mode == ServerMode::kRecord ||
-           (options_.mode == ServerMode::kReplay &&
-            (options_.replay.on_miss == MissPolicy::kPassthrough ||
-             options_.replay.on_miss == MissPolicy::kRecord));
-  }
+  bool needs_backend() const { return options_.NeedsBackend(); }
   bool synthesizes() const {
     return options_.mode == ServerMode::kServe ||
            (options_.mode == ServerMode::kReplay &&
@@ -659,16 +654,19 @@ class FrontServer final : public Server {
 
 }  // namespace
 
+bool ServerOptions::NeedsBackend() const {
+  return mode == ServerMode::kRecord ||
+         (mode == ServerMode::kReplay &&
+          (replay.on_miss == MissPolicy::kPassthrough ||
+           replay.on_miss == MissPolicy::kRecord));
+}
+
 Status ServerOptions::Validate() const {
   if (front.port < 0 || front.port > 65535) {
     return Status::InvalidArgument("port " + std::to_string(front.port) +
                                    " is out of range");
   }
-  const MissPolicy on_miss = replay.on_miss;
-  const bool needs_backend =
-      mode == ServerMode::kRecord ||
-      (mode == ServerMode::kReplay &&
-       (on_miss == MissPolicy::kPassthrough || on_miss == MissPolicy::kRecord));
+  const bool needs_backend = NeedsBackend();
   if (needs_backend && upstream.backend.empty()) {
     return Status::InvalidArgument(
         mode == ServerMode::kRecord
@@ -697,7 +695,7 @@ Status ServerOptions::Validate() const {
   }
   const bool records =
       mode == ServerMode::kRecord ||
-      (mode == ServerMode::kReplay && on_miss == MissPolicy::kRecord);
+      (mode == ServerMode::kReplay && replay.on_miss == MissPolicy::kRecord);
   return record.Validate(records);
 }
 
