@@ -32,7 +32,11 @@
 //    HMAC-SHA256(secret, NAME NUL value): the same value always gets the
 //    same placeholder under one secret, another secret gives another, and
 //    without the secret a placeholder cannot be tied back to a value.
-//    Placeholders already present are left alone (scrubbing is idempotent).
+//    Placeholders already present are left alone. Scrubbing twice is not
+//    always the same as once: a placeholder can complete a match beside it
+//    ("+1 455 555 01 455 555 0132" gives "+1 455 555 01 <phone:...>", in
+//    which a second pass finds "+1 455 555 01"), and in a body that only
+//    looks like JSON a quoted placeholder moves later literals.
 //  - kKey: a value, and a placeholder, become "<NAME>": what the request key
 //    is computed over, so a live request carrying any value of a kind keys
 //    like the stored one carrying its placeholder.
