@@ -260,6 +260,26 @@ Framing FramingOf(std::string_view body, const std::string& ct) {
   return Framing::kText;
 }
 
+// The chunks' bytes as one body (Response::Body() is in rewind_core, which
+// this library does not link).
+std::string Joined(const std::vector<Chunk>& chunks) {
+  size_t total = 0;
+  for (const Chunk& c : chunks) total += c.data.size();
+  std::string body;
+  body.reserve(total);
+  for (const Chunk& c : chunks) body += c.data;
+  return body;
+}
+
+// Whether a body of this (lowercased) Content-Type is a stream of events
+// whose text the split-value pass joins; "*sse" says which framing.
+bool IsEventStream(std::string_view body, const std::string& ct, bool* sse) {
+  if (IsBinaryType(ct)) return false;
+  const Framing framing = FramingOf(body, ct);
+  *sse = framing == Framing::kSse;
+  return framing == Framing::kSse || framing == Framing::kLines;
+}
+
 }  // namespace
 
 std::string NewSecret() {
@@ -636,12 +656,10 @@ Result<std::string> Scrubber::Body(std::string_view body,
   Status s = BodyEdits(body, content_type, content_encoding, &edits, counts);
   if (!s.ok()) return s;
   std::string out = edits.empty() ? std::string(body) : ApplyEdits(body, edits);
-  const std::string ct = Lower(content_type);
-  const Framing framing = FramingOf(body, ct);
-  if (!IsBinaryType(ct) &&
-      (framing == Framing::kSse || framing == Framing::kLines)) {
+  bool sse = false;
+  if (IsEventStream(body, Lower(content_type), &sse)) {
     edits.clear();
-    SplitValueEdits(out, framing == Framing::kSse, &edits, counts);
+    SplitValueEdits(out, sse, &edits, counts);
     if (!edits.empty()) out = ApplyEdits(out, edits);
   }
   return out;
@@ -662,15 +680,7 @@ Status Scrubber::ScrubRequest(Request* request, Counts* counts) const {
 }
 
 Status Scrubber::ScrubResponse(Response* response, Counts* counts) const {
-  auto joined = [response] {
-    size_t total = 0;
-    for (const Chunk& c : response->chunks) total += c.data.size();
-    std::string body;
-    body.reserve(total);
-    for (const Chunk& c : response->chunks) body += c.data;
-    return body;
-  };
-  std::string body = joined();
+  std::string body = Joined(response->chunks);
   if (!body.empty()) {
     const std::string ct = Lower(HeaderOf(response->headers, "Content-Type"));
     std::vector<Edit> edits;
@@ -679,12 +689,11 @@ Status Scrubber::ScrubResponse(Response* response, Counts* counts) const {
                   &edits, counts);
     if (!s.ok()) return s;
     ApplyEditsToChunks(&response->chunks, edits);
-    const Framing framing = FramingOf(body, ct);
-    if (!IsBinaryType(ct) &&
-        (framing == Framing::kSse || framing == Framing::kLines)) {
-      if (!edits.empty()) body = joined();
+    bool sse = false;
+    if (IsEventStream(body, ct, &sse)) {
+      if (!edits.empty()) body = Joined(response->chunks);
       edits.clear();
-      SplitValueEdits(body, framing == Framing::kSse, &edits, counts);
+      SplitValueEdits(body, sse, &edits, counts);
       ApplyEditsToChunks(&response->chunks, edits);
     }
   }

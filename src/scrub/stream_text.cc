@@ -144,24 +144,37 @@ class FieldFinder
   // Whether the value being read is at a token field.
   bool AtField() const {
     if (stack_.empty() || stack_.front().array) return false;
-    for (std::string_view field : kFields) {
-      size_t pos = 0;
-      size_t depth = 0;
+    for (const std::vector<std::string_view>& field : FieldParts()) {
+      if (field.size() != stack_.size()) continue;
       bool match = true;
-      while (match && pos <= field.size()) {
-        size_t dot = field.find('.', pos);
-        if (dot == std::string_view::npos) dot = field.size();
-        std::string_view part = field.substr(pos, dot - pos);
-        match =
-            depth < stack_.size() &&
-            (part == "#" ? stack_[depth].array
-                         : !stack_[depth].array && stack_[depth].key == part);
-        ++depth;
-        pos = dot + 1;
+      for (size_t i = 0; match && i < field.size(); ++i) {
+        match = field[i] == "#" ? stack_[i].array
+                                : !stack_[i].array && stack_[i].key == field[i];
       }
-      if (match && depth == stack_.size()) return true;
+      if (match) return true;
     }
     return false;
+  }
+
+  // kFields, each split at its dots once.
+  static const std::vector<std::vector<std::string_view>>& FieldParts() {
+    static const auto* parts = [] {
+      auto* out = new std::vector<std::vector<std::string_view>>();
+      for (std::string_view field : kFields) {
+        std::vector<std::string_view>& p = out->emplace_back();
+        size_t pos = 0;
+        while (true) {
+          const size_t dot = field.find('.', pos);
+          p.push_back(field.substr(pos, dot == std::string_view::npos
+                                            ? std::string_view::npos
+                                            : dot - pos));
+          if (dot == std::string_view::npos) break;
+          pos = dot + 1;
+        }
+      }
+      return out;
+    }();
+    return *parts;
   }
 
   // The literal just read, quotes included: it ends where the input is now
