@@ -277,12 +277,17 @@ class ChildProcess {
   }
 
   // Feeds stdout to "take" a byte at a time until it returns false, the
-  // pipe closes or "limit" passes.
+  // pipe closes or "limit" passes. Reads in blocks; bytes read past the
+  // one "take" refused wait in "pending_" for the next call.
   template <typename Take>
   void Read(std::chrono::seconds limit, Take take) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    char c;
-    while (stdout_fd_ >= 0) {
+    while (true) {
+      size_t used = 0;
+      bool more = true;
+      while (more && used < pending_.size()) more = take(pending_[used++]);
+      pending_.erase(0, used);
+      if (!more || stdout_fd_ < 0) return;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       pollfd p{stdout_fd_, POLLIN, 0};
@@ -294,9 +299,11 @@ class ChildProcess {
               " s");
         return;
       }
-      const ssize_t n = read(stdout_fd_, &c, 1);
+      char buf[4096];
+      const ssize_t n = read(stdout_fd_, buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0 || !take(c)) return;
+      if (n <= 0) return;
+      pending_.append(buf, static_cast<size_t>(n));
     }
   }
 
@@ -314,6 +321,7 @@ class ChildProcess {
   std::vector<std::string> argv_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  std::string pending_;  // read from stdout, not yet taken
   std::string first_line_;
   int port_ = 0;
   bool waited_ = false;
