@@ -499,6 +499,72 @@ TEST(Front, HeadReplaySendsTheRecordedLength) {
   EXPECT_EQ(data.substr(data.find("\r\n\r\n") + 4), "");
 }
 
+// The backend gets the client's end-to-end headers in the order sent;
+// hop-by-hop ones are the front's, and Accept-Encoding is left out so the
+// answer comes without a Content-Encoding (readable when recorded).
+TEST(Front, HeadersReachTheBackendInOrderWithoutHopByHopOrAcceptEncoding) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  RawBackend backend;
+  InProcessRewind rec(RecordTo(store.get(), backend.url()));
+  RawResponse r = RawExchange(
+      rec.port(),
+      "POST /x HTTP/1.1\r\nHost: x\r\nX-Zulu: 1\r\nAccept-Encoding: gzip, "
+      "br\r\nX-Alpha: 2\r\nKeep-Alive: timeout=9\r\nTE: trailers\r\n"
+      "X-Mike: 3\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(backend.heads().size(), 1u);
+  std::string lower = backend.heads()[0];
+  for (char& c : lower) c = static_cast<char>(tolower(c));
+  const size_t zulu = lower.find("\r\nx-zulu: 1");
+  const size_t alpha = lower.find("\r\nx-alpha: 2");
+  const size_t mike = lower.find("\r\nx-mike: 3");
+  ASSERT_NE(zulu, std::string::npos) << lower;
+  ASSERT_NE(alpha, std::string::npos) << lower;
+  ASSERT_NE(mike, std::string::npos) << lower;
+  EXPECT_LT(zulu, alpha);
+  EXPECT_LT(alpha, mike);
+  EXPECT_EQ(lower.find("accept-encoding"), std::string::npos) << lower;
+  EXPECT_EQ(lower.find("keep-alive: timeout=9"), std::string::npos) << lower;
+  EXPECT_EQ(lower.find("\r\nte:"), std::string::npos) << lower;
+}
+
+// An idle connection is closed after --keep-alive-timeout, and the
+// Keep-Alive header says so (a client reusing it later would race the
+// close).
+TEST(Front, KeepAliveSaysTheIdleTimeoutTheServerKeeps) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  ServerOptions o = ReplayFrom(store.get());
+  o.front.keep_alive_timeout_s = 1;
+  InProcessRewind replay(o);
+  int fd = Connect(replay.port());
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /__rewind/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(req.size()));
+  std::string head;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 10000), 0) << head;
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << head;
+    head.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(head.find("\r\nKeep-Alive: timeout=1\r\n"), std::string::npos)
+      << head;
+  const auto idle = Steady::now();
+  // The rest of the body, then the close.
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 10000), 0) << "the idle connection was kept open";
+    if (recv(fd, buf, sizeof(buf), 0) <= 0) break;
+  }
+  EXPECT_GT(MsSince(idle), 900.0);
+  close(fd);
+}
+
 // Slow clients trickling their requests a byte at a time hold no worker:
 // with 4 workers and 40 such connections, normal requests are served at
 // once, and the trickling ones are cut at --client-timeout.

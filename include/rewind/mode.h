@@ -56,10 +56,6 @@ struct Capture {
   // far: the Content-Length, or what has arrived); the exchange is then
   // relayed but not recorded.
   std::function<void(uint64_t bytes)> on_too_large;
-  // Ask the backend for an answer without a Content-Encoding (the client's
-  // Accept-Encoding is not forwarded): set when the answer is to be
-  // scrubbed, which an encoded body cannot be.
-  bool plain_encoding = false;
 };
 
 // What answers an unrecorded request in replay (src/modes/miss_mode.h).

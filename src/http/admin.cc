@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "http/http_util.h"
+#include "http/wire.h"
 
 namespace rwd {
 namespace {
@@ -133,8 +134,8 @@ const char* ModeName(ServerMode mode) {
   return "?";
 }
 
-bool Authorized(const httplib::Request& req, const std::string& token,
-                bool loopback, httplib::Response* res) {
+bool Authorized(const Request& req, const std::string& token, bool loopback,
+                httplib::Response* res) {
   res->set_header("X-Rewind", "admin");
   if (token.empty()) {
     if (loopback) return true;
@@ -143,7 +144,7 @@ bool Authorized(const httplib::Request& req, const std::string& token,
                  "without --admin-token");
     return false;
   }
-  const std::string given = req.get_header_value("Authorization");
+  const std::string given = FindHeader(req.headers, "Authorization");
   const std::string expected = "Bearer " + token;
   unsigned char diff = given.size() == expected.size() ? 0 : 1;
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -157,7 +158,7 @@ bool Authorized(const httplib::Request& req, const std::string& token,
   return false;
 }
 
-void Admin::Serve(const httplib::Request& req, const std::string& name,
+void Admin::Serve(const Request& req, const std::string& name,
                   const std::string& scope, httplib::Response* res) {
   res->set_header("X-Rewind", "admin");
   if (req.method == "GET" && name == "health") {
@@ -175,8 +176,7 @@ void Admin::Serve(const httplib::Request& req, const std::string& name,
   }
   const bool scoped = name == "requests" || name == "unused" || name == "reset";
   std::string asked = scope;
-  if (scoped && req.has_param("scope")) {
-    asked = req.get_param_value("scope");
+  if (scoped && QueryParam(req.query, "scope", &asked)) {
     Status ok = CheckScopeName(asked);
     if (!ok.ok()) {
       SetJsonError(res, 400, "rewind_bad_scope", "?scope=: " + ok.message());

@@ -48,8 +48,8 @@ const char* ModeName(ServerMode mode);
 // Checks "Authorization: Bearer TOKEN" in constant time. An empty "token"
 // means no check on loopback ("loopback") and no access elsewhere. On
 // refusal, writes the 401 or 403 into "res" and returns false.
-bool Authorized(const httplib::Request& req, const std::string& token,
-                bool loopback, httplib::Response* res);
+bool Authorized(const Request& req, const std::string& token, bool loopback,
+                httplib::Response* res);
 
 // What the admin endpoints read and reset. Every pointer must outlive the
 // Admin; "synth" may be null (no dummy engine).
@@ -78,7 +78,7 @@ class Admin {
   // Answers the admin endpoint "name" (the path after kAdminPrefix),
   // token checked. "scope" is the scope the request is under ("" for
   // none): what ?scope= defaults to.
-  void Serve(const httplib::Request& req, const std::string& name,
+  void Serve(const Request& req, const std::string& name,
              const std::string& scope, httplib::Response* res);
 
   // The effective configuration, as GET /__rewind/config shows it.

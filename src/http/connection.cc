@@ -41,94 +41,15 @@ void SetNonBlocking(int fd) {
   fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-std::string AddressOf(const sockaddr_storage& addr, int* port) {
-  char host[INET6_ADDRSTRLEN] = "";
+int PortOf(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-    *port = ntohs(a->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-    *port = ntohs(a->sin6_port);
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
   }
-  return host;
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  }
+  return 0;
 }
-
-// Writes all of "data" to a non-blocking socket, waiting for room at most
-// "timeout_ms" each time none is left. False if the peer is gone or slow.
-bool SendAll(int fd, const char* data, size_t size, int timeout_ms) {
-  while (size > 0) {
-    const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, timeout_ms) <= 0) return false;
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
-
-// What cpp-httplib reads one request from: the request read whole by the
-// connection layer, in memory; writes go to the socket.
-class RequestStream final : public httplib::Stream {
- public:
-  RequestStream(int fd, const std::string& in, const std::string& remote_ip,
-                int remote_port, const std::string& local_ip, int local_port,
-                int write_timeout_ms)
-      : fd_(fd),
-        in_(in),
-        remote_ip_(remote_ip),
-        remote_port_(remote_port),
-        local_ip_(local_ip),
-        local_port_(local_port),
-        write_timeout_ms_(write_timeout_ms) {}
-
-  bool is_readable() const override { return pos_ < in_.size(); }
-  bool is_writable() const override {
-    pollfd p{fd_, POLLOUT, 0};
-    return poll(&p, 1, write_timeout_ms_) > 0 && (p.revents & POLLOUT);
-  }
-  ssize_t read(char* ptr, size_t size) override {
-    const size_t n = std::min(size, in_.size() - pos_);
-    std::memcpy(ptr, in_.data() + pos_, n);
-    pos_ += n;
-    return static_cast<ssize_t>(n);
-  }
-  ssize_t write(const char* ptr, size_t size) override {
-    return SendAll(fd_, ptr, size, write_timeout_ms_)
-               ? static_cast<ssize_t>(size)
-               : -1;
-  }
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = remote_ip_;
-    port = remote_port_;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = local_ip_;
-    port = local_port_;
-  }
-  socket_t socket() const override { return fd_; }
-
- private:
-  const int fd_;
-  const std::string& in_;
-  size_t pos_ = 0;
-  const std::string& remote_ip_;
-  const int remote_port_;
-  const std::string& local_ip_;
-  const int local_port_;
-  const int write_timeout_ms_;
-};
-
-thread_local const ParsedRequest* t_request = nullptr;
 
 }  // namespace
 
@@ -142,8 +63,6 @@ struct ConnectionLoop::Conn {
   // Between requests, before any byte of the next one.
   bool idle = false;
   bool head_seen = false;
-  std::string remote_ip, local_ip;
-  int remote_port = 0, local_port = 0;
 };
 
 ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
@@ -212,9 +131,7 @@ Result<int> ConnectionLoop::Bind(const std::string& host, int port,
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  int bound = 0;
-  AddressOf(addr, &bound);
-  return bound;
+  return PortOf(addr);
 }
 
 void ConnectionLoop::Stop() {
@@ -292,10 +209,8 @@ void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
 
 void ConnectionLoop::Accept() {
   for (int i = 0; i < 256; ++i) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(peer);
-    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
           errno == ENOMEM) {
@@ -308,11 +223,6 @@ void ConnectionLoop::Accept() {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto c = std::make_unique<Conn>(fd, options_.limits);
-    c->remote_ip = AddressOf(peer, &c->remote_port);
-    sockaddr_storage local{};
-    len = sizeof(local);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
-    c->local_ip = AddressOf(local, &c->local_port);
     c->deadline_ms = NowMs() + options_.client_timeout_s * 1000;
     Watch(std::move(c));
   }
@@ -451,22 +361,14 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
   const int write_timeout_ms = options_.write_timeout_s * 1000;
   while (true) {
     const size_t consumed = c->parser.consumed();
-    const ParsedRequest request = c->parser.Take();
+    ParsedRequest request = c->parser.Take();
     // HTTP/1.0: a body of unknown length ends when the connection does.
     const bool close_after = request.close || request.http10 || stopping_;
-    bool closed = close_after;
-    {
-      RequestStream strm(c->fd, request.normalized, c->remote_ip,
-                         c->remote_port, c->local_ip, c->local_port,
-                         write_timeout_ms);
-      t_request = &request;
-      const bool ok = serve_(strm, close_after, closed);
-      t_request = nullptr;
-      if (!ok) closed = true;
-    }
+    const bool ok = serve_(std::move(request),
+                           ClientEnd{c->fd, write_timeout_ms}, close_after);
     c->in.erase(0, consumed);
     c->head_seen = false;
-    if (closed || close_after || stopping_) break;
+    if (!ok || close_after || stopping_) break;
 
     // The next request: pipelined already, or arriving soon on this
     // worker; otherwise the reactor waits for it.
@@ -526,22 +428,6 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
     return;
   }
   close(c->fd);
-}
-
-void RestoreRequest(const httplib::Request& req) {
-  const ParsedRequest* r = t_request;
-  if (r == nullptr) return;
-  // The Request is a local of cpp-httplib's process_request handed to the
-  // handler as const; it is not read-only memory.
-  auto& mutable_req = const_cast<httplib::Request&>(req);
-  if (mutable_req.method != r->method) mutable_req.method = r->method;
-  if (r->has_content_type) {
-    mutable_req.headers.emplace("Content-Type", r->content_type);
-  }
-}
-
-bool CurrentRequestIsHttp10() {
-  return t_request != nullptr && t_request->http10;
 }
 
 }  // namespace rwd

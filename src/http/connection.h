@@ -1,7 +1,6 @@
-// rewind's own connection handling in front of cpp-httplib's request
-// processing: the listening socket, accepting, reading each request whole
-// (RequestParser), keep-alive and pipelining. cpp-httplib still routes each
-// request and writes its response.
+// rewind's own connection handling: the listening socket, accepting,
+// reading each request whole (RequestParser), keep-alive and pipelining.
+// The server's ServeFn answers each request (wire.h writes the response).
 //
 // Why not cpp-httplib's own loop (0.11): it sets SO_REUSEPORT (a second
 // process shares a busy port without error), hard-codes a backlog of 5,
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "http/request_parser.h"
+#include "http/wire.h"
 #include "rewind/status.h"
 
 namespace rwd {
@@ -46,10 +46,11 @@ struct ConnectionOptions {
 
 class ConnectionLoop {
  public:
-  // Serves one whole request read from "strm": cpp-httplib's
-  // process_request. Returns false when the connection must close.
-  using ServeFn =
-      std::function<bool(httplib::Stream& strm, bool close, bool& closed)>;
+  // Serves one whole request and writes its response to "client";
+  // "close": the connection closes after it. Returns false when the
+  // connection cannot carry another request.
+  using ServeFn = std::function<bool(ParsedRequest&& request,
+                                     const ClientEnd& client, bool close)>;
   // Told about a request refused before it could be served (status, why).
   using RejectFn = std::function<void(int status, const std::string& why)>;
 
@@ -100,14 +101,6 @@ class ConnectionLoop {
   std::vector<std::unique_ptr<Conn>> adopted_;
   bool reactor_done_ = false;  // guarded by adopt_mu_
 };
-
-// In a route handler: gives back what the connection layer kept from
-// cpp-httplib for this request (the method as sent, Content-Type).
-void RestoreRequest(const httplib::Request& req);
-
-// True when the request being handled on this thread came as HTTP/1.0
-// (no chunked responses then).
-bool CurrentRequestIsHttp10();
 
 }  // namespace rwd
 

@@ -1,6 +1,6 @@
 #include "http/http_util.h"
 
-#include "http/connection.h"
+#include "http/wire.h"
 #include "synth/dialect.h"
 
 namespace rwd {
@@ -22,36 +22,6 @@ bool IsHopByHop(const std::string& name) {
     if (HeaderNameEquals(name, n)) return true;
   }
   return false;
-}
-
-bool IsPseudoHeader(const std::string& name) {
-  return name == "REMOTE_ADDR" || name == "REMOTE_PORT" ||
-         name == "LOCAL_ADDR" || name == "LOCAL_PORT";
-}
-
-Request FromHttplib(const httplib::Request& req) {
-  Request out;
-  out.method = req.method;
-  const std::string& target = req.target;
-  size_t q = target.find('?');
-  out.path = target.substr(0, q);
-  if (q != std::string::npos) out.query = target.substr(q + 1);
-  out.headers.reserve(req.headers.size());
-  for (const auto& [name, value] : req.headers) {
-    if (IsPseudoHeader(name) || IsHopByHop(name)) continue;
-    out.headers.emplace_back(name, value);
-  }
-  out.body = req.body;
-  return out;
-}
-
-void DisableServerRewrites(const httplib::Request& req) {
-  // The Request is a local of cpp-httplib's connection loop handed to us as
-  // const; it is not read-only memory, and these fields are only consulted
-  // after the handler returns.
-  auto& mutable_req = const_cast<httplib::Request&>(req);
-  mutable_req.headers.erase("Accept-Encoding");
-  mutable_req.ranges.clear();
 }
 
 std::string CopyResponseHeaders(const HeaderList& headers,

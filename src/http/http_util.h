@@ -21,19 +21,6 @@ namespace rwd {
 // Proxy-Authenticate.
 bool IsHopByHop(const std::string& name);
 
-// Names cpp-httplib injects into Request::headers (REMOTE_ADDR, ...).
-bool IsPseudoHeader(const std::string& name);
-
-// The end-to-end request as the client sent it: method, raw path, raw query,
-// headers minus hop-by-hop and pseudo headers, body.
-Request FromHttplib(const httplib::Request& req);
-
-// Stops cpp-httplib from re-encoding what rewind sends: it would compress a
-// response (buffering a stream) when the client accepts gzip, and serve
-// byte ranges of it when asked. rewind sends bytes as recorded, so both are
-// turned off for this request.
-void DisableServerRewrites(const httplib::Request& req);
-
 // Copies end-to-end headers to "res", except Content-Type (returned, since
 // cpp-httplib sets it with the body) and redacted placeholders. Does not
 // check for line breaks (cpp-httplib's set_header would, per header, on

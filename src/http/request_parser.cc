@@ -1,8 +1,8 @@
 #include "http/request_parser.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
-#include <vector>
 
 #include "rewind/exchange.h"
 #include "util/text.h"
@@ -67,17 +67,6 @@ void ForEachListElement(std::string_view value, Fn fn) {
   }
 }
 
-// Methods cpp-httplib routes; it refuses every other one with 400.
-bool IsRoutedMethod(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "POST" || m == "PUT" ||
-         m == "PATCH" || m == "DELETE" || m == "OPTIONS";
-}
-
-// Methods whose body cpp-httplib reads.
-bool ReadsBody(std::string_view m) {
-  return m == "POST" || m == "PUT" || m == "PATCH";
-}
-
 bool ParseDecimal(std::string_view s, size_t* out) {
   if (s.empty() || s.size() > 19) return false;
   size_t v = 0;
@@ -87,29 +76,6 @@ bool ParseDecimal(std::string_view s, size_t* out) {
   }
   *out = v;
   return true;
-}
-
-const char* Reason(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Payload Too Large";
-    case 414:
-      return "URI Too Long";
-    case 417:
-      return "Expectation Failed";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 501:
-      return "Not Implemented";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Error";
-  }
 }
 
 }  // namespace
@@ -170,41 +136,21 @@ RequestParser::State RequestParser::Parse(std::string_view in) {
   } else if (in.size() - head_end_ < content_length_) {
     return State::kIncomplete;
   }
-  const std::string_view body = chunked_
-                                    ? std::string_view(body_)
-                                    : in.substr(head_end_, content_length_);
-  if (!chunked_) consumed_ = head_end_ + content_length_;
-  expect_continue_ = false;
-  request_.body_size = body.size();
-  request_.normalized = std::move(head_out_);
-  request_.normalized +=
-      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  request_.normalized += body;
-  // A GET (or any method cpp-httplib does not read a body for) that
-  // carries one is routed as POST, so its body is read; the handler sees
-  // the method as sent.
-  if (!body.empty() && !ReadsBody(request_.method) &&
-      IsRoutedMethod(request_.method)) {
-    request_.normalized.replace(0, request_.method.size(), "POST");
+  if (chunked_) {
+    request_.body = std::move(body_);
+  } else {
+    request_.body.assign(in.substr(head_end_, content_length_));
+    consumed_ = head_end_ + content_length_;
   }
+  expect_continue_ = false;
   return State::kComplete;
 }
 
 RequestParser::State RequestParser::ParseHead(std::string_view head) {
   // "head" is every line, each ending in CRLF.
-  std::vector<std::string_view> lines;
-  size_t pos = 0;
-  while (pos < head.size()) {
-    size_t eol = head.find("\r\n", pos);
-    lines.push_back(head.substr(pos, eol - pos));
-    pos = eol + 2;
-  }
-  if (lines.size() - 1 > limits_.max_headers) {
-    return Fail(431, "more than " + std::to_string(limits_.max_headers) +
-                         " header lines");
-  }
+  size_t line_end = head.find("\r\n");
   // Request line: method SP request-target SP HTTP-version.
-  const std::string_view line = lines[0];
+  const std::string_view line = head.substr(0, line_end);
   if (line.size() > limits_.max_request_line) {
     return Fail(414, "request line longer than " +
                          std::to_string(limits_.max_request_line) + " bytes");
@@ -240,19 +186,21 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
     return Fail(400, "malformed HTTP version");
   }
   request_.method = std::string(method);
-
-  head_out_.clear();
-  head_out_.reserve(head.size() + 32);
-  head_out_.append(IsRoutedMethod(method) ? method : std::string_view("POST"));
-  head_out_.append(line.substr(sp1));
-  head_out_.append("\r\n");
+  request_.target = std::string(target);
 
   bool has_length = false;
   bool has_te = false;
   bool keep_alive = false;
   bool close = false;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const std::string_view h = lines[i];
+  bool has_content_type = false;
+  size_t header_lines = 0;
+  for (size_t pos = line_end + 2; pos < head.size(); pos = line_end + 2) {
+    line_end = head.find("\r\n", pos);
+    const std::string_view h = head.substr(pos, line_end - pos);
+    if (++header_lines > limits_.max_headers) {
+      return Fail(431, "more than " + std::to_string(limits_.max_headers) +
+                           " header lines");
+    }
     if (h.size() > limits_.max_header_line) {
       return Fail(431, "a header line is longer than " +
                            std::to_string(limits_.max_header_line) + " bytes");
@@ -309,12 +257,8 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
       continue;
     }
     if (EqualsIgnoreCase(name, "Content-Type")) {
-      if (request_.has_content_type) {
-        return Fail(400, "more than one Content-Type");
-      }
-      request_.content_type = std::string(value);
-      request_.has_content_type = true;
-      continue;
+      if (has_content_type) return Fail(400, "more than one Content-Type");
+      has_content_type = true;
     }
     if (EqualsIgnoreCase(name, "Expect")) {
       if (!EqualsIgnoreCase(value, "100-continue")) {
@@ -329,10 +273,7 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
         if (EqualsIgnoreCase(v, "keep-alive")) keep_alive = true;
       });
     }
-    head_out_.append(name);
-    head_out_.append(": ");
-    head_out_.append(value);
-    head_out_.append("\r\n");
+    request_.headers.emplace_back(name, value);
   }
   if (has_te && has_length) {
     return Fail(400, "both Transfer-Encoding and Content-Length");
@@ -430,12 +371,104 @@ ParsedRequest RequestParser::Take() {
   return out;
 }
 
+const char* ReasonPhrase(int status) {
+  struct Reason {
+    int status;
+    const char* phrase;
+  };
+  // RFC 9110 §15 and the IANA registry, by code.
+  static constexpr Reason kReasons[] = {
+      {100, "Continue"},
+      {101, "Switching Protocols"},
+      {102, "Processing"},
+      {103, "Early Hints"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {203, "Non-Authoritative Information"},
+      {204, "No Content"},
+      {205, "Reset Content"},
+      {206, "Partial Content"},
+      {207, "Multi-Status"},
+      {208, "Already Reported"},
+      {226, "IM Used"},
+      {300, "Multiple Choices"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {305, "Use Proxy"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {402, "Payment Required"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {406, "Not Acceptable"},
+      {407, "Proxy Authentication Required"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {411, "Length Required"},
+      {412, "Precondition Failed"},
+      {413, "Content Too Large"},
+      {414, "URI Too Long"},
+      {415, "Unsupported Media Type"},
+      {416, "Range Not Satisfiable"},
+      {417, "Expectation Failed"},
+      {418, "I'm a teapot"},
+      {421, "Misdirected Request"},
+      {422, "Unprocessable Content"},
+      {423, "Locked"},
+      {424, "Failed Dependency"},
+      {425, "Too Early"},
+      {426, "Upgrade Required"},
+      {428, "Precondition Required"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {451, "Unavailable For Legal Reasons"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"},
+      {506, "Variant Also Negotiates"},
+      {507, "Insufficient Storage"},
+      {508, "Loop Detected"},
+      {510, "Not Extended"},
+      {511, "Network Authentication Required"}};
+  const auto* found =
+      std::lower_bound(std::begin(kReasons), std::end(kReasons), status,
+                       [](const Reason& r, int s) { return r.status < s; });
+  if (found != std::end(kReasons) && found->status == status) {
+    return found->phrase;
+  }
+  static constexpr const char* kClasses[] = {"Informational", "Success",
+                                             "Redirection", "Client Error"};
+  const int klass = status / 100;
+  return klass >= 1 && klass <= 4 ? kClasses[klass - 1] : "Server Error";
+}
+
+std::string ToWire(const ParsedRequest& request) {
+  std::string out = request.method + " " + request.target +
+                    (request.http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  for (const auto& [name, value] : request.headers) {
+    out += name + ": " + value + "\r\n";
+  }
+  out += "Content-Length: " + std::to_string(request.body.size()) + "\r\n\r\n" +
+         request.body;
+  return out;
+}
+
 std::string RejectionResponse(int status, const std::string& message) {
   const std::string body =
       "{\"error\":{\"type\":\"rewind_bad_request\","
       "\"message\":" +
       JsonQuote(message) + "}}\n";
-  return "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) +
+  return "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
          "\r\nContent-Type: application/json\r\nContent-Length: " +
          std::to_string(body.size()) +
          "\r\nConnection: close\r\nX-Rewind: error\r\n\r\n" + body;

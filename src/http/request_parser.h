@@ -1,11 +1,10 @@
-// rewind's reading of an HTTP/1.x request off the wire, before cpp-httplib
-// sees it. cpp-httplib 0.11 parses leniently where a proxy must not (a
-// space before a header's colon, obs-fold lines, two different
-// Content-Lengths), waits for a body that RFC 9112 says is absent, refuses
-// chunked trailers and methods it does not know, and drops pipelined
-// requests. This parser frames each request itself, strictly, and hands
-// cpp-httplib one normalized request at a time: a request line it can
-// route, the headers as sent, one Content-Length and the decoded body.
+// rewind's reading of an HTTP/1.x request off the wire. cpp-httplib 0.11
+// parses leniently where a proxy must not (a space before a header's colon,
+// obs-fold lines, two different Content-Lengths), waits for a body that
+// RFC 9112 says is absent, refuses chunked trailers and methods it does not
+// know, and drops pipelined requests. This parser frames each request
+// itself, strictly, and hands the front one request at a time: the method
+// and target as sent, the headers as sent, the decoded body.
 //
 // Incremental: call Parse() with the connection's buffer each time it grows
 // (the buffer must keep its prefix until the request is taken). It keeps
@@ -17,6 +16,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "rewind/exchange.h"
 
 namespace rwd {
 
@@ -34,24 +35,25 @@ struct RequestLimits {
 
 // One request, framed and checked.
 struct ParsedRequest {
-  // What cpp-httplib reads: request line (with a method it routes), the
-  // end-to-end headers as sent (minus Content-Type, Content-Length,
-  // Transfer-Encoding and Expect), "Content-Length: N", the blank line, the
-  // decoded body.
-  std::string normalized;
-  // The method as the client sent it (the normalized line may say POST for
-  // a method cpp-httplib would refuse, or for a GET with a body).
+  // As the client sent them: any token as method, the target unchecked
+  // beyond control characters (the front refuses what is not a path).
   std::string method;
-  // Kept out of cpp-httplib's sight: it would parse urlencoded and
-  // multipart bodies itself (refusing urlencoded ones over 8 KB).
-  std::string content_type;
-  bool has_content_type = false;
+  std::string target;
+  // Every header line as sent, in order, except those the parser consumed:
+  // Content-Length and Transfer-Encoding (the body below is decoded) and
+  // Expect (answered by the connection layer).
+  HeaderList headers;
+  std::string body;
   bool http10 = false;
   // The client asked to close after this request (Connection: close, or
   // HTTP/1.0 without keep-alive).
   bool close = false;
-  size_t body_size = 0;
 };
+
+// "request" as one HTTP/1.x message with a Content-Length: what a request
+// with its parsed form looks like on the wire. Parsing it gives the same
+// request back.
+std::string ToWire(const ParsedRequest& request);
 
 class RequestParser {
  public:
@@ -108,12 +110,15 @@ class RequestParser {
   size_t chunk_left_ = 0;
   size_t trailer_lines_ = 0;
   std::string body_;
-  std::string head_out_;
   size_t consumed_ = 0;
   int error_status_ = 0;
   std::string error_message_;
   ParsedRequest request_;
 };
+
+// The reason phrase of an HTTP status code ("OK", "Not Found"); for a code
+// without one, that of its class ("Client Error").
+const char* ReasonPhrase(int status);
 
 // A complete response for a request refused before any handler ran:
 // "HTTP/1.1 STATUS ...", a JSON error body, Connection: close.

@@ -59,19 +59,6 @@ class CountingPool final : public httplib::TaskQueue {
   ServerMetrics* const metrics_;
 };
 
-// cpp-httplib routes each request and writes its response; rewind's
-// ConnectionLoop owns the sockets and reads requests (connection.h).
-class HttpServer : public httplib::Server {
- public:
-  // One whole request from "strm", with cpp-httplib's routing and writer.
-  bool ServeOne(httplib::Stream& strm, bool close, bool& closed) {
-    return process_request(strm, close, closed, nullptr);
-  }
-  // cpp-httplib stops writing a response once its listening socket is
-  // gone; rewind's requests in flight finish, so it is never gone.
-  void MarkListening(int fd) { svr_sock_ = fd; }
-};
-
 KeyRules RulesOf(const Store* store) {
   return store ? store->rules() : KeyRules{DefaultIgnoredFields(), {}};
 }
@@ -84,11 +71,6 @@ std::string JsonList(const std::vector<std::string>& items) {
   }
   return out + "]";
 }
-
-// Set while cpp-httplib runs rewind's handler for a request on this
-// thread, so its logger (called next, on the same thread) leaves the
-// request to the handler's own RequestLog.
-thread_local bool t_handled = false;
 
 // The modes' reports, to the error log and /metrics.
 class LoggedEvents final : public ModeEvents {
@@ -131,8 +113,9 @@ class FrontServer final : public Server {
         events_(&log_, &metrics_),
         loop_(
             LoopOptions(options.front),
-            [this](httplib::Stream& strm, bool close, bool& closed) {
-              return http_.ServeOne(strm, close, closed);
+            [this](ParsedRequest&& request, const ClientEnd& client,
+                   bool close) {
+              return ServeOne(std::move(request), client, close);
             },
             [this](int status, const std::string&) { Refused(status); }) {
     redact_ = DefaultRedactedHeaders();
@@ -265,13 +248,9 @@ class FrontServer final : public Server {
   }
 
   Result<int> Bind() override {
-    http_.set_tcp_nodelay(true);
-    http_.set_payload_max_length(options_.front.max_body_bytes);
-    Routes();
     Result<int> port =
         loop_.Bind(options_.front.host, options_.front.port, kListenBacklog);
     if (!port.ok()) return port.status();
-    http_.MarkListening(loop_.listening_socket());
     const size_t need = DescriptorsFor(options_.front.max_connections);
     const size_t fds = PrepareDescriptors(need, loop_.listening_socket());
     if (fds < need) {
@@ -304,56 +283,6 @@ class FrontServer final : public Server {
             options_.replay.on_miss == MissPolicy::kSynthesize);
   }
 
-  void Routes() {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-      RestoreRequest(req);
-      Handle(req, res);
-    };
-    http_.Get(".*", handle);
-    http_.Post(".*", handle);
-    http_.Put(".*", handle);
-    http_.Patch(".*", handle);
-    http_.Delete(".*", handle);
-    http_.Options(".*", handle);
-    // Errors cpp-httplib raises itself (400, 413, 414, ...) get a JSON body
-    // too. Responses rewind produced carry X-Rewind and are left alone.
-    http_.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request& req, httplib::Response& res) {
-          if (res.has_header("X-Rewind") || !res.body.empty()) {
-            return httplib::Server::HandlerResponse::Unhandled;
-          }
-          ErrorDialectScope dialect(req.path);
-          std::string message =
-              res.status == 413   ? "request body larger than --max-body-bytes"
-              : res.status == 414 ? "request target too long"
-              : res.status == 400 ? "malformed HTTP request"
-                                  : "request rejected by the HTTP layer";
-          SetJsonError(&res, res.status, "rewind_bad_request", message);
-          // Tells the client not to reuse the connection. (cpp-httplib
-          // itself still waits out --keep-alive-timeout before closing it.)
-          res.set_header("Connection", "close");
-          return httplib::Server::HandlerResponse::Handled;
-        }));
-    // Requests cpp-httplib refused before any handler ran are logged here;
-    // handled ones are logged by their RequestLog.
-    http_.set_logger(
-        [this](const httplib::Request& req, const httplib::Response& res) {
-          // cpp-httplib calls the logger on the thread that ran the handler.
-          if (t_handled) {
-            t_handled = false;
-            return;
-          }
-          AccessRecord r;
-          r.wall_us = clock_->WallMicros();
-          r.method = req.method;
-          r.path = events_.LoggedPath(req.path);
-          r.status = res.status;
-          r.outcome = "error";
-          metrics_.ObserveRequest(r.outcome, r.status, 0, 0);
-          log_.Access(r);
-        });
-  }
-
   // A request the connection layer refused before any handler ran.
   void Refused(int status) {
     AccessRecord r;
@@ -375,20 +304,17 @@ class FrontServer final : public Server {
     return c;
   }
 
-  // One request's access-log line and metrics, emitted when the last
-  // reference goes: at the end of the handler, or once a streamed body is
-  // written (the content provider holds a reference).
+  // One request's access-log line and metrics, emitted when it ends: once
+  // its response is written.
   struct RequestLog {
     FrontServer* server;
     int64_t start_us;
     AccessRecord record;
     int64_t headers_us = 0;
-    std::atomic<uint64_t> bytes{0};
     ~RequestLog() {
       const int64_t now = server->clock_->NowMicros();
       record.total_ms = static_cast<double>(now - start_us) / 1000.0;
       record.headers_ms = static_cast<double>(headers_us - start_us) / 1000.0;
-      record.bytes = bytes.load();
       server->metrics_.AddBytes(record.bytes);
       server->metrics_.ObserveRequest(record.outcome, record.status,
                                       record.headers_ms / 1000.0,
@@ -397,84 +323,83 @@ class FrontServer final : public Server {
     }
   };
 
-  void Handle(const httplib::Request& req, httplib::Response& res) {
+  // One whole request: answered by Dispatch, written to "client".
+  bool ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close) {
     const int64_t start = clock_->NowMicros();
-    auto log = std::make_shared<RequestLog>();
-    log->server = this;
-    log->start_us = start;
-    log->record.wall_us = clock_->WallMicros();
-    log->record.method = req.method;
-    log->record.path = events_.LoggedPath(req.path);
-    t_handled = true;
-    Dispatch(req, res, start, log.get());
-    log->headers_us = clock_->NowMicros();
-    log->record.status = res.status == -1 ? 200 : res.status;
+    FrontRequest in = MakeFrontRequest(std::move(parsed));
+    Http10Scope http10(in.http10);
+    RequestLog log{this, start, {}};
+    log.record.wall_us = clock_->WallMicros();
+    log.record.method = in.request.method;
+    log.record.path = events_.LoggedPath(in.path);
+    const bool head = in.request.method == "HEAD";
+    httplib::Response res;
+    try {
+      Dispatch(in, res, start, &log);
+    } catch (const std::exception& e) {
+      res = httplib::Response();
+      ErrorDialectScope dialect(in.path);
+      res.set_header("X-Rewind", "error");
+      SetJsonError(&res, 500, "rewind_internal_error",
+                   std::string("answering the request: ") + e.what());
+      log_.Error(std::string("answering ") + log.record.method + " " +
+                 log.record.path + ": " + e.what());
+    }
+    if (res.status == -1) res.status = 200;
+    log.headers_us = clock_->NowMicros();
+    log.record.status = res.status;
     // Set by Dispatch with exactly these names: a plain scan is cheaper
     // than the case-insensitive map's find.
     for (const auto& [name, value] : res.headers) {
-      if (name == "X-Rewind") log->record.outcome = value;
-      if (name == "X-Rewind-Key") log->record.key = value.substr(0, 8);
+      if (name == "X-Rewind") log.record.outcome = value;
+      if (name == "X-Rewind-Key") log.record.key = value.substr(0, 8);
     }
-    if (res.content_provider_) {
-      // Count the body as it is written, and log when it is done.
-      auto inner = std::move(res.content_provider_);
-      res.content_provider_ = [inner, log](size_t offset, size_t length,
-                                           httplib::DataSink& sink) {
-        httplib::DataSink counting;
-        counting.write = [&sink, &log](const char* d, size_t n) {
-          log->bytes += n;
-          return sink.write(d, n);
-        };
-        counting.done = [&sink] {
-          if (sink.done) sink.done();
-        };
-        counting.is_writable = [&sink] {
-          return sink.is_writable ? sink.is_writable() : true;
-        };
-        return inner(offset, length, counting);
-      };
-    } else {
-      log->bytes = res.body.size();
-    }
+    ResponseFraming how;
+    how.head = head;
+    how.close = close;
+    how.http10 = in.http10;
+    how.keep_alive_s = options_.front.keep_alive_timeout_s;
+    const WriteResult written = WriteResponse(client, how, res);
+    log.record.bytes = written.body_bytes;
+    return written.ok;
   }
 
-  void Dispatch(const httplib::Request& req, httplib::Response& res,
-                int64_t start, RequestLog* log) {
-    DisableServerRewrites(req);
+  void Dispatch(FrontRequest& in, httplib::Response& res, int64_t start,
+                RequestLog* log) {
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
-    if (req.target.empty() || req.target[0] != '/') {
-      ErrorDialectScope dialect(req.path);
+    if (in.target.empty() || in.target[0] != '/') {
+      ErrorDialectScope dialect(in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 400, "rewind_bad_target",
-                   "request target \"" + req.target.substr(0, 200) +
+                   "request target \"" + in.target.substr(0, 200) +
                        "\" is not a path; rewind forwards only to its "
                        "--backend");
       return;
     }
-    if (req.path.rfind(kAdminPrefix, 0) == 0) {
-      ErrorDialectScope dialect(req.path);
-      admin_->Serve(req, req.path.substr(std::strlen(kAdminPrefix)),
-                    req.get_header_value(std::string(kScopeHeader).c_str()),
+    if (in.path.rfind(kAdminPrefix, 0) == 0) {
+      ErrorDialectScope dialect(in.path);
+      admin_->Serve(in.request, in.path.substr(std::strlen(kAdminPrefix)),
+                    FindHeader(in.request.headers, std::string(kScopeHeader)),
                     &res);
       return;
     }
-    Request request = FromHttplib(req);
+    Request request = std::move(in.request);
     std::string scope_name;
     if (!TakeScope(&request, &scope_name, &res)) return;
     // The path as served: without a scope prefix.
-    const std::string& path = scope_name.empty() ? req.path : request.path;
+    const std::string& path = scope_name.empty() ? in.path : request.path;
     if (!scope_name.empty()) log->record.path = events_.LoggedPath(path);
     // Errors written for this request take its API's shape.
     ErrorDialectScope dialect(path);
     if (path.rfind(kAdminPrefix, 0) == 0) {
-      admin_->Serve(req, path.substr(std::strlen(kAdminPrefix)), scope_name,
+      admin_->Serve(request, path.substr(std::strlen(kAdminPrefix)), scope_name,
                     &res);
       return;
     }
-    if (req.method == "GET" && path == "/metrics") {
+    if (request.method == "GET" && path == "/metrics") {
       if (!options_.front.metrics_token.empty() &&
-          !Authorized(req, options_.front.metrics_token, loopback_, &res)) {
+          !Authorized(request, options_.front.metrics_token, loopback_, &res)) {
         return;
       }
       res.set_header("X-Rewind", "admin");
@@ -510,22 +435,14 @@ class FrontServer final : public Server {
     Answer answer = mode_->Serve(
         Call{request, key, start, scrubbed ? &*scrubbed : nullptr, scope.get(),
              capture_error ? &*capture_error : nullptr});
-    const bool head = req.method == "HEAD";
+    const bool head = request.method == "HEAD";
     if (answer.relay) {
-      bool forwarded;
-      if (answer.capture.plain_encoding &&
-          !FindHeader(request.headers, "Accept-Encoding").empty()) {
-        Request plain = request;
-        std::erase_if(plain.headers, [](const auto& h) {
-          return HeaderNameEquals(h.first, "Accept-Encoding");
-        });
-        forwarded = forwarder_->Forward(plain, head, start,
-                                        std::move(answer.capture), &res);
-      } else {
-        forwarded = forwarder_->Forward(request, head, start,
-                                        std::move(answer.capture), &res);
+      // The client's Accept-Encoding is not in "request" (wire.h): the
+      // backend answers without a Content-Encoding.
+      if (!forwarder_->Forward(request, head, start, std::move(answer.capture),
+                               &res)) {
+        counters_.errors++;
       }
-      if (!forwarded) counters_.errors++;
     } else {
       SendPaced(std::move(answer.timeline), start, head, clock_, &res);
     }
@@ -629,7 +546,6 @@ class FrontServer final : public Server {
   AccessLog log_;
   LoggedEvents events_;
   std::unique_ptr<Forwarder> forwarder_;
-  HttpServer http_;
   ConnectionLoop loop_;
 
   ModeCounters counters_;

@@ -158,8 +158,6 @@ Answer RecordMode::Record(const Call& call) {
     return answer;
   }
   answer.outcome = "record";
-  // A compressed answer could not be scrubbed: ask for it as it is.
-  answer.capture.plain_encoding = options_.scrubber != nullptr;
   base.key_hex = call.key.ToHex();
   base.started_at_us = clock_->WallMicros();
   base.arrival_offset_us = call.received_us - options_.session_start_us;

@@ -1,8 +1,8 @@
-// Fuzzes the request parser that frames every request before cpp-httplib
-// sees it. Properties, besides not crashing: reading the input in two
-// pieces (split where the first byte says) gives what one read gives, and
-// a request's normalized form parses to itself (nothing is lost or
-// reinterpreted on the way to cpp-httplib).
+// Fuzzes the request parser that frames every request the front serves.
+// Properties, besides not crashing: reading the input in two pieces (split
+// where the first byte says) gives what one read gives, and a parsed
+// request written back to the wire (ToWire) parses to itself (nothing is
+// lost or reinterpreted in the parsed form).
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -27,7 +27,7 @@ Outcome Run(rwd::RequestParser* p, std::string_view in) {
   if (o.state == rwd::RequestParser::State::kComplete) {
     o.consumed = p->consumed();
     rwd::ParsedRequest r = p->Take();
-    o.normalized = std::move(r.normalized);
+    o.normalized = rwd::ToWire(r);
     o.method = std::move(r.method);
   }
   return o;

@@ -1,0 +1,264 @@
+#include "http/wire.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <charconv>
+#include <string_view>
+#include <utility>
+
+#include "http/http_util.h"
+#include "util/text.h"
+
+namespace rwd {
+namespace {
+
+thread_local bool t_http10 = false;
+
+void AppendNumber(std::string* out, uint64_t n) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
+  out->append(digits, static_cast<size_t>(end - digits));
+}
+
+bool NameIs(const std::string& name, std::string_view expected) {
+  return name.size() == expected.size() && HeaderNameEquals(name, expected);
+}
+
+// Writes every byte the iovecs hold, as SendAll does.
+bool SendAllv(int fd, iovec* iov, int count, int timeout_ms) {
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return false;
+      continue;
+    }
+    size_t sent = static_cast<size_t>(n);
+    while (count > 0 && sent >= iov->iov_len) {
+      sent -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + sent;
+      iov->iov_len -= sent;
+    }
+  }
+  return true;
+}
+
+// Runs "res"'s content provider until its body is written: "length" bytes
+// when it announced them, else until it calls done(); each write framed as
+// a chunk when "chunked". False when the provider fails, stops making
+// progress or the client cannot be written to.
+bool WriteProvided(const ClientEnd& client, httplib::Response& res,
+                   bool chunked, uint64_t* written) {
+  bool ok = true;
+  bool done = false;
+  httplib::DataSink sink;
+  sink.write = [&](const char* data, size_t size) {
+    if (!ok) return false;
+    if (size == 0) return true;
+    if (chunked) {
+      char line[24];
+      auto end = std::to_chars(line, line + sizeof(line) - 2, size, 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      static constexpr char kCrlf[] = "\r\n";
+      iovec iov[3] = {{line, static_cast<size_t>(end - line)},
+                      {const_cast<char*>(data), size},
+                      {const_cast<char*>(kCrlf), 2}};
+      ok = SendAllv(client.fd, iov, 3, client.write_timeout_ms);
+    } else {
+      ok = SendAll(client.fd, data, size, client.write_timeout_ms);
+    }
+    if (ok) *written += size;
+    return ok;
+  };
+  sink.done = [&] {
+    if (done) return;
+    done = true;
+    if (chunked && ok) {
+      ok = SendAll(client.fd, "0\r\n\r\n", 5, client.write_timeout_ms);
+    }
+  };
+  sink.is_writable = [&] { return ok; };
+  const uint64_t length = res.content_length_;
+  try {
+    while (ok && (length > 0 ? *written < length : !done)) {
+      const uint64_t before = *written;
+      const size_t offset = static_cast<size_t>(before);
+      if (!res.content_provider_(
+              offset, length > 0 ? static_cast<size_t>(length - before) : 0,
+              sink)) {
+        return false;
+      }
+      // A provider that returns without writing or finishing would be
+      // called forever.
+      if (*written == before && !done) return false;
+    }
+  } catch (...) {
+    return false;
+  }
+  return ok;
+}
+
+}  // namespace
+
+FrontRequest MakeFrontRequest(ParsedRequest&& parsed) {
+  FrontRequest out;
+  out.http10 = parsed.http10;
+  out.target = std::move(parsed.target);
+  const size_t hash = out.target.find('#');
+  if (hash != std::string::npos) out.target.erase(hash);
+  Request& r = out.request;
+  r.method = std::move(parsed.method);
+  const size_t q = out.target.find('?');
+  r.path = out.target.substr(0, q);
+  if (q != std::string::npos) r.query = out.target.substr(q + 1);
+  out.path = r.path.find('%') == std::string::npos
+                 ? r.path
+                 : httplib::detail::decode_url(r.path, false);
+  r.headers.reserve(parsed.headers.size());
+  for (auto& header : parsed.headers) {
+    if (IsHopByHop(header.first) || NameIs(header.first, "Accept-Encoding")) {
+      continue;
+    }
+    r.headers.push_back(std::move(header));
+  }
+  r.body = std::move(parsed.body);
+  return out;
+}
+
+bool QueryParam(const std::string& query, const std::string& name,
+                std::string* value) {
+  if (query.empty()) return false;
+  httplib::Params params;
+  httplib::detail::parse_query_text(query, params);
+  auto it = params.find(name);
+  if (it == params.end()) return false;
+  *value = it->second;
+  return true;
+}
+
+WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
+                          httplib::Response& res) {
+  WriteResult result;
+  if (res.status < 100 || res.status > 999) res.status = 500;
+  const bool has_body = !res.body.empty();
+  const bool provided = !has_body && res.content_provider_ != nullptr;
+  const bool chunked =
+      provided && res.content_length_ == 0 && res.is_chunked_content_provider_;
+  // A provided body of unknown length, not chunked, ends with the
+  // connection.
+  const bool until_close =
+      provided && res.content_length_ == 0 && !res.is_chunked_content_provider_;
+  const bool close = how.close || until_close;
+
+  std::string head;
+  head.reserve(256);
+  head += "HTTP/1.1 ";
+  AppendNumber(&head, static_cast<uint64_t>(res.status));
+  head += ' ';
+  head += ReasonPhrase(res.status);
+  head += "\r\n";
+  bool has_type = false;
+  bool has_length = false;
+  for (const auto& [name, value] : res.headers) {
+    if (NameIs(name, "Content-Length")) {
+      // The body's own length is written below.
+      if (has_body || provided) continue;
+      has_length = true;
+    } else if (NameIs(name, "Content-Type")) {
+      has_type = true;
+    }
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  if (!has_type && (has_body || provided)) {
+    head += "Content-Type: text/plain\r\n";
+  }
+  if (has_body) {
+    head += "Content-Length: ";
+    AppendNumber(&head, res.body.size());
+    head += "\r\n";
+  } else if (provided && res.content_length_ > 0) {
+    head += "Content-Length: ";
+    AppendNumber(&head, res.content_length_);
+    head += "\r\n";
+  } else if (chunked) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (!provided && !has_length) {
+    head += "Content-Length: 0\r\n";
+  }
+  if (close) {
+    head += "Connection: close\r\n";
+  } else {
+    head += "Keep-Alive: timeout=";
+    AppendNumber(&head, static_cast<uint64_t>(how.keep_alive_s));
+    head += "\r\n";
+  }
+  head += "\r\n";
+
+  if (how.head || (!has_body && !provided)) {
+    result.ok =
+        SendAll(client.fd, head.data(), head.size(), client.write_timeout_ms) &&
+        !close;
+    return result;
+  }
+  if (has_body) {
+    iovec iov[2] = {{head.data(), head.size()},
+                    {res.body.data(), res.body.size()}};
+    result.ok = SendAllv(client.fd, iov, 2, client.write_timeout_ms);
+    if (result.ok) result.body_bytes = res.body.size();
+    result.ok = result.ok && !close;
+    return result;
+  }
+  // Streamed: the head goes now, each piece as the provider writes it.
+  if (!SendAll(client.fd, head.data(), head.size(), client.write_timeout_ms)) {
+    return result;
+  }
+  const bool ok = WriteProvided(client, res, chunked, &result.body_bytes);
+  res.content_provider_success_ = ok;
+  result.ok = ok && !close;
+  return result;
+}
+
+bool SendAll(int fd, const char* data, size_t size, int timeout_ms) {
+  while (size > 0) {
+    const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool CurrentRequestIsHttp10() { return t_http10; }
+
+Http10Scope::Http10Scope(bool http10) : previous_(t_http10) {
+  t_http10 = http10;
+}
+
+Http10Scope::~Http10Scope() { t_http10 = previous_; }
+
+}  // namespace rwd
