@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxIdleConnections = 256;
 
-// A response with a Content-Length up to this size is handed to cpp-httplib
+// A response with a Content-Length up to this size is handed to the writer
 // whole, once the backend has sent all of it and it is recorded; a chunked
 // (streamed) or larger body is written to the client piece by piece.
 constexpr size_t kWholeBodyMax = 256 * 1024;

@@ -4,7 +4,7 @@
 // The backend call is a libcurl transfer driven step by step (the multi
 // interface) by the thread that runs the handler: Forward() drives it
 // until the backend's status and headers are in, so the handler can return
-// them to cpp-httplib; the content provider it leaves behind drives the
+// them in the Response; the content provider it leaves behind drives the
 // same transfer on, writing each piece of the body to the client as it
 // arrives. One thread per proxied request and no hand-offs between
 // threads (cpp-httplib's own client reads a whole response in one blocking

@@ -21,7 +21,7 @@ void SendPaced(Timeline out, int64_t start, bool head, Clock* clock,
   if (head || r.chunks.empty()) {
     if (!content_type.empty()) res->set_header("Content-Type", content_type);
     if (head && !r.chunked && !r.chunks.empty()) {
-      // What a GET would have carried (cpp-httplib would say 0).
+      // What a GET would have carried (the writer would say 0).
       size_t total = 0;
       for (const Chunk& c : r.chunks) total += c.data.size();
       res->set_header("Content-Length", std::to_string(total));

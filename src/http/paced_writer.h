@@ -5,9 +5,9 @@
 // offset, on absolute deadlines so that errors do not accumulate. A body
 // whose pieces are all due at once (and is not chunked, cut short or
 // announced longer than it is) is set whole instead, the cheapest path
-// through cpp-httplib. HEAD gets the headers a GET would (Content-Length
-// included) and no body. The Timeline, and what it holds (an admission
-// slot), lives until its last piece is written.
+// through the writer (wire.h). HEAD gets the headers a GET would
+// (Content-Length included) and no body. The Timeline, and what it holds (an
+// admission slot), lives until its last piece is written.
 //
 // Thread-safety: runs on the request's handler thread; the provider it
 // leaves runs on the same connection's thread.
