@@ -475,6 +475,47 @@ TEST(Front, Http10ClientsGetStreamsWithoutChunking) {
       RawExchange(replay.port(), RequestText("POST", "/sse", "{}"));
   EXPECT_TRUE(r11.chunked);
   EXPECT_EQ(r11.chunks.size(), 2u);
+  // Relayed by record, the backend's chunked stream reaches an HTTP/1.0
+  // client the same way.
+  auto recording = OpenTestStore(dir.File("relay.sqlite"));
+  InProcessRewind rec(RecordTo(
+      recording.get(), "http://127.0.0.1:" + std::to_string(replay.port())));
+  RawResponse relayed = RawExchange(
+      rec.port(), "POST /sse HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}");
+  EXPECT_EQ(relayed.status, 200);
+  EXPECT_FALSE(relayed.chunked) << relayed.head;
+  EXPECT_EQ(HeaderOf(relayed, "Connection"), "close");
+  EXPECT_EQ(relayed.body, "data: 1\n\ndata: 2\n\n");
+}
+
+// HEAD is answered as GET by the admin endpoints and the dummy engine (a
+// health check's HEAD), without a body; each answer says X-Rewind once.
+TEST(Front, HeadIsAnsweredAsGetByAdminAndServe) {
+  ServerOptions o;
+  o.mode = ServerMode::kServe;
+  o.front.quiet = true;
+  InProcessRewind serve(o);
+  for (const char* path : {"/__rewind/health", "/__rewind/stats", "/metrics",
+                           "/v1/models", "/health"}) {
+    RawResponse get = RawExchange(serve.port(), RequestText("GET", path, ""));
+    RawResponse head = RawExchange(serve.port(), RequestText("HEAD", path, ""));
+    EXPECT_EQ(get.status, 200) << path;
+    EXPECT_EQ(head.status, 200) << path;
+    EXPECT_EQ(head.body, "") << path;
+    // /metrics counts the requests themselves: its length moves.
+    if (std::string(path) != "/metrics") {
+      EXPECT_EQ(HeaderOf(head, "Content-Length"),
+                std::to_string(get.body.size()))
+          << path << "\n"
+          << head.head;
+    }
+    size_t said = 0;
+    for (size_t at = get.head.find("X-Rewind:"); at != std::string::npos;
+         at = get.head.find("X-Rewind:", at + 1)) {
+      ++said;
+    }
+    EXPECT_EQ(said, 1u) << path << "\n" << get.head;
+  }
 }
 
 TEST(Front, HeadReplaySendsTheRecordedLength) {

@@ -153,12 +153,17 @@ TEST(RequestParser, RefusesWhatAProxyMustNotGuess) {
        "1\r\n\r\n",
        400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
-      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 501},
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
       {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nB\r\n", 413},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n", 400},
       {"POST / HTTP/1.1\r\nExpect: magic\r\n\r\n", 417},
       {"POST / HTTP/1.1\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n", 400},
+      {"GET /\xc3\xa9 HTTP/1.1\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      // Never whole: refused at once rather than at --client-timeout.
+      {"GET / HTTP/1.1\nHost: a\n\n", 400},
+      {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400},
   };
   for (const Case& c : cases) {
     RequestParser p{small};
@@ -166,6 +171,14 @@ TEST(RequestParser, RefusesWhatAProxyMustNotGuess) {
     EXPECT_EQ(p.status(), c.status) << c.wire << p.message();
     EXPECT_FALSE(p.message().empty());
   }
+}
+
+TEST(RequestParser, AnHttp10ExpectIsIgnored) {
+  RequestParser p{RequestLimits{}};
+  ASSERT_EQ(p.Parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 2\r\n\r\n"),
+            State::kIncomplete);
+  EXPECT_FALSE(p.wants_continue());
 }
 
 TEST(RequestParser, HeadLimitsAreEnforcedBeforeTheHeadEnds) {

@@ -91,9 +91,9 @@ TEST_F(Wire, HeadSendsTheHeadersOnly) {
 
 TEST_F(Wire, NoBodySaysLengthZeroUnlessTheHandlerGaveALength) {
   httplib::Response empty;
-  empty.status = 204;
+  empty.status = 200;
   EXPECT_EQ(Write(empty),
-            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
             "Keep-Alive: timeout=5\r\n\r\n");
   // A replayed HEAD says the length a GET would have carried.
   httplib::Response head;
@@ -105,6 +105,52 @@ TEST_F(Wire, NoBodySaysLengthZeroUnlessTheHandlerGaveALength) {
   EXPECT_EQ(Write(head, how),
             "HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n"
             "Keep-Alive: timeout=5\r\n\r\n");
+}
+
+// RFC 9110 §6.4.1: no body after 204 or 304, and a 204 has no length.
+TEST_F(Wire, NoContentAndNotModifiedCarryNoBody) {
+  httplib::Response no_content;
+  no_content.status = 204;
+  no_content.set_header("Content-Length", "5");
+  no_content.set_content("hello", "text/plain");
+  EXPECT_EQ(Write(no_content),
+            "HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\n"
+            "Keep-Alive: timeout=5\r\n\r\n");
+  Reopen();
+  httplib::Response not_modified;
+  not_modified.status = 304;
+  not_modified.set_header("Content-Length", "100");
+  not_modified.set_header("ETag", "\"v1\"");
+  not_modified.set_chunked_content_provider(
+      "text/plain", [](size_t, httplib::DataSink& sink) {
+        sink.write("x", 1);
+        sink.done();
+        return true;
+      });
+  WriteResult result;
+  EXPECT_EQ(Write(not_modified, {}, &result),
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n"
+            "Content-Type: text/plain\r\nETag: \"v1\"\r\n"
+            "Keep-Alive: timeout=5\r\n\r\n");
+  EXPECT_TRUE(result.ok);
+}
+
+TEST_F(Wire, AnHttp10ClientGetsAStreamUnchunkedEndedByTheClose) {
+  httplib::Response res;
+  res.status = 200;
+  res.set_chunked_content_provider("text/event-stream",
+                                   [](size_t, httplib::DataSink& sink) {
+                                     sink.write("data: a\n\n", 9);
+                                     sink.done();
+                                     return true;
+                                   });
+  ResponseFraming how;
+  how.http10 = true;
+  WriteResult result;
+  EXPECT_EQ(Write(res, how, &result),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Connection: close\r\n\r\ndata: a\n\n");
+  EXPECT_FALSE(result.ok);
 }
 
 TEST_F(Wire, AChunkedProviderIsFramedChunkByChunk) {

@@ -136,7 +136,6 @@ const char* ModeName(ServerMode mode) {
 
 bool Authorized(const Request& req, const std::string& token, bool loopback,
                 httplib::Response* res) {
-  res->set_header("X-Rewind", "admin");
   if (token.empty()) {
     if (loopback) return true;
     SetJsonError(res, 403, "rewind_forbidden",
@@ -161,16 +160,18 @@ bool Authorized(const Request& req, const std::string& token, bool loopback,
 void Admin::Serve(const Request& req, const std::string& name,
                   const std::string& scope, httplib::Response* res) {
   res->set_header("X-Rewind", "admin");
-  if (req.method == "GET" && name == "health") {
+  // HEAD is answered as GET, without the body (a health check's HEAD).
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (get && name == "health") {
     res->set_content(HealthJson(), "application/json");
     return;
   }
   if (!Authorized(req, s_.options->front.admin_token, s_.loopback, res)) return;
-  if (req.method == "GET" && name == "config") {
+  if (get && name == "config") {
     res->set_content(ConfigJson(), "application/json");
     return;
   }
-  if (req.method == "GET" && name == "stats") {
+  if (get && name == "stats") {
     res->set_content(StatsJson(), "application/json");
     return;
   }
@@ -187,11 +188,11 @@ void Admin::Serve(const Request& req, const std::string& name,
     res->set_content(Reset(asked), "application/json");
     return;
   }
-  if (req.method == "GET" && name == "requests") {
+  if (get && name == "requests") {
     res->set_content(RequestsJson(asked), "application/json");
     return;
   }
-  if (req.method == "GET" && name == "unused") {
+  if (get && name == "unused") {
     res->set_content(UnusedJson(asked), "application/json");
     return;
   }

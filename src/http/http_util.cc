@@ -47,11 +47,7 @@ void SetStreamProvider(httplib::Response* res, const std::string& content_type,
     sink.done();
     return true;
   };
-  if (CurrentRequestIsHttp10()) {
-    res->set_content_provider(content_type, std::move(provider));
-  } else {
-    res->set_chunked_content_provider(content_type, std::move(provider));
-  }
+  res->set_chunked_content_provider(content_type, std::move(provider));
 }
 
 namespace {

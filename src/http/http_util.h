@@ -30,7 +30,8 @@ std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res);
 
 // Streams a body of unknown length: chunked, or for an HTTP/1.0 client
-// (which cannot read chunked) until the connection closes. "write_all"
+// (which cannot read chunked) until the connection closes (wire.h decides
+// which). "write_all"
 // writes the body into the sink and returns false if it broke off.
 void SetStreamProvider(httplib::Response* res, const std::string& content_type,
                        std::function<bool(httplib::DataSink&)> write_all);

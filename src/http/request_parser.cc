@@ -106,6 +106,20 @@ RequestParser::State RequestParser::Parse(std::string_view in) {
     const size_t from = scan_from_ > 3 ? scan_from_ - 3 : 0;
     const size_t end = rest.find("\r\n\r\n", from);
     if (end == std::string_view::npos) {
+      // What can never become a request fails now, not at --client-timeout.
+      for (size_t lf = rest.find('\n', from); lf != std::string_view::npos;
+           lf = rest.find('\n', lf + 1)) {
+        if (lf == 0 || rest[lf - 1] != '\r') {
+          return Fail(400, "a line ends in a bare LF; HTTP lines end in CRLF");
+        }
+      }
+      const std::string_view method = rest.substr(0, rest.find(' '));
+      if (!IsToken(method.substr(0, method.find('\r')))) {
+        return Fail(400, static_cast<unsigned char>(rest[0]) == 0x16
+                             ? "this is a TLS handshake; rewind listens for "
+                               "plain HTTP (http://, not https://)"
+                             : "malformed method");
+      }
       scan_from_ = rest.size();
       const size_t first_line = rest.find("\r\n");
       if ((first_line == std::string_view::npos ? rest.size() : first_line) >
@@ -172,6 +186,12 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
     if (u <= 0x20 || u == 0x7f) {
       return Fail(400, "request target holds a control character");
     }
+    // RFC 3986: a URI is ASCII; anything else is percent-encoded.
+    if (u >= 0x80) {
+      return Fail(400,
+                  "request target holds a byte that is not ASCII; "
+                  "percent-encode it");
+    }
   }
   if (version == "HTTP/1.1") {
     request_.http10 = false;
@@ -193,6 +213,7 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
   bool keep_alive = false;
   bool close = false;
   bool has_content_type = false;
+  int hosts = 0;
   size_t header_lines = 0;
   for (size_t pos = line_end + 2; pos < head.size(); pos = line_end + 2) {
     line_end = head.find("\r\n", pos);
@@ -245,8 +266,10 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
     }
     if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
       bool ok = true;
+      bool twice = false;
       ForEachListElement(value, [&](std::string_view v) {
-        if (!EqualsIgnoreCase(v, "chunked") || has_te) ok = false;
+        if (!EqualsIgnoreCase(v, "chunked")) ok = false;
+        if (has_te) twice = true;
         has_te = true;
       });
       if (!ok) {
@@ -254,6 +277,7 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
                              " is not supported; send chunked or a "
                              "Content-Length");
       }
+      if (twice) return Fail(400, "chunked given more than once");
       continue;
     }
     if (EqualsIgnoreCase(name, "Content-Type")) {
@@ -264,8 +288,12 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
       if (!EqualsIgnoreCase(value, "100-continue")) {
         return Fail(417, "Expect: " + std::string(value) + " is not supported");
       }
-      expect_continue_ = true;
+      // RFC 9110 §10.1.1: ignored in an HTTP/1.0 request.
+      expect_continue_ = !request_.http10;
       continue;
+    }
+    if (EqualsIgnoreCase(name, "Host") && ++hosts > 1) {
+      return Fail(400, "more than one Host header");
     }
     if (EqualsIgnoreCase(name, "Connection")) {
       ForEachListElement(value, [&](std::string_view v) {

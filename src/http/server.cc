@@ -304,31 +304,31 @@ class FrontServer final : public Server {
     return c;
   }
 
-  // One request's access-log line and metrics, emitted when it ends: once
-  // its response is written.
+  // One request's access-log line and metrics.
   struct RequestLog {
-    FrontServer* server;
     int64_t start_us;
     AccessRecord record;
     int64_t headers_us = 0;
-    ~RequestLog() {
-      const int64_t now = server->clock_->NowMicros();
-      record.total_ms = static_cast<double>(now - start_us) / 1000.0;
-      record.headers_ms = static_cast<double>(headers_us - start_us) / 1000.0;
-      server->metrics_.AddBytes(record.bytes);
-      server->metrics_.ObserveRequest(record.outcome, record.status,
-                                      record.headers_ms / 1000.0,
-                                      record.total_ms / 1000.0);
-      server->log_.Access(record);
-    }
   };
+
+  void Emit(RequestLog* log) {
+    const int64_t now = clock_->NowMicros();
+    AccessRecord& record = log->record;
+    record.total_ms = static_cast<double>(now - log->start_us) / 1000.0;
+    record.headers_ms =
+        static_cast<double>(log->headers_us - log->start_us) / 1000.0;
+    metrics_.AddBytes(record.bytes);
+    metrics_.ObserveRequest(record.outcome, record.status,
+                            record.headers_ms / 1000.0,
+                            record.total_ms / 1000.0);
+    log_.Access(record);
+  }
 
   // One whole request: answered by Dispatch, written to "client".
   bool ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close) {
     const int64_t start = clock_->NowMicros();
     FrontRequest in = MakeFrontRequest(std::move(parsed));
-    Http10Scope http10(in.http10);
-    RequestLog log{this, start, {}};
+    RequestLog log{start, {}};
     log.record.wall_us = clock_->WallMicros();
     log.record.method = in.request.method;
     log.record.path = events_.LoggedPath(in.path);
@@ -346,6 +346,18 @@ class FrontServer final : public Server {
                  log.record.path + ": " + e.what());
     }
     if (res.status == -1) res.status = 200;
+    if (res.status < 200 || res.status > 599) {
+      // Only a recording imported or edited by hand holds such a status; as
+      // a final answer it would break the client's reading of the
+      // connection.
+      const int bad = res.status;
+      res = httplib::Response();
+      ErrorDialectScope dialect(in.path);
+      res.set_header("X-Rewind", "error");
+      SetJsonError(&res, 502, "rewind_bad_status",
+                   "the answer's status " + std::to_string(bad) +
+                       " cannot be sent as a final response (200-599)");
+    }
     log.headers_us = clock_->NowMicros();
     log.record.status = res.status;
     // Set by Dispatch with exactly these names: a plain scan is cheaper
@@ -359,8 +371,19 @@ class FrontServer final : public Server {
     how.close = close;
     how.http10 = in.http10;
     how.keep_alive_s = options_.front.keep_alive_timeout_s;
+    // A whole body is counted and logged before it is written, so a client
+    // that has its answer finds it in /metrics and the journal; a stream
+    // once it has been written.
+    const bool streamed = res.body.empty() && res.content_provider_;
+    if (!streamed) {
+      log.record.bytes = head ? 0 : res.body.size();
+      Emit(&log);
+    }
     const WriteResult written = WriteResponse(client, how, res);
-    log.record.bytes = written.body_bytes;
+    if (streamed) {
+      log.record.bytes = written.body_bytes;
+      Emit(&log);
+    }
     return written.ok;
   }
 
@@ -397,12 +420,13 @@ class FrontServer final : public Server {
                     &res);
       return;
     }
-    if (request.method == "GET" && path == "/metrics") {
+    if ((request.method == "GET" || request.method == "HEAD") &&
+        path == "/metrics") {
+      res.set_header("X-Rewind", "admin");
       if (!options_.front.metrics_token.empty() &&
           !Authorized(request, options_.front.metrics_token, loopback_, &res)) {
         return;
       }
-      res.set_header("X-Rewind", "admin");
       std::string body = metrics_.Render(options_.front.max_connections,
                                          options_.store, counters_);
       if (synth_) body += synth_->RenderMetrics();

@@ -15,8 +15,6 @@
 namespace rwd {
 namespace {
 
-thread_local bool t_http10 = false;
-
 void AppendNumber(std::string* out, uint64_t n) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
@@ -152,15 +150,18 @@ bool QueryParam(const std::string& query, const std::string& name,
 WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
                           httplib::Response& res) {
   WriteResult result;
-  if (res.status < 100 || res.status > 999) res.status = 500;
-  const bool has_body = !res.body.empty();
-  const bool provided = !has_body && res.content_provider_ != nullptr;
-  const bool chunked =
-      provided && res.content_length_ == 0 && res.is_chunked_content_provider_;
-  // A provided body of unknown length, not chunked, ends with the
-  // connection.
-  const bool until_close =
-      provided && res.content_length_ == 0 && !res.is_chunked_content_provider_;
+  // 204 and 304 never carry a body (RFC 9110 §6.4.1): none is written and
+  // no framing added. A 304's own Content-Length (what a 200 would carry)
+  // is kept; a 204 may not have one.
+  const bool no_content = res.status == 204 || res.status == 304;
+  const bool has_body = !no_content && !res.body.empty();
+  const bool provided =
+      !no_content && res.body.empty() && res.content_provider_ != nullptr;
+  // HTTP/1.0 has no chunked coding: a body of unknown length ends with the
+  // connection instead.
+  const bool chunked = provided && res.content_length_ == 0 &&
+                       res.is_chunked_content_provider_ && !how.http10;
+  const bool until_close = provided && res.content_length_ == 0 && !chunked;
   const bool close = how.close || until_close;
 
   std::string head;
@@ -175,7 +176,7 @@ WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
   for (const auto& [name, value] : res.headers) {
     if (NameIs(name, "Content-Length")) {
       // The body's own length is written below.
-      if (has_body || provided) continue;
+      if (has_body || provided || res.status == 204) continue;
       has_length = true;
     } else if (NameIs(name, "Content-Type")) {
       has_type = true;
@@ -198,7 +199,7 @@ WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
     head += "\r\n";
   } else if (chunked) {
     head += "Transfer-Encoding: chunked\r\n";
-  } else if (!provided && !has_length) {
+  } else if (!provided && !has_length && !no_content) {
     head += "Content-Length: 0\r\n";
   }
   if (close) {
@@ -252,13 +253,5 @@ bool SendAll(int fd, const char* data, size_t size, int timeout_ms) {
   }
   return true;
 }
-
-bool CurrentRequestIsHttp10() { return t_http10; }
-
-Http10Scope::Http10Scope(bool http10) : previous_(t_http10) {
-  t_http10 = http10;
-}
-
-Http10Scope::~Http10Scope() { t_http10 = previous_; }
 
 }  // namespace rwd

@@ -55,9 +55,9 @@ struct ClientEnd {
 
 // How the connection goes on after a response.
 struct ResponseFraming {
-  bool head = false;   // a HEAD request: headers only
-  bool close = false;  // the connection closes after this response
-  bool http10 = false;
+  bool head = false;     // a HEAD request: headers only
+  bool close = false;    // the connection closes after this response
+  bool http10 = false;   // no chunked coding: a stream ends with the close
   int keep_alive_s = 5;  // said in Keep-Alive when it stays open
 };
 
@@ -70,35 +70,19 @@ struct WriteResult {
 
 // Writes "res" to the client: the status line, res.headers, then the
 // framing rewind adds: Content-Length (of the body, or of a provider that
-// announced one) or Transfer-Encoding: chunked (a chunked provider), a
+// announced one) or Transfer-Encoding: chunked (a chunked provider; to an
+// HTTP/1.0 client its body is sent plain and ends with the connection), a
 // Content-Type of text/plain for a body that has none, Connection: close
 // or Keep-Alive. Then the body (in the same send as the head) or what the
-// content provider writes, as it writes it. A provider that fails, stops
-// short of its announced length or cannot be written ends the connection
-// (ok false).
+// content provider writes, as it writes it; nothing after a HEAD, 204 or
+// 304. A provider that fails, stops short of its announced length or
+// cannot be written ends the connection (ok false).
 WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
                           httplib::Response& res);
 
 // Writes all of "data" to a non-blocking socket, waiting for room at most
 // "timeout_ms" each time none is left. False if the peer is gone or slow.
 bool SendAll(int fd, const char* data, size_t size, int timeout_ms);
-
-// True while the request being served on this thread is HTTP/1.0 (which
-// cannot read a chunked body).
-bool CurrentRequestIsHttp10();
-
-// Marks the request being served on this thread as HTTP/1.0 or not, for
-// CurrentRequestIsHttp10, while it lives.
-class Http10Scope {
- public:
-  explicit Http10Scope(bool http10);
-  ~Http10Scope();
-  Http10Scope(const Http10Scope&) = delete;
-  Http10Scope& operator=(const Http10Scope&) = delete;
-
- private:
-  const bool previous_;
-};
 
 }  // namespace rwd
 

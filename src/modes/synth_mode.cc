@@ -42,13 +42,15 @@ SynthMode::SynthMode(const SynthOptions& options, Clock* clock,
 
 Answer SynthMode::Serve(const Call& call) {
   const Request& request = call.request;
-  if (request.method == "GET" && request.path == "/health") {
+  // HEAD is answered as GET; the front leaves the body out.
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if (get && request.path == "/health") {
     return Immediate(200, "{\"status\":\"ok\"}\n");
   }
   if (std::optional<Synthesizer::Reply> reply = synth_.Immediate(request)) {
     return Immediate(reply->status, std::move(reply->body));
   }
-  if (request.method == "GET" && request.path == "/api/tags") {
+  if (get && request.path == "/api/tags") {
     return Immediate(200, OllamaTagsBody(synth_.options()));
   }
   if (request.method == "POST" && Generates(request.path))

@@ -231,7 +231,8 @@ std::string Synthesizer::Endpoints() {
 
 std::optional<Synthesizer::Reply> Synthesizer::Immediate(
     const Request& request) const {
-  if (request.method == "GET" && request.path == "/v1/models") {
+  if ((request.method == "GET" || request.method == "HEAD") &&
+      request.path == "/v1/models") {
     return Reply{200, ModelsBody()};
   }
   if (request.method == "POST" && request.path == "/tokenize")
