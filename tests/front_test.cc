@@ -488,6 +488,42 @@ TEST(Front, Http10ClientsGetStreamsWithoutChunking) {
   EXPECT_EQ(relayed.body, "data: 1\n\ndata: 2\n\n");
 }
 
+// A client that pipelines more after a Connection: close request still gets
+// the whole answer: the server drops the unread rest instead of closing on
+// it (which resets the connection and can destroy the answer's tail).
+TEST(Front, AnAnswerBeforeACloseIsNotCutByUnreadInput) {
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange e;
+  e.request.method = "GET";
+  e.request.path = "/big";
+  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "application/octet-stream"}};
+  e.response.chunks = {{0, std::string(4 << 20, 'x')}};
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  InProcessRewind replay(ReplayFrom(store.get()));
+  for (int run = 0; run < 3; ++run) {
+    int fd = Connect(replay.port());
+    ASSERT_GE(fd, 0);
+    const std::string more(1 << 20, 'y');
+    const std::string bytes =
+        "GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "POST /more HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+        std::to_string(more.size()) + "\r\n\r\n" + more;
+    std::thread sender(
+        [&] { send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); });
+    std::this_thread::sleep_for(100ms);  // the answer fills the buffers
+    const std::string data = ReadToEnd(fd);
+    sender.join();
+    close(fd);
+    size_t pos = 0;
+    RawResponse r = ParseRawResponse(data, &pos);
+    EXPECT_EQ(r.status, 200) << "run " << run;
+    EXPECT_EQ(r.body.size(), size_t{4} << 20) << "run " << run;
+  }
+}
+
 // HEAD is answered as GET by the admin endpoints and the dummy engine (a
 // health check's HEAD), without a body; each answer says X-Rewind once.
 TEST(Front, HeadIsAnsweredAsGetByAdminAndServe) {

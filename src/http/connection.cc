@@ -29,6 +29,9 @@ constexpr int kWorkerGraceMs = 50;
 // --client-timeout (a floor of 1 MiB/s on upload speed).
 constexpr int64_t kBodyMsPerMiB = 1000;
 constexpr int kReadBuffer = 16 * 1024;
+// How long a closing connection's unread input is read and dropped before
+// the socket is closed anyway (see Linger).
+constexpr int64_t kLingerMs = 2000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -63,6 +66,9 @@ struct ConnectionLoop::Conn {
   // Between requests, before any byte of the next one.
   bool idle = false;
   bool head_seen = false;
+  // Answered and shut for writing: what still arrives is read and dropped
+  // until the client closes or the deadline passes (Linger).
+  bool draining = false;
 };
 
 ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
@@ -255,6 +261,18 @@ void ConnectionLoop::Close(int fd) {
 
 void ConnectionLoop::OnReadable(Conn* c) {
   char buf[kReadBuffer];
+  if (c->draining) {
+    // A bounded amount per wake-up; level-triggered epoll calls again.
+    for (int i = 0; i < 16; ++i) {
+      const ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      Close(c->fd);  // the client closed, or the connection broke
+      return;
+    }
+    return;
+  }
   bool eof = false;
   // A bounded amount per wake-up, so one fast uploader cannot starve the
   // others; level-triggered epoll calls again for the rest.
@@ -313,16 +331,18 @@ void ConnectionLoop::Reject(Conn* c) {
   SendAll(c->fd, response.data(), response.size(), 0);
   if (reject_) reject_(c->parser.status(), c->parser.message());
   // The rest of what the client sent is unread: closing now could reset
-  // the connection before it reads the answer. Stop reading, then close.
+  // the connection before it reads the answer. Drop what comes, then close.
   shutdown(c->fd, SHUT_WR);
-  Close(c->fd);
+  c->draining = true;
+  c->in.clear();
+  c->deadline_ms = NowMs() + kLingerMs;
 }
 
 void ConnectionLoop::SweepDeadlines() {
   const int64_t now = NowMs();
   for (auto& c : waiting_) {
     if (!c || c->deadline_ms > now) continue;
-    if (c->parser.started()) {
+    if (c->parser.started() && !c->draining) {
       const std::string response = RejectionResponse(
           408, "the request did not arrive whole within --client-timeout (" +
                    std::to_string(options_.client_timeout_s) + " s)");
@@ -368,7 +388,11 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
                            ClientEnd{c->fd, write_timeout_ms}, close_after);
     c->in.erase(0, consumed);
     c->head_seen = false;
-    if (!ok || close_after || stopping_) break;
+    if (!ok || close_after) {
+      Linger(std::move(c));
+      return;
+    }
+    if (stopping_) break;
 
     // The next request: pipelined already, or arriving soon on this
     // worker; otherwise the reactor waits for it.
@@ -415,8 +439,8 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
           RejectionResponse(c->parser.status(), c->parser.message());
       SendAll(c->fd, response.data(), response.size(), write_timeout_ms);
       if (reject_) reject_(c->parser.status(), c->parser.message());
-      shutdown(c->fd, SHUT_WR);
-      break;
+      Linger(std::move(c));
+      return;
     }
     if (eof || stopping_) break;
     if (c->parser.head_done() && !c->head_seen) {
@@ -428,6 +452,21 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
     return;
   }
   close(c->fd);
+}
+
+void ConnectionLoop::Linger(std::unique_ptr<Conn> c) {
+  char probe;
+  const ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0) {
+    // Nothing unread (or the client is gone): a plain close loses nothing.
+    close(c->fd);
+    return;
+  }
+  shutdown(c->fd, SHUT_WR);
+  c->draining = true;
+  c->in.clear();
+  c->deadline_ms = NowMs() + kLingerMs;
+  Adopt(std::move(c));
 }
 
 }  // namespace rwd

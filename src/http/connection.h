@@ -83,6 +83,12 @@ class ConnectionLoop {
   // From a worker: the connection waits for its next request in the
   // reactor again.
   void Adopt(std::unique_ptr<Conn> c);
+  // From a worker, after the last answer on "c": closes it without losing
+  // that answer. Closing a socket with unread input makes the kernel send
+  // a reset, which can destroy the answer before the client has read it;
+  // so when input is left, the socket is shut for writing and the reactor
+  // reads and drops the rest until the client closes, or 2 s pass.
+  void Linger(std::unique_ptr<Conn> c);
   void SweepDeadlines();
 
   const ConnectionOptions options_;
