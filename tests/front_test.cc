@@ -488,6 +488,46 @@ TEST(Front, Http10ClientsGetStreamsWithoutChunking) {
   EXPECT_EQ(relayed.body, "data: 1\n\ndata: 2\n\n");
 }
 
+// What a HEAD or a 304 says its body would be is kept through record and
+// replay (it is not framing: no body follows).
+TEST(Front, TheLengthOfAHeadOrA304IsRelayedRecordedAndReplayed) {
+  testing::BackgroundServer backend;
+  backend.server().Get(
+      "/file", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(std::string(12345, 'x'), "application/octet-stream");
+      });
+  backend.server().Get("/etag",
+                       [](const httplib::Request&, httplib::Response& res) {
+                         res.status = 304;
+                         res.set_header("ETag", "\"v1\"");
+                         res.set_header("Content-Length", "100");
+                       });
+  backend.Start();
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  const std::string head_file =
+      "HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string get_etag =
+      "GET /etag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  {
+    InProcessRewind rec(RecordTo(store.get(), backend.url()));
+    RawResponse head = RawExchange(rec.port(), head_file);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(HeaderOf(head, "Content-Length"), "12345") << head.head;
+    RawResponse etag = RawExchange(rec.port(), get_etag);
+    EXPECT_EQ(etag.status, 304);
+    EXPECT_EQ(HeaderOf(etag, "Content-Length"), "100") << etag.head;
+  }
+  InProcessRewind replay(ReplayFrom(store.get()));
+  RawResponse head = RawExchange(replay.port(), head_file);
+  EXPECT_EQ(HeaderOf(head, "X-Rewind"), "hit") << head.head;
+  EXPECT_EQ(HeaderOf(head, "Content-Length"), "12345") << head.head;
+  RawResponse etag = RawExchange(replay.port(), get_etag);
+  EXPECT_EQ(etag.status, 304);
+  EXPECT_EQ(HeaderOf(etag, "Content-Length"), "100") << etag.head;
+  EXPECT_EQ(HeaderOf(etag, "ETag"), "\"v1\"");
+}
+
 // A client that pipelines more after a Connection: close request still gets
 // the whole answer: the server drops the unread rest instead of closing on
 // it (which resets the connection and can destroy the answer's tail).
@@ -588,7 +628,8 @@ TEST(Front, HeadersReachTheBackendInOrderWithoutHopByHopOrAcceptEncoding) {
       rec.port(),
       "POST /x HTTP/1.1\r\nHost: x\r\nX-Zulu: 1\r\nAccept-Encoding: gzip, "
       "br\r\nX-Alpha: 2\r\nKeep-Alive: timeout=9\r\nTE: trailers\r\n"
-      "X-Mike: 3\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+      "X-Mike: 3\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\n"
+      "Content-Length: 2\r\n\r\n{}");
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(backend.heads().size(), 1u);
   std::string lower = backend.heads()[0];
@@ -604,6 +645,35 @@ TEST(Front, HeadersReachTheBackendInOrderWithoutHopByHopOrAcceptEncoding) {
   EXPECT_EQ(lower.find("accept-encoding"), std::string::npos) << lower;
   EXPECT_EQ(lower.find("keep-alive: timeout=9"), std::string::npos) << lower;
   EXPECT_EQ(lower.find("\r\nte:"), std::string::npos) << lower;
+  // Named by Connection: hop-by-hop too.
+  EXPECT_EQ(lower.find("x-hop"), std::string::npos) << lower;
+}
+
+TEST(Front, HeadersTheBackendsConnectionNamesAreNotRelayedOrRecorded) {
+  testing::BackgroundServer backend;
+  backend.server().Get("/",
+                       [](const httplib::Request&, httplib::Response& res) {
+                         res.set_header("Connection", "X-Hop");
+                         res.set_header("X-Hop", "1");
+                         res.set_header("X-End", "2");
+                         res.set_content("{}", "application/json");
+                       });
+  backend.Start();
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  const std::string get =
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  {
+    InProcessRewind rec(RecordTo(store.get(), backend.url()));
+    RawResponse r = RawExchange(rec.port(), get);
+    EXPECT_EQ(HeaderOf(r, "X-End"), "2") << r.head;
+    EXPECT_EQ(HeaderOf(r, "X-Hop"), "") << r.head;
+  }
+  InProcessRewind replay(ReplayFrom(store.get()));
+  RawResponse r = RawExchange(replay.port(), get);
+  EXPECT_EQ(HeaderOf(r, "X-Rewind"), "hit") << r.head;
+  EXPECT_EQ(HeaderOf(r, "X-End"), "2") << r.head;
+  EXPECT_EQ(HeaderOf(r, "X-Hop"), "") << r.head;
 }
 
 // An idle connection is closed after --keep-alive-timeout, and the

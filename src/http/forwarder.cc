@@ -134,8 +134,11 @@ struct Forwarder::Call {
   std::unique_ptr<Connection> conn;
   HeaderChain request_headers;
   bool head_too_large = false;  // more than kMaxForwardedHead to send
-  std::string request_body;     // curl reads it in place
-  bool running = false;         // the easy handle is on the multi handle
+  bool head_request = false;    // a HEAD: the answer never has a body
+  // Headers the backend's Connection header names: not relayed.
+  std::vector<std::string> connection_options;
+  std::string request_body;  // curl reads it in place
+  bool running = false;      // the easy handle is on the multi handle
   // When the request was handed to the backend's connection (curl's
   // pre-request callback: connected, about to write it), from receipt;
   // -1 until then.
@@ -241,6 +244,7 @@ struct Forwarder::Call {
                    : std::atoi(std::string(line.substr(space + 1, 3)).c_str());
       headers.clear();
       content_length.reset();
+      connection_options.clear();
       return;
     }
     line = TrimSpace(line);
@@ -249,6 +253,11 @@ struct Forwarder::Call {
       if (status >= 200) {
         headers_done = true;
         headers_us = Now();
+        if (!connection_options.empty()) {
+          std::erase_if(headers, [this](const auto& h) {
+            return IsNamedIn(h.first, connection_options);
+          });
+        }
       }
       return;
     }
@@ -259,15 +268,23 @@ struct Forwarder::Call {
     if (HeaderNameEquals(name, "Content-Length")) {
       content_length = std::strtoull(value.c_str(), nullptr, 10);
     }
+    if (HeaderNameEquals(name, "Connection")) {
+      AddConnectionOptions(value, &connection_options);
+    }
     // rewind's own headers are set by this rewind, never taken from a
-    // backend (another rewind behind this one).
-    if (IsHopByHop(name) || IsRewindHeader(name)) return;
+    // backend (another rewind behind this one). The Content-Length of an
+    // answer that never has a body (to HEAD, a 304) is not framing but what
+    // a GET would carry: it is kept, relayed and recorded.
+    const bool kept_length = HeaderNameEquals(name, "Content-Length") &&
+                             (head_request || status == 304);
+    if ((IsHopByHop(name) && !kept_length) || IsRewindHeader(name)) return;
     headers.emplace_back(std::move(name), std::move(value));
   }
 
   // Sets up the transfer of "request" and puts it on the connection.
   bool Start(const BackendUrl& backend, int timeout_s, const Request& request,
              bool head) {
+    head_request = head;
     CURL* e = conn->easy;
     curl_easy_reset(e);
     const std::string url =
@@ -571,6 +588,9 @@ bool Forwarder::Forward(const Request& request, bool head, int64_t start_us,
     if (call->record_failed) return RecordFailed(res);
     if (no_body) {
       if (!content_type.empty()) res->set_header("Content-Type", content_type);
+      if (length && (head || call->status == 304)) {
+        res->set_header("Content-Length", std::to_string(*length));
+      }
       return true;
     }
     // Cut short: the relay below writes what came, then breaks the

@@ -24,6 +24,30 @@ bool IsHopByHop(const std::string& name) {
   return false;
 }
 
+void AddConnectionOptions(std::string_view value,
+                          std::vector<std::string>* names) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+      item.remove_suffix(1);
+    }
+    if (!item.empty()) names->emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+bool IsNamedIn(const std::string& name, const std::vector<std::string>& names) {
+  for (const std::string& n : names) {
+    if (n.size() == name.size() && HeaderNameEquals(n, name)) return true;
+  }
+  return false;
+}
+
 std::string CopyResponseHeaders(const HeaderList& headers,
                                 httplib::Response* res) {
   std::string content_type;

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rewind/exchange.h"
@@ -20,6 +21,13 @@ namespace rwd {
 // Trailer, Transfer-Encoding, Upgrade, Content-Length, Proxy-Authorization,
 // Proxy-Authenticate.
 bool IsHopByHop(const std::string& name);
+
+// Adds the header names a Connection header's value lists ("keep-alive,
+// X-Hop") to "names": those headers are hop-by-hop too (RFC 9110 §7.6.1).
+void AddConnectionOptions(std::string_view value,
+                          std::vector<std::string>* names);
+// Whether "name" is one of "names", case-insensitively.
+bool IsNamedIn(const std::string& name, const std::vector<std::string>& names);
 
 // Copies end-to-end headers to "res", except Content-Type (returned, since
 // cpp-httplib sets it with the body) and redacted placeholders. Does not

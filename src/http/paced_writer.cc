@@ -25,6 +25,10 @@ void SendPaced(Timeline out, int64_t start, bool head, Clock* clock,
       size_t total = 0;
       for (const Chunk& c : r.chunks) total += c.data.size();
       res->set_header("Content-Length", std::to_string(total));
+    } else if (r.chunks.empty()) {
+      // Recorded from a HEAD or a 304: the length its backend announced.
+      const std::string length = FindHeader(r.headers, "Content-Length");
+      if (!length.empty()) res->set_header("Content-Length", length);
     }
     return;
   }

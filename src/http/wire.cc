@@ -8,6 +8,7 @@
 #include <charconv>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "http/http_util.h"
 #include "util/text.h"
@@ -125,9 +126,16 @@ FrontRequest MakeFrontRequest(ParsedRequest&& parsed) {
   out.path = r.path.find('%') == std::string::npos
                  ? r.path
                  : httplib::detail::decode_url(r.path, false);
+  // Headers the Connection header names are hop-by-hop too (RFC 9110
+  // §7.6.1).
+  std::vector<std::string> named;
+  for (const auto& [name, value] : parsed.headers) {
+    if (NameIs(name, "Connection")) AddConnectionOptions(value, &named);
+  }
   r.headers.reserve(parsed.headers.size());
   for (auto& header : parsed.headers) {
-    if (IsHopByHop(header.first) || NameIs(header.first, "Accept-Encoding")) {
+    if (IsHopByHop(header.first) || NameIs(header.first, "Accept-Encoding") ||
+        (!named.empty() && IsNamedIn(header.first, named))) {
       continue;
     }
     r.headers.push_back(std::move(header));
