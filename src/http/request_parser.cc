@@ -105,21 +105,25 @@ RequestParser::State RequestParser::Parse(std::string_view in) {
     const std::string_view rest = in.substr(skip_);
     const size_t from = scan_from_ > 3 ? scan_from_ - 3 : 0;
     const size_t end = rest.find("\r\n\r\n", from);
+    // What can never become a request fails as soon as it arrives, not at
+    // --client-timeout; checked the same whether the head is whole or not,
+    // so a request fails alike however it was cut into reads.
+    const std::string_view seen =
+        rest.substr(0, end == std::string_view::npos ? rest.size() : end + 4);
+    for (size_t lf = seen.find('\n', from); lf != std::string_view::npos;
+         lf = seen.find('\n', lf + 1)) {
+      if (lf == 0 || seen[lf - 1] != '\r') {
+        return Fail(400, "a line ends in a bare LF; HTTP lines end in CRLF");
+      }
+    }
+    const std::string_view method = seen.substr(0, seen.find(' '));
+    if (!IsToken(method.substr(0, method.find('\r')))) {
+      return Fail(400, static_cast<unsigned char>(seen[0]) == 0x16
+                           ? "this is a TLS handshake; rewind listens for "
+                             "plain HTTP (http://, not https://)"
+                           : "malformed method");
+    }
     if (end == std::string_view::npos) {
-      // What can never become a request fails now, not at --client-timeout.
-      for (size_t lf = rest.find('\n', from); lf != std::string_view::npos;
-           lf = rest.find('\n', lf + 1)) {
-        if (lf == 0 || rest[lf - 1] != '\r') {
-          return Fail(400, "a line ends in a bare LF; HTTP lines end in CRLF");
-        }
-      }
-      const std::string_view method = rest.substr(0, rest.find(' '));
-      if (!IsToken(method.substr(0, method.find('\r')))) {
-        return Fail(400, static_cast<unsigned char>(rest[0]) == 0x16
-                             ? "this is a TLS handshake; rewind listens for "
-                               "plain HTTP (http://, not https://)"
-                             : "malformed method");
-      }
       scan_from_ = rest.size();
       const size_t first_line = rest.find("\r\n");
       if ((first_line == std::string_view::npos ? rest.size() : first_line) >
