@@ -161,6 +161,21 @@ ServerOptions ReplayFrom(Store* store) {
   return o;
 }
 
+// Stores METHOD PATH answered 200 with "body" (application/octet-stream)
+// as one piece at "offset_us".
+void StoreBinaryAnswer(Store* store, const std::string& method,
+                       const std::string& path, std::string body,
+                       int64_t offset_us) {
+  Exchange e;
+  e.request.method = method;
+  e.request.path = path;
+  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "application/octet-stream"}};
+  e.response.chunks = {{offset_us, std::move(body)}};
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+}
+
 // Every response on one connection after sending "bytes" in one write.
 std::vector<RawResponse> SendInOneWrite(int port, const std::string& bytes) {
   std::vector<RawResponse> out;
@@ -534,14 +549,7 @@ TEST(Front, TheLengthOfAHeadOrA304IsRelayedRecordedAndReplayed) {
 TEST(Front, AnAnswerBeforeACloseIsNotCutByUnreadInput) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  e.request.method = "GET";
-  e.request.path = "/big";
-  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
-  e.response.status = 200;
-  e.response.headers = {{"Content-Type", "application/octet-stream"}};
-  e.response.chunks = {{0, std::string(4 << 20, 'x')}};
-  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  StoreBinaryAnswer(store.get(), "GET", "/big", std::string(4 << 20, 'x'), 0);
   InProcessRewind replay(ReplayFrom(store.get()));
   for (int run = 0; run < 3; ++run) {
     int fd = Connect(replay.port());
@@ -597,14 +605,7 @@ TEST(Front, HeadIsAnsweredAsGetByAdminAndServe) {
 TEST(Front, HeadReplaySendsTheRecordedLength) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  e.request.method = "HEAD";
-  e.request.path = "/file";
-  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
-  e.response.status = 200;
-  e.response.headers = {{"Content-Type", "application/octet-stream"}};
-  e.response.chunks = {{1000, std::string(1234, 'x')}};
-  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  StoreBinaryAnswer(store.get(), "HEAD", "/file", std::string(1234, 'x'), 1000);
   InProcessRewind replay(ReplayFrom(store.get()));
   int fd = Connect(replay.port());
   const std::string req =
