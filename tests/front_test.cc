@@ -176,6 +176,12 @@ void StoreBinaryAnswer(Store* store, const std::string& method,
   ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
 }
 
+// "s" in lower case: header names compared as HTTP compares them.
+std::string Lowered(std::string s) {
+  for (char& c : s) c = static_cast<char>(tolower(c));
+  return s;
+}
+
 // Every response on one connection after sending "bytes" in one write.
 std::vector<RawResponse> SendInOneWrite(int port, const std::string& bytes) {
   std::vector<RawResponse> out;
@@ -378,8 +384,7 @@ TEST(Front, BodiesReachTheBackendWhateverTheirContentType) {
   ASSERT_EQ(backend.bodies().size(), 2u);
   EXPECT_EQ(backend.bodies()[0], form);
   EXPECT_EQ(backend.bodies()[1], multipart);
-  std::string lower = backend.heads()[1];
-  for (char& c : lower) c = static_cast<char>(tolower(c));
+  const std::string lower = Lowered(backend.heads()[1]);
   EXPECT_NE(lower.find("content-type: multipart/form-data; boundary=xx"),
             std::string::npos);
 }
@@ -633,8 +638,7 @@ TEST(Front, HeadersReachTheBackendInOrderWithoutHopByHopOrAcceptEncoding) {
       "Content-Length: 2\r\n\r\n{}");
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(backend.heads().size(), 1u);
-  std::string lower = backend.heads()[0];
-  for (char& c : lower) c = static_cast<char>(tolower(c));
+  const std::string lower = Lowered(backend.heads()[0]);
   const size_t zulu = lower.find("\r\nx-zulu: 1");
   const size_t alpha = lower.find("\r\nx-alpha: 2");
   const size_t mike = lower.find("\r\nx-mike: 3");
