@@ -24,7 +24,9 @@ class Clock {
   // Microseconds since the Unix epoch (wall clock, for display only).
   virtual int64_t WallMicros() = 0;
   // Blocks until NowMicros() >= deadline_micros. Returns at once if the
-  // deadline has passed.
+  // deadline has passed. An event loop that waited (in epoll) for a timer
+  // due at "deadline_micros" calls it once the wait ends: for the real
+  // clock the time has come, and a fake clock moves to it there.
   virtual void SleepUntil(int64_t deadline_micros) = 0;
 };
 

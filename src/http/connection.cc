@@ -8,13 +8,14 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace rwd {
@@ -33,11 +34,8 @@ constexpr int kReadBuffer = 16 * 1024;
 // the socket is closed anyway (see Linger).
 constexpr int64_t kLingerMs = 2000;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// The longest the reactor sleeps before it looks at its deadlines again.
+constexpr int64_t kSweepUs = 100'000;
 
 void SetNonBlocking(int fd) {
   const int flags = fcntl(fd, F_GETFL, 0);
@@ -69,11 +67,18 @@ struct ConnectionLoop::Conn {
   // Answered and shut for writing: what still arrives is read and dropped
   // until the client closes or the deadline passes (Linger).
   bool draining = false;
+  // Writing a paced response (the reactor's, between requests).
+  std::unique_ptr<PacedStream> paced;
+  std::function<void(bool, uint64_t)> finished;
+  bool close_after_paced = false;
+  TimerQueue::Id timer = 0;  // the paced stream's next piece
+  uint32_t events = 0;       // what epoll watches for
 };
 
 ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
                                RejectFn reject)
     : options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : SystemClock()),
       serve_(std::move(serve)),
       reject_(std::move(reject)),
       // Made here, not in Run(): Stop() may come from another thread
@@ -147,8 +152,44 @@ void ConnectionLoop::Stop() {
   (void)ignored;
 }
 
+int ConnectionLoop::Wait(epoll_event* events, int size, int64_t max_us) {
+  int64_t wait_us = max_us;
+  // The timer the wait ends for, if it does not end sooner.
+  bool for_timer = false;
+  int64_t due = 0;
+  if (std::optional<int64_t> next = timers_.Next()) {
+    due = *next;
+    const int64_t until = due - clock_->NowMicros();
+    for_timer = until <= max_us;
+    wait_us = std::clamp<int64_t>(until, 0, max_us);
+  }
+  // Microsecond timeouts: a paced piece is due to the microsecond, and
+  // epoll_wait's milliseconds would make each one up to 1 ms late.
+  timespec timeout{static_cast<time_t>(wait_us / 1'000'000),
+                   static_cast<long>(wait_us % 1'000'000) * 1000};
+  int n = epoll_pwait2(epoll_fd_, events, size, &timeout, nullptr);
+  if (n < 0 && errno == ENOSYS) {  // a kernel before 5.11
+    n = epoll_wait(epoll_fd_, events, size,
+                   static_cast<int>((wait_us + 999) / 1000));
+  }
+  // Waited for a timer: the time has come on the real clock, and a fake
+  // one (tests) moves to it here, as SleepUntil says.
+  if (n == 0 && for_timer && due > clock_->NowMicros()) {
+    clock_->SleepUntil(due);
+  }
+  return n;
+}
+
+bool ConnectionLoop::Drained() {
+  if (writing_count_ > 0 || on_workers_.load() > 0) return false;
+  std::lock_guard<std::mutex> lock(adopt_mu_);
+  return adopted_.empty();
+}
+
 void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
   workers_ = std::move(workers);
+  // Timers fire to the microsecond: no timer slack for this thread.
+  prctl(PR_SET_TIMERSLACK, 1UL);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;
@@ -156,11 +197,24 @@ void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
   ev.data.fd = listen_fd_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
 
-  int64_t next_sweep = NowMs() + 100;
+  int64_t next_sweep = NowMs() + kSweepUs / 1000;
   epoll_event events[256];
-  while (!stopping_) {
-    const int n = epoll_wait(epoll_fd_, events, 256, 100);
-    for (int i = 0; i < n && !stopping_; ++i) {
+  bool stopped = false;  // the stop's first steps are taken
+  while (true) {
+    if (stopping_ && !stopped) {
+      // Stop: no new connections; idle ones are closed; requests in
+      // flight finish on their workers, paced streams here.
+      stopped = true;
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+      close(listen_fd_);
+      listen_fd_ = -1;
+      for (auto& c : waiting_) {
+        if (c && !c->paced) Close(c->fd);
+      }
+    }
+    if (stopped && Drained()) break;
+    const int n = Wait(events, 256, kSweepUs);
+    for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == wake_fd_) {
         uint64_t count;
@@ -173,16 +227,24 @@ void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
         }
         for (auto& c : adopted) Watch(std::move(c));
       } else if (fd == listen_fd_) {
-        Accept();
+        if (!stopping_) Accept();
       } else if (static_cast<size_t>(fd) < waiting_.size() && waiting_[fd]) {
-        OnReadable(waiting_[fd].get());
+        Conn* c = waiting_[fd].get();
+        if (!c->paced) {
+          OnReadable(c);
+        } else if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+          EndPaced(c, false);  // the client is gone
+        } else if (events[i].events & EPOLLOUT) {
+          Pump(c);
+        }
       }
     }
+    timers_.RunDue(clock_->NowMicros());
     const int64_t now = NowMs();
     if (now >= next_sweep) {
       SweepDeadlines();
-      next_sweep = now + 100;
-      if (!accepting_) {
+      next_sweep = now + kSweepUs / 1000;
+      if (!accepting_ && !stopping_) {
         // Descriptors ran out earlier: try again.
         epoll_event le{};
         le.events = EPOLLIN;
@@ -193,10 +255,6 @@ void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
       }
     }
   }
-  // Stop: no new connections; idle ones are closed; requests in flight
-  // finish on their workers, which then close their connections.
-  close(listen_fd_);
-  listen_fd_ = -1;
   {
     std::lock_guard<std::mutex> lock(adopt_mu_);
     reactor_done_ = true;
@@ -204,10 +262,7 @@ void ConnectionLoop::Run(std::unique_ptr<httplib::TaskQueue> workers) {
     adopted_.clear();
   }
   for (auto& c : waiting_) {
-    if (c) {
-      close(c->fd);
-      c.reset();
-    }
+    if (c) Close(c->fd);
   }
   waiting_count_ = 0;
   workers_->shutdown();
@@ -235,28 +290,124 @@ void ConnectionLoop::Accept() {
 }
 
 void ConnectionLoop::Watch(std::unique_ptr<Conn> c) {
-  if (stopping_) {
+  if (stopping_ && !c->paced) {
     close(c->fd);
     return;
   }
   const int fd = c->fd;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP;
+  // A paced stream is watched for room only when it runs out of it; epoll
+  // reports a broken connection whatever the events asked for.
+  c->events = c->paced ? 0 : (EPOLLIN | EPOLLRDHUP);
+  ev.events = c->events;
   ev.data.fd = fd;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (c->paced && c->finished) c->finished(false, 0);
     close(fd);
     return;
   }
   if (static_cast<size_t>(fd) >= waiting_.size()) waiting_.resize(fd + 1);
+  Conn* raw = c.get();
   waiting_[fd] = std::move(c);
   waiting_count_++;
+  if (raw->paced) {
+    writing_count_++;
+    Pump(raw);
+  }
+}
+
+void ConnectionLoop::Interest(Conn* c, uint32_t events) {
+  if (c->events == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = c->fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd, &ev);
+  c->events = events;
 }
 
 void ConnectionLoop::Close(int fd) {
+  Conn* c = waiting_[fd].get();
+  if (c->timer) timers_.Cancel(c->timer);
+  if (c->paced) {
+    writing_count_--;
+    if (c->finished) c->finished(false, c->paced->body_bytes());
+  }
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
   waiting_[fd].reset();
   waiting_count_--;
+}
+
+void ConnectionLoop::Pump(Conn* c) {
+  if (c->timer) {
+    timers_.Cancel(c->timer);
+    c->timer = 0;
+  }
+  const PacedStream::Next next = c->paced->Step(c->fd, clock_->NowMicros());
+  switch (next.state) {
+    case PacedStream::State::kWaitUntil:
+      Interest(c, 0);
+      c->deadline_ms = 0;
+      c->timer = timers_.At(next.at_us, [this, c] {
+        c->timer = 0;
+        Pump(c);
+      });
+      return;
+    case PacedStream::State::kWaitWritable:
+      // Each wake-up for room follows progress: the client is given
+      // --client-timeout from the last of it.
+      Interest(c, EPOLLOUT);
+      c->deadline_ms = NowMs() + options_.write_timeout_s * 1000;
+      return;
+    case PacedStream::State::kDone:
+      EndPaced(c, true);
+      return;
+    case PacedStream::State::kBroken:
+      EndPaced(c, false);
+      return;
+  }
+}
+
+void ConnectionLoop::EndPaced(Conn* c, bool ok) {
+  if (c->timer) {
+    timers_.Cancel(c->timer);
+    c->timer = 0;
+  }
+  const uint64_t bytes = c->paced->body_bytes();
+  c->paced.reset();
+  writing_count_--;
+  auto finished = std::move(c->finished);
+  c->finished = nullptr;
+  if (finished) finished(ok, bytes);
+  if (!ok) {
+    Close(c->fd);
+    return;
+  }
+  if (c->close_after_paced || stopping_) {
+    LingerHere(c);
+    return;
+  }
+  // The next request: pipelined already, or still to come.
+  c->idle = c->in.empty();
+  c->deadline_ms = NowMs() + (c->idle ? options_.keep_alive_timeout_s
+                                      : options_.client_timeout_s) *
+                                 1000;
+  Interest(c, EPOLLIN | EPOLLRDHUP);
+  Advance(c);
+}
+
+void ConnectionLoop::LingerHere(Conn* c) {
+  char probe;
+  const ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0) {
+    Close(c->fd);
+    return;
+  }
+  shutdown(c->fd, SHUT_WR);
+  c->draining = true;
+  c->in.clear();
+  c->deadline_ms = NowMs() + kLingerMs;
+  Interest(c, EPOLLIN | EPOLLRDHUP);
 }
 
 void ConnectionLoop::OnReadable(Conn* c) {
@@ -342,6 +493,11 @@ void ConnectionLoop::SweepDeadlines() {
   const int64_t now = NowMs();
   for (auto& c : waiting_) {
     if (!c || c->deadline_ms > now) continue;
+    if (c->paced) {
+      // 0: waiting for its next piece, not for the client.
+      if (c->deadline_ms != 0) EndPaced(c.get(), false);
+      continue;
+    }
     if (c->parser.started() && !c->draining) {
       const std::string response = RejectionResponse(
           408, "the request did not arrive whole within --client-timeout (" +
@@ -357,6 +513,7 @@ void ConnectionLoop::Dispatch(std::unique_ptr<Conn> c) {
   // std::function needs a copyable callable: the task owns a raw pointer
   // and rebuilds the unique_ptr when it runs.
   Conn* raw = c.release();
+  on_workers_++;
   workers_->enqueue(
       [this, raw] { ServeConnection(std::unique_ptr<Conn>(raw)); });
 }
@@ -369,6 +526,7 @@ void ConnectionLoop::Adopt(std::unique_ptr<Conn> c) {
     }
   }
   if (c) {
+    if (c->paced && c->finished) c->finished(false, 0);
     close(c->fd);
     return;
   }
@@ -378,16 +536,38 @@ void ConnectionLoop::Adopt(std::unique_ptr<Conn> c) {
 }
 
 void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
+  // However this worker lets go of the connection (handed back to the
+  // reactor first), a stopping reactor is told it has one fewer to wait
+  // for.
+  struct Release {
+    ConnectionLoop* loop;
+    ~Release() {
+      if (--loop->on_workers_ == 0 && loop->stopping_) {
+        const uint64_t one = 1;
+        ssize_t ignored = write(loop->wake_fd_, &one, sizeof(one));
+        (void)ignored;
+      }
+    }
+  } release{this};
   const int write_timeout_ms = options_.write_timeout_s * 1000;
   while (true) {
     const size_t consumed = c->parser.consumed();
     ParsedRequest request = c->parser.Take();
     // HTTP/1.0: a body of unknown length ends when the connection does.
     const bool close_after = request.close || request.http10 || stopping_;
-    const bool ok = serve_(std::move(request),
+    Served served = serve_(std::move(request),
                            ClientEnd{c->fd, write_timeout_ms}, close_after);
     c->in.erase(0, consumed);
     c->head_seen = false;
+    if (served.paced) {
+      // The reactor writes it, then reads the next request.
+      c->paced = std::move(served.paced);
+      c->finished = std::move(served.finished);
+      c->close_after_paced = close_after || served.close_after;
+      Adopt(std::move(c));
+      return;
+    }
+    const bool ok = served.ok;
     if (!ok || close_after) {
       Linger(std::move(c));
       return;

@@ -15,10 +15,19 @@
 // next request on the connection and otherwise hands it back to the
 // reactor. So workers only ever serve whole requests: slow clients cost a
 // buffer, not a thread, and are cut after --client-timeout.
+//
+// A response due later than now (a paced Timeline: the dummy engine's
+// token stream, a replay on its recorded latencies) is not written by the
+// worker: it goes back to the reactor as a PacedStream, which holds a
+// timer for its next piece and writes without blocking; a client that
+// stops reading pauses its own stream. So a stream holds no thread for its
+// length, and thousands of them cost a timer and a buffer each. The
+// reactor's time is the server's Clock.
 #ifndef REWIND_SRC_HTTP_CONNECTION_H_
 #define REWIND_SRC_HTTP_CONNECTION_H_
 
 #include <httplib.h>
+#include <sys/epoll.h>
 
 #include <atomic>
 #include <functional>
@@ -27,9 +36,12 @@
 #include <string>
 #include <vector>
 
+#include "http/paced_stream.h"
 #include "http/request_parser.h"
 #include "http/wire.h"
+#include "rewind/clock.h"
 #include "rewind/status.h"
+#include "util/timer_queue.h"
 
 namespace rwd {
 
@@ -42,15 +54,32 @@ struct ConnectionOptions {
   // Write timeout per write that makes no progress.
   int write_timeout_s = 5;
   RequestLimits limits;
+  // The time line of deadlines and paced streams. Default: SystemClock().
+  Clock* clock = nullptr;
+};
+
+// What serving one request left for the connection.
+struct Served {
+  // The connection can carry another request (once "paced" is written).
+  bool ok = false;
+  // A response the reactor writes on its own schedule; null when the
+  // response has been written already.
+  std::unique_ptr<PacedStream> paced;
+  // With "paced": the connection closes after it (Connection: close, or a
+  // body that ends with the connection).
+  bool close_after = false;
+  // With "paced": called on the reactor thread once it has been written
+  // (true) or broken off (false), with the body bytes written.
+  std::function<void(bool ok, uint64_t body_bytes)> finished;
 };
 
 class ConnectionLoop {
  public:
-  // Serves one whole request and writes its response to "client";
-  // "close": the connection closes after it. Returns false when the
-  // connection cannot carry another request.
-  using ServeFn = std::function<bool(ParsedRequest&& request,
-                                     const ClientEnd& client, bool close)>;
+  // Serves one whole request and writes its response to "client", or
+  // leaves it to the reactor (Served::paced); "close": the connection
+  // closes after it.
+  using ServeFn = std::function<Served(ParsedRequest&& request,
+                                       const ClientEnd& client, bool close)>;
   // Told about a request refused before it could be served (status, why).
   using RejectFn = std::function<void(int status, const std::string& why)>;
 
@@ -63,7 +92,8 @@ class ConnectionLoop {
   int listening_socket() const { return listen_fd_; }
 
   // Accepts and serves on "workers" (taking ownership) until Stop(); then
-  // closes idle connections, lets requests in flight finish, returns.
+  // closes idle connections, lets requests in flight and paced streams
+  // finish, returns.
   void Run(std::unique_ptr<httplib::TaskQueue> workers);
   // Any thread, any time (also before Run()).
   void Stop();
@@ -90,8 +120,23 @@ class ConnectionLoop {
   // reads and drops the rest until the client closes, or 2 s pass.
   void Linger(std::unique_ptr<Conn> c);
   void SweepDeadlines();
+  // Writes what "c"'s paced stream has due and waits for the rest.
+  void Pump(Conn* c);
+  // "c"'s paced stream is over ("ok": written whole): the connection goes
+  // on to its next request, or closes.
+  void EndPaced(Conn* c, bool ok);
+  // Sets the epoll events "c" is watched for.
+  void Interest(Conn* c, uint32_t events);
+  // In the reactor: closes "c" without losing its last answer (Linger).
+  void LingerHere(Conn* c);
+  // Waits for events or the next timer, at most "max_us".
+  int Wait(epoll_event* events, int size, int64_t max_us);
+  int64_t NowMs() const { return clock_->NowMicros() / 1000; }
+  // Whether a stopping reactor has nothing left to finish.
+  bool Drained();
 
   const ConnectionOptions options_;
+  Clock* const clock_;
   ServeFn serve_;
   RejectFn reject_;
   const int epoll_fd_;
@@ -99,9 +144,14 @@ class ConnectionLoop {
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<httplib::TaskQueue> workers_;
-  // Owned by the reactor thread: connections waiting for a whole request.
+  // Owned by the reactor thread: connections waiting for a whole request,
+  // draining, or writing a paced stream.
   std::vector<std::unique_ptr<Conn>> waiting_;  // indexed by fd
   size_t waiting_count_ = 0;
+  size_t writing_count_ = 0;  // of those, writing a paced stream
+  TimerQueue timers_;
+  // Connections a worker holds (queued or served).
+  std::atomic<size_t> on_workers_{0};
   bool accepting_ = true;
   std::mutex adopt_mu_;
   std::vector<std::unique_ptr<Conn>> adopted_;

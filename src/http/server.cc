@@ -112,7 +112,7 @@ class FrontServer final : public Server {
              options.front.quiet),
         events_(&log_, &metrics_),
         loop_(
-            LoopOptions(options.front),
+            LoopOptions(options.front, clock_),
             [this](ParsedRequest&& request, const ClientEnd& client,
                    bool close) {
               return ServeOne(std::move(request), client, close);
@@ -295,12 +295,13 @@ class FrontServer final : public Server {
     log_.Access(r);
   }
 
-  static ConnectionOptions LoopOptions(const FrontOptions& o) {
+  static ConnectionOptions LoopOptions(const FrontOptions& o, Clock* clock) {
     ConnectionOptions c;
     c.client_timeout_s = o.client_timeout_s;
     c.keep_alive_timeout_s = o.keep_alive_timeout_s;
     c.write_timeout_s = o.client_timeout_s;
     c.limits.max_body = o.max_body_bytes;
+    c.clock = clock;
     return c;
   }
 
@@ -324,8 +325,9 @@ class FrontServer final : public Server {
     log_.Access(record);
   }
 
-  // One whole request: answered by Dispatch, written to "client".
-  bool ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close) {
+  // One whole request: answered by Dispatch, written to "client" now or
+  // left to the loop when any of it is due later.
+  Served ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close) {
     const int64_t start = clock_->NowMicros();
     FrontRequest in = MakeFrontRequest(std::move(parsed));
     RequestLog log{start, {}};
@@ -334,10 +336,12 @@ class FrontServer final : public Server {
     log.record.path = events_.LoggedPath(in.path);
     const bool head = in.request.method == "HEAD";
     httplib::Response res;
+    std::optional<PacedBody> later;
     try {
-      Dispatch(in, res, start, &log);
+      Dispatch(in, res, start, &log, &later);
     } catch (const std::exception& e) {
       res = httplib::Response();
+      later.reset();
       ErrorDialectScope dialect(in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 500, "rewind_internal_error",
@@ -352,6 +356,7 @@ class FrontServer final : public Server {
       // connection.
       const int bad = res.status;
       res = httplib::Response();
+      later.reset();
       ErrorDialectScope dialect(in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 502, "rewind_bad_status",
@@ -371,6 +376,29 @@ class FrontServer final : public Server {
     how.close = close;
     how.http10 = in.http10;
     how.keep_alive_s = options_.front.keep_alive_timeout_s;
+    if (later) {
+      // Due later: the loop writes it on its schedule and logs it once
+      // written. (The head's time is when it is due, not when it was made.)
+      log.headers_us = start + later->timeline.at.headers_us;
+      const bool body = later->has_body && !head;
+      FramedHead f = FrameResponse(how, res, later->has_body, later->length,
+                                   later->chunked);
+      using Framing = PacedStream::Framing;
+      const Framing framing = !body || !f.provided ? Framing::kNone
+                              : f.chunked          ? Framing::kChunked
+                              : f.until_close      ? Framing::kClose
+                                                   : Framing::kLength;
+      Served served;
+      served.paced = std::make_unique<PacedStream>(
+          std::move(f.head), std::move(later->timeline), start, framing);
+      served.close_after = f.close;
+      served.finished = [this, log = std::move(log)](bool,
+                                                     uint64_t bytes) mutable {
+        log.record.bytes = bytes;
+        Emit(&log);
+      };
+      return served;
+    }
     // A whole body is counted and logged before it is written, so a client
     // that has its answer finds it in /metrics and the journal; a stream
     // once it has been written.
@@ -384,11 +412,13 @@ class FrontServer final : public Server {
       log.record.bytes = written.body_bytes;
       Emit(&log);
     }
-    return written.ok;
+    Served served;
+    served.ok = written.ok;
+    return served;
   }
 
   void Dispatch(FrontRequest& in, httplib::Response& res, int64_t start,
-                RequestLog* log) {
+                RequestLog* log, std::optional<PacedBody>* later) {
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
     if (in.target.empty() || in.target[0] != '/') {
@@ -468,7 +498,7 @@ class FrontServer final : public Server {
         counters_.errors++;
       }
     } else {
-      SendPaced(std::move(answer.timeline), start, head, clock_, &res);
+      SendPaced(std::move(answer.timeline), start, head, clock_, &res, later);
     }
     // Literals and hex: no CR/LF for set_header() to look for; the modes'
     // own are written to be one line (Answer::headers).

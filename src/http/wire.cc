@@ -155,24 +155,23 @@ bool QueryParam(const std::string& query, const std::string& name,
   return true;
 }
 
-WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
-                          httplib::Response& res) {
-  WriteResult result;
+FramedHead FrameResponse(const ResponseFraming& how,
+                         const httplib::Response& res, bool provided,
+                         uint64_t length, bool chunked_provider) {
+  FramedHead f;
   // 204 and 304 never carry a body (RFC 9110 §6.4.1): none is written and
   // no framing added. A 304's own Content-Length (what a 200 would carry)
   // is kept; a 204 may not have one.
   const bool no_content = res.status == 204 || res.status == 304;
-  const bool has_body = !no_content && !res.body.empty();
-  const bool provided =
-      !no_content && res.body.empty() && res.content_provider_ != nullptr;
+  f.whole = !no_content && !provided && !res.body.empty();
+  f.provided = !no_content && provided;
   // HTTP/1.0 has no chunked coding: a body of unknown length ends with the
   // connection instead.
-  const bool chunked = provided && res.content_length_ == 0 &&
-                       res.is_chunked_content_provider_ && !how.http10;
-  const bool until_close = provided && res.content_length_ == 0 && !chunked;
-  const bool close = how.close || until_close;
+  f.chunked = f.provided && length == 0 && chunked_provider && !how.http10;
+  f.until_close = f.provided && length == 0 && !f.chunked;
+  f.close = how.close || f.until_close;
 
-  std::string head;
+  std::string& head = f.head;
   head.reserve(256);
   head += "HTTP/1.1 ";
   AppendNumber(&head, static_cast<uint64_t>(res.status));
@@ -184,7 +183,7 @@ WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
   for (const auto& [name, value] : res.headers) {
     if (NameIs(name, "Content-Length")) {
       // The body's own length is written below.
-      if (has_body || provided || res.status == 204) continue;
+      if (f.whole || f.provided || res.status == 204) continue;
       has_length = true;
     } else if (NameIs(name, "Content-Type")) {
       has_type = true;
@@ -194,23 +193,23 @@ WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
     head += value;
     head += "\r\n";
   }
-  if (!has_type && (has_body || provided)) {
+  if (!has_type && (f.whole || f.provided)) {
     head += "Content-Type: text/plain\r\n";
   }
-  if (has_body) {
+  if (f.whole) {
     head += "Content-Length: ";
     AppendNumber(&head, res.body.size());
     head += "\r\n";
-  } else if (provided && res.content_length_ > 0) {
+  } else if (f.provided && length > 0) {
     head += "Content-Length: ";
-    AppendNumber(&head, res.content_length_);
+    AppendNumber(&head, length);
     head += "\r\n";
-  } else if (chunked) {
+  } else if (f.chunked) {
     head += "Transfer-Encoding: chunked\r\n";
-  } else if (!provided && !has_length && !no_content) {
+  } else if (!f.provided && !has_length && !no_content) {
     head += "Content-Length: 0\r\n";
   }
-  if (close) {
+  if (f.close) {
     head += "Connection: close\r\n";
   } else {
     head += "Keep-Alive: timeout=";
@@ -218,28 +217,37 @@ WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
     head += "\r\n";
   }
   head += "\r\n";
+  return f;
+}
 
-  if (how.head || (!has_body && !provided)) {
+WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,
+                          httplib::Response& res) {
+  WriteResult result;
+  FramedHead f = FrameResponse(
+      how, res, res.body.empty() && res.content_provider_ != nullptr,
+      res.content_length_, res.is_chunked_content_provider_);
+  std::string& head = f.head;
+  if (how.head || (!f.whole && !f.provided)) {
     result.ok =
         SendAll(client.fd, head.data(), head.size(), client.write_timeout_ms) &&
-        !close;
+        !f.close;
     return result;
   }
-  if (has_body) {
+  if (f.whole) {
     iovec iov[2] = {{head.data(), head.size()},
                     {res.body.data(), res.body.size()}};
     result.ok = SendAllv(client.fd, iov, 2, client.write_timeout_ms);
     if (result.ok) result.body_bytes = res.body.size();
-    result.ok = result.ok && !close;
+    result.ok = result.ok && !f.close;
     return result;
   }
   // Streamed: the head goes now, each piece as the provider writes it.
   if (!SendAll(client.fd, head.data(), head.size(), client.write_timeout_ms)) {
     return result;
   }
-  const bool ok = WriteProvided(client, res, chunked, &result.body_bytes);
+  const bool ok = WriteProvided(client, res, f.chunked, &result.body_bytes);
   res.content_provider_success_ = ok;
-  result.ok = ok && !close;
+  result.ok = ok && !f.close;
   return result;
 }
 

@@ -68,6 +68,24 @@ struct WriteResult {
   uint64_t body_bytes = 0;
 };
 
+// The head of a response and how its body follows.
+struct FramedHead {
+  std::string head;          // status line, headers, blank line
+  bool whole = false;        // res.body follows (in the same send)
+  bool provided = false;     // the body follows piece by piece
+  bool chunked = false;      // ... as chunks
+  bool until_close = false;  // ... ending with the connection
+  bool close = false;        // the connection closes after the response
+};
+
+// The head WriteResponse writes for "res" (see there), whose body is
+// res.body unless "provided": then it follows piece by piece, "length"
+// bytes (0: not known in advance; chunked when "chunked_provider" and the
+// client reads chunked coding, else until the close).
+FramedHead FrameResponse(const ResponseFraming& how,
+                         const httplib::Response& res, bool provided,
+                         uint64_t length, bool chunked_provider);
+
 // Writes "res" to the client: the status line, res.headers, then the
 // framing rewind adds: Content-Length (of the body, or of a provider that
 // announced one) or Transfer-Encoding: chunked (a chunked provider; to an

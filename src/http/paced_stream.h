@@ -1,0 +1,90 @@
+// PacedStream: one response written on its Timeline by an event loop,
+// without blocking and without a thread of its own.
+//
+// It holds the response's head (status line and headers, framing
+// included), the Timeline whose pieces make the body, and the request's
+// start on the server's Clock. Step() writes to a non-blocking socket what
+// is due at "now" (the head at start + headers_us, each piece at start +
+// its offset, everything already due coalesced into one send) and says
+// what to wait for next: a time, or room in the socket. A client that
+// stops reading pauses its own timeline: nothing more is taken from the
+// Timeline until what was written has gone out, and a piece whose time
+// passed meanwhile goes as soon as there is room. So one stream holds at
+// most one piece (plus framing) in memory besides its recording.
+//
+// The Timeline (and what it holds: an admission slot of the dummy engine)
+// lives as long as the stream.
+//
+// Thread-safety: none; one loop thread steps a stream.
+#ifndef REWIND_SRC_HTTP_PACED_STREAM_H_
+#define REWIND_SRC_HTTP_PACED_STREAM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "rewind/timeline.h"
+
+namespace rwd {
+
+class PacedStream {
+ public:
+  // How the body is framed on the wire.
+  enum class Framing {
+    kNone,     // no body at all (HEAD, 204, 304): the head alone
+    kLength,   // the head announced a Content-Length: pieces as they are
+    kChunked,  // each piece a chunk, then the last chunk "0\r\n\r\n"
+    kClose,    // pieces as they are; the body ends with the connection,
+               // which the caller closes after kDone
+  };
+
+  // "head" ends with the blank line. "timeline.response" must be set.
+  PacedStream(std::string head, Timeline timeline, int64_t start_us,
+              Framing framing);
+  PacedStream(const PacedStream&) = delete;
+  PacedStream& operator=(const PacedStream&) = delete;
+
+  enum class State {
+    kWaitUntil,     // nothing due before "at_us"
+    kWaitWritable,  // the socket is full: step again when it has room
+    kDone,          // all written; the connection may carry another request
+    kBroken,        // the client is gone, or the response ends by breaking
+                    // the connection (an aborted stream, a body shorter
+                    // than its Content-Length)
+  };
+  struct Next {
+    State state;
+    int64_t at_us = 0;  // for kWaitUntil
+  };
+
+  // Writes to "fd" (non-blocking) what is due at "now_us".
+  Next Step(int fd, int64_t now_us);
+
+  // Body bytes handed to the socket so far (before chunked framing).
+  uint64_t body_bytes() const { return body_bytes_; }
+  // When the head is due, on the Clock.
+  int64_t head_due_us() const { return start_us_ + timeline_.at.headers_us; }
+
+ private:
+  // Appends to out_ whatever is due at "now_us" and not yet taken.
+  void TakeDue(int64_t now_us);
+  // Sends out_ from out_sent_; false when the peer is gone.
+  bool Flush(int fd);
+  bool Finished() const;
+
+  std::string head_;
+  const Timeline timeline_;
+  const int64_t start_us_;
+  const Framing framing_;
+  bool head_taken_ = false;
+  size_t next_ = 0;  // the next piece to take
+  bool terminated_ = false;
+  std::string out_;
+  size_t out_sent_ = 0;
+  uint64_t body_bytes_ = 0;
+  size_t total_ = 0;  // the pieces' total size
+};
+
+}  // namespace rwd
+
+#endif  // REWIND_SRC_HTTP_PACED_STREAM_H_
