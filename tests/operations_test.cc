@@ -106,6 +106,29 @@ TEST(Operations, ServerMakesRoomForItsConnectionsDescriptorsUpFront) {
   EXPECT_GE(DescriptorTableSize(), need);
 }
 
+// A paced stream holds a connection and no worker: connections may far
+// outnumber the workers, each taking a descriptor, so the soft limit goes to
+// the hard one whatever --max-connections says.
+TEST(Operations, ServerRaisesTheSoftOpenFileLimitToTheHardOne) {
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max <= 1024) {
+    GTEST_SKIP() << "hard open-file limit " << limit.rlim_max;
+  }
+  rlimit lowered = limit;
+  lowered.rlim_cur = 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  ServerOptions o;
+  o.mode = ServerMode::kServe;
+  o.front.quiet = true;
+  o.front.max_connections = 16;
+  InProcessRewind serve(o);
+  ASSERT_NE(serve.port(), 0);
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(now.rlim_cur, limit.rlim_max);
+}
+
 TEST(Operations, MetricsCountRequestsAndTheWriterInRecordAndReplay) {
   TempDir dir;
   Backend backend;

@@ -14,8 +14,10 @@ size_t DescriptorsFor(size_t connections) {
 }
 
 // Makes room for "want" descriptors up front. The soft limit on open files
-// is raised towards the hard one as far as needed, and the process's
-// descriptor table is grown to that size once, now: the kernel grows it by
+// is raised to the hard one: a paced stream holds a connection but no
+// worker, so connections can outnumber --max-connections many times (10,000
+// streams on the default 1,024 workers), and each takes a descriptor. The
+// process's descriptor table is grown to "want" once, now: the kernel grows it by
 // doubling as descriptors are opened, and each growth in a multi-threaded
 // process waits for an RCU grace period, a stall of ~5 ms for every thread
 // seen at 256 and 512 descriptors. Returns the number of descriptors
@@ -23,11 +25,11 @@ size_t DescriptorsFor(size_t connections) {
 size_t PrepareDescriptors(rlim_t want, int any_fd) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return want;
-  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < limit.rlim_max) {
     rlimit raised = limit;
     raised.rlim_cur = limit.rlim_max == RLIM_INFINITY
-                          ? want
-                          : std::min<rlim_t>(want, limit.rlim_max);
+                          ? std::max<rlim_t>(want, limit.rlim_cur)
+                          : limit.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
   const rlim_t available =

@@ -27,6 +27,11 @@ out=tools/bench/RESULTS.md
   bash tools/bench/fidelity.sh
   echo '```'
   echo
+  echo "## 10,000 streams with default settings (goals: 0 failed, >= 0.9x the ideal rate, p99 stream time <= 1.15x alone, p99 chunk offset <= 2 ms, RSS <= 150 MB)"
+  echo '```'
+  bash tools/bench/streams.sh 10000
+  echo '```'
+  echo
   echo "## Scale (goals: start-up <= 3 s, RSS <= 300 MB, hit throughput within 10 %)"
   bash tools/bench/scale.sh 1000000 5
   echo

@@ -19,6 +19,16 @@
 // --via-record 1 puts `rewind record` between the client and the replay
 // server (which then plays the backend): the difference from a direct run
 // is what recording adds to each chunk's delivery. RSS is then record's.
+//
+// --serve 1 measures `rewind serve` (the dummy engine) instead: 10-token
+// chat streams with --ttft-ms and --itl-ms (defaults 1000 and 500). Its
+// schedule is what one stream alone receives, measured first in the same
+// run. --defaults 1 starts rewind with no capacity flags (what a user
+// gets), instead of --max-connections sized to the streams.
+//
+// Besides the offset errors it reports each stream's total time against
+// one stream alone (p99 / alone) and the completion rate against the ideal
+// (every stream taking exactly its schedule).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -64,6 +74,10 @@ struct Flags {
   double scale = 1.0;
   int ramp_ms = -1;  // streams open evenly over this time; default duration/2
   bool via_record = false;  // put `rewind record` between client and replay
+  bool serve = false;       // measure `rewind serve` instead of replay
+  bool defaults = false;    // no --max-connections
+  int ttft_ms = 1000;       // with --serve
+  int itl_ms = 500;         // with --serve
 };
 
 // Starts build/rewind with "args" and returns its pid; *port gets the port
@@ -114,6 +128,8 @@ void WaitUntilServing(int port) {
 struct Conn {
   int fd = -1;
   double sent_ms = 0;
+  std::vector<double> arrivals;  // each chunk's, from sent_ms
+  double total_ms = 0;
   std::string buf;
   bool headers_done = false;
   size_t pos = 0;
@@ -149,6 +165,111 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+
+// What one run of N streams saw.
+struct Run {
+  std::vector<Conn> conns;
+  size_t finished = 0;
+  double begin_ms = 0;
+  double wall_ms = 0;
+  double last_open_ms = 0;  // when the last stream opened, from begin_ms
+};
+
+// Opens "streams" connections to "port" evenly over "ramp_ms", sends
+// "request" on each, and reads every chunked answer from one epoll loop,
+// timestamping each chunk as it completes. Gives up after "limit_ms".
+Run RunStreams(int port, int streams, int ramp_ms, const std::string& request,
+               double limit_ms) {
+  Run run;
+  int ep = epoll_create1(0);
+  run.conns.resize(static_cast<size_t>(streams));
+  auto& conns = run.conns;
+  size_t opened = 0;
+  auto open_one = [&](size_t i) {
+    Conn& c = conns[i];
+    c.fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      std::perror("connect");
+      std::exit(2);
+    }
+    send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
+    c.sent_ms = NowMs();
+    fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  };
+  run.begin_ms = NowMs();
+  auto open_at = [&](size_t i) {
+    return run.begin_ms + static_cast<double>(ramp_ms) *
+                              static_cast<double>(i) /
+                              static_cast<double>(conns.size());
+  };
+  run.last_open_ms = open_at(conns.size() - 1) - run.begin_ms;
+  std::vector<epoll_event> events(1024);
+  char buf[65536];
+  const double deadline = NowMs() + limit_ms;
+  while (run.finished < conns.size() && NowMs() < deadline) {
+    while (opened < conns.size() && NowMs() >= open_at(opened)) {
+      open_one(opened++);
+    }
+    const int wait_ms = opened < conns.size() ? 1 : 100;
+    int n =
+        epoll_wait(ep, events.data(), static_cast<int>(events.size()), wait_ms);
+    for (int k = 0; k < n; ++k) {
+      Conn& c = conns[events[k].data.u64];
+      ssize_t r;
+      while ((r = read(c.fd, buf, sizeof(buf))) > 0)
+        c.buf.append(buf, static_cast<size_t>(r));
+      const double now = NowMs();
+      if (r == 0 && !c.done) {  // closed before its last chunk
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      if (!c.headers_done) {
+        size_t end = c.buf.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        c.headers_done = true;
+        c.pos = end + 4;
+      }
+      while (!c.done) {
+        size_t eol = c.buf.find("\r\n", c.pos);
+        if (eol == std::string::npos) break;
+        size_t size = std::stoul(c.buf.substr(c.pos, eol - c.pos), nullptr, 16);
+        if (eol + 2 + size + 2 > c.buf.size()) break;
+        c.pos = eol + 2 + size + 2;
+        if (size == 0) {
+          c.done = true;
+          c.total_ms = now - c.sent_ms;
+          ++run.finished;
+          epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+          close(c.fd);
+          c.fd = -1;
+          break;
+        }
+        c.arrivals.push_back(now - c.sent_ms);
+      }
+    }
+  }
+  run.wall_ms = NowMs() - run.begin_ms;
+  for (Conn& c : conns) {
+    if (c.fd >= 0) close(c.fd);
+    c.buf.clear();
+    c.buf.shrink_to_fit();
+  }
+  close(ep);
+  return run;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -169,6 +290,14 @@ int main(int argc, char** argv) {
       f.ramp_ms = std::stoi(v);
     else if (k == "--via-record")
       f.via_record = v == "1";
+    else if (k == "--serve")
+      f.serve = v == "1";
+    else if (k == "--defaults")
+      f.defaults = v == "1";
+    else if (k == "--ttft-ms")
+      f.ttft_ms = std::stoi(v);
+    else if (k == "--itl-ms")
+      f.itl_ms = std::stoi(v);
     else {
       std::cerr << "unknown flag " << k << "\n";
       return 2;
@@ -217,109 +346,76 @@ int main(int argc, char** argv) {
     store.value()->WaitCommitted(store.value()->Append(e));
   }
 
-  // 2. rewind replay as a child process (and rewind record in front).
-  const std::string max_conn = std::to_string(std::max(1024, f.streams + 64));
-  const std::string scale = "scaled:" + std::to_string(f.scale);
+  // 2. rewind as a child process (and rewind record in front).
+  std::vector<std::string> capacity;
+  if (!f.defaults) {
+    capacity = {"--max-connections",
+                std::to_string(std::max(1024, f.streams + 64))};
+  }
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), capacity.begin(), capacity.end());
+    return args;
+  };
   int port = 0;
-  pid_t pid = StartRewind(f.rewind,
-                          {"replay", "--db", db, "--listen", "127.0.0.1:0",
-                           "--latency", scale, "--max-connections", max_conn},
-                          &port);
+  pid_t pid = -1;
+  std::string request;
+  if (f.serve) {
+    pid = StartRewind(
+        f.rewind,
+        with({"serve", "--listen", "127.0.0.1:0", "--quiet", "--ttft",
+              "fixed:" + std::to_string(f.ttft_ms), "--itl",
+              "fixed:" + std::to_string(f.itl_ms), "--output",
+              "static:one two three four five six seven eight nine ten"}),
+        &port);
+    const std::string body =
+        "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"hi\"}]}";
+    request =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+  } else {
+    const std::string scale = "scaled:" + std::to_string(f.scale);
+    pid = StartRewind(f.rewind,
+                      with({"replay", "--db", db, "--listen", "127.0.0.1:0",
+                            "--latency", scale, "--quiet"}),
+                      &port);
+    request =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+        "{\"stream\":true}";
+  }
   WaitUntilServing(port);
   pid_t record_pid = -1;
   if (f.via_record) {
     const std::string backend = "http://127.0.0.1:" + std::to_string(port);
     record_pid = StartRewind(
         f.rewind,
-        {"record", "--backend", backend, "--db", dir + "/through.sqlite",
-         "--listen", "127.0.0.1:0", "--max-connections", max_conn},
+        with({"record", "--backend", backend, "--db", dir + "/through.sqlite",
+              "--listen", "127.0.0.1:0", "--quiet"}),
         &port);
     WaitUntilServing(port);
   }
 
-  // 4. N streams from one epoll loop.
-  const std::string request =
-      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-      "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n"
-      "{\"stream\":true}";
-  int ep = epoll_create1(0);
-  std::vector<Conn> conns(static_cast<size_t>(f.streams));
-  size_t opened = 0;
-  auto open_one = [&](size_t i) {
-    Conn& c = conns[i];
-    c.fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      std::perror("connect");
-      std::exit(2);
-    }
-    send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
-    c.sent_ms = NowMs();
-    fcntl(c.fd, F_SETFL, O_NONBLOCK);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
-    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-  };
-  const double begin_ms = NowMs();
-  auto open_at = [&](size_t i) {
-    return begin_ms + static_cast<double>(f.ramp_ms) * static_cast<double>(i) /
-                          static_cast<double>(conns.size());
-  };
-  std::vector<double> errors;
-  errors.reserve(conns.size() * offsets.size());
-  std::vector<double> first_errors;  // the first chunk of each stream
-  size_t finished = 0;
-  std::vector<epoll_event> events(1024);
-  char buf[65536];
-  const double deadline = NowMs() + f.duration_ms * f.scale * 3 + 30000;
-  while (finished < conns.size() && NowMs() < deadline) {
-    while (opened < conns.size() && NowMs() >= open_at(opened)) {
-      open_one(opened++);
-    }
-    const int wait_ms = opened < conns.size() ? 1 : 100;
-    int n =
-        epoll_wait(ep, events.data(), static_cast<int>(events.size()), wait_ms);
-    for (int k = 0; k < n; ++k) {
-      Conn& c = conns[events[k].data.u64];
-      ssize_t r;
-      while ((r = read(c.fd, buf, sizeof(buf))) > 0)
-        c.buf.append(buf, static_cast<size_t>(r));
-      const double now = NowMs();
-      if (!c.headers_done) {
-        size_t end = c.buf.find("\r\n\r\n");
-        if (end == std::string::npos) continue;
-        c.headers_done = true;
-        c.pos = end + 4;
-      }
-      while (!c.done) {
-        size_t eol = c.buf.find("\r\n", c.pos);
-        if (eol == std::string::npos) break;
-        size_t size = std::stoul(c.buf.substr(c.pos, eol - c.pos), nullptr, 16);
-        if (eol + 2 + size + 2 > c.buf.size()) break;
-        c.pos = eol + 2 + size + 2;
-        if (size == 0) {
-          c.done = true;
-          ++finished;
-          epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-          close(c.fd);
-          break;
-        }
-        if (c.next_chunk < offsets.size()) {
-          double planned = c.sent_ms + offsets[c.next_chunk] / 1000.0 * f.scale;
-          errors.push_back(now - planned);
-          if (c.next_chunk == 0) first_errors.push_back(now - planned);
-        }
-        ++c.next_chunk;
-      }
-    }
+  // 3. One stream alone: the reference for stream time (and, for serve,
+  // the schedule).
+  const double limit_ms =
+      (f.serve ? f.ttft_ms + 12.0 * f.itl_ms : f.duration_ms * f.scale) * 3 +
+      30000;
+  Run alone = RunStreams(port, 1, 0, request, limit_ms);
+  if (alone.finished != 1) {
+    std::cerr << "a lone stream did not complete\n";
+    return 2;
   }
-  const double wall_ms = NowMs() - begin_ms;
+  std::vector<double> schedule = alone.conns[0].arrivals;
+  if (!f.serve) {
+    schedule.clear();
+    for (int64_t o : offsets) schedule.push_back(o / 1000.0 * f.scale);
+  }
+  const double alone_ms = alone.conns[0].total_ms;
+
+  // 4. N streams from one epoll loop.
+  Run run = RunStreams(port, f.streams, f.ramp_ms, request, limit_ms);
   const long rss_kb = PeakRssKb(f.via_record ? record_pid : pid);
   if (record_pid > 0) {
     kill(record_pid, SIGTERM);
@@ -329,21 +425,35 @@ int main(int argc, char** argv) {
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);
 
-  std::vector<double> abs_err;
-  for (double e : errors) abs_err.push_back(std::abs(e));
-  // The last stream opens at ramp × (N-1)/N and lasts the recorded time.
-  const double ideal_ms =
-      open_at(conns.size() - 1) - begin_ms + offsets.back() / 1000.0 * f.scale;
+  std::vector<double> errors, abs_err, first_errors, totals;
+  size_t wrong_shape = 0;  // streams whose chunks differ in number
+  for (const Conn& c : run.conns) {
+    if (!c.done) continue;
+    totals.push_back(c.total_ms);
+    if (c.arrivals.size() != schedule.size()) ++wrong_shape;
+    for (size_t i = 0; i < c.arrivals.size() && i < schedule.size(); ++i) {
+      const double e = c.arrivals[i] - schedule[i];
+      errors.push_back(e);
+      abs_err.push_back(std::abs(e));
+      if (i == 0) first_errors.push_back(e);
+    }
+  }
+  // The last stream opens at ramp × (N-1)/N and lasts its schedule.
+  const double ideal_ms = run.last_open_ms + alone_ms;
   std::printf(
-      "%sstreams=%d finished=%zu chunks=%zu offset_err_ms p50=%.3f p99=%.3f "
-      "max=%.3f earliest=%.3f first_chunk_late_ms p50=%.3f p99=%.3f "
-      "wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f "
-      "rss_peak_mb=%.1f\n",
-      f.via_record ? "via record: " : "", f.streams, finished, errors.size(),
-      Percentile(abs_err, 0.5), Percentile(abs_err, 0.99),
+      "%s%sstreams=%d finished=%zu failed=%zu wrong_shape=%zu chunks=%zu "
+      "offset_err_ms p50=%.3f p99=%.3f max=%.3f earliest=%.3f "
+      "first_chunk_late_ms p50=%.3f p99=%.3f alone_ms=%.1f "
+      "stream_ms p50=%.1f p99=%.1f p99_vs_alone=%.3f "
+      "wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f rss_peak_mb=%.1f\n",
+      f.serve ? "serve: " : "", f.via_record ? "via record: " : "", f.streams,
+      run.finished, run.conns.size() - run.finished, wrong_shape,
+      errors.size(), Percentile(abs_err, 0.5), Percentile(abs_err, 0.99),
       Percentile(abs_err, 1.0),
       errors.empty() ? 0.0 : *std::min_element(errors.begin(), errors.end()),
-      Percentile(first_errors, 0.5), Percentile(first_errors, 0.99), wall_ms,
-      ideal_ms, ideal_ms / wall_ms, rss_kb / 1024.0);
-  return finished == conns.size() ? 0 : 1;
+      Percentile(first_errors, 0.5), Percentile(first_errors, 0.99), alone_ms,
+      Percentile(totals, 0.5), Percentile(totals, 0.99),
+      Percentile(totals, 0.99) / alone_ms, run.wall_ms, ideal_ms,
+      ideal_ms / run.wall_ms, rss_kb / 1024.0);
+  return run.finished == run.conns.size() ? 0 : 1;
 }
