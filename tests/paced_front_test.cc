@@ -45,10 +45,11 @@ ServerOptions PacedServe(const std::string& ttft, const std::string& itl,
 std::string Chat(bool stream, const std::string& extra_headers = "",
                  bool close = true) {
   const std::string body =
-      std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}])") +
+      std::string(
+          R"({"model":"m","messages":[{"role":"user","content":"hi"}])") +
       (stream ? R"(,"stream":true})" : "}");
-  std::string text = RequestText("POST", "/v1/chat/completions", body,
-                                 extra_headers);
+  std::string text =
+      RequestText("POST", "/v1/chat/completions", body, extra_headers);
   if (!close) {
     const std::string header = "Connection: close\r\n";
     text.erase(text.find(header), header.size());

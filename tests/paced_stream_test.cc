@@ -81,8 +81,8 @@ TEST_F(Paced, EachPartGoesAtItsDeadlineAndNotBefore) {
 }
 
 TEST_F(Paced, ALateStepSendsEverythingDueInOneGo) {
-  PacedStream s("H\r\n\r\n", Stream({{10, "a"}, {20, "b"}, {500, "c"}}),
-                kStart, Framing::kLength);
+  PacedStream s("H\r\n\r\n", Stream({{10, "a"}, {20, "b"}, {500, "c"}}), kStart,
+                Framing::kLength);
   PacedStream::Next n = s.Step(fds_[0], kStart + 30);
   EXPECT_EQ(n.state, State::kWaitUntil);
   EXPECT_EQ(n.at_us, kStart + 500);

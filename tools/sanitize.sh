@@ -33,7 +33,7 @@ if [[ "$kind" == tsan ]]; then
   # (pacing, TTFT, send lag, timeouts) cannot hold under it. They run in
   # the plain and ASan jobs; here every other test runs.
   ctest --output-on-failure --timeout 600 -E \
-    'ReplayFollowsTheRecordedTimeline|LatencyHeaderOverrides|ArrivalPatternTimesSpeed|TtftAndItlAreHonoured|RecordRelaysEachEventAsItArrives|SlowClientHoldsNoWorker|TricklingClientsDoNotStarve|SigtermGivesUpOnStreams|StopsAtTheDurationAndCutsOff|AStopSignalEndsTheRun|SigtermStopsTheRealCommand|BeyondTheQueueAnswers429|HundredThousandHeadersAreForwardedInLinearTime|RecordedNetStartsEarlierByRewindsOwnTime'
+    'ReplayFollowsTheRecordedTimeline|LatencyHeaderOverrides|ArrivalPatternTimesSpeed|TtftAndItlAreHonoured|RecordRelaysEachEventAsItArrives|SlowClientHoldsNoWorker|TricklingClientsDoNotStarve|SigtermGivesUpOnStreams|StopsAtTheDurationAndCutsOff|AStopSignalEndsTheRun|SigtermStopsTheRealCommand|BeyondTheQueueAnswers429|HundredThousandHeadersAreForwardedInLinearTime|RecordedNetStartsEarlierByRewindsOwnTime|StreamsOutnumberingTheWorkersRunSideBySide|AWholeAnswerDueLaterWaitsOnATimer'
 else
   ctest --output-on-failure --timeout 600
 fi

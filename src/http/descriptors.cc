@@ -17,8 +17,8 @@ size_t DescriptorsFor(size_t connections) {
 // is raised to the hard one: a paced stream holds a connection but no
 // worker, so connections can outnumber --max-connections many times (10,000
 // streams on the default 1,024 workers), and each takes a descriptor. The
-// process's descriptor table is grown to "want" once, now: the kernel grows it by
-// doubling as descriptors are opened, and each growth in a multi-threaded
+// process's descriptor table is grown to "want" once, now: the kernel grows it
+// by doubling as descriptors are opened, and each growth in a multi-threaded
 // process waits for an RCU grace period, a stall of ~5 ms for every thread
 // seen at 256 and 512 descriptors. Returns the number of descriptors
 // available, for a warning when it is short.

@@ -33,8 +33,8 @@ void PacedStream::TakeDue(int64_t now_us) {
     if (data.empty()) continue;
     if (framing_ == Framing::kChunked) {
       char line[24];
-      auto end = std::to_chars(line, line + sizeof(line) - 2, data.size(), 16)
-                     .ptr;
+      auto end =
+          std::to_chars(line, line + sizeof(line) - 2, data.size(), 16).ptr;
       *end++ = '\r';
       *end++ = '\n';
       out_.append(line, static_cast<size_t>(end - line));
@@ -54,8 +54,8 @@ void PacedStream::TakeDue(int64_t now_us) {
 
 bool PacedStream::Flush(int fd) {
   while (out_sent_ < out_.size()) {
-    const ssize_t n = send(fd, out_.data() + out_sent_,
-                           out_.size() - out_sent_, MSG_NOSIGNAL);
+    const ssize_t n = send(fd, out_.data() + out_sent_, out_.size() - out_sent_,
+                           MSG_NOSIGNAL);
     if (n > 0) {
       out_sent_ += static_cast<size_t>(n);
       continue;
@@ -84,14 +84,14 @@ PacedStream::Next PacedStream::Step(int fd, int64_t now_us) {
     if (!out_.empty()) return {State::kWaitWritable};
   }
   if (!Finished()) {
-    return {State::kWaitUntil,
-            head_taken_ ? start_us_ + timeline_.at.chunk_us[next_]
-                        : head_due_us()};
+    return {State::kWaitUntil, head_taken_
+                                   ? start_us_ + timeline_.at.chunk_us[next_]
+                                   : head_due_us()};
   }
-  const bool clean = timeline_.end == Timeline::End::kClean &&
-                     (framing_ != Framing::kLength ||
-                      timeline_.content_length == 0 ||
-                      timeline_.content_length == total_);
+  const bool clean =
+      timeline_.end == Timeline::End::kClean &&
+      (framing_ != Framing::kLength || timeline_.content_length == 0 ||
+       timeline_.content_length == total_);
   return {clean ? State::kDone : State::kBroken};
 }
 

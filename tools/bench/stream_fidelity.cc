@@ -165,7 +165,6 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-
 // What one run of N streams saw.
 struct Run {
   std::vector<Conn> conns;
@@ -447,8 +446,8 @@ int main(int argc, char** argv) {
       "stream_ms p50=%.1f p99=%.1f p99_vs_alone=%.3f "
       "wall_ms=%.0f ideal_ms=%.0f rate_vs_ideal=%.3f rss_peak_mb=%.1f\n",
       f.serve ? "serve: " : "", f.via_record ? "via record: " : "", f.streams,
-      run.finished, run.conns.size() - run.finished, wrong_shape,
-      errors.size(), Percentile(abs_err, 0.5), Percentile(abs_err, 0.99),
+      run.finished, run.conns.size() - run.finished, wrong_shape, errors.size(),
+      Percentile(abs_err, 0.5), Percentile(abs_err, 0.99),
       Percentile(abs_err, 1.0),
       errors.empty() ? 0.0 : *std::min_element(errors.begin(), errors.end()),
       Percentile(first_errors, 0.5), Percentile(first_errors, 0.99), alone_ms,
