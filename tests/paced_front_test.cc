@@ -198,5 +198,60 @@ TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
   EXPECT_EQ(got.find("\r\n0\r\n\r\n"), std::string::npos);
 }
 
+// A replayed hit whose recording is cached is answered on the event loop:
+// it does not wait for a worker, even when every worker is busy with a
+// request that blocks (here a miss passed through to a slow backend).
+TEST(LoopServing, ACachedHitIsAnsweredWhileEveryWorkerIsBusy) {
+  testing::BackgroundServer backend;
+  backend.server().Post("/slow", [](const httplib::Request&,
+                                    httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    res.set_content("{}", "application/json");
+  });
+  backend.Start();
+  TempDir dir;
+  auto store = OpenTestStore(dir.File("rec.sqlite"));
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = "/hit";
+  e.request.body = "{}";
+  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+  e.response.status = 200;
+  e.response.headers = {{"Content-Type", "application/json"}};
+  e.response.chunks = {{0, "{\"hit\":true}"}};
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  ServerOptions o;
+  o.mode = ServerMode::kReplay;
+  o.store = store.get();
+  o.front.quiet = true;
+  o.front.max_connections = 1;  // one worker
+  o.replay.latency = LatencyModel::Parse("none").value();
+  o.replay.on_miss = MissPolicy::kPassthrough;
+  o.upstream.backend = backend.url();
+  InProcessRewind replay(o);
+  // The first hit reads the recording (on the worker) into the cache.
+  RawResponse first = RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(first.body, "{\"hit\":true}");
+
+  std::thread slow([&] {
+    RawResponse r =
+        RawExchange(replay.port(), RequestText("POST", "/slow", "{}"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(HeaderOf(r, "X-Rewind"), "passthrough");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it holds the worker
+  const Steady::time_point asked = Steady::now();
+  RawResponse hit = RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
+  const double ms = MsSince(asked);
+  slow.join();
+  EXPECT_EQ(hit.status, 200);
+  EXPECT_EQ(hit.body, "{\"hit\":true}");
+  EXPECT_EQ(HeaderOf(hit, "X-Rewind"), "hit");
+  // The worker is busy for 1.2 s more: an answer that waited for it would
+  // take that long.
+  EXPECT_LT(ms, 600.0);
+}
+
 }  // namespace
 }  // namespace rwd

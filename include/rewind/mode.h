@@ -187,6 +187,11 @@ class Mode {
   virtual ~Mode() = default;
 
   virtual Answer Serve(const Call& call) = 0;
+  // Whether Serve("call") answers without blocking: no store read, no wait
+  // for capacity, no backend. The front then calls Serve on its event loop
+  // rather than handing the request to a worker. May be wrong only towards
+  // a short block (a recording evicted from the cache in between).
+  virtual bool AnswersAtOnce(const Call& /*call*/) { return false; }
   // Restarts what depends on the requests seen so far (repeat sequences,
   // seeds' occurrence counts): POST /__rewind/reset.
   virtual void Reset() {}

@@ -97,6 +97,11 @@ class ReplayIndex {
   // Restarts every key's sequence.
   void Reset();
 
+  // Whether "key" is recorded and "pred" holds for every id recorded for
+  // it (false on a miss).
+  bool EveryId(const RequestKey& key,
+               const std::function<bool(int64_t)>& pred) const;
+
   // Ids recorded for "method" and "path", newest last, at most "limit" of
   // the newest. Used to explain a miss.
   std::vector<int64_t> SamePath(const std::string& method,
@@ -152,6 +157,8 @@ class ExchangeCache {
   ExchangeCache& operator=(const ExchangeCache&) = delete;
 
   Result<std::shared_ptr<const Exchange>> Get(int64_t id);
+  // Whether Get("id") would answer from memory now, without the store.
+  bool Contains(int64_t id);
 
  private:
   struct Slot {

@@ -288,6 +288,8 @@ class Admission {
 
   size_t running() const;
   size_t waiting() const;
+  // No limit: Enter() never waits.
+  bool unlimited() const { return max_concurrency_ == 0; }
   int64_t tokens() const;
 
  private:

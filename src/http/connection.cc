@@ -71,8 +71,12 @@ struct ConnectionLoop::Conn {
   std::unique_ptr<PacedStream> paced;
   std::function<void(bool, uint64_t)> finished;
   bool close_after_paced = false;
-  TimerQueue::Id timer = 0;  // the paced stream's next piece
+  TimerQueue::Id timer = 0;  // the paced stream's next piece, or the
+                             // next pipelined request (see EndPaced)
   uint32_t events = 0;       // what epoll watches for
+  // Handed to a worker by ServeHere: what answers the request taken.
+  std::function<Served(const ClientEnd&)> resume;
+  bool resume_close = false;
 };
 
 ConnectionLoop::ConnectionLoop(ConnectionOptions options, ServeFn serve,
@@ -393,7 +397,15 @@ void ConnectionLoop::EndPaced(Conn* c, bool ok) {
                                       : options_.client_timeout_s) *
                                  1000;
   Interest(c, EPOLLIN | EPOLLRDHUP);
-  Advance(c);
+  // A request pipelined behind this answer is taken up on the next turn of
+  // the loop, not from here: a client pipelining thousands of requests
+  // must not nest one answer inside another on the stack.
+  if (!c->in.empty()) {
+    c->timer = timers_.At(clock_->NowMicros(), [this, c] {
+      c->timer = 0;
+      Advance(c);
+    });
+  }
 }
 
 void ConnectionLoop::LingerHere(Conn* c) {
@@ -443,7 +455,58 @@ void ConnectionLoop::OnReadable(Conn* c) {
   if (eof) Close(c->fd);
 }
 
+std::unique_ptr<ConnectionLoop::Conn> ConnectionLoop::TakeOut(Conn* c) {
+  if (c->timer) {
+    timers_.Cancel(c->timer);
+    c->timer = 0;
+  }
+  const int fd = c->fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  std::unique_ptr<Conn> owned = std::move(waiting_[fd]);
+  waiting_count_--;
+  owned->events = 0;
+  return owned;
+}
+
+void ConnectionLoop::ServeHere(Conn* c) {
+  const size_t consumed = c->parser.consumed();
+  ParsedRequest request = c->parser.Take();
+  const bool close_after = request.close || request.http10 || stopping_;
+  Served served =
+      serve_(std::move(request),
+             ClientEnd{c->fd, options_.write_timeout_s * 1000}, close_after,
+             /*on_loop=*/true);
+  c->in.erase(0, consumed);
+  c->head_seen = false;
+  if (served.on_worker) {
+    std::unique_ptr<Conn> owned = TakeOut(c);
+    owned->resume = std::move(served.on_worker);
+    owned->resume_close = close_after;
+    Dispatch(std::move(owned));
+    return;
+  }
+  if (served.paced) {
+    c->paced = std::move(served.paced);
+    c->finished = std::move(served.finished);
+    c->close_after_paced = close_after || served.close_after;
+    writing_count_++;
+    Interest(c, 0);
+    Pump(c);
+    return;
+  }
+  // Written already (a server that wrote on the loop): as after a paced
+  // answer.
+  c->paced = PacedStream::Now(std::string());
+  c->close_after_paced = close_after || !served.ok;
+  writing_count_++;
+  Pump(c);
+}
+
 bool ConnectionLoop::Advance(Conn* c) {
+  if (c->timer && !c->paced) {  // a pipelined request EndPaced left for now
+    timers_.Cancel(c->timer);
+    c->timer = 0;
+  }
   if (c->in.empty()) return false;
   const int64_t now = NowMs();
   if (c->idle) {
@@ -456,11 +519,11 @@ bool ConnectionLoop::Advance(Conn* c) {
     return true;
   }
   if (state == RequestParser::State::kComplete) {
-    const int fd = c->fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    std::unique_ptr<Conn> owned = std::move(waiting_[fd]);
-    waiting_count_--;
-    Dispatch(std::move(owned));
+    if (options_.serve_on_loop) {
+      ServeHere(c);
+    } else {
+      Dispatch(TakeOut(c));
+    }
     return true;
   }
   if (c->parser.head_done() && !c->head_seen) {
@@ -551,13 +614,23 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
   } release{this};
   const int write_timeout_ms = options_.write_timeout_s * 1000;
   while (true) {
-    const size_t consumed = c->parser.consumed();
-    ParsedRequest request = c->parser.Take();
-    // HTTP/1.0: a body of unknown length ends when the connection does.
-    const bool close_after = request.close || request.http10 || stopping_;
-    Served served = serve_(std::move(request),
-                           ClientEnd{c->fd, write_timeout_ms}, close_after);
-    c->in.erase(0, consumed);
+    Served served;
+    bool close_after = false;
+    if (c->resume) {
+      // Taken on the reactor, which left the answering to a worker.
+      auto resume = std::move(c->resume);
+      c->resume = nullptr;
+      close_after = c->resume_close || stopping_;
+      served = resume(ClientEnd{c->fd, write_timeout_ms});
+    } else {
+      const size_t consumed = c->parser.consumed();
+      ParsedRequest request = c->parser.Take();
+      // HTTP/1.0: a body of unknown length ends when the connection does.
+      close_after = request.close || request.http10 || stopping_;
+      served = serve_(std::move(request), ClientEnd{c->fd, write_timeout_ms},
+                      close_after, /*on_loop=*/false);
+      c->in.erase(0, consumed);
+    }
     c->head_seen = false;
     if (served.paced) {
       // The reactor writes it, then reads the next request.
@@ -580,7 +653,10 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
     c->deadline_ms = NowMs() + (c->idle ? options_.keep_alive_timeout_s
                                         : options_.client_timeout_s) *
                                    1000;
-    const int64_t grace_end = NowMs() + kWorkerGraceMs;
+    // With the reactor serving, the connection goes back to it at once:
+    // its next request is answered there when it can be.
+    const int64_t grace_end =
+        NowMs() + (options_.serve_on_loop ? 0 : kWorkerGraceMs);
     RequestParser::State state = c->in.empty()
                                      ? RequestParser::State::kIncomplete
                                      : c->parser.Parse(c->in);

@@ -23,6 +23,12 @@
 // stops reading pauses its own stream. So a stream holds no thread for its
 // length, and thousands of them cost a timer and a buffer each. The
 // reactor's time is the server's Clock.
+//
+// With "serve_on_loop" the reactor calls ServeFn itself for each whole
+// request (on_loop true): what the server can answer without blocking (a
+// replayed hit from the cache, the dummy engine) is answered there, with no
+// hand-off to a worker, and written without blocking like a paced stream;
+// anything else comes back as Served::on_worker, which a worker runs.
 #ifndef REWIND_SRC_HTTP_CONNECTION_H_
 #define REWIND_SRC_HTTP_CONNECTION_H_
 
@@ -56,6 +62,8 @@ struct ConnectionOptions {
   RequestLimits limits;
   // The time line of deadlines and paced streams. Default: SystemClock().
   Clock* clock = nullptr;
+  // Call ServeFn on the reactor first (see above). Default: only workers.
+  bool serve_on_loop = false;
 };
 
 // What serving one request left for the connection.
@@ -71,15 +79,21 @@ struct Served {
   // With "paced": called on the reactor thread once it has been written
   // (true) or broken off (false), with the body bytes written.
   std::function<void(bool ok, uint64_t body_bytes)> finished;
+  // From a call on the reactor: the request needs a worker, which answers
+  // it by calling this (as it would call ServeFn).
+  std::function<Served(const ClientEnd& client)> on_worker;
 };
 
 class ConnectionLoop {
  public:
   // Serves one whole request and writes its response to "client", or
   // leaves it to the reactor (Served::paced); "close": the connection
-  // closes after it.
-  using ServeFn = std::function<Served(ParsedRequest&& request,
-                                       const ClientEnd& client, bool close)>;
+  // closes after it. "on_loop": called by the reactor, which must not
+  // block: a whole answer comes back as a paced stream due now, and one
+  // that cannot be made without blocking as Served::on_worker.
+  using ServeFn =
+      std::function<Served(ParsedRequest&& request, const ClientEnd& client,
+                           bool close, bool on_loop)>;
   // Told about a request refused before it could be served (status, why).
   using RejectFn = std::function<void(int status, const std::string& why)>;
 
@@ -109,6 +123,10 @@ class ConnectionLoop {
   void Close(int fd);
   void Reject(Conn* c);
   void Dispatch(std::unique_ptr<Conn> c);
+  // Serves "c"'s whole request on the reactor (serve_on_loop).
+  void ServeHere(Conn* c);
+  // Takes "c" out of the reactor (to hand it to a worker).
+  std::unique_ptr<Conn> TakeOut(Conn* c);
   void ServeConnection(std::unique_ptr<Conn> c);
   // From a worker: the connection waits for its next request in the
   // reactor again.

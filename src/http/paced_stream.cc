@@ -14,7 +14,15 @@ PacedStream::PacedStream(std::string head, Timeline timeline, int64_t start_us,
       timeline_(std::move(timeline)),
       start_us_(start_us),
       framing_(framing) {
-  for (const Chunk& c : timeline_.response->chunks) total_ += c.data.size();
+  if (timeline_.response) {
+    for (const Chunk& c : timeline_.response->chunks) total_ += c.data.size();
+  }
+}
+
+std::unique_ptr<PacedStream> PacedStream::Now(std::string bytes) {
+  // Clock readings are never negative: due from the start.
+  return std::make_unique<PacedStream>(std::move(bytes), Timeline{}, 0,
+                                       Framing::kNone);
 }
 
 void PacedStream::TakeDue(int64_t now_us) {

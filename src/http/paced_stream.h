@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "rewind/timeline.h"
@@ -38,9 +39,13 @@ class PacedStream {
                // which the caller closes after kDone
   };
 
-  // "head" ends with the blank line. "timeline.response" must be set.
+  // "head" ends with the blank line. "timeline.response" must be set
+  // unless "framing" is kNone.
   PacedStream(std::string head, Timeline timeline, int64_t start_us,
               Framing framing);
+  // A whole answer, due at once ("bytes": head and body): written as soon
+  // as the socket has room.
+  static std::unique_ptr<PacedStream> Now(std::string bytes);
   PacedStream(const PacedStream&) = delete;
   PacedStream& operator=(const PacedStream&) = delete;
 

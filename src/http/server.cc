@@ -112,10 +112,13 @@ class FrontServer final : public Server {
              options.front.quiet),
         events_(&log_, &metrics_),
         loop_(
-            LoopOptions(options.front, clock_),
+            // Replay and serve answer what they can on the loop; record
+            // and passthrough always forward, on a worker.
+            LoopOptions(options.front, clock_,
+                        options.mode != ServerMode::kRecord),
             [this](ParsedRequest&& request, const ClientEnd& client,
-                   bool close) {
-              return ServeOne(std::move(request), client, close);
+                   bool close, bool on_loop) {
+              return ServeOne(std::move(request), client, close, on_loop);
             },
             [this](int status, const std::string&) { Refused(status); }) {
     redact_ = DefaultRedactedHeaders();
@@ -295,13 +298,15 @@ class FrontServer final : public Server {
     log_.Access(r);
   }
 
-  static ConnectionOptions LoopOptions(const FrontOptions& o, Clock* clock) {
+  static ConnectionOptions LoopOptions(const FrontOptions& o, Clock* clock,
+                                       bool serve_on_loop) {
     ConnectionOptions c;
     c.client_timeout_s = o.client_timeout_s;
     c.keep_alive_timeout_s = o.keep_alive_timeout_s;
     c.write_timeout_s = o.client_timeout_s;
     c.limits.max_body = o.max_body_bytes;
     c.clock = clock;
+    c.serve_on_loop = serve_on_loop;
     return c;
   }
 
@@ -325,29 +330,88 @@ class FrontServer final : public Server {
     log_.Access(record);
   }
 
+  // A request being served: what is known of it before it is answered.
+  struct InFlight {
+    int64_t start;
+    FrontRequest in;
+    RequestLog log;
+    bool head;
+    bool close;
+  };
+
+  // What Dispatch knows of a request when it leaves the rest to a worker.
+  struct Prepared {
+    enum class Next { kAdmin, kMetrics, kMode };
+    Next next = Next::kMode;
+    Request request;
+    std::string path;  // as served: without a scope prefix
+    std::string scope_name;
+    std::shared_ptr<Scope> scope;
+    std::optional<Request> scrubbed;
+    std::optional<std::string> capture_error;
+    RequestKey key;
+    Call call(int64_t start) const {
+      return Call{request,
+                  key,
+                  start,
+                  scrubbed ? &*scrubbed : nullptr,
+                  scope.get(),
+                  capture_error ? &*capture_error : nullptr};
+    }
+  };
+
   // One whole request: answered by Dispatch, written to "client" now or
-  // left to the loop when any of it is due later.
-  Served ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close) {
+  // left to the loop when any of it is due later. "on_loop": called by
+  // the event loop, which must not block: what would is left to a worker
+  // (Served::on_worker).
+  Served ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close,
+                  bool on_loop) {
     const int64_t start = clock_->NowMicros();
-    FrontRequest in = MakeFrontRequest(std::move(parsed));
-    RequestLog log{start, {}};
-    log.record.wall_us = clock_->WallMicros();
-    log.record.method = in.request.method;
-    log.record.path = events_.LoggedPath(in.path);
-    const bool head = in.request.method == "HEAD";
+    auto r = std::make_shared<InFlight>(
+        InFlight{start, MakeFrontRequest(std::move(parsed)), {start, {}},
+                 false, close});
+    r->log.record.wall_us = clock_->WallMicros();
+    r->log.record.method = r->in.request.method;
+    r->log.record.path = events_.LoggedPath(r->in.path);
+    r->head = r->in.request.method == "HEAD";
+    return Respond(r, client, on_loop, nullptr);
+  }
+
+  // Answers "r" (from "prepared" when a loop prepared it) and writes or
+  // leaves the answer as ServeOne says.
+  Served Respond(const std::shared_ptr<InFlight>& r, const ClientEnd& client,
+                bool on_loop, const std::shared_ptr<Prepared>& prepared) {
+    const int64_t start = r->start;
+    RequestLog& log = r->log;
     httplib::Response res;
     std::optional<PacedBody> later;
+    std::shared_ptr<Prepared> deferred;
+    bool defer_all = false;
     try {
-      Dispatch(in, res, start, &log, &later);
+      if (prepared) {
+        Resume(*prepared, res, start, &log, &later);
+      } else {
+        deferred =
+            Dispatch(r->in, res, start, &log, &later, on_loop, &defer_all);
+      }
     } catch (const std::exception& e) {
       res = httplib::Response();
       later.reset();
-      ErrorDialectScope dialect(in.path);
+      deferred.reset();
+      defer_all = false;
+      ErrorDialectScope dialect(r->in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 500, "rewind_internal_error",
                    std::string("answering the request: ") + e.what());
       log_.Error(std::string("answering ") + log.record.method + " " +
                  log.record.path + ": " + e.what());
+    }
+    if (deferred || defer_all) {
+      Served served;
+      served.on_worker = [this, r, deferred](const ClientEnd& worker_end) {
+        return Respond(r, worker_end, false, deferred);
+      };
+      return served;
     }
     if (res.status == -1) res.status = 200;
     if (res.status < 200 || res.status > 599) {
@@ -357,7 +421,7 @@ class FrontServer final : public Server {
       const int bad = res.status;
       res = httplib::Response();
       later.reset();
-      ErrorDialectScope dialect(in.path);
+      ErrorDialectScope dialect(r->in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 502, "rewind_bad_status",
                    "the answer's status " + std::to_string(bad) +
@@ -372,15 +436,15 @@ class FrontServer final : public Server {
       if (name == "X-Rewind-Key") log.record.key = value.substr(0, 8);
     }
     ResponseFraming how;
-    how.head = head;
-    how.close = close;
-    how.http10 = in.http10;
+    how.head = r->head;
+    how.close = r->close;
+    how.http10 = r->in.http10;
     how.keep_alive_s = options_.front.keep_alive_timeout_s;
     if (later) {
       // Due later: the loop writes it on its schedule and logs it once
       // written. (The head's time is when it is due, not when it was made.)
       log.headers_us = start + later->timeline.at.headers_us;
-      const bool body = later->has_body && !head;
+      const bool body = later->has_body && !r->head;
       FramedHead f = FrameResponse(how, res, later->has_body, later->length,
                                    later->chunked);
       using Framing = PacedStream::Framing;
@@ -392,10 +456,9 @@ class FrontServer final : public Server {
       served.paced = std::make_unique<PacedStream>(
           std::move(f.head), std::move(later->timeline), start, framing);
       served.close_after = f.close;
-      served.finished = [this, log = std::move(log)](bool,
-                                                     uint64_t bytes) mutable {
-        log.record.bytes = bytes;
-        Emit(&log);
+      served.finished = [this, r](bool, uint64_t bytes) {
+        r->log.record.bytes = bytes;
+        Emit(&r->log);
       };
       return served;
     }
@@ -404,8 +467,17 @@ class FrontServer final : public Server {
     // once it has been written.
     const bool streamed = res.body.empty() && res.content_provider_;
     if (!streamed) {
-      log.record.bytes = head ? 0 : res.body.size();
+      log.record.bytes = r->head ? 0 : res.body.size();
       Emit(&log);
+    }
+    if (on_loop && !streamed) {
+      // The loop writes it as soon as the socket has room, never waiting.
+      FramedHead f = FrameResponse(how, res, false, 0, false);
+      if (!how.head && f.whole) f.head += res.body;
+      Served served;
+      served.paced = PacedStream::Now(std::move(f.head));
+      served.close_after = f.close;
+      return served;
     }
     const WriteResult written = WriteResponse(client, how, res);
     if (streamed) {
@@ -417,8 +489,14 @@ class FrontServer final : public Server {
     return served;
   }
 
-  void Dispatch(FrontRequest& in, httplib::Response& res, int64_t start,
-                RequestLog* log, std::optional<PacedBody>* later) {
+  // Routes "in": answers it into "res" (and "*later"), or, when "on_loop"
+  // and answering could block, leaves it to a worker: "*defer_all" when
+  // nothing of it has been taken yet, else the Prepared request that
+  // Resume() answers.
+  std::shared_ptr<Prepared> Dispatch(FrontRequest& in, httplib::Response& res,
+                                     int64_t start, RequestLog* log,
+                                     std::optional<PacedBody>* later,
+                                     bool on_loop, bool* defer_all) {
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
     if (in.target.empty() || in.target[0] != '/') {
@@ -428,30 +506,79 @@ class FrontServer final : public Server {
                    "request target \"" + in.target.substr(0, 200) +
                        "\" is not a path; rewind forwards only to its "
                        "--backend");
-      return;
+      return nullptr;
     }
     if (in.path.rfind(kAdminPrefix, 0) == 0) {
+      // Admin answers can be large (the journal) or read the recording.
+      if (on_loop) {
+        *defer_all = true;
+        return nullptr;
+      }
       ErrorDialectScope dialect(in.path);
       admin_->Serve(in.request, in.path.substr(std::strlen(kAdminPrefix)),
                     FindHeader(in.request.headers, std::string(kScopeHeader)),
                     &res);
-      return;
+      return nullptr;
     }
-    Request request = std::move(in.request);
-    std::string scope_name;
-    if (!TakeScope(&request, &scope_name, &res)) return;
-    // The path as served: without a scope prefix.
-    const std::string& path = scope_name.empty() ? in.path : request.path;
-    if (!scope_name.empty()) log->record.path = events_.LoggedPath(path);
+    Prepared p;
+    p.request = std::move(in.request);
+    if (!TakeScope(&p.request, &p.scope_name, &res)) return nullptr;
+    p.path = p.scope_name.empty() ? in.path : p.request.path;
+    if (!p.scope_name.empty()) log->record.path = events_.LoggedPath(p.path);
+    if (p.path.rfind(kAdminPrefix, 0) == 0) {
+      p.next = Prepared::Next::kAdmin;
+    } else if ((p.request.method == "GET" || p.request.method == "HEAD") &&
+               p.path == "/metrics") {
+      p.next = Prepared::Next::kMetrics;
+    } else {
+      Prepare(&p);
+    }
+    if (on_loop && (p.next != Prepared::Next::kMode ||
+                    !mode_->AnswersAtOnce(p.call(start)))) {
+      return std::make_shared<Prepared>(std::move(p));
+    }
+    Resume(p, res, start, log, later);
+    return nullptr;
+  }
+
+  // Scope, scrubbing and key of a request a mode answers.
+  void Prepare(Prepared* p) {
+    if (!p->scope_name.empty()) p->scope = scopes_.Get(p->scope_name);
+    // Recording into a recording that scrubs: the request is scrubbed once,
+    // for storing, and that copy keyed without a second scan (placeholders
+    // key as their types, as the values would).
+    // Scrubbing is part of recording: an exception in it is the record
+    // mode's to answer (--fail-open), and nothing of the request is stored.
+    if (options_.mode == ServerMode::kRecord && store_scrubber_) {
+      try {
+        p->scrubbed = p->request;
+        if (!store_scrubber_->ScrubRequest(&*p->scrubbed).ok()) {
+          p->scrubbed.reset();
+        }
+      } catch (const std::exception& e) {
+        p->scrubbed.reset();
+        p->capture_error = std::string("scrubbing the request: ") + e.what();
+      } catch (...) {
+        p->scrubbed.reset();
+        p->capture_error = "scrubbing the request: an unknown exception";
+      }
+    }
+    p->key = p->scrubbed ? canonicalizer_.KeyOfScrubbed(*p->scrubbed)
+                         : canonicalizer_.Key(p->request);
+  }
+
+  // Answers a routed request into "res" (and "*later").
+  void Resume(Prepared& p, httplib::Response& res, int64_t start,
+              RequestLog* log, std::optional<PacedBody>* later) {
     // Errors written for this request take its API's shape.
-    ErrorDialectScope dialect(path);
-    if (path.rfind(kAdminPrefix, 0) == 0) {
-      admin_->Serve(request, path.substr(std::strlen(kAdminPrefix)), scope_name,
-                    &res);
+    ErrorDialectScope dialect(p.path);
+    Request& request = p.request;
+    if (p.next == Prepared::Next::kAdmin) {
+      admin_->Serve(request, p.path.substr(std::strlen(kAdminPrefix)),
+                    p.scope_name, &res);
       return;
     }
-    if ((request.method == "GET" || request.method == "HEAD") &&
-        path == "/metrics") {
+    if (p.next == Prepared::Next::kMetrics) {
       res.set_header("X-Rewind", "admin");
       if (!options_.front.metrics_token.empty() &&
           !Authorized(request, options_.front.metrics_token, loopback_, &res)) {
@@ -463,32 +590,8 @@ class FrontServer final : public Server {
       res.set_content(body, "text/plain; version=0.0.4");
       return;
     }
-    std::shared_ptr<Scope> scope;
-    if (!scope_name.empty()) scope = scopes_.Get(scope_name);
-    // Recording into a recording that scrubs: the request is scrubbed once,
-    // for storing, and that copy keyed without a second scan (placeholders
-    // key as their types, as the values would).
-    std::optional<Request> scrubbed;
-    // Scrubbing is part of recording: an exception in it is the record
-    // mode's to answer (--fail-open), and nothing of the request is stored.
-    std::optional<std::string> capture_error;
-    if (options_.mode == ServerMode::kRecord && store_scrubber_) {
-      try {
-        scrubbed = request;
-        if (!store_scrubber_->ScrubRequest(&*scrubbed).ok()) scrubbed.reset();
-      } catch (const std::exception& e) {
-        scrubbed.reset();
-        capture_error = std::string("scrubbing the request: ") + e.what();
-      } catch (...) {
-        scrubbed.reset();
-        capture_error = "scrubbing the request: an unknown exception";
-      }
-    }
-    const RequestKey key = scrubbed ? canonicalizer_.KeyOfScrubbed(*scrubbed)
-                                    : canonicalizer_.Key(request);
-    Answer answer = mode_->Serve(
-        Call{request, key, start, scrubbed ? &*scrubbed : nullptr, scope.get(),
-             capture_error ? &*capture_error : nullptr});
+    const RequestKey& key = p.key;
+    Answer answer = mode_->Serve(p.call(start));
     const bool head = request.method == "HEAD";
     if (answer.relay) {
       // The client's Accept-Encoding is not in "request" (wire.h): the
@@ -509,7 +612,7 @@ class FrontServer final : public Server {
     }
     if (answer.near_differences) log->record.near = answer.exchange;
     JournalEntry entry;
-    entry.scope = std::move(scope);
+    entry.scope = std::move(p.scope);
     entry.method = request.method;
     entry.path = std::move(request.path);
     entry.key = key;

@@ -167,6 +167,17 @@ bool ReplayIndex::IsIncomplete(int64_t id) const {
   return indexed_incomplete_.count(id) > 0;
 }
 
+bool ReplayIndex::EveryId(const RequestKey& key,
+                          const std::function<bool(int64_t)>& pred) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return false;
+  for (int64_t id : it->second.ids) {
+    if (!pred(id)) return false;
+  }
+  return true;
+}
+
 void ReplayIndex::Reset() {
   std::shared_lock<std::shared_mutex> lock(mu_);
   for (auto& [key, entry] : by_key_) entry.asked.store(0);
@@ -226,6 +237,11 @@ std::vector<ReplayIndex::Recording> ReplayIndex::Recordings(
 
 ExchangeCache::ExchangeCache(Store* store, size_t max_bytes)
     : store_(store), max_bytes_(max_bytes) {}
+
+bool ExchangeCache::Contains(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slots_.count(id) > 0;
+}
 
 Result<std::shared_ptr<const Exchange>> ExchangeCache::Get(int64_t id) {
   {

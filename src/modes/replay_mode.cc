@@ -61,6 +61,16 @@ Result<bool> DemandsExactMatch(const Request& request) {
   return exact;
 }
 
+bool ReplayMode::AnswersAtOnce(const Call& call) {
+  // The empirical model reads samples of the endpoint's recordings.
+  if (pacing_.latency.kind() == LatencyModel::Kind::kEmpirical ||
+      !FindHeader(call.request.headers, "X-Rewind-Latency").empty()) {
+    return false;
+  }
+  return index_->EveryId(call.key,
+                         [this](int64_t id) { return cache_->Contains(id); });
+}
+
 Answer ReplayMode::Serve(const Call& call) {
   if (Result<bool> exact = DemandsExactMatch(call.request); !exact.ok()) {
     Answer answer;

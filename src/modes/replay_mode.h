@@ -84,6 +84,10 @@ class ReplayMode final : public Mode {
         counters_(counters) {}
 
   Answer Serve(const Call& call) override;
+  // A hit whose recordings are all cached, paced by a model that needs no
+  // samples: a miss (explained from the store) or a read from the store
+  // goes to a worker.
+  bool AnswersAtOnce(const Call& call) override;
   // Restarts every key's repeat sequence, and the miss mode's state.
   void Reset() override;
 

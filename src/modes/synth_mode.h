@@ -30,6 +30,10 @@ class SynthMode final : public Mode {
   SynthMode(const SynthOptions& options, Clock* clock, ModeCounters* counters);
 
   Answer Serve(const Call& call) override;
+  // Without --max-concurrency nothing waits for capacity.
+  bool AnswersAtOnce(const Call& /*call*/) override {
+    return admission_.unlimited();
+  }
   // A POST to a generating endpoint (Generates()).
   Answer Generate(const Call& call);
   static bool Generates(const std::string& path) {

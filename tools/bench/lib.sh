@@ -24,7 +24,7 @@ free_port() {
 # sets $url once it prints its "listening on" line.
 start_rewind() {
   local name=$1; shift
-  build/rewind "$@" >"$BENCH_DIR/$name.out" 2>"$BENCH_DIR/$name.err" &
+  "${REWIND_BIN:-build/rewind}" "$@" >"$BENCH_DIR/$name.out" 2>"$BENCH_DIR/$name.err" &
   BENCH_PIDS+=($!)
   for _ in $(seq 200); do
     if grep -q "listening on" "$BENCH_DIR/$name.out" 2>/dev/null; then
@@ -50,8 +50,15 @@ start_nginx() {
   # nginx's workers run as an unprivileged user when started by root.
   chmod 755 "$BENCH_DIR" "$BENCH_DIR/nginx"
   chmod 644 "$BENCH_DIR/nginx/body.json"
+  # NGINX_WORKERS=1: the single-core C ceiling; NGINX_RETURN=1: the body
+  # from memory ("return 200"), not from a file.
+  local answer="root $BENCH_DIR/nginx;
+      try_files /body.json =404;"
+  if [[ -n "${NGINX_RETURN:-}" ]]; then
+    answer="return 200 '$(cat "$1")';"
+  fi
   cat >"$BENCH_DIR/nginx/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes ${NGINX_WORKERS:-auto};
 error_log $BENCH_DIR/nginx/error.log;
 pid $BENCH_DIR/nginx/nginx.pid;
 events { worker_connections 4096; }
@@ -69,8 +76,7 @@ http {
       default_type application/json;
       # POST to a static file is 405; answer every method with the body.
       error_page 405 =200 \$uri;
-      root $BENCH_DIR/nginx;
-      try_files /body.json =404;
+      $answer
     }
   }
 }
@@ -119,7 +125,7 @@ wrk.method = "POST"
 wrk.body = '$CHAT_REQUEST'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-  local threads=2
+  local threads=${WRK_THREADS:-2}
   [[ $2 -lt 2 ]] && threads=1
   wrk -t"$threads" -c"$2" -d"$3"s --latency -s "$BENCH_DIR/post.lua" \
     "$1/v1/chat/completions" >"$BENCH_DIR/wrk.out"
