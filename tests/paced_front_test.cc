@@ -203,11 +203,11 @@ TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
 // request that blocks (here a miss passed through to a slow backend).
 TEST(LoopServing, ACachedHitIsAnsweredWhileEveryWorkerIsBusy) {
   testing::BackgroundServer backend;
-  backend.server().Post("/slow", [](const httplib::Request&,
-                                    httplib::Response& res) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    res.set_content("{}", "application/json");
-  });
+  backend.server().Post(
+      "/slow", [](const httplib::Request&, httplib::Response& res) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        res.set_content("{}", "application/json");
+      });
   backend.Start();
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
@@ -230,7 +230,8 @@ TEST(LoopServing, ACachedHitIsAnsweredWhileEveryWorkerIsBusy) {
   o.upstream.backend = backend.url();
   InProcessRewind replay(o);
   // The first hit reads the recording (on the worker) into the cache.
-  RawResponse first = RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
+  RawResponse first =
+      RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
   ASSERT_EQ(first.status, 200);
   ASSERT_EQ(first.body, "{\"hit\":true}");
 
@@ -240,9 +241,11 @@ TEST(LoopServing, ACachedHitIsAnsweredWhileEveryWorkerIsBusy) {
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(HeaderOf(r, "X-Rewind"), "passthrough");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it holds the worker
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(300));  // it holds the worker
   const Steady::time_point asked = Steady::now();
-  RawResponse hit = RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
+  RawResponse hit =
+      RawExchange(replay.port(), RequestText("POST", "/hit", "{}"));
   const double ms = MsSince(asked);
   slow.join();
   EXPECT_EQ(hit.status, 200);

@@ -490,7 +490,8 @@ void ConnectionLoop::ServeHere(Conn* c) {
     c->finished = std::move(served.finished);
     c->close_after_paced = close_after || served.close_after;
     writing_count_++;
-    Interest(c, 0);
+    // Pump stops watching for input only if the answer has to wait: one
+    // written at once leaves the connection as it was, with no epoll_ctl.
     Pump(c);
     return;
   }

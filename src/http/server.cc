@@ -116,8 +116,8 @@ class FrontServer final : public Server {
             // and passthrough always forward, on a worker.
             LoopOptions(options.front, clock_,
                         options.mode != ServerMode::kRecord),
-            [this](ParsedRequest&& request, const ClientEnd& client,
-                   bool close, bool on_loop) {
+            [this](ParsedRequest&& request, const ClientEnd& client, bool close,
+                   bool on_loop) {
               return ServeOne(std::move(request), client, close, on_loop);
             },
             [this](int status, const std::string&) { Refused(status); }) {
@@ -351,12 +351,9 @@ class FrontServer final : public Server {
     std::optional<std::string> capture_error;
     RequestKey key;
     Call call(int64_t start) const {
-      return Call{request,
-                  key,
-                  start,
-                  scrubbed ? &*scrubbed : nullptr,
-                  scope.get(),
-                  capture_error ? &*capture_error : nullptr};
+      return Call{request,     key,
+                  start,       scrubbed ? &*scrubbed : nullptr,
+                  scope.get(), capture_error ? &*capture_error : nullptr};
     }
   };
 
@@ -367,9 +364,8 @@ class FrontServer final : public Server {
   Served ServeOne(ParsedRequest&& parsed, const ClientEnd& client, bool close,
                   bool on_loop) {
     const int64_t start = clock_->NowMicros();
-    auto r = std::make_shared<InFlight>(
-        InFlight{start, MakeFrontRequest(std::move(parsed)), {start, {}},
-                 false, close});
+    auto r = std::make_shared<InFlight>(InFlight{
+        start, MakeFrontRequest(std::move(parsed)), {start, {}}, false, close});
     r->log.record.wall_us = clock_->WallMicros();
     r->log.record.method = r->in.request.method;
     r->log.record.path = events_.LoggedPath(r->in.path);
@@ -380,7 +376,7 @@ class FrontServer final : public Server {
   // Answers "r" (from "prepared" when a loop prepared it) and writes or
   // leaves the answer as ServeOne says.
   Served Respond(const std::shared_ptr<InFlight>& r, const ClientEnd& client,
-                bool on_loop, const std::shared_ptr<Prepared>& prepared) {
+                 bool on_loop, const std::shared_ptr<Prepared>& prepared) {
     const int64_t start = r->start;
     RequestLog& log = r->log;
     httplib::Response res;
