@@ -380,19 +380,19 @@ class FrontServer final : public Server {
     const int64_t start = r->start;
     RequestLog& log = r->log;
     httplib::Response res;
-    std::optional<PacedBody> later;
+    std::optional<PlannedAnswer> planned;
     std::shared_ptr<Prepared> deferred;
     bool defer_all = false;
     try {
       if (prepared) {
-        Resume(*prepared, res, start, &log, &later);
+        Resume(*prepared, res, start, &log, &planned);
       } else {
         deferred =
-            Dispatch(r->in, res, start, &log, &later, on_loop, &defer_all);
+            Dispatch(r->in, res, start, &log, &planned, on_loop, &defer_all);
       }
     } catch (const std::exception& e) {
       res = httplib::Response();
-      later.reset();
+      planned.reset();
       deferred.reset();
       defer_all = false;
       ErrorDialectScope dialect(r->in.path);
@@ -409,6 +409,7 @@ class FrontServer final : public Server {
       };
       return served;
     }
+    if (planned) res.status = planned->status;
     if (res.status == -1) res.status = 200;
     if (res.status < 200 || res.status > 599) {
       // Only a recording imported or edited by hand holds such a status; as
@@ -416,7 +417,7 @@ class FrontServer final : public Server {
       // connection.
       const int bad = res.status;
       res = httplib::Response();
-      later.reset();
+      planned.reset();
       ErrorDialectScope dialect(r->in.path);
       res.set_header("X-Rewind", "error");
       SetJsonError(&res, 502, "rewind_bad_status",
@@ -425,38 +426,17 @@ class FrontServer final : public Server {
     }
     log.headers_us = clock_->NowMicros();
     log.record.status = res.status;
-    // Set by Dispatch with exactly these names: a plain scan is cheaper
-    // than the case-insensitive map's find.
-    for (const auto& [name, value] : res.headers) {
-      if (name == "X-Rewind") log.record.outcome = value;
-      if (name == "X-Rewind-Key") log.record.key = value.substr(0, 8);
-    }
     ResponseFraming how;
     how.head = r->head;
     how.close = r->close;
     how.http10 = r->in.http10;
     how.keep_alive_s = options_.front.keep_alive_timeout_s;
-    if (later) {
-      // Due later: the loop writes it on its schedule and logs it once
-      // written. (The head's time is when it is due, not when it was made.)
-      log.headers_us = start + later->timeline.at.headers_us;
-      const bool body = later->has_body && !r->head;
-      FramedHead f = FrameResponse(how, res, later->has_body, later->length,
-                                   later->chunked);
-      using Framing = PacedStream::Framing;
-      const Framing framing = !body || !f.provided ? Framing::kNone
-                              : f.chunked          ? Framing::kChunked
-                              : f.until_close      ? Framing::kClose
-                                                   : Framing::kLength;
-      Served served;
-      served.paced = std::make_unique<PacedStream>(
-          std::move(f.head), std::move(later->timeline), start, framing);
-      served.close_after = f.close;
-      served.finished = [this, r](bool, uint64_t bytes) {
-        r->log.record.bytes = bytes;
-        Emit(&r->log);
-      };
-      return served;
+    if (planned) return Send(r, std::move(*planned), how, client, on_loop);
+    // Set by Dispatch with exactly these names: a plain scan is cheaper
+    // than the case-insensitive map's find.
+    for (const auto& [name, value] : res.headers) {
+      if (name == "X-Rewind") log.record.outcome = value;
+      if (name == "X-Rewind-Key") log.record.key = value.substr(0, 8);
     }
     // A whole body is counted and logged before it is written, so a client
     // that has its answer finds it in /metrics and the journal; a stream
@@ -485,13 +465,68 @@ class FrontServer final : public Server {
     return served;
   }
 
-  // Routes "in": answers it into "res" (and "*later"), or, when "on_loop"
+  // Writes a mode's planned answer to "client", or leaves it to the loop:
+  // all of it when "on_loop", what is due later in any case.
+  Served Send(const std::shared_ptr<InFlight>& r, PlannedAnswer plan,
+              const ResponseFraming& how, const ClientEnd& client,
+              bool on_loop) {
+    RequestLog& log = r->log;
+    // Set by Resume with exactly these names.
+    for (const auto& [name, value] : plan.headers) {
+      if (name == "X-Rewind") log.record.outcome = value;
+      if (name == "X-Rewind-Key") log.record.key = value.substr(0, 8);
+    }
+    Served served;
+    if (plan.later) {
+      // Due later: the loop writes it on its schedule and logs it once
+      // written. (The head's time is when it is due, not when it was made.)
+      PacedBody& later = *plan.later;
+      log.headers_us = r->start + later.timeline.at.headers_us;
+      const bool body = later.has_body && !r->head;
+      FramedHead f = FrameAnswer(how, plan.status, plan.headers, 0,
+                                 later.has_body, later.length, later.chunked);
+      using Framing = PacedStream::Framing;
+      const Framing framing = !body || !f.provided ? Framing::kNone
+                              : f.chunked          ? Framing::kChunked
+                              : f.until_close      ? Framing::kClose
+                                                   : Framing::kLength;
+      served.paced = std::make_unique<PacedStream>(
+          std::move(f.head), std::move(later.timeline), r->start, framing);
+      served.close_after = f.close;
+      served.finished = [this, r](bool, uint64_t bytes) {
+        r->log.record.bytes = bytes;
+        Emit(&r->log);
+      };
+      return served;
+    }
+    // Counted and logged before it is written, so a client that has its
+    // answer finds it in /metrics and the journal.
+    log.record.bytes = r->head ? 0 : plan.body.size();
+    Emit(&log);
+    FramedHead f = FrameAnswer(how, plan.status, plan.headers, plan.body.size(),
+                               false, 0, false);
+    const bool body = !how.head && f.whole;
+    if (on_loop) {
+      // The loop writes it as soon as the socket has room, never waiting.
+      if (body) f.head += plan.body;
+      served.paced = PacedStream::Now(std::move(f.head));
+      served.close_after = f.close;
+      return served;
+    }
+    const bool ok = body ? WriteWhole(client, &f.head, plan.body)
+                         : SendAll(client.fd, f.head.data(), f.head.size(),
+                                   client.write_timeout_ms);
+    served.ok = ok && !f.close;
+    return served;
+  }
+
+  // Routes "in": answers it into "res" (or "*planned"), or, when "on_loop"
   // and answering could block, leaves it to a worker: "*defer_all" when
   // nothing of it has been taken yet, else the Prepared request that
   // Resume() answers.
   std::shared_ptr<Prepared> Dispatch(FrontRequest& in, httplib::Response& res,
                                      int64_t start, RequestLog* log,
-                                     std::optional<PacedBody>* later,
+                                     std::optional<PlannedAnswer>* planned,
                                      bool on_loop, bool* defer_all) {
     // Only origin-form targets ("/path"): an absolute URI would ask a
     // proxy to reach another host, and rewind talks to --backend only.
@@ -533,7 +568,7 @@ class FrontServer final : public Server {
                     !mode_->AnswersAtOnce(p.call(start)))) {
       return std::make_shared<Prepared>(std::move(p));
     }
-    Resume(p, res, start, log, later);
+    Resume(p, res, start, log, planned);
     return nullptr;
   }
 
@@ -563,9 +598,9 @@ class FrontServer final : public Server {
                          : canonicalizer_.Key(p->request);
   }
 
-  // Answers a routed request into "res" (and "*later").
+  // Answers a routed request into "res" (or "*planned": a mode's answer).
   void Resume(Prepared& p, httplib::Response& res, int64_t start,
-              RequestLog* log, std::optional<PacedBody>* later) {
+              RequestLog* log, std::optional<PlannedAnswer>* planned) {
     // Errors written for this request take its API's shape.
     ErrorDialectScope dialect(p.path);
     Request& request = p.request;
@@ -596,15 +631,25 @@ class FrontServer final : public Server {
                                &res)) {
         counters_.errors++;
       }
-    } else {
-      SendPaced(std::move(answer.timeline), start, head, clock_, &res, later);
     }
-    // Literals and hex: no CR/LF for set_header() to look for; the modes'
-    // own are written to be one line (Answer::headers).
-    res.headers.emplace("X-Rewind", answer.outcome);
-    if (answer.keyed) res.headers.emplace("X-Rewind-Key", key.ToHex());
-    for (auto& [name, value] : answer.headers) {
-      res.headers.emplace(std::move(name), std::move(value));
+    // Literals and hex: no CR/LF to look for; the modes' own are written
+    // to be one line (Answer::headers).
+    HeaderList own;
+    own.reserve(2 + answer.headers.size());
+    own.emplace_back("X-Rewind", answer.outcome);
+    if (answer.keyed) own.emplace_back("X-Rewind-Key", key.ToHex());
+    for (auto& header : answer.headers) own.push_back(std::move(header));
+    if (answer.relay) {
+      for (auto& [name, value] : own) {
+        res.headers.emplace(std::move(name), std::move(value));
+      }
+    } else {
+      PlannedAnswer plan =
+          PlanAnswer(std::move(answer.timeline), start, head, clock_);
+      for (auto& header : own) plan.headers.push_back(std::move(header));
+      SortHeaders(&plan.headers);
+      res.status = plan.status;
+      *planned = std::move(plan);
     }
     if (answer.near_differences) log->record.near = answer.exchange;
     JournalEntry entry;

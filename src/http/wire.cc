@@ -155,15 +155,19 @@ bool QueryParam(const std::string& query, const std::string& name,
   return true;
 }
 
-FramedHead FrameResponse(const ResponseFraming& how,
-                         const httplib::Response& res, bool provided,
-                         uint64_t length, bool chunked_provider) {
+namespace {
+
+// FrameResponse and FrameAnswer, for either kind of header list.
+template <typename Headers>
+FramedHead Frame(const ResponseFraming& how, int status, const Headers& headers,
+                 size_t body_size, bool provided, uint64_t length,
+                 bool chunked_provider) {
   FramedHead f;
   // 204 and 304 never carry a body (RFC 9110 §6.4.1): none is written and
   // no framing added. A 304's own Content-Length (what a 200 would carry)
   // is kept; a 204 may not have one.
-  const bool no_content = res.status == 204 || res.status == 304;
-  f.whole = !no_content && !provided && !res.body.empty();
+  const bool no_content = status == 204 || status == 304;
+  f.whole = !no_content && !provided && body_size > 0;
   f.provided = !no_content && provided;
   // HTTP/1.0 has no chunked coding: a body of unknown length ends with the
   // connection instead.
@@ -174,16 +178,16 @@ FramedHead FrameResponse(const ResponseFraming& how,
   std::string& head = f.head;
   head.reserve(256);
   head += "HTTP/1.1 ";
-  AppendNumber(&head, static_cast<uint64_t>(res.status));
+  AppendNumber(&head, static_cast<uint64_t>(status));
   head += ' ';
-  head += ReasonPhrase(res.status);
+  head += ReasonPhrase(status);
   head += "\r\n";
   bool has_type = false;
   bool has_length = false;
-  for (const auto& [name, value] : res.headers) {
+  for (const auto& [name, value] : headers) {
     if (NameIs(name, "Content-Length")) {
       // The body's own length is written below.
-      if (f.whole || f.provided || res.status == 204) continue;
+      if (f.whole || f.provided || status == 204) continue;
       has_length = true;
     } else if (NameIs(name, "Content-Type")) {
       has_type = true;
@@ -198,7 +202,7 @@ FramedHead FrameResponse(const ResponseFraming& how,
   }
   if (f.whole) {
     head += "Content-Length: ";
-    AppendNumber(&head, res.body.size());
+    AppendNumber(&head, body_size);
     head += "\r\n";
   } else if (f.provided && length > 0) {
     head += "Content-Length: ";
@@ -218,6 +222,30 @@ FramedHead FrameResponse(const ResponseFraming& how,
   }
   head += "\r\n";
   return f;
+}
+
+}  // namespace
+
+FramedHead FrameResponse(const ResponseFraming& how,
+                         const httplib::Response& res, bool provided,
+                         uint64_t length, bool chunked_provider) {
+  return Frame(how, res.status, res.headers, res.body.size(), provided, length,
+               chunked_provider);
+}
+
+FramedHead FrameAnswer(const ResponseFraming& how, int status,
+                       const HeaderList& headers, size_t body_size,
+                       bool provided, uint64_t length, bool chunked_provider) {
+  return Frame(how, status, headers, body_size, provided, length,
+               chunked_provider);
+}
+
+bool WriteWhole(const ClientEnd& client, std::string* head,
+                const std::string& body) {
+  iovec iov[2] = {{head->data(), head->size()},
+                  {const_cast<char*>(body.data()), body.size()}};
+  return SendAllv(client.fd, iov, body.empty() ? 1 : 2,
+                  client.write_timeout_ms);
 }
 
 WriteResult WriteResponse(const ClientEnd& client, const ResponseFraming& how,

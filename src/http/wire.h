@@ -86,6 +86,18 @@ FramedHead FrameResponse(const ResponseFraming& how,
                          const httplib::Response& res, bool provided,
                          uint64_t length, bool chunked_provider);
 
+// The same for an answer given as a status, headers in the order they are
+// written, and a whole body of "body_size" bytes (0: none) or one
+// "provided" piece by piece.
+FramedHead FrameAnswer(const ResponseFraming& how, int status,
+                       const HeaderList& headers, size_t body_size,
+                       bool provided, uint64_t length, bool chunked_provider);
+
+// Writes "head" and then "body" (if any) to the client in one send, as
+// SendAll does. False if the client is gone or slow.
+bool WriteWhole(const ClientEnd& client, std::string* head,
+                const std::string& body);
+
 // Writes "res" to the client: the status line, res.headers, then the
 // framing rewind adds: Content-Length (of the body, or of a provider that
 // announced one) or Transfer-Encoding: chunked (a chunked provider; to an
