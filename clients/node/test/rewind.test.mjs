@@ -79,7 +79,7 @@ describe('record, then replay with the backend gone', () => {
     assert.equal(r.status, 404);
     const misses = await rewind.misses('b');
     assert.equal(misses.length, 1);
-    assert.match(misses[0].explanation, /^no recorded response for POST \/v1\/chat\/completions .*nearest recording is #\d, which differs in: messages\[1\]\.content$/);
+    assert.match(misses[0].explanation, /^no recorded response for POST \/v1\/chat\/completions .*nearest recording is #\d, which differs in: messages\[1\]\.content; messages\[1\]\.content: recorded "[^"]*" sent "The capital of Italy\?"$/);
     assert.deepEqual(misses[0].nearest.differences, ['messages[1].content']);
     await assert.rejects(rewind.assertNoMisses('b'), (e) => {
       assert.match(e.message, /^rewind: 1 request missed the recording:\n {2}POST \/v1\/chat\/completions: no recorded response/);

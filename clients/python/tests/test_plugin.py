@@ -73,7 +73,8 @@ def test_colour(rewind_url):
         "*_ test_capital _*",
         "rewind: 1 request missed the recording:",
         "  POST /v1/chat/completions: no recorded response for POST /v1/chat/completions (key *);"
-        " nearest recording is #?, which differs in: messages[[]1[]].content",
+        " nearest recording is #?, which differs in: messages[[]1[]].content;"
+        ' messages[[]1[]].content: recorded "*" sent "The capital of Italy?"',
         "FAILED test_two.py::test_capital*",
     ])
     assert "test_colour" not in "".join(l for l in result.outlines if "FAILED" in l)
