@@ -4,6 +4,7 @@
 // excerpts of both values (Canonicalizer::DiffFields).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,26 @@ TEST(ToolSets, OnlyNamedTopLevelListsAreSets) {
   // A list already in order keys as before the rule existed.
   const Request sorted = Chat(Function("a") + "," + Function("b"));
   EXPECT_EQ(on.Key(sorted), Canonicalizer(Rules(false)).Key(sorted));
+}
+
+// Whether a list is a tool set costs no walk of the root: a body of
+// 200,000 top-level arrays keys and diffs in linear time.
+TEST(ToolSets, ManyTopLevelListsCostLinearTime) {
+  std::string body = "{";
+  for (int i = 0; i < 200000; ++i) {
+    body += (i ? ",\"" : "\"") + std::to_string(i) + "\":[]";
+  }
+  body += ",\"tools\":[{\"name\":\"b\"},{\"name\":\"a\"}]}";
+  std::string other = body;
+  const std::string b = R"([{"name":"b"})";
+  other.replace(other.find(b), b.size(), R"([{"name":"c"})");
+  const Canonicalizer on(Rules(true));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_NE(on.Key(Post("/x", body)), on.Key(Post("/x", other)));
+  EXPECT_EQ(on.Diff(Post("/x", body), Post("/x", other)),
+            (std::vector<std::string>{"tools[b]", "tools[c]"}));
+  // Seconds when it was quadratic; well under one even in a sanitizer build.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST(ToolSets, StoredWithTheRulesAndOffForRecordingsMadeBeforeThem) {

@@ -388,7 +388,9 @@ void WriteCanonical(Scratch* scratch, bool tool_sets, std::string* out) {
       t.SortByName(order.begin() + static_cast<ptrdiff_t>(begin), order.end());
       w.StartObject();
     } else {
-      if (tool_sets && frames.size() == 1 && json_tree::IsToolSet(t, i)) {
+      // A member of the root object: the only frame open is the root's.
+      if (tool_sets && frames.size() == 1 && frames.back().node == 0 &&
+          t.nodes[0].kind == Kind::kObject && json_tree::IsToolSet(t, i)) {
         json_tree::SortTools(t, order.begin() + static_cast<ptrdiff_t>(begin),
                              order.end());
       }

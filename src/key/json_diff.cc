@@ -34,12 +34,10 @@ std::string Join(const std::string& prefix, std::string_view name) {
   return prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
 }
 
-// Whether node "i" of "t" is a tool set to compare by name: only when
-// both sides are (then their canonical forms are both sorted).
-bool BothToolSets(const Tree& a, size_t ia, const Tree& b, size_t ib,
-                  bool tool_sets) {
-  return tool_sets && json_tree::IsToolSet(a, ia) &&
-         json_tree::IsToolSet(b, ib);
+// Whether members "ia" and "ib" of the roots are tool sets to compare by
+// name: only when both are (then their canonical forms are both sorted).
+bool BothToolSets(const Tree& a, size_t ia, const Tree& b, size_t ib) {
+  return json_tree::IsToolSet(a, ia) && json_tree::IsToolSet(b, ib);
 }
 
 // The longest common prefix of "paths" that ends where a path segment
@@ -66,6 +64,8 @@ std::string CommonPath(const std::vector<Found>& found, size_t floor) {
 }
 
 // Recursion is bounded: a tree nests at most kMaxJsonDepth levels.
+// "tool_sets": whether the values compared may be tool sets, which holds
+// for the roots and their members when BodyRules::tool_sets is on.
 void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
                const std::string& path, size_t limit, bool tool_sets,
                std::vector<Found>* out) {
@@ -94,9 +94,11 @@ void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
       while (j2 < mb.size() && b.Name(mb[j2]) == name) ++j2;
       const std::string member = Join(path, name);
       // Members of one name are compared in their order.
+      // Tool sets are members of the root.
+      const bool sets = tool_sets && path.empty() && ia == 0 && ib == 0;
       size_t k = 0;
       for (; i + k < i2 && j + k < j2; ++k) {
-        DiffNodes(a, ma[i + k], b, mb[j + k], member, limit, tool_sets, out);
+        DiffNodes(a, ma[i + k], b, mb[j + k], member, limit, sets, out);
       }
       if (i2 - i != j2 - j && out->size() < limit) {
         out->push_back({member, i + k < i2 ? ma[i + k] : kAbsent,
@@ -111,7 +113,7 @@ void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
     std::vector<size_t> ea, eb;
     a.Children(ia, &ea);
     b.Children(ib, &eb);
-    if (BothToolSets(a, ia, b, ib, tool_sets)) {
+    if (tool_sets && BothToolSets(a, ia, b, ib)) {
       // Items paired by name, in order among one name; each item that
       // differs is one difference, named by its tool and the longest path
       // its differences share: tools[get_weather].parameters.
@@ -134,7 +136,7 @@ void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
         size_t k = 0;
         for (; i + k < i2 && j + k < j2 && out->size() < limit; ++k) {
           std::vector<Found> inner;
-          DiffNodes(a, ea[i + k], b, eb[j + k], item, 8, tool_sets, &inner);
+          DiffNodes(a, ea[i + k], b, eb[j + k], item, 8, false, &inner);
           if (inner.empty()) continue;
           Found one{CommonPath(inner, item.size()), ea[i + k], eb[j + k]};
           if (inner.size() == 1) one = std::move(inner.front());
@@ -156,7 +158,7 @@ void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
         out->push_back({std::move(item), k < ea.size() ? ea[k] : kAbsent,
                         k < eb.size() ? eb[k] : kAbsent});
       } else {
-        DiffNodes(a, ea[k], b, eb[k], item, limit, tool_sets, out);
+        DiffNodes(a, ea[k], b, eb[k], item, limit, false, out);
       }
     }
     return;

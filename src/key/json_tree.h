@@ -85,8 +85,9 @@ bool Build(const std::string& text, const BodyRules& rules, Tree* tree);
 // (a built-in tool, as the Responses API has: {"type":"web_search"}) its
 // "type"; each a string.
 
-// Whether node "i" is such a list: a member of the root object named
-// "tools" or "functions", an array, every item named.
+// Whether node "i" is such a list: an array named "tools" or "functions",
+// every item named. REQUIRES: "i" is a member of the root object (the
+// caller knows where it is; finding out would cost a walk per array).
 bool IsToolSet(const Tree& t, size_t i);
 // The name of item "i" of a tool set, or empty when it has none.
 std::string_view ToolName(const Tree& t, size_t i);

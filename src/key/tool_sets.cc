@@ -33,16 +33,10 @@ std::string_view ToolName(const Tree& t, size_t i) {
 }
 
 bool IsToolSet(const Tree& t, size_t i) {
-  if (i == 0 || t.nodes[0].kind != Kind::kObject ||
-      t.nodes[i].kind != Kind::kArray) {
+  if (t.nodes[i].kind != Kind::kArray ||
+      (t.Name(i) != "tools" && t.Name(i) != "functions")) {
     return false;
   }
-  // A member of the root: no container between them.
-  bool top = false;
-  for (size_t c = 1; c < t.nodes[0].end && c <= i; c = t.nodes[c].end) {
-    if (c == i) top = true;
-  }
-  if (!top || (t.Name(i) != "tools" && t.Name(i) != "functions")) return false;
   for (size_t c = i + 1; c < t.nodes[i].end; c = t.nodes[c].end) {
     if (ToolName(t, c).empty()) return false;
   }
