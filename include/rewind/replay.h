@@ -191,8 +191,8 @@ constexpr size_t kShownDifferences = 3;
 // and path; nullopt when there are none. The nearest is the one a person
 // would call closest: the same model first, then the same "stream", then
 // the same shape otherwise, then the fewest differences, the newest among
-// equals. Bounded in time and memory whatever
-// the request's size: candidates are ranked by body length, and diffed
+// equals. Bounded in time and memory whatever the request's size:
+// candidates are ranked by body length, and diffed
 // field by field, closest first, only while both bodies are at most 1 MiB,
 // the bodies diffed total at most 16 MiB and 100 ms have not passed (one
 // diff always runs). With no candidate diffed, the closest in length is
