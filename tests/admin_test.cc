@@ -89,11 +89,11 @@ TEST(Admin, ConfigIsOneJsonDocumentWithExactValues) {
   EXPECT_TRUE(d["admin_token"].GetBool());
   EXPECT_EQ(config.body.find("s3cret"), std::string::npos)
       << "never the token itself";
-  // The name the recording's rules are stamped with (v3: content
-  // equivalence is on in new rules).
+  // The name the recording's rules are stamped with (v4: content
+  // equivalence and tool sets are on in new rules).
   EXPECT_STREQ(d["canonicalizer"].GetString(),
                Canonicalizer::NameFor(o.store->rules()));
-  EXPECT_STREQ(d["canonicalizer"].GetString(), "rewind.json-v3");
+  EXPECT_STREQ(d["canonicalizer"].GetString(), "rewind.json-v4");
   EXPECT_TRUE(d["key_rules"]["content_equivalence"].GetBool());
   EXPECT_TRUE(d["key_rules"]["ignore_fields"].IsArray());
   EXPECT_FALSE(d.HasMember("synth"));

@@ -387,7 +387,7 @@ TEST(MatchingRules, StoredAsJsonAndReadBack) {
       R"("safety_identifier","prompt_cache_key"],"match_headers":[],)"
       R"("normalize":[{"path":"","name":"date"},)"
       R"({"path":"messages.*.content","pattern":"\\d+","replacement":"N"}],)"
-      R"("content_equivalence":true})");
+      R"("content_equivalence":true,"tool_sets":true})");
   Result<KeyRules> back = KeyRules::FromJson(json);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(back.value() == rules);
@@ -398,9 +398,10 @@ TEST(MatchingRules, StoredAsJsonAndReadBack) {
   EXPECT_TRUE(old->normalizers.empty());
   EXPECT_FALSE(old->content_equivalence);
   EXPECT_STREQ(Canonicalizer::NameFor(old.value()), "rewind.json-v2");
-  EXPECT_STREQ(Canonicalizer::NameFor(rules), "rewind.json-v3");
+  EXPECT_STREQ(Canonicalizer::NameFor(rules), "rewind.json-v4");
   EXPECT_TRUE(Canonicalizer::Reads("rewind.json-v2"));
   EXPECT_TRUE(Canonicalizer::Reads("rewind.json-v3"));
+  EXPECT_TRUE(Canonicalizer::Reads("rewind.json-v4"));
   EXPECT_FALSE(Canonicalizer::Reads("rewind.json-v1"));
   // A damaged rule is refused, naming it.
   for (
@@ -524,7 +525,7 @@ TEST(MatchingRules, ExportAndImportKeepThemAndOldExportsStillImport) {
   ASSERT_TRUE(a->Flush().ok());
   std::ostringstream exported, err;
   ASSERT_EQ(RunExport(a.get(), "json", exported, err), kExitOk) << err.str();
-  EXPECT_NE(exported.str().find("\"canonicalizer\": \"rewind.json-v3\""),
+  EXPECT_NE(exported.str().find("\"canonicalizer\": \"rewind.json-v4\""),
             std::string::npos);
   EXPECT_NE(exported.str().find("\"content_equivalence\": true"),
             std::string::npos);
@@ -553,6 +554,7 @@ TEST(MatchingRules, ExportAndImportKeepThemAndOldExportsStillImport) {
   old_rules.create_if_missing = true;
   old_rules.rules = KeyRules{{"user"}, {}};
   old_rules.rules->content_equivalence = false;
+  old_rules.rules->tool_sets = false;
   auto d = std::move(Store::Open(old_rules).value());
   std::istringstream in3(old_export);
   std::ostringstream err3;
@@ -631,7 +633,7 @@ TEST(MatchingRules, RecordWithNormalizeDateReplaysADifferentDayAsAHit) {
   rapidjson::Document d;
   d.Parse(config->body.c_str());
   ASSERT_FALSE(d.HasParseError()) << config->body;
-  EXPECT_STREQ(d["canonicalizer"].GetString(), "rewind.json-v3");
+  EXPECT_STREQ(d["canonicalizer"].GetString(), "rewind.json-v4");
   const auto& rules = d["key_rules"];
   ASSERT_EQ(rules["normalize"].Size(), 1u) << config->body;
   EXPECT_STREQ(rules["normalize"][0]["name"].GetString(), "date");

@@ -1,8 +1,10 @@
 // replay --on-miss nearest over real HTTP on 127.0.0.1: a chat recorded
 // through rewind record and replayed with a changed temperature by the
 // real binary (X-Rewind: near, X-Rewind-Near, the journal, the stats, the
-// metrics, the access log, --strict), and the bound, X-Rewind-Match and
-// the flags in process.
+// metrics, the access log, --strict), an agent's traffic (tools in another
+// order, a streamed request, an extra JSON-RPC ping) replayed the same way,
+// tools re-keyed as a set by rekey, and the bound, X-Rewind-Match and the
+// flags in process.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -259,6 +261,158 @@ TEST(Nearest, TheFieldBoundIsAFlag) {
   EXPECT_EQ(RunRewind("replay --help", &out), 0);
   EXPECT_NE(out.find("--near-max-fields"), std::string::npos);
   EXPECT_NE(out.find("X-Rewind-Match: exact"), std::string::npos);
+}
+
+// An agent's chat with two tools, in the order given.
+std::string AgentChat(const std::string& first, const std::string& second,
+                      const std::string& extra = "") {
+  auto tool = [](const std::string& name) {
+    return R"({"type":"function","function":{"name":")" + name +
+           R"(","description":"about )" + name +
+           R"(","parameters":{"type":"object","properties":{}}}})";
+  };
+  return R"({"model":"demo")" + extra +
+         R"(,"messages":[{"role":"user","content":"Weather in Rome?"}],"tools":[)" +
+         tool(first) + "," + tool(second) + "]}";
+}
+
+const char kToolAnswer[] =
+    R"({"id":"c2","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Sunny."},"finish_reason":"stop"}]})";
+
+TEST(Nearest, AnAgentsTrafficKeepsItsShapeOverHttp) {
+  TempDir dir;
+  const std::string db = dir.File("agent.sqlite");
+  BackgroundServer backend;
+  backend.server().Post(kPath,
+                        [&](const httplib::Request&, httplib::Response& res) {
+                          res.set_content(kToolAnswer, "application/json");
+                        });
+  backend.server().Post(
+      "/mcp", [&](const httplib::Request&, httplib::Response& res) {
+        res.set_content(R"({"jsonrpc":"2.0","id":1,"result":{"tools":[]}})",
+                        "application/json");
+      });
+  backend.Start();
+  {
+    RewindProcess rec({"record", "--db", db, "--backend", backend.url(),
+                       "--listen", "127.0.0.1:0", "--quiet"});
+    ASSERT_GT(rec.port(), 0) << rec.first_line();
+    httplib::Client client("127.0.0.1", rec.port());
+    client.set_read_timeout(60, 0);
+    auto chat = client.Post(kPath, AgentChat("get_weather", "search"),
+                            "application/json");
+    ASSERT_TRUE(chat);
+    EXPECT_EQ(chat->get_header_value("X-Rewind"), "record");
+    auto list =
+        client.Post("/mcp", R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",
+                    "application/json");
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->get_header_value("X-Rewind"), "record");
+    rec.Signal(SIGTERM);
+    EXPECT_EQ(rec.Wait(), 0);
+  }
+  backend.Stop();
+
+  const std::string err_path = dir.File("stderr.txt");
+  RewindProcess replay(
+      {"replay", "--db", db, "--listen", "127.0.0.1:0", "--latency", "none",
+       "--on-miss", "nearest", "--near-max-fields", "10", "--strict"},
+      err_path);
+  ASSERT_GT(replay.port(), 0) << replay.first_line();
+  httplib::Client client("127.0.0.1", replay.port());
+  client.set_read_timeout(60, 0);
+  // The tools in the other order: the same request.
+  auto reordered = client.Post(kPath, AgentChat("search", "get_weather"),
+                               "application/json");
+  ASSERT_TRUE(reordered);
+  EXPECT_EQ(reordered->get_header_value("X-Rewind"), "hit");
+  EXPECT_EQ(reordered->body, kToolAnswer);
+  // Streamed: the recorded answer is not, so no near answer; the miss
+  // names the recording, the field and why.
+  auto streamed =
+      client.Post(kPath, AgentChat("search", "get_weather", ",\"stream\":true"),
+                  "application/json");
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->status, 404) << streamed->body;
+  EXPECT_EQ(streamed->get_header_value("X-Rewind"), "miss");
+  EXPECT_NE(streamed->body.find(
+                "nearest recording is #1, which differs in: stream; stream: "
+                "recorded nothing sent true; #1 cannot answer it: it "
+                "differs in stream"),
+            std::string::npos)
+      << streamed->body;
+  // An extra JSON-RPC ping: never the recorded tools/list.
+  auto ping = client.Post("/mcp", R"({"jsonrpc":"2.0","id":2,"method":"ping"})",
+                          "application/json");
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->status, 404) << ping->body;
+  EXPECT_NE(ping->body.find("method: recorded \\\"tools/list\\\" sent "
+                            "\\\"ping\\\""),
+            std::string::npos)
+      << ping->body;
+  EXPECT_NE(ping->body.find("it differs in JSON-RPC method"), std::string::npos)
+      << ping->body;
+  // A tool described otherwise: one difference, named by the tool.
+  std::string changed = AgentChat("search", "get_weather");
+  changed.replace(changed.find("about get_weather"), 17, "about the weather");
+  auto near = client.Post(kPath, changed, "application/json");
+  ASSERT_TRUE(near);
+  EXPECT_EQ(near->get_header_value("X-Rewind"), "near") << near->body;
+  EXPECT_EQ(near->get_header_value("X-Rewind-Near"),
+            "#1; differs in: tools[get_weather].function.description");
+  EXPECT_EQ(near->body, kToolAnswer);
+
+  replay.Signal(SIGTERM);
+  EXPECT_NE(replay.Wait(), 0);  // --strict: two misses
+  const std::string err = testing::ReadFile(err_path);
+  EXPECT_NE(err.find("rewind: 4 requests, 1 hit, 1 near answer, 2 misses"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("rewind: failed: 2 misses (--strict)"), std::string::npos)
+      << err;
+}
+
+TEST(Nearest, RekeyTurnsToolSetsOnForARecordingMadeWithout) {
+  TempDir dir;
+  const std::string db = dir.File("old.sqlite");
+  const std::string recorded = AgentChat("search", "get_weather");
+  {
+    StoreOptions o;
+    o.path = db;
+    o.create_if_missing = true;
+    o.rules = KeyRules{DefaultIgnoredFields(), {}};
+    o.rules->tool_sets = false;  // as made before the rule
+    Result<std::unique_ptr<Store>> store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    Exchange e = testing::Recorded(testing::Post(kPath, recorded),
+                                   Canonicalizer(*o.rules), 0, {0});
+    e.response.chunks[0].data = kToolAnswer;
+    store.value()->Append(e);
+    ASSERT_TRUE(store.value()->Flush().ok());
+  }
+  auto ask = [&](const std::string& body) {
+    RewindProcess replay(
+        {"replay", "--db", db, "--listen", "127.0.0.1:0", "--latency", "none"});
+    EXPECT_GT(replay.port(), 0) << replay.first_line();
+    httplib::Client client("127.0.0.1", replay.port());
+    client.set_read_timeout(60, 0);
+    auto r = client.Post(kPath, body, "application/json");
+    replay.Signal(SIGTERM);
+    replay.Wait();
+    return r ? r->get_header_value("X-Rewind") : std::string("(none)");
+  };
+  const std::string reordered = AgentChat("get_weather", "search");
+  // Its keys stay as made: the order is part of them.
+  EXPECT_EQ(ask(recorded), "hit");
+  EXPECT_EQ(ask(reordered), "miss");
+  std::string said;
+  ASSERT_EQ(RunRewind("rekey --db " + db, &said), 0) << said;
+  EXPECT_EQ(ask(reordered), "miss");  // no rule flag: its own rules
+  ASSERT_EQ(RunRewind("rekey --db " + db + " --tool-sets", &said), 0) << said;
+  EXPECT_EQ(ask(reordered), "hit");
+  EXPECT_EQ(ask(recorded), "hit");
+  EXPECT_EQ(RunRewind("rekey --help", &said), 0);
+  EXPECT_NE(said.find("--no-tool-sets"), std::string::npos) << said;
 }
 
 }  // namespace

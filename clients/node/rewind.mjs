@@ -53,9 +53,22 @@ export function explain(misses) {
   return lines.join('\n');
 }
 
+// The report line for near answers (journal entries with outcome "near",
+// --on-miss nearest): each one's request, the recording that answered it
+// and the fields it differs in.
+export function explainNear(near) {
+  const lines = [`rewind: ${near.length} near answer${near.length === 1 ? '' : 's'}:`];
+  for (const n of near) {
+    const from = n.nearest || {};
+    lines.push(`  ${n.method} ${n.path}: answered from #${from.id ?? n.exchange}, which differs in: ` +
+      `${(from.differences || []).join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env } = {}) {
+async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env, strictNear = false } = {}) {
   if (!db && mode !== 'serve') throw new Error(`rewind ${mode}: no recording; pass { db }`);
   if (mode === 'record' && !backend) throw new Error('rewind record: pass { backend }');
   const binary = findBinary(bin);
@@ -114,6 +127,17 @@ async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env
     return body ? JSON.parse(body) : {};
   }
 
+  // What fails a scope: its misses, and with strictNear its near answers.
+  async function failures(scope) {
+    const journal = await server.requests(scope);
+    const misses = journal.filter((r) => r.outcome === 'miss');
+    const near = strictNear ? journal.filter((r) => r.outcome === 'near') : [];
+    const parts = [];
+    if (misses.length) parts.push(explain(misses));
+    if (near.length) parts.push(`${explainNear(near)}\n(strictNear: a near answer fails the test)`);
+    return parts.join('\n');
+  }
+
   let stopped = null;
   const server = {
     url,
@@ -127,12 +151,15 @@ async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env
     // The journal (of one scope, or all), newest last.
     requests: async (scope) => (await admin('GET', 'requests', scope)).requests || [],
     misses: async (scope) => (await server.requests(scope)).filter((r) => r.outcome === 'miss'),
+    // Answers from the nearest recording (--on-miss nearest).
+    nearAnswers: async (scope) => (await server.requests(scope)).filter((r) => r.outcome === 'near'),
     // Recordings not served since start or the last reset.
     unused: async (scope) => (await admin('GET', 'unused', scope)).unused || [],
-    // Throws an Error carrying rewind's explanation if the scope (or any) missed.
+    // Throws an Error carrying rewind's explanation if the scope (or any)
+    // missed, or, with { strictNear: true }, got a near answer.
     assertNoMisses: async (scope) => {
-      const misses = await server.misses(scope);
-      if (misses.length) throw new Error(explain(misses));
+      const text = await failures(scope);
+      if (text) throw new Error(text);
     },
     // For node:test: resets the scope named after test context `t`, fails
     // the test after it if that scope missed, and returns the scope's URL.
@@ -157,11 +184,11 @@ async function start(mode, { db, bin, backend, args = [], timeoutMs = 30000, env
       } catch (e) {
         error = e;
       }
-      const misses = await server.misses(name);
-      if (misses.length) {
+      const text = await failures(name);
+      if (text) {
         throw error
-          ? new Error(`${explain(misses)}\nand the test failed: ${error.message}`, { cause: error })
-          : new Error(explain(misses));
+          ? new Error(`${text}\nand the test failed: ${error.message}`, { cause: error })
+          : new Error(text);
       }
       if (error) throw error;
     },

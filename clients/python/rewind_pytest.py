@@ -5,7 +5,9 @@ A session fixture starts ``rewind replay`` on a recording (``--rewind-db`` or
 free loopback port, and a function fixture gives each test a base URL in a
 scope of its own (``http://127.0.0.1:PORT/__scope/NAME``, NAME being the
 test's name). A test whose requests missed the recording fails, with rewind's
-explanation of each miss. ``--rewind-record --rewind-backend URL`` runs
+explanation of each miss. Answers from the nearest recording (replay
+``--on-miss nearest``) are reported on their own lines, and fail their test
+too with ``--rewind-strict-near``. ``--rewind-record --rewind-backend URL`` runs
 ``rewind record`` instead, so the same suite re-records.
 
 Fixtures: ``rewind_url`` (str), ``rewind_scope`` (Scope), ``rewind_server``
@@ -106,6 +108,10 @@ class Server:
         """The journal's entries that missed the recording."""
         return [r for r in self.requests(scope) if r.get("outcome") == "miss"]
 
+    def near_answers(self, scope=None):
+        """The journal's answers from the nearest recording (--on-miss nearest)."""
+        return [r for r in self.requests(scope) if r.get("outcome") == "near"]
+
     def unused(self, scope=None):
         """Recordings not served since start or the last reset."""
         return self._admin("GET", "unused", scope).get("unused", [])
@@ -205,6 +211,9 @@ class Scope:
     def misses(self):
         return self.server.misses(self.name)
 
+    def near_answers(self):
+        return self.server.near_answers(self.name)
+
     def unused(self):
         return self.server.unused(self.name)
 
@@ -215,6 +224,18 @@ def explain(misses):
     for m in misses:
         lines.append("  %s %s: %s" % (m.get("method"), m.get("path"),
                                       m.get("explanation") or "no recorded response (key %s)" % m.get("key")))
+    return "\n".join(lines)
+
+
+def explain_near(near):
+    """The report lines for near answers: each request, the recording that
+    answered it and the fields it differs in."""
+    lines = ["rewind: %d near answer%s:" % (len(near), "" if len(near) == 1 else "s")]
+    for n in near:
+        nearest = n.get("nearest") or {}
+        lines.append("  %s %s: answered from #%s, which differs in: %s"
+                     % (n.get("method"), n.get("path"), nearest.get("id", n.get("exchange")),
+                        ", ".join(nearest.get("differences") or [])))
     return "\n".join(lines)
 
 
@@ -233,6 +254,9 @@ def pytest_addoption(parser):
                     help="the backend to record from (with --rewind-record); default $REWIND_BACKEND")
     group.addoption("--rewind-arg", action="append", default=[], metavar="ARG",
                     help="one more argument for rewind (repeatable), e.g. --rewind-arg=--latency=none")
+    group.addoption("--rewind-strict-near", action="store_true",
+                    help="fail a test answered from the nearest recording (replay --on-miss nearest)"
+                         " as a miss fails it")
     group.addoption("--rewind-require-all", action="store_true",
                     help="fail the run if a recording was never served (a stale recording)")
 
@@ -241,6 +265,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "rewind(allow_misses=False): allow_misses=True lets the test miss the recording")
     config._rewind_unused = []
+    config._rewind_near = []
 
 
 @pytest.fixture(scope="session")
@@ -302,11 +327,22 @@ def pytest_runtest_makereport(item, call):
     scope = getattr(item, "_rewind_scope", None)
     if call.when != "call" or scope is None or hasattr(report, "wasxfail") or report.skipped:
         return
+    strict_near = item.config.getoption("--rewind-strict-near")
     try:
-        misses = scope.misses()
-        text = explain(misses)
+        journal = scope.server.requests(scope.name)
+        misses = [r for r in journal if r.get("outcome") == "miss"]
+        near = [r for r in journal if r.get("outcome") == "near"]
+        text = explain(misses) if misses else ""
     except RewindError as e:
-        misses, text = True, "rewind: could not read the journal of scope %s: %s" % (scope.name, e)
+        misses, near, text = True, [], "rewind: could not read the journal of scope %s: %s" % (scope.name, e)
+    if near:
+        item.config._rewind_near.append((item.nodeid, near))
+        near_text = explain_near(near)
+        if strict_near:
+            misses = True
+            text = (text + "\n" if text else "") + near_text + " (--rewind-strict-near)"
+        else:
+            report.sections.append(("rewind", near_text))
     if not misses:
         return
     if report.passed:
@@ -322,6 +358,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    near = config._rewind_near
+    if near:
+        terminalreporter.section("rewind")
+        total = sum(len(n) for _, n in near)
+        terminalreporter.write_line("%d near answer%s (--on-miss nearest%s):"
+                                    % (total, "" if total == 1 else "s",
+                                       "; --rewind-strict-near" if config.getoption("--rewind-strict-near") else ""))
+        for nodeid, entries in near:
+            for line in explain_near(entries).splitlines()[1:]:
+                terminalreporter.write_line("  %s:%s" % (nodeid, line[1:]))
     unused = config._rewind_unused
     if unused:
         terminalreporter.section("rewind")

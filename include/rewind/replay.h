@@ -182,11 +182,24 @@ struct NearestMatch {
   // Whether the bodies were diffed field by field; false when the body was
   // too large to be and is named as differing as a whole ("body").
   bool diffed = false;
+  // The first few differences (kShownDifferences) with excerpts of the
+  // recorded ("a") and the sent ("b") value (Canonicalizer::DiffFields).
+  std::vector<FieldDifference> shown;
+  // The shape fields the two differ in ("model", "stream", "method",
+  // "tools", "response_format"; src/modes/request_shape.h): a recording
+  // of another shape never answers a near request.
+  std::vector<std::string> shape;
 };
 
+// How many differences a miss explanation shows the values of.
+constexpr size_t kShownDifferences = 3;
+
 // Looks at up to "limit" of the newest exchanges recorded on the same method
-// and path; nullopt when there are none. Bounded in time and memory whatever
-// the request's size: candidates are ranked by body length, and diffed
+// and path; nullopt when there are none. The nearest is the one a person
+// would call closest: the same model first, then the same "stream", then
+// the same shape otherwise, then the fewest differences, the newest among
+// equals. Bounded in time and memory whatever the request's size:
+// candidates are ranked by body length, and diffed
 // field by field, closest first, only while both bodies are at most 1 MiB,
 // the bodies diffed total at most 16 MiB and 100 ms have not passed (one
 // diff always runs). With no candidate diffed, the closest in length is
@@ -205,7 +218,7 @@ struct NearestSearch {
 
 // FindNearest, in the same bounds and at the same cost, also naming the
 // nearest candidate diffed field by field for which "bound" is true
-// (fewest differences, the newest among equals).
+// (ranked as FindNearest ranks them).
 NearestSearch FindNearestWithin(
     Store* store, const ReplayIndex& index, const Canonicalizer& canonicalizer,
     const Request& request,

@@ -113,6 +113,16 @@ struct KeyRules {
   // On for new rules; a recording whose stored rules predate it (no
   // "content_equivalence" member) reads as off, so its keys stay as made.
   bool content_equivalence = true;
+  // Whether the body's top-level "tools" and "functions" lists key as
+  // sets: when every item names a tool ("name", as the Responses,
+  // Anthropic and Ollama APIs and OpenAI's "functions" write it;
+  // "function.name", as OpenAI's chat API does; else a built-in tool's
+  // "type"), the items are ordered by that name before hashing, so the
+  // same tools offered in another order are the same request. Items of
+  // one name keep their order; a list with an unnamed item is left as
+  // sent. On for new rules; a recording whose stored rules predate it (no
+  // "tool_sets" member) reads as off, so its keys stay as made.
+  bool tool_sets = true;
 
   bool operator==(const KeyRules& other) const;
   // Whether the rules use anything a rewind older than normalizers, content
@@ -121,7 +131,8 @@ struct KeyRules {
 
   // The rules as stored in a recording: a JSON object. The scrub lists and
   // the normalizers are written only when set, so a recording without them
-  // keeps its bytes; content equivalence always (absent, it reads as off).
+  // keeps its bytes; content equivalence always (absent, it reads as off);
+  // tool sets only when on (absent, they read as off).
   // FromJson() checks every normalizer (a bad one is Corruption).
   std::string ToJson() const;
   static Result<KeyRules> FromJson(const std::string& json);
@@ -155,6 +166,21 @@ struct RequestKeyHash {
 
 struct BodyRules;
 
+// One field two requests differ in (Canonicalizer::DiffFields).
+struct FieldDifference {
+  // As Canonicalizer::Diff names it: "messages[0].content", "query.v".
+  std::string path;
+  // Whether the values below are set: only for a field of a JSON body.
+  bool shown = false;
+  // Excerpts of the field's value in each request, as JSON text (a
+  // string in quotes, control characters escaped): at most about 80 bytes
+  // plus "…" where cut, the first byte that differs in view
+  // (`"…Now is 2026-11-30…"`). Empty where the field is absent. Taken
+  // from the requests as keyed: a value the rules' detectors find is its
+  // type ("<email>"); ignored (and so redacted) fields never differ.
+  std::string a, b;
+};
+
 class Canonicalizer {
  public:
   // REQUIRES: the rules' scrub lists are valid (KeyRules::FromJson and the
@@ -169,13 +195,13 @@ class Canonicalizer {
   // v2: numbers keyed by their exact value, all members of a repeated
   // name kept in order, repeated query parameters kept in order.
   static const char* Name() { return "rewind.json-v2"; }
-  // The name a recording made under "rules" is stamped with: Name(), or
+  // The name a recording made under "rules" is stamped with: Name(),
   // "rewind.json-v3" when the rules use normalizers, content equivalence or
-  // scrub detectors (the same encoding, plus those rules), so that a rewind
-  // older than them refuses the recording instead of keying its requests
-  // without them.
+  // scrub detectors (the same encoding, plus those rules), or
+  // "rewind.json-v4" when they use tool sets, so that a rewind older than
+  // a rule refuses the recording instead of keying its requests without it.
   static const char* NameFor(const KeyRules& rules);
-  // Whether this build reads keys stamped "name" (v2 and v3).
+  // Whether this build reads keys stamped "name" (v2, v3 and v4).
   static bool Reads(const std::string& name);
 
   const KeyRules& rules() const { return rules_; }
@@ -195,6 +221,10 @@ class Canonicalizer {
   // hash alike. At most "limit" entries.
   std::vector<std::string> Diff(const Request& a, const Request& b,
                                 size_t limit = 20) const;
+  // Diff(), each field with excerpts of its two values for the first
+  // "shown" differences in the JSON body.
+  std::vector<FieldDifference> DiffFields(const Request& a, const Request& b,
+                                          size_t limit, size_t shown) const;
 
  private:
   // The request as keyed: scrubbed to types when the rules scrub.

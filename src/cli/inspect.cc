@@ -137,7 +137,7 @@ double Percentile(std::vector<int64_t> v, double p) {
 }
 
 // The key rules on one line: "ignore user, metadata; normalize date;
-// content equivalence on".
+// content equivalence on; tool sets on".
 std::string RulesLine(const KeyRules& rules) {
   auto list = [](const std::vector<std::string>& items) {
     std::string s;
@@ -149,7 +149,8 @@ std::string RulesLine(const KeyRules& rules) {
     normalizers.push_back(n.ToString());
   return "ignore " + list(rules.ignore_fields) + "; match headers " +
          list(rules.match_headers) + "; normalize " + list(normalizers) +
-         "; content equivalence " + (rules.content_equivalence ? "on" : "off");
+         "; content equivalence " + (rules.content_equivalence ? "on" : "off") +
+         "; tool sets " + (rules.tool_sets ? "on" : "off");
 }
 
 }  // namespace

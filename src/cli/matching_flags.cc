@@ -52,10 +52,28 @@ void AddMatchingFlags(CLI::App* cmd, MatchingFlags* f) {
       },
       "Key a string content and the same text as one text part apart");
   on->excludes(off);
+  CLI::Option* sets = cmd->add_flag_callback(
+      "--tool-sets",
+      [f] {
+        f->tool_sets = true;
+        f->tools_given = true;
+      },
+      "Key the tools offered (the body's \"tools\" and \"functions\" "
+      "lists, each tool named by \"name\" or \"function.name\") as a "
+      "set: ordered by name, so the same tools in another order are the "
+      "same request (the default)");
+  CLI::Option* lists = cmd->add_flag_callback(
+      "--no-tool-sets",
+      [f] {
+        f->tool_sets = false;
+        f->tools_given = true;
+      },
+      "Key the tools offered in the order they are sent");
+  sets->excludes(lists);
 }
 
 bool MatchingFlagsGiven(const MatchingFlags& f) {
-  return !f.normalize.empty() || f.content_given;
+  return !f.normalize.empty() || f.content_given || f.tools_given;
 }
 
 Status ApplyMatchingFlags(const MatchingFlags& f, KeyRules* rules) {
@@ -69,6 +87,7 @@ Status ApplyMatchingFlags(const MatchingFlags& f, KeyRules* rules) {
     rules->normalizers.push_back(n.value());
   }
   rules->content_equivalence = f.content_equivalence;
+  rules->tool_sets = f.tool_sets;
   return Status::Ok();
 }
 

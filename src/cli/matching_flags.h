@@ -1,6 +1,6 @@
 // The flags that set a recording's matching rules, shared by `rewind
-// record` and `rewind rekey`: --normalize and --[no-]content-equivalence
-// (rewind/request_key.h: KeyRules).
+// record` and `rewind rekey`: --normalize, --[no-]content-equivalence and
+// --[no-]tool-sets (rewind/request_key.h: KeyRules).
 #ifndef REWIND_SRC_CLI_MATCHING_FLAGS_H_
 #define REWIND_SRC_CLI_MATCHING_FLAGS_H_
 
@@ -20,6 +20,8 @@ struct MatchingFlags {
   std::vector<std::string> normalize;
   bool content_equivalence = true;
   bool content_given = false;  // either flag was on the command line
+  bool tool_sets = true;
+  bool tools_given = false;  // --tool-sets or --no-tool-sets was given
 };
 
 // Adds the flags to "cmd". A --normalize that does not parse is a usage
@@ -29,7 +31,8 @@ void AddMatchingFlags(CLI::App* cmd, MatchingFlags* f);
 // Whether the command line gave any of them.
 bool MatchingFlagsGiven(const MatchingFlags& f);
 
-// Sets rules->normalizers and rules->content_equivalence from the flags.
+// Sets rules->normalizers, rules->content_equivalence and rules->tool_sets
+// from the flags.
 Status ApplyMatchingFlags(const MatchingFlags& f, KeyRules* rules);
 
 }  // namespace rwd

@@ -134,13 +134,15 @@ struct JsonNormalizer {
 };
 
 // The key rules as an export holds them: members sorted; the lists added
-// after the first export (scrub, normalize) written only when set.
+// after the first export (scrub, normalize) written only when set, and
+// tool_sets only when on.
 struct JsonRules {
   std::vector<std::string> ignore_fields;
   std::vector<std::string> match_headers;
   std::vector<std::string> scrub, scrub_patterns;
   std::vector<JsonNormalizer> normalize;
   bool content_equivalence = false;
+  bool tool_sets = false;
 
   JsonRules() = default;
   explicit JsonRules(const KeyRules& r)
@@ -148,7 +150,8 @@ struct JsonRules {
         match_headers(r.match_headers),
         scrub(r.scrub),
         scrub_patterns(r.scrub_patterns),
-        content_equivalence(r.content_equivalence) {
+        content_equivalence(r.content_equivalence),
+        tool_sets(r.tool_sets) {
     for (const Normalizer& n : r.normalizers) {
       normalize.push_back({n.path, n.name, n.pattern, n.replacement});
     }
@@ -161,6 +164,7 @@ struct JsonRules {
       r.normalizers.push_back({n.path, n.name, n.pattern, n.replacement});
     }
     r.content_equivalence = content_equivalence;
+    r.tool_sets = tool_sets;
     return r;
   }
   template <class A>
@@ -171,9 +175,11 @@ struct JsonRules {
     if (!scrub.empty() || !scrub_patterns.empty()) {
       a(CEREAL_NVP(scrub), CEREAL_NVP(scrub_patterns));
     }
+    if (tool_sets) a(CEREAL_NVP(tool_sets));
   }
   // A file written before these members existed lacks them (content
-  // equivalence then reads as off: its keys were made without it). cereal
+  // equivalence and tool sets then read as off: its keys were made
+  // without them). cereal
   // throws on a missing member before moving on, so the archive is still
   // where it was.
   template <class A>
@@ -189,6 +195,7 @@ struct JsonRules {
     optional(CEREAL_NVP(scrub));
     optional(CEREAL_NVP(scrub_patterns));
     optional(CEREAL_NVP(content_equivalence));
+    optional(CEREAL_NVP(tool_sets));
   }
 };
 

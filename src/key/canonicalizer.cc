@@ -112,11 +112,12 @@ RequestKey HashBytes(const std::string& bytes) {
 }
 
 const char* Canonicalizer::NameFor(const KeyRules& rules) {
+  if (rules.tool_sets) return "rewind.json-v4";
   return rules.NeedsMatchingRules() ? "rewind.json-v3" : Name();
 }
 
 bool Canonicalizer::Reads(const std::string& name) {
-  return name == Name() || name == "rewind.json-v3";
+  return name == Name() || name == "rewind.json-v3" || name == "rewind.json-v4";
 }
 
 Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
@@ -125,6 +126,7 @@ Canonicalizer::Canonicalizer(KeyRules rules) : rules_(std::move(rules)) {
     body->ignore.push_back(SplitPath(field));
   }
   body->content_equivalence = rules_.content_equivalence;
+  body->tool_sets = rules_.tool_sets;
   for (const Normalizer& n : rules_.normalizers) {
     // Rules from a flag or a recording were checked (Normalizer::Parse,
     // KeyRules::FromJson); one built in code that fails is left out.
@@ -207,15 +209,26 @@ RequestKey Canonicalizer::KeyOfScrubbed(const Request& scrubbed) const {
   return HashBytes(CanonicalOf(Keyed(scrubbed, &scratch, placeholders_.get())));
 }
 
-std::vector<std::string> Canonicalizer::Diff(const Request& original_a,
-                                             const Request& original_b,
+std::vector<std::string> Canonicalizer::Diff(const Request& a, const Request& b,
                                              size_t limit) const {
+  std::vector<std::string> paths;
+  for (FieldDifference& d : DiffFields(a, b, limit, 0)) {
+    paths.push_back(std::move(d.path));
+  }
+  return paths;
+}
+
+std::vector<FieldDifference> Canonicalizer::DiffFields(
+    const Request& original_a, const Request& original_b, size_t limit,
+    size_t shown) const {
   Request scratch_a, scratch_b;
   const Request& a = Keyed(original_a, &scratch_a, scrubber_.get());
   const Request& b = Keyed(original_b, &scratch_b, scrubber_.get());
-  std::vector<std::string> diffs;
+  std::vector<FieldDifference> diffs;
   auto add = [&](std::string what) {
-    if (diffs.size() < limit) diffs.push_back(std::move(what));
+    if (diffs.size() < limit) {
+      diffs.push_back(FieldDifference{std::move(what), false, {}, {}});
+    }
   };
   if (a.method != b.method) add("method");
   if (a.path != b.path) add("path");
@@ -241,11 +254,13 @@ std::vector<std::string> Canonicalizer::Diff(const Request& original_a,
       add("header." + name);
     }
   }
-  std::vector<std::string> body_diffs;
-  if (!DiffJson(a.body, b.body, *body_rules_, limit, &body_diffs)) {
+  std::vector<FieldDifference> body_diffs;
+  if (!DiffJson(a.body, b.body, *body_rules_, limit, shown, &body_diffs)) {
     if (a.body != b.body) add("body");
   } else {
-    for (std::string& d : body_diffs) add(std::move(d));
+    for (FieldDifference& d : body_diffs) {
+      if (diffs.size() < limit) diffs.push_back(std::move(d));
+    }
   }
   return diffs;
 }

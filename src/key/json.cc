@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "key/json_tree.h"
 #include "rewind/redact.h"
 
 namespace rwd {
@@ -26,43 +27,9 @@ constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// "digits" + v, "digits" being a decimal number without leading zeros.
-std::string AddSmall(std::string_view digits, uint64_t v) {
-  std::string r;
-  r.reserve(digits.size() + 21);
-  size_t i = digits.size();
-  uint64_t carry = 0;
-  while (i > 0 || v > 0 || carry > 0) {
-    uint64_t d = carry + v % 10;
-    v /= 10;
-    if (i > 0) d += static_cast<uint64_t>(digits[--i] - '0');
-    r.push_back(static_cast<char>('0' + d % 10));
-    carry = d / 10;
-  }
-  std::reverse(r.begin(), r.end());
-  return r;
-}
-
-// "digits" - v, where "digits" (no leading zeros) is larger than v.
-std::string SubtractSmall(std::string_view digits, uint64_t v) {
-  std::string r;
-  r.reserve(digits.size());
-  size_t i = digits.size();
-  int borrow = 0;
-  while (i > 0) {
-    int d = (digits[--i] - '0') - borrow - static_cast<int>(v % 10);
-    v /= 10;
-    borrow = d < 0 ? 1 : 0;
-    if (d < 0) d += 10;
-    r.push_back(static_cast<char>('0' + d));
-  }
-  while (r.size() > 1 && r.back() == '0') r.pop_back();
-  std::reverse(r.begin(), r.end());
-  return r;
-}
+using json_tree::Kind;
+using json_tree::Node;
+using json_tree::Tree;
 
 // Whether "body" starts like a JSON object or array: '{' or '[' after
 // whitespace and an optional UTF-8 byte order mark.
@@ -99,65 +66,6 @@ bool ParseAll(const std::string& text, Handler* handler,
 }
 
 // ---- A document as a flat tree ---------------------------------------------
-
-enum class Kind : uint8_t {
-  kNull,
-  kFalse,
-  kTrue,
-  kNumber,
-  kString,
-  kObject,
-  kArray
-};
-
-// One value, in document order; a container's values follow it, up to
-// "end". Texts (member names, strings, canonical numbers) live in the
-// tree's arena.
-struct Node {
-  Kind kind;
-  size_t name = 0, name_len = 0;  // member name, in an object
-  size_t text = 0, text_len = 0;  // string or canonical number
-  size_t end = 0;                 // one past this value's last node
-};
-
-struct Tree {
-  std::vector<Node> nodes;
-  std::string arena;
-
-  std::string_view Name(size_t i) const {
-    return {arena.data() + nodes[i].name, nodes[i].name_len};
-  }
-  std::string_view Text(size_t i) const {
-    return {arena.data() + nodes[i].text, nodes[i].text_len};
-  }
-  bool IsContainer(size_t i) const {
-    return nodes[i].kind == Kind::kObject || nodes[i].kind == Kind::kArray;
-  }
-  // The values of container "i", in document order.
-  void Children(size_t i, std::vector<size_t>* out) const {
-    for (size_t c = i + 1; c < nodes[i].end; c = nodes[c].end)
-      out->push_back(c);
-  }
-  // Object members by name, bytewise; members of one name keep their order.
-  void SortByName(std::vector<size_t>::iterator begin,
-                  std::vector<size_t>::iterator end) const {
-    if (end - begin < 2) return;  // (an empty vector's begin() + 1 is UB)
-    auto less = [this](size_t a, size_t b) { return Name(a) < Name(b); };
-    if (end - begin <= 32) {  // insertion sort: stable, no allocation
-      for (auto it = begin + 1; it < end; ++it) {
-        const size_t v = *it;
-        auto hole = it;
-        while (hole > begin && less(v, *(hole - 1))) {
-          *hole = *(hole - 1);
-          --hole;
-        }
-        *hole = v;
-      }
-    } else {
-      std::stable_sort(begin, end, less);
-    }
-  }
-};
 
 // Paths are matched while parsing: a member's path is the names of the
 // objects that lead to it from the root object. A container reached through
@@ -466,8 +374,9 @@ void WriteScalar(const Tree& t, size_t i, Writer* w) {
   }
 }
 
-// The canonical text of scratch->tree, without recursion.
-void WriteCanonical(Scratch* scratch, std::string* out) {
+// The canonical text of scratch->tree, without recursion; "tool_sets":
+// BodyRules::tool_sets.
+void WriteCanonical(Scratch* scratch, bool tool_sets, std::string* out) {
   const Tree& t = scratch->tree;
   Writer& w = scratch->writer;
   std::vector<size_t>& order = scratch->order;
@@ -479,6 +388,12 @@ void WriteCanonical(Scratch* scratch, std::string* out) {
       t.SortByName(order.begin() + static_cast<ptrdiff_t>(begin), order.end());
       w.StartObject();
     } else {
+      // A member of the root object: the only frame open is the root's.
+      if (tool_sets && frames.size() == 1 && frames.back().node == 0 &&
+          t.nodes[0].kind == Kind::kObject && json_tree::IsToolSet(t, i)) {
+        json_tree::SortTools(t, order.begin() + static_cast<ptrdiff_t>(begin),
+                             order.end());
+      }
       w.StartArray();
     }
     frames.push_back(Frame{i, begin, begin, order.size()});
@@ -512,66 +427,6 @@ void WriteCanonical(Scratch* scratch, std::string* out) {
     }
   }
   out->assign(scratch->buffer.GetString(), scratch->buffer.GetSize());
-}
-
-std::string Join(const std::string& prefix, std::string_view name) {
-  return prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
-}
-
-// Recursion is bounded: a tree nests at most kMaxJsonDepth levels.
-void DiffNodes(const Tree& a, size_t ia, const Tree& b, size_t ib,
-               const std::string& path, size_t limit,
-               std::vector<std::string>* out) {
-  if (out->size() >= limit) return;
-  const Kind kind = a.nodes[ia].kind;
-  if (kind != b.nodes[ib].kind) {
-    out->push_back(path.empty() ? "(body)" : path);
-    return;
-  }
-  if (kind == Kind::kObject) {
-    std::vector<size_t> ma, mb;
-    a.Children(ia, &ma);
-    b.Children(ib, &mb);
-    a.SortByName(ma.begin(), ma.end());
-    b.SortByName(mb.begin(), mb.end());
-    size_t i = 0, j = 0;
-    while ((i < ma.size() || j < mb.size()) && out->size() < limit) {
-      std::string_view name;
-      if (j == mb.size() || (i < ma.size() && a.Name(ma[i]) < b.Name(mb[j]))) {
-        name = a.Name(ma[i]);
-      } else {
-        name = b.Name(mb[j]);
-      }
-      size_t i2 = i, j2 = j;
-      while (i2 < ma.size() && a.Name(ma[i2]) == name) ++i2;
-      while (j2 < mb.size() && b.Name(mb[j2]) == name) ++j2;
-      const std::string member = Join(path, name);
-      // Members of one name are compared in their order.
-      for (size_t k = 0; i + k < i2 && j + k < j2; ++k) {
-        DiffNodes(a, ma[i + k], b, mb[j + k], member, limit, out);
-      }
-      if (i2 - i != j2 - j && out->size() < limit) out->push_back(member);
-      i = i2;
-      j = j2;
-    }
-    return;
-  }
-  if (kind == Kind::kArray) {
-    std::vector<size_t> ea, eb;
-    a.Children(ia, &ea);
-    b.Children(ib, &eb);
-    const size_t n = std::max(ea.size(), eb.size());
-    for (size_t k = 0; k < n && out->size() < limit; ++k) {
-      std::string item = path + "[" + std::to_string(k) + "]";
-      if (k >= ea.size() || k >= eb.size()) {
-        out->push_back(std::move(item));
-      } else {
-        DiffNodes(a, ea[k], b, eb[k], item, limit, out);
-      }
-    }
-    return;
-  }
-  if (a.Text(ia) != b.Text(ib)) out->push_back(path.empty() ? "(body)" : path);
 }
 
 // SAX handler copying a document to a Writer, the values of "paths"
@@ -686,99 +541,17 @@ FieldPaths SplitPaths(const std::vector<std::string>& dotted) {
 
 }  // namespace
 
-void AppendCanonicalNumber(std::string_view s, std::string* out) {
-  // Most numbers in a request are small integers, already canonical.
-  if (!s.empty() && s.size() <= 21 && s[0] >= '1' && s[0] <= '9' &&
-      std::all_of(s.begin() + 1, s.end(), IsDigit)) {
-    out->append(s);
-    return;
-  }
-  size_t i = 0;
-  const bool negative = i < s.size() && s[i] == '-';
-  if (negative) ++i;
-  const size_t int_begin = i;
-  while (i < s.size() && IsDigit(s[i])) ++i;
-  const std::string_view int_part = s.substr(int_begin, i - int_begin);
-  std::string_view frac_part;
-  if (i < s.size() && s[i] == '.') {
-    const size_t begin = ++i;
-    while (i < s.size() && IsDigit(s[i])) ++i;
-    frac_part = s.substr(begin, i - begin);
-  }
-  bool exp_negative = false;
-  std::string_view exp_digits;
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-'))
-      exp_negative = s[i++] == '-';
-    const size_t begin = i;
-    while (i < s.size() && IsDigit(s[i])) ++i;
-    exp_digits = s.substr(begin, i - begin);
-  }
-  // The value is D x 10^(X - |frac_part|), D = int_part then frac_part.
-  const size_t len = int_part.size() + frac_part.size();
-  auto digit = [&](size_t k) {
-    return k < int_part.size() ? int_part[k] : frac_part[k - int_part.size()];
-  };
-  size_t first = 0;
-  while (first < len && digit(first) == '0') ++first;
-  if (first == len) {  // zero, whatever its sign or exponent
-    out->push_back('0');
-    return;
-  }
-  size_t last = len - 1;
-  while (digit(last) == '0') --last;
-  const size_t n = last - first + 1;  // significant digits
-  auto append_digits = [&](size_t from, size_t to) {
-    for (size_t p = from; p < to; ++p) out->push_back(digit(first + p));
-  };
-  auto append_mantissa = [&] {
-    append_digits(0, 1);
-    if (n > 1) {
-      out->push_back('.');
-      append_digits(1, n);
-    }
-    out->push_back('e');
-  };
-  if (negative) out->push_back('-');
-  // S, the exponent of the first significant digit, is X + k.
-  const int64_t k =
-      static_cast<int64_t>(int_part.size()) - 1 - static_cast<int64_t>(first);
-  while (!exp_digits.empty() && exp_digits.front() == '0')
-    exp_digits.remove_prefix(1);
-  if (exp_digits.size() <= 18) {
-    int64_t x = 0;
-    for (char c : exp_digits) x = x * 10 + (c - '0');
-    const int64_t e = (exp_negative ? -x : x) + k;
-    const int64_t digits = static_cast<int64_t>(n);
-    if (e > -7 && e < 21) {
-      if (e >= digits - 1) {
-        append_digits(0, n);
-        out->append(static_cast<size_t>(e - (digits - 1)), '0');
-      } else if (e >= 0) {
-        append_digits(0, static_cast<size_t>(e + 1));
-        out->push_back('.');
-        append_digits(static_cast<size_t>(e + 1), n);
-      } else {
-        out->append("0.");
-        out->append(static_cast<size_t>(-e - 1), '0');
-        append_digits(0, n);
-      }
-      return;
-    }
-    append_mantissa();
-    out->append(std::to_string(e));
-    return;
-  }
-  // |X| >= 10^18 > |k|, so S has X's sign and |S| = |X| +- |k|.
-  append_mantissa();
-  if (exp_negative) out->push_back('-');
-  const uint64_t magnitude =
-      k >= 0 ? static_cast<uint64_t>(k) : static_cast<uint64_t>(-k);
-  const bool same_sign = (k >= 0) != exp_negative;
-  out->append(same_sign ? AddSmall(exp_digits, magnitude)
-                        : SubtractSmall(exp_digits, magnitude));
+namespace json_tree {
+
+bool Build(const std::string& text, const BodyRules& rules, Tree* tree) {
+  tree->nodes.clear();
+  tree->arena.clear();
+  std::vector<size_t> open;
+  rapidjson::Reader reader;
+  return BuildTree(text, rules, tree, &open, &reader);
 }
+
+}  // namespace json_tree
 
 Result<bool> RedactJsonFields(std::string* body,
                               const std::vector<std::string>& paths) {
@@ -815,23 +588,9 @@ bool CanonicalJson(const std::string& text, const BodyRules& rules,
   scratch->Clear();
   const bool json =
       BuildTree(text, rules, &scratch->tree, &scratch->open, &scratch->reader);
-  if (json) WriteCanonical(scratch.get(), out);
+  if (json) WriteCanonical(scratch.get(), rules.tool_sets, out);
   if (text.size() > (64 << 10)) scratch.reset();  // keep no large buffers
   return json;
-}
-
-bool DiffJson(const std::string& a, const std::string& b,
-              const BodyRules& rules, size_t limit,
-              std::vector<std::string>* out) {
-  Tree ta, tb;
-  std::vector<size_t> open;
-  rapidjson::Reader reader;
-  if (!BuildTree(a, rules, &ta, &open, &reader) ||
-      !BuildTree(b, rules, &tb, &open, &reader)) {
-    return false;
-  }
-  DiffNodes(ta, 0, tb, 0, "", limit, out);
-  return true;
 }
 
 }  // namespace rwd

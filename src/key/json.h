@@ -54,10 +54,13 @@ class CompiledNormalizer {
 // What the canonical form applies to a JSON body, in this order: leaves
 // out the ignored paths, then (content_equivalence) makes each
 // messages[i].content holding one text part that part's text, then
-// rewrites string values with each normalizer in turn.
+// rewrites string values with each normalizer in turn. With tool_sets, the
+// root's "tools" and "functions" lists of named tools are written ordered
+// by name (src/key/json_tree.h: IsToolSet).
 struct BodyRules {
   FieldPaths ignore;
   bool content_equivalence = false;
+  bool tool_sets = false;
   std::vector<std::shared_ptr<const CompiledNormalizer>> normalizers;
 };
 
@@ -82,12 +85,17 @@ bool CanonicalJson(const std::string& text, const BodyRules& rules,
                    std::string* out);
 
 // If both texts are JSON documents as CanonicalJson accepts them, appends up
-// to "limit" paths where they differ ("messages[1].content", "temperature")
-// to *out and returns true; none exactly when their canonical forms are
-// equal. Returns false when either is not.
+// to "limit" fields where they differ ("messages[1].content",
+// "temperature") to *out and returns true; none exactly when their
+// canonical forms are equal. The first "shown" of them carry excerpts of
+// both values (FieldDifference). With rules.tool_sets, the items of a tool
+// set are paired by name and each item that differs is one field
+// ("tools[get_weather]" added or removed, "tools[get_weather].parameters"
+// changed: the path its differences share). Returns false when either text
+// is not JSON.
 bool DiffJson(const std::string& a, const std::string& b,
-              const BodyRules& rules, size_t limit,
-              std::vector<std::string>* out);
+              const BodyRules& rules, size_t limit, size_t shown,
+              std::vector<FieldDifference>* out);
 
 // Replaces the value of every member at one of the dotted "paths" (object
 // members from the root; every occurrence, duplicate names included) with

@@ -85,12 +85,13 @@ bool KeyRules::operator==(const KeyRules& other) const {
          match_headers == other.match_headers && scrub == other.scrub &&
          scrub_patterns == other.scrub_patterns &&
          normalizers == other.normalizers &&
-         content_equivalence == other.content_equivalence;
+         content_equivalence == other.content_equivalence &&
+         tool_sets == other.tool_sets;
 }
 
 bool KeyRules::NeedsMatchingRules() const {
-  return !normalizers.empty() || content_equivalence || !scrub.empty() ||
-         !scrub_patterns.empty();
+  return !normalizers.empty() || content_equivalence || tool_sets ||
+         !scrub.empty() || !scrub_patterns.empty();
 }
 
 std::string KeyRules::ToJson() const {
@@ -128,6 +129,10 @@ std::string KeyRules::ToJson() const {
   }
   w.Key("content_equivalence");
   w.Bool(content_equivalence);
+  if (tool_sets) {
+    w.Key("tool_sets");
+    w.Bool(true);
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -163,6 +168,15 @@ Result<KeyRules> KeyRules::FromJson(const std::string& json) {
   } else {
     return Status::Corruption(
         "key rules: \"content_equivalence\" is not true or false");
+  }
+  // Likewise tool sets.
+  auto tools = doc.FindMember("tool_sets");
+  if (tools == doc.MemberEnd()) {
+    rules.tool_sets = false;
+  } else if (tools->value.IsBool()) {
+    rules.tool_sets = tools->value.GetBool();
+  } else {
+    return Status::Corruption("key rules: \"tool_sets\" is not true or false");
   }
   return rules;
 }

@@ -28,6 +28,42 @@ std::string Joined(const std::vector<std::string>& items) {
   return out;
 }
 
+// "; messages[0].content: recorded "…Italy?" sent "…France?"" for each
+// difference shown with its values.
+std::string ShownValues(const std::vector<FieldDifference>& shown) {
+  std::string out;
+  for (const FieldDifference& d : shown) {
+    if (!d.shown) continue;
+    out += "; " + d.path + ": recorded " + (d.a.empty() ? "nothing" : d.a) +
+           " sent " + (d.b.empty() ? "nothing" : d.b);
+  }
+  return out;
+}
+
+std::string ValuesJson(const std::vector<FieldDifference>& shown) {
+  std::string out = "[";
+  for (const FieldDifference& d : shown) {
+    if (!d.shown) continue;
+    if (out.size() > 1) out += ",";
+    out += "{\"field\":" + JsonQuote(d.path) +
+           ",\"recorded\":" + (d.a.empty() ? "null" : JsonQuote(d.a)) +
+           ",\"sent\":" + (d.b.empty() ? "null" : JsonQuote(d.b)) + "}";
+  }
+  return out + "]";
+}
+
+// The shape fields as a person names them.
+std::string ShapeWords(const std::vector<std::string>& shape) {
+  std::vector<std::string> words;
+  for (const std::string& f : shape) {
+    words.push_back(f == "method"            ? "JSON-RPC method"
+                    : f == "tools"           ? "tool names"
+                    : f == "response_format" ? "response format"
+                                             : f);
+  }
+  return Joined(words);
+}
+
 }  // namespace
 
 Result<MissPolicy> ParseMissPolicy(const std::string& name) {
@@ -123,8 +159,11 @@ std::optional<Answer> ConvertMode::TryServe(const Call& call) {
 }
 
 bool NearestMode::Within(const NearestMatch& match) const {
-  // Diffed field by field, and not much.
-  if (!match.diffed || match.differences.size() > max_fields_) return false;
+  // Diffed field by field, of the request's shape, and not much else.
+  if (!match.diffed || !match.shape.empty() ||
+      match.differences.size() > max_fields_) {
+    return false;
+  }
   for (const std::string& d : match.differences) {
     // The body as a whole ("body": not JSON; "(body)": another type at
     // the top; a top-level member named "body" reads the same and is
@@ -293,14 +332,22 @@ Answer MissMode::Explain(const Call& call,
     }
     extra += ",\"incomplete\":[" + ids + "],\"nearest\":null";
   } else if (nearest) {
-    const std::string why =
-        "; nearest recording is #" + std::to_string(nearest->id) +
-        ", which differs in: " + Joined(nearest->differences);
+    std::string why = "; nearest recording is #" + std::to_string(nearest->id) +
+                      ", which differs in: " + Joined(nearest->differences) +
+                      ShownValues(nearest->shown);
+    if (searched != nullptr && !nearest->shape.empty()) {
+      why += "; #" + std::to_string(nearest->id) +
+             " cannot answer it: it differs in " + ShapeWords(nearest->shape) +
+             " (a near answer keeps the request's shape: model, stream, "
+             "JSON-RPC method, tool names, response format)";
+    }
     message += why;
     logged += why;
     extra += ",\"nearest\":{\"id\":" + std::to_string(nearest->id) +
              ",\"key\":" + JsonQuote(nearest->key_hex) +
-             ",\"differences\":" + JsonList(nearest->differences) + "}";
+             ",\"differences\":" + JsonList(nearest->differences) +
+             ",\"values\":" + ValuesJson(nearest->shown) +
+             ",\"shape\":" + JsonList(nearest->shape) + "}";
   } else {
     const std::string why = "; nothing was recorded for " + request.method +
                             " " + events_->LoggedPath(request.path);

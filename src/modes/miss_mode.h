@@ -4,7 +4,7 @@
 //   error        404 with rewind's explanation: the key, and either the
 //                incomplete recordings of this very request or the nearest
 //                recording on the same method and path with the fields that
-//                differ (FindNearest)
+//                differ (FindNearest) and, for the first few, both values
 //   passthrough  the passthrough mode's relay
 //   record       the record mode's relay, adding the exchange to the index
 //   synthesize   the dummy engine for its generating endpoints, else error
@@ -17,8 +17,10 @@
 //
 // NearestMode answers a request from the nearest recording on the same
 // method and path (FindNearestWithin) when it differs from it only within
-// a bound: the same "model", at most "max_fields" differing fields, its
-// body diffed field by field, the recording complete. The answer is that
+// a bound: the same shape (model, stream, JSON-RPC method, tool names,
+// response format: src/modes/request_shape.h), at most "max_fields"
+// differing fields, its body diffed field by field, the recording
+// complete. The answer is that
 // recording's, paced like a hit, with X-Rewind: near and X-Rewind-Near
 // naming the recording and the fields. Each such answer costs the search
 // a miss costs (bounded: 100 ms, 16 MiB of bodies diffed).

@@ -3,7 +3,9 @@
 #include <limits>
 #include <mutex>
 #include <random>
+#include <tuple>
 
+#include "modes/request_shape.h"
 #include "rewind/replay.h"
 #include "util/text.h"
 
@@ -312,13 +314,23 @@ NearestSearch FindNearestWithin(
                      return da != db ? da < db : a.id > b.id;
                    });
 
-  // Fewest differences; the newest among equals.
-  auto better = [](const NearestMatch& m,
-                   const std::optional<NearestMatch>& than) {
-    return !than || m.differences.size() < than->differences.size() ||
-           (m.differences.size() == than->differences.size() &&
-            m.id > than->id);
+  // The same model, then the same "stream", then the same shape, then the
+  // fewest differences; the newest among equals.
+  auto rank = [](const NearestMatch& m) {
+    auto has = [&m](const char* field) {
+      return std::find(m.shape.begin(), m.shape.end(), field) != m.shape.end();
+    };
+    const bool model =
+        has("model") || std::find(m.differences.begin(), m.differences.end(),
+                                  "model") != m.differences.end();
+    return std::make_tuple(model, has("stream"), !m.shape.empty(),
+                           m.differences.size(), -m.id);
   };
+  auto better = [&rank](const NearestMatch& m,
+                        const std::optional<NearestMatch>& than) {
+    return !than || rank(m) < rank(*than);
+  };
+  const std::vector<std::string>& ignored = canonicalizer.rules().ignore_fields;
   std::optional<NearestMatch>& best = search.nearest;
   const auto deadline = std::chrono::steady_clock::now() + kNearestBudget;
   size_t diffed = 0;
@@ -337,10 +349,16 @@ NearestSearch FindNearestWithin(
       if (!full.ok() || full->empty() || !full->front().body_loaded) continue;
       ++diffed;
       diffed_bytes += bytes;
-      NearestMatch m{
-          c.id, c.key_hex,
-          canonicalizer.Diff(full->front().request, request, kMaxDifferences),
-          /*diffed=*/true};
+      const Request& recorded = full->front().request;
+      NearestMatch m;
+      m.id = c.id;
+      m.key_hex = c.key_hex;
+      m.shown = canonicalizer.DiffFields(recorded, request, kMaxDifferences,
+                                         kShownDifferences);
+      for (const FieldDifference& d : m.shown) m.differences.push_back(d.path);
+      m.shown.resize(std::min(m.shown.size(), kShownDifferences));
+      m.diffed = true;
+      m.shape = ShapeDifferences(recorded.body, request.body, ignored);
       if (bound && better(m, search.within) && bound(m)) search.within = m;
       if (better(m, best)) best = std::move(m);
     }
@@ -362,7 +380,8 @@ NearestSearch FindNearestWithin(
                 full->front().request.body == request.body;
   }
   if (!same_body && diffs.size() < kMaxDifferences) diffs.push_back("body");
-  best = NearestMatch{c.id, c.key_hex, std::move(diffs), /*diffed=*/false};
+  best =
+      NearestMatch{c.id, c.key_hex, std::move(diffs), /*diffed=*/false, {}, {}};
   return search;
 }
 

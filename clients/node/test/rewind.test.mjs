@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { explain, scopeName, startRecord, startReplay, startServe } from '../rewind.mjs';
+import { explain, explainNear, scopeName, startRecord, startReplay, startServe } from '../rewind.mjs';
 import { loadOpenAI } from './openai.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'rewind-node-test-'));
@@ -79,7 +79,7 @@ describe('record, then replay with the backend gone', () => {
     assert.equal(r.status, 404);
     const misses = await rewind.misses('b');
     assert.equal(misses.length, 1);
-    assert.match(misses[0].explanation, /^no recorded response for POST \/v1\/chat\/completions .*nearest recording is #\d, which differs in: messages\[1\]\.content$/);
+    assert.match(misses[0].explanation, /^no recorded response for POST \/v1\/chat\/completions .*nearest recording is #\d, which differs in: messages\[1\]\.content; messages\[1\]\.content: recorded "[^"]*" sent "The capital of Italy\?"$/);
     assert.deepEqual(misses[0].nearest.differences, ['messages[1].content']);
     await assert.rejects(rewind.assertNoMisses('b'), (e) => {
       assert.match(e.message, /^rewind: 1 request missed the recording:\n {2}POST \/v1\/chat\/completions: no recorded response/);
@@ -101,6 +101,38 @@ describe('record, then replay with the backend gone', () => {
     assert.equal(base, `${rewind.url}/__scope/forTest__the_scope_is_named_after_the_test_and_reset`);
     assert.equal((await chat(base, 'A colour?')).rewind, 'hit');
   });
+});
+
+test('near answers: listed on their own, and failing the test with strictNear', async () => {
+  const db = join(work, 'near.sqlite');
+  await record(db, ['--seed', '7'], (rec) => chat(rec.url, 'hello'));
+  const ask = (base, stream) => fetch(`${base}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', temperature: 0.9, ...(stream ? { stream: true } : {}),
+      messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'hello' }] }) });
+  for (const strictNear of [false, true]) {
+    const rewind = await startReplay({ db, args: ['--latency', 'none', '--on-miss', 'nearest'], strictNear });
+    try {
+      const near = await ask(rewind.url, false);
+      assert.equal(near.status, 200);
+      assert.equal(near.headers.get('x-rewind'), 'near');
+      // A streamed request keeps its shape: the recording is not streamed.
+      assert.equal((await ask(rewind.url, true)).status, 404);
+      const answers = await rewind.nearAnswers();
+      assert.equal(answers.length, 1);
+      assert.equal(explainNear(answers),
+        'rewind: 1 near answer:\n  POST /v1/chat/completions: answered from #1, which differs in: temperature');
+      const misses = await rewind.misses();
+      assert.match(misses[0].explanation, /#1 cannot answer it: it differs in stream/);
+      await assert.rejects(rewind.assertNoMisses(), (e) => {
+        assert.match(e.message, /^rewind: 1 request missed the recording:/);
+        assert.equal(e.message.includes('rewind: 1 near answer:'), strictNear);
+        return true;
+      });
+    } finally {
+      await rewind.stop();
+    }
+  }
 });
 
 test('forTest and inScope fail a test that missed, with the explanation', async () => {

@@ -73,7 +73,8 @@ def test_colour(rewind_url):
         "*_ test_capital _*",
         "rewind: 1 request missed the recording:",
         "  POST /v1/chat/completions: no recorded response for POST /v1/chat/completions (key *);"
-        " nearest recording is #?, which differs in: messages[[]1[]].content",
+        " nearest recording is #?, which differs in: messages[[]1[]].content;"
+        ' messages[[]1[]].content: recorded "*" sent "The capital of Italy?"',
         "FAILED test_two.py::test_capital*",
     ])
     assert "test_colour" not in "".join(l for l in result.outlines if "FAILED" in l)
@@ -93,6 +94,35 @@ def test_capital(rewind_url):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*assert 404 == 200*", "*- rewind -*",
                                  "*differs in: messages[[]1[]].content*"])
+
+
+def test_near_answers_are_reported_and_fail_with_strict_near(suite, backend, tmp_path):
+    db = tmp_path / "rec.sqlite"
+    record(suite, backend, db, test_two=TWO_TESTS).assert_outcomes(passed=2)
+    changed = """
+from helpers import chat
+
+def test_capital(rewind_url):
+    status, headers, _ = chat(rewind_url, "The capital of Italy?")
+    assert status == 200 and headers.get("X-Rewind") == "near"
+"""
+    nearest = ("--rewind-arg=--on-miss", "--rewind-arg=nearest")
+    result = suite("--rewind-db", str(db), *nearest, test_two=changed)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*= rewind =*",
+        "1 near answer (--on-miss nearest):",
+        "  *test_two.py::test_capital: POST /v1/chat/completions: answered from #?,"
+        " which differs in: messages[[]1[]].content",
+    ])
+    strict = suite("--rewind-db", str(db), *nearest, "--rewind-strict-near", test_two=changed)
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines([
+        "rewind: 1 near answer:",
+        "  POST /v1/chat/completions: answered from #?, which differs in: messages[[]1[]].content"
+        " (--rewind-strict-near)",
+        "FAILED test_two.py::test_capital*",
+    ])
 
 
 def test_allow_misses_marker(suite, backend, tmp_path):
