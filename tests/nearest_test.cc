@@ -314,10 +314,10 @@ TEST(Nearest, AnAgentsTrafficKeepsItsShapeOverHttp) {
   backend.Stop();
 
   const std::string err_path = dir.File("stderr.txt");
-  RewindProcess replay(
-      {"replay", "--db", db, "--listen", "127.0.0.1:0", "--latency", "none",
-       "--on-miss", "nearest", "--near-max-fields", "10", "--strict"},
-      err_path);
+  RewindProcess replay({"replay", "--db", db, "--listen", "127.0.0.1:0",
+                        "--latency", "none", "--on-miss", "nearest",
+                        "--near-max-fields", "10", "--strict", "--strict-near"},
+                       err_path);
   ASSERT_GT(replay.port(), 0) << replay.first_line();
   httplib::Client client("127.0.0.1", replay.port());
   client.set_read_timeout(60, 0);
@@ -368,7 +368,16 @@ TEST(Nearest, AnAgentsTrafficKeepsItsShapeOverHttp) {
   EXPECT_NE(err.find("rewind: 4 requests, 1 hit, 1 near answer, 2 misses"),
             std::string::npos)
       << err;
-  EXPECT_NE(err.find("rewind: failed: 2 misses (--strict)"), std::string::npos)
+  // The near answer on a line of its own, with what it differs in.
+  EXPECT_NE(err.find("rewind: 1 near answer:\nrewind:   request 4: POST " +
+                     std::string(kPath) +
+                     " answered from #1, which differs in: "
+                     "tools[get_weather].function.description\n"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("rewind: failed: 2 misses (--strict) and 1 near answer "
+                     "(--strict-near)"),
+            std::string::npos)
       << err;
 }
 

@@ -178,6 +178,9 @@ struct ServerReplayOptions {
   // (--require-all). Default: neither.
   bool strict = false;
   bool require_all = false;
+  // Replay: the verdict also fails when a request was answered from the
+  // nearest recording (--on-miss nearest; --strict-near). Default: false.
+  bool strict_near = false;
 
   // Parameters that affect performance
   // Replay: bytes of decoded exchanges kept in memory. Default: 256 MiB.

@@ -132,6 +132,7 @@ struct ServeFlags {
   bool immutable = false;
   // The verdict at exit: --strict, --require-all, --report FILE.
   bool strict = false;
+  bool strict_near = false;
   bool require_all = false;
   std::string report;
   SynthFlags synth;
@@ -409,7 +410,8 @@ Status WriteAtomically(const std::string& flag, const std::string& path,
 // --report FILE): the summary on stderr, the report written, and the exit
 // code: kExitFindings when it failed.
 int Verdict(Server* server, const ServeFlags& f, int code) {
-  if (!f.strict && !f.require_all && f.report.empty()) return code;
+  if (!f.strict && !f.strict_near && !f.require_all && f.report.empty())
+    return code;
   const RunReport report = server->Report();
   std::cerr << report.summary << std::flush;
   if (!f.report.empty()) {
@@ -734,6 +736,7 @@ int RunReplay(const ServeFlags& f) {
   o.seed = f.seed;
   o.replay.include_incomplete = f.include_incomplete;
   o.replay.strict = f.strict;
+  o.replay.strict_near = f.strict_near;
   o.replay.require_all = f.require_all;
   s = o.Validate();
   const bool synthesizes = o.replay.on_miss == MissPolicy::kSynthesize;
@@ -917,6 +920,11 @@ Command AddReplayCommand(CLI::App& app) {
                    "At exit, exit 1 if any request missed (X-Rewind: "
                    "miss), after a summary on stderr listing each miss "
                    "with its explanation");
+  replay->add_flag("--strict-near", f->strict_near,
+                   "At exit, exit 1 if any request was answered from the "
+                   "nearest recording (--on-miss nearest; X-Rewind: near), "
+                   "after the summary listing each with the recording and "
+                   "the fields it differs in");
   replay->add_flag("--require-all", f->require_all,
                    "At exit, exit 1 if a recording was never served, after "
                    "a summary on stderr listing them");

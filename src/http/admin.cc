@@ -419,6 +419,11 @@ RunReport Admin::Report() const {
   if (o.replay.strict && totals.misses > 0) {
     failed = Count(totals.misses, "miss", "misses") + " (--strict)";
   }
+  if (o.replay.strict_near && totals.near > 0) {
+    failed += (failed.empty() ? "" : " and ") +
+              Count(totals.near, "near answer", "near answers") +
+              " (--strict-near)";
+  }
   if (o.replay.require_all && unused_total > 0) {
     failed += (failed.empty() ? "" : " and ") +
               Count(unused_total, "unused recording", "unused recordings") +
@@ -447,6 +452,28 @@ RunReport Admin::Report() const {
     text += "rewind: ... and " + std::to_string(totals.misses - kListed) +
             " more misses\n";
   }
+  // Near answers on lines of their own: each served a recording that is
+  // not its request's.
+  if (totals.near > 0) {
+    text +=
+        "rewind: " + Count(totals.near, "near answer", "near answers") + ":\n";
+    for (const JournalEntry& e : totals.answered_near) {
+      text += "rewind:   request " + std::to_string(e.seq) + ": " + e.method +
+              " " + s_.events->LoggedPath(e.path) + " answered from #" +
+              std::to_string(e.exchange) + ", which differs in: ";
+      if (e.near_differences) {
+        for (size_t i = 0; i < e.near_differences->size(); ++i) {
+          text += (i ? ", " : "") + (*e.near_differences)[i];
+        }
+      }
+      text += "\n";
+    }
+    if (totals.near > totals.answered_near.size()) {
+      text += "rewind:   ... and " +
+              std::to_string(totals.near - totals.answered_near.size()) +
+              " more\n";
+    }
+  }
   if (o.replay.require_all) {
     for (size_t i = 0; i < unused.size() && i < kListed; ++i) {
       const ReplayIndex::Recording& r = unused[i];
@@ -459,7 +486,7 @@ RunReport Admin::Report() const {
               " more unused recordings\n";
     }
   }
-  if (o.replay.strict || o.replay.require_all) {
+  if (o.replay.strict || o.replay.require_all || o.replay.strict_near) {
     text +=
         report.passed ? "rewind: passed\n" : "rewind: failed: " + failed + "\n";
   }

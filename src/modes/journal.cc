@@ -21,7 +21,12 @@ void Journal::Add(JournalEntry entry) {
   }
   const std::string_view outcome = entry.outcome;
   if (outcome == "hit") ++totals_.hits;
-  if (outcome == "near") ++totals_.near;
+  if (outcome == "near") {
+    ++totals_.near;
+    if (totals_.answered_near.size() < kListedNear) {
+      totals_.answered_near.push_back(entry);
+    }
+  }
   if (outcome == "miss") {
     ++totals_.misses;
     if (totals_.missed.size() < capacity_) totals_.missed.push_back(entry);

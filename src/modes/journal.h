@@ -53,6 +53,7 @@ bool ServesRecording(std::string_view outcome);
 class Journal {
  public:
   static constexpr size_t kDefaultCapacity = 10000;
+  static constexpr size_t kListedNear = 20;
 
   explicit Journal(size_t capacity = kDefaultCapacity)
       : capacity_(capacity < 1 ? 1 : capacity) {}
@@ -87,6 +88,8 @@ class Journal {
     uint64_t misses = 0;
     // The first "capacity" misses' entries.
     std::vector<JournalEntry> missed;
+    // The first kListedNear near answers' entries.
+    std::vector<JournalEntry> answered_near;
     std::unordered_set<int64_t> served;
   };
   Totals RunTotals() const;
