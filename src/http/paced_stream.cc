@@ -1,12 +1,20 @@
 #include "http/paced_stream.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <utility>
 
 namespace rwd {
+namespace {
+
+// The most pieces one sendmsg carries.
+constexpr size_t kMaxIov = 64;
+
+}  // namespace
 
 PacedStream::PacedStream(std::string head, Timeline timeline, int64_t start_us,
                          Framing framing)
@@ -25,12 +33,24 @@ std::unique_ptr<PacedStream> PacedStream::Now(std::string bytes) {
                                        Framing::kNone);
 }
 
+void PacedStream::Own(const char* data, size_t size) {
+  const size_t at = own_.size();
+  own_.append(data, size);
+  if (!out_.empty() && out_.back().data == nullptr &&
+      out_.back().offset + out_.back().size == at) {
+    out_.back().size += size;  // adjacent framing: one segment
+  } else {
+    out_.push_back(Segment{nullptr, at, size});
+  }
+}
+
 void PacedStream::TakeDue(int64_t now_us) {
   if (!head_taken_) {
     if (now_us < head_due_us()) return;
     head_taken_ = true;
-    out_ = std::move(head_);
+    own_ = std::move(head_);
     head_.clear();
+    if (!own_.empty()) out_.push_back(Segment{nullptr, 0, own_.size()});
   }
   if (framing_ == Framing::kNone) return;
   const auto& chunks = timeline_.response->chunks;
@@ -45,35 +65,57 @@ void PacedStream::TakeDue(int64_t now_us) {
           std::to_chars(line, line + sizeof(line) - 2, data.size(), 16).ptr;
       *end++ = '\r';
       *end++ = '\n';
-      out_.append(line, static_cast<size_t>(end - line));
-      out_ += data;
-      out_ += "\r\n";
-    } else {
-      out_ += data;
+      Own(line, static_cast<size_t>(end - line));
     }
+    // Sent from the recording itself, which the Timeline keeps alive.
+    out_.push_back(Segment{data.data(), 0, data.size()});
+    if (framing_ == Framing::kChunked) Own("\r\n", 2);
     body_bytes_ += data.size();
   }
   if (framing_ == Framing::kChunked && !terminated_ &&
       timeline_.end == Timeline::End::kClean) {
-    out_ += "0\r\n\r\n";
+    Own("0\r\n\r\n", 5);
     terminated_ = true;
   }
 }
 
 bool PacedStream::Flush(int fd) {
-  while (out_sent_ < out_.size()) {
-    const ssize_t n = send(fd, out_.data() + out_sent_, out_.size() - out_sent_,
-                           MSG_NOSIGNAL);
-    if (n > 0) {
-      out_sent_ += static_cast<size_t>(n);
-      continue;
+  while (sent_ < out_.size()) {
+    iovec iov[kMaxIov];
+    size_t count = 0;
+    for (size_t i = sent_; i < out_.size() && count < kMaxIov; ++i, ++count) {
+      const Segment& s = out_[i];
+      const char* base = s.data ? s.data : own_.data() + s.offset;
+      iov[count].iov_base = const_cast<char*>(base);
+      iov[count].iov_len = s.size;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    return false;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      return false;
+    }
+    // Drop what went out; a segment sent in part keeps its rest.
+    size_t left = static_cast<size_t>(n);
+    while (left > 0) {
+      Segment& s = out_[sent_];
+      const size_t take = std::min(left, s.size);
+      if (s.data) {
+        s.data += take;
+      } else {
+        s.offset += take;
+      }
+      s.size -= take;
+      left -= take;
+      if (s.size == 0) ++sent_;
+    }
   }
   out_.clear();
-  out_sent_ = 0;
+  own_.clear();
+  sent_ = 0;
   return true;
 }
 

@@ -9,8 +9,10 @@
 // what to wait for next: a time, or room in the socket. A client that
 // stops reading pauses its own timeline: nothing more is taken from the
 // Timeline until what was written has gone out, and a piece whose time
-// passed meanwhile goes as soon as there is room. So one stream holds at
-// most one piece (plus framing) in memory besides its recording.
+// passed meanwhile goes as soon as there is room. Pieces are sent from the
+// recording itself (shared, never copied): a stream holds only its head
+// and chunk framing, so a thousand stalled readers of a 10 MB answer cost
+// their framing, not 10 GB.
 //
 // The Timeline (and what it holds: an admission slot of the dummy engine)
 // lives as long as the stream.
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rewind/timeline.h"
 
@@ -71,11 +74,21 @@ class PacedStream {
   int64_t head_due_us() const { return start_us_ + timeline_.at.headers_us; }
 
  private:
-  // Appends to out_ whatever is due at "now_us" and not yet taken.
+  // Queues whatever is due at "now_us" and not yet taken.
   void TakeDue(int64_t now_us);
-  // Sends out_ from out_sent_; false when the peer is gone.
+  // Queues bytes of our own (the head, chunk framing).
+  void Own(const char* data, size_t size);
+  // Sends what is queued; false when the peer is gone.
   bool Flush(int fd);
   bool Finished() const;
+
+  // Bytes to send: a piece of the recording ("data"), or of own_ (data
+  // null: "offset" into own_, which may grow while segments are queued).
+  struct Segment {
+    const char* data;
+    size_t offset;
+    size_t size;
+  };
 
   std::string head_;
   const Timeline timeline_;
@@ -84,8 +97,9 @@ class PacedStream {
   bool head_taken_ = false;
   size_t next_ = 0;  // the next piece to take
   bool terminated_ = false;
-  std::string out_;
-  size_t out_sent_ = 0;
+  std::string own_;
+  std::vector<Segment> out_;
+  size_t sent_ = 0;  // segments of out_ already sent
   uint64_t body_bytes_ = 0;
   size_t total_ = 0;  // the pieces' total size
 };

@@ -9,6 +9,12 @@
 #include "rewind/redact.h"
 
 namespace rwd {
+namespace {
+
+// The largest body an answer due at once copies to send with its head.
+constexpr size_t kWholeBodyMax = 64 * 1024;
+
+}  // namespace
 
 void SortHeaders(HeaderList* headers) {
   std::stable_sort(headers->begin(), headers->end(),
@@ -70,8 +76,9 @@ PlannedAnswer PlanAnswer(Timeline out, int64_t start, bool head, Clock* clock) {
   for (const Chunk& c : r.chunks) total += c.data.size();
   const size_t length = out.content_length ? out.content_length : total;
   const bool all_due = head_due && out.at.chunk_us.back() <= now;
+  // A large body is sent from the recording, not copied for each request.
   if (all_due && !r.chunked && out.end == Timeline::End::kClean &&
-      length == total) {
+      length == total && total <= kWholeBodyMax) {
     plan.body = r.chunks.size() == 1 ? r.chunks[0].data : r.Body();
     return plan;
   }

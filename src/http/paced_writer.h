@@ -3,13 +3,13 @@
 //
 // PlanAnswer() takes the status and the headers rewind writes from a
 // Timeline and decides how its body goes. A response due now in full (and
-// not chunked, cut short or announced longer than it is) is whole: written
-// with its head in one send. Anything due later (the headers, or a piece of
-// the body) is left as a PacedBody, which the front turns into a
-// PacedStream for its event loop to write on the Timeline's schedule: no
-// thread waits for it. HEAD gets the headers a GET would (Content-Length
-// included) and no body. The Timeline, and what it holds (an admission
-// slot), lives until its last piece is written.
+// not chunked, cut short or announced longer than it is, and at most 64
+// KiB) is whole: written with its head in one send. Anything due later (the
+// headers, or a piece of the body) is left as a PacedBody, which the front
+// turns into a PacedStream for its event loop to write on the Timeline's
+// schedule: no thread waits for it. HEAD gets the headers a GET would
+// (Content-Length included) and no body. The Timeline, and what it holds (an
+// admission slot), lives until its last piece is written.
 //
 // Thread-safety: plain functions; never sleeps.
 #ifndef REWIND_SRC_HTTP_PACED_WRITER_H_
