@@ -62,6 +62,17 @@ double MsSince(Steady::time_point t) {
   return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
 }
 
+// Records "response" as the answer to POST "path" with body "{}".
+void RecordOne(Store* store, const std::string& path, Response response) {
+  Exchange e;
+  e.request.method = "POST";
+  e.request.path = path;
+  e.request.body = "{}";
+  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
+  e.response = std::move(response);
+  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+}
+
 // 40 streams of ~400 ms on 2 workers: with a worker per stream they would
 // take 20 rounds (8 s); on timers they run side by side.
 TEST(PacedFront, StreamsOutnumberingTheWorkersRunSideBySide) {
@@ -151,19 +162,15 @@ TEST(PacedFront, KeepAliveAndPipeliningGoOnAfterAPacedAnswer) {
 TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  e.request.method = "POST";
-  e.request.path = "/big";
-  e.request.body = "{}";
-  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
-  e.response.status = 200;
-  e.response.chunked = true;
-  e.response.headers_us = 1000;
+  Response big;
+  big.status = 200;
+  big.chunked = true;
+  big.headers_us = 1000;
   // 32 MiB: more than the kernel buffers both ends can hold.
   for (int i = 0; i < 512; ++i) {
-    e.response.chunks.push_back({2000, std::string(64 * 1024, 'x')});
+    big.chunks.push_back({2000, std::string(64 * 1024, 'x')});
   }
-  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  RecordOne(store.get(), "/big", std::move(big));
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store.get();
@@ -212,15 +219,11 @@ TEST(LoopServing, ACachedHitIsAnsweredWhileEveryWorkerIsBusy) {
   backend.Start();
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  e.request.method = "POST";
-  e.request.path = "/hit";
-  e.request.body = "{}";
-  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
-  e.response.status = 200;
-  e.response.headers = {{"Content-Type", "application/json"}};
-  e.response.chunks = {{0, "{\"hit\":true}"}};
-  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  Response recorded;
+  recorded.status = 200;
+  recorded.headers = {{"Content-Type", "application/json"}};
+  recorded.chunks = {{0, "{\"hit\":true}"}};
+  RecordOne(store.get(), "/hit", std::move(recorded));
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store.get();
@@ -272,15 +275,11 @@ long RssKb() {
 TEST(PacedFront, StalledReadersOfALargeAnswerShareTheRecording) {
   TempDir dir;
   auto store = OpenTestStore(dir.File("rec.sqlite"));
-  Exchange e;
-  e.request.method = "POST";
-  e.request.path = "/large";
-  e.request.body = "{}";
-  e.key_hex = Canonicalizer(store->rules()).Key(e.request).ToHex();
-  e.response.status = 200;
-  e.response.headers = {{"Content-Type", "application/octet-stream"}};
-  e.response.chunks = {{0, std::string(8 << 20, 'x')}};
-  ASSERT_TRUE(store->WaitCommitted(store->Append(e)).ok());
+  Response large;
+  large.status = 200;
+  large.headers = {{"Content-Type", "application/octet-stream"}};
+  large.chunks = {{0, std::string(8 << 20, 'x')}};
+  RecordOne(store.get(), "/large", std::move(large));
   ServerOptions o;
   o.mode = ServerMode::kReplay;
   o.store = store.get();

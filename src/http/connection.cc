@@ -408,17 +408,23 @@ void ConnectionLoop::EndPaced(Conn* c, bool ok) {
   }
 }
 
-void ConnectionLoop::LingerHere(Conn* c) {
+bool ConnectionLoop::StartDraining(Conn* c) {
   char probe;
   const ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n <= 0) {
-    Close(c->fd);
-    return;
-  }
+  // Nothing unread (or the client is gone): a plain close loses nothing.
+  if (n <= 0) return false;
   shutdown(c->fd, SHUT_WR);
   c->draining = true;
   c->in.clear();
   c->deadline_ms = NowMs() + kLingerMs;
+  return true;
+}
+
+void ConnectionLoop::LingerHere(Conn* c) {
+  if (!StartDraining(c)) {
+    Close(c->fd);
+    return;
+  }
   Interest(c, EPOLLIN | EPOLLRDHUP);
 }
 
@@ -712,17 +718,10 @@ void ConnectionLoop::ServeConnection(std::unique_ptr<Conn> c) {
 }
 
 void ConnectionLoop::Linger(std::unique_ptr<Conn> c) {
-  char probe;
-  const ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n <= 0) {
-    // Nothing unread (or the client is gone): a plain close loses nothing.
+  if (!StartDraining(c.get())) {
     close(c->fd);
     return;
   }
-  shutdown(c->fd, SHUT_WR);
-  c->draining = true;
-  c->in.clear();
-  c->deadline_ms = NowMs() + kLingerMs;
   Adopt(std::move(c));
 }
 

@@ -147,6 +147,9 @@ class ConnectionLoop {
   void Interest(Conn* c, uint32_t events);
   // In the reactor: closes "c" without losing its last answer (Linger).
   void LingerHere(Conn* c);
+  // Shuts "c" for writing and marks it draining, if input is left unread;
+  // false when a plain close loses nothing.
+  bool StartDraining(Conn* c);
   // Waits for events or the next timer, at most "max_us".
   int Wait(epoll_event* events, int size, int64_t max_us);
   int64_t NowMs() const { return clock_->NowMicros() / 1000; }

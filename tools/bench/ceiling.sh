@@ -13,12 +13,7 @@ shift || true
 
 make_body "$BENCH_DIR/body.json"
 start_nginx "$BENCH_DIR/body.json"
-start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0
-curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
-kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
-start_rewind replay replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --latency none --quiet "$@"
-hit=$(curl -s -D - -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST" | grep -i '^x-rewind:' | tr -d '\r')
-[[ "$hit" == *hit* ]] || { echo "bench: replay did not hit ($hit)" >&2; exit 1; }
+start_recorded_replay "$@"
 
 echo "| connections | nginx (1 worker) req/s | rewind replay req/s | replay / nginx | nginx p50 µs | replay p50 µs |"
 echo "|---|---|---|---|---|---|"

@@ -109,6 +109,20 @@ start_hello() {
   exit 1
 }
 
+# start_recorded_replay [REWIND FLAGS...]: records nginx's answer to
+# CHAT_REQUEST through `rewind record`, then serves it with `rewind replay
+# --latency none --quiet` and the given flags; sets $url. Fails unless the
+# replay hits. Needs start_nginx first.
+start_recorded_replay() {
+  start_rewind record record --backend "$nginx_url" --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0
+  curl -s -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST"
+  kill -TERM "${BENCH_PIDS[-1]}"; wait "${BENCH_PIDS[-1]}" || true; unset 'BENCH_PIDS[-1]'
+  start_rewind replay replay --db "$BENCH_DIR/rec.sqlite" --listen 127.0.0.1:0 --latency none --quiet "$@"
+  local hit
+  hit=$(curl -s -D - -o /dev/null "$url/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT_REQUEST" | grep -i '^x-rewind:' | tr -d '\r')
+  [[ "$hit" == *hit* ]] || { echo "bench: replay did not hit ($hit)" >&2; exit 1; }
+}
+
 # A 1 KB OpenAI-style chat answer.
 make_body() {
   local pad
