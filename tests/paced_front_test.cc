@@ -3,6 +3,7 @@
 // only its own stream, and keep-alive and pipelining go on after a paced
 // answer as after any other.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -60,6 +61,24 @@ std::string Chat(bool stream, const std::string& extra_headers = "",
 
 double MsSince(Steady::time_point t) {
   return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
+}
+
+// A client whose receive window stays small: set before connecting, the
+// buffer is not grown by the kernel's autotuning (which on loopback may
+// reach 32 MiB, enough to take a whole answer without reading it).
+int ConnectWithSmallWindow(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 // Records "response" as the answer to POST "path" with body "{}".
@@ -166,7 +185,8 @@ TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
   big.status = 200;
   big.chunked = true;
   big.headers_us = 1000;
-  // 32 MiB: more than the kernel buffers both ends can hold.
+  // 32 MiB: more than the server's send buffer (at most 4 MiB here) and the
+  // client's small window hold.
   for (int i = 0; i < 512; ++i) {
     big.chunks.push_back({2000, std::string(64 * 1024, 'x')});
   }
@@ -180,7 +200,7 @@ TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
   o.replay.latency = LatencyModel::Parse("recorded").value();
   InProcessRewind replay(o);
 
-  const int stalled = Connect(replay.port());
+  const int stalled = ConnectWithSmallWindow(replay.port());
   ASSERT_GE(stalled, 0);
   const std::string request = RequestText("POST", "/big", "{}");
   send(stalled, request.data(), request.size(), MSG_NOSIGNAL);
@@ -295,7 +315,7 @@ TEST(PacedFront, StalledReadersOfALargeAnswerShareTheRecording) {
   std::vector<int> stalled;
   const std::string request = RequestText("POST", "/large", "{}");
   for (int i = 0; i < 40; ++i) {
-    const int fd = Connect(replay.port());
+    const int fd = ConnectWithSmallWindow(replay.port());
     ASSERT_GE(fd, 0);
     send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     stalled.push_back(fd);
