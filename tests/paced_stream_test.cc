@@ -146,6 +146,34 @@ TEST_F(Paced, AClientThatStopsReadingPausesItsOwnTimeline) {
   EXPECT_EQ(got, "H\r\n\r\n" + big + "tail");
 }
 
+// Thousands of events all due at once are queued a batch at a time: a
+// reader that stops holds a few hundred segments, not one per event, and
+// one that reads gets them all, in order.
+TEST_F(Paced, ManyPiecesDueAtOnceAreQueuedInBatches) {
+  int size = 4096;
+  setsockopt(fds_[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  setsockopt(fds_[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  std::vector<std::pair<int64_t, std::string>> pieces;
+  std::string expected;
+  for (int i = 0; i < 10000; ++i) {
+    pieces.push_back({0, "data: " + std::to_string(i) + "\n\n"});
+    expected += pieces.back().second;
+  }
+  PacedStream s("H\r\n\r\n", Stream(pieces), kStart, Framing::kLength);
+  EXPECT_EQ(s.Step(fds_[0], kStart).state, State::kWaitWritable);
+  EXPECT_LE(s.queued(), 256u);
+  std::string got;
+  PacedStream::Next n{State::kWaitWritable};
+  for (int i = 0; i < 100000 && n.state != State::kDone; ++i) {
+    got += Read();
+    n = s.Step(fds_[0], kStart + 1);
+    EXPECT_LE(s.queued(), 256u);
+  }
+  got += Read();
+  EXPECT_EQ(n.state, State::kDone);
+  EXPECT_EQ(got, "H\r\n\r\n" + expected);
+}
+
 TEST_F(Paced, AGoneClientBreaksTheStream) {
   PacedStream s("H\r\n\r\n", Stream({{0, "a"}, {10, "b"}}), kStart,
                 Framing::kChunked);

@@ -13,6 +13,10 @@ namespace {
 
 // The most pieces one sendmsg carries.
 constexpr size_t kMaxIov = 64;
+// The most pieces queued at once: an answer of thousands of events all due
+// now is taken a batch at a time as the socket drains, so a reader that
+// stops holds a batch of segments, not one for every event.
+constexpr size_t kMaxQueued = 256;
 
 }  // namespace
 
@@ -56,6 +60,7 @@ void PacedStream::TakeDue(int64_t now_us) {
   const auto& chunks = timeline_.response->chunks;
   for (; next_ < chunks.size(); ++next_) {
     if (now_us < start_us_ + timeline_.at.chunk_us[next_]) return;
+    if (out_.size() >= kMaxQueued) return;
     const std::string& data = chunks[next_].data;
     // An empty chunk would end a chunked body early; it carries nothing.
     if (data.empty()) continue;
@@ -128,7 +133,7 @@ PacedStream::Next PacedStream::Step(int fd, int64_t now_us) {
   // Nothing new is taken while earlier bytes wait for room: the timeline
   // pauses with its reader. Once they are out, what fell due meanwhile
   // goes at once.
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 8; ++round) {
     if (out_.empty()) TakeDue(now_us);
     if (!Flush(fd)) return {State::kBroken};
     if (!out_.empty()) return {State::kWaitWritable};

@@ -68,6 +68,9 @@ class PacedStream {
   // Writes to "fd" (non-blocking) what is due at "now_us".
   Next Step(int fd, int64_t now_us);
 
+  // Segments waiting to be sent (the head, pieces, framing): at most a
+  // few hundred, however many pieces are due.
+  size_t queued() const { return out_.size() - sent_; }
   // Body bytes handed to the socket so far (before chunked framing).
   uint64_t body_bytes() const { return body_bytes_; }
   // When the head is due, on the Clock.
