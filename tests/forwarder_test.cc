@@ -238,18 +238,7 @@ TEST(RecordLimits, LargeAnswerWithinTheLimitIsRecordedWithBoundedMemory) {
   EXPECT_EQ(st.getColumn(1).getInt(), 1);
 }
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+using testing::Connect;
 
 // However fast the backend streams, a client that goes away ends the
 // backend's transfer at once, and the stream's first megabyte past the

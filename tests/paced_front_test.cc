@@ -63,23 +63,9 @@ double MsSince(Steady::time_point t) {
   return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
 }
 
-// A client whose receive window stays small: set before connecting, the
-// buffer is not grown by the kernel's autotuning (which on loopback may
-// reach 32 MiB, enough to take a whole answer without reading it).
-int ConnectWithSmallWindow(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+// A stalled reader's receive buffer: small, so that an answer really
+// stalls instead of landing whole in an autotuned buffer.
+constexpr int kSmallWindow = 4096;
 
 // Records "response" as the answer to POST "path" with body "{}".
 void RecordOne(Store* store, const std::string& path, Response response) {
@@ -200,7 +186,7 @@ TEST(PacedFront, AStalledReaderIsCutAndHoldsNoOneElseUp) {
   o.replay.latency = LatencyModel::Parse("recorded").value();
   InProcessRewind replay(o);
 
-  const int stalled = ConnectWithSmallWindow(replay.port());
+  const int stalled = Connect(replay.port(), kSmallWindow);
   ASSERT_GE(stalled, 0);
   const std::string request = RequestText("POST", "/big", "{}");
   send(stalled, request.data(), request.size(), MSG_NOSIGNAL);
@@ -315,7 +301,7 @@ TEST(PacedFront, StalledReadersOfALargeAnswerShareTheRecording) {
   std::vector<int> stalled;
   const std::string request = RequestText("POST", "/large", "{}");
   for (int i = 0; i < 40; ++i) {
-    const int fd = ConnectWithSmallWindow(replay.port());
+    const int fd = Connect(replay.port(), kSmallWindow);
     ASSERT_GE(fd, 0);
     send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     stalled.push_back(fd);

@@ -409,7 +409,7 @@ class FrontServer final : public Server {
       };
       return served;
     }
-    if (planned) res.status = planned->status;
+    // A planned answer's status is in "res" too (Resume sets both).
     if (res.status == -1) res.status = 200;
     if (res.status < 200 || res.status > 599) {
       // Only a recording imported or edited by hand holds such a status; as
